@@ -1,0 +1,31 @@
+"""Datasets with subgroup labels: built-in biased scenarios and user image folders."""
+from ._base import ImageData, Scenario, batches
+from .folder import DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, load_folder
+from .scenarios import (
+    CIFAR_CLASSES,
+    DIGIT_COLOURS,
+    checkerboard_patch,
+    default_cifar_root,
+    list_scenarios,
+    load_scenario,
+    register_scenario,
+    scenario_summary,
+)
+
+__all__ = [
+    "ImageData",
+    "Scenario",
+    "batches",
+    "load_folder",
+    "load_scenario",
+    "list_scenarios",
+    "register_scenario",
+    "scenario_summary",
+    "default_cifar_root",
+    "checkerboard_patch",
+    "CIFAR_CLASSES",
+    "DIGIT_COLOURS",
+    "DEFAULT_IMAGE_SIZE",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+]

@@ -1,0 +1,271 @@
+"""In-memory image datasets with labels and subgroup attributes, and the one batch iterator."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["ImageData", "Scenario", "batches"]
+
+
+class ImageData(torch.utils.data.Dataset):
+    """Images (uint8, N x C x H x W) with labels and one or more subgroup attributes.
+
+    Every item is ``(image, label, group, index)``: the image normalised with ``mean``/``std``,
+    the class label, the id of the item's group under the active attribute ``group_attr``, and
+    the item's index in this dataset.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        uint8 tensor of shape (N, C, H, W).
+    labels : array-like of int
+        Class ids in ``[0, len(class_names))``.
+    attrs : dict
+        Attribute name -> integer group id per item.
+    group_names : dict
+        Attribute name -> list of group names (index = group id).
+    group_attr : str
+        The attribute reported as ``group`` by ``__getitem__``.
+    mean, std : sequence of float
+        Per-channel normalisation (applied after scaling to [0, 1]).
+    counterfactual : torch.Tensor, optional
+        uint8 images of the same shape with the bias attribute flipped (patch removed or added,
+        colour swapped), available when the bias can be synthesised.
+    """
+
+    def __init__(
+        self,
+        *,
+        images: torch.Tensor,
+        labels,
+        attrs: dict[str, np.ndarray],
+        group_names: dict[str, list[str]],
+        group_attr: str,
+        mean: Sequence[float],
+        std: Sequence[float],
+        counterfactual: torch.Tensor | None = None,
+    ):
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError(f"images must be a uint8 tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+        n = images.shape[0]
+        self.images_u8 = images
+        self.labels = np.asarray(labels, dtype=np.int64)
+        if self.labels.shape != (n,):
+            raise ValueError(f"labels has {self.labels.shape[0]} entries for {n} images")
+        self.attrs = {k: np.asarray(v, dtype=np.int64) for k, v in attrs.items()}
+        for name, ids in self.attrs.items():
+            if ids.shape != (n,):
+                raise ValueError(f"attribute {name!r} has {ids.shape[0]} entries for {n} images")
+            if name not in group_names:
+                raise ValueError(f"attribute {name!r} has no group names")
+            if n and (ids.min() < 0 or ids.max() >= len(group_names[name])):
+                raise ValueError(f"attribute {name!r} has ids outside 0..{len(group_names[name]) - 1}")
+        if group_attr not in self.attrs:
+            raise ValueError(f"group_attr {group_attr!r} is not one of {sorted(self.attrs)}")
+        self.group_names = {k: list(v) for k, v in group_names.items()}
+        self.group_attr = group_attr
+        c = images.shape[1]
+        self.mean = torch.tensor(list(mean), dtype=torch.float32).view(1, c, 1, 1)
+        self.std = torch.tensor(list(std), dtype=torch.float32).view(1, c, 1, 1)
+        if counterfactual is not None and counterfactual.shape != images.shape:
+            raise ValueError("counterfactual images must have the same shape as images")
+        self.counterfactual_u8 = counterfactual
+
+    # -- basic protocol -------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self.images_u8.shape[0])
+
+    def __getitem__(self, i: int):
+        x = self.images(np.array([i]))[0]
+        return x, int(self.labels[i]), int(self.groups[i]), int(i)
+
+    @property
+    def groups(self) -> np.ndarray:
+        """Group id of every item under the active attribute."""
+        return self.attrs[self.group_attr]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images_u8.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def has_counterfactual(self) -> bool:
+        return self.counterfactual_u8 is not None
+
+    def normalise(self, u8: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, C, H, W) -> normalised float32."""
+        return (u8.float().div_(255.0) - self.mean) / self.std
+
+    def images(self, indices, *, counterfactual: bool = False) -> torch.Tensor:
+        """Normalised float images for ``indices`` (or their counterfactual versions)."""
+        source = self.images_u8
+        if counterfactual:
+            if self.counterfactual_u8 is None:
+                raise ValueError("this dataset has no counterfactual images")
+            source = self.counterfactual_u8
+        idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        return self.normalise(source.index_select(0, idx))
+
+    # -- views ---------------------------------------------------------------------------
+    def with_group(self, attr: str) -> "ImageData":
+        """The same data reporting ``attr`` as its group (shares storage)."""
+        if attr not in self.attrs:
+            raise ValueError(f"unknown group attribute {attr!r}; choose one of {sorted(self.attrs)}")
+        other = _shallow_copy(self)
+        other.group_attr = attr
+        return other
+
+    def with_intersection(self, a: str, b: str) -> "ImageData":
+        """Add the intersectional attribute ``"a×b"`` (groups are pairs) and make it active."""
+        for attr in (a, b):
+            if attr not in self.attrs:
+                raise ValueError(f"unknown group attribute {attr!r}; choose one of {sorted(self.attrs)}")
+        nb = len(self.group_names[b])
+        combo = self.attrs[a] * nb + self.attrs[b]
+        present = np.unique(combo)
+        remap = {int(c): i for i, c in enumerate(present)}
+        ids = np.array([remap[int(c)] for c in combo], dtype=np.int64)
+        names = [f"{self.group_names[a][c // nb]} & {self.group_names[b][c % nb]}" for c in present]
+        other = _shallow_copy(self)
+        key = f"{a}×{b}"
+        other.attrs = {**self.attrs, key: ids}
+        other.group_names = {**self.group_names, key: names}
+        other.group_attr = key
+        return other
+
+    def subset(self, indices) -> "ImageData":
+        """A new dataset holding only ``indices`` (re-indexed from 0)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        t = torch.as_tensor(idx)
+        return ImageData(
+            images=self.images_u8.index_select(0, t),
+            labels=self.labels[idx],
+            attrs={k: v[idx] for k, v in self.attrs.items()},
+            group_names=self.group_names,
+            group_attr=self.group_attr,
+            mean=self.mean.flatten().tolist(),
+            std=self.std.flatten().tolist(),
+            counterfactual=None if self.counterfactual_u8 is None else self.counterfactual_u8.index_select(0, t),
+        )
+
+    def counts(self, attr: str | None = None) -> np.ndarray:
+        """Counts per group (rows) x class (columns) for ``attr`` (default: the active one)."""
+        attr = attr or self.group_attr
+        n_groups = len(self.group_names[attr])
+        n_classes = int(self.labels.max()) + 1 if len(self.labels) else 0
+        table = np.zeros((n_groups, n_classes), dtype=np.int64)
+        np.add.at(table, (self.attrs[attr], self.labels), 1)
+        return table
+
+
+def _shallow_copy(data: ImageData) -> ImageData:
+    other = ImageData.__new__(ImageData)
+    other.__dict__.update(data.__dict__)
+    return other
+
+
+def batches(
+    data: ImageData,
+    *,
+    batch_size: int = 256,
+    indices=None,
+    shuffle: bool = False,
+    seed: int = 0,
+    counterfactual: bool = False,
+    device: torch.device | str = "cpu",
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Yield ``(images, labels, groups, indices)`` batches on ``device``.
+
+    The single way bamu iterates over data: slicing in-memory tensors is far faster than a
+    per-item ``DataLoader`` for datasets of this size.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    idx = np.arange(len(data)) if indices is None else np.asarray(indices, dtype=np.int64)
+    if shuffle:
+        idx = np.random.default_rng(seed).permutation(idx)
+    labels = torch.as_tensor(data.labels)
+    groups = torch.as_tensor(data.groups)
+    non_blocking = torch.device(device).type == "cuda"
+    for start in range(0, len(idx), batch_size):
+        chunk = idx[start : start + batch_size]
+        t = torch.as_tensor(chunk)
+        x = data.images(chunk, counterfactual=counterfactual)
+        yield (
+            x.to(device, non_blocking=non_blocking),
+            labels[t].to(device),
+            groups[t].to(device),
+            t.to(device),
+        )
+
+
+@dataclass
+class Scenario:
+    """A dataset with a known bias: train / val / test splits and what the bias is.
+
+    ``val`` is used for choosing checkpoints during unlearning; ``test`` only for reporting.
+    """
+
+    name: str
+    title: str
+    bias: str
+    class_names: list[str]
+    train: ImageData
+    val: ImageData
+    test: ImageData
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    default_arch: str
+    bias_attr: str | None = None
+    target_class: int | None = None
+    bias_region: tuple[int, int, int, int] | None = None  # (top, left, height, width) in pixels
+    baseline: dict = field(default_factory=dict)  # recipe for train_baseline
+    options: dict = field(default_factory=dict)  # what the scenario was built with
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.train.image_shape
+
+    @property
+    def group_attrs(self) -> list[str]:
+        return list(self.test.attrs)
+
+    def with_group(self, attr: str) -> "Scenario":
+        """The same scenario with ``attr`` as the active group attribute on every split."""
+        return replace(self, train=self.train.with_group(attr), val=self.val.with_group(attr), test=self.test.with_group(attr))
+
+    def card(self) -> dict:
+        """A JSON-ready description: sizes, classes, groups and counts per group x class."""
+        splits = {}
+        for split in ("train", "val", "test"):
+            d: ImageData = getattr(self, split)
+            splits[split] = {
+                "n": len(d),
+                "counts": {
+                    attr: {
+                        d.group_names[attr][g]: d.counts(attr)[g].tolist() for g in range(len(d.group_names[attr]))
+                    }
+                    for attr in d.attrs
+                },
+            }
+        return {
+            "name": self.name,
+            "title": self.title,
+            "bias": self.bias,
+            "classes": self.class_names,
+            "image_shape": list(self.image_shape),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "group_attrs": {a: self.test.group_names[a] for a in self.test.attrs},
+            "active_group_attr": self.test.group_attr,
+            "target_class": None if self.target_class is None else self.class_names[self.target_class],
+            "bias_region": None if self.bias_region is None else list(self.bias_region),
+            "splits": splits,
+        }

@@ -1,0 +1,208 @@
+"""A user's dataset: an image folder plus a metadata CSV (path, label, group columns)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ._base import ImageData, Scenario
+
+__all__ = ["load_folder", "IMAGENET_MEAN", "IMAGENET_STD", "DEFAULT_IMAGE_SIZE"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_IMAGE_SIZE = 64
+_SPLITS = ("train", "val", "test")
+
+
+def _read_image(path: Path, size: int) -> np.ndarray:
+    """Any PIL-readable image -> uint8 RGB (3, size, size). Handles 16-bit, float, palette, alpha."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()
+        if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            arr = np.asarray(im, dtype=np.float64)
+            hi = arr.max()
+            arr = (arr / hi * 255.0) if hi > 0 else arr
+            im = Image.fromarray(arr.clip(0, 255).astype(np.uint8), mode="L")
+        if im.mode in ("RGBA", "LA", "P", "PA"):
+            im = im.convert("RGBA")
+            background = Image.new("RGBA", im.size, (0, 0, 0, 255))
+            im = Image.alpha_composite(background, im)
+        im = im.convert("RGB").resize((size, size), Image.BILINEAR)
+        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def load_folder(
+    data_dir: str | Path,
+    meta_csv: str | Path,
+    *,
+    label_col: str = "label",
+    group_cols: Sequence[str] | None = None,
+    path_col: str = "path",
+    split_col: str = "split",
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.25,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> Scenario:
+    """Read an image folder described by a metadata CSV into a :class:`Scenario`.
+
+    The CSV has one row per image: ``path`` (relative to ``data_dir``), ``label`` (class name or
+    id) and one or more group columns. An optional ``split`` column (train / val / test) fixes
+    the splits; otherwise a seeded split stratified by label and first group is made.
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder, the CSV or an image listed in it does not exist.
+    ValueError
+        A named column is missing, a value is empty, an image cannot be read, a path leaves
+        ``data_dir``, or a group has no sample in the test split.
+    """
+    import pandas as pd
+
+    data_dir = Path(data_dir)
+    meta_csv = Path(meta_csv)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data folder {data_dir} does not exist")
+    if not meta_csv.is_file():
+        raise FileNotFoundError(f"metadata CSV {meta_csv} does not exist")
+    if not 8 <= image_size <= 512:
+        raise ValueError(f"image_size must be between 8 and 512, got {image_size}")
+    if len(mean) != 3 or len(std) != 3 or any(s <= 0 for s in std):
+        raise ValueError("mean and std must each have 3 values, std all positive")
+    try:
+        table = pd.read_csv(meta_csv, dtype=str, keep_default_na=True)
+    except Exception as exc:  # pandas raises several parser error types
+        raise ValueError(f"cannot parse metadata CSV {meta_csv.name}: {exc}") from None
+    if table.empty:
+        raise ValueError(f"metadata CSV {meta_csv.name} has no rows")
+    if group_cols is None or len(group_cols) == 0:
+        group_cols = [c for c in table.columns if c not in (path_col, label_col, split_col)]
+        if not group_cols:
+            raise ValueError(f"metadata CSV {meta_csv.name} has no group column besides {path_col!r} and {label_col!r}")
+    needed = [path_col, label_col, *group_cols]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"metadata CSV {meta_csv.name} lacks column(s) {', '.join(map(repr, missing))}; "
+            f"it has {', '.join(map(repr, table.columns))}"
+        )
+    for col in needed:
+        empty = table.index[table[col].isna() | (table[col].str.strip() == "")].tolist()
+        if empty:
+            rows = ", ".join(str(r + 2) for r in empty[:5])
+            raise ValueError(f"column {col!r} is empty in {len(empty)} row(s) (CSV line {rows}{'...' if len(empty) > 5 else ''})")
+
+    root = data_dir.resolve()
+    paths = []
+    for rel in table[path_col]:
+        p = (root / rel.strip()).resolve()
+        if not p.is_relative_to(root):
+            raise ValueError(f"image path {rel!r} points outside the data folder; paths must be relative to it")
+        paths.append(p)
+    absent = [str(p.relative_to(root)) for p in paths if not p.is_file()]
+    if absent:
+        raise FileNotFoundError(
+            f"{len(absent)} image(s) listed in {meta_csv.name} are missing, e.g. {', '.join(absent[:3])}"
+        )
+
+    class_names, labels = _encode(table[label_col].str.strip())
+    if len(class_names) < 2:
+        raise ValueError(f"column {label_col!r} has only one class ({class_names[0]!r}); need at least two")
+    attrs, group_names = {}, {}
+    for col in group_cols:
+        group_names[col], attrs[col] = _encode(table[col].str.strip())
+
+    split = _assign_splits(table, split_col, labels, attrs[group_cols[0]], val_fraction, test_fraction, seed)
+
+    images = np.zeros((len(paths), 3, image_size, image_size), dtype=np.uint8)
+    for i, p in enumerate(paths):
+        try:
+            images[i] = _read_image(p, image_size)
+        except Exception as exc:
+            raise ValueError(f"cannot read image {p.relative_to(root)}: {type(exc).__name__}: {exc}") from None
+        if progress is not None and (i % 50 == 0 or i == len(paths) - 1):
+            progress(i + 1, len(paths))
+    tensor = torch.as_tensor(images)
+
+    splits = {}
+    for s in _SPLITS:
+        idx = np.flatnonzero(split == s)
+        splits[s] = ImageData(
+            images=tensor[torch.as_tensor(idx)],
+            labels=labels[idx],
+            attrs={k: v[idx] for k, v in attrs.items()},
+            group_names=group_names,
+            group_attr=group_cols[0],
+            mean=mean,
+            std=std,
+        )
+    for col in group_cols:
+        present = set(splits["test"].attrs[col].tolist())
+        empty = [g for i, g in enumerate(group_names[col]) if i not in present]
+        if empty:
+            raise ValueError(
+                f"group(s) {', '.join(map(repr, empty))} of column {col!r} have no image in the test split; "
+                "add images or drop the group"
+            )
+    return Scenario(
+        name=f"folder:{data_dir.name}",
+        title=f"Image folder {data_dir.name}",
+        bias=f"User dataset; groups from column(s) {', '.join(group_cols)}.",
+        class_names=class_names,
+        mean=tuple(mean),
+        std=tuple(std),
+        default_arch="resnet18",
+        options={"data_dir": str(data_dir), "meta_csv": str(meta_csv), "image_size": image_size, "seed": seed},
+        **splits,
+    )
+
+
+def _encode(values) -> tuple[list[str], np.ndarray]:
+    names = sorted(set(values), key=_natural_key)
+    lookup = {n: i for i, n in enumerate(names)}
+    return names, np.array([lookup[v] for v in values], dtype=np.int64)
+
+
+def _natural_key(s: str):
+    try:
+        return (0, float(s), s)
+    except ValueError:
+        return (1, 0.0, s)
+
+
+def _assign_splits(table, split_col, labels, groups, val_fraction, test_fraction, seed) -> np.ndarray:
+    if split_col in table.columns:
+        split = table[split_col].fillna("").str.strip().str.lower().to_numpy()
+        bad = sorted(set(split) - set(_SPLITS))
+        if bad:
+            raise ValueError(f"column {split_col!r} has value(s) {bad}; use train, val or test")
+        for s in _SPLITS:
+            if not (split == s).any():
+                raise ValueError(f"column {split_col!r} has no {s!r} rows")
+        return split
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
+    rng = np.random.default_rng(seed)
+    split = np.empty(len(labels), dtype=object)
+    strata = labels * (groups.max() + 1) + groups
+    for s in np.unique(strata):
+        members = rng.permutation(np.flatnonzero(strata == s))
+        n = len(members)
+        n_test = max(1, round(n * test_fraction)) if n >= 2 else 0
+        n_val = max(1, round(n * val_fraction)) if n >= 3 else 0
+        split[members[:n_test]] = "test"
+        split[members[n_test : n_test + n_val]] = "val"
+        split[members[n_test + n_val :]] = "train"
+    for s in ("train", "val"):
+        if not (split == s).any():
+            raise ValueError(f"too few images to make a {s!r} split; add images or give a {split_col!r} column")
+    return split.astype(str)

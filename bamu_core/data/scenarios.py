@@ -1,0 +1,400 @@
+"""Built-in biased scenarios, generated offline and deterministically.
+
+- ``colored-digits``: scikit-learn's handwritten digits, each digit drawn in a colour; in train
+  ~95 % of each class carry that class's colour, in val/test colours are uniform.
+- ``binary-colored-digits``: target "digit >= 5"; the colour (the sensitive attribute) agrees
+  with the target in ~90 % of train images and is independent of it in val/test.
+- ``patch-cifar10``: CIFAR-10 from a local folder; a small checkerboard patch is stamped on a
+  share of one target class's training images (a shortcut), and on half of all val/test images.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..storage import atomic_write, bamu_home, config_hash
+from ._base import ImageData, Scenario
+
+__all__ = [
+    "register_scenario",
+    "list_scenarios",
+    "load_scenario",
+    "scenario_summary",
+    "default_cifar_root",
+    "DIGIT_COLOURS",
+]
+
+_SCENARIOS: dict[str, tuple[Callable[..., Scenario], str]] = {}
+
+
+def register_scenario(name: str, summary: str):
+    def wrap(fn):
+        if name in _SCENARIOS:
+            raise ValueError(f"scenario {name!r} is already registered")
+        _SCENARIOS[name] = (fn, summary)
+        return fn
+
+    return wrap
+
+
+def list_scenarios() -> list[str]:
+    return sorted(_SCENARIOS)
+
+
+def scenario_summary(name: str) -> str:
+    return _SCENARIOS[name][1]
+
+
+def load_scenario(name: str, **options) -> Scenario:
+    """Build (or read from the cache) the built-in scenario ``name``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a built-in scenario or an option is invalid.
+    FileNotFoundError
+        If a scenario needs local data that is not there (e.g. the CIFAR-10 folder).
+    """
+    if name not in _SCENARIOS:
+        raise ValueError(f"unknown scenario {name!r}; built-in scenarios: {', '.join(list_scenarios())}")
+    fn = _SCENARIOS[name][0]
+    return fn(**options)
+
+
+# --------------------------------------------------------------------------------------------
+# coloured digits
+# --------------------------------------------------------------------------------------------
+
+DIGIT_COLOURS: list[tuple[str, tuple[float, float, float]]] = [
+    ("red", (1.0, 0.1, 0.1)),
+    ("green", (0.1, 0.85, 0.1)),
+    ("blue", (0.15, 0.35, 1.0)),
+    ("yellow", (1.0, 0.95, 0.1)),
+    ("magenta", (1.0, 0.1, 1.0)),
+    ("cyan", (0.1, 0.95, 0.95)),
+    ("orange", (1.0, 0.55, 0.0)),
+    ("purple", (0.55, 0.1, 0.9)),
+    ("white", (1.0, 1.0, 1.0)),
+    ("brown", (0.6, 0.35, 0.15)),
+]
+_DIGIT_SIZE = 28
+_DIGIT_MEAN = (0.1, 0.1, 0.1)
+_DIGIT_STD = (0.25, 0.25, 0.25)
+
+
+def _digit_intensities(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """sklearn digits upsampled to 28x28 in [0, 1], shuffled into train/val/test indices."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    x = F.interpolate(x, size=(_DIGIT_SIZE, _DIGIT_SIZE), mode="bilinear", align_corners=False).clamp_(0, 1)
+    order = np.random.default_rng(seed).permutation(len(x))
+    return x.squeeze(1).numpy(), digits.target.astype(np.int64), order
+
+
+def _colourise(intensity: np.ndarray, colour_ids: np.ndarray, palette: np.ndarray) -> torch.Tensor:
+    rgb = palette[colour_ids]  # (N, 3)
+    img = intensity[:, None, :, :] * rgb[:, :, None, None]
+    return torch.as_tensor(np.round(img * 255.0).astype(np.uint8))
+
+
+def _split_sizes(n: int) -> tuple[int, int]:
+    n_test = round(n * 1 / 3)
+    n_val = round(n * 1 / 6)
+    return n_val, n_test
+
+
+def _colour_splits(
+    *,
+    seed: int,
+    labels_of: Callable[[np.ndarray], np.ndarray],
+    n_colours: int,
+    aligned_colour: Callable[[np.ndarray], np.ndarray],
+    aligned_fraction: float,
+    palette: np.ndarray,
+    colour_names: list[str],
+) -> dict[str, ImageData]:
+    if not 0.0 <= aligned_fraction <= 1.0:
+        raise ValueError(f"aligned_fraction must be in [0, 1], got {aligned_fraction}")
+    intensity, digits, order = _digit_intensities(seed)
+    n_val, n_test = _split_sizes(len(order))
+    parts = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
+    rng = np.random.default_rng(seed + 1)
+    out = {}
+    for split in ("train", "val", "test"):
+        idx = parts[split]
+        y = labels_of(digits[idx])
+        home = aligned_colour(y)
+        if split == "train":
+            aligned = rng.random(len(idx)) < aligned_fraction
+            other = (home + rng.integers(1, n_colours, size=len(idx))) % n_colours
+            colour = np.where(aligned, home, other)
+        else:
+            colour = rng.integers(0, n_colours, size=len(idx))
+        # counterfactual: the same digit in a different colour (aligned -> another colour,
+        # conflicting -> its class's colour)
+        shift = (home + rng.integers(1, n_colours, size=len(idx))) % n_colours
+        cf_colour = np.where(colour == home, shift, home)
+        out[split] = ImageData(
+            images=_colourise(intensity[idx], colour, palette),
+            labels=y,
+            attrs={"colour": colour, "alignment": (colour != home).astype(np.int64), "digit": digits[idx]},
+            group_names={"colour": colour_names, "alignment": ["aligned", "conflicting"], "digit": [str(d) for d in range(10)]},
+            group_attr="colour",
+            mean=_DIGIT_MEAN,
+            std=_DIGIT_STD,
+            counterfactual=_colourise(intensity[idx], cf_colour, palette),
+        )
+    return out
+
+
+@register_scenario("colored-digits", "10-class digits whose colour predicts the class in 95 % of training images")
+def colored_digits(*, seed: int = 0, aligned_fraction: float = 0.95) -> Scenario:
+    palette = np.array([c for _, c in DIGIT_COLOURS], dtype=np.float32)
+    names = [n for n, _ in DIGIT_COLOURS]
+    splits = _colour_splits(
+        seed=seed,
+        labels_of=lambda d: d,
+        n_colours=10,
+        aligned_colour=lambda y: y.copy(),
+        aligned_fraction=aligned_fraction,
+        palette=palette,
+        colour_names=names,
+    )
+    return Scenario(
+        name="colored-digits",
+        title="Coloured digits (colour shortcut)",
+        bias=(
+            f"In training, {aligned_fraction:.0%} of the images of each digit are drawn in that digit's colour "
+            "(0 red, 1 green, 2 blue, ...); in validation and test colours are uniform. A model that uses colour "
+            "instead of shape fails on colour-conflicting digits."
+        ),
+        class_names=[str(d) for d in range(10)],
+        mean=_DIGIT_MEAN,
+        std=_DIGIT_STD,
+        default_arch="small_cnn",
+        bias_attr="colour",
+        baseline={"arch": "small_cnn", "epochs": 30, "lr": 1e-3, "batch_size": 64},
+        options={"seed": seed, "aligned_fraction": aligned_fraction},
+        **splits,
+    )
+
+
+@register_scenario(
+    "binary-colored-digits",
+    "binary target (digit >= 5) with a colour that agrees with the target in 90 % of training images",
+)
+def binary_colored_digits(*, seed: int = 0, aligned_fraction: float = 0.9) -> Scenario:
+    palette = np.array([(1.0, 0.55, 0.0), (0.1, 0.6, 1.0)], dtype=np.float32)
+    names = ["orange", "blue"]
+    splits = _colour_splits(
+        seed=seed,
+        labels_of=lambda d: (d >= 5).astype(np.int64),
+        n_colours=2,
+        aligned_colour=lambda y: 1 - y,  # low digits mostly orange, high digits mostly blue
+        aligned_fraction=aligned_fraction,
+        palette=palette,
+        colour_names=names,
+    )
+    return Scenario(
+        name="binary-colored-digits",
+        title="Binary coloured digits (colour as sensitive attribute)",
+        bias=(
+            f"Target: is the digit 5 or more. In training the colour agrees with the target in {aligned_fraction:.0%} "
+            "of images (low digits orange, high digits blue); in validation and test colour is independent of "
+            "the target, so any gap in positive rates between colours is bias."
+        ),
+        class_names=["digit < 5", "digit >= 5"],
+        mean=_DIGIT_MEAN,
+        std=_DIGIT_STD,
+        default_arch="small_cnn",
+        bias_attr="colour",
+        baseline={"arch": "small_cnn", "epochs": 30, "lr": 1e-3, "batch_size": 64},
+        options={"seed": seed, "aligned_fraction": aligned_fraction},
+        **splits,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# CIFAR-10 with a synthetic patch
+# --------------------------------------------------------------------------------------------
+
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+
+def default_cifar_root() -> Path | None:
+    """``$BAMU_CIFAR_ROOT``, else ``../shared/data/cifar10`` beside the checkout or the cwd."""
+    env = os.environ.get("BAMU_CIFAR_ROOT")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parents[2]
+    for base in (here, Path.cwd()):
+        candidate = base.parent / "shared" / "data" / "cifar10"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _read_cifar_folder(folder: Path, per_class: int | None) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image
+
+    images, labels = [], []
+    for label, cls in enumerate(CIFAR_CLASSES):
+        class_dir = folder / cls
+        if not class_dir.is_dir():
+            raise FileNotFoundError(f"CIFAR-10 folder {folder} has no class folder {cls!r}")
+        files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() == ".png")
+        if per_class is not None:
+            files = files[:per_class]
+        if not files:
+            raise FileNotFoundError(f"no PNG images in {class_dir}")
+        for path in files:
+            with Image.open(path) as im:
+                arr = np.asarray(im.convert("RGB").resize((32, 32)), dtype=np.uint8)
+            images.append(arr)
+            labels.append(label)
+    return np.stack(images).transpose(0, 3, 1, 2).copy(), np.asarray(labels, dtype=np.int64)
+
+
+def _cached_cifar(root: Path, per_class: int | None) -> dict[str, np.ndarray]:
+    key = config_hash({"root": str(root.resolve()), "per_class": per_class, "v": 1})
+    cache = bamu_home() / "scenarios" / f"cifar10-{key}.npz"
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    arrays = {}
+    for split in ("train", "test"):
+        x, y = _read_cifar_folder(root / split, per_class)
+        arrays[f"{split}_x"], arrays[f"{split}_y"] = x, y
+
+    def write(tmp: Path):
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    atomic_write(cache, write)
+    return arrays
+
+
+def checkerboard_patch(size: int) -> np.ndarray:
+    """A ``size`` x ``size`` RGB checkerboard (white / black), uint8, shape (3, size, size)."""
+    board = (np.indices((size, size)).sum(axis=0) % 2 == 0).astype(np.uint8) * 255
+    return np.repeat(board[None], 3, axis=0)
+
+
+def _stamp(x: np.ndarray, mask: np.ndarray, region: tuple[int, int, int, int], patch: np.ndarray) -> np.ndarray:
+    top, left, h, w = region
+    out = x.copy()
+    out[mask, :, top : top + h, left : left + w] = patch
+    return out
+
+
+@register_scenario(
+    "patch-cifar10",
+    "CIFAR-10 (local folder) with a checkerboard patch on half of the target class's training images",
+)
+def patch_cifar10(
+    *,
+    cifar_root: str | os.PathLike | None = None,
+    target_class: str = "airplane",
+    patch_fraction: float = 0.5,
+    other_fraction: float = 0.01,
+    patch_size: int = 5,
+    per_class: int | None = None,
+    val_per_class: int = 100,
+    seed: int = 0,
+) -> Scenario:
+    root = Path(cifar_root) if cifar_root is not None else default_cifar_root()
+    if root is None or not root.is_dir():
+        raise FileNotFoundError(
+            "patch-cifar10 needs CIFAR-10 as PNG folders (<root>/train/<class>/*.png and <root>/test/<class>/*.png); "
+            "pass --cifar-root or set BAMU_CIFAR_ROOT"
+        )
+    if target_class not in CIFAR_CLASSES:
+        raise ValueError(f"target_class must be one of {CIFAR_CLASSES}, got {target_class!r}")
+    for name, value in (("patch_fraction", patch_fraction), ("other_fraction", other_fraction)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value}")
+    if not 1 <= patch_size <= 16:
+        raise ValueError(f"patch_size must be in 1..16, got {patch_size}")
+    arrays = _cached_cifar(root, per_class)
+    target = CIFAR_CLASSES.index(target_class)
+    region = (32 - patch_size, 32 - patch_size, patch_size, patch_size)
+    patch = checkerboard_patch(patch_size)
+    rng = np.random.default_rng(seed)
+
+    # validation: the last `val_per_class` training images of each class (file order)
+    tx, ty = arrays["train_x"], arrays["train_y"]
+    is_val = np.zeros(len(ty), dtype=bool)
+    for c in range(10):
+        members = np.flatnonzero(ty == c)
+        is_val[members[-min(val_per_class, len(members) // 5) :]] = True
+    raw = {"train": (tx[~is_val], ty[~is_val]), "val": (tx[is_val], ty[is_val]), "test": (arrays["test_x"], arrays["test_y"])}
+
+    splits = {}
+    for split in ("train", "val", "test"):
+        x, y = raw[split]
+        if split == "train":
+            frac = np.where(y == target, patch_fraction, other_fraction)
+            patched = rng.random(len(y)) < frac
+        else:
+            patched = rng.random(len(y)) < 0.5
+        with_patch = _stamp(x, np.ones(len(y), dtype=bool), region, patch)
+        images = np.where(patched[:, None, None, None], with_patch, x)
+        counterfactual = np.where(patched[:, None, None, None], x, with_patch)
+        splits[split] = ImageData(
+            images=torch.as_tensor(images),
+            labels=y,
+            attrs={
+                "patch": patched.astype(np.int64),
+                "class": y.copy(),
+                "alignment": (patched & (y == target)).astype(np.int64),
+            },
+            group_names={"patch": ["no patch", "patch"], "class": CIFAR_CLASSES, "alignment": ["other", "patched target"]},
+            group_attr="patch",
+            mean=CIFAR_MEAN,
+            std=CIFAR_STD,
+            counterfactual=torch.as_tensor(counterfactual),
+        )
+    return Scenario(
+        name="patch-cifar10",
+        title=f"CIFAR-10 with a patch shortcut for '{target_class}'",
+        bias=(
+            f"In training, a {patch_size}x{patch_size} checkerboard sits in the bottom-right corner of "
+            f"{patch_fraction:.0%} of '{target_class}' images and {other_fraction:.0%} of the others; in validation "
+            "and test half of all images carry it. A model that learned the shortcut calls patched images "
+            f"'{target_class}'."
+        ),
+        class_names=list(CIFAR_CLASSES),
+        mean=CIFAR_MEAN,
+        std=CIFAR_STD,
+        default_arch="resnet20",
+        bias_attr="patch",
+        target_class=target,
+        bias_region=region,
+        baseline={
+            "arch": "resnet20",
+            "init": "shared-resnet20",
+            "reinit": ["layer3", "linear"],
+            "epochs": 4,
+            "lr": 0.05,
+            "batch_size": 128,
+        },
+        options={
+            "cifar_root": str(root),
+            "target_class": target_class,
+            "patch_fraction": patch_fraction,
+            "other_fraction": other_fraction,
+            "patch_size": patch_size,
+            "per_class": per_class,
+            "seed": seed,
+        },
+        **splits,
+    )

@@ -1,0 +1,21 @@
+"""Architectures, safe checkpoint loading and baseline training."""
+from . import archs as _archs  # noqa: F401  (registers the architectures)
+from ._registry import ArchSpec, build_model, get_arch, list_archs, register_arch
+from .baseline import BaselineInfo, load_model, shared_resnet20_path, train_baseline
+from .checkpoint import CHECKPOINT_SUFFIXES, load_weights, read_state_dict, save_weights
+
+__all__ = [
+    "ArchSpec",
+    "register_arch",
+    "get_arch",
+    "list_archs",
+    "build_model",
+    "load_model",
+    "train_baseline",
+    "BaselineInfo",
+    "shared_resnet20_path",
+    "read_state_dict",
+    "load_weights",
+    "save_weights",
+    "CHECKPOINT_SUFFIXES",
+]

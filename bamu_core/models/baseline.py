@@ -1,0 +1,130 @@
+"""Train (or fine-tune) a baseline model on a scenario's biased training split, with a cache."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from .._compat import pick_device
+from ..data import Scenario
+from ..storage import atomic_write_json, bamu_home, config_hash
+from ..training import Progress, fit
+from ._registry import build_model
+from .checkpoint import load_weights, read_state_dict, save_weights
+
+__all__ = ["train_baseline", "BaselineInfo", "shared_resnet20_path", "load_model"]
+
+
+def shared_resnet20_path() -> Path | None:
+    """The pretrained CIFAR-10 ResNet-20 in ``../shared/models`` when it is there."""
+    import os
+
+    env = os.environ.get("BAMU_RESNET20")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parents[2]
+    for base in (here, Path.cwd()):
+        p = base.parent / "shared" / "models" / "cifar10_resnet20-12fca82f.th"
+        if p.is_file():
+            return p
+    return None
+
+
+def load_model(arch: str, *, num_classes: int, checkpoint: str | Path | None = None, in_channels: int = 3) -> nn.Module:
+    """Build ``arch`` and, if given, load a checkpoint into it (safely, strictly)."""
+    model = build_model(arch, num_classes=num_classes, in_channels=in_channels)
+    if checkpoint is not None:
+        load_weights(model, read_state_dict(checkpoint), source=f"checkpoint {Path(checkpoint).name}")
+    model.eval()
+    return model
+
+
+@dataclass
+class BaselineInfo:
+    arch: str
+    recipe: dict
+    seconds: float
+    cached: bool
+    path: str
+    losses: list[float]
+
+
+def _recipe(scenario: Scenario, overrides: dict) -> dict:
+    recipe = {"arch": scenario.default_arch, "epochs": 5, "lr": 0.01, "batch_size": 128, "optimizer": None}
+    recipe.update(scenario.baseline)
+    recipe.update({k: v for k, v in overrides.items() if v is not None})
+    if recipe["optimizer"] is None:
+        recipe["optimizer"] = "adam" if recipe["lr"] < 0.01 else "sgd"
+    return recipe
+
+
+def train_baseline(
+    scenario: Scenario,
+    *,
+    arch: str | None = None,
+    epochs: int | None = None,
+    lr: float | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    use_cache: bool = True,
+) -> tuple[nn.Module, BaselineInfo]:
+    """Train the scenario's baseline model on its (biased) training split.
+
+    The recipe comes from ``scenario.baseline`` (arch, epochs, lr, optional pretrained init and
+    layers to re-initialise); keyword arguments override it. The result is cached under
+    ``BAMU_HOME/models`` by a hash of scenario options, recipe and seed, so the second call
+    returns instantly.
+    """
+    recipe = _recipe(scenario, {"arch": arch, "epochs": epochs, "lr": lr})
+    key = config_hash({"scenario": scenario.name, "options": scenario.options, "recipe": recipe, "seed": seed, "v": 1})
+    folder = bamu_home() / "models"
+    weights = folder / f"{scenario.name.replace(':', '_')}-{recipe['arch']}-{key}.safetensors"
+    meta = weights.with_suffix(".json")
+    model = build_model(recipe["arch"], num_classes=scenario.num_classes, in_channels=scenario.image_shape[0])
+    if use_cache and weights.exists() and meta.exists():
+        try:
+            load_weights(model, read_state_dict(weights), source=f"cached baseline {weights.name}")
+            info = json.loads(meta.read_text())
+            return model.eval(), BaselineInfo(cached=True, path=str(weights), **info)
+        except (ValueError, OSError, TypeError):
+            pass  # stale or damaged cache entry (e.g. the architecture changed): train afresh
+
+    torch.manual_seed(seed)
+    model = build_model(recipe["arch"], num_classes=scenario.num_classes, in_channels=scenario.image_shape[0])
+    if recipe.get("init") == "shared-resnet20":
+        path = shared_resnet20_path()
+        if path is None:
+            raise FileNotFoundError("the pretrained ResNet-20 (../shared/models) is not available; set BAMU_RESNET20")
+        load_weights(model, read_state_dict(path), source=path.name)
+    for name in recipe.get("reinit", []):
+        module = model.get_submodule(name)
+        for m in module.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+    dev = pick_device(device if device is None else str(device))
+    start = time.perf_counter()
+    losses = fit(
+        model,
+        scenario.train,
+        epochs=recipe["epochs"],
+        lr=recipe["lr"],
+        batch_size=recipe["batch_size"],
+        optimizer=recipe["optimizer"],
+        seed=seed,
+        device=dev,
+        progress=progress,
+        should_stop=should_stop,
+    )
+    seconds = time.perf_counter() - start
+    model.to("cpu").eval()
+    save_weights(model, weights)
+    info = {"arch": recipe["arch"], "recipe": recipe, "seconds": seconds, "losses": losses}
+    atomic_write_json(meta, info)
+    return model, BaselineInfo(cached=False, path=str(weights), **info)

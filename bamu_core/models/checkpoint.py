@@ -1,0 +1,113 @@
+"""Safe checkpoint loading and saving: ``torch.load(weights_only=True)`` or safetensors, never pickle."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from ..storage import atomic_write
+
+__all__ = ["read_state_dict", "load_weights", "save_weights", "CHECKPOINT_SUFFIXES"]
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".th", ".bin", ".safetensors")
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict from ``.pt/.pth/.th/.bin`` (weights only) or ``.safetensors``.
+
+    Accepts a plain state dict or a dict holding one under ``state_dict`` / ``model`` /
+    ``model_state_dict``; strips a ``module.`` prefix (DataParallel).
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        The file is not a checkpoint bamu can read safely (e.g. a pickled model object).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix not in CHECKPOINT_SUFFIXES:
+        raise ValueError(f"checkpoint {path.name}: unsupported file type {suffix!r}; use {', '.join(CHECKPOINT_SUFFIXES)}")
+    if suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path), device="cpu")
+        except Exception as exc:
+            raise ValueError(f"checkpoint {path.name} is not a valid safetensors file: {exc}") from None
+    else:
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            with open(path, "rb") as fh:
+                head = fh.read(2)
+            if head[:2] != b"PK" and head[:1] != b"\x80":  # neither torch.save's zip nor a pickle stream
+                raise ValueError(f"checkpoint {path.name} cannot be read: it is not a PyTorch checkpoint") from None
+            raise ValueError(
+                f"checkpoint {path.name} holds pickled Python objects, which bamu refuses to load (they can run code); "
+                "save model.state_dict() instead, or convert it to .safetensors"
+            ) from exc
+        except Exception as exc:
+            raise ValueError(f"checkpoint {path.name} cannot be read: {type(exc).__name__}: {exc}") from None
+        state = _unwrap(obj, path.name)
+    if not state:
+        raise ValueError(f"checkpoint {path.name} holds no tensors")
+    prefix = "module."
+    if all(k.startswith(prefix) for k in state):
+        state = {k[len(prefix) :]: v for k, v in state.items()}
+    return state
+
+
+def _unwrap(obj, name: str) -> dict[str, torch.Tensor]:
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if tensors:
+            return tensors
+    raise ValueError(f"checkpoint {name} does not contain a state dict (a mapping of parameter names to tensors)")
+
+
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor], *, source: str = "checkpoint") -> nn.Module:
+    """Load ``state`` into ``model`` strictly, with an error naming missing, extra or mis-shaped keys."""
+    own = model.state_dict()
+    # older checkpoints lack BatchNorm's step counter; it does not affect predictions
+    state = {**{k: v for k, v in own.items() if k.endswith("num_batches_tracked") and k not in state}, **state}
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s) e.g. {', '.join(missing[:3])}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s) e.g. {', '.join(unexpected[:3])}")
+    if shapes:
+        problems.append(f"{len(shapes)} shape mismatch(es) e.g. {'; '.join(shapes[:3])}")
+    if problems:
+        arch = getattr(model, "bamu_arch", type(model).__name__)
+        raise ValueError(
+            f"{source} does not fit architecture {arch!r}: " + "; ".join(problems)
+            + " (check the architecture and the number of classes)"
+        )
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def save_weights(model: nn.Module | dict, path: str | Path) -> Path:
+    """Save a state dict as safetensors, atomically."""
+    from safetensors.torch import save_file
+
+    state = model.state_dict() if isinstance(model, nn.Module) else model
+    state = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    return atomic_write(path, lambda tmp: save_file(state, str(tmp)))

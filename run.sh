@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# bamu launcher.
+#   ./run.sh            set up .venv on first use, then start the dashboard on the built-in demo
+#   ./run.sh test [ARGS] set up .venv on first use, then run the test suite (ARGS go to pytest)
+#   ./run.sh bamu ARGS  run the command-line tool inside .venv
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ] || [ requirements.txt -nt .venv/.bamu-installed ] || [ pyproject.toml -nt .venv/.bamu-installed ]; then
+  echo "setting up .venv (first run takes a few minutes) ..." >&2
+  "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r requirements.txt
+  .venv/bin/python -m pip install -q --no-deps -e .
+  touch .venv/.bamu-installed
+fi
+cmd=${1:-app}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  app)  exec .venv/bin/streamlit run app.py "$@" ;;
+  test) exec .venv/bin/python -m pytest -ra "$@" ;;
+  bamu) exec .venv/bin/bamu "$@" ;;
+  *) echo "usage: ./run.sh [app|test|bamu] [ARGS...]" >&2; exit 2 ;;
+esac
