@@ -1,0 +1,215 @@
+"""Background jobs: progress, cancel, per-device FIFO queue, failures."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from bamu_core.jobs import JobManager, default_manager, device_key
+from bamu_core.training import StopRequested
+from bamu_core.unlearn._api import ProgressEvent
+
+
+@pytest.fixture
+def manager():
+    m = JobManager(max_finished=50)
+    yield m
+    m.shutdown(timeout=5)
+
+
+def _gated(gate: threading.Event, result="ok"):
+    """A job that reports one step, then waits for ``gate`` (or a cancel)."""
+
+    def fn(progress, should_stop):
+        progress(1, 4, 0.5)
+        while not gate.is_set():
+            if should_stop():
+                raise StopRequested("cancelled")
+            time.sleep(0.005)
+        return result
+
+    return fn
+
+
+def _wait_for(predicate, timeout=5.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_a_job_reports_progress_and_returns_its_result(manager):
+    def fn(progress, should_stop):
+        for step in range(1, 5):
+            progress(step, 4, 1.0 / step)
+        progress(ProgressEvent(step=4, total=4, loss=0.1, val_dp=0.05))
+        return {"answer": 42}
+
+    job = manager.submit(fn, kind="demo", owner="s1")
+    manager.wait(job.id, timeout=5)
+    assert job.state == "done" and job.result == {"answer": 42} and job.error is None
+    assert [e.step for e in job.history()] == [1, 2, 3, 4, 4]
+    assert [e.loss for e in job.history()][:4] == [1.0, 0.5, pytest.approx(1 / 3), 0.25]
+    assert job.latest.val_dp == 0.05
+    assert job.fraction == 1.0 and job.elapsed >= 0
+
+
+def test_one_job_at_a_time_per_device_in_fifo_order_with_positions(manager):
+    gates = [threading.Event() for _ in range(3)]
+    jobs = [manager.submit(_gated(g, i), kind="demo", owner="s1", device="cpu") for i, g in enumerate(gates)]
+    assert _wait_for(lambda: jobs[0].state == "running")
+    assert [manager.queue_position(j) for j in jobs] == [0, 1, 2]
+    assert [j.state for j in jobs] == ["running", "queued", "queued"]
+    assert manager.queue("cpu") == jobs
+    gates[0].set()
+    assert _wait_for(lambda: jobs[1].state == "running")
+    assert [manager.queue_position(j) for j in jobs] == [None, 0, 1]
+    gates[1].set()
+    gates[2].set()
+    manager.wait(jobs[2].id, timeout=5)
+    assert [j.result for j in jobs] == [0, 1, 2]
+    assert jobs[0].finished <= jobs[1].started and jobs[1].finished <= jobs[2].started
+
+
+def test_jobs_on_different_devices_run_side_by_side(manager):
+    gate = threading.Event()
+    a = manager.submit(_gated(gate), kind="demo", device="cpu")
+    b = manager.submit(_gated(gate), kind="demo", device="cuda")
+    assert b.device == "cuda:0"
+    assert _wait_for(lambda: a.state == "running" and b.state == "running")
+    gate.set()
+    manager.wait(a.id, timeout=5)
+    manager.wait(b.id, timeout=5)
+
+
+def test_cancel_stops_a_running_job_and_drops_a_queued_one(manager):
+    gate = threading.Event()
+    ran = []
+
+    def never(progress, should_stop):
+        ran.append(True)
+
+    running = manager.submit(_gated(gate), kind="demo")
+    queued = manager.submit(never, kind="demo")
+    assert _wait_for(lambda: running.state == "running")
+    assert manager.cancel(queued.id)
+    assert queued.state == "cancelled" and manager.queue_position(queued) is None
+    assert manager.cancel(running.id)
+    manager.wait(running.id, timeout=5)
+    assert running.state == "cancelled" and running.result is None
+    assert ran == []
+    assert not manager.cancel(running.id)  # already finished
+    assert not manager.cancel("job-unknown")
+
+
+def test_a_job_that_returns_after_a_cancel_is_cancelled_but_keeps_its_result(manager):
+    started = threading.Event()
+
+    def fn(progress, should_stop):
+        started.set()
+        assert _wait_for(should_stop)
+        return {"status": "cancelled", "steps": 3}
+
+    job = manager.submit(fn, kind="demo")
+    assert started.wait(5)
+    job.cancel()
+    manager.wait(job.id, timeout=5)
+    assert job.state == "cancelled" and job.result == {"status": "cancelled", "steps": 3}
+
+
+def test_failures_end_the_job_with_a_message_and_the_worker_carries_on(manager):
+    def bad_input(progress, should_stop):
+        raise ValueError("intensity must be in [0, 1], got 3")
+
+    def bug(progress, should_stop):
+        raise RuntimeError("boom")
+
+    a = manager.submit(bad_input, kind="demo")
+    b = manager.submit(bug, kind="demo")
+    c = manager.submit(lambda p, s: "after", kind="demo")
+    manager.wait(c.id, timeout=5)
+    assert (a.state, a.error, a.detail) == ("failed", "intensity must be in [0, 1], got 3", None)
+    assert b.state == "failed" and b.error == "RuntimeError: boom" and "Traceback" in b.detail
+    assert c.state == "done" and c.result == "after"
+
+
+def test_jobs_are_listed_per_owner_and_kind(manager):
+    a = manager.submit(lambda p, s: 1, kind="unlearn", owner="alice")
+    b = manager.submit(lambda p, s: 2, kind="baseline", owner="bob")
+    manager.wait(b.id, timeout=5)
+    assert manager.jobs(owner="alice") == [a]
+    assert manager.jobs(kind="baseline") == [b]
+    assert manager.jobs(owner="bob", active=True) == []
+    assert manager.get(a.id) is a and manager.get(None) is None
+
+
+def test_old_finished_jobs_are_forgotten_beyond_the_limit():
+    m = JobManager(max_finished=2)
+    try:
+        jobs = [m.submit(lambda p, s, i=i: i, kind="demo") for i in range(4)]
+        m.wait(jobs[-1].id, timeout=5)
+        assert [j.id for j in m.jobs()] == [jobs[2].id, jobs[3].id]
+        assert m.forget(jobs[3].id) and m.get(jobs[3].id) is None
+    finally:
+        m.shutdown()
+
+
+def test_events_are_thinned_beyond_max_events_keeping_the_newest():
+    m = JobManager(max_events=10)
+    try:
+
+        def fn(progress, should_stop):
+            for step in range(1, 101):
+                progress(step, 100, float(step))
+
+        job = m.submit(fn, kind="demo")
+        m.wait(job.id, timeout=5)
+        steps = [e.step for e in job.history()]
+        assert len(steps) <= 10 and steps[-1] == 100 and steps == sorted(steps)
+    finally:
+        m.shutdown()
+
+
+def test_bad_arguments_and_a_closed_manager_raise_value_errors():
+    m = JobManager()
+    with pytest.raises(ValueError, match="kind"):
+        m.submit(lambda p, s: None, kind="")
+    with pytest.raises(ValueError, match="callable"):
+        m.submit(None, kind="demo")
+    with pytest.raises(ValueError, match="unknown job"):
+        m.wait("job-404")
+    m.shutdown()
+    with pytest.raises(ValueError, match="shut down"):
+        m.submit(lambda p, s: None, kind="demo")
+    with pytest.raises(ValueError, match="max_finished"):
+        JobManager(max_finished=0)
+
+
+def test_wait_times_out_on_a_job_still_running(manager):
+    gate = threading.Event()
+    job = manager.submit(_gated(gate), kind="demo")
+    with pytest.raises(TimeoutError):
+        manager.wait(job.id, timeout=0.05)
+    gate.set()
+    manager.wait(job.id, timeout=5)
+
+
+def test_progress_rejects_anything_else(manager):
+    def fn(progress, should_stop):
+        progress("half way")
+
+    job = manager.submit(fn, kind="demo")
+    manager.wait(job.id, timeout=5)
+    assert job.state == "failed" and "ProgressEvent" in job.error
+
+
+@pytest.mark.parametrize("given, key", [(None, "cpu"), ("cpu", "cpu"), ("CUDA", "cuda:0"), ("cuda:1", "cuda:1"), ("mps", "mps")])
+def test_device_keys(given, key):
+    assert device_key(given) == key
+
+
+def test_the_default_manager_is_one_per_process():
+    assert default_manager() is default_manager()
