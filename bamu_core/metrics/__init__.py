@@ -1,4 +1,46 @@
-"""Fairness and utility metrics over subgroups."""
-from ._fairness import audit_metrics, group_metrics
+"""Fairness and utility metrics over subgroups, with bootstrap confidence intervals.
 
-__all__ = ["audit_metrics", "group_metrics"]
+Binary metrics follow Fairlearn (class 1 positive); multiclass metrics take the worst class
+(see ``_fairness`` and DESIGN.md). Everything is computed from per-group confusion counts, so
+one set of predictions gives every metric and every bootstrap interval.
+"""
+from ._audit import audit_metrics
+from ._bootstrap import DEFAULT_N_BOOT, bootstrap_confusion, bootstrap_intervals
+from ._fairness import (
+    FAIRNESS_KEYS,
+    UTILITY_KEYS,
+    accuracy_gap,
+    balanced_accuracy,
+    confusion_summary,
+    demographic_parity_difference,
+    demographic_parity_ratio,
+    equal_opportunity_difference,
+    equalized_odds_difference,
+    group_metrics,
+    per_class_demographic_parity,
+    per_class_recall,
+    worst_group_accuracy,
+)
+from ._groups import group_confusion, intersect_groups
+
+__all__ = [
+    "audit_metrics",
+    "group_metrics",
+    "bootstrap_intervals",
+    "bootstrap_confusion",
+    "group_confusion",
+    "confusion_summary",
+    "intersect_groups",
+    "balanced_accuracy",
+    "per_class_recall",
+    "worst_group_accuracy",
+    "accuracy_gap",
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "per_class_demographic_parity",
+    "equalized_odds_difference",
+    "equal_opportunity_difference",
+    "FAIRNESS_KEYS",
+    "UTILITY_KEYS",
+    "DEFAULT_N_BOOT",
+]

@@ -1,88 +1,319 @@
-"""Group fairness metrics from predictions, labels and group ids (binary and multiclass)."""
+"""Group fairness and utility metrics from per-group confusion counts (binary and multiclass).
+
+Every metric is a function of the per-group confusion tensor ``C[..., g, t, p]``; the same
+vectorised code computes the point estimates (no leading axis) and all bootstrap replicates
+(a leading resample axis) at once.
+
+Conventions (DESIGN.md): binary metrics follow Fairlearn with class 1 as the positive class
+(difference = max minus min over groups, ratio = min over max, equalized odds = the larger of
+the TPR and FPR differences, a rate whose denominator is empty counts as ``zero_division``,
+0 by default, as Fairlearn/scikit-learn do). Multiclass metrics take the worst class: demographic
+parity = the largest over classes of the max-min difference of the rate at which each group is
+predicted that class; equalized odds and equal opportunity the same over one-vs-rest TPR/FPR;
+the DP ratio the smallest per-class min/max ratio. With two classes the multiclass definitions
+of DP and EO give the binary values.
+"""
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
-__all__ = ["group_metrics", "audit_metrics"]
+from ._groups import confusion_from_ids
+from ._validation import CheckedInputs, check_inputs
+
+__all__ = [
+    "FAIRNESS_KEYS",
+    "UTILITY_KEYS",
+    "confusion_summary",
+    "group_metrics",
+    "balanced_accuracy",
+    "per_class_recall",
+    "worst_group_accuracy",
+    "accuracy_gap",
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "per_class_demographic_parity",
+    "equalized_odds_difference",
+    "equal_opportunity_difference",
+]
+
+UTILITY_KEYS = ("accuracy", "balanced_accuracy")
+FAIRNESS_KEYS = (
+    "demographic_parity_difference",
+    "equalized_odds_difference",
+    "worst_group_accuracy",
+    "accuracy_gap",
+    "demographic_parity_ratio",
+    "equal_opportunity_difference",
+)
 
 
-def _check(y_true, y_pred, groups):
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
-    groups = np.asarray(groups)
-    if not (len(y_true) == len(y_pred) == len(groups)):
-        raise ValueError(
-            f"y_true, y_pred and groups must have the same length, got {len(y_true)}, {len(y_pred)}, {len(groups)}"
-        )
-    if len(y_true) == 0:
-        raise ValueError("y_true is empty")
-    return y_true.astype(np.int64), y_pred.astype(np.int64), groups.astype(np.int64)
+def _quiet(fn, *args, **kwargs):
+    """Run a nan-aware NumPy reduction without the all-NaN-slice / 0-division warnings."""
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(*args, **kwargs)
 
 
-def group_metrics(*, y_true, y_pred, groups, group_names: list[str], num_classes: int) -> list[dict]:
-    """Per-group ``n``, ``accuracy``, ``selection_rate``, ``tpr`` and ``fpr``.
+def _divide(num: np.ndarray, den: np.ndarray, fill: float) -> np.ndarray:
+    out = _quiet(np.divide, num, den)
+    return np.where(den > 0, out, fill)
 
-    Binary (``num_classes == 2``): selection rate = P(pred = 1), TPR and FPR for class 1, as in
-    Fairlearn. Multiclass: selection rate is the per-class rate of being predicted each class
-    (a list), TPR the mean per-class recall (macro) and FPR the mean one-vs-rest false-positive
-    rate. A group with no sample raises ``ValueError``.
+
+def confusion_summary(confusion, *, zero_division: float = 0.0) -> dict[str, np.ndarray]:
+    """All metrics from per-group confusion counts, vectorised over leading axes.
+
+    Parameters
+    ----------
+    confusion : array-like, shape (..., n_groups, K, K)
+        ``C[..., g, t, p]`` = count of group ``g`` samples with label ``t`` predicted ``p``;
+        leading axes (e.g. bootstrap resamples) are carried through. Every group must be non-empty.
+    zero_division : float, default 0.0
+        Value of a TPR/FPR whose denominator is empty (a group without positives or negatives
+        of a class). ``numpy.nan`` leaves such groups out of the TPR/FPR gaps instead.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``accuracy``, ``balanced_accuracy``, ``per_class_recall`` (..., K), ``group_n``,
+        ``group_accuracy`` (..., G), ``selection_rate``, ``tpr``, ``fpr`` (..., G, K; one-vs-rest,
+        with ``zero_division`` filled in), ``tpr_defined``/``fpr_defined`` (the same with NaN where
+        undefined), ``per_class_dp`` and ``per_class_dp_ratio`` (..., K), and the scalars of
+        :data:`FAIRNESS_KEYS`.
     """
-    y_true, y_pred, groups = _check(y_true, y_pred, groups)
+    c = np.asarray(confusion, dtype=np.float64)
+    if c.ndim < 3 or c.shape[-1] != c.shape[-2] or c.shape[-1] < 2:
+        raise ValueError(f"confusion must have shape (..., n_groups, K, K) with K >= 2, got {c.shape}")
+    k = c.shape[-1]
+    n_g = c.sum(axis=(-2, -1))
+    if np.any(n_g == 0):
+        raise ValueError("confusion has a group with no samples")
+    tp = np.diagonal(c, axis1=-2, axis2=-1)  # (..., G, K)
+    true_c = c.sum(axis=-1)
+    pred_c = c.sum(axis=-2)
+    neg_c = n_g[..., None] - true_c
+    tpr_def = _divide(tp, true_c, np.nan)
+    fpr_def = _divide(pred_c - tp, neg_c, np.nan)
+    tpr = np.where(true_c > 0, tpr_def, zero_division)
+    fpr = np.where(neg_c > 0, fpr_def, zero_division)
+    sel = pred_c / n_g[..., None]
+    group_acc = tp.sum(axis=-1) / n_g
+
+    total = c.sum(axis=-3)  # (..., K, K)
+    total_tp = np.diagonal(total, axis1=-2, axis2=-1)
+    recall = _divide(total_tp, total.sum(axis=-1), np.nan)
+
+    sel_max, sel_min = sel.max(axis=-2), sel.min(axis=-2)
+    per_class_dp = sel_max - sel_min
+    per_class_ratio = _divide(sel_min, sel_max, np.nan)
+    tpr_gap = _quiet(np.nanmax, tpr, axis=-2) - _quiet(np.nanmin, tpr, axis=-2)
+    fpr_gap = _quiet(np.nanmax, fpr, axis=-2) - _quiet(np.nanmin, fpr, axis=-2)
+    cls = [1] if k == 2 else slice(None)  # binary: the positive class only (Fairlearn)
+    return {
+        "accuracy": total_tp.sum(axis=-1) / total.sum(axis=(-2, -1)),
+        "balanced_accuracy": _quiet(np.nanmean, recall, axis=-1),
+        "per_class_recall": recall,
+        "group_n": n_g,
+        "group_accuracy": group_acc,
+        "selection_rate": sel,
+        "tpr": tpr,
+        "fpr": fpr,
+        "tpr_defined": tpr_def,
+        "fpr_defined": fpr_def,
+        "per_class_dp": per_class_dp,
+        "per_class_dp_ratio": per_class_ratio,
+        "demographic_parity_difference": _quiet(np.nanmax, per_class_dp[..., cls], axis=-1),
+        "demographic_parity_ratio": _quiet(np.nanmin, per_class_ratio[..., cls], axis=-1),
+        "equalized_odds_difference": _quiet(np.nanmax, np.fmax(tpr_gap, fpr_gap)[..., cls], axis=-1),
+        "equal_opportunity_difference": _quiet(np.nanmax, tpr_gap[..., cls], axis=-1),
+        "worst_group_accuracy": group_acc.min(axis=-1),
+        "accuracy_gap": group_acc.max(axis=-1) - group_acc.min(axis=-1),
+    }
+
+
+def checked_summary(chk: CheckedInputs, *, zero_division: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Confusion counts and their summary for validated inputs."""
+    conf = confusion_from_ids(chk.y_true, chk.y_pred, chk.groups, chk.num_groups, chk.num_classes)
+    return conf, confusion_summary(conf, zero_division=zero_division)
+
+
+def _summary(y_true, y_pred, groups, num_classes, zero_division, *, require_all_classes=False) -> dict[str, np.ndarray]:
+    chk = check_inputs(
+        y_true=y_true, y_pred=y_pred, groups=groups, num_classes=num_classes, require_all_classes=require_all_classes
+    )
+    return checked_summary(chk, zero_division=zero_division)[1]
+
+
+_PARAMS = """
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (n,)
+        True and predicted class ids in ``0..num_classes-1``.
+    groups : array-like, shape (n,)
+        Group of every sample (any values; see :func:`intersect_groups` for several attributes).
+    num_classes : int, optional
+        Number of classes (default: the largest id plus one). Two classes: binary, class 1 positive.
+
+    Raises
+    ------
+    ValueError
+        Length mismatch, empty input or class ids out of range.
+"""
+
+
+def _documented(fn):
+    fn.__doc__ = (fn.__doc__ or "").rstrip() + "\n" + _PARAMS
+    return fn
+
+
+@_documented
+def balanced_accuracy(*, y_true, y_pred, groups=None, num_classes: int | None = None) -> float:
+    """Mean over classes of the per-class recall (every class must occur in ``y_true``)."""
+    groups = np.zeros(len(np.asarray(y_true)), dtype=np.int64) if groups is None else groups
+    return float(_summary(y_true, y_pred, groups, num_classes, 0.0, require_all_classes=True)["balanced_accuracy"])
+
+
+@_documented
+def per_class_recall(*, y_true, y_pred, groups=None, num_classes: int | None = None) -> list[float]:
+    """Recall (accuracy on the samples of that class) of every class; every class must occur."""
+    groups = np.zeros(len(np.asarray(y_true)), dtype=np.int64) if groups is None else groups
+    return _summary(y_true, y_pred, groups, num_classes, 0.0, require_all_classes=True)["per_class_recall"].tolist()
+
+
+@_documented
+def worst_group_accuracy(*, y_true, y_pred, groups, num_classes: int | None = None) -> float:
+    """The lowest accuracy of any group."""
+    return float(_summary(y_true, y_pred, groups, num_classes, 0.0)["worst_group_accuracy"])
+
+
+@_documented
+def accuracy_gap(*, y_true, y_pred, groups, num_classes: int | None = None) -> float:
+    """Best minus worst group accuracy."""
+    return float(_summary(y_true, y_pred, groups, num_classes, 0.0)["accuracy_gap"])
+
+
+@_documented
+def demographic_parity_difference(*, y_true, y_pred, groups, num_classes: int | None = None) -> float:
+    """Max minus min over groups of the selection rate (binary: P(pred = 1); multiclass: worst class)."""
+    return float(_summary(y_true, y_pred, groups, num_classes, 0.0)["demographic_parity_difference"])
+
+
+@_documented
+def demographic_parity_ratio(*, y_true, y_pred, groups, num_classes: int | None = None) -> float:
+    """Min over max of the groups' selection rates (binary); multiclass: the smallest per-class ratio.
+
+    NaN when no group is ever predicted the (positive) class, as in Fairlearn.
+    """
+    return float(_summary(y_true, y_pred, groups, num_classes, 0.0)["demographic_parity_ratio"])
+
+
+@_documented
+def per_class_demographic_parity(*, y_true, y_pred, groups, num_classes: int | None = None) -> list[float]:
+    """For every class: max minus min over groups of the rate of being predicted that class."""
+    return _summary(y_true, y_pred, groups, num_classes, 0.0)["per_class_dp"].tolist()
+
+
+@_documented
+def equalized_odds_difference(
+    *, y_true, y_pred, groups, num_classes: int | None = None, zero_division: float = 0.0
+) -> float:
+    """The larger of the TPR and FPR differences between groups (multiclass: worst one-vs-rest class).
+
+    ``zero_division`` (default 0.0, Fairlearn's convention) is the rate of a group without positives
+    (TPR) or negatives (FPR); ``numpy.nan`` leaves such groups out of that difference.
+    """
+    return float(_summary(y_true, y_pred, groups, num_classes, zero_division)["equalized_odds_difference"])
+
+
+@_documented
+def equal_opportunity_difference(
+    *, y_true, y_pred, groups, num_classes: int | None = None, zero_division: float = 0.0
+) -> float:
+    """Max minus min over groups of the TPR (multiclass: worst class's recall difference).
+
+    ``zero_division`` (default 0.0, Fairlearn's convention) is the TPR of a group without positives;
+    ``numpy.nan`` leaves such groups out.
+    """
+    return float(_summary(y_true, y_pred, groups, num_classes, zero_division)["equal_opportunity_difference"])
+
+
+def _num(x) -> float | None:
+    """A JSON-safe float: NaN becomes None."""
+    x = float(x)
+    return None if np.isnan(x) else x
+
+
+def _nums(xs) -> list[float | None]:
+    return [_num(x) for x in np.asarray(xs).ravel()]
+
+
+def rows_from_summary(summary: dict[str, np.ndarray], confusion: np.ndarray, group_names: list[str]) -> list[dict]:
+    """The audit JSON's per-group rows from a point-estimate summary."""
+    k = confusion.shape[-1]
     rows = []
     for g, name in enumerate(group_names):
-        m = groups == g
-        if not m.any():
-            raise ValueError(f"group {name!r} has no samples")
-        yt, yp = y_true[m], y_pred[m]
-        row = {"group": name, "n": int(m.sum()), "accuracy": float((yt == yp).mean())}
-        if num_classes == 2:
-            row["selection_rate"] = float((yp == 1).mean())
-            row["tpr"] = _rate(yp[yt == 1] == 1)
-            row["fpr"] = _rate(yp[yt == 0] == 1)
+        sel, tpr, fpr = summary["selection_rate"][g], summary["tpr"][g], summary["fpr"][g]
+        row: dict = {"group": name, "n": int(summary["group_n"][g]), "accuracy": _num(summary["group_accuracy"][g])}
+        if k == 2:
+            row.update(selection_rate=_num(sel[1]), tpr=_num(tpr[1]), fpr=_num(fpr[1]))
         else:
-            row["selection_rate"] = [float((yp == c).mean()) for c in range(num_classes)]
-            tprs = [_rate(yp[yt == c] == c) for c in range(num_classes)]
-            fprs = [_rate(yp[yt != c] == c) for c in range(num_classes)]
-            row["tpr"] = _nanmean(tprs)
-            row["fpr"] = _nanmean(fprs)
+            row.update(
+                selection_rate=_nums(sel),
+                tpr=_num(_quiet(np.nanmean, summary["tpr_defined"][g])),
+                fpr=_num(_quiet(np.nanmean, summary["fpr_defined"][g])),
+            )
+        row.update(
+            selection_rate_per_class=_nums(sel),
+            tpr_per_class=_nums(tpr),
+            fpr_per_class=_nums(fpr),
+            confusion=confusion[g].astype(int).tolist(),
+        )
         rows.append(row)
     return rows
 
 
-def _rate(hits: np.ndarray) -> float:
-    return float(hits.mean()) if len(hits) else float("nan")
+def group_metrics(
+    *,
+    y_true,
+    y_pred,
+    groups,
+    group_names: list[str] | None = None,
+    num_classes: int | None = None,
+    zero_division: float = 0.0,
+) -> list[dict]:
+    """One row per group: ``group, n, accuracy, selection_rate, tpr, fpr`` and per-class details.
 
+    Binary (two classes): ``selection_rate`` = P(pred = 1), ``tpr``/``fpr`` for class 1, as in
+    Fairlearn. Multiclass: ``selection_rate`` is the list of per-class rates of being predicted
+    each class; ``tpr`` the mean recall over the classes present in the group (the group's balanced
+    accuracy) and ``fpr`` the mean one-vs-rest false-positive rate over the classes with negatives.
+    Every row also has ``selection_rate_per_class``, ``tpr_per_class``, ``fpr_per_class`` (one-vs-rest,
+    ``zero_division`` filled in) and ``confusion`` (K x K counts, rows = true class).
 
-def _nanmean(values) -> float:
-    arr = np.array([v for v in values if v == v], dtype=float)
-    return float(arr.mean()) if len(arr) else float("nan")
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (n,)
+        True and predicted class ids.
+    groups : array-like, shape (n,)
+        Group ids indexing ``group_names``, or any values when ``group_names`` is omitted.
+    group_names : list of str, optional
+        Names of the group ids; every group must have samples.
+    num_classes : int, optional
+        Number of classes (default: inferred).
+    zero_division : float, default 0.0
+        Value of a rate with an empty denominator.
 
+    Returns
+    -------
+    list of dict
+        Undefined values (NaN) are ``None``.
 
-def audit_metrics(*, y_true, y_pred, groups, group_names: list[str], num_classes: int) -> dict:
-    """Utility, per-group rows and fairness gaps in the audit JSON layout of DESIGN.md."""
-    y_true, y_pred, groups = _check(y_true, y_pred, groups)
-    rows = group_metrics(y_true=y_true, y_pred=y_pred, groups=groups, group_names=group_names, num_classes=num_classes)
-    recalls = [(y_pred[y_true == c] == c).mean() for c in range(num_classes) if (y_true == c).any()]
-    acc = [r["accuracy"] for r in rows]
-    if num_classes == 2:
-        sel = np.array([r["selection_rate"] for r in rows])
-        dp = float(sel.max() - sel.min())
-    else:
-        sel = np.array([r["selection_rate"] for r in rows])  # groups x classes
-        dp = float((sel.max(axis=0) - sel.min(axis=0)).max())
-    tpr = np.array([r["tpr"] for r in rows], dtype=float)
-    fpr = np.array([r["fpr"] for r in rows], dtype=float)
-    eo = float(max(np.nanmax(tpr) - np.nanmin(tpr), np.nanmax(fpr) - np.nanmin(fpr)))
-    return {
-        "utility": {
-            "accuracy": float((y_true == y_pred).mean()),
-            "balanced_accuracy": float(np.mean(recalls)),
-        },
-        "groups": rows,
-        "fairness": {
-            "demographic_parity_difference": dp,
-            "equalized_odds_difference": eo,
-            "worst_group_accuracy": float(min(acc)),
-            "accuracy_gap": float(max(acc) - min(acc)),
-        },
-    }
+    Raises
+    ------
+    ValueError
+        Length mismatch, empty input, ids out of range, or a group without samples.
+    """
+    chk = check_inputs(y_true=y_true, y_pred=y_pred, groups=groups, group_names=group_names, num_classes=num_classes)
+    conf, summary = checked_summary(chk, zero_division=zero_division)
+    return rows_from_summary(summary, conf, chk.group_names)
