@@ -1,5 +1,8 @@
 """Datasets with subgroup labels: built-in biased scenarios and user image folders."""
 from ._base import ImageData, Scenario, batches
+from ._official import dataset_summary, list_datasets, load_dataset
+from .celeba import celeba_attributes, load_celeba
+from .cub import cub_attributes, cub_parts, load_cub, load_waterbirds
 from .folder import DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, load_folder
 from .scenarios import (
     CIFAR_CLASSES,
@@ -17,6 +20,15 @@ __all__ = [
     "Scenario",
     "batches",
     "load_folder",
+    "load_dataset",
+    "list_datasets",
+    "dataset_summary",
+    "load_celeba",
+    "celeba_attributes",
+    "load_cub",
+    "cub_attributes",
+    "cub_parts",
+    "load_waterbirds",
     "load_scenario",
     "list_scenarios",
     "register_scenario",
