@@ -15,7 +15,10 @@ class ArchSpec:
 
     ``gradcam_layer`` names the module whose activations Grad-CAM uses (the last conv block);
     ``lora_targets`` lists module-name suffixes that LoRA adapts; ``classifier`` names the final
-    linear layer.
+    linear layer. ``gradcam_layer`` always outputs a spatial map (N, C, H, W): for vision
+    transformers it is a parameter-free module that lays the patch tokens out on their grid, so
+    Grad-CAM needs no reshape. ``extra`` holds optional facts about the architecture (for
+    transformers ``patch_size`` and ``gradcam_grid``, a sentence saying what the grid is).
     """
 
     name: str
@@ -41,6 +44,7 @@ def register_arch(
     classifier: str,
     family: str = "cnn",
     default_image_size: int = 32,
+    extra: dict | None = None,
 ):
     def wrap(builder):
         if name in _ARCHS:
@@ -54,6 +58,7 @@ def register_arch(
             classifier=classifier,
             family=family,
             default_image_size=default_image_size,
+            extra=dict(extra or {}),
         )
         return builder
 

@@ -157,3 +157,146 @@ def resnet50(*, num_classes: int, in_channels: int = 3):
 def mobilenet_v3_small(*, num_classes: int, in_channels: int = 3):
     tv = import_torchvision()
     return _first_conv_channels(tv.models.mobilenet_v3_small(weights=None, num_classes=num_classes), in_channels)
+
+
+@register_arch(
+    "mobilenet_v3_large",
+    description="torchvision MobileNetV3-Large (weights=None; load your own checkpoint)",
+    gradcam_layer="features",
+    lora_targets=("fc1", "fc2", "classifier.0", "classifier.3"),  # squeeze-excitation 1x1 convs and the head
+    classifier="classifier.3",
+    family="torchvision",
+    default_image_size=224,
+)
+def mobilenet_v3_large(*, num_classes: int, in_channels: int = 3):
+    tv = import_torchvision()
+    return _first_conv_channels(tv.models.mobilenet_v3_large(weights=None, num_classes=num_classes), in_channels)
+
+
+@register_arch(
+    "efficientnet_b0",
+    description="torchvision EfficientNet-B0 (weights=None; load your own checkpoint)",
+    gradcam_layer="features",
+    # MBConv projection 1x1 convs, squeeze-excitation 1x1 convs and the head (no depthwise convs)
+    lora_targets=("block.3.0", "fc1", "fc2", "classifier.1"),
+    classifier="classifier.1",
+    family="torchvision",
+    default_image_size=224,
+)
+def efficientnet_b0(*, num_classes: int, in_channels: int = 3):
+    tv = import_torchvision()
+    return _first_conv_channels(tv.models.efficientnet_b0(weights=None, num_classes=num_classes), in_channels)
+
+
+@register_arch(
+    "convnext_tiny",
+    description="torchvision ConvNeXt-Tiny (weights=None; load your own checkpoint)",
+    gradcam_layer="features",
+    lora_targets=("block.3", "block.5", "classifier.2"),  # the two pointwise linears of every block, the head
+    classifier="classifier.2",
+    family="torchvision",
+    default_image_size=224,
+)
+def convnext_tiny(*, num_classes: int, in_channels: int = 3):
+    tv = import_torchvision()
+    return _first_conv_channels(tv.models.convnext_tiny(weights=None, num_classes=num_classes), in_channels)
+
+
+# --- vision transformers ---
+
+
+class _TokenGrid(nn.Module):
+    """Patch tokens (N, H*W, D) -> (N, D, H, W): the spatial layer Grad-CAM hooks on a ViT."""
+
+    def forward(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        n, _, d = tokens.shape
+        return tokens.transpose(1, 2).reshape(n, d, grid[0], grid[1])
+
+
+def _vit_class():
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    class FlexibleViT(VisionTransformer):
+        """torchvision's ``VisionTransformer`` (same parameters and state-dict keys) that also runs
+        on images of another size than it was built for, by resizing its position embeddings
+        (bicubic, as torchvision's ``interpolate_embeddings``), and that exposes its patch tokens
+        before the last encoder block as a (N, D, H/p, W/p) map, ``gradcam_grid``.
+
+        At the built size the output equals torchvision's model with the same weights.
+        """
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.gradcam_grid = _TokenGrid()
+
+        def _positions(self, grid: tuple[int, int]) -> torch.Tensor:
+            pos = self.encoder.pos_embedding
+            side = self.image_size // self.patch_size
+            if grid == (side, side):
+                return pos
+            cls, patches = pos[:, :1], pos[:, 1:]
+            d = patches.shape[-1]
+            patches = patches.transpose(1, 2).reshape(1, d, side, side)
+            patches = F.interpolate(patches, size=grid, mode="bicubic", align_corners=True)
+            return torch.cat([cls, patches.flatten(2).transpose(1, 2)], dim=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            n, _, h, w = x.shape
+            p = self.patch_size
+            if h < p or w < p:
+                raise ValueError(f"images must be at least {p}x{p} pixels for this ViT, got {h}x{w}")
+            x = self.conv_proj(x)
+            grid = (x.shape[-2], x.shape[-1])
+            x = x.flatten(2).transpose(1, 2)
+            x = torch.cat([self.class_token.expand(n, -1, -1), x], dim=1) + self._positions(grid)
+            x = self.encoder.dropout(x)
+            layers = list(self.encoder.layers)
+            for layer in layers[:-1]:
+                x = layer(x)
+            patches = self.gradcam_grid(x[:, 1:], grid).flatten(2).transpose(1, 2)
+            x = layers[-1](torch.cat([x[:, :1], patches], dim=1))
+            x = self.encoder.ln(x)
+            return self.heads(x[:, 0])
+
+    return FlexibleViT
+
+
+def build_vit(
+    *, num_classes: int, image_size: int, patch_size: int, num_layers: int, num_heads: int, hidden_dim: int, mlp_dim: int
+) -> nn.Module:
+    """A :class:`FlexibleViT` with torchvision's parameter layout (weights=None)."""
+    import_torchvision()
+    return _vit_class()(
+        image_size=image_size,
+        patch_size=patch_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        hidden_dim=hidden_dim,
+        mlp_dim=mlp_dim,
+        num_classes=num_classes,
+    )
+
+
+_VIT_EXTRA = {
+    "patch_size": 16,
+    "gradcam_grid": "patch tokens entering the last encoder block, laid out as (N, D, H/16, W/16); no reshape needed",
+}
+
+
+@register_arch(
+    "vit_b_16",
+    description="torchvision ViT-B/16, 86M parameters (weights=None; load your own checkpoint); "
+    "built for 224x224, runs on other sizes by resizing its position embeddings",
+    gradcam_layer="gradcam_grid",
+    # attention (in/out projections, adapted through PEFT's MultiheadAttention support), MLP linears, head
+    lora_targets=("self_attention", "mlp.0", "mlp.3", "heads.head"),
+    classifier="heads.head",
+    family="vit",
+    default_image_size=224,
+    extra=_VIT_EXTRA,
+)
+def vit_b_16(*, num_classes: int, in_channels: int = 3):
+    model = build_vit(
+        num_classes=num_classes, image_size=224, patch_size=16, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072
+    )
+    return _first_conv_channels(model, in_channels)
