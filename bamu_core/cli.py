@@ -24,7 +24,7 @@ def _floats3(text: str) -> tuple[float, float, float]:
 
 
 def _add_subject_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("data (one of --scenario or --data/--meta)")
+    g = p.add_argument_group("data (one of --scenario, --data/--meta, --celeba-root, --cub-root or --waterbirds-root)")
     g.add_argument("--scenario", help="a built-in scenario (see `bamu scenarios`)")
     g.add_argument("--cifar-root", help="CIFAR-10 PNG folder for patch-cifar10 (default: ../shared/data/cifar10 or $BAMU_CIFAR_ROOT)")
     g.add_argument("--data", help="image folder; paths in --meta are relative to it")
@@ -32,9 +32,20 @@ def _add_subject_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--label-col", default="label", help="label column in --meta (default: label)")
     g.add_argument("--group-col", action="append", help="group column in --meta (repeatable; default: all other columns)")
     g.add_argument("--group-attr", help="which group attribute to audit (default: the scenario's first, e.g. colour or patch)")
-    g.add_argument("--image-size", type=int, help="resize --data images to N x N (default: 64)")
-    g.add_argument("--mean", type=_floats3, help="normalisation mean R,G,B for --data (default: ImageNet 0.485,0.456,0.406)")
-    g.add_argument("--std", type=_floats3, help="normalisation std R,G,B for --data (default: ImageNet 0.229,0.224,0.225)")
+    g.add_argument("--image-size", type=int, help="resize --data and dataset images to N x N (default: 64; 224 for a ViT --arch)")
+    g.add_argument("--mean", type=_floats3, help="normalisation mean R,G,B for --data and datasets (default: ImageNet 0.485,0.456,0.406)")
+    g.add_argument("--std", type=_floats3, help="normalisation std R,G,B for --data and datasets (default: ImageNet 0.229,0.224,0.225)")
+    o = p.add_argument_group("official datasets, read from a local copy in the release layout (see README)")
+    o.add_argument("--celeba-root", metavar="DIR", help="CelebA: folder with img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt")
+    o.add_argument("--target", metavar="ATTR", help="CelebA attribute to predict (default: Smiling)")
+    o.add_argument("--sensitive", metavar="ATTR", action="append", help="CelebA attribute that defines the groups (repeatable; default: Male)")
+    o.add_argument("--cub-root", metavar="DIR", help="CUB-200-2011: the CUB_200_2011 folder (images/, images.txt, parts/, attributes/ ...)")
+    o.add_argument("--group-source", choices=["visibility", "attribute"], help="CUB groups: part visibility (pose proxy, default) or an attribute")
+    o.add_argument("--part", help="CUB part whose visibility defines the groups, e.g. beak, 'left eye', or eyes (facing); default: beak")
+    o.add_argument("--cub-attribute", metavar="NAME", help="CUB attribute (name or id) for --group-source attribute, e.g. has_wing_color::blue")
+    o.add_argument("--classes", type=int, metavar="K", help="CUB: keep only the first K species (default: all 200)")
+    o.add_argument("--waterbirds-root", metavar="DIR", help="Waterbirds: folder with metadata.csv and the images")
+    o.add_argument("--max-per-split", type=int, metavar="N", help="read at most N images per split (seeded subset; default: all)")
     m = p.add_argument_group("model")
     m.add_argument("--model", help="checkpoint (.pt/.pth/.th state dict or .safetensors); default: train the scenario's baseline")
     m.add_argument("--arch", help="architecture (see `bamu archs`; default: the scenario's)")
@@ -53,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--json", dest="json_path")
     au = sub.add_parser("audit", help="per-group accuracy and fairness gaps of a model")
     _add_subject_options(au)
+    _add_audit_options(au)
     return p
 
 
@@ -65,6 +77,8 @@ def _subject(args):
             raise BadInput("--cifar-root only applies to --scenario patch-cifar10")
         options["cifar_root"] = args.cifar_root
 
+    dataset, root, dataset_options = _dataset_args(args)
+
     def progress(step, total, loss):
         if step == 1 or step % 50 == 0 or step == total:
             print(f"  training baseline: step {step}/{total} loss {loss:.3f}", file=sys.stderr, flush=True)
@@ -72,6 +86,9 @@ def _subject(args):
     return load_subject(
         scenario=args.scenario,
         scenario_options=options,
+        dataset=dataset,
+        dataset_root=root,
+        dataset_options=dataset_options,
         data_dir=args.data,
         meta_csv=args.meta,
         label_col=args.label_col,
@@ -86,6 +103,70 @@ def _subject(args):
         seed=args.seed,
         device=args.device,
         progress=progress,
+    )
+
+
+_DATASET_FLAGS = {
+    "celeba": {"target": "--target", "sensitive": "--sensitive"},
+    "cub": {"group_source": "--group-source", "part": "--part", "cub_attribute": "--cub-attribute", "classes": "--classes"},
+    "waterbirds": {},
+}
+
+
+def _dataset_args(args) -> tuple[str | None, str | None, dict]:
+    """Which official dataset the flags name, its root and its loader options."""
+    roots = {name: getattr(args, f"{name}_root") for name in _DATASET_FLAGS}
+    given = [name for name, root in roots.items() if root]
+    if len(given) > 1:
+        raise BadInput(f"give one dataset root, not {' and '.join('--' + n + '-root' for n in given)}")
+    dataset = given[0] if given else None
+    for name, flags in _DATASET_FLAGS.items():
+        for attr, flag in flags.items():
+            if getattr(args, attr) is not None and name != dataset:
+                raise BadInput(f"{flag} only applies with --{name}-root")
+    if args.max_per_split is not None and dataset is None:
+        raise BadInput("--max-per-split only applies with --celeba-root, --cub-root or --waterbirds-root")
+    if dataset is None:
+        return None, None, {}
+    options = {"max_per_split": args.max_per_split, "progress": _reading_progress}
+    if dataset == "celeba":
+        options.update({"target": args.target or "Smiling", "sensitive": args.sensitive or ["Male"]})
+    elif dataset == "cub":
+        options.update({"group_source": args.group_source or "visibility", "part": args.part or "beak"})
+        if args.cub_attribute is not None:
+            options["attribute"] = args.cub_attribute
+        if args.classes is not None:
+            options["classes"] = args.classes
+    return dataset, roots[dataset], options
+
+
+def _reading_progress(done: int, total: int) -> None:
+    if done == total or done % max(1, total // 10) == 0:
+        print(f"  reading images: {done}/{total}", file=sys.stderr, flush=True)
+
+
+def _print_cards(dataset: dict, model: dict) -> None:
+    """The dataset and model cards, short: sizes, preprocessing, test counts, parameters."""
+    sizes = " / ".join(f"{s} {dataset['splits'][s]['n']}" for s in ("train", "val", "test"))
+    print(f"dataset: {dataset['title']} | images {'x'.join(map(str, dataset['image_shape']))} | {sizes}")
+    pre = dataset["preprocessing"]
+    norm = pre["normalise"]
+    print(
+        f"  preprocessing: resize {pre['resize']}; scale {pre['scale']}; normalise mean "
+        f"{','.join(f'{v:g}' for v in norm['mean'])} std {','.join(f'{v:g}' for v in norm['std'])}"
+    )
+    attr = dataset["active_group_attr"]
+    counts = dataset["splits"]["test"]["counts"][attr]
+    classes = dataset["classes"]
+    if len(classes) <= 6:
+        rows = [f"{g}: " + ", ".join(f"{c} {n}" for c, n in zip(classes, row)) for g, row in counts.items()]
+    else:
+        rows = [f"{g}: {sum(row)} over {sum(1 for n in row if n)} classes" for g, row in counts.items()]
+    print(f"  test split by {attr} x class: " + " | ".join(rows))
+    print(
+        f"model: {model['arch']} ({model['family']}), {model['parameters']:,} parameters, input "
+        f"{'x'.join(map(str, model['input_shape']))} | Grad-CAM layer {model['gradcam_layer']} | "
+        f"LoRA targets {', '.join(model['lora_targets'])}"
     )
 
 
@@ -107,23 +188,126 @@ def _cmd_archs(args) -> dict:
     return {"archs": rows}
 
 
+def _ints4(text: str) -> tuple[int, int, int, int]:
+    try:
+        parts = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected four comma-separated integers TOP,LEFT,HEIGHT,WIDTH, got {text!r}") from None
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError(f"expected four comma-separated integers TOP,LEFT,HEIGHT,WIDTH, got {text!r}")
+    return parts  # type: ignore[return-value]
+
+
+def _attr_pair(text: str) -> tuple[str, str]:
+    parts = tuple(v.strip() for v in text.split(","))
+    if len(parts) != 2 or not all(parts):
+        raise argparse.ArgumentTypeError(f"expected two group attributes A,B, got {text!r}")
+    return parts  # type: ignore[return-value]
+
+
+def _add_audit_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("audit")
+    g.add_argument("--split", choices=["train", "val", "test"], default="test", help="split to audit (default: test)")
+    g.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for the 95%% intervals (default: 200; 0: none)")
+    g.add_argument("--level", type=float, default=0.95, help="coverage of the intervals (default: 0.95)")
+    g.add_argument("--intersect", type=_attr_pair, metavar="A,B", help="audit the intersection of two group attributes, e.g. colour,alignment")
+    g.add_argument("--region", type=_ints4, metavar="T,L,H,W", help="box for the bias-region saliency score (default: the scenario's patch)")
+    g.add_argument("--saliency-per-group", type=int, default=16, help="images per group for the saliency summary (default: 16; 0: skip)")
+    g.add_argument("--saliency-method", choices=["auto", "gradcam", "hirescam"], default="auto", help="saliency method (default: auto)")
+    g.add_argument("--gallery", metavar="DIR", help="write Grad-CAM overlay PNGs per group into DIR")
+    g.add_argument("--gallery-k", type=int, default=4, help="images per group in the gallery (default: 4)")
+    g.add_argument(
+        "--gallery-rule", choices=["confident", "misclassified", "random"], default="confident",
+        help="which images the gallery shows (default: confident)",
+    )
+
+
+def _fmt(value, width: int = 8) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.3f}"
+
+
+def _fmt_ci(ci) -> str:
+    if not ci or ci.get("low") is None or ci.get("high") is None:
+        return ""
+    return f"[{ci['low']:.3f}, {ci['high']:.3f}]"
+
+
+def _print_audit(result: dict, title: str) -> None:
+    u, f = result["utility"], result["fairness"]
+    uci, fci = result.get("utility_ci", {}), result.get("fairness_ci", {})
+    binary = result["conventions"]["task"] == "binary"
+    level = result["bootstrap"]["level"]
+    print(title)
+    print(
+        f"accuracy {u['accuracy']:.3f} {_fmt_ci(uci.get('accuracy'))}  balanced accuracy {u['balanced_accuracy']:.3f} "
+        f"{_fmt_ci(uci.get('balanced_accuracy'))}  (n={result['n']}, {result['split']} split)"
+    )
+    head = f"{'group (' + result['group_attr'] + ')':<28}{'n':>6}{'accuracy':>10}"
+    head += f"{'sel.rate':>10}" if binary else ""
+    print(head + f"{'TPR':>8}{'FPR':>8}")
+    for g in result["groups"]:
+        line = f"{g['group']:<28}{g['n']:>6}{_fmt(g['accuracy'], 10)}"
+        line += _fmt(g["selection_rate"], 10) if binary else ""
+        print(line + _fmt(g["tpr"]) + _fmt(g["fpr"]))
+    if not binary:
+        print("  (multiclass: TPR = mean recall over classes, FPR = mean one-vs-rest false-positive rate)")
+    ci_head = f"{level:.0%} CI" if result["bootstrap"]["n_boot"] else ""
+    print(f"{'fairness':<36}{'value':>8}  {ci_head}")
+    labels = [
+        ("demographic_parity_difference", "demographic parity difference"),
+        ("demographic_parity_ratio", "demographic parity ratio"),
+        ("equalized_odds_difference", "equalized odds difference"),
+        ("equal_opportunity_difference", "equal opportunity difference"),
+        ("worst_group_accuracy", "worst-group accuracy"),
+        ("accuracy_gap", "accuracy gap (best - worst group)"),
+    ]
+    for key, label in labels:
+        print(f"{label:<36}{_fmt(f[key])}  {_fmt_ci(fci.get(key))}")
+    tc = result.get("target_class")
+    if tc:
+        print(
+            f"target class '{tc['name']}': DP {_fmt(tc['dp'], 0)} {_fmt_ci(tc['dp_ci'])}  recall {_fmt(tc['recall'], 0)} "
+            f"{_fmt_ci(tc['recall_ci'])}  (max over classes: DP {_fmt(f['demographic_parity_difference'], 0)})"
+        )
+    sal = result.get("saliency") or {}
+    if sal.get("enabled"):
+        print(f"saliency ({sal['method']} on {sal['layer']}, {sal['images']} images, {sal['target']}):")
+        for row in sal["groups"]:
+            parts = [f"  {row['group']:<26}"]
+            if "region_share" in row:
+                parts.append(f"bias-region share {_fmt(row['region_share'], 0)} (uniform {sal['region_area']:.3f})")
+            if "foreground_share" in row:
+                parts.append(f"share on strokes {_fmt(row['foreground_share'], 0)} (area {_fmt(row['foreground_area'], 0)})")
+            com = row.get("centre_of_mass")
+            parts.append("centre -" if com is None else f"centre ({com[0]:.2f}, {com[1]:.2f})")
+            print("  ".join(parts))
+    if "gallery" in result:
+        print(f"gallery: {result['gallery']['files']} files in {result['gallery']['dir']}")
+
+
 def _cmd_audit(args) -> dict:
-    from .workflows import audit, model_card
+    from .workflows import audit, dataset_card, model_card
 
     subject = _subject(args)
-    result = audit(subject, device=args.device)
-    result["dataset"] = subject.scenario.card()
-    result["model"] = model_card(subject)
-    u, f = result["utility"], result["fairness"]
-    print(f"{subject.scenario.title} | model: {subject.arch} ({subject.model_source})")
-    print(f"accuracy {u['accuracy']:.3f}  balanced accuracy {u['balanced_accuracy']:.3f}  (n={result['n']}, {result['split']} split)")
-    print(f"{'group (' + result['group_attr'] + ')':<28}{'n':>6}{'accuracy':>10}")
-    for g in result["groups"]:
-        print(f"{g['group']:<28}{g['n']:>6}{g['accuracy']:>10.3f}")
-    print(
-        f"accuracy gap (best - worst group) {f['accuracy_gap']:.3f}  worst-group accuracy {f['worst_group_accuracy']:.3f}  "
-        f"DP difference {f['demographic_parity_difference']:.3f}  EO difference {f['equalized_odds_difference']:.3f}"
+    result = audit(
+        subject,
+        split=args.split,
+        device=args.device,
+        n_boot=args.n_boot,
+        level=args.level,
+        seed=args.seed,
+        intersect=args.intersect,
+        saliency_per_group=args.saliency_per_group,
+        saliency_method=args.saliency_method,
+        region=args.region,
+        gallery_dir=args.gallery,
+        gallery_k=args.gallery_k,
+        gallery_rule=args.gallery_rule,
     )
+    result["dataset"] = dataset_card(subject.scenario)
+    result["model"] = model_card(subject)
+    _print_cards(result["dataset"], result["model"])
+    _print_audit(result, f"{subject.scenario.title} | model: {subject.arch} ({subject.model_source})")
     return result
 
 

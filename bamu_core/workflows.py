@@ -11,12 +11,12 @@ import torch
 import torch.nn as nn
 
 from ._compat import describe_device, pick_device
-from .data import Scenario, load_folder, load_scenario
-from .metrics import audit_metrics
+from .data import Scenario, load_dataset, load_folder, load_scenario
+from .metrics import DEFAULT_N_BOOT, audit_metrics
 from .models import get_arch, load_model, train_baseline
 from .training import Progress, predict
 
-__all__ = ["Subject", "load_subject", "audit", "model_card"]
+__all__ = ["Subject", "load_subject", "audit", "model_card", "dataset_card"]
 
 
 @dataclass
@@ -34,6 +34,9 @@ def load_subject(
     *,
     scenario: str | None = None,
     scenario_options: dict | None = None,
+    dataset: str | None = None,
+    dataset_root: str | Path | None = None,
+    dataset_options: dict | None = None,
     data_dir: str | Path | None = None,
     meta_csv: str | Path | None = None,
     label_col: str = "label",
@@ -49,25 +52,40 @@ def load_subject(
     device: str | None = None,
     progress: Progress | None = None,
 ) -> Subject:
-    """Load data (a built-in scenario or a folder + CSV) and a model (a checkpoint or a baseline).
+    """Load data and a model (a checkpoint or a baseline).
 
+    The data is one of: a built-in ``scenario``; a ``data_dir`` with a ``meta_csv``; or an
+    official ``dataset`` (``celeba``, ``cub``, ``waterbirds``) read from ``dataset_root`` with
+    ``dataset_options`` (e.g. ``{"target": "Smiling", "sensitive": "Male"}``, see
+    :func:`bamu_core.data.load_dataset`). ``image_size``, ``mean`` and ``std`` apply to the last two;
+    for a vision transformer ``arch`` the image size defaults to the one it was built for (224).
     Without ``model_path`` the scenario's baseline is trained (cached after the first time).
     """
-    if (scenario is None) == (data_dir is None):
-        raise ValueError("give either a built-in scenario or a data folder with a metadata CSV")
+    if sum(x is not None for x in (scenario, data_dir, dataset)) != 1:
+        raise ValueError(
+            "give exactly one of a built-in scenario, a data folder with a metadata CSV, "
+            "or an official dataset (celeba, cub, waterbirds) with its root folder"
+        )
     if scenario is not None:
         sc = load_scenario(scenario, **(scenario_options or {}))
     else:
-        if meta_csv is None:
-            raise ValueError("a data folder needs a metadata CSV (--meta)")
         kwargs = {}
+        if image_size is None and arch is not None and get_arch(arch).family == "vit":
+            image_size = get_arch(arch).default_image_size
         if image_size is not None:
             kwargs["image_size"] = image_size
         if mean is not None:
             kwargs["mean"] = tuple(mean)
         if std is not None:
             kwargs["std"] = tuple(std)
-        sc = load_folder(data_dir, meta_csv, label_col=label_col, group_cols=group_cols, seed=seed, **kwargs)
+        if dataset is not None:
+            if dataset_root is None:
+                raise ValueError(f"dataset {dataset!r} needs its local root folder (dataset_root)")
+            sc = load_dataset(dataset, dataset_root, seed=seed, **{**(dataset_options or {}), **kwargs})
+        elif meta_csv is None:
+            raise ValueError("a data folder needs a metadata CSV (--meta)")
+        else:
+            sc = load_folder(data_dir, meta_csv, label_col=label_col, group_cols=group_cols, seed=seed, **kwargs)
     if group_attr is not None:
         sc = sc.with_group(group_attr)
     if num_classes is not None and num_classes != sc.num_classes:
@@ -86,17 +104,45 @@ def load_subject(
 
 
 def model_card(subject: Subject, device: torch.device | None = None) -> dict:
-    """Architecture, parameter count, source and device of the subject's model."""
+    """Architecture, parameter count, source and device of the subject's model, and the layers
+    Grad-CAM and LoRA use."""
     params = sum(p.numel() for p in subject.model.parameters())
     dev = device or pick_device()
+    spec = get_arch(subject.arch)
     return {
         "arch": subject.arch,
-        "description": get_arch(subject.arch).description,
+        "description": spec.description,
+        "family": spec.family,
         "parameters": int(params),
         "source": subject.model_source,
         "num_classes": subject.scenario.num_classes,
+        "input_shape": list(subject.scenario.image_shape),
+        "gradcam_layer": spec.gradcam_layer,
+        "lora_targets": list(spec.lora_targets),
+        "classifier": spec.classifier,
         "device": describe_device(dev),
     }
+
+
+def dataset_card(scenario: Scenario) -> dict:
+    """:meth:`Scenario.card` (sizes, classes, counts per group x class per split, image shape)
+    plus ``preprocessing`` (how images became tensors) and ``source`` (what it was read from)."""
+    import json
+
+    card = scenario.card()
+    options = dict(scenario.options)
+    pre = options.pop("preprocessing", None)
+    if pre is None:
+        c, h, w = scenario.image_shape
+        resize = (
+            f"whole image, bilinear, to {h}x{w} (aspect ratio not kept, no crop)"
+            if "image_size" in options
+            else f"none: generated or stored at {h}x{w}"
+        )
+        pre = {"resize": resize, "scale": "pixel / 255", "normalise": {"mean": list(scenario.mean), "std": list(scenario.std)}}
+    card["preprocessing"] = pre
+    card["source"] = json.loads(json.dumps(options, default=str))
+    return card
 
 
 def audit(
@@ -105,34 +151,363 @@ def audit(
     split: str = "test",
     device: str | None = None,
     batch_size: int = 512,
+    n_boot: int = DEFAULT_N_BOOT,
+    level: float = 0.95,
+    seed: int = 0,
+    intersect: Sequence[str] | None = None,
+    saliency_per_group: int = 16,
+    saliency_method: str = "auto",
+    region: Sequence[int] | None = None,
+    gallery_dir: str | Path | None = None,
+    gallery_k: int = 4,
+    gallery_rule: str = "confident",
 ) -> dict:
     """Evaluate the model once on ``split`` and return the audit dictionary.
 
-    Layout: ``{"utility", "groups", "fairness", "group_attr", "split", "n", "seconds", "device"}``.
+    The model runs once over the split; every metric and bootstrap interval comes from those
+    predictions. Saliency maps need gradients and are computed for a small seeded sample.
+
+    Parameters
+    ----------
+    subject : Subject
+        Data and model (see :func:`load_subject`).
+    split : {"train", "val", "test"}, default "test"
+        Which split to audit.
+    device : str, optional
+        Compute device (default: :func:`pick_device`).
+    batch_size : int, default 512
+        Images per inference batch.
+    n_boot : int, default 200
+        Bootstrap resamples for the confidence intervals (0: none).
+    level : float, default 0.95
+        Coverage of the intervals.
+    seed : int, default 0
+        Seed of the bootstrap, the saliency sample and the ``random`` gallery rule.
+    intersect : (str, str), optional
+        Audit the intersection of two group attributes (e.g. ``("colour", "alignment")``).
+    saliency_per_group : int, default 16
+        Images per group for the saliency summary (0 skips it).
+    saliency_method : {"auto", "gradcam", "hirescam"}, default "auto"
+        See :func:`bamu_core.explain.grad_cam`.
+    region : (top, left, height, width), optional
+        Box for the bias-region score (default: the scenario's ``bias_region``, e.g. the
+        patch of ``patch-cifar10``).
+    gallery_dir : path, optional
+        Also write overlay PNGs of ``gallery_k`` images per group chosen by ``gallery_rule``
+        (``confident``, ``misclassified`` or ``random``) into this folder.
+
+    Returns
+    -------
+    dict
+        The audit JSON of DESIGN.md (``utility``, ``groups``, ``fairness``, ``saliency``) with
+        the fields of :func:`bamu_core.metrics.audit_metrics` (``utility_ci``, ``fairness_ci``,
+        ``per_class_recall``, ``per_class_dp`` ...), plus ``target_class`` (DP and recall of the
+        scenario's target class, when it has one), ``gallery`` (when written), ``group_attr``,
+        ``split``, ``n``, ``seconds``, ``timing`` and ``device``. ``saliency`` (see
+        :func:`bamu_core.explain.saliency_summary`) reports per group the share of saliency inside
+        the bias region when there is one (``region_share`` vs ``region_area``), and for images
+        on a black background (the digit scenarios) the share on the strokes (``foreground_share``
+        vs ``foreground_area``); always the centre of mass of the group-averaged map.
     """
+    from .explain import group_gallery, saliency_summary, save_gallery
+
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got {split!r}")
+    if saliency_per_group < 0:
+        raise ValueError(f"saliency_per_group must be >= 0, got {saliency_per_group}")
+    if gallery_dir is not None and gallery_k < 1:
+        raise ValueError(f"gallery k must be >= 1, got {gallery_k}")
+    if gallery_rule not in ("confident", "misclassified", "random"):
+        raise ValueError(f"gallery_rule must be confident, misclassified or random, got {gallery_rule!r}")
     data = getattr(subject.scenario, split)
+    if intersect is not None:
+        if len(intersect) != 2:
+            raise ValueError(f"intersect needs two group attributes, got {list(intersect)}")
+        data = data.with_intersection(*intersect)
+    scenario_region = None if subject.scenario.bias_region is None else tuple(subject.scenario.bias_region)
+    region = scenario_region if region is None else tuple(int(v) for v in region)
+    region_source = None if region is None else ("scenario bias region" if region == scenario_region else "user box")
     dev = pick_device(device)
+    timing = {}
     start = time.perf_counter()
     model = subject.model.to(dev)
     logits = predict(model, data, batch_size=batch_size, device=dev)
+    timing["inference"] = time.perf_counter() - start
     y_pred = logits.argmax(1).numpy()
+    t0 = time.perf_counter()
     result = audit_metrics(
         y_true=data.labels,
         y_pred=y_pred,
         groups=data.groups,
         group_names=data.group_names[data.group_attr],
         num_classes=subject.scenario.num_classes,
+        n_boot=n_boot,
+        level=level,
+        seed=seed,
     )
-    subject.model.to("cpu")
+    timing["metrics"] = time.perf_counter() - t0
+    target = subject.scenario.target_class
+    if target is not None:
+        result["target_class"] = {
+            "index": int(target),
+            "name": subject.scenario.class_names[target],
+            "dp": result["per_class_dp"][target],
+            "dp_ci": result["per_class_dp_ci"][target] if result["per_class_dp_ci"] else None,
+            "recall": result["per_class_recall"][target],
+            "recall_ci": result["per_class_recall_ci"][target] if result["per_class_recall_ci"] else None,
+        }
+    try:
+        t0 = time.perf_counter()
+        if saliency_per_group:
+            result["saliency"] = {
+                "enabled": True,
+                "region_source": region_source,
+                **saliency_summary(
+                    model, data, per_group=saliency_per_group, seed=seed, logits=logits, region=region, method=saliency_method
+                ),
+            }
+        else:
+            result["saliency"] = {"enabled": False, "images": 0, "groups": []}
+        timing["saliency"] = time.perf_counter() - t0
+        if gallery_dir is not None:
+            t0 = time.perf_counter()
+            gallery = group_gallery(
+                model,
+                data,
+                k=gallery_k,
+                rule=gallery_rule,
+                seed=seed,
+                logits=logits,
+                region=region,
+                class_names=subject.scenario.class_names,
+                method=saliency_method,
+            )
+            files = save_gallery(gallery, gallery_dir)
+            result["gallery"] = {"dir": str(gallery_dir), "files": len(files), "k": gallery_k, "rule": gallery_rule}
+            timing["gallery"] = time.perf_counter() - t0
+    finally:
+        subject.model.to("cpu")
     result.update(
         {
             "group_attr": data.group_attr,
             "split": split,
             "n": int(len(data)),
             "seconds": time.perf_counter() - start,
+            "timing": timing,
             "device": describe_device(dev),
         }
     )
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# before / after assessment of an unlearned model: privacy, radar, score, run store
+# --------------------------------------------------------------------------------------------
+
+__all__ += ["evaluate_unlearning"]
+
+
+def _gradcam_strip(model: nn.Module, data, indices, *, device, scale: int = 4) -> bytes:
+    """Grad-CAM overlays of ``data[indices]`` side by side (white gaps) as PNG bytes."""
+    import io
+
+    from PIL import Image
+
+    from .explain import grad_cam, overlay, to_rgb_uint8
+
+    x = data.images(indices)
+    model = model.to(device)
+    maps = grad_cam(model, x.to(device), method="auto").maps
+    rgb = overlay(to_rgb_uint8(x, mean=data.mean.flatten().tolist(), std=data.std.flatten().tolist()), maps.numpy(), alpha=0.45)
+    n, h, w, _ = rgb.shape
+    gap = 2
+    strip = np.full((h, n * w + (n - 1) * gap, 3), 255, dtype=np.uint8)
+    for i in range(n):
+        strip[:, i * (w + gap) : i * (w + gap) + w] = rgb[i]
+    pic = Image.fromarray(strip).resize((strip.shape[1] * scale, h * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    pic.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _one_per_group(data, k: int, seed: int) -> np.ndarray:
+    """Up to ``k`` test indices, one from each group in turn (seeded), for the Grad-CAM strips."""
+    rng = np.random.default_rng(seed)
+    pools = [rng.permutation(np.flatnonzero(data.groups == g)).tolist() for g in range(len(data.group_names[data.group_attr]))]
+    out: list[int] = []
+    while len(out) < k and any(pools):
+        for pool in pools:
+            if pool and len(out) < k:
+                out.append(pool.pop())
+    return np.array(sorted(out), dtype=np.int64)
+
+
+def evaluate_unlearning(
+    subject: Subject,
+    *,
+    unlearned: nn.Module,
+    forget_indices,
+    retain_indices=None,
+    method: str,
+    intensity: float,
+    seconds: float,
+    status: str = "ok",
+    message: str = "",
+    settings: dict | None = None,
+    forget_info: dict | None = None,
+    before: dict | None = None,
+    reference_forget_accuracy: float | None = None,
+    retrain_seconds: float | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    mia_samples: int = 2000,
+    gradcam_images: int = 8,
+    store=None,
+    config: dict | None = None,
+) -> dict:
+    """Measure an unlearned model against the original and (optionally) store the run.
+
+    Both models run once over the forget set, a retain sample and the test split; from those
+    outputs come the forget-set accuracies and the membership-inference attacks
+    (:func:`bamu_core.privacy.membership_inference`). Test audits come from :func:`audit`. The radar
+    axes and composite score are :mod:`bamu_core.scoring`'s.
+
+    Parameters
+    ----------
+    subject : Subject
+        The original model and its scenario (the model is not changed).
+    unlearned : torch.nn.Module
+        The model after unlearning.
+    forget_indices, retain_indices : array-like of int
+        Indices into ``subject.scenario.train``; retain defaults to the complement.
+    method, intensity, seconds, status, message, settings :
+        How the unlearned model was made (reported as given; ``seconds`` = unlearning wall time).
+    forget_info : dict, optional
+        Extra facts about the forget set for the report (``strategy``, ``description``).
+    before : dict, optional
+        The original model's test audit if already computed.
+    reference_forget_accuracy : float, optional
+        The retrain oracle's accuracy on the forget set (default reference: test accuracy).
+    retrain_seconds : float, optional
+        Time to retrain from scratch; adds the efficiency axis.
+    store : RunStore or None
+        Where to save the run (weights, audits, Grad-CAM strips); ``None`` saves nothing.
+    config : dict, optional
+        What the run store keeps as the run's configuration (default: scenario, method, intensity).
+
+    Returns
+    -------
+    dict
+        The unlearn JSON of DESIGN.md (``run_id, method, intensity, before, after, forget,
+        privacy, radar, score, seconds, status``) plus ``message``, ``dataset``, ``model``,
+        ``settings``, ``timings`` and ``environment``. ``run_id`` is ``None`` when not stored.
+    """
+    from dataclasses import replace
+
+    from .privacy import membership_inference, model_outputs
+    from .report import environment_info
+    from .scoring import composite_score, radar_axes
+
+    sc = subject.scenario
+    train = sc.train
+    forget_idx = np.unique(np.asarray(forget_indices, dtype=np.int64))
+    if len(forget_idx) < 2:
+        raise ValueError(f"forget_indices needs at least 2 training samples, got {len(forget_idx)}")
+    if forget_idx[0] < 0 or forget_idx[-1] >= len(train):
+        raise ValueError(f"forget_indices must lie in 0..{len(train) - 1}")
+    if retain_indices is None:
+        retain_idx = np.setdiff1d(np.arange(len(train)), forget_idx)
+    else:
+        retain_idx = np.asarray(retain_indices, dtype=np.int64)
+    if len(retain_idx) > mia_samples:
+        retain_idx = np.sort(np.random.default_rng(seed).choice(retain_idx, size=mia_samples, replace=False))
+    dev = pick_device(device)
+    timings: dict[str, float] = {"unlearning": float(seconds)}
+
+    t0 = time.perf_counter()
+    if before is None:
+        before = audit(subject, device=device)
+    after = audit(replace(subject, model=unlearned), device=device)
+    timings["audits"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    outputs = {}
+    for name, model in (("before", subject.model), ("after", unlearned)):
+        model.to(dev)
+        try:
+            outputs[name] = {
+                "forget": model_outputs(model, train, indices=forget_idx, device=dev),
+                "retain": model_outputs(model, train, indices=retain_idx, device=dev),
+                "test": model_outputs(model, sc.test, device=dev),
+            }
+        finally:
+            model.to("cpu")
+    forget_acc = {k: float((o["forget"].logits.argmax(1) == o["forget"].labels).mean()) for k, o in outputs.items()}
+    mia = {k: membership_inference(**o, seed=seed, max_samples=mia_samples) for k, o in outputs.items()}
+    timings["privacy"] = time.perf_counter() - t0
+
+    efficiency = retrain_seconds is not None
+    radar = {
+        "before": radar_axes(
+            audit=before, original_audit=before, forget_accuracy=forget_acc["before"], privacy=mia["before"],
+            reference_forget_accuracy=reference_forget_accuracy,
+            seconds=0.0 if efficiency else None, retrain_seconds=retrain_seconds,
+        ),
+        "after": radar_axes(
+            audit=after, original_audit=before, forget_accuracy=forget_acc["after"], privacy=mia["after"],
+            reference_forget_accuracy=reference_forget_accuracy,
+            seconds=float(seconds) if efficiency else None, retrain_seconds=retrain_seconds,
+        ),
+    }
+
+    artifacts: dict = {}
+    if gradcam_images:
+        t0 = time.perf_counter()
+        picks = _one_per_group(sc.test, gradcam_images, seed)
+        artifacts["gradcam_before.png"] = _gradcam_strip(subject.model, sc.test, picks, device=dev)
+        artifacts["gradcam_after.png"] = _gradcam_strip(unlearned, sc.test, picks, device=dev)
+        subject.model.to("cpu")
+        unlearned.to("cpu")
+        timings["gradcam"] = time.perf_counter() - t0
+
+    result = {
+        "run_id": None,
+        "method": method,
+        "intensity": float(intensity),
+        "before": before,
+        "after": after,
+        "forget": {
+            "n": int(len(forget_idx)),
+            "accuracy_before": forget_acc["before"],
+            "accuracy_after": forget_acc["after"],
+            "reference_accuracy": reference_forget_accuracy,
+            **(forget_info or {}),
+        },
+        "privacy": {"mia_before": mia["before"], "mia_after": mia["after"]},
+        "radar": radar,
+        "score": composite_score(radar["after"]),
+        "seconds": float(seconds),
+        "status": status,
+        "message": message,
+        "dataset": sc.card(),
+        "model": model_card(subject, dev),
+        "settings": dict(settings or {}),
+        "timings": timings,
+        "environment": environment_info(device),
+    }
+    if gradcam_images:
+        result["gradcam"] = {"test_indices": picks.tolist(), "files": ["gradcam_before.png", "gradcam_after.png"]}
+    if store is not None:
+        run_id = store.new_run_id()
+        result["run_id"] = run_id
+        artifacts.update(
+            {"unlearned.safetensors": unlearned, "audit_before.json": before, "audit_after.json": after}
+        )
+        store.save(
+            kind="unlearn",
+            run_id=run_id,
+            result=result,
+            artifacts=artifacts,
+            config=config or {"scenario": sc.name, "method": method, "intensity": float(intensity), "seed": seed},
+        )
     return result
