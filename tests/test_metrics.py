@@ -252,6 +252,8 @@ def test_every_interval_contains_its_estimate(n, num_classes):
             assert lo <= est <= hi, (key, lo, est, hi)
     for est, ci in zip(r["per_class_dp"], r["per_class_dp_ci"]):
         assert ci["low"] <= est <= ci["high"]
+    for row in r["groups"]:
+        assert row["accuracy_ci"]["low"] <= row["accuracy"] <= row["accuracy_ci"]["high"]
 
 
 def test_interval_narrows_with_more_data():
@@ -280,6 +282,7 @@ def test_n_boot_zero_disables_intervals():
     y_true, y_pred, groups = _biased(100)
     r = M.audit_metrics(y_true=y_true, y_pred=y_pred, groups=groups, n_boot=0)
     assert r["fairness_ci"] == {} and r["utility_ci"] == {} and r["per_class_dp_ci"] == []
+    assert all(row["accuracy_ci"] is None for row in r["groups"])
     assert r["bootstrap"]["n_boot"] == 0
 
 

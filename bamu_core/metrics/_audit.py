@@ -47,7 +47,8 @@ def audit_metrics(
     Returns
     -------
     dict
-        ``utility`` {accuracy, balanced_accuracy}; ``groups`` rows (see :func:`group_metrics`);
+        ``utility`` {accuracy, balanced_accuracy}; ``groups`` rows (see :func:`group_metrics`, plus
+        ``accuracy_ci``, None without intervals);
         ``fairness`` {demographic_parity_difference, equalized_odds_difference,
         worst_group_accuracy, accuracy_gap, demographic_parity_ratio, equal_opportunity_difference};
         ``utility_ci`` and ``fairness_ci`` ({key: {"low", "high"}}); ``per_class_recall`` and
@@ -73,9 +74,12 @@ def audit_metrics(
     conf, summary = checked_summary(chk, zero_division=zero_division)
     ci = intervals_from_confusion(conf, summary, n_boot=n_boot, level=level, seed=seed, zero_division=zero_division)
     binary = chk.num_classes == 2
+    rows = rows_from_summary(summary, conf, chk.group_names)
+    for row, acc_ci in zip(rows, ci["group_accuracy"] or [None] * len(rows)):
+        row["accuracy_ci"] = acc_ci
     return {
         "utility": {"accuracy": _num(summary["accuracy"]), "balanced_accuracy": _num(summary["balanced_accuracy"])},
-        "groups": rows_from_summary(summary, conf, chk.group_names),
+        "groups": rows,
         "fairness": {key: _num(summary[key]) for key in FAIRNESS_KEYS},
         "utility_ci": ci["utility"],
         "fairness_ci": ci["fairness"],

@@ -86,10 +86,10 @@ def intervals_from_confusion(
 ) -> dict:
     """Percentile intervals for the utility, fairness and per-class metrics of ``summary``."""
     _check_boot(n_boot, level)
-    keys = (*UTILITY_KEYS, *FAIRNESS_KEYS, "per_class_dp", "per_class_recall")
+    keys = (*UTILITY_KEYS, *FAIRNESS_KEYS, "per_class_dp", "per_class_recall", "group_accuracy")
     meta = {"n_boot": int(n_boot), "level": float(level), "seed": int(seed), "method": "group-stratified percentile bootstrap"}
     if n_boot == 0:
-        return {"utility": {}, "fairness": {}, "per_class_dp": [], "per_class_recall": [], "bootstrap": meta}
+        return {"utility": {}, "fairness": {}, "per_class_dp": [], "per_class_recall": [], "group_accuracy": [], "bootstrap": meta}
     g, k, _ = confusion.shape
     per_chunk = max(1, _CHUNK_CELLS // (g * k * k))
     resamples = bootstrap_confusion(confusion, n_boot=n_boot, seed=seed)
@@ -104,6 +104,7 @@ def intervals_from_confusion(
         "fairness": {key: ci[key] for key in FAIRNESS_KEYS},
         "per_class_dp": ci["per_class_dp"],
         "per_class_recall": ci["per_class_recall"],
+        "group_accuracy": ci["group_accuracy"],
         "bootstrap": meta,
     }
 
@@ -150,7 +151,8 @@ def bootstrap_intervals(
     -------
     dict
         ``{"utility": {key: {"low", "high"}}, "fairness": {key: {"low", "high"}}, "per_class_dp":
-        [{"low", "high"}, ...], "per_class_recall": [...], "bootstrap": {"n_boot", "level", "seed", "method"}}``.
+        [{"low", "high"}, ...], "per_class_recall": [...], "group_accuracy": [...] (one per group),
+        "bootstrap": {"n_boot", "level", "seed", "method"}}``.
 
     Raises
     ------
