@@ -244,11 +244,11 @@ def _print_audit(result: dict, title: str) -> None:
     )
     head = f"{'group (' + result['group_attr'] + ')':<28}{'n':>6}{'accuracy':>10}"
     head += f"{'sel.rate':>10}" if binary else ""
-    print(head + f"{'TPR':>8}{'FPR':>8}")
+    print(head + f"{'TPR':>8}{'FPR':>8}  accuracy CI")
     for g in result["groups"]:
         line = f"{g['group']:<28}{g['n']:>6}{_fmt(g['accuracy'], 10)}"
         line += _fmt(g["selection_rate"], 10) if binary else ""
-        print(line + _fmt(g["tpr"]) + _fmt(g["fpr"]))
+        print(line + _fmt(g["tpr"]) + _fmt(g["fpr"]) + "  " + _fmt_ci(g.get("accuracy_ci")))
     if not binary:
         print("  (multiclass: TPR = mean recall over classes, FPR = mean one-vs-rest false-positive rate)")
     ci_head = f"{level:.0%} CI" if result["bootstrap"]["n_boot"] else ""
