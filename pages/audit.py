@@ -1,25 +1,144 @@
-import pandas as pd
+"""Audit: per-group metrics with CIs, fairness gaps against a threshold, confusion matrices, Grad-CAM."""
 import streamlit as st
 
-name = st.session_state.get("subject_name")
+from bamu_core import ui_charts as charts, ui_state, ui_widgets as ui
+
 st.title("Audit")
-if name is None:
-    st.info("Load a scenario on the Load page first.")
+subject = ui.require_subject()
+spec = ui.current_spec()
+sc = subject.scenario
+attr = sc.test.group_attr
+st.caption(f"{sc.title} · model {subject.arch} · groups by **{attr}** · test split (change the group attribute on the Load page)")
+
+try:
+    with st.spinner("Evaluating the model on the test split ..."):
+        result = ui.audit_for(spec, st.session_state.get("group_attr"))
+except Exception as exc:  # shown, never a traceback
+    ui.show_error(exc, doing="audit the model")
     st.stop()
 
-from bamu_core.workflows import audit, load_subject  # noqa: E402
-
-
-@st.cache_resource(show_spinner=False)
-def _subject(n: str):
-    return load_subject(scenario=n)
-
-
-result = audit(_subject(name))
+threshold = st.slider(
+    "Flag a fairness gap above", 0.0, 0.5, 0.10, 0.01, key="gap_threshold", persist_state="session",
+    help="Gaps are differences between the best and the worst group (0 = perfectly even).",
+)
 u, f = result["utility"], result["fairness"]
 c = st.columns(4)
 c[0].metric("Accuracy", f"{u['accuracy']:.1%}")
-c[1].metric("Worst-group accuracy", f"{f['worst_group_accuracy']:.1%}")
-c[2].metric("Demographic parity difference", f"{f['demographic_parity_difference']:.3f}")
-c[3].metric("Equalized odds difference", f"{f['equalized_odds_difference']:.3f}")
-st.dataframe(pd.DataFrame(result["groups"])[["group", "n", "accuracy", "tpr", "fpr"]], hide_index=True)
+c[1].metric("Balanced accuracy", f"{u['balanced_accuracy']:.1%}")
+c[2].metric("Worst-group accuracy", f"{f['worst_group_accuracy']:.1%}")
+dp = f["demographic_parity_difference"]
+c[3].metric("Demographic parity gap", f"{dp:.3f}", delta="above threshold" if dp > threshold else "within threshold",
+            delta_color="inverse" if dp > threshold else "off")
+flagged = ui_state.gaps_above(result, threshold=threshold)
+if flagged:
+    st.warning(f"**{len(flagged)} fairness gap(s) above {threshold:.2f}:** {', '.join(flagged)}. "
+               "The Unlearn page can reduce them.", icon=":material/warning:")
+else:
+    st.success(f"All fairness gaps are at most {threshold:.2f}.", icon=":material/check_circle:")
+
+left, right = st.columns(2)
+with left:
+    ui.chart(
+        charts.group_bars({"this model": result["groups"]}, title=f"Accuracy per {attr} group"),
+        "What am I looking at: the share of test images the model gets right in each group. "
+        "Equal bars mean every group is served equally well; a low bar is a group the model fails.",
+        key="audit_group_bars",
+    )
+with right:
+    ui.chart(
+        charts.gap_bars(f, ci=result.get("fairness_ci"), threshold=threshold, title="Fairness gaps"),
+        "What am I looking at: how far apart the groups are (0 = no gap). Red bars exceed your threshold; "
+        "whiskers are 95 % bootstrap confidence intervals when available.",
+        key="audit_gap_bars",
+    )
+
+st.subheader("Metrics")
+t1, t2 = st.columns([1, 1])
+with t1:
+    st.dataframe(
+        ui_state.overall_table(result, threshold=threshold),
+        hide_index=True, width="stretch",
+        column_config={"metric": st.column_config.TextColumn(width="medium"),
+                       "value": st.column_config.NumberColumn(format="%.3f"),
+                       "CI": st.column_config.TextColumn("95 % CI")},
+    )
+    if not result.get("fairness_ci"):
+        st.caption("Confidence intervals: not available yet in this version of the audit engine.")
+    else:
+        b = result.get("bootstrap") or {}
+        st.caption(f"CI: {b.get('level', 0.95):.0%} {b.get('method', 'bootstrap')}, {b.get('n_boot', '?')} resamples.")
+with t2:
+    st.dataframe(
+        ui_state.group_table(result), hide_index=True, width="stretch",
+        column_config={k: st.column_config.NumberColumn(format="%.3f") for k in ("accuracy", "selection rate", "TPR", "FPR")},
+    )
+    st.caption("Selection rate: share predicted as the positive class; TPR / FPR: true / false positive rates.")
+
+st.subheader("Confusion matrix per group")
+rows = [r for r in result["groups"] if r.get("confusion")]
+if not rows:
+    st.info("Per-group confusion matrices are not available yet in this version of the audit engine.")
+else:
+    shown = rows[:4] if len(rows) <= 4 else [r for r in rows if r["group"] in st.multiselect(
+        "Groups", [r["group"] for r in rows], default=[r["group"] for r in rows[:3]], key="cm_groups")]
+    cols = st.columns(max(1, min(len(shown), 4)))
+    for col, r in zip(cols * 4, shown):
+        with col:
+            st.plotly_chart(
+                charts.confusion_heatmap(r["confusion"], class_names=sc.class_names, title=f"{r['group']} (n={r['n']})"),
+                key=f"cm_{r['group']}", config={"displaylogo": False},
+            )
+    st.caption("What am I looking at: for each group, rows are the true class and columns the predicted class; "
+               "the diagonal holds the correct answers. Compare groups: a bias shows up as errors in one direction.")
+
+st.subheader("Where the model looks (Grad-CAM)")
+if not ui_state.library_features()["explain"]:
+    st.info("Grad-CAM explanations are not available yet in this version of bamu.")
+    st.stop()
+g1, g2, g3 = st.columns(3)
+names = sc.test.group_names[attr]
+group = g1.selectbox("Group", names, key="cam_group")
+k = g2.slider("Images", 2, 12, 6, key="cam_k")
+rule = g3.selectbox("Which images", ["confident", "misclassified", "random"], key="cam_rule",
+                    help="confident: the most confident predictions; misclassified: the wrong ones; random: a seeded draw.")
+region = sc.bias_region
+with st.expander("Bias region" + (f": the known bias area {region}" if region else ": draw a box")):
+    h, w = sc.image_shape[1:]
+    use_box = st.checkbox("Use my own box (top, left, height, width in pixels)", value=False, key="cam_box_on")
+    if use_box:
+        b = st.columns(4)
+        region = (
+            b[0].number_input("top", 0, h - 1, 0, key="box_t"),
+            b[1].number_input("left", 0, w - 1, 0, key="box_l"),
+            b[2].number_input("height", 1, h, max(1, h // 4), key="box_h"),
+            b[3].number_input("width", 1, w, max(1, w // 4), key="box_w"),
+        )
+try:
+    with st.spinner("Computing Grad-CAM ..."):
+        gallery = ui.gallery_for(spec, st.session_state.get("group_attr"), k=k, rule=rule, region=region)
+except Exception as exc:
+    ui.show_error(exc, doing="compute Grad-CAM")
+    st.stop()
+chosen = next(g for g in gallery.groups if g.name == group)
+if len(chosen.indices) == 0:
+    st.info(f"No {rule} images in group {group}.")
+else:
+    left, right = st.columns([4, 1])
+    with left:
+        captions = [
+            f"{sc.class_names[int(y)]} → {sc.class_names[int(p)]} ({c:.0%})"
+            for y, p, c in zip(chosen.labels, chosen.predictions, chosen.confidence)
+        ]
+        st.image(list(chosen.overlays), caption=captions, width=135)
+    with right:
+        st.image(ui_state.heat_image(chosen.mean_map), caption=f"average map of {group}", width=150)
+    st.caption(f"What am I looking at: red areas are where the model's evidence for its prediction comes from "
+               f"(Grad-CAM at layer {gallery.layer}); captions read true → predicted (confidence). The right image "
+               "averages the maps of this group.")
+    scores = ui_state.region_scores(gallery)
+    if scores is not None:
+        st.dataframe(scores, hide_index=True)
+        st.caption("Bias-region score: the share of saliency inside the bias region per group. High means the model "
+                   "looks at the bias instead of the object.")
+    elif region is None:
+        st.caption("No bias region is known for this data; tick “Use my own box” above to measure one.")

@@ -1,0 +1,566 @@
+"""Glue between the dashboard and the library, free of Streamlit so that it can be unit-tested.
+
+- :class:`SubjectSpec`: what the user chose to load (a built-in scenario or a folder + CSV, and a
+  baseline or a checkpoint), hashable, with :meth:`SubjectSpec.load`.
+- :class:`SubjectStore`: loaded subjects by spec key (the dashboard keeps one in
+  ``st.cache_resource``), shared by browser sessions, least recently used dropped first.
+- :class:`UploadDir`: a per-session temporary folder for uploads, removed when the session goes;
+  :func:`extract_zip` refuses path traversal, links and zip bombs; :func:`find_metadata_csv`.
+- :func:`library_features`: which engines are installed, so that pages show "not available yet"
+  instead of guessing; :func:`user_message`: an exception as one sentence saying what to do.
+- Colours used for "before", "after" and the retrain oracle on every chart.
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import importlib
+import importlib.util
+import re
+import shutil
+import stat
+import tempfile
+import threading
+import weakref
+import zipfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+__all__ = [
+    "DEMO_SCENARIO",
+    "COLOURS",
+    "SubjectSpec",
+    "SubjectStore",
+    "UploadDir",
+    "extract_zip",
+    "find_metadata_csv",
+    "csv_columns",
+    "library_features",
+    "user_message",
+    "with_group_attr",
+    "sample_images",
+    "counts_table",
+    "forget_strategies",
+    "method_summaries",
+    "overall_table",
+    "group_table",
+    "gaps_above",
+    "heat_image",
+    "region_scores",
+]
+
+DEMO_SCENARIO = "binary-colored-digits"
+
+# One colour per role, everywhere: before (the audited model), after (unlearned), the oracle.
+COLOURS = {"before": "#64748b", "after": "#2563eb", "oracle": "#059669", "alert": "#dc2626"}
+
+_USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, zipfile.BadZipFile)
+
+
+# ------------------------------------------------------------------------------------------------
+# what to load
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    """What the user asked to load; two equal specs load the same subject.
+
+    Exactly one of ``scenario`` or ``data_dir`` + ``meta_csv``. Without ``checkpoint`` the data's
+    baseline is trained (cached on disk after the first time).
+    """
+
+    scenario: str | None = None
+    data_dir: str | None = None
+    meta_csv: str | None = None
+    label_col: str = "label"
+    group_cols: tuple[str, ...] = ()
+    image_size: int | None = None
+    arch: str | None = None
+    checkpoint: str | None = None
+    checkpoint_sha256: str | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        if (self.scenario is None) == (self.data_dir is None):
+            raise ValueError("choose either a built-in scenario or a data folder with a metadata CSV")
+        if self.data_dir is not None and not self.meta_csv:
+            raise ValueError("a data folder needs a metadata CSV (columns path, label and group columns)")
+        object.__setattr__(self, "group_cols", tuple(self.group_cols))
+
+    @property
+    def key(self) -> str:
+        """A short stable id of this spec."""
+        from .storage import config_hash
+
+        return config_hash(asdict(self))
+
+    @property
+    def is_demo(self) -> bool:
+        return self.scenario == DEMO_SCENARIO and self.checkpoint is None and self.arch is None
+
+    def describe(self) -> str:
+        """One line for the sidebar."""
+        data = self.scenario if self.scenario else f"folder {Path(self.data_dir).name}"
+        model = f"checkpoint {Path(self.checkpoint).name}" if self.checkpoint else "baseline"
+        return f"{data} · {model}"
+
+    def load(
+        self,
+        *,
+        progress: Callable | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        device: str | None = None,
+    ):
+        """Load the data and the model with :func:`bamu_core.workflows.load_subject`.
+
+        ``progress(step, total, loss)`` follows baseline training; when ``should_stop()`` turns
+        true the training stops at its next step (raising ``StopRequested``).
+        """
+        from .training import StopRequested
+        from .workflows import load_subject
+
+        def report(step, total, loss):
+            if should_stop is not None and should_stop():
+                raise StopRequested(f"stopped at step {step} of {total}")
+            if progress is not None:
+                progress(step, total, loss)
+
+        return load_subject(
+            scenario=self.scenario,
+            data_dir=self.data_dir,
+            meta_csv=self.meta_csv,
+            label_col=self.label_col,
+            group_cols=list(self.group_cols) or None,
+            image_size=self.image_size,
+            model_path=self.checkpoint,
+            arch=self.arch,
+            seed=self.seed,
+            device=device,
+            progress=report,
+        )
+
+
+class SubjectStore:
+    """Loaded subjects by spec key, thread-safe, keeping the ``capacity`` most recently used."""
+
+    def __init__(self, capacity: int = 4):
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self._items: collections.OrderedDict[str, Any] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str | None):
+        if key is None:
+            return None
+        with self._lock:
+            subject = self._items.get(key)
+            if subject is not None:
+                self._items.move_to_end(key)
+            return subject
+
+    def put(self, key: str, subject) -> None:
+        with self._lock:
+            self._items[key] = subject
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+def with_group_attr(subject, attr: str | None):
+    """The same subject audited by group attribute ``attr`` (data shared, nothing copied)."""
+    if attr is None or attr == subject.scenario.test.group_attr:
+        return subject
+    return replace(subject, scenario=subject.scenario.with_group(attr))
+
+
+# ------------------------------------------------------------------------------------------------
+# uploads
+# ------------------------------------------------------------------------------------------------
+
+
+class UploadDir:
+    """A private temporary folder for one browser session's uploads.
+
+    The folder is removed by :meth:`cleanup`, when the object is garbage-collected (the session
+    ended) or at interpreter exit, whichever comes first.
+    """
+
+    def __init__(self, prefix: str = "bamu-upload-"):
+        self.path = Path(tempfile.mkdtemp(prefix=prefix))
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
+
+    def save(self, name: str, data: bytes, *, allowed: Sequence[str] | None = None) -> Path:
+        """Write ``data`` under a sanitised version of ``name`` and return its path.
+
+        Raises
+        ------
+        ValueError
+            The file type is not in ``allowed`` (suffixes such as ``".pt"``) or the file is empty.
+        """
+        clean = _safe_name(name)
+        suffix = Path(clean).suffix.lower()
+        if allowed is not None and suffix not in allowed:
+            raise ValueError(f"{name}: unsupported file type {suffix or '(none)'}; upload one of {', '.join(allowed)}")
+        if not data:
+            raise ValueError(f"{name} is empty")
+        digest = hashlib.sha256(data).hexdigest()[:12]
+        folder = self.path / digest
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / clean
+        target.write_bytes(data)
+        return target
+
+    def folder(self, name: str) -> Path:
+        """A fresh sub-folder (emptied if it existed)."""
+        target = self.path / _safe_name(name)
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        return target
+
+    def cleanup(self) -> None:
+        self._finalizer()
+
+    @property
+    def alive(self) -> bool:
+        return self._finalizer.alive
+
+
+def _safe_name(name: str) -> str:
+    base = Path(str(name).replace("\\", "/")).name
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "upload"
+    return clean[:120]
+
+
+def extract_zip(
+    source: str | Path | bytes,
+    dest: str | Path,
+    *,
+    max_files: int = 50_000,
+    max_bytes: int = 2 * 1024**3,
+) -> Path:
+    """Extract a zip archive into ``dest`` safely and return ``dest``.
+
+    Refused (``ValueError``, nothing written): an entry with an absolute path or ``..`` (path
+    traversal), a symbolic link, more than ``max_files`` entries or more than ``max_bytes``
+    uncompressed (zip bomb), an encrypted entry. A file that is not a zip raises ``ValueError`` too.
+    """
+    import io
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+    except zipfile.BadZipFile:
+        raise ValueError("the upload is not a valid zip archive") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > max_files:
+            raise ValueError(f"the zip holds {len(infos)} entries; at most {max_files} are accepted")
+        total = sum(i.file_size for i in infos)
+        if total > max_bytes:
+            raise ValueError(f"the zip expands to {total / 1e6:.0f} MB; at most {max_bytes / 1e6:.0f} MB are accepted")
+        targets = []
+        for info in infos:
+            name = info.filename
+            if info.flag_bits & 0x1:
+                raise ValueError(f"zip entry {name!r} is encrypted; upload an unencrypted zip")
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise ValueError(f"zip entry {name!r} is a symbolic link; links are refused")
+            parts = Path(name.replace("\\", "/")).parts
+            if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+                raise ValueError(f"zip entry {name!r} points outside the archive folder (path traversal); refused")
+            target = (root / name).resolve()
+            if not target.is_relative_to(root):
+                raise ValueError(f"zip entry {name!r} points outside the archive folder (path traversal); refused")
+            targets.append((info, target))
+        for info, target in targets:
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            if "__MACOSX" in Path(info.filename).parts:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+    return dest
+
+
+def find_metadata_csv(folder: str | Path) -> Path:
+    """The metadata CSV inside an extracted dataset folder.
+
+    One CSV anywhere in the folder is taken; among several, one whose name contains "meta"; the
+    image paths in it are relative to the CSV's folder.
+
+    Raises
+    ------
+    ValueError
+        No CSV, or several without a clear "meta" one.
+    """
+    folder = Path(folder)
+    found = sorted(p for p in folder.rglob("*.csv") if "__MACOSX" not in p.parts)
+    if not found:
+        raise ValueError("the zip holds no metadata CSV; add one with columns path, label and a group column")
+    if len(found) == 1:
+        return found[0]
+    meta = [p for p in found if "meta" in p.name.lower()]
+    if len(meta) == 1:
+        return meta[0]
+    names = ", ".join(str(p.relative_to(folder)) for p in found[:5])
+    raise ValueError(f"the zip holds several CSV files ({names}); keep one, or name the metadata one meta.csv")
+
+
+def csv_columns(path: str | Path) -> list[str]:
+    """The header of a CSV file (for the column pickers)."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"metadata CSV {path} does not exist")
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        try:
+            header = next(csv.reader(fh))
+        except StopIteration:
+            raise ValueError(f"metadata CSV {path.name} is empty") from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read metadata CSV {path.name}: {exc}") from None
+    return [h.strip() for h in header if h.strip()]
+
+
+# ------------------------------------------------------------------------------------------------
+# what the library offers
+# ------------------------------------------------------------------------------------------------
+
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def library_features() -> dict[str, bool]:
+    """Which engines are present, so the dashboard can say "not available yet" for the rest."""
+    from . import workflows
+
+    return {
+        "explain": _has_module("bamu_core.explain"),
+        "forget": _has_module("bamu_core.forget.__init__") or _has_module("bamu_core.forget"),
+        "unlearn": hasattr(workflows, "unlearn"),
+        "sweep": hasattr(workflows, "sweep"),
+        "runs": _has_module("bamu_core.runs"),
+        "report": _has_module("bamu_core.report"),
+        "scoring": _has_module("bamu_core.scoring"),
+    }
+
+
+def method_summaries() -> dict[str, str]:
+    """Registered unlearning methods and their one-line explanation ({} until the engine lands)."""
+    try:
+        unlearn = importlib.import_module("bamu_core.unlearn")
+    except ImportError:
+        return {}
+    list_methods = getattr(unlearn, "list_methods", None)
+    get_method = getattr(unlearn, "get_method", None)
+    if list_methods is None or get_method is None:
+        return {}
+    return {name: getattr(get_method(name), "summary", "") for name in list_methods()}
+
+
+def forget_strategies() -> dict[str, str]:
+    """Registered forget-set strategies and their description ({} until the engine lands)."""
+    try:
+        forget = importlib.import_module("bamu_core.forget")
+    except ImportError:
+        return {}
+    for lister in ("list_strategies", "strategies"):
+        fn = getattr(forget, lister, None)
+        if callable(fn):
+            out = fn()
+            if isinstance(out, dict):
+                return {str(k): str(v) for k, v in out.items()}
+            describe = getattr(forget, "describe_strategy", None) or getattr(forget, "strategy_summary", None)
+            return {str(k): (describe(k) if callable(describe) else "") for k in out}
+    return {}
+
+
+# ------------------------------------------------------------------------------------------------
+# data views for cards
+# ------------------------------------------------------------------------------------------------
+
+
+def sample_images(data, *, group: int, k: int = 6, seed: int = 0) -> list:
+    """Up to ``k`` images (H x W x C uint8 arrays) of ``group`` under the active attribute, seeded."""
+    import numpy as np
+
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    members = np.flatnonzero(data.groups == group)
+    if len(members) == 0:
+        return []
+    chosen = np.sort(np.random.default_rng(seed).choice(members, size=min(k, len(members)), replace=False))
+    u8 = data.images_u8.index_select(0, _as_index(chosen))
+    return [img.permute(1, 2, 0).numpy() for img in u8]
+
+
+def _as_index(indices):
+    import numpy as np
+    import torch
+
+    return torch.as_tensor(np.asarray(indices, dtype=np.int64))
+
+
+def counts_table(scenario, *, split: str = "train", attr: str | None = None):
+    """A DataFrame of counts per group (rows) x class (columns) with totals."""
+    import pandas as pd
+
+    data = getattr(scenario, split)
+    attr = attr or data.group_attr
+    table = data.counts(attr)
+    n_classes = scenario.num_classes
+    if table.shape[1] < n_classes:  # a class absent from this split
+        import numpy as np
+
+        table = np.pad(table, ((0, 0), (0, n_classes - table.shape[1])))
+    frame = pd.DataFrame(table, index=data.group_names[attr], columns=scenario.class_names)
+    frame.index.name = attr
+    frame["total"] = frame.sum(axis=1)
+    return frame
+
+
+GAP_NAMES = {
+    "demographic_parity_difference": "Demographic parity difference",
+    "equalized_odds_difference": "Equalized odds difference",
+    "equal_opportunity_difference": "Equal opportunity difference",
+    "accuracy_gap": "Accuracy gap (best - worst group)",
+}
+UTILITY_NAMES = {
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "worst_group_accuracy": "Worst-group accuracy",
+}
+
+
+def _ci_text(ci: dict | None) -> str:
+    import math
+
+    if not ci:
+        return ""
+    lo, hi = ci.get("low"), ci.get("high")
+    if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and math.isfinite(lo) and math.isfinite(hi):
+        return f"{lo:.3f} – {hi:.3f}"
+    return ""
+
+
+def overall_table(result: dict, *, threshold: float):
+    """Overall utility and fairness gaps of an audit with their CIs and a flag above ``threshold``.
+
+    Columns: metric, value, 95 % CI (empty when the audit has no intervals), above threshold
+    (gaps only: True / False; utility rows: None).
+    """
+    import pandas as pd
+
+    u, f = result["utility"], result["fairness"]
+    uci, fci = result.get("utility_ci") or {}, result.get("fairness_ci") or {}
+    rows = []
+    for key, name in UTILITY_NAMES.items():
+        value = u.get(key, f.get(key))
+        if value is not None:
+            rows.append({"metric": name, "value": value, "CI": _ci_text(uci.get(key) or fci.get(key)), "above threshold": None})
+    for key, name in GAP_NAMES.items():
+        value = f.get(key)
+        if value is not None:
+            rows.append({"metric": name, "value": value, "CI": _ci_text(fci.get(key)), "above threshold": bool(value > threshold)})
+    return pd.DataFrame(rows)
+
+
+def group_table(result: dict):
+    """Per-group rows of an audit: group, n, accuracy, selection rate, TPR, FPR (binary: scalars)."""
+    import pandas as pd
+
+    rows = []
+    for r in result["groups"]:
+        row = {"group": r["group"], "n": r["n"], "accuracy": r["accuracy"]}
+        if r.get("accuracy_ci"):
+            row["accuracy CI"] = _ci_text(r["accuracy_ci"])
+        sel = r.get("selection_rate")
+        if not isinstance(sel, (list, tuple)):
+            row["selection rate"] = sel
+        row["TPR"] = r.get("tpr")
+        row["FPR"] = r.get("fpr")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def gaps_above(result: dict, *, threshold: float) -> list[str]:
+    """Names of the fairness gaps above ``threshold``."""
+    f = result["fairness"]
+    return [name for key, name in GAP_NAMES.items() if isinstance(f.get(key), (int, float)) and f[key] > threshold]
+
+
+def heat_image(heat):
+    """A saliency map (H x W, any non-negative scale) as a jet-coloured uint8 image."""
+    import numpy as np
+
+    from .explain import colorize
+
+    arr = np.asarray(heat.detach().cpu() if hasattr(heat, "detach") else heat, dtype=np.float32)
+    top = float(arr.max()) if arr.size else 0.0
+    return colorize(arr / top if top > 0 else arr)
+
+
+def region_scores(gallery):
+    """Per-group mean share of saliency inside the gallery's region, beside the share of a flat map.
+
+    Returns None when the gallery has no region.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if gallery.region is None:
+        return None
+    rows = []
+    for g in gallery.groups:
+        shares = np.asarray(g.region_share if g.region_share is not None else [], dtype=float)
+        shares = shares[~np.isnan(shares)]
+        rows.append({"group": g.name, "images": len(g.indices), "bias-region score": float(shares.mean()) if len(shares) else None})
+    frame = pd.DataFrame(rows)
+    h, w = gallery.groups[0].maps.shape[-2:] if gallery.groups and len(gallery.groups[0].maps) else (None, None)
+    if h:
+        frame["flat-map share"] = gallery.region[2] * gallery.region[3] / (h * w)
+    return frame
+
+
+# ------------------------------------------------------------------------------------------------
+# errors
+# ------------------------------------------------------------------------------------------------
+
+
+def user_message(exc: BaseException, *, doing: str = "") -> str:
+    """An exception as a sentence for ``st.error``: what went wrong and what to do, no traceback."""
+    prefix = f"Could not {doing}: " if doing else ""
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, _USER_ERRORS):
+        hint = ""
+        if isinstance(exc, FileNotFoundError):
+            hint = " Check the path (it is read on the machine running the dashboard)."
+        return f"{prefix}{text}.{hint}".replace("..", ".")
+    if isinstance(exc, MemoryError):
+        return f"{prefix}the computer ran out of memory. Use a smaller dataset or image size, or a GPU."
+    return (
+        f"{prefix}an unexpected error happened ({type(exc).__name__}: {text}). "
+        "Try again; if it keeps happening, report it with the steps that led here."
+    )
+
