@@ -41,13 +41,13 @@ import socket
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from .storage import _json_default, atomic_write, atomic_write_bytes, atomic_write_json, bamu_home
 
-__all__ = ["RunStore", "RunWriter", "RunRecord", "RUN_STATUSES", "RunNotFoundError", "default_store"]
+__all__ = ["RunStore", "RunWriter", "RunHandle", "RunRecord", "RUN_STATUSES", "RunNotFoundError", "default_store"]
 
 RUN_STATUSES = ("running", "complete", "failed", "cancelled")
 _DB_NAME = "runs.sqlite3"
@@ -422,8 +422,18 @@ class RunStore:
             con.execute("COMMIT")
 
     # -- writing ------------------------------------------------------------------------
-    def _new_id(self) -> str:
+    @staticmethod
+    def new_run_id() -> str:
+        """A fresh, time-ordered run id such as ``20260101-120000-1a2b3c4d``."""
         return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
+
+    def _claim_id(self, run_id: str | None) -> str:
+        if run_id is None:
+            return self.new_run_id()
+        self._check_id(run_id)
+        if run_id in self or (self.root / run_id).exists() or (self.root / ".staging" / run_id).exists():
+            raise ValueError(f"run id {run_id!r} is already used in {self.root}")
+        return run_id
 
     def _staging(self, run_id: str) -> Path:
         folder = self.root / ".staging" / run_id
@@ -431,16 +441,16 @@ class RunStore:
         atomic_write_json(folder / _OWNER_FILE, _owner())
         return folder
 
-    def start(self, *, kind: str, config: Mapping | None = None, label: str = "") -> RunHandle:
+    def start(self, *, kind: str, config: Mapping | None = None, label: str = "", run_id: str | None = None) -> RunHandle:
         """Begin a run: a ``running`` row now, artifacts and result at :meth:`RunHandle.complete`.
 
         Use the handle as a context manager: leaving the block with an exception marks the run
         ``failed`` (``cancelled`` for ``KeyboardInterrupt`` or a ``StopRequested``), leaving it
-        without ``complete()`` marks it ``failed``.
+        without ``complete()`` marks it ``failed``. ``run_id`` defaults to :meth:`new_run_id`.
         """
         kind = _check_kind(kind)
         config = dict(config or {})
-        run_id = self._new_id()
+        run_id = self._claim_id(run_id)
         folder = self._staging(run_id)
         own = _owner()
         summ = _summary_of(config, None)
@@ -468,15 +478,17 @@ class RunStore:
         config: Mapping | None = None,
         artifacts: Mapping[str, Any] | Callable[[RunWriter], None] | None = None,
         label: str = "",
+        run_id: str | None = None,
     ) -> RunRecord:
         """Store a finished run in one step: artifacts first, then one ``complete`` row.
 
         ``artifacts`` is a mapping name -> value (written by :meth:`RunWriter.add`, the suffix
         decides the format) or a function that receives a :class:`RunWriter`. If writing raises,
-        nothing of the run remains: no row, no folder.
+        nothing of the run remains: no row, no folder. ``run_id`` defaults to :meth:`new_run_id`
+        (pass one to put the id inside ``result`` before saving).
         """
         kind = _check_kind(kind)
-        run_id = self._new_id()
+        run_id = self._claim_id(run_id)
         writer = RunWriter(run_id, self._staging(run_id))
         try:
             if callable(artifacts):

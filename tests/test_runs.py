@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -293,3 +292,17 @@ def test_bad_arguments_are_refused_and_leave_nothing(tmp_path, call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call(store)
     assert len(store) == 0 and _visible_folders(store) == [] and _staging(store) == []
+
+
+def test_an_explicit_run_id_is_used_once(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.new_run_id()
+    rec = store.save(kind="unlearn", result={"run_id": run_id}, run_id=run_id)
+    assert rec.run_id == run_id == rec.result["run_id"] and rec.folder.name == run_id
+    with pytest.raises(ValueError, match="already used"):
+        store.save(kind="unlearn", result={}, run_id=run_id)
+    with pytest.raises(ValueError, match="already used"):
+        store.start(kind="unlearn", run_id=run_id)
+    with pytest.raises(ValueError, match="is not a run id"):
+        store.save(kind="unlearn", result={}, run_id="a/b")
+    assert len(store) == 1
