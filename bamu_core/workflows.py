@@ -63,8 +63,8 @@ def load_subject(
     """
     if sum(x is not None for x in (scenario, data_dir, dataset)) != 1:
         raise ValueError(
-            "give exactly one of a built-in scenario, a data folder with a metadata CSV, "
-            "or an official dataset (celeba, cub, waterbirds) with its root folder"
+            "give either a built-in scenario or a data folder with a metadata CSV, "
+            "or an official dataset (celeba, cub, waterbirds) with its root folder: exactly one of them"
         )
     if scenario is not None:
         sc = load_scenario(scenario, **(scenario_options or {}))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -313,7 +314,7 @@ def test_cub_groups_by_an_attribute_by_name_or_id_and_class_subsets(cub_root):
     assert by_id.train.groups.tolist() == [rows[i]["attrs"][1] for i in ids]
     named = load_cub(cub_root, part="beak", image_size=8, classes=["Sooty Albatross", "001.Black_footed_Albatross"])
     assert named.class_names == ["Black footed Albatross", "Sooty Albatross"]
-    with pytest.raises(ValueError, match="needs attribute=NAME"):
+    with pytest.raises(ValueError, match="needs an attribute name or id"):
         load_cub(cub_root, group_source="attribute")
     with pytest.raises(ValueError, match="group_source must be one of visibility, attribute"):
         load_cub(cub_root, group_source="pose")
@@ -436,3 +437,81 @@ def test_load_dataset_dispatches_by_name(celeba_root, waterbirds_root):
     assert load_dataset("celeba", celeba_root, target="Young", image_size=8).class_names == ["not Young", "Young"]
     with pytest.raises(ValueError, match="unknown dataset 'imagenet'"):
         load_dataset("imagenet", celeba_root)
+
+
+# --- workflows and CLI --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    import torch
+
+    from bamu_core.models import build_model, save_weights
+
+    torch.manual_seed(0)
+    return save_weights(build_model("small_cnn", num_classes=2), tmp_path_factory.mktemp("ckpt") / "cnn.safetensors")
+
+
+def test_cli_audits_celeba_with_target_and_sensitive_and_writes_the_cards(celeba_root, tiny_checkpoint, tmp_path, capsys):
+    from bamu_core.cli import main
+
+    out = tmp_path / "audit.json"
+    argv = ["audit", "--celeba-root", str(celeba_root), "--target", "Smiling", "--sensitive", "Male",
+            "--model", str(tiny_checkpoint), "--arch", "small_cnn", "--image-size", "16", "--json", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "dataset: CelebA: Smiling, groups by Male | images 3x16x16 | train 24 / val 6 / test 6" in captured.out
+    assert "test split by Male x class: not Male: not Smiling 1, Smiling 2 | Male: not Smiling 1, Smiling 2" in captured.out
+    assert "model: small_cnn (cnn), 25,634 parameters, input 3x16x16" in captured.out
+    assert "reading images: 36/36" in captured.err
+    result = json.loads(out.read_text())
+    card = result["dataset"]
+    assert card["splits"]["train"]["counts"]["Male"] == {"not Male": [6, 6], "Male": [6, 6]}
+    assert card["preprocessing"]["resize"].startswith("whole image, bilinear, to 16x16")
+    assert card["preprocessing"]["normalise"]["mean"] == [0.485, 0.456, 0.406]
+    assert card["source"]["target"] == "Smiling" and card["source"]["sensitive"] == ["Male"]
+    assert card["source"]["identities"] == {"train": 8, "val": 2, "test": 2}
+    assert result["model"]["parameters"] == 25_634 and result["model"]["gradcam_layer"] == "conv3"
+    assert [g["group"] for g in result["groups"]] == ["not Male", "Male"] and result["n"] == 6
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--scenario", "colored-digits", "--target", "Smiling"], "--target only applies with --celeba-root"),
+        (["--waterbirds-root", "WB", "--part", "beak"], "--part only applies with --cub-root"),
+        (["--celeba-root", "CELEBA", "--waterbirds-root", "WB"], "give one dataset root, not --celeba-root and --waterbirds-root"),
+        (["--celeba-root", "CELEBA", "--target", "Smile"], "unknown CelebA attribute 'Smile'"),
+        (["--cub-root", "MISSING"], "CUB-200-2011 root .*missing is not a folder"),
+    ],
+)
+def test_cli_dataset_flags_bad_input_exits_2(extra, match, celeba_root, waterbirds_root, capsys):
+    from bamu_core.cli import main
+
+    paths = {"CELEBA": str(celeba_root), "WB": str(waterbirds_root), "MISSING": str(celeba_root / "missing")}
+    assert main(["audit", *[paths.get(a, a) for a in extra], "--arch", "small_cnn"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(match, err[0]), err
+
+
+def test_load_subject_reads_a_dataset_and_gives_a_vit_its_image_size(waterbirds_root, tiny_checkpoint, monkeypatch):
+    import bamu_core.workflows as wf
+    from bamu_core.models import load_model
+
+    subject = wf.load_subject(dataset="waterbirds", dataset_root=waterbirds_root, dataset_options={"max_per_split": {"train": 4}},
+                              image_size=8, model_path=tiny_checkpoint, arch="small_cnn", group_attr="group")
+    assert subject.scenario.image_shape == (3, 8, 8) and len(subject.scenario.train) == 4
+    assert subject.scenario.test.group_attr == "group"
+    assert wf.dataset_card(subject.scenario)["source"]["dataset"] == "waterbirds"
+
+    def small_model_instead(arch, *, num_classes, checkpoint, in_channels):
+        return load_model("small_cnn", num_classes=num_classes, checkpoint=checkpoint)
+
+    monkeypatch.setattr(wf, "load_model", small_model_instead)  # only the data side is under test here
+    vit = wf.load_subject(dataset="waterbirds", dataset_root=waterbirds_root, dataset_options={"max_per_split": {"train": 2}},
+                          model_path=tiny_checkpoint, arch="vit_b_16")
+    assert vit.scenario.image_shape == (3, 224, 224)
+    with pytest.raises(ValueError, match="exactly one of them"):
+        wf.load_subject(scenario="colored-digits", dataset="celeba", dataset_root=waterbirds_root)
+    with pytest.raises(ValueError, match="dataset 'celeba' needs its local root folder"):
+        wf.load_subject(dataset="celeba")

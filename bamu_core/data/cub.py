@@ -194,7 +194,10 @@ def load_cub(
     if group_source not in GROUP_SOURCES:
         raise ValueError(f"group_source must be one of {', '.join(GROUP_SOURCES)}, got {group_source!r}")
     if group_source == "attribute" and attribute is None:
-        raise ValueError("group_source='attribute' needs attribute=NAME (e.g. has_wing_color::blue); see cub_attributes()")
+        raise ValueError(
+            "group_source='attribute' needs an attribute name or id (attribute=..., --cub-attribute), "
+            "e.g. has_wing_color::blue; cub_attributes(root) lists them"
+        )
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     root = _cub_root(root)
