@@ -1,0 +1,590 @@
+"""Build the self-contained HTML report of a run, and its JSON and CSV exports.
+
+The input is the unlearn result of DESIGN.md (``run_id, method, intensity, before, after, forget,
+privacy, radar, score, seconds, status``) plus, when present, ``dataset`` (a scenario card),
+``model`` (a model card), ``settings`` (hyper-parameters, forget strategy), ``timings`` and
+``environment``. Every part is optional: a missing one is left out of the page.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+import platform
+import re
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .. import __version__
+from ..scoring import AXES, AXIS_DEFINITIONS, AXIS_LABELS, SCORE_FORMULA, composite_score
+from ..storage import _json_default, atomic_write, atomic_write_json
+from ._figures import AFTER_COLOUR, BEFORE_COLOUR, group_accuracy_figure, radar_figure
+from ._template import PAGE
+
+__all__ = ["build_report", "report_json", "report_rows", "write_report", "environment_info", "CSV_COLUMNS"]
+
+CSV_COLUMNS = ("section", "group", "metric", "before", "after", "change", "before_low", "before_high", "after_low", "after_high")
+
+# (key, label, higher is better)
+_UTILITY = [("accuracy", "Accuracy", True), ("balanced_accuracy", "Balanced accuracy", True)]
+_FAIRNESS = [
+    ("demographic_parity_difference", "Demographic parity difference", False),
+    ("equalized_odds_difference", "Equalized odds difference", False),
+    ("equal_opportunity_difference", "Equal opportunity difference", False),
+    ("accuracy_gap", "Accuracy gap (best - worst group)", False),
+    ("worst_group_accuracy", "Worst-group accuracy", True),
+    ("demographic_parity_ratio", "Demographic parity ratio", True),
+]
+_GROUP = [("accuracy", "Accuracy", True), ("selection_rate", "Selection rate", None), ("tpr", "TPR", True), ("fpr", "FPR", False)]
+_PRIVACY = [
+    ("auc", "Loss-threshold MIA AUC (forget vs test; 0.5 = chance)", None),
+    ("tpr_at_1pct_fpr", "MIA TPR at 1 % FPR", False),
+    ("efficacy", "MIA-efficacy (share of forget called non-member)", True),
+    ("attack_accuracy", "Attack accuracy on retain vs test", None),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _num(v) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def _fmt(v, *, digits: int = 3) -> str:
+    x = _num(v)
+    return "&mdash;" if x is None else f"{x:.{digits}f}"
+
+
+def _dig(d, *keys):
+    for k in keys:
+        if not isinstance(d, Mapping) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def _ci(d) -> tuple[float | None, float | None]:
+    if isinstance(d, Mapping):
+        return _num(d.get("low")), _num(d.get("high"))
+    if isinstance(d, (list, tuple)) and len(d) == 2:
+        return _num(d[0]), _num(d[1])
+    return None, None
+
+
+def _with_ci(v, ci) -> str:
+    lo, hi = _ci(ci)
+    text = _fmt(v)
+    if lo is not None and hi is not None:
+        text += f' <span class="ci">[{lo:.3f}, {hi:.3f}]</span>'
+    return text
+
+
+def _change(before, after, higher_better: bool | None) -> str:
+    b, a = _num(before), _num(after)
+    if b is None or a is None:
+        return "&mdash;"
+    d = a - b
+    text = f"{d:+.3f}"
+    if higher_better is None or abs(d) < 5e-4:
+        return text
+    good = (d > 0) == higher_better
+    return f'<span class="{"good" if good else "bad"}">{text}</span>'
+
+
+def _kv(pairs: Sequence[tuple[str, Any]]) -> str:
+    rows = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in pairs if v not in (None, ""))
+    return f'<dl class="kv">{rows}</dl>'
+
+
+def _table(head: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]]) -> str:
+    """``head``: (label, css class); cells are HTML already escaped by the caller."""
+    th = "".join(f'<th class="{cls}">{_e(label)}</th>' for label, cls in head)
+    body = "".join("<tr>" + "".join(f'<td class="{head[i][1]}">{c}</td>' for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _ba_head(first: str) -> list[tuple[str, str]]:
+    return [(first, ""), ("Before", "num b"), ("After", "num a"), ("Change", "num")]
+
+
+def _section(anchor: str, title: str, content: str) -> str:
+    return f'<section class="card" id="{anchor}"><h2>{_e(title)}</h2>{content}</section>'
+
+
+def environment_info(device: str | None = None) -> dict:
+    """Python, torch, torchvision, bamu and platform versions, and the device (for reports)."""
+    import torch
+
+    from .._compat import describe_device, pick_device
+
+    info = {
+        "bamu": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(terse=True),
+        "machine": platform.machine(),
+    }
+    try:
+        from importlib.metadata import version
+
+        info["torchvision"] = version("torchvision")
+    except Exception:  # pragma: no cover - not installed
+        pass
+    try:
+        info["device"] = describe_device(pick_device(device))
+    except ValueError as exc:
+        info["device"] = f"unavailable ({exc})"
+    return info
+
+
+# --------------------------------------------------------------------------------------------
+# sections
+# --------------------------------------------------------------------------------------------
+
+
+def _kpis(result: Mapping) -> str:
+    b, a = result.get("before") or {}, result.get("after") or {}
+    cards = []
+
+    def card(label, after, detail):
+        cards.append(f'<div class="kpi"><div class="label">{_e(label)}</div><div class="value a">{after}</div><div class="detail">{detail}</div></div>')
+
+    acc_b, acc_a = _dig(b, "utility", "accuracy"), _dig(a, "utility", "accuracy")
+    if acc_a is not None:
+        card("Test accuracy", _fmt(acc_a), f'before <span class="b">{_fmt(acc_b)}</span> &middot; change {_change(acc_b, acc_a, True)}')
+    dp_b, dp_a = _dig(b, "fairness", "demographic_parity_difference"), _dig(a, "fairness", "demographic_parity_difference")
+    if dp_a is not None:
+        imp = ""
+        if _num(dp_b) and _num(dp_a) is not None:
+            imp = f" &middot; improvement {(dp_b - dp_a) / dp_b:+.1%}"
+        card("DP difference", _fmt(dp_a), f'before <span class="b">{_fmt(dp_b)}</span>{imp}')
+    wg_b, wg_a = _dig(b, "fairness", "worst_group_accuracy"), _dig(a, "fairness", "worst_group_accuracy")
+    if wg_a is not None:
+        card("Worst-group accuracy", _fmt(wg_a), f'before <span class="b">{_fmt(wg_b)}</span> &middot; change {_change(wg_b, wg_a, True)}')
+    if _num(result.get("score")) is not None:
+        before_score = _score_of(_dig(result, "radar", "before"))
+        card("Composite score", _fmt(result["score"]), f'before <span class="b">{_fmt(before_score)}</span> &middot; mean of the radar axes')
+    return f'<div class="kpis">{"".join(cards)}</div>' if cards else ""
+
+
+def _score_of(axes) -> float | None:
+    if not isinstance(axes, Mapping) or not axes:
+        return None
+    try:
+        return composite_score({k: v for k, v in axes.items() if k in AXES and _num(v) is not None})
+    except ValueError:
+        return None
+
+
+def _summary_section(result: Mapping, run: Mapping | None) -> str:
+    ds, model = result.get("dataset") or {}, result.get("model") or {}
+    intro = ""
+    if result.get("method"):
+        intro = (
+            f"<p>Method <b>{_e(result.get('method'))}</b> at intensity <b>{_fmt(result.get('intensity'), digits=2)}</b>"
+            f" on <b>{_e(ds.get('title') or ds.get('name') or 'the data')}</b>"
+            f" with model <b>{_e(model.get('arch') or 'unknown')}</b>.</p>"
+        )
+    msg = result.get("message") or (run or {}).get("message")
+    note = f'<p class="note">{_e(msg)}</p>' if msg else ""
+    return _section("summary", "Summary", intro + _kpis(result) + note)
+
+
+def _radar_section(result: Mapping, plotly_html: str | None) -> str:
+    before, after = _dig(result, "radar", "before") or {}, _dig(result, "radar", "after") or {}
+    axes = [a for a in AXES if a in before or a in after]
+    rows = [[_e(AXIS_LABELS[a]), _fmt(before.get(a)), _fmt(after.get(a)), _change(before.get(a), after.get(a), True)] for a in axes]
+    rows.append(["<b>Composite score</b>", f"<b>{_fmt(_score_of(before))}</b>", f"<b>{_fmt(result.get('score'))}</b>", _change(_score_of(before), result.get("score"), True)])
+    defs = "".join(f"<tr><td>{_e(AXIS_LABELS[a])}</td><td class=\"mono\">{_e(AXIS_DEFINITIONS[a])}</td></tr>" for a in axes)
+    legend = '<p class="legend">Each axis in [0, 1]; 1 is best.</p>'
+    chart = f'<div class="chart" id="radar-chart">{plotly_html}</div>' if plotly_html else '<p class="note">(plotly is not installed: chart omitted)</p>'
+    content = (
+        f'<div class="grid2"><div>{legend}{chart}</div><div>{_table(_ba_head("Axis"), rows)}'
+        f'<div class="formula">{_e(SCORE_FORMULA)}</div>'
+        '<p class="note">The composite score is our reading of the paper\'s joint score (Co-BUM): the criteria weighted equally.</p>'
+        f'<h3>Axis definitions</h3><table><tbody>{defs}</tbody></table></div></div>'
+    )
+    return _section("radar", "Scores: radar and composite", content)
+
+
+def _metrics_section(result: Mapping) -> str:
+    b, a = result.get("before") or {}, result.get("after") or {}
+    rows = []
+    for block, keys in (("utility", _UTILITY), ("fairness", _FAIRNESS)):
+        for key, label, hb in keys:
+            vb, va = _dig(b, block, key), _dig(a, block, key)
+            if vb is None and va is None:
+                continue
+            rows.append([_e(label), _with_ci(vb, _dig(b, f"{block}_ci", key)), _with_ci(va, _dig(a, f"{block}_ci", key)), _change(vb, va, hb)])
+    if not rows:
+        return ""
+    split = a.get("split") or b.get("split") or "test"
+    n = a.get("n") or b.get("n")
+    note = f'<p class="note">On the {_e(split)} split{f" ({int(n)} samples)" if n else ""}. Brackets: bootstrap confidence intervals where computed. DP improvement = (DP before - DP after) / DP before.</p>'
+    return _section("metrics", "Utility and fairness", _table(_ba_head("Metric"), rows) + note)
+
+
+def _groups_section(result: Mapping, plotly_html: str | None) -> str:
+    b_rows = (result.get("before") or {}).get("groups") or []
+    a_rows = (result.get("after") or {}).get("groups") or []
+    if not b_rows and not a_rows:
+        return ""
+    by_name = {str(r.get("group")): r for r in b_rows}
+    names = [str(r.get("group")) for r in (a_rows or b_rows)]
+    after = {str(r.get("group")): r for r in a_rows}
+    head = [("Group", ""), ("n", "num")]
+    metrics = [(k, label, hb) for k, label, hb in _GROUP if any(_num(r.get(k)) is not None for r in b_rows + a_rows)]
+    for _, label, _ in metrics:
+        head += [(f"{label} before", "num b"), (f"{label} after", "num a")]
+    head.append(("Accuracy change", "num"))
+    rows = []
+    for name in names:
+        rb, ra = by_name.get(name, {}), after.get(name, {})
+        cells = [_e(name), _e(ra.get("n", rb.get("n", "")))]
+        for key, _, _ in metrics:
+            cells += [_with_ci(rb.get(key), rb.get(f"{key}_ci")), _with_ci(ra.get(key), ra.get(f"{key}_ci"))]
+        cells.append(_change(rb.get("accuracy"), ra.get("accuracy"), True))
+        rows.append(cells)
+    attr = (result.get("after") or {}).get("group_attr") or (result.get("before") or {}).get("group_attr")
+    title = f"Per-group results{f' (groups: {attr})' if attr else ''}"
+    chart = f'<div class="chart" id="group-chart">{plotly_html}</div>' if plotly_html else ""
+    note = '<p class="note">Multiclass: TPR is the mean per-class recall within the group, FPR the mean one-vs-rest false-positive rate.</p>'
+    return _section("groups", title, chart + _table(head, rows) + note)
+
+
+def _privacy_section(result: Mapping) -> str:
+    forget = result.get("forget") or {}
+    pb, pa = _dig(result, "privacy", "mia_before") or {}, _dig(result, "privacy", "mia_after") or {}
+    rows = []
+    if forget:
+        rows.append(["Forget-set accuracy", _fmt(forget.get("accuracy_before")), _fmt(forget.get("accuracy_after")), _change(forget.get("accuracy_before"), forget.get("accuracy_after"), None)])
+    for key, label, hb in _PRIVACY:
+        if pb.get(key) is None and pa.get(key) is None:
+            continue
+        rows.append([_e(label), _fmt(pb.get(key)), _fmt(pa.get(key)), _change(pb.get(key), pa.get(key), hb)])
+    if not rows:
+        return ""
+    pairs = [
+        ("Forget set", f"{_e(forget.get('n'))} training samples" if forget.get("n") is not None else None),
+        ("Strategy", _e(forget.get("strategy")) if forget.get("strategy") else None),
+        ("Description", _e(forget.get("description")) if forget.get("description") else None),
+        ("Attack", _e(f"{pa.get('attack') or pb.get('attack')} classifier on loss, entropy and margin; seed {pa.get('seed', pb.get('seed'))}") if (pa or pb) else None),
+    ]
+    return _section("privacy", "Forgetting and privacy", _kv(pairs) + "<h3>Before and after</h3>" + _table(_ba_head("Measure"), rows))
+
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _gallery_section(artifacts: Mapping[str, Path] | None, note: str | None = None) -> str:
+    pngs = {n: Path(p) for n, p in (artifacts or {}).items() if n.lower().endswith(".png")}
+    if not pngs:
+        return ""
+    figures = []
+    for name in sorted(pngs, key=_image_order):
+        data = pngs[name].read_bytes()
+        if not data.startswith(_PNG_MAGIC):
+            continue
+        role = "before" if re.search(r"before", name, re.I) else "after" if re.search(r"after", name, re.I) else ""
+        caption = re.sub(r"[_-]+", " ", name[:-4]).strip()
+        caption = re.sub(r"\bgradcam\b", "Grad-CAM", caption, flags=re.I)
+        src = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        figures.append(f'<figure class="img {role}"><img alt="{_e(caption)}" src="{src}"><figcaption>{_e(caption)}</figcaption></figure>')
+    if not figures:
+        return ""
+    text = f'<p class="legend">{_e(note)}</p>' if note else ""
+    return _section("images", "Grad-CAM and examples (before / after)", text + f'<div class="gallery">{"".join(figures)}</div>')
+
+
+def _image_order(name: str):
+    base = re.sub(r"before|after", "", name, flags=re.I)
+    return (base, 0 if re.search("before", name, re.I) else 1, name)
+
+
+def _settings_section(result: Mapping, run: Mapping | None) -> str:
+    settings = result.get("settings") or {}
+    hp = settings.get("hyperparameters") or result.get("hyperparameters") or {}
+    pairs = [
+        ("Method", _e(result.get("method"))),
+        ("Intensity", _fmt(result.get("intensity"), digits=2) if result.get("intensity") is not None else None),
+        ("Status", f'<span class="badge {_e(result.get("status"))}">{_e(result.get("status"))}</span>' if result.get("status") else None),
+        ("Run status", f'<span class="badge {_e((run or {}).get("status"))}">{_e((run or {}).get("status"))}</span>' if (run or {}).get("status") else None),
+    ]
+    for k, v in settings.items():
+        if k != "hyperparameters":
+            pairs.append((k.replace("_", " ").capitalize(), _e(_plain(v))))
+    content = _kv(pairs)
+    if hp:
+        rows = [[f"<span class=\"mono\">{_e(k)}</span>", f"<span class=\"mono\">{_e(_plain(v))}</span>"] for k, v in hp.items()]
+        content += "<h3>Hyper-parameters</h3>" + _table([("Name", ""), ("Value", "")], rows)
+    return _section("settings", "Method settings", content)
+
+
+def _plain(v) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(v, default=_json_default)
+    return str(v)
+
+
+def _data_model_section(result: Mapping) -> str:
+    ds, model = result.get("dataset") or {}, result.get("model") or {}
+    if not ds and not model:
+        return ""
+    classes = ds.get("classes") or []
+    class_text = f"{len(classes)}: " + ", ".join(str(c) for c in classes[:12]) + (" ..." if len(classes) > 12 else "") if classes else None
+    splits = ds.get("splits") or {}
+    split_text = ", ".join(f"{k} {v.get('n')}" for k, v in splits.items() if isinstance(v, Mapping)) or None
+    attr = ds.get("active_group_attr")
+    groups = (ds.get("group_attrs") or {}).get(attr) if attr else None
+    shape = ds.get("image_shape")
+    d_pairs = [
+        ("Name", _e(ds.get("title") or ds.get("name"))),
+        ("Bias", _e(ds.get("bias"))),
+        ("Classes", _e(class_text)),
+        ("Images", _e(" x ".join(str(s) for s in shape)) if shape else None),
+        ("Splits", _e(split_text)),
+        ("Group attribute", _e(f"{attr}: {', '.join(map(str, groups))}") if groups else _e(attr)),
+    ]
+    m_pairs = [
+        ("Architecture", _e(model.get("arch"))),
+        ("Description", _e(model.get("description"))),
+        ("Parameters", f"{int(model['parameters']):,}" if isinstance(model.get("parameters"), int) else None),
+        ("Source", _e(model.get("source"))),
+        ("Classes", _e(model.get("num_classes"))),
+    ]
+    content = f'<div class="grid2"><div><h3>Dataset</h3>{_kv(d_pairs)}</div><div><h3>Model</h3>{_kv(m_pairs)}</div></div>'
+    return _section("data", "Dataset and model", content)
+
+
+def _timing_section(result: Mapping, run: Mapping | None) -> str:
+    timings = dict(result.get("timings") or {})
+    if result.get("seconds") is not None:
+        timings.setdefault("total", result["seconds"])
+    t_rows = [[_e(k.replace("_", " ")), f"{_num(v):.2f} s" if _num(v) is not None else _e(v)] for k, v in timings.items()]
+    env = result.get("environment") or {}
+    e_pairs = [(k, _e(v)) for k, v in env.items()]
+    if run and run.get("created_iso"):
+        e_pairs.insert(0, ("Run created", _e(run["created_iso"])))
+    content = '<div class="grid2"><div><h3>Timings</h3>'
+    content += _table([("Step", ""), ("Wall time", "num")], t_rows) if t_rows else '<p class="note">not recorded</p>'
+    content += "</div><div><h3>Environment</h3>" + (_kv(e_pairs) if e_pairs else '<p class="note">not recorded</p>') + "</div></div>"
+    return _section("env", "Timings and environment", content)
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------
+
+
+def _figures_html(result: Mapping) -> tuple[str | None, str | None]:
+    """The radar and the per-group chart as HTML fragments; plotly.js is embedded once, inline."""
+    try:
+        import plotly.io as pio
+    except ImportError:  # pragma: no cover - plotly is a UI dependency
+        return None, None
+    include = True
+    out = []
+    radar = result.get("radar") or {}
+    figs = []
+    if radar.get("before") or radar.get("after"):
+        figs.append(("radar", radar_figure(radar.get("before"), radar.get("after"))))
+    else:
+        figs.append(("radar", None))
+    b_rows = (result.get("before") or {}).get("groups")
+    a_rows = (result.get("after") or {}).get("groups")
+    figs.append(("groups", group_accuracy_figure(b_rows, a_rows) if (b_rows or a_rows) else None))
+    config = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"]}
+    for name, fig in figs:
+        if fig is None:
+            out.append(None)
+            continue
+        out.append(pio.to_html(fig, include_plotlyjs=include, full_html=False, config=config, div_id=f"plot-{name}"))
+        include = False
+    return out[0], out[1]
+
+
+def build_report(
+    result: Mapping,
+    *,
+    artifacts: Mapping[str, str | Path] | None = None,
+    run: Mapping | None = None,
+    title: str | None = None,
+) -> str:
+    """The report as one self-contained HTML page (plotly.js and images inline; no network needed).
+
+    Parameters
+    ----------
+    result : dict
+        The unlearn result (DESIGN.md layout) with optional ``dataset``, ``model``, ``settings``,
+        ``timings``, ``environment``.
+    artifacts : dict, optional
+        Artifact name -> file path; PNGs are shown (Grad-CAM before/after, galleries) as data URIs.
+    run : dict, optional
+        The stored run's summary (:meth:`bamu_core.runs.RunRecord.to_dict`): id, status, creation time.
+    title : str, optional
+        Page heading (default: "Bias-aware unlearning report").
+    """
+    if not isinstance(result, Mapping):
+        raise ValueError(f"result must be a dict (the unlearn JSON), got {type(result).__name__}")
+    radar_html, groups_html = _figures_html(result)
+    ds = result.get("dataset") or {}
+    run_id = (run or {}).get("run_id") or result.get("run_id")
+    heading = title or "Bias-aware unlearning report"
+    sub = []
+    if result.get("method"):
+        sub.append(f"{_e(result['method'])} &middot; intensity {_fmt(result.get('intensity'), digits=2)}")
+    if ds.get("title") or ds.get("name"):
+        sub.append(_e(ds.get("title") or ds.get("name")))
+    if run_id:
+        sub.append(f"run <code>{_e(run_id)}</code>")
+    if result.get("status"):
+        sub.append(f'<span class="badge {_e(result["status"])}">{_e(result["status"])}</span>')
+    sections = [
+        ("summary", "Summary", _summary_section(result, run)),
+        ("radar", "Scores", _radar_section(result, radar_html)),
+        ("metrics", "Utility and fairness", _metrics_section(result)),
+        ("groups", "Groups", _groups_section(result, groups_html)),
+        ("privacy", "Forgetting and privacy", _privacy_section(result)),
+        ("images", "Grad-CAM", _gallery_section({k: Path(v) for k, v in (artifacts or {}).items()}, _dig(result, "gradcam", "caption"))),
+        ("data", "Dataset and model", _data_model_section(result)),
+        ("settings", "Settings", _settings_section(result, run)),
+        ("env", "Timings and environment", _timing_section(result, run)),
+    ]
+    toc = "".join(f'<a href="#{a}">{_e(label)}</a>' for a, label, body in sections if body)
+    generated = time.strftime("%Y-%m-%d %H:%M")
+    return PAGE.substitute(
+        version=_e(__version__),
+        title=_e(f"{heading}{f' - {run_id}' if run_id else ''}"),
+        heading=_e(heading),
+        subheading=" &middot; ".join(sub),
+        toc=toc,
+        body="\n".join(body for _, _, body in sections if body),
+        footer=_e(f"Generated by bamu {__version__} on {generated}. Self-contained: opens offline."),
+        before_colour=BEFORE_COLOUR,
+        after_colour=AFTER_COLOUR,
+    )
+
+
+def report_json(result: Mapping, *, run: Mapping | None = None) -> dict:
+    """The JSON export: the run summary, the full result, and the score definitions used."""
+    return {
+        "run": dict(run) if run else None,
+        "result": dict(result),
+        "scoring": {"formula": SCORE_FORMULA, "axes": {a: AXIS_DEFINITIONS[a] for a in AXES}},
+        "bamu": __version__,
+    }
+
+
+def report_rows(result: Mapping) -> list[dict]:
+    """The CSV export as rows with :data:`CSV_COLUMNS`: every before/after number of the report."""
+    rows: list[dict] = []
+    b, a = result.get("before") or {}, result.get("after") or {}
+
+    def add(section, metric, vb, va, group="", ci_b=None, ci_a=None):
+        nb, na = _num(vb), _num(va)
+        if nb is None and na is None:
+            return
+        lb, hb = _ci(ci_b)
+        la, ha = _ci(ci_a)
+        rows.append(
+            {
+                "section": section,
+                "group": group,
+                "metric": metric,
+                "before": nb,
+                "after": na,
+                "change": None if nb is None or na is None else na - nb,
+                "before_low": lb,
+                "before_high": hb,
+                "after_low": la,
+                "after_high": ha,
+            }
+        )
+
+    for block, keys in (("utility", _UTILITY), ("fairness", _FAIRNESS)):
+        for key, _, _ in keys:
+            add(block, key, _dig(b, block, key), _dig(a, block, key), ci_b=_dig(b, f"{block}_ci", key), ci_a=_dig(a, f"{block}_ci", key))
+    after_groups = {str(r.get("group")): r for r in a.get("groups") or []}
+    for rb in b.get("groups") or []:
+        name = str(rb.get("group"))
+        ra = after_groups.get(name, {})
+        add("group", "n", rb.get("n"), ra.get("n"), group=name)
+        for key, _, _ in _GROUP:
+            add("group", key, rb.get(key), ra.get(key), group=name, ci_b=rb.get(f"{key}_ci"), ci_a=ra.get(f"{key}_ci"))
+    forget = result.get("forget") or {}
+    add("forget", "accuracy", forget.get("accuracy_before"), forget.get("accuracy_after"))
+    pb, pa = _dig(result, "privacy", "mia_before") or {}, _dig(result, "privacy", "mia_after") or {}
+    for key, _, _ in _PRIVACY:
+        add("privacy", key, pb.get(key), pa.get(key))
+    rb, ra = _dig(result, "radar", "before") or {}, _dig(result, "radar", "after") or {}
+    for axis in AXES:
+        add("radar", axis, rb.get(axis), ra.get(axis))
+    add("score", "composite", _score_of(rb), result.get("score"))
+    return rows
+
+
+def _csv_text(rows: Sequence[Mapping]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r.get(k) is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k])) for k in CSV_COLUMNS})
+    return buf.getvalue()
+
+
+def write_report(
+    run,
+    *,
+    html_path: str | Path | None = None,
+    json_path: str | Path | None = None,
+    csv_path: str | Path | None = None,
+    store=None,
+) -> dict[str, Path]:
+    """Write the HTML report and/or the JSON and CSV exports of a stored run (atomically).
+
+    Parameters
+    ----------
+    run : str or RunRecord
+        A run id of ``store`` (default: the store under ``BAMU_HOME``) or a record from it.
+    html_path, json_path, csv_path : path, optional
+        Where to write each export; at least one is required.
+
+    Returns
+    -------
+    dict
+        ``{"html": path, "json": path, "csv": path}`` for the files written.
+    """
+    if html_path is None and json_path is None and csv_path is None:
+        raise ValueError("give at least one of html_path, json_path, csv_path")
+    if isinstance(run, str):
+        from ..runs import RunStore
+
+        run = (store or RunStore()).get(run)
+    if run.status != "complete" or run.result is None:
+        raise ValueError(f"run {run.run_id} is {run.status}{f' ({run.message})' if run.message else ''}: it has no result to report")
+    summary = run.to_dict()
+    out: dict[str, Path] = {}
+    if html_path is not None:
+        text = build_report(run.result, artifacts=run.artifacts, run=summary)
+        out["html"] = atomic_write(html_path, lambda p: p.write_text(text, encoding="utf-8"))
+    if json_path is not None:
+        out["json"] = atomic_write_json(json_path, report_json(run.result, run=summary))
+    if csv_path is not None:
+        text = _csv_text(report_rows(run.result))
+        out["csv"] = atomic_write(csv_path, lambda p: p.write_text(text, encoding="utf-8"))
+    return out

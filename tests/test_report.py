@@ -1,0 +1,206 @@
+"""The HTML report (self-contained, escaped, offline in headless Chromium) and its JSON / CSV exports."""
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bamu_core.report import CSV_COLUMNS, build_report, report_json, report_rows, write_report
+from bamu_core.runs import RunStore
+from bamu_core.scoring import SCORE_FORMULA
+
+EVIL = '<script>alert("x")</script>'
+
+
+def _audit(acc, dp, groups):
+    return {
+        "utility": {"accuracy": acc, "balanced_accuracy": acc - 0.01},
+        "utility_ci": {"accuracy": {"low": acc - 0.02, "high": acc + 0.02}},
+        "fairness": {"demographic_parity_difference": dp, "equalized_odds_difference": dp + 0.1, "worst_group_accuracy": 0.5, "accuracy_gap": 0.25},
+        "fairness_ci": {"demographic_parity_difference": {"low": dp - 0.05, "high": dp + 0.05}},
+        "groups": [
+            {"group": name, "n": n, "accuracy": a, "selection_rate": s, "tpr": 0.7, "fpr": 0.2, "accuracy_ci": {"low": a - 0.1, "high": a + 0.1}}
+            for name, n, a, s in groups
+        ],
+        "group_attr": "colour",
+        "split": "test",
+        "n": 100,
+    }
+
+
+@pytest.fixture
+def result() -> dict:
+    return {
+        "run_id": "r1",
+        "method": "ga",
+        "intensity": 0.5,
+        "status": "ok",
+        "message": f"stopped at step 12 {EVIL}",
+        "before": _audit(0.75, 0.4, [("orange", 50, 0.9, 0.7), (EVIL, 50, 0.6, 0.3)]),
+        "after": _audit(0.8, 0.1, [("orange", 50, 0.85, 0.55), (EVIL, 50, 0.75, 0.45)]),
+        "forget": {"n": 40, "accuracy_before": 1.0, "accuracy_after": 0.75, "strategy": "aligned", "description": "bias-aligned"},
+        "privacy": {
+            "mia_before": {"auc": 0.7, "tpr_at_1pct_fpr": 0.05, "efficacy": 0.2, "attack_accuracy": 0.6, "attack": "logistic", "seed": 0},
+            "mia_after": {"auc": 0.55, "tpr_at_1pct_fpr": 0.02, "efficacy": 0.5, "attack_accuracy": 0.52, "attack": "logistic", "seed": 0},
+        },
+        "radar": {
+            "before": {"utility": 1.0, "fairness": 0.6, "forgetting": 0.75, "privacy": 0.6},
+            "after": {"utility": 1.0, "fairness": 0.9, "forgetting": 0.95, "privacy": 0.9},
+        },
+        "score": 0.9375,
+        "seconds": 3.25,
+        "dataset": {"name": "binary-colored-digits", "title": f"Digits {EVIL}", "classes": ["<5", ">=5"], "image_shape": [3, 28, 28]},
+        "model": {"arch": "small_cnn", "parameters": 12345, "source": EVIL},
+        "settings": {"forget_strategy": "aligned", "hyperparameters": {"lr": 0.001, "steps": 40, EVIL: 1}},
+        "timings": {"unlearning": 2.5, "evaluation": 0.75},
+        "environment": {"python": "3.11", "torch": "2.13", "device": "cpu (2 threads)"},
+    }
+
+
+def test_html_is_self_contained_escaped_and_complete(result):
+    page = build_report(result)
+    assert "<script>alert" not in page  # every user string escaped
+    assert page.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;") >= 5
+    # plotly.js is embedded once, inline; nothing is fetched from the network
+    assert page.count("plotly.js v") >= 1 and len(page) > 3_000_000
+    markup = re.sub(r"<script\b.*?</script>", "", page, flags=re.S)  # plotly.js itself mentions URLs in strings
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", markup)
+    assert "<link" not in markup and "@import" not in markup
+    assert all(not re.search(r"<script[^>]*\bsrc=", tag) for tag in re.findall(r"<script[^>]*>", page))
+    for anchor in ("summary", "radar", "metrics", "groups", "privacy", "data", "settings", "env"):
+        assert f'id="{anchor}"' in page
+    assert 'id="images"' not in page  # no PNG artifacts given
+    assert SCORE_FORMULA in page
+    assert "0.938" in page and "+75.0%" in page  # score; DP improvement (0.4 - 0.1) / 0.4
+    assert "[0.730, 0.770]" in page  # accuracy CI before
+    assert "Scatterpolar" in page or '"type":"scatterpolar"' in page
+
+
+def test_a_minimal_result_still_renders(tmp_path):
+    page = build_report({"method": "ga", "intensity": 0.0})
+    assert 'id="summary"' in page and 'id="groups"' not in page and 'id="privacy"' not in page
+    with pytest.raises(ValueError, match="result must be a dict"):
+        build_report([1, 2])
+
+
+def test_png_artifacts_become_data_uris(result, tmp_path):
+    from PIL import Image
+
+    paths = {}
+    for name, colour in (("gradcam_before.png", (200, 0, 0)), ("gradcam_after.png", (0, 0, 200))):
+        p = tmp_path / name
+        Image.new("RGB", (8, 4), colour).save(p)
+        paths[name] = p
+    (tmp_path / "fake.png").write_bytes(b"not a png")
+    paths["fake.png"] = tmp_path / "fake.png"
+    page = build_report(result, artifacts=paths)
+    markup = re.sub(r"<script\b.*?</script>", "", page, flags=re.S)
+    assert markup.count('<img alt="Grad-CAM ') == 2 and markup.count('src="data:image/png;base64,') == 2  # the fake PNG is skipped
+    assert page.index("Grad-CAM before") < page.index("Grad-CAM after")
+
+
+def test_csv_rows_exact(result):
+    rows = report_rows(result)
+    by = {(r["section"], r["group"], r["metric"]): r for r in rows}
+    acc = by[("utility", "", "accuracy")]
+    assert (acc["before"], acc["after"]) == (0.75, 0.8) and acc["change"] == pytest.approx(0.05)
+    assert (acc["before_low"], acc["before_high"]) == (pytest.approx(0.73), pytest.approx(0.77))
+    g = by[("group", EVIL, "accuracy")]
+    assert (g["before"], g["after"]) == (0.6, 0.75)
+    assert by[("privacy", "", "auc")]["change"] == pytest.approx(-0.15)
+    assert by[("radar", "", "fairness")]["after"] == 0.9
+    assert by[("score", "", "composite")]["before"] == pytest.approx((1.0 + 0.6 + 0.75 + 0.6) / 4)
+    assert by[("score", "", "composite")]["after"] == 0.9375
+    assert ("radar", "", "efficiency") not in by
+    assert all(set(r) == set(CSV_COLUMNS) for r in rows)
+
+
+def test_write_report_from_the_store(result, tmp_path):
+    store = RunStore(tmp_path / "runs")
+    rec = store.save(kind="unlearn", result=result, config={"scenario": "binary-colored-digits"})
+    out = write_report(rec.run_id, store=store, html_path=tmp_path / "r.html", json_path=tmp_path / "r.json", csv_path=tmp_path / "r.csv")
+    assert set(out) == {"html", "json", "csv"}
+    assert rec.run_id in (tmp_path / "r.html").read_text()
+    exported = json.loads((tmp_path / "r.json").read_text())
+    assert exported["result"]["score"] == 0.9375 and exported["run"]["run_id"] == rec.run_id
+    assert exported["scoring"]["formula"] == SCORE_FORMULA
+    table = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text())))
+    assert tuple(table[0]) == CSV_COLUMNS and len(table) == len(report_rows(result))
+    assert report_json(result)["run"] is None
+    with store.start(kind="unlearn") as run:
+        run.cancel("stopped by the user")
+    with pytest.raises(ValueError, match="is cancelled \\(stopped by the user\\): it has no result"):
+        write_report(run.run_id, store=store, html_path=tmp_path / "x.html")
+    with pytest.raises(ValueError, match="at least one of"):
+        write_report(rec.run_id, store=store)
+    assert not (tmp_path / "x.html").exists()
+
+
+# --- a real colored-digits run in headless Chromium ----------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def real_run(digits, digits_baseline, tmp_path_factory):
+    """A stored run on colored-digits: the baseline and a copy fine-tuned on the balanced val split."""
+    from bamu_core.training import fit
+    from bamu_core.workflows import Subject, evaluate_unlearning
+
+    baseline = digits_baseline[0]
+    tuned = copy.deepcopy(baseline)
+    fit(tuned, digits.val, epochs=3, lr=1e-3, optimizer="adam", seed=0)
+    subject = Subject(scenario=digits, model=baseline, arch="small_cnn", model_source="baseline (cached)")
+    aligned = np.flatnonzero(digits.train.attrs["alignment"] == 0)[:150]
+    store = RunStore(tmp_path_factory.mktemp("store"))
+    result = evaluate_unlearning(
+        subject, unlearned=tuned, forget_indices=aligned, method="fine-tune on val (hand-made)", intensity=0.5, seconds=1.0, store=store
+    )
+    return store, store.get(result["run_id"])
+
+
+def test_report_of_a_real_run_renders_offline_in_chromium(real_run, artifacts_dir, tmp_path):
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    store, record = real_run
+    html_path = tmp_path / "report.html"
+    write_report(record, html_path=html_path)
+    blocked = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+            def route(r):
+                if r.request.url.startswith("file://"):
+                    r.continue_()
+                else:
+                    blocked.append(r.request.url)
+                    r.abort()
+
+            page.route("**/*", route)
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(html_path.as_uri())
+            page.wait_for_selector("#radar .js-plotly-plot svg .polar", timeout=30_000)
+            page.wait_for_selector("#groups .js-plotly-plot", timeout=30_000)
+            traces = page.eval_on_selector_all("#radar .js-plotly-plot .scatterlayer .trace", "els => els.length")
+            page.screenshot(path=str(artifacts_dir / "report_colored_digits.png"), full_page=True)
+            page.locator("#radar").screenshot(path=str(artifacts_dir / "report_radar.png"))
+        finally:
+            browser.close()
+    assert traces == 2  # before and after
+    assert blocked == [] and errors == []
+    assert (artifacts_dir / "report_colored_digits.png").stat().st_size > 20_000
