@@ -496,7 +496,14 @@ def evaluate_unlearning(
         "environment": environment_info(device),
     }
     if gradcam_images:
-        result["gradcam"] = {"test_indices": picks.tolist(), "files": ["gradcam_before.png", "gradcam_after.png"]}
+        names = sc.test.group_names[sc.test.group_attr]
+        shown = ", ".join(f"{names[sc.test.groups[i]]} {sc.class_names[sc.test.labels[i]]}" for i in picks)
+        result["gradcam"] = {
+            "test_indices": picks.tolist(),
+            "files": ["gradcam_before.png", "gradcam_after.png"],
+            "caption": f"The same {len(picks)} test images for both models, left to right ({sc.test.group_attr} and class): "
+            f"{shown}. Red = the regions that drive the predicted class (Grad-CAM).",
+        }
     if store is not None:
         run_id = store.new_run_id()
         result["run_id"] = run_id
