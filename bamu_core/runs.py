@@ -139,7 +139,12 @@ def _owner() -> dict:
 
 @dataclass
 class RunRecord:
-    """One run as stored. ``result`` is loaded by :meth:`RunStore.get` (``None`` in listings)."""
+    """One run as stored. ``result`` is loaded by :meth:`RunStore.get` (``None`` in listings).
+
+    ``summary`` holds the headline numbers for listings: ``scenario, method, intensity, score,
+    seconds`` and ``metrics`` (``accuracy_before/after, dp_before/after, worst_group_before/after,
+    mia_auc_after``; ``None`` where the result lacks them).
+    """
 
     run_id: str
     kind: str
@@ -462,7 +467,7 @@ class RunStore:
                     (
                         run_id, kind, str(label), time.time(), summ["scenario"], summ["method"],
                         _num_or_none(summ["intensity"]), own["pid"], own["pid_start"], own["host"],
-                        _dumps(config), _dumps(summ["metrics"]),
+                        _dumps(config), _dumps(summ),
                     ),
                 )
         except BaseException:
@@ -522,7 +527,7 @@ class RunStore:
                             writer.run_id, new_row["kind"], new_row["label"], now, now,
                             summ["scenario"], summ["method"], _num_or_none(summ["intensity"]), _num_or_none(summ["score"]),
                             _num_or_none(summ["seconds"]), message, own["pid"], own["pid_start"], own["host"],
-                            _dumps(config), _dumps(summ["metrics"]), json_result, _dumps(writer.names),
+                            _dumps(config), _dumps(summ), json_result, _dumps(writer.names),
                         ),
                     )
                 else:
@@ -539,7 +544,7 @@ class RunStore:
                         (
                             time.time(), summ["scenario"], summ["method"], _num_or_none(summ["intensity"]),
                             _num_or_none(summ["score"]), _num_or_none(summ["seconds"]), message,
-                            _dumps(summ["metrics"]), json_result, _dumps(writer.names), writer.run_id,
+                            _dumps(summ), json_result, _dumps(writer.names), writer.run_id,
                         ),
                     )
         except BaseException:

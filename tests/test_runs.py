@@ -51,7 +51,8 @@ def test_save_get_list_and_reopen(tmp_path):
     )
     assert rec.status == "complete" and rec.label == "first"
     assert (rec.scenario, rec.method, rec.intensity, rec.score, rec.seconds) == ("colored-digits", "ga", 0.5, 0.75, 2.5)
-    assert rec.summary["accuracy_after"] == 0.9 and rec.summary["dp_before"] == 0.4
+    assert rec.summary["metrics"]["accuracy_after"] == 0.9 and rec.summary["metrics"]["dp_before"] == 0.4
+    assert rec.summary["score"] == 0.75 and rec.summary["scenario"] == "colored-digits"
     assert set(rec.artifacts) == {"audit_after.json", "gallery.png", "notes.txt"}
     assert json.loads(rec.artifact("audit_after.json").read_text()) == {"a": 1}
     assert rec.artifact("gallery.png").read_bytes()[:4] == b"\x89PNG"
