@@ -87,23 +87,6 @@ def test_vit_b_16_runs_at_224_once():
     assert out.shape == (1, 2) and torch.isfinite(out).all()
 
 
-def _gradcam(model: nn.Module, layer: str, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
-    from captum.attr import LayerGradCam
-
-    module = model.get_submodule(layer)
-    seen = {}
-
-    def remember(_module, _inputs, output):
-        seen.setdefault("shape", tuple(output.shape))  # returns None: the output is left alone
-
-    handle = module.register_forward_hook(remember)
-    try:
-        cam = LayerGradCam(model, module).attribute(x, target=1)
-    finally:
-        handle.remove()
-    return cam.detach(), seen["shape"]
-
-
 def _lora_step(model: nn.Module, targets: tuple[str, ...], x: torch.Tensor, y: torch.Tensor):
     import_torchvision()  # peft imports transformers, which imports torchvision: the shim must come first
     from peft import LoraConfig, get_peft_model
@@ -144,13 +127,15 @@ def test_zoo_checkpoint_audit_gradcam_and_lora(arch, tmp_path, tiny_celeba):
     assert result["n"] == 4 and [g["group"] for g in result["groups"]] == ["not Male", "Male"]
     assert sum(g["n"] for g in result["groups"]) == 4
 
-    # 3. Grad-CAM on the registered layer gives one spatial map per image
-    cam, layer_shape = _gradcam(model, spec.gradcam_layer, x)
-    assert len(layer_shape) == 4, f"{spec.gradcam_layer} must output (N, C, H, W), got {layer_shape}"
-    assert cam.shape == (2, 1, *layer_shape[2:])
+    # 3. Grad-CAM (bamu_core.explain) picks the registered layer and gives one map per image
+    from bamu_core.explain import grad_cam
+
+    maps = grad_cam(model, x, targets=1)
+    assert maps.layer == spec.gradcam_layer and maps.maps.shape == (2, SIZE, SIZE)
     if arch == "vit_b_16":
-        assert layer_shape == (2, 768, SIZE // 16, SIZE // 16)
-    assert torch.isfinite(cam).all() and cam.abs().sum() > 0
+        assert maps.layer_shape == (SIZE // 16, SIZE // 16)
+    assert torch.isfinite(maps.layer_maps).all() and maps.layer_maps.ndim == 3
+    assert result["saliency"]["layer"] == spec.gradcam_layer  # the audit's saliency summary ran on it too
 
     # 4. one LoRA step on the registered targets changes the copy, never the model
     before = {k: v.clone() for k, v in model.state_dict().items()}
