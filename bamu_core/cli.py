@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     au = sub.add_parser("audit", help="per-group accuracy and fairness gaps of a model")
     _add_subject_options(au)
     _add_audit_options(au)
+    _add_run_commands(sub)
     return p
 
 
@@ -312,6 +313,71 @@ def _cmd_audit(args) -> dict:
 
 
 _COMMANDS = {"scenarios": _cmd_scenarios, "archs": _cmd_archs, "audit": _cmd_audit}
+
+
+# --- stored runs: bamu runs, bamu report ------------------------------------------------------
+
+
+def _add_run_commands(sub) -> None:
+    r = sub.add_parser("runs", help="list, compare or delete stored runs (BAMU_HOME/runs)")
+    r.add_argument("--status", choices=["running", "complete", "failed", "cancelled"], help="only runs with this status")
+    r.add_argument("--kind", help="only runs of this kind (e.g. unlearn)")
+    r.add_argument("--limit", type=int, help="at most N runs, newest first")
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="show two runs side by side (B - A)")
+    g.add_argument("--delete", metavar="RUN_ID", help="delete a run and its files")
+    r.add_argument("--json", dest="json_path", help="also write the listing / comparison as JSON to this path")
+    rep = sub.add_parser("report", help="write a stored run's self-contained HTML report and JSON / CSV exports")
+    rep.add_argument("run_id", metavar="RUN_ID", help="a run id from `bamu runs`")
+    rep.add_argument("--html", dest="html_path", help="write the HTML report here (opens offline)")
+    rep.add_argument("--json", dest="export_json", help="write the JSON export (run, full result, score definitions) here")
+    rep.add_argument("--csv", dest="csv_path", help="write the CSV table (one row per before / after number) here")
+
+
+def _cell(value, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _cmd_runs(args) -> dict:
+    from .runs import RunStore
+
+    store = RunStore()
+    if args.delete:
+        store.delete(args.delete)
+        print(f"deleted run {args.delete}")
+        return {"deleted": args.delete}
+    if args.compare:
+        cmp = store.compare(*args.compare)
+        print(f"{'metric':<40}{'A':>10}{'B':>10}{'B - A':>10}")
+        for row in cmp["rows"]:
+            print(f"{row['metric']:<40}{_cell(row['a']):>10}{_cell(row['b']):>10}{_cell(row['delta'], '+.3f'):>10}")
+        return cmp
+    records = store.list(status=args.status, kind=args.kind, limit=args.limit)
+    if not records:
+        print(f"no runs in {store.root}")
+    else:
+        print(f"{'run':<26}{'created':<18}{'status':<11}{'method':<16}{'intensity':>10}{'score':>8}{'DP after':>10}  scenario")
+    for r in records:
+        m = r.summary.get("metrics") or {}
+        print(
+            f"{r.run_id:<26}{r.to_dict()['created_iso'][:16]:<18}{r.status:<11}{(r.method or '-')[:15]:<16}"
+            f"{_cell(r.intensity, '.2f'):>10}{_cell(r.score):>8}{_cell(m.get('dp_after')):>10}  {r.scenario or '-'}"
+        )
+    return {"root": str(store.root), "runs": [r.to_dict() for r in records]}
+
+
+def _cmd_report(args) -> dict:
+    from .report import write_report
+
+    if not (args.html_path or args.export_json or args.csv_path):
+        raise BadInput("give at least one of --html PATH, --json PATH, --csv PATH")
+    written = write_report(args.run_id, html_path=args.html_path, json_path=args.export_json, csv_path=args.csv_path)
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    return {k: str(v) for k, v in written.items()}
+
+
+_COMMANDS.update(runs=_cmd_runs, report=_cmd_report)
 
 
 def main(argv: list[str] | None = None) -> int:

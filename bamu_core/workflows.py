@@ -489,7 +489,7 @@ def evaluate_unlearning(
         "seconds": float(seconds),
         "status": status,
         "message": message,
-        "dataset": sc.card(),
+        "dataset": dataset_card(sc),
         "model": model_card(subject, dev),
         "settings": dict(settings or {}),
         "timings": timings,

@@ -204,3 +204,19 @@ def test_report_of_a_real_run_renders_offline_in_chromium(real_run, artifacts_di
     assert traces == 2  # before and after
     assert blocked == [] and errors == []
     assert (artifacts_dir / "report_colored_digits.png").stat().st_size > 20_000
+
+
+def test_bamu_report_writes_the_three_exports(result, tmp_path, monkeypatch, capsys):
+    from bamu_core.cli import main
+
+    monkeypatch.setenv("BAMU_HOME", str(tmp_path))
+    rec = RunStore().save(kind="unlearn", result=result)
+    paths = [tmp_path / "out" / name for name in ("r.html", "r.json", "r.csv")]
+    argv = ["report", rec.run_id, "--html", str(paths[0]), "--json", str(paths[1]), "--csv", str(paths[2])]
+    assert main(argv) == 0
+    assert all(p.stat().st_size > 0 for p in paths)
+    assert json.loads(paths[1].read_text())["run"]["run_id"] == rec.run_id
+    assert main(["report", rec.run_id]) == 2
+    assert "at least one of --html" in capsys.readouterr().err
+    assert main(["report", "20990101-000000-00000000", "--html", str(tmp_path / "x.html")]) == 2
+    assert "no run" in capsys.readouterr().err and not (tmp_path / "x.html").exists()

@@ -307,3 +307,23 @@ def test_an_explicit_run_id_is_used_once(tmp_path):
     with pytest.raises(ValueError, match="is not a run id"):
         store.save(kind="unlearn", result={}, run_id="a/b")
     assert len(store) == 1
+
+
+def test_bamu_runs_lists_compares_and_deletes(tmp_path, monkeypatch, capsys):
+    from bamu_core.cli import main
+
+    monkeypatch.setenv("BAMU_HOME", str(tmp_path))
+    store = RunStore()
+    a = store.save(kind="unlearn", result=_result(0.5, acc_after=0.75), config={"scenario": "colored-digits"})
+    b = store.save(kind="unlearn", result=_result(0.625, acc_after=0.875), config={"scenario": "colored-digits"})
+    out = tmp_path / "runs.json"
+    assert main(["runs", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert a.run_id in text and b.run_id in text and "colored-digits" in text and "0.625" in text
+    assert [r["run_id"] for r in json.loads(out.read_text())["runs"]] == [b.run_id, a.run_id]
+    assert main(["runs", "--compare", a.run_id, b.run_id]) == 0
+    assert "+0.125" in capsys.readouterr().out
+    assert main(["runs", "--delete", a.run_id]) == 0
+    assert a.run_id not in RunStore()
+    assert main(["runs", "--delete", a.run_id]) == 2
+    assert "no run" in capsys.readouterr().err
