@@ -1,19 +1,74 @@
 """The unlearning method contract and registry (in the style of torchvision's ``models/_api.py``).
 
-Every method: ``run(model, forget, retain, *, intensity, device, progress, should_stop, ...)``
-returns an :class:`UnlearnResult`; it never modifies the model it was given (it works on a copy),
-reports progress, stops within one step when ``should_stop()`` is true, and stops early with a
-clear status when the loss is not finite or retain accuracy collapses.
+Calling a method
+----------------
+>>> method = get_method("ga")
+>>> result = method.run(model, forget, retain, intensity=0.5, val=scenario.val,
+...                     device="cpu", progress=print, should_stop=lambda: False)
+>>> result.model            # a new nn.Module (same class and state-dict keys as ``model``)
+
+``run(model, forget, retain, *, intensity, device=None, progress=None, should_stop=None,
+val=None, hyperparameters=None, seed=0) -> UnlearnResult``
+
+- ``model``: the trained classifier. It is never modified (methods work on a deep copy) and is
+  left on the device it came on.
+- ``forget`` / ``retain``: :class:`~bamu_core.data.ImageData` (e.g. from
+  ``ForgetSet.split(scenario.train)``). Methods that use counterfactual images read them from
+  ``forget.images(idx, counterfactual=True)``.
+- ``intensity`` in [0, 1]: 0 returns an identical copy with status ``ok`` and ``steps == 0``;
+  1 is the strongest setting. It maps to every method's hyper-parameters through the one table
+  in :mod:`bamu_core.unlearn._intensity` (``INTENSITY_TABLE``), and to the selection bound:
+  validation accuracy may fall by at most ``ACCURACY_BOUND * intensity`` (2 points at 1.0).
+- ``val``: a labelled split with groups, disjoint from the split results are reported on. The
+  method evaluates on it every ``eval_every`` steps and returns the checkpoint with the largest
+  fairness gain (validation demographic-parity difference by default) whose validation accuracy
+  stays within the bound and whose per-class recalls fall by at most ``max_recall_drop``
+  (see :class:`~bamu_core.unlearn._select.SelectionRule`). Without ``val`` the last step is
+  returned and the message says so.
+- ``hyperparameters``: raw overrides of the table (unknown names raise ``ValueError``).
+- ``progress(event)``: called after every step with a :class:`ProgressEvent`; the evaluation
+  fields are filled on evaluation steps (including step 0, the original model) and ``None``
+  otherwise.
+- ``should_stop()``: checked before every step; when true the run stops within one step with
+  status ``cancelled`` and returns the best checkpoint found so far.
+- ``seed``: runs are reproducible on CPU for a given seed (shuffles, LoRA initialisation).
+
+The result
+----------
+:class:`UnlearnResult` fields: ``model`` (the chosen checkpoint, a plain nn.Module on the CPU, in
+eval mode), ``method``, ``intensity``, ``status`` (one of :data:`STATUSES`), ``message`` (one
+line), ``steps`` (steps taken), ``chosen_step`` (the step of the returned checkpoint; 0 = the
+original), ``seconds`` (wall time of the run), ``hyperparameters`` (the resolved values),
+``history`` (every :class:`ProgressEvent`), ``extras`` (method-specific: ``lora`` holds a
+:class:`~bamu_core.unlearn.lora.LoRAAdapter` that re-applies or undoes the change; ``retrain``
+the cache path and the original training time; every method ``selection``: the validation
+metrics of the original and of the chosen checkpoint).
+
+Statuses: ``ok`` finished its step budget; ``stopped_early`` the selection rule ended the run
+(no new best admissible checkpoint in ``patience`` evaluations); ``cancelled``
+``should_stop()`` turned true; ``diverged`` a non-finite loss or a collapse (validation or retain
+accuracy more than ``collapse_drop`` below the original, or one class predicted for nearly
+everything) — the best checkpoint before it is returned.
+
+BatchNorm and dropout: every method except ``retrain`` runs the network in eval mode while it
+updates the weights, so BatchNorm running statistics stay those of the original model (small-step
+updates on a small, skewed forget batch would otherwise corrupt them) and dropout is off.
 """
 from __future__ import annotations
 
+import copy
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
+import torch
 import torch.nn as nn
 
+from .._compat import pick_device
 from ..data import ImageData
+from ..forget import ForgetSet
+from ._intensity import resolve_hyperparameters
+from ._select import SelectionRule
 
 __all__ = [
     "ForgetSet",
@@ -23,26 +78,21 @@ __all__ = [
     "register_method",
     "get_method",
     "list_methods",
+    "method_summary",
     "STATUSES",
 ]
 
 # ok: finished normally; stopped_early: the selection rule ended the run before the budget;
-# cancelled: should_stop() turned true; diverged: non-finite loss or retain collapse.
+# cancelled: should_stop() turned true; diverged: non-finite loss or retain/validation collapse.
 STATUSES = ("ok", "stopped_early", "cancelled", "diverged")
 
 
 @dataclass
-class ForgetSet:
-    """Indices into the training split that should be forgotten, and why."""
-
-    indices: np.ndarray
-    strategy: str
-    description: str
-    retain_indices: np.ndarray | None = None  # default: the complement in the training split
-
-
-@dataclass
 class ProgressEvent:
+    """One step of a run. ``forget_acc``, ``retain_acc``, ``val_dp`` and ``val_acc`` are set on
+    evaluation steps (forget/retain accuracy on fixed subsets of at most 256 images) and are
+    ``None`` otherwise; ``val_fairness`` is the selection metric (equal to ``val_dp`` by default)."""
+
     step: int
     total: int
     loss: float
@@ -50,6 +100,10 @@ class ProgressEvent:
     retain_acc: float | None = None
     val_dp: float | None = None
     val_acc: float | None = None
+    val_fairness: float | None = None
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
 
 
 @dataclass
@@ -66,14 +120,64 @@ class UnlearnResult:
     seconds: float
     hyperparameters: dict
     history: list[ProgressEvent] = field(default_factory=list)
-    extras: dict = field(default_factory=dict)  # e.g. the LoRA adapter state, for undo
+    extras: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The JSON-ready fields (no model, no extras objects)."""
+        return {
+            "method": self.method,
+            "intensity": self.intensity,
+            "status": self.status,
+            "message": self.message,
+            "steps": self.steps,
+            "chosen_step": self.chosen_step,
+            "seconds": self.seconds,
+            "hyperparameters": self.hyperparameters,
+            "history": [e.to_json() for e in self.history],
+            "selection": self.extras.get("selection"),
+        }
+
+
+@dataclass
+class RunContext:
+    """Everything a method's ``_unlearn`` needs; built once by :meth:`UnlearningMethod.run`."""
+
+    model: nn.Module  # the working copy, on ``device``
+    original: nn.Module  # the caller's model (read only; never moved or modified)
+    forget: ImageData
+    retain: ImageData
+    val: ImageData | None
+    intensity: float
+    hp: dict
+    rule: SelectionRule
+    device: torch.device
+    seed: int
+    progress: Callable[[ProgressEvent], None] | None
+    should_stop: Callable[[], bool] | None
+
+
+@dataclass
+class Outcome:
+    """How a method's ``_unlearn`` ended (the model it returns is separate)."""
+
+    status: str
+    message: str
+    steps: int
+    chosen_step: int
+    history: list[ProgressEvent] = field(default_factory=list)
+    extras: dict = field(default_factory=dict)
 
 
 class UnlearningMethod:
-    """Base class. Subclasses set ``name``, ``summary`` and implement ``run``."""
+    """Base class: validates input, copies the model, seeds, times, and wraps the outcome.
+
+    Subclasses set ``name`` (by :func:`register_method`) and ``summary`` and implement
+    ``_unlearn(ctx) -> (model, Outcome)``; the returned model may be ``ctx.model`` itself.
+    """
 
     name: str = ""
     summary: str = ""  # one line for the method picker
+    needs_counterfactual: bool = False  # uses forget.images(..., counterfactual=True)
 
     def run(
         self,
@@ -82,18 +186,95 @@ class UnlearningMethod:
         retain: ImageData,
         *,
         intensity: float,
-        device="cpu",
+        device: str | torch.device | None = None,
         progress: Callable[[ProgressEvent], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
-        **kwargs,
-    ) -> UnlearnResult:  # pragma: no cover - abstract
+        val: ImageData | None = None,
+        hyperparameters: dict | None = None,
+        seed: int = 0,
+    ) -> UnlearnResult:
+        if not isinstance(intensity, (int, float)) or not 0.0 <= float(intensity) <= 1.0:
+            raise ValueError(f"intensity must be a number in [0, 1], got {intensity!r}")
+        intensity = float(intensity)
+        if len(forget) == 0 and self.uses_forget:
+            raise ValueError("the forget set is empty; choose a forget strategy that selects some training images")
+        if len(retain) == 0 and self.uses_retain:
+            raise ValueError("the retain set is empty; keep some training images out of the forget set")
+        if self.needs_counterfactual and not forget.has_counterfactual:
+            raise ValueError(f"method {self.name!r} needs counterfactual images of the forget set, which this dataset lacks")
+        hp = resolve_hyperparameters(self.name, intensity, hyperparameters)
+        start = time.perf_counter()
+        work = _copy_to_cpu(model)
+        if intensity == 0.0:
+            return UnlearnResult(
+                model=work.eval(),
+                method=self.name,
+                intensity=0.0,
+                status="ok",
+                message="intensity 0: the model is returned unchanged",
+                steps=0,
+                chosen_step=0,
+                seconds=time.perf_counter() - start,
+                hyperparameters=hp,
+            )
+        dev = pick_device(None if device is None else str(device))
+        ctx = RunContext(
+            model=work.to(dev),
+            original=model,
+            forget=forget,
+            retain=retain,
+            val=val,
+            intensity=intensity,
+            hp=hp,
+            rule=SelectionRule.for_intensity(intensity, hp),
+            device=dev,
+            seed=int(seed),
+            progress=progress,
+            should_stop=should_stop,
+        )
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            torch.manual_seed(int(seed))
+            new_model, outcome = self._unlearn(ctx)
+        new_model = new_model.to("cpu").eval()
+        for p in new_model.parameters():
+            p.requires_grad_(True)
+        return UnlearnResult(
+            model=new_model,
+            method=self.name,
+            intensity=intensity,
+            status=outcome.status,
+            message=outcome.message,
+            steps=outcome.steps,
+            chosen_step=outcome.chosen_step,
+            seconds=time.perf_counter() - start,
+            hyperparameters=hp,
+            history=outcome.history,
+            extras=outcome.extras,
+        )
+
+    uses_forget: bool = True
+    uses_retain: bool = True
+
+    def _unlearn(self, ctx: RunContext) -> tuple[nn.Module, Outcome]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def _copy_to_cpu(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` on the CPU; the original stays where it is, untouched."""
+    params = list(model.parameters())
+    device = params[0].device if params else torch.device("cpu")
+    if device.type == "cpu":
+        return copy.deepcopy(model)
+    clone = copy.deepcopy(model)  # copies on the model's device, then moves
+    return clone.to("cpu")
 
 
 _METHODS: dict[str, type[UnlearningMethod]] = {}
 
 
 def register_method(name: str):
+    """Class decorator: register an :class:`UnlearningMethod` subclass as ``name``."""
+
     def wrap(cls):
         if name in _METHODS:
             raise ValueError(f"unlearning method {name!r} is already registered")
@@ -105,6 +286,7 @@ def register_method(name: str):
 
 
 def get_method(name: str) -> UnlearningMethod:
+    """A new instance of the method registered as ``name``."""
     try:
         return _METHODS[name]()
     except KeyError:
@@ -113,3 +295,7 @@ def get_method(name: str) -> UnlearningMethod:
 
 def list_methods() -> list[str]:
     return sorted(_METHODS)
+
+
+def method_summary(name: str) -> str:
+    return get_method(name).summary

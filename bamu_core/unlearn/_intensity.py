@@ -1,0 +1,75 @@
+"""The one table that maps ``intensity`` in [0, 1] to every method's hyper-parameters.
+
+A cell ``(low, high)`` is interpolated linearly: ``low`` just above intensity 0, ``high`` at 1
+(rounded for integers); a plain value is used at every intensity. Intensity 0 itself never runs a
+method (the model is returned unchanged). ``COMMON`` applies to every method; a method's row
+overrides it. Validation accuracy may fall by at most ``ACCURACY_BOUND * intensity``
+(see :mod:`bamu_core.unlearn._select`). Advanced users pass raw values in ``hyperparameters``.
+"""
+from __future__ import annotations
+
+from ._select import ACCURACY_BOUND
+
+__all__ = ["COMMON", "INTENSITY_TABLE", "resolve_hyperparameters", "intensity_table_markdown"]
+
+COMMON: dict = {
+    "batch_size": 64,  # images per stream per step
+    "optimizer": "adam",
+    "weight_decay": 0.0,
+    "eval_every": 2,  # steps between validation evaluations
+    "amp": "auto",  # mixed precision: on for CUDA
+    "selection_metric": "auto",  # DP difference for 2 classes, accuracy gap for more
+    "max_accuracy_drop": None,  # None: ACCURACY_BOUND * intensity
+    "max_recall_drop": 0.10,
+    "collapse_drop": 0.25,
+    "patience": 5,
+}
+
+INTENSITY_TABLE: dict[str, dict] = {
+    # gradient ascent on forget (-CE) plus CE descent on retain
+    "ga": {"steps": (10, 40), "lr": (2e-4, 1e-3), "forget_weight": 1.0, "retain_weight": 1.0},
+    "lora": {"steps": (10, 40), "lr": (1e-3, 5e-3), "rank": 8, "alpha": 16.0, "targets": None, "forget_weight": 1.0, "retain_weight": 1.0},
+    "distill": {"steps": (10, 40), "lr": (2e-4, 1e-3), "temperature": 2.0, "forget_weight": 1.0, "retain_weight": 1.0, "ce_weight": 1.0},
+    "finetune": {"steps": (10, 40), "lr": (2e-4, 1e-3)},
+    "newton": {"steps": (10, 40), "max_scale": (0.1, 1.0), "damping": 0.1, "use_counterfactual": True},
+    "random_label": {"steps": (10, 40), "lr": (2e-4, 5e-4), "forget_weight": 1.0, "retain_weight": 2.0},
+    # the oracle: the baseline recipe on the retain set (the workflow passes the scenario's recipe)
+    "retrain": {"epochs": 30, "lr": 1e-3, "batch_size": 64, "optimizer": "adam", "weight_decay": 5e-4, "use_cache": True},
+    "counterfactual": {"steps": (10, 40), "lr": (2e-4, 1e-3), "forget_weight": 1.0, "cf_fraction": 0.0},
+}
+
+
+def _interpolate(cell, t: float):
+    if isinstance(cell, tuple) and len(cell) == 2:
+        lo, hi = cell
+        value = lo + (hi - lo) * t
+        return int(round(value)) if isinstance(lo, int) and isinstance(hi, int) else float(value)
+    return cell
+
+
+def resolve_hyperparameters(method: str, intensity: float, overrides: dict | None = None) -> dict:
+    """The hyper-parameters of ``method`` at ``intensity``, with ``overrides`` applied.
+
+    Raises
+    ------
+    ValueError
+        If ``overrides`` names a hyper-parameter the method does not have.
+    """
+    row = {**COMMON, **INTENSITY_TABLE.get(method, {})}
+    hp = {k: _interpolate(v, intensity) for k, v in row.items()}
+    unknown = sorted(set(overrides or {}) - set(hp))
+    if unknown:
+        raise ValueError(f"method {method!r} has no hyper-parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(hp))}")
+    hp.update(overrides or {})
+    return hp
+
+
+def intensity_table_markdown() -> str:
+    """The table as Markdown (method, hyper-parameter, at intensity 0+, at 1)."""
+    lines = ["| method | hyper-parameter | intensity → 0 | intensity 1 |", "|---|---|---|---|"]
+    for method, row in INTENSITY_TABLE.items():
+        for key, cell in row.items():
+            lo, hi = (cell if isinstance(cell, tuple) else (cell, cell))
+            lines.append(f"| {method} | {key} | {lo} | {hi} |")
+    lines.append(f"| all | max validation accuracy drop | 0 | {ACCURACY_BOUND} |")
+    return "\n".join(lines)

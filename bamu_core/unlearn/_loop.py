@@ -1,0 +1,214 @@
+"""The one training loop every gradient-based method runs on.
+
+It owns batching (cyclic, seeded streams over the forget / retain data), the device, mixed
+precision on CUDA, progress events, cancellation before every step, the divergence guard
+(non-finite loss, collapse) and checkpoint selection on the validation split. A method only
+supplies the trainable parameters and a loss over one batch of each stream.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..data import ImageData, batches
+from ._api import Outcome, ProgressEvent, RunContext
+from ._select import Evaluation, Judge
+
+__all__ = ["Stream", "Tally", "run_loop", "make_judge", "emit", "describe_choice"]
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class Stream:
+    """Endless shuffled batches over ``data`` (reshuffled, seeded, every pass).
+
+    ``counterfactual=True`` yields the counterfactual images (bias attribute flipped) with the
+    true labels.
+    """
+
+    def __init__(self, data: ImageData, *, batch_size: int, seed: int, device: torch.device, counterfactual: bool = False):
+        if len(data) == 0:
+            raise ValueError("cannot stream batches from an empty dataset")
+        self.data, self.batch_size, self.seed, self.device, self.cf = data, min(batch_size, len(data)), seed, device, counterfactual
+        self.epoch = 0
+        self._it = self._new_pass()
+
+    def _new_pass(self) -> Iterator[Batch]:
+        return batches(
+            self.data,
+            batch_size=self.batch_size,
+            shuffle=True,
+            seed=self.seed * 100_003 + self.epoch,
+            device=self.device,
+            counterfactual=self.cf,
+        )
+
+    def next(self) -> Batch:
+        try:
+            return next(self._it)
+        except StopIteration:
+            self.epoch += 1
+            self._it = self._new_pass()
+            return next(self._it)
+
+
+class Tally:
+    """Running accuracy of the training batches since the last evaluation (free: the logits exist).
+
+    A loss function calls ``tally.add("forget", logits, labels)`` (or ``"retain"``); at the next
+    evaluation these replace a separate pass over the forget / retain subsets.
+    """
+
+    def __init__(self):
+        self.counts: dict[str, list[int]] = {}
+
+    def add(self, name: str, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        c = self.counts.setdefault(name, [0, 0])
+        c[0] += int((logits.detach().argmax(1) == labels).sum())
+        c[1] += int(labels.numel())
+
+    def pop(self) -> dict[str, float]:
+        out = {k: c[0] / c[1] for k, c in self.counts.items() if c[1]}
+        self.counts = {}
+        return out
+
+
+def make_judge(ctx: RunContext) -> Judge:
+    return Judge(
+        rule=ctx.rule,
+        val=ctx.val,
+        forget=ctx.forget,
+        retain=ctx.retain,
+        device=ctx.device,
+        seed=ctx.seed,
+        eval_size=int(ctx.hp.get("eval_size", 128)),
+        batch_size=64 if ctx.device.type == "cpu" else 512,  # small batches are faster on a CPU
+    )
+
+
+def emit(ctx: RunContext, history: list, step: int, total: int, loss: float, ev: Evaluation | None = None) -> None:
+    """Record a progress event and pass it to the caller's callback."""
+    event = ProgressEvent(step=step, total=total, loss=float(loss))
+    if ev is not None:
+        event.forget_acc, event.retain_acc = ev.forget_acc, ev.retain_acc
+        event.val_dp, event.val_acc, event.val_fairness = ev.val_dp, ev.val_acc, ev.val_fairness
+    history.append(event)
+    if ctx.progress is not None:
+        ctx.progress(event)
+
+
+def _autocast(device: torch.device, enabled: bool):
+    """bf16 autocast where supported (no loss scaling needed), else fp16; a no-op when off."""
+    if not enabled or device.type != "cuda":
+        return nullcontext(), None
+    if torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16), None
+    return torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
+
+
+def _optimizer(params: list[nn.Parameter], hp: dict) -> torch.optim.Optimizer:
+    lr, wd = float(hp["lr"]), float(hp.get("weight_decay", 0.0))
+    if not lr > 0 or not math.isfinite(lr):
+        raise ValueError(f"lr must be a positive number, got {hp['lr']!r}")
+    if hp.get("optimizer", "adam") == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if hp["optimizer"] == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd)
+    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {hp['optimizer']!r}")
+
+
+def run_loop(
+    ctx: RunContext,
+    *,
+    net: nn.Module,
+    params: list[nn.Parameter],
+    streams: dict[str, Stream],
+    loss_fn: Callable[[dict[str, Batch], Tally], torch.Tensor],
+) -> Outcome:
+    """Run ``ctx.hp["steps"]`` optimisation steps of ``loss_fn(batches, tally)`` on ``params`` of ``net``.
+
+    ``net`` is kept in eval mode (BatchNorm statistics frozen, dropout off). At the end the
+    parameters hold the selected checkpoint. ``ctx.hp`` supplies ``steps``, ``lr``,
+    ``optimizer``, ``weight_decay``, ``eval_every`` and ``amp`` (``"auto"``: on for CUDA).
+    """
+    hp = ctx.hp
+    total, eval_every = int(hp["steps"]), int(hp["eval_every"])
+    if total < 1 or eval_every < 1:
+        raise ValueError(f"steps and eval_every must be >= 1, got {total} and {eval_every}")
+    amp = hp.get("amp", "auto")
+    autocast, scaler = _autocast(ctx.device, ctx.device.type == "cuda" if amp == "auto" else bool(amp))
+    opt = _optimizer(params, hp)
+    net.eval()
+    judge = make_judge(ctx)
+    history: list[ProgressEvent] = []
+
+    def snapshot() -> list[torch.Tensor]:
+        return [p.detach().clone() for p in params]
+
+    tally = Tally()
+    ev0 = judge.evaluate(net)
+    judge.start(ev0)
+    best = snapshot()
+    emit(ctx, history, 0, total, float("nan"), ev0)
+    status, message, step = "ok", "", 0
+    for step in range(1, total + 1):
+        if ctx.should_stop is not None and ctx.should_stop():
+            status, message, step = "cancelled", f"cancelled before step {step} of {total}", step - 1
+            break
+        batch = {name: s.next() for name, s in streams.items()}
+        with autocast:
+            loss = loss_fn(batch, tally)
+        if not torch.isfinite(loss):
+            status, message = "diverged", f"the loss became {loss.item()} at step {step}"
+            step -= 1
+            break
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        if step % eval_every and step != total:
+            emit(ctx, history, step, total, loss.item())
+            continue
+        ev = judge.evaluate(net, measured=tally.pop())
+        verdict = judge.consider(step, ev)
+        emit(ctx, history, step, total, loss.item(), ev)
+        if verdict.best:
+            best = snapshot()
+        if verdict.collapse:
+            status, message = "diverged", f"collapse at step {step}: {verdict.collapse}"
+            break
+        if verdict.stop:
+            status, message = "stopped_early", (
+                f"stopped at step {step}: no better admissible checkpoint in {ctx.rule.patience} evaluations"
+            )
+            break
+    with torch.no_grad():
+        for p, saved in zip(params, best):
+            p.copy_(saved)
+    chosen = judge.best_step
+    tail = describe_choice(judge, chosen)
+    message = f"{message}; {tail}" if message else tail
+    return Outcome(status=status, message=message, steps=step, chosen_step=chosen, history=history, extras={"selection": judge.summary()})
+
+
+def describe_choice(judge: Judge, chosen: int) -> str:
+    if judge.val is None:
+        return f"no validation split: returned the model after step {chosen}"
+    metric = judge.metric.replace("_", " ")
+    if chosen == 0:
+        return f"no checkpoint improved the validation {metric} within the bound; returned the original model"
+    b, c = judge.base, judge.best_eval
+    return (
+        f"chose step {chosen}: validation {metric} {b.val_fairness:.3f} -> {c.val_fairness:.3f}, "
+        f"accuracy {b.val_acc:.3f} -> {c.val_acc:.3f}"
+    )
+

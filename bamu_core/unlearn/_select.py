@@ -1,0 +1,253 @@
+"""Checkpoint selection on the validation split ("selection without peeking").
+
+Every ``eval_every`` steps the network is evaluated on the validation split (which has group
+labels and is disjoint from the reported test split). A checkpoint is *admissible* when
+
+- its validation accuracy is at least the original's minus ``max_accuracy_drop``, and
+- no class's validation recall fell by more than ``max_recall_drop`` plus two standard errors of
+  that recall (``2 sqrt(r (1 - r) / n_class)`` at the original recall ``r``: on a small
+  validation split a few images must not veto a checkpoint), so that a parity gap cannot be
+  "won" by no longer predicting a class.
+
+Among admissible checkpoints (the original, step 0, always is one) the one with the largest
+fairness gain ``metric(original) - metric(checkpoint)`` is returned; ties go to the earliest.
+The test split never chooses anything.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..data import ImageData
+from ..metrics import confusion_summary
+from ..training import predict
+
+__all__ = ["SelectionRule", "Evaluation", "Judge", "ACCURACY_BOUND", "SELECTION_METRICS"]
+
+# Validation accuracy may fall by at most ACCURACY_BOUND * intensity (2 points at intensity 1).
+ACCURACY_BOUND = 0.02
+SELECTION_METRICS = ("auto", "demographic_parity_difference", "equalized_odds_difference", "accuracy_gap")
+
+
+@dataclass(frozen=True)
+class SelectionRule:
+    """How checkpoints are judged on the validation split.
+
+    Parameters
+    ----------
+    metric : str
+        The fairness gap to minimise: one of :data:`SELECTION_METRICS`. ``"auto"`` is the
+        demographic-parity difference for two classes and the best-minus-worst group accuracy
+        gap for more (the multiclass parity difference, a maximum over classes and groups, is
+        dominated by sampling noise on small validation splits).
+    max_accuracy_drop : float
+        Largest admissible fall of validation accuracy below the original's.
+    max_recall_drop : float
+        Largest admissible fall of any class's validation recall.
+    collapse_drop : float
+        A fall of validation accuracy larger than this, a fall of retain accuracy larger than this
+        while validation accuracy is not above the original's (or there is no validation split),
+        or one class taking 95 % of the validation predictions, is a collapse: the run stops with
+        status ``diverged``.
+    patience : int
+        Stop early (status ``stopped_early``) after this many consecutive evaluations without a
+        new best checkpoint (inadmissible or no larger gain).
+    """
+
+    metric: str = "auto"
+    max_accuracy_drop: float = ACCURACY_BOUND
+    max_recall_drop: float = 0.10
+    collapse_drop: float = 0.25
+    patience: int = 5
+
+    def __post_init__(self):
+        if self.metric not in SELECTION_METRICS:
+            raise ValueError(f"selection metric must be one of {', '.join(SELECTION_METRICS)}, got {self.metric!r}")
+        for name in ("max_accuracy_drop", "max_recall_drop", "collapse_drop"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.patience < 1:
+            raise ValueError(f"patience must be >= 1, got {self.patience}")
+
+    @classmethod
+    def for_intensity(cls, intensity: float, hp: dict) -> "SelectionRule":
+        drop = hp.get("max_accuracy_drop")
+        return cls(
+            metric=hp.get("selection_metric", cls.metric),
+            max_accuracy_drop=ACCURACY_BOUND * intensity if drop is None else float(drop),
+            max_recall_drop=float(hp.get("max_recall_drop", cls.max_recall_drop)),
+            collapse_drop=float(hp.get("collapse_drop", cls.collapse_drop)),
+            patience=int(hp.get("patience", cls.patience)),
+        )
+
+
+@dataclass
+class Evaluation:
+    """Metrics of one checkpoint (``None`` where there is no validation split)."""
+
+    val_acc: float | None = None
+    val_dp: float | None = None
+    val_fairness: float | None = None
+    recalls: np.ndarray | None = None
+    top_share: float | None = None
+    forget_acc: float | None = None
+    retain_acc: float | None = None
+
+    def to_json(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k != "recalls"}
+        out["recalls"] = None if self.recalls is None else [None if r != r else float(r) for r in self.recalls]
+        return out
+
+
+@dataclass
+class Verdict:
+    best: bool
+    stop: bool = False
+    collapse: str = ""
+
+
+@dataclass
+class Judge:
+    """Evaluates checkpoints and applies a :class:`SelectionRule`.
+
+    ``val`` is used whole. ``forget`` and ``retain`` accuracies (for progress and the collapse
+    guard) are the running accuracy of the training batches when the loss function tallies them,
+    else measured on fixed random subsets of at most ``eval_size`` images.
+    """
+
+    rule: SelectionRule
+    val: ImageData | None
+    forget: ImageData
+    retain: ImageData
+    device: torch.device
+    seed: int = 0
+    eval_size: int = 128
+    batch_size: int = 512
+    counterfactual_forget: bool = False
+    base: Evaluation | None = None
+    best_step: int = 0
+    best_gain: float = 0.0
+    best_eval: Evaluation | None = None
+    metric: str = ""  # the resolved selection metric
+    _stale: int = 0
+    _recall_noise: np.ndarray | float = 0.0
+    _subsets: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        rng = np.random.default_rng(self.seed + 7)
+        for name, data in (("forget", self.forget), ("retain", self.retain)):
+            n = len(data)
+            self._subsets[name] = np.sort(rng.choice(n, size=min(n, self.eval_size), replace=False)) if n else np.arange(0)
+
+    # -- measuring ------------------------------------------------------------------------
+    def _accuracy(self, net: nn.Module, data: ImageData, idx: np.ndarray) -> float | None:
+        if len(idx) == 0:
+            return None
+        pred = predict(net, data, indices=idx, device=self.device, batch_size=self.batch_size).argmax(1).numpy()
+        return float((pred == data.labels[idx]).mean())
+
+    def _subset_accuracy(self, net: nn.Module, name: str, measured: dict[str, float]) -> float | None:
+        if name in measured:
+            return measured[name]
+        return self._accuracy(net, self.forget if name == "forget" else self.retain, self._subsets[name])
+
+    def evaluate(self, net: nn.Module, *, measured: dict[str, float] | None = None) -> Evaluation:
+        """Validation metrics, plus forget / retain accuracy: taken from ``measured`` (running
+        accuracy of the training batches) where given, else measured on the fixed subsets."""
+        measured = measured or {}
+        logits = None
+        if self.val is not None and len(self.val):
+            logits = predict(net, self.val, device=self.device, batch_size=self.batch_size)
+        return self.evaluate_logits(
+            logits,
+            forget_acc=self._subset_accuracy(net, "forget", measured),
+            retain_acc=self._subset_accuracy(net, "retain", measured),
+        )
+
+    def evaluate_logits(self, val_logits: torch.Tensor | None, *, forget_acc=None, retain_acc=None) -> Evaluation:
+        """An :class:`Evaluation` from validation logits (for methods that compute them directly)."""
+        ev = Evaluation(forget_acc=forget_acc, retain_acc=retain_acc)
+        if val_logits is None:
+            return ev
+        k = val_logits.shape[1]
+        pred = val_logits.argmax(1).numpy()
+        n_groups = len(self.val.group_names[self.val.group_attr])
+        cell = (self.val.groups * k + self.val.labels) * k + pred
+        conf = np.bincount(cell, minlength=n_groups * k * k).reshape(n_groups, k, k)
+        conf = conf[conf.sum(axis=(1, 2)) > 0]  # groups absent from val carry no information
+        s = confusion_summary(conf)
+        ev.val_acc = float(s["accuracy"])
+        ev.val_dp = float(s["demographic_parity_difference"])
+        self.metric = self.rule.metric if self.rule.metric != "auto" else (
+            "demographic_parity_difference" if k == 2 else "accuracy_gap"
+        )
+        ev.val_fairness = float(s[self.metric])
+        ev.recalls = np.asarray(s["per_class_recall"], dtype=float)
+        ev.top_share = float(np.bincount(pred, minlength=k).max() / len(pred))
+        return ev
+
+    def subset(self, name: str) -> np.ndarray:
+        """The fixed evaluation subset (indices) of ``"forget"`` or ``"retain"``."""
+        return self._subsets[name]
+
+    # -- judging ---------------------------------------------------------------------------
+    def start(self, ev: Evaluation) -> None:
+        """Record the original model's evaluation (step 0)."""
+        self.base = ev
+        if ev.recalls is not None:
+            n_c = np.bincount(self.val.labels, minlength=len(ev.recalls))[: len(ev.recalls)]
+            r0 = np.nan_to_num(ev.recalls, nan=0.5)
+            self._recall_noise = 2.0 * np.sqrt(r0 * (1 - r0) / np.maximum(n_c, 1))
+        self.best_step, self.best_gain, self.best_eval = 0, 0.0, ev
+
+    def admissible(self, ev: Evaluation) -> bool:
+        b, r = self.base, self.rule
+        if ev.val_acc is None:
+            return True
+        if ev.val_acc < b.val_acc - r.max_accuracy_drop - 1e-9:
+            return False
+        drop = np.nan_to_num(b.recalls - ev.recalls, nan=0.0)
+        return not np.any(drop > r.max_recall_drop + self._recall_noise + 1e-9)
+
+    def collapsed(self, ev: Evaluation) -> str:
+        b, r = self.base, self.rule
+        if ev.val_acc is not None and ev.val_acc < b.val_acc - r.collapse_drop:
+            return f"validation accuracy fell from {b.val_acc:.3f} to {ev.val_acc:.3f}"
+        val_not_better = ev.val_acc is None or ev.val_acc <= b.val_acc
+        if val_not_better and ev.retain_acc is not None and b.retain_acc is not None and ev.retain_acc < b.retain_acc - r.collapse_drop:
+            return f"retain accuracy fell from {b.retain_acc:.3f} to {ev.retain_acc:.3f}"
+        if ev.top_share is not None and ev.top_share >= 0.95 and b.top_share < 0.9:
+            return f"one class takes {ev.top_share:.0%} of the validation predictions"
+        return ""
+
+    def consider(self, step: int, ev: Evaluation) -> Verdict:
+        """Judge the checkpoint at ``step``: is it the new best, should the run stop?"""
+        why = self.collapsed(ev)
+        if why:
+            return Verdict(best=False, stop=True, collapse=why)
+        if self.val is None:  # no selection possible: the latest checkpoint is the result
+            self.best_step, self.best_eval = step, ev
+            return Verdict(best=True)
+        gain = self.base.val_fairness - ev.val_fairness
+        if self.admissible(ev) and gain > self.best_gain + 1e-12:
+            self.best_step, self.best_gain, self.best_eval = step, gain, ev
+            self._stale = 0
+            return Verdict(best=True)
+        self._stale += 1
+        return Verdict(best=False, stop=self._stale >= self.rule.patience)
+
+    def summary(self) -> dict:
+        """JSON-ready: the rule, the original's and the chosen checkpoint's validation metrics."""
+        return {
+            "rule": dict(self.rule.__dict__),
+            "metric": self.metric,
+            "has_val": self.val is not None,
+            "original": None if self.base is None else self.base.to_json(),
+            "chosen": None if self.best_eval is None else self.best_eval.to_json(),
+            "chosen_step": self.best_step,
+            "val_gain": self.best_gain,
+        }

@@ -1,0 +1,106 @@
+"""``newton``: an FMD-style closed-form update of the last layer (Chen et al., NeurIPS 2023).
+
+With the feature extractor frozen, the effect of replacing each forget image ``z_i`` by its
+counterfactual ``z_i'`` (bias attribute flipped, same label) on the classifier ``theta = [W | b]``
+is, to first order (an influence-function / Newton step),
+
+    delta = (1 / n) H^{-1} sum_i [grad loss(z_i) - grad loss(z_i')],
+
+with ``H`` the damped Hessian of the mean training loss over retain + forget. Without
+counterfactual images the forget images are removed instead (``grad loss(z_i')`` is dropped).
+``H^{-1}`` is applied by conjugate gradients. The step is scaled, ``theta + eta * delta``, over a
+grid of ``steps`` values of ``eta`` up to ``max_scale``; each is judged on the validation split
+(from cached features: no backpropagation at all) and the selection rule picks one.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..forget._influence import LastLayer, classifier_of, features
+from ._api import Outcome, RunContext, UnlearningMethod, register_method
+from ._loop import describe_choice, emit, make_judge
+
+
+@register_method("newton")
+class NewtonLastLayer(UnlearningMethod):
+    summary = "FMD-style Newton step on the last layer from the forget/counterfactual set (seconds, no backprop)"
+
+    def _unlearn(self, ctx: RunContext):
+        hp, net, dev = ctx.hp, ctx.model, ctx.device
+        total = int(hp["steps"])
+        if total < 1:
+            raise ValueError(f"steps must be >= 1, got {total}")
+        name, head = classifier_of(net)
+        judge = make_judge(ctx)
+        history: list = []
+        use_cf = ctx.forget.has_counterfactual and hp["use_counterfactual"]
+
+        phi_f = features(net, ctx.forget, device=dev)
+        phi_r = features(net, ctx.retain, device=dev)
+        phi_cf = features(net, ctx.forget, device=dev, counterfactual=True) if use_cf else None
+        phi_v = features(net, ctx.val, device=dev) if ctx.val is not None else None
+        layer = LastLayer.from_linear(head, torch.cat([phi_r, phi_f]), damping=float(hp["damping"]))
+        grad = layer.grad_sum(phi_f, ctx.forget.labels)
+        if use_cf:
+            grad = grad - layer.grad_sum(phi_cf, ctx.forget.labels)
+        delta = layer.solve(grad / len(layer.phi))
+        # the grid is in units of the classifier's norm: scale s changes theta by s * |theta|
+        delta = delta * (layer.theta.norm() / delta.norm().clamp_min(1e-30))
+        sub_f, sub_r = judge.subset("forget"), judge.subset("retain")
+
+        def evaluate(theta):
+            def acc(phi, data, idx):
+                if len(idx) == 0:
+                    return None
+                pred = layer.logits(phi[idx], theta).argmax(1).numpy()
+                return float((pred == data.labels[idx]).mean())
+
+            val_logits = None if phi_v is None else layer.logits(phi_v, theta).float()
+            return judge.evaluate_logits(
+                val_logits, forget_acc=acc(phi_f, ctx.forget, sub_f), retain_acc=acc(phi_r, ctx.retain, sub_r)
+            )
+
+        judge.start(evaluate(layer.theta))
+        emit(ctx, history, 0, total, float("nan"), judge.base)
+        scales = np.linspace(0.0, float(hp["max_scale"]), total + 1)[1:]
+        status, message, step, best_theta = "ok", "", 0, layer.theta
+        if not torch.isfinite(delta).all():
+            status, message = "diverged", "the Newton step is not finite (check the features and the damping)"
+            scales = scales[:0]
+        for step, eta in enumerate(scales, start=1):
+            if ctx.should_stop is not None and ctx.should_stop():
+                status, message, step = "cancelled", f"cancelled before step {step} of {total}", step - 1
+                break
+            theta = layer.theta + float(eta) * delta
+            ev = evaluate(theta)
+            verdict = judge.consider(step, ev)
+            emit(ctx, history, step, total, float(eta), ev)
+            if verdict.best:
+                best_theta = theta
+            if verdict.collapse:
+                status, message = "diverged", f"collapse at step {step}: {verdict.collapse}"
+                break
+            if verdict.stop:
+                status, message = "stopped_early", f"stopped at step {step}: no better admissible checkpoint in {ctx.rule.patience} evaluations"
+                break
+        with torch.no_grad():
+            w = best_theta[:, :-1].to(head.weight.dtype)
+            head.weight.copy_(w)
+            if head.bias is not None:
+                head.bias.copy_(best_theta[:, -1].to(head.bias.dtype))
+        tail = describe_choice(judge, judge.best_step)
+        extras = {
+            "selection": judge.summary(),
+            "layer": name,
+            "scale": float(scales[judge.best_step - 1]) if judge.best_step else 0.0,
+            "counterfactual": bool(use_cf),
+        }
+        return net, Outcome(
+            status=status,
+            message=f"{message}; {tail}" if message else tail,
+            steps=step,
+            chosen_step=judge.best_step,
+            history=history,
+            extras=extras,
+        )

@@ -1,0 +1,115 @@
+"""``retrain``: train from scratch on the retain set (the oracle every method is compared with).
+
+Uses :func:`bamu_core.training.fit` with the baseline's recipe (``epochs``, ``lr``,
+``batch_size``, ``optimizer``; the workflow passes the scenario's). Results are cached under
+``BAMU_HOME/retrain`` by a hash of the architecture, the retain data, the recipe and the seed, so
+a second call returns at once; ``extras["train_seconds"]`` keeps the time the training took.
+Intensity only distinguishes 0 (no change) from > 0 (retrain). BatchNorm trains normally here.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..forget._influence import classifier_of
+from ..models import build_model, load_weights, read_state_dict, save_weights
+from ..storage import atomic_write_json, bamu_home, config_hash
+from ..training import StopRequested, fit
+from ._api import Outcome, ProgressEvent, RunContext, UnlearningMethod, register_method
+from ._loop import emit, make_judge
+
+
+def _fingerprint(data) -> str:
+    h = hashlib.sha256()
+    h.update(data.images_u8.numpy().tobytes())
+    h.update(np.ascontiguousarray(data.labels).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _fresh(model: nn.Module, seed: int) -> nn.Module:
+    """A newly initialised model of the same architecture (seeded)."""
+    torch.manual_seed(seed)
+    arch = getattr(model, "bamu_arch", None)
+    if arch is not None:
+        num_classes = classifier_of(model)[1].out_features
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        return build_model(arch, num_classes=num_classes, in_channels=convs[0].in_channels if convs else 3)
+    fresh = copy.deepcopy(model)
+    for m in fresh.modules():
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    return fresh
+
+
+@register_method("retrain")
+class Retrain(UnlearningMethod):
+    summary = "train from scratch on the retain set (the slow oracle; cached)"
+    uses_forget = False
+
+    def _unlearn(self, ctx: RunContext):
+        hp = ctx.hp
+        recipe = {k: hp[k] for k in ("epochs", "lr", "batch_size", "optimizer", "weight_decay")}
+        shapes = {k: list(v.shape) for k, v in ctx.model.state_dict().items()}
+        key = config_hash(
+            {"arch": getattr(ctx.model, "bamu_arch", type(ctx.model).__name__), "shapes": shapes, "retain": _fingerprint(ctx.retain), "recipe": recipe, "seed": ctx.seed, "v": 1}
+        )
+        path = bamu_home() / "retrain" / f"{key}.safetensors"
+        meta = path.with_suffix(".json")
+        history: list[ProgressEvent] = []
+        total = int(hp["epochs"]) * -(-len(ctx.retain) // int(hp["batch_size"]))
+        model = _fresh(ctx.model, ctx.seed)
+        status, message, cached, train_seconds = "ok", "", False, None
+        if hp.get("use_cache", True) and path.exists() and meta.exists():
+            try:
+                load_weights(model, read_state_dict(path), source=f"cached retrain {path.name}")
+                train_seconds = json.loads(meta.read_text())["seconds"]
+                cached = True
+            except (ValueError, OSError, KeyError, TypeError):
+                model = _fresh(ctx.model, ctx.seed)
+        if not cached:
+            start = time.perf_counter()
+            try:
+                fit(
+                    model,
+                    ctx.retain,
+                    epochs=int(hp["epochs"]),
+                    lr=float(hp["lr"]),
+                    batch_size=int(hp["batch_size"]),
+                    optimizer=hp["optimizer"],
+                    weight_decay=float(hp["weight_decay"]),
+                    seed=ctx.seed,
+                    device=ctx.device,
+                    progress=lambda step, tot, loss: emit(ctx, history, step, tot, loss),
+                    should_stop=ctx.should_stop,
+                )
+            except StopRequested as exc:
+                status, message = "cancelled", f"cancelled: {exc}; returned the original model"
+            except FloatingPointError as exc:
+                status, message = "diverged", f"{exc}; returned the original model"
+            train_seconds = time.perf_counter() - start
+            if status == "ok":
+                save_weights(model, path)
+                atomic_write_json(meta, {"seconds": train_seconds, "recipe": recipe, "seed": ctx.seed})
+        if status != "ok":
+            return ctx.model, Outcome(status=status, message=message, steps=len(history), chosen_step=0, history=history)
+        model.to(ctx.device).eval()
+        judge = make_judge(ctx)
+        judge.start(judge.evaluate(ctx.model))
+        after = judge.evaluate(model)
+        judge.best_eval, judge.best_step = after, total
+        emit(ctx, history, total, total, float("nan"), after)
+        note = f"retrained from scratch on {len(ctx.retain)} images" + (" (cached)" if cached else f" in {train_seconds:.1f} s")
+        return model, Outcome(
+            status="ok",
+            message=note,
+            steps=total,
+            chosen_step=total,
+            history=history,
+            extras={"selection": judge.summary(), "cached": cached, "train_seconds": train_seconds, "cache_path": str(path)},
+        )
