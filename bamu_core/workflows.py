@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -518,3 +519,198 @@ def evaluate_unlearning(
             config=config or {"scenario": sc.name, "method": method, "intensity": float(intensity), "seed": seed},
         )
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# unlearning: choose a forget set, run a method, audit the model before and after
+# --------------------------------------------------------------------------------------------
+
+__all__ += ["unlearn", "UnlearnRun", "retrain_recipe"]
+
+
+@dataclass(eq=False)
+class UnlearnRun(Mapping):
+    """What :func:`unlearn` returns: the unlearned model and its measurements.
+
+    It reads like the unlearn JSON of DESIGN.md (``run["after"]``, ``run.get("status")``,
+    ``dict(run)``; see :meth:`to_json`) and also carries the objects a caller needs to save or
+    inspect the run: ``model`` (the unlearned nn.Module, on the CPU), ``result`` (the method's
+    :class:`~bamu_core.unlearn.UnlearnResult`, e.g. ``result.extras["lora"]``) and ``forget_set``.
+    """
+
+    method: str
+    intensity: float
+    before: dict
+    after: dict
+    forget: dict
+    seconds: float
+    status: str
+    message: str
+    chosen_step: int
+    steps: int
+    hyperparameters: dict
+    timings: dict
+    model: nn.Module = field(repr=False)
+    result: object = field(repr=False)
+    forget_set: object = field(repr=False)
+
+    def to_json(self) -> dict:
+        """``method, intensity, before, after, forget, seconds, status`` plus ``message``,
+        ``chosen_step``, ``steps``, ``hyperparameters``, ``selection`` (validation metrics of the
+        original and of the chosen checkpoint), ``history`` (progress events) and ``timings``."""
+        return {
+            "method": self.method,
+            "intensity": self.intensity,
+            "before": self.before,
+            "after": self.after,
+            "forget": self.forget,
+            "seconds": self.seconds,
+            "status": self.status,
+            "message": self.message,
+            "chosen_step": self.chosen_step,
+            "steps": self.steps,
+            "hyperparameters": self.hyperparameters,
+            "selection": self.result.extras.get("selection"),
+            "history": [e.to_json() for e in self.result.history],
+            "timings": self.timings,
+        }
+
+    def __getitem__(self, key):
+        return self.to_json()[key]
+
+    def __iter__(self):
+        return iter(self.to_json())
+
+    def __len__(self) -> int:
+        return len(self.to_json())
+
+
+def retrain_recipe(scenario: Scenario) -> dict:
+    """The scenario's baseline recipe as ``retrain`` hyper-parameters (epochs, lr, batch size, optimizer)."""
+    recipe = {"epochs": 5, "lr": 0.01, "batch_size": 128, **scenario.baseline}
+    optimizer = recipe.get("optimizer") or ("adam" if recipe["lr"] < 0.01 else "sgd")
+    return {"epochs": int(recipe["epochs"]), "lr": float(recipe["lr"]), "batch_size": int(recipe["batch_size"]), "optimizer": optimizer}
+
+
+def unlearn(
+    subject: Subject,
+    *,
+    method: str,
+    intensity: float,
+    forget: str = "aligned",
+    device: str | None = None,
+    seed: int = 0,
+    progress: Callable | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    hyperparameters: dict | None = None,
+    forget_options: dict | None = None,
+    retain_max: int | None = None,
+    n_boot: int = DEFAULT_N_BOOT,
+    saliency_per_group: int = 0,
+) -> UnlearnRun:
+    """Choose a forget set, run an unlearning method, and audit the model before and after.
+
+    Parameters
+    ----------
+    subject : Subject
+        The model (never modified) and its scenario. Checkpoints are chosen on
+        ``subject.scenario.val``; the audits are on ``test``, which chooses nothing.
+    method : str
+        A registered method (:func:`bamu_core.unlearn.list_methods`).
+    intensity : float
+        In [0, 1]; 0 returns the model unchanged (see :mod:`bamu_core.unlearn._intensity`).
+    forget : str
+        A forget strategy (:func:`bamu_core.forget.list_strategies`), e.g. ``"aligned"``,
+        ``"counterfactual"``, ``"group:blue"``, ``"influence:100"``, ``"indices:1,2,3"``.
+    device, seed :
+        Where and how reproducibly to run.
+    progress : callable, optional
+        ``progress(event)`` with a :class:`~bamu_core.unlearn.ProgressEvent` after every step.
+    should_stop : callable, optional
+        Checked before every step; the run then ends with status ``cancelled``.
+    hyperparameters : dict, optional
+        Raw overrides of the intensity table. For ``retrain`` the scenario's baseline recipe is
+        the default.
+    forget_options : dict, optional
+        Options of the forget strategy (e.g. ``{"attr": "colour"}``).
+    retain_max : int, optional
+        Subsample the retain set (the complement of the forget set) to this many images.
+    n_boot, saliency_per_group :
+        Passed to :func:`audit` (saliency is off by default: it needs gradients).
+
+    Raises
+    ------
+    ValueError
+        Unknown method or strategy, intensity outside [0, 1], bad hyper-parameters, or an empty
+        forget or retain set.
+    """
+    from .forget import select_forget
+    from .unlearn import get_method, resolve_hyperparameters
+
+    runner = get_method(method)
+    if not isinstance(intensity, (int, float)) or not 0.0 <= float(intensity) <= 1.0:
+        raise ValueError(f"intensity must be a number in [0, 1], got {intensity!r}")
+    hp = dict(hyperparameters or {})
+    if method == "retrain":
+        hp = {**retrain_recipe(subject.scenario), **hp}
+    resolve_hyperparameters(method, float(intensity), hp)  # unknown names fail before any work
+    sc = subject.scenario
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    forget_set = select_forget(sc, forget, model=subject.model, device=device, **(forget_options or {}))
+    forget_data, retain_data = forget_set.split(sc.train, retain_max=retain_max, seed=seed)
+    timings["forget_selection"] = time.perf_counter() - t0
+
+    result = runner.run(
+        subject.model,
+        forget_data,
+        retain_data,
+        intensity=float(intensity),
+        device=device,
+        progress=progress,
+        should_stop=should_stop,
+        val=sc.val,
+        hyperparameters=hp,
+        seed=seed,
+    )
+    timings["unlearning"] = result.seconds
+
+    t0 = time.perf_counter()
+    audit_options = {"device": device, "n_boot": n_boot, "seed": seed, "saliency_per_group": saliency_per_group}
+    before = audit(subject, **audit_options)
+    after = audit(replace(subject, model=result.model), **audit_options)
+    dev = pick_device(device)
+    forget_acc = {}
+    for name, model in (("before", subject.model), ("after", result.model)):
+        try:
+            pred = predict(model.to(dev), sc.train, indices=forget_set.indices, device=dev).argmax(1).numpy()
+        finally:
+            model.to("cpu")
+        forget_acc[name] = float((pred == sc.train.labels[forget_set.indices]).mean())
+    timings["evaluation"] = time.perf_counter() - t0
+
+    return UnlearnRun(
+        method=method,
+        intensity=float(intensity),
+        before=before,
+        after=after,
+        forget={
+            "n": len(forget_set),
+            "accuracy_before": forget_acc["before"],
+            "accuracy_after": forget_acc["after"],
+            "strategy": forget_set.strategy,
+            "description": forget_set.description,
+            "retain_n": len(retain_data),
+        },
+        seconds=result.seconds,
+        status=result.status,
+        message=result.message,
+        chosen_step=result.chosen_step,
+        steps=result.steps,
+        hyperparameters=result.hyperparameters,
+        timings=timings,
+        model=result.model,
+        result=result,
+        forget_set=forget_set,
+    )
