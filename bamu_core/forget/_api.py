@@ -6,6 +6,7 @@ read. The retain set is the complement, optionally subsampled (:meth:`ForgetSet.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -148,6 +149,14 @@ def select_forget(scenario: Scenario, strategy: str, *, model=None, device=None,
         if main is None:
             raise ValueError(f"forget strategy {name!r} takes no ':value' shorthand")
         options.setdefault(main, value)
+    required = [
+        p.name
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.default is p.empty and p.name not in ("model", "device") and p.name not in options
+    ]
+    if required:
+        hint = f" (e.g. '{name}:VALUE')" if getattr(fn, "main_option", None) in required else ""
+        raise ValueError(f"forget strategy {name!r} needs the option {required[0]!r}{hint}")
     fs = fn(scenario, model=model, device=device, **options)
     if len(fs) == 0:
         raise ValueError(f"forget strategy {strategy!r} selected no training images ({fs.description})")
