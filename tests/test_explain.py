@@ -293,6 +293,10 @@ def test_saliency_summary_on_digits_reports_stroke_share(binary_digits):
         assert row["images"] == 4
         assert 0.0 <= row["foreground_share"] <= 1.0 and 0.2 < row["foreground_area"] < 0.8
     json.dumps(s, allow_nan=False)
+    fixed = E.saliency_summary(model, binary_digits.test, per_group=2, seed=0, target=1)
+    assert fixed["target"] == "class 1" and fixed["images"] == 4
+    with pytest.raises(ValueError, match="target must be"):
+        E.saliency_summary(model, binary_digits.test, per_group=2, target="best")
 
 
 # --------------------------------------------------------------------------------------------

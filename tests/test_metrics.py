@@ -278,6 +278,21 @@ def test_bootstrap_resamples_keep_group_sizes_and_match_the_binomial_spread():
     assert sel.std() == pytest.approx(np.sqrt(0.25 / 400), rel=0.08)
 
 
+def test_intervals_equal_those_of_the_dense_resampled_confusions():
+    rng = np.random.default_rng(7)
+    y_true = rng.integers(0, 3, 300)
+    y_pred = np.where(rng.random(300) < 0.6, y_true, rng.integers(0, 3, 300))
+    groups = rng.integers(0, 4, 300)
+    conf = M.group_confusion(y_true=y_true, y_pred=y_pred, groups=groups)
+    point = M.confusion_summary(conf)
+    reps = M.confusion_summary(M.bootstrap_confusion(conf, n_boot=80, seed=2))  # (80, ...) summaries
+    ci = M.bootstrap_intervals(y_true=y_true, y_pred=y_pred, groups=groups, n_boot=80, seed=2)
+    for key in M.FAIRNESS_KEYS:
+        lo, hi = np.nanquantile(reps[key], [0.025, 0.975])
+        assert ci["fairness"][key]["low"] == pytest.approx(min(lo, point[key]), abs=1e-12)
+        assert ci["fairness"][key]["high"] == pytest.approx(max(hi, point[key]), abs=1e-12)
+
+
 def test_n_boot_zero_disables_intervals():
     y_true, y_pred, groups = _biased(100)
     r = M.audit_metrics(y_true=y_true, y_pred=y_pred, groups=groups, n_boot=0)

@@ -116,7 +116,11 @@ def _targets_for(target, idx: np.ndarray, data: ImageData, preds: np.ndarray):
 
 
 def _target_text(target) -> str:
-    return {"pred": "predicted class", "label": "true class"}.get(target, f"class {target}") if isinstance(target, str) else f"class {target}"
+    if target == "pred":
+        return "predicted class"
+    if target == "label":
+        return "true class"
+    return f"class {target}"
 
 
 @dataclass
@@ -355,8 +359,8 @@ def saliency_summary(
     start_time = time.perf_counter()
     h, w = data.image_shape[1:]
     box = None if region is None else check_region(region, (h, w))
-    out = None if logits is None and target != "pred" else _logits(model, data, logits, batch_size)
-    preds = None if out is None else out.argmax(dim=1).numpy()
+    # predictions only when the caller has the logits already; otherwise grad_cam finds them per batch
+    preds = None if logits is None else _logits(model, data, logits, batch_size).argmax(dim=1).numpy()
     names = data.group_names[data.group_attr]
     chosen = select_examples(groups=data.groups, k=per_group, rule="random", seed=seed, num_groups=len(names))
     flat = np.concatenate(chosen)

@@ -19,6 +19,7 @@ from ._fairness import (
     group_metrics,
     per_class_demographic_parity,
     per_class_recall,
+    summary_from_counts,
     worst_group_accuracy,
 )
 from ._groups import group_confusion, intersect_groups
@@ -30,6 +31,7 @@ __all__ = [
     "bootstrap_confusion",
     "group_confusion",
     "confusion_summary",
+    "summary_from_counts",
     "intersect_groups",
     "balanced_accuracy",
     "per_class_recall",

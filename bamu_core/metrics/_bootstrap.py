@@ -3,20 +3,20 @@
 Resampling the samples of each group with replacement (group sizes fixed) changes only the
 group's confusion counts, which then follow a multinomial distribution with the group's observed
 cell frequencies. Drawing those counts directly gives exactly the same resamples as drawing
-indices, in time independent of the number of samples; every replicate's metrics come from the
-same vectorised :func:`confusion_summary` as the point estimate.
+indices, in time independent of the number of samples (and only over the non-empty cells);
+every replicate's metrics come from the same vectorised :func:`summary_from_counts` as the
+point estimate.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ._fairness import FAIRNESS_KEYS, UTILITY_KEYS, _quiet, checked_summary, confusion_summary
+from ._fairness import FAIRNESS_KEYS, UTILITY_KEYS, _quiet, checked_summary, summary_from_counts
 from ._validation import check_inputs
 
 __all__ = ["bootstrap_confusion", "bootstrap_intervals", "DEFAULT_N_BOOT"]
 
 DEFAULT_N_BOOT = 200
-_CHUNK_CELLS = 4_000_000  # resamples x groups x K x K held at once
 
 
 def _check_boot(n_boot: int, level: float) -> None:
@@ -24,6 +24,30 @@ def _check_boot(n_boot: int, level: float) -> None:
         raise ValueError(f"n_boot must be a non-negative integer (0 disables the intervals), got {n_boot!r}")
     if not 0.0 < float(level) < 1.0:
         raise ValueError(f"level must be strictly between 0 and 1 (e.g. 0.95), got {level!r}")
+
+
+def _check_confusion(confusion) -> np.ndarray:
+    conf = np.asarray(confusion)
+    if conf.ndim != 3 or conf.shape[1] != conf.shape[2]:
+        raise ValueError(f"confusion must have shape (n_groups, K, K), got {conf.shape}")
+    if np.any(conf.reshape(conf.shape[0], -1).sum(axis=1) == 0):
+        raise ValueError("confusion has a group with no samples")
+    return conf.astype(np.int64)
+
+
+def _group_draws(conf: np.ndarray, n_boot: int, seed: int):
+    """For every group: its non-empty cells (true ids, predicted ids) and (n_boot, cells) resampled counts.
+
+    Only non-empty cells can be drawn, so the multinomial runs over those alone.
+    """
+    rng = np.random.default_rng(seed)
+    k = conf.shape[-1]
+    for g in range(conf.shape[0]):
+        flat = conf[g].ravel()
+        cells = np.flatnonzero(flat)
+        n = int(flat.sum())
+        draws = rng.multinomial(n, flat[cells] / n, size=n_boot)
+        yield g, cells // k, cells % k, draws
 
 
 def bootstrap_confusion(confusion, *, n_boot: int = DEFAULT_N_BOOT, seed: int = 0) -> np.ndarray:
@@ -36,7 +60,8 @@ def bootstrap_confusion(confusion, *, n_boot: int = DEFAULT_N_BOOT, seed: int = 
     n_boot : int, default 200
         Number of resamples.
     seed : int, default 0
-        Seed of the random generator (same seed, same resamples).
+        Seed of the random generator (same seed, same resamples, the same ones
+        :func:`bootstrap_intervals` uses).
 
     Returns
     -------
@@ -44,17 +69,27 @@ def bootstrap_confusion(confusion, *, n_boot: int = DEFAULT_N_BOOT, seed: int = 
         Each resample keeps every group's size.
     """
     _check_boot(n_boot, 0.5)
-    conf = np.asarray(confusion)
-    if conf.ndim != 3 or conf.shape[1] != conf.shape[2]:
-        raise ValueError(f"confusion must have shape (n_groups, K, K), got {conf.shape}")
-    g, k, _ = conf.shape
-    flat = conf.reshape(g, k * k).astype(np.int64)
-    n = flat.sum(axis=1)
-    if np.any(n == 0):
-        raise ValueError("confusion has a group with no samples")
-    p = flat / n[:, None]
-    draws = np.random.default_rng(seed).multinomial(n, p, size=(n_boot, g))
-    return draws.reshape(n_boot, g, k, k)
+    conf = _check_confusion(confusion)
+    out = np.zeros((n_boot, *conf.shape), dtype=np.int64)
+    for g, t, p, draws in _group_draws(conf, n_boot, seed):
+        out[:, g, t, p] = draws
+    return out
+
+
+def _bootstrap_margins(conf: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Resampled (tp, true counts, predicted counts), each (n_boot, n_groups, K), without K x K arrays."""
+    g_n, k, _ = conf.shape
+    tp, true_c, pred_c = (np.zeros((n_boot, g_n, k)) for _ in range(3))
+    offsets = (np.arange(n_boot) * k)[:, None]
+
+    def per_class(ids: np.ndarray, weights: np.ndarray) -> np.ndarray:  # sum weights by class, per resample
+        return np.bincount((offsets + ids).ravel(), weights=weights.ravel(), minlength=n_boot * k).reshape(n_boot, k)
+
+    for g, t, p, draws in _group_draws(conf, n_boot, seed):
+        true_c[:, g] = per_class(t, draws)
+        pred_c[:, g] = per_class(p, draws)
+        tp[:, g] = per_class(t, draws * (t == p))
+    return tp, true_c, pred_c
 
 
 def _interval(reps: np.ndarray, est: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -90,15 +125,9 @@ def intervals_from_confusion(
     meta = {"n_boot": int(n_boot), "level": float(level), "seed": int(seed), "method": "group-stratified percentile bootstrap"}
     if n_boot == 0:
         return {"utility": {}, "fairness": {}, "per_class_dp": [], "per_class_recall": [], "group_accuracy": [], "bootstrap": meta}
-    g, k, _ = confusion.shape
-    per_chunk = max(1, _CHUNK_CELLS // (g * k * k))
-    resamples = bootstrap_confusion(confusion, n_boot=n_boot, seed=seed)
-    parts: dict[str, list[np.ndarray]] = {key: [] for key in keys}
-    for start in range(0, n_boot, per_chunk):
-        rep = confusion_summary(resamples[start : start + per_chunk], zero_division=zero_division)
-        for key in keys:
-            parts[key].append(rep[key])
-    ci = {key: _pairs(*_interval(np.concatenate(parts[key]), summary[key], level)) for key in keys}
+    tp, true_c, pred_c = _bootstrap_margins(_check_confusion(confusion), n_boot, seed)
+    rep = summary_from_counts(tp, true_c, pred_c, zero_division=zero_division)
+    ci = {key: _pairs(*_interval(rep[key], summary[key], level)) for key in keys}
     return {
         "utility": {key: ci[key] for key in UTILITY_KEYS},
         "fairness": {key: ci[key] for key in FAIRNESS_KEYS},

@@ -26,6 +26,7 @@ __all__ = [
     "FAIRNESS_KEYS",
     "UTILITY_KEYS",
     "confusion_summary",
+    "summary_from_counts",
     "group_metrics",
     "balanced_accuracy",
     "per_class_recall",
@@ -85,13 +86,25 @@ def confusion_summary(confusion, *, zero_division: float = 0.0) -> dict[str, np.
     c = np.asarray(confusion, dtype=np.float64)
     if c.ndim < 3 or c.shape[-1] != c.shape[-2] or c.shape[-1] < 2:
         raise ValueError(f"confusion must have shape (..., n_groups, K, K) with K >= 2, got {c.shape}")
-    k = c.shape[-1]
-    n_g = c.sum(axis=(-2, -1))
+    return summary_from_counts(
+        np.diagonal(c, axis1=-2, axis2=-1), c.sum(axis=-1), c.sum(axis=-2), zero_division=zero_division
+    )
+
+
+def summary_from_counts(tp, true_counts, pred_counts, *, zero_division: float = 0.0) -> dict[str, np.ndarray]:
+    """:func:`confusion_summary` from the confusion's margins, each shaped (..., n_groups, K).
+
+    ``tp[g, c]`` = correct predictions of class ``c`` in group ``g``, ``true_counts[g, c]`` =
+    samples of class ``c``, ``pred_counts[g, c]`` = samples predicted ``c``. Every metric needs
+    only these, so resamples never have to materialise K x K matrices.
+    """
+    tp = np.asarray(tp, dtype=np.float64)
+    true_c = np.asarray(true_counts, dtype=np.float64)
+    pred_c = np.asarray(pred_counts, dtype=np.float64)
+    k = tp.shape[-1]
+    n_g = true_c.sum(axis=-1)
     if np.any(n_g == 0):
         raise ValueError("confusion has a group with no samples")
-    tp = np.diagonal(c, axis1=-2, axis2=-1)  # (..., G, K)
-    true_c = c.sum(axis=-1)
-    pred_c = c.sum(axis=-2)
     neg_c = n_g[..., None] - true_c
     tpr_def = _divide(tp, true_c, np.nan)
     fpr_def = _divide(pred_c - tp, neg_c, np.nan)
@@ -100,9 +113,8 @@ def confusion_summary(confusion, *, zero_division: float = 0.0) -> dict[str, np.
     sel = pred_c / n_g[..., None]
     group_acc = tp.sum(axis=-1) / n_g
 
-    total = c.sum(axis=-3)  # (..., K, K)
-    total_tp = np.diagonal(total, axis1=-2, axis2=-1)
-    recall = _divide(total_tp, total.sum(axis=-1), np.nan)
+    total_tp = tp.sum(axis=-2)  # (..., K)
+    recall = _divide(total_tp, true_c.sum(axis=-2), np.nan)
 
     sel_max, sel_min = sel.max(axis=-2), sel.min(axis=-2)
     per_class_dp = sel_max - sel_min
@@ -111,7 +123,7 @@ def confusion_summary(confusion, *, zero_division: float = 0.0) -> dict[str, np.
     fpr_gap = _quiet(np.nanmax, fpr, axis=-2) - _quiet(np.nanmin, fpr, axis=-2)
     cls = [1] if k == 2 else slice(None)  # binary: the positive class only (Fairlearn)
     return {
-        "accuracy": total_tp.sum(axis=-1) / total.sum(axis=(-2, -1)),
+        "accuracy": total_tp.sum(axis=-1) / n_g.sum(axis=-1),
         "balanced_accuracy": _quiet(np.nanmean, recall, axis=-1),
         "per_class_recall": recall,
         "group_n": n_g,
