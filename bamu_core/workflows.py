@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from ._compat import describe_device, pick_device
 from .data import Scenario, load_dataset, load_folder, load_scenario
-from .metrics import DEFAULT_N_BOOT, audit_metrics
+from .metrics import DEFAULT_N_BOOT, audit_metrics, check_bootstrap
 from .models import get_arch, load_model, train_baseline
 from .training import Progress, predict
 
@@ -210,10 +210,11 @@ def audit(
         on a black background (the digit scenarios) the share on the strokes (``foreground_share``
         vs ``foreground_area``); always the centre of mass of the group-averaged map.
     """
-    from .explain import group_gallery, saliency_summary, save_gallery
+    from .explain import check_region, group_gallery, saliency_summary, save_gallery
 
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got {split!r}")
+    check_bootstrap(n_boot, level)
     if saliency_per_group < 0:
         raise ValueError(f"saliency_per_group must be >= 0, got {saliency_per_group}")
     if gallery_dir is not None and gallery_k < 1:
@@ -226,7 +227,7 @@ def audit(
             raise ValueError(f"intersect needs two group attributes, got {list(intersect)}")
         data = data.with_intersection(*intersect)
     scenario_region = None if subject.scenario.bias_region is None else tuple(subject.scenario.bias_region)
-    region = scenario_region if region is None else tuple(int(v) for v in region)
+    region = scenario_region if region is None else check_region(region, data.image_shape[1:])
     region_source = None if region is None else ("scenario bias region" if region == scenario_region else "user box")
     dev = pick_device(device)
     timing = {}

@@ -14,6 +14,15 @@ from bamu_core import explain as E
 pytest.importorskip("captum")
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread, above all on a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # --------------------------------------------------------------------------------------------
 # a hand-built model whose maps are known
 # --------------------------------------------------------------------------------------------
@@ -327,13 +336,6 @@ def small_patch_cifar(cifar_root):
     return load_scenario("patch-cifar10", cifar_root=cifar_root, per_class=30, val_per_class=10)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models train faster on one thread, above all on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _relabel(data, labels):
@@ -351,7 +353,7 @@ def _relabel(data, labels):
 
 
 @pytest.mark.parametrize("arch, method", [("small_cnn", "hirescam"), ("gap_cnn", "gradcam")])
-def test_bias_region_score_is_higher_for_a_patch_biased_model(small_patch_cifar, one_thread, arch, method):
+def test_bias_region_score_is_higher_for_a_patch_biased_model(small_patch_cifar, arch, method):
     """Same architecture, same images: labels = "has the patch" (biased) vs "is a vehicle" (independent of it)."""
     from bamu_core.models import build_model
     from bamu_core.training import fit

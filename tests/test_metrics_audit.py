@@ -13,6 +13,15 @@ from bamu_core.metrics import audit_metrics
 from bamu_core.workflows import Subject, audit
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread, above all on a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def subject(binary_digits):
     from bamu_core.models import build_model

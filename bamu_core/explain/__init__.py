@@ -5,7 +5,7 @@ Captum is imported only when a map is computed, so ``bamu_core`` imports without
 from ._gallery import SELECTION_RULES, Gallery, GalleryGroup, group_gallery, saliency_summary, save_gallery, select_examples
 from ._gradcam import METHODS, UPSAMPLE_MODES, SaliencyMaps, choose_method, grad_cam, resolve_layer
 from ._overlay import colorize, overlay, to_rgb_uint8, write_png
-from ._regions import centre_of_mass, mask_share, mean_saliency, region_mask, region_share
+from ._regions import centre_of_mass, check_region, mask_share, mean_saliency, region_mask, region_share
 
 __all__ = [
     "grad_cam",
@@ -15,6 +15,7 @@ __all__ = [
     "region_share",
     "mask_share",
     "region_mask",
+    "check_region",
     "mean_saliency",
     "centre_of_mass",
     "select_examples",

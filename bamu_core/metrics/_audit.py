@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._bootstrap import DEFAULT_N_BOOT, _check_boot, intervals_from_confusion
+from ._bootstrap import DEFAULT_N_BOOT, check_bootstrap, intervals_from_confusion
 from ._fairness import FAIRNESS_KEYS, _num, _nums, checked_summary, rows_from_summary
 from ._validation import check_inputs
 
@@ -62,7 +62,7 @@ def audit_metrics(
         Length mismatch, empty input, ids out of range, a group without samples, a class
         without samples, a negative ``n_boot`` or ``level`` outside (0, 1).
     """
-    _check_boot(n_boot, level)
+    check_bootstrap(n_boot, level)
     chk = check_inputs(
         y_true=y_true,
         y_pred=y_pred,

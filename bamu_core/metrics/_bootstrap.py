@@ -14,12 +14,13 @@ import numpy as np
 from ._fairness import FAIRNESS_KEYS, UTILITY_KEYS, _quiet, checked_summary, summary_from_counts
 from ._validation import check_inputs
 
-__all__ = ["bootstrap_confusion", "bootstrap_intervals", "DEFAULT_N_BOOT"]
+__all__ = ["bootstrap_confusion", "bootstrap_intervals", "check_bootstrap", "DEFAULT_N_BOOT"]
 
 DEFAULT_N_BOOT = 200
 
 
-def _check_boot(n_boot: int, level: float) -> None:
+def check_bootstrap(n_boot: int, level: float = 0.95) -> None:
+    """Raise ``ValueError`` unless ``n_boot`` is a non-negative integer and ``level`` is in (0, 1)."""
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
         raise ValueError(f"n_boot must be a non-negative integer (0 disables the intervals), got {n_boot!r}")
     if not 0.0 < float(level) < 1.0:
@@ -68,7 +69,7 @@ def bootstrap_confusion(confusion, *, n_boot: int = DEFAULT_N_BOOT, seed: int = 
     numpy.ndarray of int64, shape (n_boot, n_groups, K, K)
         Each resample keeps every group's size.
     """
-    _check_boot(n_boot, 0.5)
+    check_bootstrap(n_boot, 0.5)
     conf = _check_confusion(confusion)
     out = np.zeros((n_boot, *conf.shape), dtype=np.int64)
     for g, t, p, draws in _group_draws(conf, n_boot, seed):
@@ -120,7 +121,7 @@ def intervals_from_confusion(
     zero_division: float,
 ) -> dict:
     """Percentile intervals for the utility, fairness and per-class metrics of ``summary``."""
-    _check_boot(n_boot, level)
+    check_bootstrap(n_boot, level)
     keys = (*UTILITY_KEYS, *FAIRNESS_KEYS, "per_class_dp", "per_class_recall", "group_accuracy")
     meta = {"n_boot": int(n_boot), "level": float(level), "seed": int(seed), "method": "group-stratified percentile bootstrap"}
     if n_boot == 0:
@@ -188,7 +189,7 @@ def bootstrap_intervals(
     ValueError
         Bad inputs (see :func:`group_metrics`), a negative ``n_boot`` or ``level`` outside (0, 1).
     """
-    _check_boot(n_boot, level)
+    check_bootstrap(n_boot, level)
     chk = check_inputs(y_true=y_true, y_pred=y_pred, groups=groups, group_names=group_names, num_classes=num_classes)
     conf, summary = checked_summary(chk, zero_division=zero_division)
     return intervals_from_confusion(conf, summary, n_boot=n_boot, level=level, seed=seed, zero_division=zero_division)
