@@ -1,0 +1,281 @@
+"""Unlearning methods on a tiny model: safety, intensity 0, cancel, divergence, selection, LoRA undo."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from bamu_core.data import ImageData
+from bamu_core.models import build_model, load_weights
+from bamu_core.training import fit, predict
+from bamu_core.unlearn import (
+    ACCURACY_BOUND,
+    INTENSITY_TABLE,
+    STATUSES,
+    SelectionRule,
+    get_method,
+    list_methods,
+    resolve_hyperparameters,
+)
+from bamu_core.unlearn._select import Judge
+
+METHODS = ["ga", "lora", "distill", "finetune", "retrain", "newton", "counterfactual", "random_label"]
+FAST = {"steps": 4, "eval_every": 2, "batch_size": 16}
+FAST_RETRAIN = {"epochs": 1, "batch_size": 16}
+
+
+def _fast(method: str) -> dict:
+    return dict(FAST_RETRAIN) if method == "retrain" else dict(FAST)
+
+
+def _tiny(n: int, seed: int) -> ImageData:
+    """16x16 images: the class is a bright bar (top or bottom), drawn in a colour that agrees with
+    the class 80 % of the time; the counterfactual swaps the colour."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    colour = np.where(rng.random(n) < 0.8, y, 1 - y)
+
+    def draw(col):
+        x = torch.zeros(n, 3, 16, 16, dtype=torch.uint8)
+        for i in range(n):
+            rows = slice(2, 6) if y[i] else slice(10, 14)
+            x[i, int(col[i]), rows, 3:13] = 220
+        return x
+
+    return ImageData(
+        images=draw(colour),
+        labels=y,
+        attrs={"colour": colour, "alignment": (colour != y).astype(np.int64)},
+        group_names={"colour": ["red", "green"], "alignment": ["aligned", "conflicting"]},
+        group_attr="colour",
+        mean=(0.1, 0.1, 0.1),
+        std=(0.3, 0.3, 0.3),
+        counterfactual=draw(1 - colour),
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    train, val = _tiny(48, 0), _tiny(32, 1)
+    torch.manual_seed(0)
+    model = build_model("small_cnn", num_classes=2)
+    fit(model, train, epochs=2, lr=1e-3, batch_size=16, optimizer="adam")
+    aligned = np.flatnonzero(train.attrs["alignment"] == 0)
+    forget = train.subset(aligned[:24])
+    retain = train.subset(np.setdiff1d(np.arange(len(train)), aligned[:24]))
+    return model.eval(), forget, retain, val
+
+
+def _state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_every_method_is_registered_and_unknown_names_fail():
+    assert set(list_methods()) == set(METHODS)
+    with pytest.raises(ValueError, match="unknown unlearning method 'nope'"):
+        get_method("nope")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_method_changes_weights_and_never_touches_the_input(method, tiny):
+    model, forget, retain, _ = tiny
+    before = _state(model)
+    events = []
+    res = get_method(method).run(
+        model, forget, retain, intensity=1.0, device="cpu", val=None, hyperparameters=_fast(method), progress=events.append
+    )
+    assert _same(before, _state(model))  # the caller's model is untouched
+    after = res.model.state_dict()
+    assert list(after) == list(before)  # same keys: saves and re-loads as the registered arch
+    assert not _same(before, _state(res.model))
+    load_weights(build_model("small_cnn", num_classes=2), after)
+    assert res.status in STATUSES and res.status == "ok" and res.method == method
+    assert res.steps >= 1 and res.seconds > 0 and events and events[-1].step == res.steps
+    assert not res.model.training and next(res.model.parameters()).device.type == "cpu"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_intensity_zero_returns_an_identical_copy(method, tiny):
+    model, forget, retain, val = tiny
+    res = get_method(method).run(model, forget, retain, intensity=0, val=val, hyperparameters=_fast(method))
+    assert res.model is not model
+    assert _same(_state(model), _state(res.model))
+    assert (res.status, res.steps, res.chosen_step) == ("ok", 0, 0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_cancel_stops_within_one_step(method, tiny):
+    model, forget, retain, val = tiny
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) > 2  # allow two steps, refuse the third
+
+    hp = {"epochs": 3, "batch_size": 16} if method == "retrain" else {"steps": 20, "eval_every": 1, "batch_size": 16}
+    res = get_method(method).run(model, forget, retain, intensity=1.0, val=val, hyperparameters=hp, should_stop=should_stop)
+    assert res.status == "cancelled"
+    assert len(calls) == 3  # nothing ran after should_stop() turned true
+    if method != "retrain":
+        assert res.steps == 2
+    load_weights(build_model("small_cnn", num_classes=2), res.model.state_dict())  # a usable model comes back
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_nan_stops_the_run_as_diverged_and_returns_the_last_good_model(method, tiny):
+    model, forget, retain, val = tiny
+    poisoned = copy.deepcopy(model)
+    del poisoned.bamu_arch  # retrain then re-initialises this very module, hook included
+    poisoned.conv3.register_forward_hook(lambda _m, _i, out: out * float("nan"))
+    before = _state(poisoned)
+    res = get_method(method).run(poisoned, forget, retain, intensity=1.0, val=None, hyperparameters=_fast(method))
+    assert res.status == "diverged", res.message
+    assert res.chosen_step == 0
+    assert ("not finite" in res.message) or ("nan" in res.message.lower())
+    if method != "retrain":  # the last good model is the original
+        assert _same(before, _state(res.model))
+
+
+def test_runs_are_reproducible_for_a_seed(tiny):
+    model, forget, retain, val = tiny
+    runs = [get_method("ga").run(model, forget, retain, intensity=1.0, val=None, hyperparameters=FAST, seed=s) for s in (3, 3, 4)]
+    assert _same(_state(runs[0].model), _state(runs[1].model))
+    assert not _same(_state(runs[0].model), _state(runs[2].model))
+
+
+def test_lora_adapter_applies_merges_and_undoes_exactly(tiny):
+    model, forget, retain, val = tiny
+    res = get_method("lora").run(model, forget, retain, intensity=1.0, val=None, hyperparameters={**FAST, "rank": 2})
+    adapter = res.extras["lora"]
+    assert adapter.config["target_modules"] == ["conv1", "conv2", "conv3", "fc"]
+    assert all("lora_" in k for k in adapter.state) and adapter.num_parameters() > 0
+    x = val.images(np.arange(len(val)))
+    with torch.no_grad():
+        original, merged = model(x), res.model(x)
+        attached = adapter.apply(model)
+        assert not torch.equal(original, merged)
+        torch.testing.assert_close(attached(x), merged, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(adapter.merge(model)(x), merged, rtol=1e-4, atol=1e-5)
+        undone = attached.unload()
+        assert torch.equal(undone(x), original)  # the adapter removed: the original predictions exactly
+    assert _same(_state(undone), _state(model))
+
+
+def test_progress_events_carry_validation_metrics_on_evaluation_steps(tiny):
+    model, forget, retain, val = tiny
+    events = []
+    get_method("ga").run(model, forget, retain, intensity=1.0, val=val, hyperparameters={**FAST, "patience": 10}, progress=events.append)
+    assert [e.step for e in events] == [0, 1, 2, 3, 4]
+    for e in events:
+        evaluated = e.step % 2 == 0
+        assert (e.val_acc is not None) == evaluated and (e.val_dp is not None) == evaluated
+        assert (e.forget_acc is not None) == evaluated and (e.retain_acc is not None) == evaluated
+        assert e.total == 4
+    assert np.isnan(events[0].loss) and np.isfinite(events[1].loss)
+
+
+def _val(labels, groups) -> ImageData:
+    n = len(labels)
+    return ImageData(
+        images=torch.zeros(n, 1, 2, 2, dtype=torch.uint8),
+        labels=np.array(labels),
+        attrs={"g": np.array(groups)},
+        group_names={"g": ["a", "b"]},
+        group_attr="g",
+        mean=(0.0,),
+        std=(1.0,),
+    )
+
+
+def _logits(pred, k=2):
+    return torch.nn.functional.one_hot(torch.tensor(pred), k).float()
+
+
+def test_judge_picks_the_largest_admissible_fairness_gain():
+    #            group a       group b
+    labels = [0, 0, 1, 1, 0, 0, 1, 1] * 5
+    groups = [0, 0, 0, 0, 1, 1, 1, 1] * 5
+    val = _val(labels, groups)
+    empty = val.subset([])
+    judge = Judge(rule=SelectionRule(max_accuracy_drop=0.1, max_recall_drop=0.0, patience=3), val=val, forget=empty, retain=empty, device=torch.device("cpu"))
+    # original: group a all predicted 1 (rate 1), group b right (rate 0.5): DP 0.5, accuracy 0.75
+    base = judge.evaluate_logits(_logits([1, 1, 1, 1, 0, 0, 1, 1] * 5))
+    assert (base.val_acc, base.val_dp) == (0.75, 0.5)
+    judge.start(base)
+    # step 1: perfect -> DP 0, accuracy 1: the best so far
+    assert judge.consider(1, judge.evaluate_logits(_logits(labels))).best
+    # step 2: DP 0 too but not better (ties go to the earliest)
+    assert not judge.consider(2, judge.evaluate_logits(_logits(labels))).best
+    # step 3: everything predicted 0 in both groups: DP 0 by no longer predicting class 1 -> inadmissible
+    ev = judge.evaluate_logits(_logits([0] * 40))
+    assert ev.val_dp == 0.0 and not judge.admissible(ev)
+    verdict = judge.consider(3, ev)
+    assert not verdict.best and verdict.stop  # three evaluations without a new best
+    assert judge.best_step == 1 and judge.summary()["val_gain"] == 0.5
+
+
+def test_judge_accuracy_bound_and_collapse():
+    labels = [0, 1] * 20
+    groups = [0] * 20 + [1] * 20
+    val = _val(labels, groups)
+    empty = val.subset([])
+    rule = SelectionRule.for_intensity(0.5, {"max_recall_drop": 1.0})
+    assert rule.max_accuracy_drop == pytest.approx(0.5 * ACCURACY_BOUND)
+    judge = Judge(rule=rule, val=val, forget=empty, retain=empty, device=torch.device("cpu"))
+    judge.start(judge.evaluate_logits(_logits(labels)))  # accuracy 1.0
+    one_wrong = list(labels)
+    one_wrong[0] = 1  # accuracy 0.975: a 2.5-point drop, outside the 1-point bound
+    assert not judge.admissible(judge.evaluate_logits(_logits(one_wrong)))
+    collapsed = judge.evaluate_logits(_logits([1] * 40))
+    assert "one class takes 100%" in judge.collapsed(collapsed) or "fell" in judge.collapsed(collapsed)
+    assert judge.consider(1, collapsed).collapse
+
+
+def test_selection_on_digits_cuts_validation_dp_within_the_bound(binary_digits, binary_baseline):
+    from bamu_core.forget import select_forget
+
+    model = binary_baseline[0]
+    forget, retain = select_forget(binary_digits, "aligned").split(binary_digits.train)
+    res = get_method("newton").run(model, forget, retain, intensity=0.5, val=binary_digits.val, device="cpu")
+    sel = res.extras["selection"]
+    assert res.chosen_step > 0 and sel["metric"] == "demographic_parity_difference"
+    assert sel["chosen"]["val_dp"] < 0.5 * sel["original"]["val_dp"]
+    assert sel["chosen"]["val_acc"] >= sel["original"]["val_acc"] - 0.5 * ACCURACY_BOUND
+    logits = predict(res.model, binary_digits.val)
+    assert (logits.argmax(1).numpy() == binary_digits.val.labels).mean() == pytest.approx(sel["chosen"]["val_acc"], abs=1e-6)
+
+
+def test_intensity_table_interpolates_and_rejects_unknown_names():
+    lo, hi = INTENSITY_TABLE["ga"]["lr"]
+    assert resolve_hyperparameters("ga", 1.0)["lr"] == pytest.approx(hi)
+    assert resolve_hyperparameters("ga", 0.5)["lr"] == pytest.approx((lo + hi) / 2)
+    s_lo, s_hi = INTENSITY_TABLE["ga"]["steps"]
+    assert resolve_hyperparameters("ga", 0.5)["steps"] == round((s_lo + s_hi) / 2)
+    assert resolve_hyperparameters("ga", 0.5, {"steps": 7})["steps"] == 7
+    with pytest.raises(ValueError, match="has no hyper-parameter"):
+        resolve_hyperparameters("ga", 0.5, {"rank": 4})
+
+
+@pytest.mark.parametrize("intensity", [-0.1, 1.5, "0.5", float("nan")])
+def test_intensity_outside_0_1_is_rejected(intensity, tiny):
+    model, forget, retain, _ = tiny
+    with pytest.raises(ValueError, match="intensity must be"):
+        get_method("ga").run(model, forget, retain, intensity=intensity)
+
+
+def test_empty_sets_and_missing_counterfactuals_are_rejected(tiny):
+    model, forget, retain, _ = tiny
+    with pytest.raises(ValueError, match="forget set is empty"):
+        get_method("ga").run(model, forget.subset([]), retain, intensity=0.5)
+    with pytest.raises(ValueError, match="retain set is empty"):
+        get_method("finetune").run(model, forget, retain.subset([]), intensity=0.5)
+    plain = copy.copy(forget)
+    plain.counterfactual_u8 = None
+    with pytest.raises(ValueError, match="needs counterfactual images"):
+        get_method("counterfactual").run(model, plain, retain, intensity=0.5)

@@ -1,0 +1,72 @@
+"""``unlearn()`` and ``bamu unlearn``: before/after metrics, the saved model, exit code 2 on bad input."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bamu_core.cli import main
+from bamu_core.models import build_model, load_weights, read_state_dict
+
+
+def test_unlearn_workflow_returns_the_unlearn_json_and_the_model(binary_digits, binary_baseline):
+    from bamu_core.workflows import Subject, unlearn
+
+    model = binary_baseline[0]
+    subject = Subject(scenario=binary_digits, model=model, arch="small_cnn", model_source="baseline")
+    run = unlearn(subject, method="newton", intensity=0.5, forget="aligned", device="cpu", n_boot=0)
+    doc = run.to_json()
+    assert set(doc) >= {"method", "intensity", "before", "after", "forget", "seconds", "status"}
+    assert dict(run) == doc and run["status"] == run.status
+    n_aligned = int((binary_digits.train.attrs["alignment"] == 0).sum())
+    assert run["forget"]["n"] == n_aligned and run["forget"]["strategy"] == "aligned"
+    assert 0 <= run["forget"]["accuracy_after"] <= 1
+    pred = model(binary_digits.train.images(run.forget_set.indices)).argmax(1).numpy()
+    assert run["forget"]["accuracy_before"] == pytest.approx((pred == binary_digits.train.labels[run.forget_set.indices]).mean())
+    assert run["before"]["split"] == "test" and run["after"]["split"] == "test"
+    assert run.model is not model and run.chosen_step == doc["chosen_step"] > 0
+    dp_before = run["before"]["fairness"]["demographic_parity_difference"]
+    assert run["after"]["fairness"]["demographic_parity_difference"] < dp_before
+    json.dumps(doc)  # JSON-ready
+
+
+def test_cli_unlearn_prints_before_after_and_saves_the_model(tmp_path, capsys, binary_baseline):
+    out, js = tmp_path / "m.safetensors", tmp_path / "u.json"
+    argv = ["unlearn", "--scenario", "binary-colored-digits", "--method", "newton", "--intensity", "0.5", "--out", str(out), "--json", str(js)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "before" in text and "after" in text and "orange" in text and "blue" in text
+    assert "demographic parity diff." in text and f"saved the unlearned model to {out}" in text
+    assert "unlearning took" in text
+    doc = json.loads(js.read_text())
+    assert doc["method"] == "newton" and doc["intensity"] == 0.5 and doc["model_path"] == str(out)
+    model = load_weights(build_model("small_cnn", num_classes=2), read_state_dict(out))
+    assert model is not None
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--method", "nope", "--intensity", "0.5"], "unknown unlearning method 'nope'"),
+        (["--method", "ga", "--intensity", "1.5"], "--intensity must be in [0, 1]"),
+        (["--method", "ga", "--intensity", "lots"], "--intensity must be a number"),
+        (["--method", "ga", "--intensity", "0.5", "--forget", "indices:,"], "selected no training images"),
+        (["--method", "ga", "--intensity", "0.5", "--forget", "nope"], "unknown forget strategy"),
+        (["--method", "ga", "--intensity", "0.5", "--hp", "bogus=1"], "has no hyper-parameter(s) bogus"),
+        (["--method", "ga", "--intensity", "0.5", "--out", "m.pt"], "--out must be a .safetensors file"),
+    ],
+)
+def test_cli_unlearn_bad_input_exits_2_with_one_line(extra, match, capsys, binary_baseline):
+    assert main(["unlearn", "--scenario", "binary-colored-digits", *extra]) == 2
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("  ")]
+    assert len(err) == 1 and match in err[0] and "Traceback" not in err[0]
+
+
+def test_cli_unlearn_intensity_zero_saves_the_original_weights(tmp_path, capsys, binary_baseline):
+    out = tmp_path / "same.safetensors"
+    assert main(["unlearn", "--scenario", "binary-colored-digits", "--method", "ga", "--intensity", "0", "--out", str(out)]) == 0
+    saved = read_state_dict(out)
+    original = binary_baseline[0].state_dict()
+    assert all(np.array_equal(saved[k].numpy(), original[k].numpy()) for k in original)
+    assert "intensity 0" in capsys.readouterr().out
