@@ -425,6 +425,8 @@ def _cmd_unlearn(args) -> dict:
     print(f"status {run.status}: {run.message}")
     print(f"unlearning took {run.seconds:.2f} s ({run.steps} steps, chose step {run.chosen_step}); test split evaluated once per model")
     print(f"saved the unlearned model to {out}")
+    if run.run_id:
+        print(f"score {run.score:.3f}; run {run.run_id} stored: `bamu report {run.run_id} --html report.html`")
     return {**run.to_json(), "model_path": str(out)}
 
 
@@ -448,6 +450,31 @@ def _add_run_commands(sub) -> None:
     rep.add_argument("--html", dest="html_path", help="write the HTML report here (opens offline)")
     rep.add_argument("--json", dest="export_json", help="write the JSON export (run, full result, score definitions) here")
     rep.add_argument("--csv", dest="csv_path", help="write the CSV table (one row per before / after number) here")
+    sw = sub.add_parser("sweep", help="unlearn with every method x intensity; write a table and the fairness-utility Pareto plot")
+    _add_subject_options(sw)
+    sw.add_argument("--methods", required=True, type=_names, help="comma-separated unlearning methods, e.g. ga,lora,finetune")
+    sw.add_argument("--intensities", type=_levels, default=[0.0, 0.25, 0.5, 0.75, 1.0],
+                    help="comma-separated intensities in [0, 1] (default: 0,0.25,0.5,0.75,1)")
+    sw.add_argument("--forget", default="aligned", help="forget strategy for every run (default: aligned)")
+    sw.add_argument("--out", required=True, help="folder for sweep.csv, sweep.json and pareto.html")
+    sw.add_argument("--no-store", action="store_true", help="do not keep the individual runs in the run store")
+
+
+def _names(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
+def _levels(text: str) -> list[float]:
+    try:
+        levels = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {text!r}") from None
+    if not levels or any(not 0.0 <= x <= 1.0 for x in levels):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {text!r}")
+    return levels
 
 
 def _cell(value, spec: str = ".3f") -> str:
@@ -493,7 +520,37 @@ def _cmd_report(args) -> dict:
     return {k: str(v) for k, v in written.items()}
 
 
-_COMMANDS.update(runs=_cmd_runs, report=_cmd_report)
+def _cmd_sweep(args) -> dict:
+    from .unlearn import get_method
+    from .workflows import sweep
+
+    for name in args.methods:
+        get_method(name)  # fail on a typo before loading data or training a baseline
+    subject = _subject(args)
+    total = len(args.methods) * len(args.intensities)
+
+    def progress(done, total, row):
+        print(f"  [{done}/{total}] {row['method']} @ {row['intensity']:g}: {row['status']}", file=sys.stderr, flush=True)
+
+    options = {"store": None} if args.no_store else {}
+    result = sweep(
+        subject, methods=args.methods, intensities=args.intensities, forget=args.forget, device=args.device,
+        seed=args.seed, progress=progress, **options,
+    )
+    written = result.write(args.out)
+    print(f"{subject.scenario.title} | {total} runs | original: accuracy {result.before['accuracy']:.3f}, DP {result.before['dp']:.3f}")
+    print(f"{'method':<16}{'intensity':>10}{'accuracy':>10}{'DP':>8}{'score':>8}  {'status':<14}pareto")
+    for r in result.rows:
+        print(
+            f"{(r['method'] or '-')[:15]:<16}{_cell(r['intensity'], '.2f'):>10}{_cell(r['accuracy']):>10}{_cell(r['dp']):>8}"
+            f"{_cell(r['score']):>8}  {(r['status'] or '-'):<14}{'*' if r['pareto'] else ''}"
+        )
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    return {**result.to_dict(), "files": {k: str(v) for k, v in written.items()}}
+
+
+_COMMANDS.update(runs=_cmd_runs, report=_cmd_report, sweep=_cmd_sweep)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -344,6 +344,124 @@ def _one_per_group(data, k: int, seed: int) -> np.ndarray:
     return np.array(sorted(out), dtype=np.int64)
 
 
+def _assess(
+    subject: Subject,
+    *,
+    unlearned: nn.Module,
+    forget_indices,
+    retain_indices=None,
+    before: dict | None = None,
+    after: dict | None = None,
+    seconds: float,
+    reference_forget_accuracy: float | None = None,
+    retrain_seconds: float | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    mia_samples: int = 2000,
+    gradcam_images: int = 8,
+) -> tuple[dict, dict]:
+    """Privacy, radar, score (and the audits if not given) of an unlearned model vs the original.
+
+    Returns ``(parts, artifacts)``: ``parts`` holds ``before, after, forget_accuracy {before,
+    after}, privacy, radar, score, dataset, model, environment, gradcam, timings``; ``artifacts``
+    the Grad-CAM strips as PNG bytes.
+    """
+    from .privacy import membership_inference, model_outputs
+    from .report import environment_info
+    from .scoring import composite_score, radar_axes
+
+    sc = subject.scenario
+    train = sc.train
+    forget_idx = np.unique(np.asarray(forget_indices, dtype=np.int64))
+    if len(forget_idx) < 2:
+        raise ValueError(f"forget_indices needs at least 2 training samples, got {len(forget_idx)}")
+    if forget_idx[0] < 0 or forget_idx[-1] >= len(train):
+        raise ValueError(f"forget_indices must lie in 0..{len(train) - 1}")
+    if retain_indices is None:
+        retain_idx = np.setdiff1d(np.arange(len(train)), forget_idx)
+    else:
+        retain_idx = np.asarray(retain_indices, dtype=np.int64)
+    if len(retain_idx) > mia_samples:
+        retain_idx = np.sort(np.random.default_rng(seed).choice(retain_idx, size=mia_samples, replace=False))
+    dev = pick_device(device)
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    if before is None:
+        before = audit(subject, device=device, seed=seed, saliency_per_group=0)
+        timings["audit_before"] = time.perf_counter() - t0
+    if after is None:
+        t0 = time.perf_counter()
+        after = audit(replace(subject, model=unlearned), device=device, seed=seed, saliency_per_group=0)
+        timings["audit_after"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    outputs = {}
+    for name, model in (("before", subject.model), ("after", unlearned)):
+        model.to(dev)
+        try:
+            outputs[name] = {
+                "forget": model_outputs(model, train, indices=forget_idx, device=dev),
+                "retain": model_outputs(model, train, indices=retain_idx, device=dev),
+                "test": model_outputs(model, sc.test, device=dev),
+            }
+        finally:
+            model.to("cpu")
+    forget_acc = {k: float((o["forget"].logits.argmax(1) == o["forget"].labels).mean()) for k, o in outputs.items()}
+    mia = {k: membership_inference(**o, seed=seed, max_samples=mia_samples) for k, o in outputs.items()}
+    timings["privacy"] = time.perf_counter() - t0
+
+    efficiency = retrain_seconds is not None
+    radar = {
+        name: radar_axes(
+            audit=audit_, original_audit=before, forget_accuracy=forget_acc[name], privacy=mia[name],
+            reference_forget_accuracy=reference_forget_accuracy,
+            seconds=(0.0 if name == "before" else float(seconds)) if efficiency else None,
+            retrain_seconds=retrain_seconds,
+        )
+        for name, audit_ in (("before", before), ("after", after))
+    }
+
+    artifacts: dict = {}
+    gradcam = None
+    if gradcam_images:
+        t0 = time.perf_counter()
+        picks = _one_per_group(sc.test, gradcam_images, seed)
+        artifacts["gradcam_before.png"] = _gradcam_strip(subject.model, sc.test, picks, device=dev)
+        artifacts["gradcam_after.png"] = _gradcam_strip(unlearned, sc.test, picks, device=dev)
+        subject.model.to("cpu")
+        unlearned.to("cpu")
+        names = sc.test.group_names[sc.test.group_attr]
+        shown = ", ".join(f"{names[sc.test.groups[i]]} {sc.class_names[sc.test.labels[i]]}" for i in picks)
+        gradcam = {
+            "test_indices": picks.tolist(),
+            "files": ["gradcam_before.png", "gradcam_after.png"],
+            "caption": f"The same {len(picks)} test images for both models, left to right ({sc.test.group_attr} and class): "
+            f"{shown}. Red = the regions that drive the predicted class (Grad-CAM).",
+        }
+        timings["gradcam"] = time.perf_counter() - t0
+
+    parts = {
+        "before": before,
+        "after": after,
+        "forget_accuracy": forget_acc,
+        "privacy": {"mia_before": mia["before"], "mia_after": mia["after"]},
+        "radar": radar,
+        "score": composite_score(radar["after"]),
+        "dataset": dataset_card(sc),
+        "model": model_card(subject, dev),
+        "environment": environment_info(device),
+        "gradcam": gradcam,
+        "timings": timings,
+    }
+    return parts, artifacts
+
+
+def _run_artifacts(unlearned: nn.Module, parts: dict, extra: dict) -> dict:
+    """What the run store keeps of an unlearning run: weights, both audits, the Grad-CAM strips."""
+    return {"unlearned.safetensors": unlearned, "audit_before.json": parts["before"], "audit_after.json": parts["after"], **extra}
+
+
 def evaluate_unlearning(
     subject: Subject,
     *,
@@ -367,12 +485,13 @@ def evaluate_unlearning(
     store=None,
     config: dict | None = None,
 ) -> dict:
-    """Measure an unlearned model against the original and (optionally) store the run.
+    """Measure a model unlearned elsewhere against the original and (optionally) store the run.
 
-    Both models run once over the forget set, a retain sample and the test split; from those
-    outputs come the forget-set accuracies and the membership-inference attacks
-    (:func:`bamu_core.privacy.membership_inference`). Test audits come from :func:`audit`. The radar
-    axes and composite score are :mod:`bamu_core.scoring`'s.
+    :func:`unlearn` does the same for the registered methods; this is for a model from anywhere.
+    Both models run once over the forget set, a retain sample (at most ``mia_samples``) and the
+    test split; from those outputs come the forget-set accuracies and the membership-inference
+    attacks (:func:`bamu_core.privacy.membership_inference`). Test audits come from :func:`audit`.
+    The radar axes and the composite score are :mod:`bamu_core.scoring`'s.
 
     Parameters
     ----------
@@ -402,122 +521,49 @@ def evaluate_unlearning(
     dict
         The unlearn JSON of DESIGN.md (``run_id, method, intensity, before, after, forget,
         privacy, radar, score, seconds, status``) plus ``message``, ``dataset``, ``model``,
-        ``settings``, ``timings`` and ``environment``. ``run_id`` is ``None`` when not stored.
+        ``settings``, ``gradcam``, ``timings`` and ``environment``. ``run_id`` is ``None`` when
+        not stored.
     """
-    from dataclasses import replace
-
-    from .privacy import membership_inference, model_outputs
-    from .report import environment_info
-    from .scoring import composite_score, radar_axes
-
-    sc = subject.scenario
-    train = sc.train
-    forget_idx = np.unique(np.asarray(forget_indices, dtype=np.int64))
-    if len(forget_idx) < 2:
-        raise ValueError(f"forget_indices needs at least 2 training samples, got {len(forget_idx)}")
-    if forget_idx[0] < 0 or forget_idx[-1] >= len(train):
-        raise ValueError(f"forget_indices must lie in 0..{len(train) - 1}")
-    if retain_indices is None:
-        retain_idx = np.setdiff1d(np.arange(len(train)), forget_idx)
-    else:
-        retain_idx = np.asarray(retain_indices, dtype=np.int64)
-    if len(retain_idx) > mia_samples:
-        retain_idx = np.sort(np.random.default_rng(seed).choice(retain_idx, size=mia_samples, replace=False))
-    dev = pick_device(device)
-    timings: dict[str, float] = {"unlearning": float(seconds)}
-
-    t0 = time.perf_counter()
-    if before is None:
-        before = audit(subject, device=device)
-    after = audit(replace(subject, model=unlearned), device=device)
-    timings["audits"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    outputs = {}
-    for name, model in (("before", subject.model), ("after", unlearned)):
-        model.to(dev)
-        try:
-            outputs[name] = {
-                "forget": model_outputs(model, train, indices=forget_idx, device=dev),
-                "retain": model_outputs(model, train, indices=retain_idx, device=dev),
-                "test": model_outputs(model, sc.test, device=dev),
-            }
-        finally:
-            model.to("cpu")
-    forget_acc = {k: float((o["forget"].logits.argmax(1) == o["forget"].labels).mean()) for k, o in outputs.items()}
-    mia = {k: membership_inference(**o, seed=seed, max_samples=mia_samples) for k, o in outputs.items()}
-    timings["privacy"] = time.perf_counter() - t0
-
-    efficiency = retrain_seconds is not None
-    radar = {
-        "before": radar_axes(
-            audit=before, original_audit=before, forget_accuracy=forget_acc["before"], privacy=mia["before"],
-            reference_forget_accuracy=reference_forget_accuracy,
-            seconds=0.0 if efficiency else None, retrain_seconds=retrain_seconds,
-        ),
-        "after": radar_axes(
-            audit=after, original_audit=before, forget_accuracy=forget_acc["after"], privacy=mia["after"],
-            reference_forget_accuracy=reference_forget_accuracy,
-            seconds=float(seconds) if efficiency else None, retrain_seconds=retrain_seconds,
-        ),
-    }
-
-    artifacts: dict = {}
-    if gradcam_images:
-        t0 = time.perf_counter()
-        picks = _one_per_group(sc.test, gradcam_images, seed)
-        artifacts["gradcam_before.png"] = _gradcam_strip(subject.model, sc.test, picks, device=dev)
-        artifacts["gradcam_after.png"] = _gradcam_strip(unlearned, sc.test, picks, device=dev)
-        subject.model.to("cpu")
-        unlearned.to("cpu")
-        timings["gradcam"] = time.perf_counter() - t0
-
+    parts, artifacts = _assess(
+        subject, unlearned=unlearned, forget_indices=forget_indices, retain_indices=retain_indices, before=before,
+        seconds=seconds, reference_forget_accuracy=reference_forget_accuracy, retrain_seconds=retrain_seconds,
+        device=device, seed=seed, mia_samples=mia_samples, gradcam_images=gradcam_images,
+    )
     result = {
         "run_id": None,
         "method": method,
         "intensity": float(intensity),
-        "before": before,
-        "after": after,
+        "before": parts["before"],
+        "after": parts["after"],
         "forget": {
-            "n": int(len(forget_idx)),
-            "accuracy_before": forget_acc["before"],
-            "accuracy_after": forget_acc["after"],
+            "n": int(len(np.unique(np.asarray(forget_indices)))),
+            "accuracy_before": parts["forget_accuracy"]["before"],
+            "accuracy_after": parts["forget_accuracy"]["after"],
             "reference_accuracy": reference_forget_accuracy,
             **(forget_info or {}),
         },
-        "privacy": {"mia_before": mia["before"], "mia_after": mia["after"]},
-        "radar": radar,
-        "score": composite_score(radar["after"]),
+        "privacy": parts["privacy"],
+        "radar": parts["radar"],
+        "score": parts["score"],
         "seconds": float(seconds),
         "status": status,
         "message": message,
-        "dataset": dataset_card(sc),
-        "model": model_card(subject, dev),
+        "dataset": parts["dataset"],
+        "model": parts["model"],
         "settings": dict(settings or {}),
-        "timings": timings,
-        "environment": environment_info(device),
+        "gradcam": parts["gradcam"],
+        "timings": {"unlearning": float(seconds), **parts["timings"]},
+        "environment": parts["environment"],
     }
-    if gradcam_images:
-        names = sc.test.group_names[sc.test.group_attr]
-        shown = ", ".join(f"{names[sc.test.groups[i]]} {sc.class_names[sc.test.labels[i]]}" for i in picks)
-        result["gradcam"] = {
-            "test_indices": picks.tolist(),
-            "files": ["gradcam_before.png", "gradcam_after.png"],
-            "caption": f"The same {len(picks)} test images for both models, left to right ({sc.test.group_attr} and class): "
-            f"{shown}. Red = the regions that drive the predicted class (Grad-CAM).",
-        }
     if store is not None:
         run_id = store.new_run_id()
         result["run_id"] = run_id
-        artifacts.update(
-            {"unlearned.safetensors": unlearned, "audit_before.json": before, "audit_after.json": after}
-        )
         store.save(
             kind="unlearn",
             run_id=run_id,
             result=result,
-            artifacts=artifacts,
-            config=config or {"scenario": sc.name, "method": method, "intensity": float(intensity), "seed": seed},
+            artifacts=_run_artifacts(unlearned, parts, artifacts),
+            config=config or {"scenario": subject.scenario.name, "method": method, "intensity": float(intensity), "seed": seed},
         )
     return result
 
@@ -554,12 +600,20 @@ class UnlearnRun(Mapping):
     model: nn.Module = field(repr=False)
     result: object = field(repr=False)
     forget_set: object = field(repr=False)
+    run_id: str | None = None
+    privacy: dict = field(default_factory=dict)
+    radar: dict = field(default_factory=dict)
+    score: float | None = None
+    details: dict = field(default_factory=dict, repr=False)  # dataset, model, settings, gradcam, environment
 
     def to_json(self) -> dict:
         """``method, intensity, before, after, forget, seconds, status`` plus ``message``,
         ``chosen_step``, ``steps``, ``hyperparameters``, ``selection`` (validation metrics of the
-        original and of the chosen checkpoint), ``history`` (progress events) and ``timings``."""
+        original and of the chosen checkpoint), ``history`` (progress events) and ``timings``;
+        then ``run_id``, ``privacy``, ``radar``, ``score`` and the report's ``dataset``, ``model``,
+        ``settings``, ``gradcam``, ``environment``."""
         return {
+            "run_id": self.run_id,
             "method": self.method,
             "intensity": self.intensity,
             "before": self.before,
@@ -574,6 +628,10 @@ class UnlearnRun(Mapping):
             "selection": self.result.extras.get("selection"),
             "history": [e.to_json() for e in self.result.history],
             "timings": self.timings,
+            "privacy": self.privacy,
+            "radar": self.radar,
+            "score": self.score,
+            **self.details,
         }
 
     def __getitem__(self, key):
@@ -608,6 +666,11 @@ def unlearn(
     retain_max: int | None = None,
     n_boot: int = DEFAULT_N_BOOT,
     saliency_per_group: int = 0,
+    store=True,
+    mia_samples: int = 2000,
+    gradcam_images: int = 8,
+    reference_forget_accuracy: float | None = None,
+    retrain_seconds: float | None = None,
 ) -> UnlearnRun:
     """Choose a forget set, run an unlearning method, and audit the model before and after.
 
@@ -638,6 +701,18 @@ def unlearn(
         Subsample the retain set (the complement of the forget set) to this many images.
     n_boot, saliency_per_group :
         Passed to :func:`audit` (saliency is off by default: it needs gradients).
+    store : RunStore, True or None
+        Where the run is saved (weights, audits, Grad-CAM strips, the unlearn JSON): ``True`` (the
+        default) the store under ``BAMU_HOME``, ``None`` or ``False`` nowhere.
+    mia_samples, gradcam_images, reference_forget_accuracy, retrain_seconds :
+        See :func:`evaluate_unlearning`: membership inference, Grad-CAM strips, the retrain
+        oracle's forget-set accuracy and retraining time (for the forgetting and efficiency axes).
+
+    Returns
+    -------
+    UnlearnRun
+        Reads like the unlearn JSON of DESIGN.md (``run_id, method, intensity, before, after,
+        forget, privacy, radar, score, seconds, status``, see :meth:`UnlearnRun.to_json`).
 
     Raises
     ------
@@ -691,7 +766,15 @@ def unlearn(
         forget_acc[name] = float((pred == sc.train.labels[forget_set.indices]).mean())
     timings["evaluation"] = time.perf_counter() - t0
 
-    return UnlearnRun(
+    parts, artifacts = _assess(
+        subject, unlearned=result.model, forget_indices=forget_set.indices, retain_indices=forget_set.retain(),
+        before=before, after=after, seconds=result.seconds, reference_forget_accuracy=reference_forget_accuracy,
+        retrain_seconds=retrain_seconds, device=device, seed=seed, mia_samples=mia_samples, gradcam_images=gradcam_images,
+    )
+    timings.update(parts["timings"])
+    settings = {"forget_strategy": forget, "forget_options": forget_options or {}, "seed": seed, "steps": result.steps,
+                "chosen_step": result.chosen_step, "hyperparameters": result.hyperparameters}
+    run = UnlearnRun(
         method=method,
         intensity=float(intensity),
         before=before,
@@ -714,4 +797,202 @@ def unlearn(
         model=result.model,
         result=result,
         forget_set=forget_set,
+        privacy=parts["privacy"],
+        radar=parts["radar"],
+        score=parts["score"],
+        details={k: parts[k] for k in ("dataset", "model", "gradcam", "environment")} | {"settings": settings},
     )
+    if store is True:
+        from .runs import RunStore
+
+        store = RunStore()
+    if store is not None and store is not False:  # (an empty RunStore is falsy: it has a length)
+        run.run_id = store.new_run_id()
+        config = {"scenario": sc.name, "method": method, "intensity": float(intensity), "forget": forget, "seed": seed}
+        store.save(kind="unlearn", run_id=run.run_id, result=run.to_json(), artifacts=_run_artifacts(run.model, parts, artifacts), config=config)
+    return run
+
+
+# --------------------------------------------------------------------------------------------
+# sweep: methods x intensities, a table and the fairness-utility Pareto front
+# --------------------------------------------------------------------------------------------
+
+__all__ += ["sweep", "SweepResult", "sweep_row", "SWEEP_COLUMNS"]
+
+SWEEP_COLUMNS = (
+    "method", "intensity", "status", "run_id", "accuracy", "balanced_accuracy", "dp", "eo", "worst_group_accuracy",
+    "fairness", "forget_accuracy", "mia_auc", "utility_axis", "fairness_axis", "forgetting_axis", "privacy_axis",
+    "score", "seconds", "pareto", "message",
+)
+
+
+def sweep_row(result: dict) -> dict:
+    """One sweep table row from an unlearn result: ``SWEEP_COLUMNS`` (``pareto`` filled by :func:`sweep`).
+
+    ``accuracy`` is the test accuracy after unlearning; ``fairness`` = 1 - demographic parity
+    difference after (the radar's fairness axis); ``dp``/``eo`` the DP and EO differences after.
+    """
+    after = result.get("after") or {}
+    radar = (result.get("radar") or {}).get("after") or {}
+    fair = after.get("fairness") or {}
+    dp = fair.get("demographic_parity_difference")
+    return {
+        "method": result.get("method"),
+        "intensity": result.get("intensity"),
+        "status": result.get("status"),
+        "run_id": result.get("run_id"),
+        "accuracy": (after.get("utility") or {}).get("accuracy"),
+        "balanced_accuracy": (after.get("utility") or {}).get("balanced_accuracy"),
+        "dp": dp,
+        "eo": fair.get("equalized_odds_difference"),
+        "worst_group_accuracy": fair.get("worst_group_accuracy"),
+        "fairness": None if dp is None else 1.0 - dp,
+        "forget_accuracy": (result.get("forget") or {}).get("accuracy_after"),
+        "mia_auc": ((result.get("privacy") or {}).get("mia_after") or {}).get("auc"),
+        "utility_axis": radar.get("utility"),
+        "fairness_axis": radar.get("fairness"),
+        "forgetting_axis": radar.get("forgetting"),
+        "privacy_axis": radar.get("privacy"),
+        "score": result.get("score"),
+        "seconds": result.get("seconds"),
+        "pareto": False,
+        "message": result.get("message", ""),
+    }
+
+
+@dataclass
+class SweepResult:
+    """A sweep's table (one row per method x intensity), its Pareto front and the original model.
+
+    ``front`` holds the indices of the rows on the fairness-utility Pareto front (test accuracy
+    and 1 - DP difference, both maximised), sorted by accuracy. ``before`` is the original
+    model's point (``accuracy``, ``fairness``, ``dp``).
+    """
+
+    rows: list[dict]
+    front: list[int]
+    before: dict
+    x: str = "accuracy"
+    y: str = "fairness"
+
+    def table(self):
+        """The rows as a pandas DataFrame with :data:`SWEEP_COLUMNS`."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=list(SWEEP_COLUMNS))
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "front": self.front, "before": self.before, "x": self.x, "y": self.y}
+
+    def figure(self):
+        """The Pareto plot (plotly): points per method with intensities, the front, the original."""
+        from .report import pareto_figure
+
+        return pareto_figure(
+            self.rows, self.front, x=self.x, y=self.y, before=self.before,
+            x_label="Test accuracy after unlearning", y_label="Fairness (1 - demographic parity difference)",
+        )
+
+    def write(self, folder: str | Path) -> dict[str, Path]:
+        """Write ``sweep.csv``, ``sweep.json`` and ``pareto.html`` (self-contained) into ``folder``."""
+        from .storage import atomic_write, atomic_write_json
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        out = {
+            "csv": atomic_write(folder / "sweep.csv", lambda p: self.table().to_csv(p, index=False, float_format="%.6g")),
+            "json": atomic_write_json(folder / "sweep.json", self.to_dict()),
+        }
+        try:
+            import plotly.io as pio
+        except ImportError:  # pragma: no cover - plotly is a UI dependency
+            return out
+        page = pio.to_html(self.figure(), include_plotlyjs=True, full_html=True, config={"displaylogo": False})
+        out["html"] = atomic_write(folder / "pareto.html", lambda p: p.write_text(page, encoding="utf-8"))
+        return out
+
+
+def sweep(
+    subject: Subject,
+    *,
+    methods: Sequence[str],
+    intensities: Sequence[float],
+    forget: str = "aligned",
+    device: str | None = None,
+    seed: int = 0,
+    progress: Callable[[int, int, dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    **unlearn_options,
+) -> SweepResult:
+    """Run :func:`unlearn` for every method x intensity and find the fairness-utility Pareto front.
+
+    Parameters
+    ----------
+    subject : Subject
+        The original model and its data.
+    methods : sequence of str
+        Registered unlearning methods (see :func:`bamu_core.unlearn.list_methods`).
+    intensities : sequence of float
+        Intensities in [0, 1].
+    forget : str
+        The forget strategy every run uses (see :func:`bamu_core.forget.list_strategies`).
+    progress : callable, optional
+        ``progress(done, total, row)`` after each run.
+    should_stop : callable, optional
+        Checked before each run and passed on to it; once true the sweep ends with the rows so far.
+    **unlearn_options
+        Passed to every :func:`unlearn` call (e.g. ``store=None`` to keep the runs out of the run store).
+
+    Returns
+    -------
+    SweepResult
+        A run that raises is recorded as a row with status ``failed`` and the error as its message;
+        bad arguments raise ``ValueError`` before anything runs.
+    """
+    from .scoring import pareto_front
+    from .unlearn import get_method
+
+    methods = [str(m).strip() for m in methods if str(m).strip()]
+    if not methods:
+        raise ValueError("methods is empty: give at least one unlearning method")
+    for m in methods:
+        get_method(m)  # unknown names raise ValueError listing the available ones
+    try:
+        levels = [float(x) for x in intensities]
+    except (TypeError, ValueError):
+        raise ValueError(f"intensities must be numbers in [0, 1], got {list(intensities)!r}") from None
+    if not levels:
+        raise ValueError("intensities is empty: give at least one intensity in [0, 1]")
+    bad = [x for x in levels if not 0.0 <= x <= 1.0]
+    if bad:
+        raise ValueError(f"intensities must lie in [0, 1], got {bad}")
+    before = None
+    rows: list[dict] = []
+    total = len(methods) * len(levels)
+    for m in methods:
+        for x in levels:
+            if should_stop is not None and should_stop():
+                break
+            try:
+                result = unlearn(
+                    subject, method=m, intensity=x, forget=forget, device=device, seed=seed, should_stop=should_stop,
+                    **unlearn_options,
+                )
+                row = sweep_row(result)
+                before = before or result.get("before")
+            except (KeyboardInterrupt, ValueError):
+                raise
+            except Exception as exc:  # one failing configuration does not end the sweep
+                row = {**{c: None for c in SWEEP_COLUMNS}, "method": m, "intensity": x, "status": "failed",
+                       "pareto": False, "message": f"{type(exc).__name__}: {exc}"}
+            rows.append(row)
+            if progress is not None:
+                progress(len(rows), total, row)
+    front = pareto_front([r if r["status"] != "failed" else {} for r in rows], x="accuracy", y="fairness")
+    for i in front:
+        rows[i]["pareto"] = True
+    if before is None:  # every run failed or was cancelled: measure the original directly
+        before = audit(subject, device=device, saliency_per_group=0)
+    dp0 = before["fairness"]["demographic_parity_difference"]
+    before_point = {"accuracy": before["utility"]["accuracy"], "fairness": 1.0 - dp0, "dp": dp0}
+    return SweepResult(rows=rows, front=front, before=before_point)

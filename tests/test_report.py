@@ -150,20 +150,35 @@ CHROMIUM = "/usr/bin/chromium"
 
 @pytest.fixture(scope="module")
 def real_run(digits, digits_baseline, tmp_path_factory):
-    """A stored run on colored-digits: the baseline and a copy fine-tuned on the balanced val split."""
-    from bamu_core.training import fit
-    from bamu_core.workflows import Subject, evaluate_unlearning
+    """A real stored run: gradient ascent on the bias-aligned images of colored-digits' baseline."""
+    from bamu_core.workflows import Subject, unlearn
 
-    baseline = digits_baseline[0]
-    tuned = copy.deepcopy(baseline)
-    fit(tuned, digits.val, epochs=3, lr=1e-3, optimizer="adam", seed=0)
-    subject = Subject(scenario=digits, model=baseline, arch="small_cnn", model_source="baseline (cached)")
-    aligned = np.flatnonzero(digits.train.attrs["alignment"] == 0)[:150]
+    subject = Subject(scenario=digits, model=digits_baseline[0], arch="small_cnn", model_source="baseline (cached)")
     store = RunStore(tmp_path_factory.mktemp("store"))
-    result = evaluate_unlearning(
-        subject, unlearned=tuned, forget_indices=aligned, method="fine-tune on val (hand-made)", intensity=0.5, seconds=1.0, store=store
-    )
-    return store, store.get(result["run_id"])
+    run = unlearn(subject, method="ga", intensity=0.5, forget="aligned", store=store, n_boot=50)
+    return store, store.get(run.run_id)
+
+
+def test_a_real_run_is_stored_with_the_design_keys(real_run, digits):
+    store, record = real_run
+    result = record.result
+    assert set(result) >= {"run_id", "method", "intensity", "before", "after", "forget", "privacy", "radar", "score", "seconds", "status"}
+    assert result["run_id"] == record.run_id and record.status == "complete"
+    assert set(result["forget"]) >= {"n", "accuracy_before", "accuracy_after"}
+    assert set(result["privacy"]) == {"mia_before", "mia_after"} and 0 <= result["privacy"]["mia_after"]["auc"] <= 1
+    assert set(result["radar"]["after"]) == {"utility", "fairness", "forgetting", "privacy"}
+    from bamu_core.scoring import composite_score
+
+    assert result["score"] == pytest.approx(composite_score(result["radar"]["after"]))
+    assert set(record.artifacts) == {"unlearned.safetensors", "audit_before.json", "audit_after.json", "gradcam_before.png", "gradcam_after.png"}
+    # the stored weights are the unlearned model's: they reproduce the "after" accuracy
+    from bamu_core.models import load_model
+    from bamu_core.training import predict
+
+    model = load_model("small_cnn", num_classes=10, checkpoint=record.artifact("unlearned.safetensors"))
+    accuracy = float((predict(model, digits.test).argmax(1).numpy() == digits.test.labels).mean())
+    assert accuracy == pytest.approx(result["after"]["utility"]["accuracy"])
+    assert json.loads(record.artifact("audit_after.json").read_text())["utility"] == result["after"]["utility"]
 
 
 def test_report_of_a_real_run_renders_offline_in_chromium(real_run, artifacts_dir, tmp_path):
