@@ -1,4 +1,4 @@
-"""Grad-CAM heat maps with Captum's ``LayerGradCam``, batched, leaving the model as it was."""
+"""Grad-CAM heat maps (Captum ``LayerGradCam``, or HiResCAM for spatial heads), batched, leaving the model as it was."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -26,7 +26,8 @@ class SaliencyMaps:
         Heat maps upsampled to the image size, each scaled to [0, 1] by its maximum
         (all zeros where Grad-CAM found no positive evidence), float32 on the CPU.
     layer_maps : torch.Tensor, shape (N, h, w)
-        The raw maps at the layer's resolution (ReLU of the gradient-weighted channel sum).
+        The raw maps at the layer's resolution: ReLU of the channel sum of the activations
+        weighted by their mean gradient (Grad-CAM) or by their gradient at each position (HiResCAM).
     targets : torch.Tensor, shape (N,)
         The class each map explains.
     layer : str
