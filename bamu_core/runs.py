@@ -16,6 +16,7 @@ Guarantees:
   with :meth:`RunStore.start` ends ``failed`` (or ``cancelled``) with the error as its message.
 - **Concurrent.** Every write is one short ``BEGIN IMMEDIATE`` transaction on its own connection
   with a busy timeout, so several processes (the dashboard, a CLI sweep) can write at once.
+  (SQLite's WAL mode needs a local file system: keep ``BAMU_HOME`` off NFS.)
 - **Crash-safe.** A run records the pid (and the pid's start time on Linux) of the process writing
   it. When a store is opened, ``running`` rows whose process no longer exists on this host are marked
   ``failed``, and leftover staging folders of dead processes are removed.
@@ -394,12 +395,15 @@ class RunStore:
         self.db_path = self.root / _DB_NAME
         self.busy_timeout = float(busy_timeout)
         with self._connection() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-        with self._transaction() as con:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    con.execute(statement)
-            con.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                con.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the database file
+        if version < _SCHEMA_VERSION:
+            with self._transaction() as con:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        con.execute(statement)
+                con.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
         if recover:
             self.recover()
 
