@@ -4,8 +4,8 @@ Two attacks, both seeded and both on balanced member / non-member sets:
 
 - :func:`loss_threshold_attack` (Yeom et al. 2018): a sample is called a member when its loss is
   below a threshold; sweeping the threshold gives the ROC curve, its AUC and the TPR at 1 % FPR.
-  Applied to forget (members?) vs test (non-members) it asks "can the forget set still be told
-  apart from unseen data?" — 0.5 means no.
+  Applied to forget samples (candidate members) vs test samples (non-members) it asks "can the
+  forget set still be told apart from unseen data?"; an AUC of 0.5 means no.
 - :func:`mia_efficacy` (as in SalUn, Fan et al. 2024): an attack classifier is trained on the
   features of retain samples (members) vs test samples (non-members); MIA-efficacy is the share of
   forget samples it predicts as non-members. Higher means the forget set looks less like training data.
