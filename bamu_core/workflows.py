@@ -874,6 +874,7 @@ class SweepResult:
     before: dict
     x: str = "accuracy"
     y: str = "fairness"
+    title: str = "Fairness vs utility"
 
     def table(self):
         """The rows as a pandas DataFrame with :data:`SWEEP_COLUMNS`."""
@@ -882,14 +883,14 @@ class SweepResult:
         return pd.DataFrame(self.rows, columns=list(SWEEP_COLUMNS))
 
     def to_dict(self) -> dict:
-        return {"rows": self.rows, "front": self.front, "before": self.before, "x": self.x, "y": self.y}
+        return {"title": self.title, "rows": self.rows, "front": self.front, "before": self.before, "x": self.x, "y": self.y}
 
     def figure(self):
         """The Pareto plot (plotly): points per method with intensities, the front, the original."""
         from .report import pareto_figure
 
         return pareto_figure(
-            self.rows, self.front, x=self.x, y=self.y, before=self.before,
+            self.rows, self.front, x=self.x, y=self.y, before=self.before, title=self.title,
             x_label="Test accuracy after unlearning", y_label="Fairness (1 - demographic parity difference)",
         )
 
@@ -995,4 +996,5 @@ def sweep(
         before = audit(subject, device=device, saliency_per_group=0)
     dp0 = before["fairness"]["demographic_parity_difference"]
     before_point = {"accuracy": before["utility"]["accuracy"], "fairness": 1.0 - dp0, "dp": dp0}
-    return SweepResult(rows=rows, front=front, before=before_point)
+    title = f"{subject.scenario.title}: fairness vs test accuracy, {len(methods)} method(s) x {len(levels)} intensities"
+    return SweepResult(rows=rows, front=front, before=before_point, title=title)

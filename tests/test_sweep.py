@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import csv
 import json
+from types import SimpleNamespace
 
 import pytest
 
 from bamu_core import workflows
 from bamu_core.workflows import SWEEP_COLUMNS, SweepResult, sweep, sweep_row
+
+TOY = SimpleNamespace(scenario=SimpleNamespace(title="Toy"))  # sweep() only reads the title; unlearn is faked
 
 # (method, intensity) -> (test accuracy after, DP difference after)
 POINTS = {
@@ -54,7 +57,7 @@ def fake_unlearn(monkeypatch):
 
 def test_sweep_table_and_pareto_front_exact(fake_unlearn):
     seen = []
-    res = sweep(object(), methods=["ga", "lora"], intensities=[0, 0.5, 1], forget="group:red", store=None,
+    res = sweep(TOY, methods=["ga", "lora"], intensities=[0, 0.5, 1], forget="group:red", store=None,
                 progress=lambda done, total, row: seen.append((done, total, row["method"], row["intensity"])))
     assert [(r["method"], r["intensity"]) for r in res.rows] == list(POINTS)
     assert seen == [(i + 1, 6, m, x) for i, (m, x) in enumerate(POINTS)]
@@ -67,17 +70,18 @@ def test_sweep_table_and_pareto_front_exact(fake_unlearn):
     row = res.rows[1]
     assert (row["accuracy"], row["dp"], row["fairness"], row["utility_axis"], row["run_id"]) == (0.75, 0.2, 0.8, 0.9375, "ga-0.5")
     assert list(res.table().columns) == list(SWEEP_COLUMNS) and len(res.table()) == 6
+    assert res.title == "Toy: fairness vs test accuracy, 2 method(s) x 3 intensities"
 
 
 def test_a_failing_configuration_is_a_row_not_an_abort(fake_unlearn):
-    res = sweep(object(), methods=["ga"], intensities=[0.0, 0.25, 1.0])
+    res = sweep(TOY, methods=["ga"], intensities=[0.0, 0.25, 1.0])
     assert [r["status"] for r in res.rows] == ["ok", "failed", "ok"]
     assert res.rows[1]["message"] == "RuntimeError: loss became nan" and res.rows[1]["accuracy"] is None
     assert res.front == [2, 0]
 
 
 def test_should_stop_ends_the_sweep_early(fake_unlearn):
-    res = sweep(object(), methods=["ga", "lora"], intensities=[0.0, 1.0], should_stop=lambda: len(fake_unlearn) >= 3)
+    res = sweep(TOY, methods=["ga", "lora"], intensities=[0.0, 1.0], should_stop=lambda: len(fake_unlearn) >= 3)
     assert len(res.rows) == 3
 
 
@@ -93,7 +97,7 @@ def test_should_stop_ends_the_sweep_early(fake_unlearn):
 )
 def test_bad_arguments_raise_before_anything_runs(fake_unlearn, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        sweep(object(), **kwargs)
+        sweep(TOY, **kwargs)
     assert fake_unlearn == []
 
 
@@ -142,9 +146,9 @@ def test_a_real_sweep_stores_every_run(digits, digits_baseline, tmp_path):
 
     subject = Subject(scenario=digits, model=digits_baseline[0], arch="small_cnn", model_source="baseline")
     store = RunStore(tmp_path / "runs")
-    res = sweep(subject, methods=["ga"], intensities=[0.0, 0.5], store=store, n_boot=0, gradcam_images=0)
+    res = sweep(subject, methods=["ga"], intensities=[0.0, 0.25], store=store, n_boot=0, gradcam_images=0)
     assert [r["status"] for r in res.rows] != ["failed", "failed"]
-    assert [r["intensity"] for r in res.rows] == [0.0, 0.5]
+    assert [r["intensity"] for r in res.rows] == [0.0, 0.25]
     # intensity 0 returns the original model: its point is the original's
     assert res.rows[0]["accuracy"] == pytest.approx(res.before["accuracy"])
     assert res.rows[0]["dp"] == pytest.approx(res.before["dp"])

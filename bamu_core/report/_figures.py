@@ -126,6 +126,7 @@ def pareto_figure(
     x_label: str = "Utility (accuracy / original)",
     y_label: str = "Fairness (1 - DP difference)",
     before: Mapping | None = None,
+    title: str | None = None,
     height: int = 480,
 ):
     """Sweep points (one colour per method, intensity as text), the Pareto front, the original model."""
@@ -172,6 +173,9 @@ def pareto_figure(
             )
         )
     _layout(fig, height=height)
+    heading = html.escape(title or "Fairness vs utility") + '<br><span style="font-size:12px;color:#64748b">point labels: intensity; dashed: Pareto front (no point is better on both axes)</span>'
+    fig.update_layout(title=dict(text=heading, x=0.01, xanchor="left", font=dict(size=17)), margin=dict(t=110),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="right", x=1))
     fig.update_xaxes(title_text=x_label, gridcolor=_GRID, zeroline=False)
     fig.update_yaxes(title_text=y_label, gridcolor=_GRID, zeroline=False)
     return fig
