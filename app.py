@@ -23,8 +23,9 @@ pages = [
     st.Page("pages/report.py", title="Report / history", icon=":material/history:"),
 ]
 page = st.navigation(pages)
-ui.sidebar()
 try:
     page.run()
 except Exception as exc:  # a page must never show a traceback: say what happened and what to do
     ui.page_failed(exc)
+finally:  # after the page, so that it shows what the page just did (a run that finished, a new load)
+    ui.sidebar()

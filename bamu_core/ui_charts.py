@@ -1,8 +1,9 @@
 """Plotly figures for the dashboard, built from the library's result dictionaries.
 
 Pure functions (dict in, figure out) so they can be tested without a browser. Every figure uses
-the same colours for "before", "after" and the oracle (:data:`bamu_core.ui_state.COLOURS`) and
-fonts large enough for a projector. Plotly is imported inside the functions.
+the same colours for "before", "after" and the oracle (:data:`bamu_core.ui_state.COLOURS`, also
+the report's) and fonts large enough for a projector. The sweep's Pareto plot is the report's
+(:meth:`bamu_core.workflows.SweepResult.figure`). Plotly is imported inside the functions.
 """
 from __future__ import annotations
 
@@ -17,13 +18,11 @@ __all__ = [
     "confusion_heatmap",
     "radar",
     "loss_curve",
-    "pareto_scatter",
-    "pareto_front",
     "series_colour",
 ]
 
 _FONT = dict(size=16)
-_SERIES_FALLBACK = ["#64748b", "#2563eb", "#059669", "#d97706", "#7c3aed", "#db2777"]
+_SERIES_FALLBACK = ["#d97706", "#7c3aed", "#db2777", "#0891b2", "#65a30d"]  # never the before / after colours
 
 
 def series_colour(name: str, i: int = 0) -> str:
@@ -46,6 +45,12 @@ def _layout(fig, *, title: str | None = None, height: int = 380, **extra):
         **extra,
     )
     return fig
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
 
 
 def _finite(v) -> bool:
@@ -87,7 +92,9 @@ def group_bars(
             y=values,
             marker_color=series_colour(name, i),
             text=[f"{v:.1%}" if _finite(v) else "n/a" for v in values],
-            textposition="outside",
+            textposition="inside",
+            insidetextanchor="middle",
+            textfont=dict(color="white", size=16),
             error_y=dict(type="data", array=err_hi, arrayminus=err_lo, visible=True) if has_ci else None,
         )
     _layout(fig, title=title, barmode="group")
@@ -191,18 +198,26 @@ def radar(series: Mapping[str, Mapping[str, float]], *, title: str | None = None
     for i, (name, values) in enumerate(series.items()):
         r = [values.get(a) if _finite(values.get(a)) else 0.0 for a in axes]
         colour = series_colour(name, i)
+        oracle = name.lower().startswith("oracle")
         fig.add_trace(
             go.Scatterpolar(
                 r=r + r[:1],
                 theta=labels + labels[:1],
                 name=name,
-                line=dict(color=colour, width=3, dash="dot" if name.lower().startswith("oracle") else "solid"),
-                fill="toself" if not name.lower().startswith("oracle") else "none",
-                opacity=0.85,
+                line=dict(color=colour, width=3, dash="dot" if oracle else "solid"),
+                fill="none" if oracle else "toself",
+                fillcolor=_rgba(colour, 0.18),
+                marker=dict(size=8),
             )
         )
-    _layout(fig, title=title, height=430)
-    fig.update_layout(polar=dict(radialaxis=dict(range=[0, 1], tickvals=[0.25, 0.5, 0.75, 1.0], gridcolor="#e5e7eb")))
+    _layout(fig, title=title, height=440)
+    fig.update_layout(
+        margin=dict(l=90, r=90, t=70 if title else 30, b=30),
+        polar=dict(
+            radialaxis=dict(range=[0, 1], tickvals=[0.25, 0.5, 0.75, 1.0], gridcolor="#e5e7eb", tickfont=dict(size=12), angle=90),
+            angularaxis=dict(tickfont=dict(size=16), gridcolor="#e5e7eb"),
+        ),
+    )
     return fig
 
 
@@ -227,78 +242,8 @@ def loss_curve(events: Sequence, *, title: str | None = None):
             secondary_y=True,
         )
         fig.update_yaxes(title_text="DP gap", secondary_y=True, rangemode="tozero")
-    _layout(fig, title=title, height=300)
+    _layout(fig, title=title, height=320)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0), margin=dict(b=70))
     fig.update_xaxes(title_text="step", gridcolor="#e5e7eb")
     fig.update_yaxes(title_text="loss", secondary_y=False, gridcolor="#e5e7eb")
-    return fig
-
-
-def pareto_front(points: Sequence[Mapping], *, x: str, y: str) -> list[int]:
-    """Indices of the points not dominated when ``x`` is minimised and ``y`` maximised.
-
-    Sorted by ``x``; a point with a missing value is never on the front.
-    """
-    ok = [i for i, p in enumerate(points) if _finite(p.get(x)) and _finite(p.get(y))]
-    ok.sort(key=lambda i: (points[i][x], -points[i][y]))
-    front, best = [], -math.inf
-    for i in ok:
-        if points[i][y] > best:
-            front.append(i)
-            best = points[i][y]
-    return front
-
-
-def pareto_scatter(
-    points: Sequence[Mapping],
-    *,
-    x: str,
-    y: str,
-    x_label: str,
-    y_label: str,
-    colour_by: str = "method",
-    before: Mapping | None = None,
-    title: str | None = None,
-):
-    """Scatter of sweep points (one colour per method), the Pareto front as a line, the original as a star."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    names = sorted({str(p.get(colour_by, "")) for p in points})
-    for i, name in enumerate(names):
-        mine = [p for p in points if str(p.get(colour_by, "")) == name]
-        fig.add_trace(
-            go.Scatter(
-                x=[p.get(x) for p in mine],
-                y=[p.get(y) for p in mine],
-                mode="markers+text",
-                name=name,
-                text=[f"{p['intensity']:.2f}" if _finite(p.get("intensity")) else "" for p in mine],
-                textposition="top center",
-                marker=dict(size=13, color=_SERIES_FALLBACK[(i + 1) % len(_SERIES_FALLBACK)]),
-            )
-        )
-    front = pareto_front(points, x=x, y=y)
-    if front:
-        fig.add_trace(
-            go.Scatter(
-                x=[points[i][x] for i in front],
-                y=[points[i][y] for i in front],
-                mode="lines",
-                name="Pareto front",
-                line=dict(color=COLOURS["after"], width=3, dash="dash"),
-            )
-        )
-    if before is not None and _finite(before.get(x)) and _finite(before.get(y)):
-        fig.add_trace(
-            go.Scatter(
-                x=[before[x]],
-                y=[before[y]],
-                mode="markers",
-                name="before",
-                marker=dict(symbol="star", size=20, color=COLOURS["before"]),
-            )
-        )
-    _layout(fig, title=title, height=420)
-    fig.update_xaxes(title_text=x_label, gridcolor="#e5e7eb")
-    fig.update_yaxes(title_text=y_label, gridcolor="#e5e7eb")
     return fig

@@ -48,6 +48,17 @@ __all__ = [
     "gaps_above",
     "heat_image",
     "region_scores",
+    "runs_table",
+    "run_export",
+    "EXPORTS",
+    "unlearn_task",
+    "sweep_task",
+    "oracle_summary",
+    "editable_hyperparameters",
+    "hyperparameter_overrides",
+    "before_after_table",
+    "compare_table",
+    "run_gradcam",
 ]
 
 DEMO_SCENARIO = "binary-colored-digits"
@@ -401,13 +412,13 @@ def forget_strategies() -> dict[str, str]:
 # ------------------------------------------------------------------------------------------------
 
 
-def sample_images(data, *, group: int, k: int = 6, seed: int = 0) -> list:
-    """Up to ``k`` images (H x W x C uint8 arrays) of ``group`` under the active attribute, seeded."""
+def sample_images(data, *, group: int | None, k: int = 6, seed: int = 0) -> list:
+    """Up to ``k`` images (H x W x C uint8 arrays) of ``group`` under the active attribute (None: any), seeded."""
     import numpy as np
 
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    members = np.flatnonzero(data.groups == group)
+    members = np.arange(len(data)) if group is None else np.flatnonzero(data.groups == group)
     if len(members) == 0:
         return []
     chosen = np.sort(np.random.default_rng(seed).choice(members, size=min(k, len(members)), replace=False))
@@ -541,6 +552,198 @@ def region_scores(gallery):
     if h:
         frame["flat-map share"] = gallery.region[2] * gallery.region[3] / (h * w)
     return frame
+
+
+# ------------------------------------------------------------------------------------------------
+# background tasks (functions for bamu_core.jobs: fn(progress, should_stop))
+# ------------------------------------------------------------------------------------------------
+
+
+def unlearn_task(subject, *, method: str, intensity: float, forget: str, forget_options: dict | None = None,
+                 hyperparameters: dict | None = None, seed: int = 0, oracle: dict | None = None, **options) -> Callable:
+    """A job function running :func:`bamu_core.workflows.unlearn` (saved in the run store).
+
+    ``oracle`` (from :func:`oracle_summary`) supplies the retrain oracle's forget-set accuracy and
+    time, so that the forgetting and efficiency axes compare with retraining.
+    """
+    if oracle:
+        options.setdefault("reference_forget_accuracy", oracle.get("forget_accuracy"))
+        options.setdefault("retrain_seconds", oracle.get("seconds"))
+
+    def run(progress, should_stop):
+        from .workflows import unlearn
+
+        return unlearn(
+            subject, method=method, intensity=float(intensity), forget=forget, forget_options=forget_options or None,
+            hyperparameters=hyperparameters or None, seed=int(seed), progress=progress, should_stop=should_stop, **options,
+        )
+
+    return run
+
+
+def sweep_task(subject, *, methods: Sequence[str], intensities: Sequence[float], forget: str,
+               forget_options: dict | None = None, seed: int = 0) -> Callable:
+    """A job function running :func:`bamu_core.workflows.sweep` (runs not saved: a sweep is exploration)."""
+
+    def run(progress, should_stop):
+        from .unlearn import ProgressEvent
+        from .workflows import sweep
+
+        def each(done, total, row):
+            progress(ProgressEvent(step=int(done), total=int(total), loss=float("nan")))
+
+        return sweep(
+            subject, methods=list(methods), intensities=[float(x) for x in intensities], forget=forget,
+            forget_options=forget_options or None, seed=int(seed), progress=each, should_stop=should_stop,
+            store=None, gradcam_images=0,
+        )
+
+    return run
+
+
+def oracle_summary(run) -> dict:
+    """What later runs need from a ``retrain`` run: its radar, forget-set accuracy and time."""
+    return {
+        "radar": dict((run.get("radar") or {}).get("after") or {}),
+        "forget_accuracy": (run.get("forget") or {}).get("accuracy_after"),
+        "seconds": run.get("seconds"),
+        "run_id": run.get("run_id"),
+    }
+
+
+def editable_hyperparameters(method: str, intensity: float):
+    """The numeric hyper-parameters of ``method`` at ``intensity`` as a two-column DataFrame to edit."""
+    import pandas as pd
+
+    from .unlearn import resolve_hyperparameters
+
+    hp = resolve_hyperparameters(method, float(intensity))
+    rows = [{"hyper-parameter": k, "value": float(v)} for k, v in hp.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return pd.DataFrame(rows, columns=["hyper-parameter", "value"])
+
+
+def hyperparameter_overrides(method: str, intensity: float, edited) -> dict:
+    """The values changed in an edited :func:`editable_hyperparameters` table (ints stay ints)."""
+    from .unlearn import resolve_hyperparameters
+
+    hp = resolve_hyperparameters(method, float(intensity))
+    out = {}
+    for name, value in zip(edited["hyper-parameter"], edited["value"]):
+        if name not in hp or value is None or value != value:
+            continue
+        old = hp[name]
+        new = int(round(value)) if isinstance(old, int) and not isinstance(old, bool) else float(value)
+        if new != old:
+            out[name] = new
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# saved runs
+# ------------------------------------------------------------------------------------------------
+
+EXPORTS = {"html": "text/html", "json": "application/json", "csv": "text/csv"}
+
+
+def runs_table(records):
+    """Saved runs (``RunStore.list()`` records) as a DataFrame for the history table, newest first."""
+    import time as _time
+
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        metrics = (r.summary or {}).get("metrics") or {}
+        rows.append(
+            {
+                "run": r.run_id,
+                "created": _time.strftime("%Y-%m-%d %H:%M", _time.localtime(r.created)),
+                "status": r.status,
+                "data": r.scenario,
+                "method": r.method,
+                "intensity": r.intensity,
+                "score": r.score,
+                "DP before": metrics.get("dp_before"),
+                "DP after": metrics.get("dp_after"),
+                "accuracy before": metrics.get("accuracy_before"),
+                "accuracy after": metrics.get("accuracy_after"),
+                "seconds": r.seconds,
+                "message": r.message,
+            }
+        )
+    columns = ["run", "created", "status", "data", "method", "intensity", "score", "DP before", "DP after",
+               "accuracy before", "accuracy after", "seconds", "message"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.dropna(axis=1, how="all") if len(frame) else frame
+
+
+def run_export(run_id: str, kind: str, *, store=None) -> bytes:
+    """The HTML report, JSON or CSV export of a saved run, as bytes (via :func:`bamu_core.report.write_report`)."""
+    from .report import write_report
+
+    if kind not in EXPORTS:
+        raise ValueError(f"kind must be one of {', '.join(EXPORTS)}, got {kind!r}")
+    with tempfile.TemporaryDirectory(prefix="bamu-export-") as folder:
+        path = Path(folder) / f"{run_id}.{kind}"
+        written = write_report(run_id, store=store, **{f"{kind}_path": path})
+        return Path(written[kind]).read_bytes()
+
+
+_BETTER = {  # which way is better, for the arrows of the before / after table
+    "accuracy": "↑", "balanced_accuracy": "↑", "worst_group_accuracy": "↑", "demographic_parity_ratio": "↑",
+    "demographic_parity_difference": "↓", "equalized_odds_difference": "↓", "equal_opportunity_difference": "↓",
+    "accuracy_gap": "↓", "efficacy": "↑", "tpr_at_1pct_fpr": "↓", "auc": "→ 0.5", "attack_accuracy": "→ 0.5",
+}
+
+
+def before_after_table(run: dict):
+    """Headline before / after numbers of an unlearn result (from :func:`bamu_core.report.report_rows`)."""
+    import pandas as pd
+
+    from .report import report_rows
+
+    rows = []
+    for r in report_rows(run):
+        if r["section"] not in ("utility", "fairness", "forget", "privacy"):
+            continue
+        name = r["metric"].replace("_", " ")
+        if r["section"] in ("forget", "privacy"):
+            name = f"{'forget-set' if r['section'] == 'forget' else 'MIA'} {name}"
+        rows.append({
+            "metric": f"{name} {'' if r['section'] == 'forget' else _BETTER.get(r['metric'], '')}".strip(),
+            "before": r["before"],
+            "after": r["after"],
+            "change": r["change"],
+            "before CI": _ci_text({"low": r["before_low"], "high": r["before_high"]}),
+            "after CI": _ci_text({"low": r["after_low"], "high": r["after_high"]}),
+        })
+    return pd.DataFrame(rows, columns=["metric", "before", "after", "change", "before CI", "after CI"])
+
+
+def compare_table(comparison: dict):
+    """``RunStore.compare`` rows as a DataFrame: metric, A, B, B - A."""
+    import pandas as pd
+
+    rows = [{"metric": r["metric"], "A": r["a"], "B": r["b"], "B - A": r["delta"]} for r in comparison["rows"]]
+    return pd.DataFrame(rows, columns=["metric", "A", "B", "B - A"])
+
+
+def run_gradcam(run_id: str | None, *, store=None) -> dict[str, bytes]:
+    """The before / after Grad-CAM strips saved with a run ({} when the run or the pictures are absent)."""
+    if not run_id or not _has_module("bamu_core.runs"):
+        return {}
+    from .runs import RunStore
+
+    try:
+        record = (store or RunStore()).get(run_id)
+    except ValueError:
+        return {}
+    files = record.artifacts
+    names = ("gradcam_before.png", "gradcam_after.png")
+    if not all(n in files for n in names):
+        return {}
+    return {n: files[n].read_bytes() for n in names}
 
 
 # ------------------------------------------------------------------------------------------------

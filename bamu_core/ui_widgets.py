@@ -41,6 +41,10 @@ __all__ = [
     "uploads",
     "submit_job",
     "session_job",
+    "collect_unlearn",
+    "device_description",
+    "forget_preview",
+    "gallery_for",
 ]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -99,6 +103,21 @@ def gallery_for(spec: SubjectSpec, group_attr: str | None, *, k: int, rule: str,
     """A Grad-CAM gallery of the loaded model (or a stored unlearned model) on the test split, cached."""
     region = None if region is None else tuple(int(v) for v in region)
     return _resource(_compute_gallery, 32)(spec.key, group_attr, int(k), rule, int(seed), region, model_key)
+
+
+def _compute_forget(spec_key: str, group_attr: str | None, strategy: str, options: tuple):
+    from .forget import select_forget
+
+    subject = subject_store().get(spec_key)
+    if subject is None:
+        raise ValueError("the model and data are no longer loaded; open the Load page to load them again")
+    subject = with_group_attr(subject, group_attr)
+    return select_forget(subject.scenario, strategy, model=subject.model, **dict(options))
+
+
+def forget_preview(spec: SubjectSpec, group_attr: str | None, strategy: str, options: dict | None = None):
+    """The forget set a strategy selects on the loaded subject (cached; raises ``ValueError`` when empty)."""
+    return _resource(_compute_forget, 32)(spec.key, group_attr, strategy, tuple(sorted((options or {}).items())))
 
 
 def _new_model_store() -> SubjectStore:
@@ -201,6 +220,45 @@ def session_job(kind: str) -> Job | None:
     return default_manager().get(st.session_state.get("job_ids", {}).get(kind))
 
 
+def device_description() -> str:
+    """The compute device jobs run on, in words (e.g. ``cpu (2 threads)``, ``cuda (NVIDIA H100)``)."""
+    from ._compat import describe_device, pick_device
+
+    try:
+        return describe_device(pick_device())
+    except ValueError as exc:
+        return f"cpu ({exc})"
+
+
+def collect_unlearn(job: Job | None) -> dict | None:
+    """The JSON of a finished unlearning job (once per job: its model is kept for Grad-CAM, the
+    session's ``last_run`` set, a ``retrain`` run remembered as the oracle). None if it has none."""
+    import streamlit as st
+
+    if job is None:
+        return None
+    done = st.session_state.setdefault("collected", {})
+    if job.id not in done:
+        if job.result is None or job.state not in ("done", "cancelled"):
+            return None
+        run = job.result
+        summary = run.to_json() if hasattr(run, "to_json") else dict(run)
+        key = summary.get("run_id") or job.id
+        if getattr(run, "model", None) is not None:
+            keep_model(key, run.model)
+        summary["model_key"] = key
+        if summary.get("method") == "retrain":
+            from .ui_state import oracle_summary
+
+            meta = job.meta
+            st.session_state.setdefault("oracles", {})[(meta.get("spec_key"), meta.get("attr"), meta.get("forget"))] = oracle_summary(summary)
+        else:
+            st.session_state["last_run"] = summary
+        done[job.id] = summary
+        job.result = None  # the model now lives in the model store; the summary in this session
+    return done[job.id]
+
+
 def _load_job(spec: SubjectSpec) -> Job | None:
     jobs = [j for j in default_manager().jobs(kind="load") if j.meta.get("spec_key") == spec.key]
     return jobs[-1] if jobs else None
@@ -297,7 +355,11 @@ def _render_job_body(job_id: str, title: str, curve: bool) -> None:
             f"this job is number {pos} in its queue."
         )
     else:
-        text = f"{title}: step {ev.step} of {ev.total}, loss {ev.loss:.3f}" if ev else f"{title}: preparing ..."
+        if ev is None:
+            text = f"{title}: preparing ..."
+        else:
+            loss = f", loss {ev.loss:.3f}" if ev.loss == ev.loss and abs(ev.loss) != float("inf") else ""
+            text = f"{title}: step {ev.step} of {ev.total}{loss}"
         st.progress(job.fraction, text=f"{text} · {job.elapsed:.0f} s on {job.device}")
         if job.cancel_requested:
             st.caption("Stopping at the next step ...")
@@ -312,7 +374,7 @@ def _render_job_body(job_id: str, title: str, curve: bool) -> None:
         )
     if st.button("Cancel", key=f"cancel_{job.id}", disabled=job.cancel_requested, type="secondary"):
         manager.cancel(job.id)
-        st.rerun(scope="fragment")
+        st.rerun()
 
 
 @functools.cache

@@ -53,26 +53,30 @@ with right:
     )
 
 st.subheader("Metrics")
-t1, t2 = st.columns([1, 1])
+t1, t2 = st.columns([5, 6])
 with t1:
     st.dataframe(
         ui_state.overall_table(result, threshold=threshold),
         hide_index=True, width="stretch",
         column_config={"metric": st.column_config.TextColumn(width="medium"),
-                       "value": st.column_config.NumberColumn(format="%.3f"),
-                       "CI": st.column_config.TextColumn("95 % CI")},
+                       "value": st.column_config.NumberColumn(format="%.3f", width="small"),
+                       "CI": st.column_config.TextColumn("95 % CI", width="small"),
+                       "above threshold": st.column_config.CheckboxColumn("flag", width="small")},
     )
     if not result.get("fairness_ci"):
         st.caption("Confidence intervals: not available yet in this version of the audit engine.")
     else:
         b = result.get("bootstrap") or {}
-        st.caption(f"CI: {b.get('level', 0.95):.0%} {b.get('method', 'bootstrap')}, {b.get('n_boot', '?')} resamples.")
+        st.caption(f"CI: {b.get('level', 0.95):.0%} {b.get('method', 'bootstrap')}, {b.get('n_boot', '?')} resamples. "
+                   "Flag: the gap is above your threshold.")
 with t2:
     st.dataframe(
         ui_state.group_table(result), hide_index=True, width="stretch",
-        column_config={k: st.column_config.NumberColumn(format="%.3f") for k in ("accuracy", "selection rate", "TPR", "FPR")},
+        column_config={k: st.column_config.NumberColumn(format="%.3f", width="small")
+                       for k in ("accuracy", "selection rate", "TPR", "FPR")}
+        | {"n": st.column_config.NumberColumn(width="small"), "accuracy CI": st.column_config.TextColumn(width="small")},
     )
-    st.caption("Selection rate: share predicted as the positive class; TPR / FPR: true / false positive rates.")
+    st.caption("Per group. Selection rate: share predicted as the positive class; TPR / FPR: true / false positive rates.")
 
 st.subheader("Confusion matrix per group")
 rows = [r for r in result["groups"] if r.get("confusion")]
@@ -98,7 +102,7 @@ if not ui_state.library_features()["explain"]:
 g1, g2, g3 = st.columns(3)
 names = sc.test.group_names[attr]
 group = g1.selectbox("Group", names, key="cam_group")
-k = g2.slider("Images", 2, 12, 6, key="cam_k")
+k = g2.slider("Images", 2, 12, 5, key="cam_k")
 rule = g3.selectbox("Which images", ["confident", "misclassified", "random"], key="cam_rule",
                     help="confident: the most confident predictions; misclassified: the wrong ones; random: a seeded draw.")
 region = sc.bias_region
@@ -129,7 +133,7 @@ else:
             f"{sc.class_names[int(y)]} → {sc.class_names[int(p)]} ({c:.0%})"
             for y, p, c in zip(chosen.labels, chosen.predictions, chosen.confidence)
         ]
-        st.image(list(chosen.overlays), caption=captions, width=135)
+        st.image(list(chosen.overlays), caption=captions, width=140)
     with right:
         st.image(ui_state.heat_image(chosen.mean_map), caption=f"average map of {group}", width=150)
     st.caption(f"What am I looking at: red areas are where the model's evidence for its prediction comes from "

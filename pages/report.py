@@ -4,6 +4,66 @@ import streamlit as st
 from bamu_core import ui_state, ui_widgets as ui
 
 st.title("Report and history")
-if not ui_state.library_features()["runs"]:
-    st.info("The run store is not available yet in this version of bamu.")
+if not (ui_state.library_features()["runs"] and ui_state.library_features()["report"]):
+    st.info("The run store and reports are not available yet in this version of bamu.")
     st.stop()
+
+from bamu_core.runs import RunStore  # noqa: E402
+
+try:
+    store = RunStore()
+    records = store.list()
+except Exception as exc:
+    ui.show_error(exc, doing="open the run store", hint="Check that BAMU_HOME is writable.")
+    st.stop()
+
+if not records:
+    st.info("No saved runs yet. Every unlearning run started on the Unlearn page is saved here.")
+    st.stop()
+
+st.caption(f"{len(records)} saved run(s) in {store.root}. Select one to download its report or delete it.")
+table = ui_state.runs_table(records)
+fmt = {c: st.column_config.NumberColumn(format="%.3f") for c in ("intensity", "score", "DP before", "DP after", "accuracy before", "accuracy after")}
+fmt["seconds"] = st.column_config.NumberColumn(format="%.1f")
+st.dataframe(table, hide_index=True, width="stretch", column_config=fmt)
+ids = [r.run_id for r in records]
+last = (st.session_state.get("last_run") or {}).get("run_id")
+default = last if last in ids else ids[0]
+run_id = st.selectbox("Run", ids, index=ids.index(default), key="report_run",
+                      format_func=lambda i: f"{i} · {next(r for r in records if r.run_id == i).method or ''}")
+record = next(r for r in records if r.run_id == run_id)
+
+c = st.columns(5)
+c[0].metric("Status", record.status)
+c[1].metric("Method", record.method or "?")
+c[2].metric("Intensity", f"{record.intensity:.2f}" if record.intensity is not None else "n/a")
+c[3].metric("Score", f"{record.score:.3f}" if record.score is not None else "n/a")
+c[4].metric("Time", f"{record.seconds:.1f} s" if record.seconds is not None else "n/a")
+if record.message:
+    st.caption(record.message)
+
+if record.status == "complete":
+    st.subheader("Download")
+    d = st.columns(3)
+    labels = {"html": "HTML report", "json": "JSON", "csv": "CSV table"}
+    for col, (kind, mime) in zip(d, ui_state.EXPORTS.items()):
+        col.download_button(
+            labels[kind], data=lambda kind=kind: ui_state.run_export(run_id, kind, store=store),
+            file_name=f"bamu-{run_id}.{kind}", mime=mime, key=f"dl_{kind}_{run_id}", icon=":material/download:",
+        )
+    st.caption("The HTML report is one self-contained file (charts and images inside) that opens offline; "
+               "the JSON holds every number; the CSV has one row per before / after metric.")
+else:
+    st.info(f"This run is {record.status}: it has no result to download.")
+
+with st.popover("Delete this run", icon=":material/delete:"):
+    st.write(f"Delete run **{run_id}** and its files? This cannot be undone.")
+    if st.button("Delete", type="primary", key=f"delete_{run_id}"):
+        try:
+            store.delete(run_id)
+            if (st.session_state.get("last_run") or {}).get("run_id") == run_id:
+                st.session_state["last_run"] = None
+            st.toast(f"Run {run_id} deleted.")
+            st.rerun()
+        except Exception as exc:
+            ui.show_error(exc, doing=f"delete run {run_id}")

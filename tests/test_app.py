@@ -24,8 +24,9 @@ def settle(at: AppTest, *, timeout: float = 120.0) -> AppTest:
 
     end = time.time() + timeout
     at.run()
+    mine = (at.session_state["sid"], "")  # this session's jobs and the shared loading jobs
     while time.time() < end:
-        if not default_manager().jobs(active=True):
+        if not [j for j in default_manager().jobs(active=True) if j.owner in mine]:
             break
         time.sleep(0.2)
     at.run()
@@ -102,7 +103,7 @@ def test_the_gradcam_gallery_follows_its_widgets(app):
     app.slider(key="cam_k").set_value(3).run()
     no_exceptions(app)
     images_after = sum(len(i.value) for i in app.image)
-    assert images_after == images_before - 3  # 6 overlays became 3; the average map stays
+    assert images_after == images_before - 2  # 5 overlays became 3; the average map stays
     app.checkbox(key="cam_box_on").check().run()
     no_exceptions(app)
     scores = [d.value for d in app.dataframe if "bias-region score" in getattr(d.value, "columns", [])]
@@ -220,13 +221,140 @@ def test_an_uploaded_dataset_zip_trains_a_baseline_and_shows_its_card(app):
     assert list(app.dataframe[0].value.index) == ["green", "red"]
 
 
-def test_later_pages_say_what_is_not_available_yet(app):
-    from bamu_core.ui_state import library_features
+def _unlearn_page(app: AppTest) -> AppTest:
+    app.switch_page("pages/unlearn.py")
+    settle(app)
+    no_exceptions(app)
+    return app
 
-    features = library_features()
-    for page, needs in (("pages/unlearn.py", "unlearn"), ("pages/compare.py", "unlearn"), ("pages/report.py", "runs")):
-        app.switch_page(page)
-        settle(app)
+
+def _hp(app: AppTest) -> dict:
+    table = next(d.value for d in app.dataframe if "hyper-parameter" in getattr(d.value, "columns", []))
+    return dict(zip(table["hyper-parameter"], table["value"]))
+
+
+def test_the_unlearn_widgets_change_the_settings_and_the_forget_preview(app):
+    _unlearn_page(app)
+    assert not app.error, _texts(app.error)
+    assert "bias-aligned" in " ".join(_texts(app.markdown))
+    app.slider(key="ul_intensity").set_value(0.25).run()
+    low = _hp(app)
+    app.slider(key="ul_intensity").set_value(1.0).run()
+    high = _hp(app)
+    assert high["steps"] > low["steps"] and high["lr"] > low["lr"]
+    app.selectbox(key="ul_strategy").set_value("group").run()
+    no_exceptions(app)
+    preview = " ".join(_texts(app.markdown))
+    assert "group 'orange'" in preview
+    app.selectbox(key="ul_group").set_value("blue").run()
+    assert "group 'blue'" in " ".join(_texts(app.markdown))
+    app.selectbox(key="ul_strategy").set_value("indices").run()
+    app.text_input(key="ul_indices").input("3,x").run()
+    no_exceptions(app)
+    assert app.error and app.button(key="ul_run").disabled
+
+
+def test_a_queued_run_shows_its_queue_position_and_is_cancelled_from_its_panel(app):
+    """One job at a time per device: a run waits behind another session's job, visibly, and can be cancelled."""
+    import threading
+
+    from bamu_core.jobs import default_manager
+    from bamu_core.ui_widgets import _device_name
+
+    gate = threading.Event()
+    blocker = default_manager().submit(lambda p, s: gate.wait(60), kind="demo", owner="another-session", device=_device_name())
+    try:
+        _unlearn_page(app)
+        app.button(key="ul_run").click().run()
+        job = default_manager().get(app.session_state["job_ids"]["unlearn"])
+        assert job.state == "queued" and default_manager().queue_position(job) == 1
+        assert any("number 1 in its queue" in t for t in _texts(app.info)), _texts(app.info)
+        assert app.button(key="ul_run").disabled  # one run at a time per session
+        app.button(key=f"cancel_{job.id}").click().run()
         no_exceptions(app)
-        if not features[needs]:
-            assert any("not available" in i or "Nothing to compare" in i for i in _texts(app.info))
+        assert job.state == "cancelled"
+        assert any("cancelled" in t for t in _texts(app.warning)), _texts(app.warning)
+    finally:
+        gate.set()
+        blocker.wait(10)
+
+
+def test_the_demo_flows_from_unlearn_to_compare_and_report(app):
+    from bamu_core.jobs import default_manager
+
+    _unlearn_page(app)
+    app.selectbox(key="ul_method").set_value("newton").run()
+    app.slider(key="ul_intensity").set_value(0.5).run()
+    app.button(key="ul_run").click().run()
+    job = default_manager().get(app.session_state["job_ids"]["unlearn"])
+    # the run survives a page switch
+    app.switch_page("pages/audit.py").run()
+    no_exceptions(app)
+    assert job.active or job.state == "done"
+    settle(app, timeout=300)
+    assert job.state == "done", job.error
+    app.switch_page("pages/unlearn.py")
+    settle(app)
+    no_exceptions(app)
+    assert not app.error, _texts(app.error)
+    assert any("Result: newton" in h for h in _texts(app.subheader))
+    metrics = {m.label: m for m in app.metric}
+    assert float(metrics["Demographic parity gap"].value) < 0.331  # the bias went down
+    run = app.session_state["last_run"]
+    assert run["run_id"] and run["method"] == "newton"
+
+    app.switch_page("pages/compare.py")
+    settle(app)
+    no_exceptions(app)
+    assert not app.error, _texts(app.error)
+    assert len(app.get("plotly_chart")) >= 2
+    table = app.dataframe[0].value
+    dp = table[table["metric"].str.startswith("demographic parity difference")].iloc[0]
+    assert dp["after"] < dp["before"] and dp["change"] == pytest.approx(dp["after"] - dp["before"])
+    assert len(app.image) >= 2  # Grad-CAM before and after
+
+    # a one-point sweep gives its table and the Pareto plot
+    app.multiselect(key="sw_levels").set_value([0.1]).run()
+    app.button(key="sw_run").click().run()
+    settle(app, timeout=300)
+    no_exceptions(app)
+    sweep = default_manager().get(app.session_state["job_ids"]["sweep"])
+    assert sweep.state == "done", sweep.error
+    sweep_tables = [d.value for d in app.dataframe if "pareto" in getattr(d.value, "columns", [])]
+    assert sweep_tables and len(sweep_tables[0]) == 1 and bool(sweep_tables[0]["pareto"].iloc[0])
+
+    app.switch_page("pages/report.py")
+    settle(app)
+    no_exceptions(app)
+    history = app.dataframe[0].value
+    assert run["run_id"] in set(history["run"])
+    assert app.selectbox(key="report_run").value == run["run_id"]
+    assert {b.label for b in app.get("download_button")} >= {"HTML report", "JSON", "CSV table"}
+    app.button(key=f"delete_{run['run_id']}").click().run()
+    no_exceptions(app)
+    from bamu_core.runs import RunStore
+
+    assert run["run_id"] not in RunStore()
+
+
+def test_an_export_of_a_saved_run_is_a_real_report(app, tmp_path):
+    """The download buttons' contents: HTML that embeds plotly, JSON with the result, CSV rows."""
+    import json
+
+    from bamu_core.runs import RunStore
+    from bamu_core.ui_state import run_export, runs_table
+    from bamu_core.workflows import load_subject, unlearn
+
+    subject = load_subject(scenario="binary-colored-digits")
+    store = RunStore(tmp_path / "runs")
+    run = unlearn(subject, method="newton", intensity=0.0, store=store, gradcam_images=2, mia_samples=200, n_boot=20)
+    html = run_export(run.run_id, "html", store=store).decode()
+    assert "<html" in html.lower() and run.run_id in html
+    data = json.loads(run_export(run.run_id, "json", store=store))
+    assert data["result"]["method"] == "newton"
+    csv = run_export(run.run_id, "csv", store=store).decode().splitlines()
+    assert csv[0].startswith("section,") and len(csv) > 10
+    table = runs_table(store.list())
+    assert list(table["run"]) == [run.run_id] and table["method"].iloc[0] == "newton"
+    with pytest.raises(ValueError, match="kind"):
+        run_export(run.run_id, "pdf", store=store)

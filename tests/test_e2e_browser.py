@@ -1,0 +1,183 @@
+"""The dashboard in a real browser: ``streamlit run app.py`` driven by Playwright on Chromium.
+
+One flow through the built-in demo, Load -> Audit -> Unlearn -> Compare -> Report, with a
+screenshot of every page under ``tests/artifacts/`` (look at them). Chromium comes from the system
+(``apt-get install chromium``): Playwright's own browser download does not work here.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+WIDTH = 1366
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(bamu_home, binary_baseline, artifacts_dir):
+    """``streamlit run app.py`` on a free port with the test session's BAMU_HOME; yields its URL."""
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is absent (install it with `apt-get install chromium`)")
+    port = _free_port()
+    env = dict(os.environ, BAMU_HOME=str(bamu_home), BAMU_DEVICE="cpu", PYTHONUNBUFFERED="1")
+    log = open(artifacts_dir / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://localhost:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"streamlit did not start; see {artifacts_dir / 'streamlit.log'}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": WIDTH, "height": 900})
+        tab.goto(server)
+        yield tab
+        browser.close()
+
+
+def _idle(tab, timeout: float = 120.0) -> None:
+    """Wait until the script has finished running (no "running" indicator, no spinner)."""
+    tab.wait_for_timeout(400)
+    end = time.time() + timeout
+    while time.time() < end:
+        busy = tab.locator("[data-testid='stStatusWidget'], [data-testid='stSpinner']").count()
+        if not busy:
+            return
+        tab.wait_for_timeout(250)
+    raise AssertionError("the app stayed busy")
+
+
+def _shot(tab, artifacts_dir: Path, name: str) -> Path:
+    """A screenshot of the whole page (the main area scrolls, so the viewport grows to fit it)."""
+    _idle(tab)
+    tab.wait_for_timeout(800)  # charts finish drawing
+    height = tab.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]'); return m ? m.scrollHeight : 900; }")
+    tab.set_viewport_size({"width": WIDTH, "height": min(max(900, int(height) + 40), 8000)})
+    tab.wait_for_timeout(800)
+    path = artifacts_dir / f"page_{name}.png"
+    tab.screenshot(path=str(path))
+    tab.set_viewport_size({"width": WIDTH, "height": 900})
+    return path
+
+
+def _go(tab, label: str) -> None:
+    """Switch page with the sidebar navigation (keeps the browser session)."""
+    tab.locator("[data-testid='stSidebarNav'] a", has_text=label).first.click()
+    _idle(tab)
+
+
+def _no_traceback(tab) -> None:
+    assert tab.locator("[data-testid='stException']").count() == 0
+    assert tab.get_by_text("unexpected error").count() == 0
+
+
+def test_the_whole_flow_on_the_built_in_demo(page, artifacts_dir):
+    timings = walk_through(page, artifacts_dir)
+    assert timings["unlearning"] < 600
+
+
+def walk_through(tab, artifacts_dir: Path, *, method: str | None = None) -> dict:
+    """Load -> Audit -> Unlearn (switching pages while it runs) -> Compare -> Report; screenshots."""
+    timings, start = {}, time.time()
+    # Load: the demo opens loaded, with its dataset and model cards
+    tab.get_by_role("heading", name="Binary coloured digits").wait_for(timeout=300_000)
+    tab.get_by_text("Model card").wait_for()
+    timings["loaded"] = time.time() - start
+    _no_traceback(tab)
+    sidebar = tab.locator("[data-testid='stSidebar']").inner_text()
+    assert "binary-colored-digits" in sidebar and "small_cnn" in sidebar
+    _shot(tab, artifacts_dir, "1_load")
+
+    # Audit: metrics, charts, confusion matrices, Grad-CAM
+    _go(tab, "Audit")
+    tab.get_by_text("Demographic parity gap").first.wait_for(timeout=60_000)
+    tab.get_by_text("Where the model looks").wait_for(timeout=60_000)
+    tab.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").nth(2).wait_for(timeout=60_000)  # drawn lazily
+    _no_traceback(tab)
+    _shot(tab, artifacts_dir, "2_audit")
+
+    # Unlearn: start a run, leave the page while it runs, come back to its result
+    _go(tab, "Unlearn")
+    tab.get_by_text("Forget set preview").wait_for(timeout=60_000)
+    if method is not None:
+        _select(tab, "Method", method)
+    t0 = time.time()
+    tab.get_by_role("button", name="Run unlearning").click()
+    tab.get_by_text("Unlearning with").first.wait_for(timeout=30_000)
+    _go(tab, "Audit")
+    tab.get_by_text("Demographic parity gap").first.wait_for(timeout=60_000)
+    _go(tab, "Unlearn")
+    tab.get_by_text("Result:").wait_for(timeout=600_000)
+    timings["unlearning"] = time.time() - t0
+    tab.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").first.wait_for(timeout=60_000)
+    timings["first_radar"] = time.time() - start
+    _no_traceback(tab)
+    _shot(tab, artifacts_dir, "3_unlearn")
+
+    # Compare: radar, per-group bars, before / after table, Grad-CAM strips
+    _go(tab, "Compare")
+    tab.get_by_text("Scores before and after").first.wait_for(timeout=60_000)
+    tab.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").nth(1).wait_for(timeout=60_000)
+    _no_traceback(tab)
+    _shot(tab, artifacts_dir, "4_compare")
+
+    # Report / history: the run is listed and its HTML report downloads
+    _go(tab, "Report")
+    tab.get_by_role("button", name="HTML report").wait_for(timeout=60_000)
+    with tab.expect_download(timeout=120_000) as download:
+        tab.get_by_role("button", name="HTML report").click()
+    html = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "<html" in html.lower() and "plotly" in html.lower()
+    _no_traceback(tab)
+    _shot(tab, artifacts_dir, "5_report")
+    return timings
+
+
+def _select(tab, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``label``."""
+    box = tab.locator("[data-testid='stSelectbox']", has_text=label).first
+    box.click()
+    tab.get_by_role("option", name=option).first.click()
+    _idle(tab)
