@@ -89,9 +89,14 @@ STATUSES = ("ok", "stopped_early", "cancelled", "diverged")
 
 @dataclass
 class ProgressEvent:
-    """One step of a run. ``forget_acc``, ``retain_acc``, ``val_dp`` and ``val_acc`` are set on
-    evaluation steps (forget/retain accuracy on fixed subsets of at most 256 images) and are
-    ``None`` otherwise; ``val_fairness`` is the selection metric (equal to ``val_dp`` by default)."""
+    """One step of a run (step 0 = the original model, before any update).
+
+    ``loss`` is the step's training loss (NaN at step 0; for ``newton`` the step's scale).
+    ``forget_acc``, ``retain_acc``, ``val_dp``, ``val_acc`` and ``val_fairness`` (the selection
+    metric) are set on evaluation steps and ``None`` otherwise. Forget / retain accuracy is the
+    running accuracy of the training batches since the previous evaluation when the method sees
+    those images, else it is measured on fixed subsets of at most ``eval_size`` images.
+    """
 
     step: int
     total: int

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from ..data import ImageData, batches
+from ..memory import is_out_of_memory, smaller_batch
 from ._api import Outcome, ProgressEvent, RunContext
 from ._select import Evaluation, Judge
 
@@ -47,6 +48,12 @@ class Stream:
             device=self.device,
             counterfactual=self.cf,
         )
+
+    def resize(self, batch_size: int) -> None:
+        """Use ``batch_size`` from now on (the current pass starts again, same order)."""
+        if batch_size != self.batch_size:
+            self.batch_size = max(1, min(int(batch_size), len(self.data)))
+            self._it = self._new_pass()
 
     def next(self) -> Batch:
         try:
@@ -156,25 +163,29 @@ def run_loop(
     best = snapshot()
     emit(ctx, history, 0, total, float("nan"), ev0)
     status, message, step = "ok", "", 0
+    reduced = 0  # batch size after running out of memory (0: never)
     for step in range(1, total + 1):
         if ctx.should_stop is not None and ctx.should_stop():
             status, message, step = "cancelled", f"cancelled before step {step} of {total}", step - 1
             break
-        batch = {name: s.next() for name, s in streams.items()}
-        with autocast:
-            loss = loss_fn(batch, tally)
+        while True:  # one step; after running out of memory, again with smaller batches
+            counts = {k: list(v) for k, v in tally.counts.items()}
+            try:
+                loss = _step(streams, loss_fn, tally, opt, autocast, scaler)
+                break
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                opt.zero_grad(set_to_none=True)
+                tally.counts = counts
+            largest = max(s.batch_size for s in streams.values())
+            reduced = smaller_batch(largest, where=f"unlearning step {step}")
+            for s in streams.values():
+                s.resize(min(s.batch_size, reduced))
         if not torch.isfinite(loss):
             status, message = "diverged", f"the loss became {loss.item()} at step {step}"
             step -= 1
             break
-        opt.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-        else:
-            loss.backward()
-            opt.step()
         if step % eval_every and step != total:
             emit(ctx, history, step, total, loss.item())
             continue
@@ -197,7 +208,27 @@ def run_loop(
     chosen = judge.best_step
     tail = describe_choice(judge, chosen)
     message = f"{message}; {tail}" if message else tail
+    if reduced:
+        message += f"; ran out of memory, so batches were cut to {reduced} images"
     return Outcome(status=status, message=message, steps=step, chosen_step=chosen, history=history, extras={"selection": judge.summary()})
+
+
+def _step(streams: dict[str, Stream], loss_fn, tally: Tally, opt: torch.optim.Optimizer, autocast, scaler) -> torch.Tensor:
+    """Draw one batch per stream, compute the loss and, when it is finite, apply its gradients."""
+    batch = {name: s.next() for name, s in streams.items()}
+    with autocast:
+        loss = loss_fn(batch, tally)
+    if not torch.isfinite(loss):
+        return loss
+    opt.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
+    return loss
 
 
 def describe_choice(judge: Judge, chosen: int) -> str:

@@ -1,0 +1,222 @@
+"""Unlearning benchmark on the digit scenarios: method x intensity, mean +- std over seeds.
+
+Run: ``.venv/bin/python -m benchmarks.unlearn_digits`` (writes ``benchmarks/results/unlearn_digits.md``).
+
+For every seed the scenario's biased baseline is trained with that seed (cached under
+``BAMU_HOME``), the forget set is the bias-aligned training images (``--forget``), and every
+method runs through :func:`bamu_core.workflows.unlearn` with the same seed: checkpoints are chosen
+on the validation split, the figures below are on the test split, which chooses nothing.
+
+- ``binary-colored-digits``: groups = colour; headline = demographic-parity (DP) difference.
+- ``colored-digits``: groups = alignment (colour-aligned vs colour-conflicting digits);
+  headline = best-minus-worst group accuracy gap. The gap over the ten colour groups is
+  reported beside it.
+
+``retrain`` (from scratch on the retain set, the baseline recipe) is timed afresh for every seed,
+and so is training the baseline on the full training split; unlearning time is reported as a
+fraction of both. Torch runs on one thread so that the times compare.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bamu_core.data import load_scenario
+from bamu_core.metrics import audit_metrics
+from bamu_core.models import train_baseline
+from bamu_core.storage import atomic_write, atomic_write_json
+from bamu_core.training import predict
+from bamu_core.unlearn import ACCURACY_BOUND, intensity_table_markdown
+from bamu_core.workflows import Subject, unlearn
+
+SCENARIOS = {
+    "binary-colored-digits": {"group_attr": "colour", "headline": "demographic_parity_difference", "goal": 0.70},
+    "colored-digits": {"group_attr": "alignment", "headline": "accuracy_gap", "goal": 0.50, "extra_attr": "colour"},
+}
+MAIN_METHODS = ("ga", "lora", "distill")
+DEFAULT_PLAN = {
+    "ga": (0.25, 0.5, 1.0),
+    "lora": (0.25, 0.5, 1.0),
+    "distill": (0.25, 0.5, 1.0),
+    "newton": (0.25, 0.5, 1.0),
+    "counterfactual": (0.25, 0.5, 1.0),
+    "finetune": (0.5,),
+    "random_label": (0.5,),
+}
+RESULTS = Path(__file__).parent / "results" / "unlearn_digits.md"
+
+
+def _metrics(model, data, attrs: list[str], num_classes: int) -> dict:
+    pred = predict(model, data).argmax(1).numpy()
+    out = {}
+    for attr in attrs:
+        m = audit_metrics(
+            y_true=data.labels, y_pred=pred, groups=data.attrs[attr], group_names=data.group_names[attr],
+            num_classes=num_classes, n_boot=0,
+        )
+        out[attr] = {"accuracy": m["utility"]["accuracy"], **{k: m["fairness"][k] for k in ("demographic_parity_difference", "accuracy_gap")}}
+    return out
+
+
+def run_seed(name: str, seed: int, plan: dict, forget: str, log, *, time_full_training: bool = True) -> dict:
+    spec = SCENARIOS[name]
+    sc = load_scenario(name).with_group(spec["group_attr"])
+    attrs = [spec["group_attr"]] + ([spec["extra_attr"]] if "extra_attr" in spec else [])
+    model, info = train_baseline(sc, seed=seed)
+    full_train_seconds = float("nan")
+    if time_full_training:
+        t0 = time.perf_counter()
+        train_baseline(sc, seed=seed, use_cache=False)  # the full training split, timed afresh
+        full_train_seconds = time.perf_counter() - t0
+    subject = Subject(scenario=sc, model=model, arch=info.arch, model_source="baseline")
+    original = _metrics(model, sc.test, attrs, sc.num_classes)
+    rows = []
+    retrain = unlearn(subject, method="retrain", intensity=1.0, forget=forget, seed=seed, n_boot=0, hyperparameters={"use_cache": False})
+    rows.append(_row("retrain", 1.0, retrain, _metrics(retrain.model, sc.test, attrs, sc.num_classes)))
+    log(f"{name} seed {seed}: baseline {original[spec['group_attr']]}, retrain {retrain.seconds:.1f} s, full train {full_train_seconds:.1f} s")
+    for method, levels in plan.items():
+        for x in levels:
+            run = unlearn(subject, method=method, intensity=x, forget=forget, seed=seed, n_boot=0)
+            rows.append(_row(method, x, run, _metrics(run.model, sc.test, attrs, sc.num_classes)))
+            r = rows[-1]
+            log(
+                f"  {method:<15}{x:>5}: {spec['headline']} {r['metrics'][spec['group_attr']][spec['headline']]:.3f} "
+                f"acc {r['metrics'][spec['group_attr']]['accuracy']:.3f} {r['seconds']:.2f} s step {r['chosen_step']} {r['status']}"
+            )
+    return {
+        "scenario": name, "seed": seed, "original": original, "rows": rows, "retrain_seconds": retrain.seconds,
+        "full_train_seconds": full_train_seconds, "forget_n": retrain["forget"]["n"], "retain_n": retrain["forget"]["retain_n"],
+    }
+
+
+def _row(method, intensity, run, metrics) -> dict:
+    return {
+        "method": method, "intensity": intensity, "metrics": metrics, "seconds": run.seconds, "chosen_step": run.chosen_step,
+        "steps": run.steps, "status": run.status, "forget_acc": run["forget"]["accuracy_after"],
+        "forget_acc_before": run["forget"]["accuracy_before"],
+    }
+
+
+def _ms(values, fmt="{:.3f}") -> str:
+    v = np.asarray(values, dtype=float)
+    return f"{fmt.format(v.mean())} ± {fmt.format(v.std())}" if len(v) > 1 else fmt.format(v.mean())
+
+
+def report(results: list[dict], plan: dict, forget: str, seeds: list[int], wall: float) -> str:
+    lines = [
+        "# Unlearning on the digit scenarios",
+        "",
+        "Produced by `.venv/bin/python -m benchmarks.unlearn_digits` "
+        f"(seeds {', '.join(map(str, seeds))}; forget set: `{forget}`; torch on 1 thread; "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs shared with other work, so times are rough; "
+        f"whole benchmark {wall / 60:.1f} min).",
+        "",
+        "Each seed trains its own biased baseline (`small_cnn`, the scenario's recipe) and runs every method with that seed. "
+        "Checkpoints are chosen on the validation split; every figure here is on the test split. Values are mean ± std over seeds. "
+        "*cut* = (before − after) / before of the headline gap; *Δacc* = test accuracy after − before (points); "
+        "*time / retrain* = unlearning wall time over retraining from scratch on the retain set; *time / full* = over training "
+        "the baseline on the whole training split (same process, same thread count).",
+        "",
+    ]
+    checks = []
+    for name, spec in SCENARIOS.items():
+        res = [r for r in results if r["scenario"] == name]
+        if not res:
+            continue
+        attr, head = spec["group_attr"], spec["headline"]
+        o = [r["original"][attr] for r in res]
+        lines += [
+            f"## `{name}` (groups: {attr}; headline: {head.replace('_', ' ')})",
+            "",
+            f"Original model: {head.replace('_', ' ')} {_ms([x[head] for x in o])}, test accuracy {_ms([x['accuracy'] for x in o])}; "
+            f"forget set {res[0]['forget_n']} images, retain set {res[0]['retain_n']}; retrain {_ms([r['retrain_seconds'] for r in res], '{:.1f}')} s, "
+            f"full training {_ms([r['full_train_seconds'] for r in res], '{:.1f}')} s.",
+            "",
+        ]
+        extra = spec.get("extra_attr")
+        head_cols = f"| method | intensity | {head.replace('_', ' ')} | cut | accuracy | Δacc (pts) |"
+        head_cols += f" gap over {extra} (cut) |" if extra else " accuracy gap |"
+        head_cols += " forget acc | seconds | time / retrain | time / full | chosen step | status |"
+        lines += [head_cols, "|" + "---|" * (head_cols.count("|") - 1)]
+        keys = [("retrain", 1.0)] + [(m, x) for m, levels in plan.items() for x in levels]
+        for method, x in keys:
+            cells = []
+            for r in res:
+                row = next((w for w in r["rows"] if w["method"] == method and w["intensity"] == x), None)
+                if row is not None:
+                    cells.append((r, row))
+            if not cells:
+                continue
+            after = [row["metrics"][attr] for _, row in cells]
+            before = [r["original"][attr] for r, _ in cells]
+            cut = [(b[head] - a[head]) / b[head] for a, b in zip(after, before)]
+            dacc = [100 * (a["accuracy"] - b["accuracy"]) for a, b in zip(after, before)]
+            if extra:
+                ea = [row["metrics"][extra]["accuracy_gap"] for _, row in cells]
+                eb = [r["original"][extra]["accuracy_gap"] for r, _ in cells]
+                extra_cell = f"{_ms(ea)} ({_ms([(b - a) / b for a, b in zip(ea, eb)], '{:.0%}')})"
+            else:
+                extra_cell = _ms([a["accuracy_gap"] for a in after])
+            statuses = sorted({row["status"] for _, row in cells})
+            lines.append(
+                f"| {method} | {x:g} | {_ms([a[head] for a in after])} | {_ms(cut, '{:.0%}')} | {_ms([a['accuracy'] for a in after])} | "
+                f"{_ms(dacc, '{:+.1f}')} | {extra_cell} | {_ms([row['forget_acc'] for _, row in cells])} | "
+                f"{_ms([row['seconds'] for _, row in cells], '{:.2f}')} | {_ms([row['seconds'] / r['retrain_seconds'] for r, row in cells], '{:.0%}')} | "
+                f"{_ms([row['seconds'] / r['full_train_seconds'] for r, row in cells], '{:.1%}')} | "
+                f"{_ms([row['chosen_step'] for _, row in cells], '{:.1f}')} | {', '.join(statuses)} |"
+            )
+            if method in MAIN_METHODS and x in (0.5, 1.0):
+                for (r, row), c, d in zip(cells, cut, dacc):
+                    if x == 0.5:
+                        ok = c >= spec["goal"] and d >= -1.0
+                        rule = f"cut ≥ {spec['goal']:.0%} and Δacc ≥ −1 pt"
+                    else:
+                        ok = d >= -100 * ACCURACY_BOUND
+                        rule = f"Δacc ≥ −{100 * ACCURACY_BOUND:g} pts"
+                    checks.append((name, method, x, r["seed"], ok, f"cut {c:.0%}, Δacc {d:+.1f} pts", rule))
+        lines.append("")
+    if checks:
+        lines += ["## Goals, per seed", "", "| scenario | method | intensity | seed | result | goal | met |", "|---|---|---|---|---|---|---|"]
+        for name, method, x, seed, ok, got, rule in checks:
+            lines.append(f"| {name} | {method} | {x:g} | {seed} | {got} | {rule} | {'yes' if ok else '**no**'} |")
+        lines.append("")
+    lines += ["## The intensity table used", "", intensity_table_markdown(), ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS))
+    p.add_argument("--methods", help="comma-separated subset of the plan (default: all)")
+    p.add_argument("--forget", default="aligned")
+    p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--json", help="also write the raw results here")
+    p.add_argument("--no-full-training", action="store_true", help="skip timing the baseline's full training (quicker)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    plan = {m: DEFAULT_PLAN[m] for m in (args.methods.split(",") if args.methods else DEFAULT_PLAN)}
+    start = time.perf_counter()
+    results = []
+    for name in args.scenarios.split(","):
+        for seed in seeds:
+            log = lambda s: print(s, flush=True)  # noqa: E731
+            results.append(run_seed(name, seed, plan, args.forget, log, time_full_training=not args.no_full_training))
+    text = report(results, plan, args.forget, seeds, time.perf_counter() - start)
+    atomic_write(Path(args.out), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    if args.json:
+        atomic_write_json(Path(args.json), results)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
