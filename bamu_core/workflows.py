@@ -366,6 +366,8 @@ def _assess(
     after}, privacy, radar, score, dataset, model, environment, gradcam, timings``; ``artifacts``
     the Grad-CAM strips as PNG bytes.
     """
+    import importlib.util
+
     from .privacy import membership_inference, model_outputs
     from .report import environment_info
     from .scoring import composite_score, radar_axes
@@ -424,13 +426,17 @@ def _assess(
 
     artifacts: dict = {}
     gradcam = None
-    if gradcam_images:
+    if gradcam_images and importlib.util.find_spec("captum") is None:
+        gradcam = {"skipped": "captum is not installed (pip install captum) so no Grad-CAM images were made"}
+    elif gradcam_images:
         t0 = time.perf_counter()
         picks = _one_per_group(sc.test, gradcam_images, seed)
-        artifacts["gradcam_before.png"] = _gradcam_strip(subject.model, sc.test, picks, device=dev)
-        artifacts["gradcam_after.png"] = _gradcam_strip(unlearned, sc.test, picks, device=dev)
-        subject.model.to("cpu")
-        unlearned.to("cpu")
+        try:
+            artifacts["gradcam_before.png"] = _gradcam_strip(subject.model, sc.test, picks, device=dev)
+            artifacts["gradcam_after.png"] = _gradcam_strip(unlearned, sc.test, picks, device=dev)
+        finally:
+            subject.model.to("cpu")
+            unlearned.to("cpu")
         names = sc.test.group_names[sc.test.group_attr]
         shown = ", ".join(f"{names[sc.test.groups[i]]} {sc.class_names[sc.test.labels[i]]}" for i in picks)
         gradcam = {

@@ -86,6 +86,9 @@ def test_html_is_self_contained_escaped_and_complete(result):
 def test_a_minimal_result_still_renders(tmp_path):
     page = build_report({"method": "ga", "intensity": 0.0})
     assert 'id="summary"' in page and 'id="groups"' not in page and 'id="privacy"' not in page
+    assert 'id="images"' not in page
+    page = build_report({"method": "ga", "gradcam": {"skipped": "captum is not installed"}})
+    assert 'id="images"' in page and "captum is not installed" in page
     with pytest.raises(ValueError, match="result must be a dict"):
         build_report([1, 2])
 
@@ -235,3 +238,24 @@ def test_bamu_report_writes_the_three_exports(result, tmp_path, monkeypatch, cap
     assert "at least one of --html" in capsys.readouterr().err
     assert main(["report", "20990101-000000-00000000", "--html", str(tmp_path / "x.html")]) == 2
     assert "no run" in capsys.readouterr().err and not (tmp_path / "x.html").exists()
+
+
+def test_an_unchanged_model_scores_as_the_original_and_a_missing_captum_skips_gradcam(digits, digits_baseline, monkeypatch):
+    import importlib.util
+
+    from bamu_core.workflows import Subject, evaluate_unlearning
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name == "captum" else real(name, *a, **k))
+    subject = Subject(scenario=digits, model=digits_baseline[0], arch="small_cnn", model_source="baseline")
+    result = evaluate_unlearning(
+        subject, unlearned=copy.deepcopy(digits_baseline[0]), forget_indices=np.arange(0, 300, 3), method="identity",
+        intensity=0.0, seconds=0.0, mia_samples=300,
+    )
+    assert result["run_id"] is None and "captum is not installed" in result["gradcam"]["skipped"]
+    assert result["forget"]["n"] == 100 and result["forget"]["accuracy_before"] == result["forget"]["accuracy_after"]
+    assert result["privacy"]["mia_before"] == result["privacy"]["mia_after"]
+    assert result["radar"]["before"] == result["radar"]["after"] and result["radar"]["after"]["utility"] == 1.0
+    assert result["after"]["utility"] == result["before"]["utility"]
+    page = build_report(result)
+    assert "captum is not installed" in page

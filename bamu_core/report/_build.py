@@ -289,10 +289,12 @@ def _privacy_section(result: Mapping) -> str:
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _gallery_section(artifacts: Mapping[str, Path] | None, note: str | None = None) -> str:
+def _gallery_section(artifacts: Mapping[str, Path] | None, info: Mapping | None = None) -> str:
+    info = info or {}
+    title = "Grad-CAM and examples (before / after)"
     pngs = {n: Path(p) for n, p in (artifacts or {}).items() if n.lower().endswith(".png")}
     if not pngs:
-        return ""
+        return _section("images", title, f'<p class="note">{_e(info["skipped"])}</p>') if info.get("skipped") else ""
     figures = []
     for name in sorted(pngs, key=_image_order):
         data = pngs[name].read_bytes()
@@ -305,8 +307,8 @@ def _gallery_section(artifacts: Mapping[str, Path] | None, note: str | None = No
         figures.append(f'<figure class="img {role}"><img alt="{_e(caption)}" src="{src}"><figcaption>{_e(caption)}</figcaption></figure>')
     if not figures:
         return ""
-    text = f'<p class="legend">{_e(note)}</p>' if note else ""
-    return _section("images", "Grad-CAM and examples (before / after)", text + f'<div class="gallery">{"".join(figures)}</div>')
+    text = f'<p class="legend">{_e(info["caption"])}</p>' if info.get("caption") else ""
+    return _section("images", title, text + f'<div class="gallery">{"".join(figures)}</div>')
 
 
 def _image_order(name: str):
@@ -460,7 +462,7 @@ def build_report(
         ("metrics", "Utility and fairness", _metrics_section(result)),
         ("groups", "Groups", _groups_section(result, groups_html)),
         ("privacy", "Forgetting and privacy", _privacy_section(result)),
-        ("images", "Grad-CAM", _gallery_section({k: Path(v) for k, v in (artifacts or {}).items()}, _dig(result, "gradcam", "caption"))),
+        ("images", "Grad-CAM", _gallery_section({k: Path(v) for k, v in (artifacts or {}).items()}, result.get("gradcam"))),
         ("data", "Dataset and model", _data_model_section(result)),
         ("settings", "Settings", _settings_section(result, run)),
         ("env", "Timings and environment", _timing_section(result, run)),
