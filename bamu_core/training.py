@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import ImageData, batches
+from .memory import is_out_of_memory, smaller_batch
 
 __all__ = ["predict", "fit", "Progress", "StopRequested"]
 
@@ -30,13 +31,29 @@ def predict(
     device: torch.device | str = "cpu",
     counterfactual: bool = False,
 ) -> torch.Tensor:
-    """Logits of ``model`` on ``data`` (float32, on CPU), in eval mode; the mode is restored."""
+    """Logits of ``model`` on ``data`` (float32, on CPU), in eval mode; the mode is restored.
+
+    When the device runs out of memory the batch size is halved (with a
+    :class:`~bamu_core.memory.BatchSizeWarning`) and inference goes on from the failed batch.
+    """
     was_training = model.training
     model.eval()
     outs = []
+    idx = np.arange(len(data)) if indices is None else np.asarray(indices, dtype=np.int64)
+    done = 0
     try:
-        for x, *_ in batches(data, batch_size=batch_size, indices=indices, device=device, counterfactual=counterfactual):
-            outs.append(model(x).float().cpu())
+        while done < len(idx):
+            try:
+                for x, *_ in batches(data, batch_size=batch_size, indices=idx[done:], device=device, counterfactual=counterfactual):
+                    outs.append(model(x).float().cpu())
+                    done += len(x)
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                x = None
+            else:
+                break
+            batch_size = smaller_batch(batch_size, where="inference")
     finally:
         model.train(was_training)
     if not outs:
@@ -69,7 +86,9 @@ def fit(
 
     SGD uses momentum 0.9 and a cosine learning-rate schedule; Adam a constant rate.
     ``progress(step, total, loss)`` is called after every step; ``should_stop()`` is checked
-    before every step and raises :class:`StopRequested`.
+    before every step and raises :class:`StopRequested`. When the device runs out of memory, each
+    step's batch is split into halves (gradients accumulated, so the step stays the same) with a
+    :class:`~bamu_core.memory.BatchSizeWarning`.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -91,23 +110,47 @@ def fit(
         raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     model.to(device).train()
     step, history = 0, []
+    chunk = None  # after running out of memory: images per forward pass (gradients accumulated per step)
     for epoch in range(epochs):
         losses = []
         for x, y, _, _ in batches(data, batch_size=batch_size, indices=indices, shuffle=True, seed=seed * 1000 + epoch, device=device):
             if should_stop is not None and should_stop():
                 raise StopRequested(f"stopped at step {step} of {total}")
-            loss = F.cross_entropy(model(x), y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss.item()} at step {step}; lower the learning rate")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            while True:
+                try:
+                    loss = _fit_step(model, opt, x, y, chunk=chunk, step=step)
+                    break
+                except Exception as exc:
+                    if not is_out_of_memory(exc):
+                        raise
+                chunk = smaller_batch(chunk or len(x), where="training")
             if sched is not None:
                 sched.step()
             step += 1
-            losses.append(loss.item())
+            losses.append(loss)
             if progress is not None:
                 progress(step, total, losses[-1])
         history.append(float(np.mean(losses)))
     model.eval()
     return history
+
+
+def _fit_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *, chunk: int | None, step: int) -> float:
+    """One optimiser step of cross-entropy on ``(x, y)``, in chunks of ``chunk`` images if given."""
+    opt.zero_grad(set_to_none=True)
+    if chunk is None or chunk >= len(x):
+        losses = [(F.cross_entropy(model(x), y), 1.0)]
+    else:
+        losses = (
+            (F.cross_entropy(model(x[s : s + chunk]), y[s : s + chunk]), len(y[s : s + chunk]) / len(y))
+            for s in range(0, len(x), chunk)
+        )
+    total = 0.0
+    for loss, weight in losses:
+        if not torch.isfinite(loss):
+            opt.zero_grad(set_to_none=True)
+            raise FloatingPointError(f"training loss became {loss.item()} at step {step}; lower the learning rate")
+        (loss * weight if weight != 1.0 else loss).backward()
+        total += loss.item() * weight
+    opt.step()
+    return total
