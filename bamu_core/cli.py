@@ -13,6 +13,18 @@ class BadInput(Exception):
     """Input the user can fix: exit code 2 and a one-line message."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (the usage is behind --help) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+def _one_line(text) -> str:
+    """A message on one line (whitespace, newlines included, collapsed)."""
+    return " ".join(str(text).split())
+
+
 def _floats3(text: str) -> tuple[float, float, float]:
     try:
         parts = tuple(float(v) for v in text.split(","))
@@ -56,7 +68,7 @@ def _add_subject_options(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bamu", description="Bias-aware machine unlearning for vision models.")
+    p = _Parser(prog="bamu", description="Bias-aware machine unlearning for vision models.")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("scenarios", help="list built-in scenarios")
     s.add_argument("--json", dest="json_path")
@@ -554,16 +566,27 @@ _COMMANDS.update(runs=_cmd_runs, report=_cmd_report, sweep=_cmd_sweep)
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     args = _parser().parse_args(argv)
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"bamu {args.command}: warning: {_one_line(message)}", file=sys.stderr, flush=True)
+
     try:
-        result = _COMMANDS[args.command](args)
+        with warnings.catch_warnings():  # restores the warning display on the way out
+            warnings.showwarning = show_warning
+            result = _COMMANDS[args.command](args)
         if getattr(args, "json_path", None):
             from .storage import atomic_write_json
 
             atomic_write_json(Path(args.json_path), result)
     except (BadInput, ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
-        print(f"bamu {args.command}: error: {exc}", file=sys.stderr)
+        print(f"bamu {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except MemoryError as exc:
+        print(f"bamu {args.command}: error: out of memory: {_one_line(exc) or 'use a smaller dataset or image size'}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"bamu {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -254,6 +254,9 @@ def _safe_name(name: str) -> str:
     return clean[:120]
 
 
+_REZIP = "make the zip from inside the dataset folder with plain files and relative paths (zip -r data.zip my_dataset)"
+
+
 def extract_zip(
     source: str | Path | bytes,
     dest: str | Path,
@@ -275,7 +278,7 @@ def extract_zip(
     try:
         archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
     except zipfile.BadZipFile:
-        raise ValueError("the upload is not a valid zip archive") from None
+        raise ValueError("the upload is not a valid zip archive; zip the dataset folder (e.g. zip -r data.zip my_dataset) and upload that") from None
     with archive:
         infos = archive.infolist()
         if len(infos) > max_files:
@@ -289,13 +292,13 @@ def extract_zip(
             if info.flag_bits & 0x1:
                 raise ValueError(f"zip entry {name!r} is encrypted; upload an unencrypted zip")
             if stat.S_ISLNK(info.external_attr >> 16):
-                raise ValueError(f"zip entry {name!r} is a symbolic link; links are refused")
+                raise ValueError(f"zip entry {name!r} is a symbolic link; links are refused: {_REZIP}")
             parts = Path(name.replace("\\", "/")).parts
             if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-                raise ValueError(f"zip entry {name!r} points outside the archive folder (path traversal); refused")
+                raise ValueError(f"zip entry {name!r} points outside the archive folder (path traversal); refused: {_REZIP}")
             target = (root / name).resolve()
             if not target.is_relative_to(root):
-                raise ValueError(f"zip entry {name!r} points outside the archive folder (path traversal); refused")
+                raise ValueError(f"zip entry {name!r} points outside the archive folder (path traversal); refused: {_REZIP}")
             targets.append((info, target))
         for info, target in targets:
             if info.is_dir():

@@ -1,4 +1,5 @@
 """Load: a built-in scenario or your data (folder + CSV, typed or uploaded as zip), and a model."""
+import html
 from pathlib import Path
 
 import streamlit as st
@@ -12,6 +13,7 @@ st.title("Load a model and a dataset")
 spec = ui.current_spec()
 
 SOURCES = {"builtin": "Built-in scenario", "folder": "Folder + CSV on this machine", "zip": "Upload a zip"}
+MAX_MB = st.get_option("server.maxUploadSize")  # .streamlit/config.toml; larger uploads are refused by the server
 MODELS = {"baseline": "Train a baseline on this data", "checkpoint": "My checkpoint"}
 
 with st.container(border=True):
@@ -40,6 +42,8 @@ with st.container(border=True):
             upload = st.file_uploader(
                 "Zip of images with a metadata CSV (paths in the CSV relative to the CSV's folder)", type=["zip"],
                 key="load_zip",
+                help=f"Uploads are limited to {MAX_MB} MB (server.maxUploadSize in .streamlit/config.toml). "
+                "For a larger dataset choose 'Folder + CSV on this machine'.",
             )
             data_dir = meta_csv = ""
             if upload is not None:
@@ -89,7 +93,11 @@ with st.container(border=True):
         arch = c1.selectbox("Architecture", archs, index=archs.index("small_cnn"), key="load_arch",
                             help="The checkpoint must be a state dict of this architecture.")
         c1.caption(get_arch(arch).description)
-        ckpt = c2.file_uploader("Checkpoint", type=[s.lstrip(".") for s in CHECKPOINT_SUFFIXES], key="load_ckpt")
+        ckpt = c2.file_uploader(
+            "Checkpoint", type=[s.lstrip(".") for s in CHECKPOINT_SUFFIXES], key="load_ckpt",
+            help=f"A state dict of up to {MAX_MB} MB (server.maxUploadSize in .streamlit/config.toml); it is read "
+            "as weights only, never as pickled code. For a larger one use the command line: bamu audit --model FILE.",
+        )
         chosen["arch"] = arch
         if ckpt is None:
             problem = problem or "upload a checkpoint (.pt, .pth, .th or .safetensors state dict)"
@@ -171,7 +179,7 @@ st.subheader("Sample images per group (test split)")
 names = sc.test.group_names[attr]
 for g, gname in enumerate(names[:12]):
     images = ui_state.sample_images(sc.test, group=g, k=10, seed=0)
-    st.markdown(f"<div class='bamu-group-label'>{gname}</div>", unsafe_allow_html=True)
+    st.markdown(f"<div class='bamu-group-label'>{html.escape(gname)}</div>", unsafe_allow_html=True)  # names come from user CSVs
     if images:
         st.image(images, width=64)
     else:

@@ -18,22 +18,43 @@ _SPLITS = ("train", "val", "test")
 
 
 def _read_image(path: Path, size: int) -> np.ndarray:
-    """Any PIL-readable image -> uint8 RGB (3, size, size). Handles 16-bit, float, palette, alpha."""
+    """Any PIL-readable image -> uint8 RGB (3, size, size). Handles 16-bit, float, palette, alpha.
+
+    High bit depths map by their full range, so the same picture gives the same pixels in any
+    mode: 16-bit 0..65535, 32-bit integers 0..255 or 0..65535 (by their maximum), floats 0..1
+    or 0..255; transparency is composited onto black.
+    """
     from PIL import Image
 
     with Image.open(path) as im:
         im.load()
-        if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        if im.mode.startswith("I;16") or im.mode in ("I", "F"):
             arr = np.asarray(im, dtype=np.float64)
-            hi = arr.max()
-            arr = (arr / hi * 255.0) if hi > 0 else arr
-            im = Image.fromarray(arr.clip(0, 255).astype(np.uint8), mode="L")
+            im = Image.fromarray(np.rint(arr * (255.0 / _full_scale(im.mode, arr))).clip(0, 255).astype(np.uint8), mode="L")
         if im.mode in ("RGBA", "LA", "P", "PA"):
             im = im.convert("RGBA")
             background = Image.new("RGBA", im.size, (0, 0, 0, 255))
             im = Image.alpha_composite(background, im)
         im = im.convert("RGB").resize((size, size), Image.BILINEAR)
         return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def _full_scale(mode: str, arr: np.ndarray) -> float:
+    """The value that means white for a high-bit-depth image."""
+    hi = float(arr.max()) if arr.size else 0.0
+    if mode.startswith("I;16"):
+        return 65535.0
+    for scale in ((1.0, 255.0, 65535.0) if mode == "F" else (255.0, 65535.0)):
+        if hi <= scale:
+            return scale
+    return hi
+
+
+def _names(values, limit: int = 5) -> str:
+    """``'a', 'b', 'c'`` (at most ``limit`` names, then how many in all)."""
+    values = list(values)
+    text = ", ".join(map(repr, values[:limit]))
+    return text + (f" ... ({len(values)} in all)" if len(values) > limit else "")
 
 
 def load_folder(
@@ -81,10 +102,15 @@ def load_folder(
     try:
         table = pd.read_csv(meta_csv, dtype=str, keep_default_na=True)
     except Exception as exc:  # pandas raises several parser error types
-        raise ValueError(f"cannot parse metadata CSV {meta_csv.name}: {exc}") from None
+        raise ValueError(
+            f"cannot parse metadata CSV {meta_csv.name}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}; "
+            "save it as comma-separated UTF-8 text with a header row (path, label, group columns)"
+        ) from None
+    table.columns = [str(c).strip() for c in table.columns]  # " label" is "label", as the dashboard shows it
     if table.empty:
-        raise ValueError(f"metadata CSV {meta_csv.name} has no rows")
-    if group_cols is None or len(group_cols) == 0:
+        raise ValueError(f"metadata CSV {meta_csv.name} has no rows; add one row per image (path, label, group columns)")
+    guessed = group_cols is None or len(group_cols) == 0
+    if guessed:
         group_cols = [c for c in table.columns if c not in (path_col, label_col, split_col)]
         if not group_cols:
             raise ValueError(f"metadata CSV {meta_csv.name} has no group column besides {path_col!r} and {label_col!r}")
@@ -93,13 +119,23 @@ def load_folder(
     if missing:
         raise ValueError(
             f"metadata CSV {meta_csv.name} lacks column(s) {', '.join(map(repr, missing))}; "
-            f"it has {', '.join(map(repr, table.columns))}"
+            f"it has {', '.join(map(repr, table.columns))}; rename the column in the CSV or choose another "
+            "(--label-col, --group-col)"
         )
+    for col in group_cols if guessed else ():
+        if len(table) > 2 and table[col].nunique() == len(table):
+            raise ValueError(
+                f"column {col!r} of {meta_csv.name} has a different value in every row, so it cannot define groups "
+                "(it looks like an identifier); name the group column(s) to use (--group-col)"
+            )
     for col in needed:
         empty = table.index[table[col].isna() | (table[col].str.strip() == "")].tolist()
         if empty:
             rows = ", ".join(str(r + 2) for r in empty[:5])
-            raise ValueError(f"column {col!r} is empty in {len(empty)} row(s) (CSV line {rows}{'...' if len(empty) > 5 else ''})")
+            raise ValueError(
+                f"column {col!r} is empty in {len(empty)} row(s) (CSV line {rows}{'...' if len(empty) > 5 else ''}): "
+                "a blank cell, NaN, NA or None; fill in a value or remove those rows"
+            )
 
     root = data_dir.resolve()
     paths = []
@@ -111,7 +147,8 @@ def load_folder(
     absent = [str(p.relative_to(root)) for p in paths if not p.is_file()]
     if absent:
         raise FileNotFoundError(
-            f"{len(absent)} image(s) listed in {meta_csv.name} are missing, e.g. {', '.join(absent[:3])}"
+            f"{len(absent)} image(s) listed in {meta_csv.name} are missing, e.g. {', '.join(absent[:3])}; "
+            f"paths in the CSV are relative to the data folder {data_dir}"
         )
 
     class_names, labels = _encode(table[label_col].str.strip())
@@ -128,7 +165,10 @@ def load_folder(
         try:
             images[i] = _read_image(p, image_size)
         except Exception as exc:
-            raise ValueError(f"cannot read image {p.relative_to(root)}: {type(exc).__name__}: {exc}") from None
+            raise ValueError(
+                f"cannot read image {p.relative_to(root)}: {type(exc).__name__}: {exc}; replace or remove this file "
+                "(any format Pillow opens works: PNG, JPEG, BMP, GIF, TIFF, WebP ...)"
+            ) from None
         if progress is not None and (i % 50 == 0 or i == len(paths) - 1):
             progress(i + 1, len(paths))
     tensor = torch.as_tensor(images)
@@ -150,9 +190,16 @@ def load_folder(
         empty = [g for i, g in enumerate(group_names[col]) if i not in present]
         if empty:
             raise ValueError(
-                f"group(s) {', '.join(map(repr, empty))} of column {col!r} have no image in the test split; "
-                "add images or drop the group"
+                f"group(s) {_names(empty)} of column {col!r} have no image in the test split; "
+                "add images (at least 2 per group and class) or drop the group"
             )
+    present = set(splits["test"].labels.tolist())
+    absent = [c for i, c in enumerate(class_names) if i not in present]
+    if absent:
+        raise ValueError(
+            f"class(es) {_names(absent)} of column {label_col!r} have no image in the test split, so their accuracy "
+            "cannot be measured; add images (at least 2 per group and class) or remove those rows"
+        )
     return Scenario(
         name=f"folder:{data_dir.name}",
         title=f"Image folder {data_dir.name}",

@@ -159,7 +159,13 @@ def select_forget(scenario: Scenario, strategy: str, *, model=None, device=None,
         raise ValueError(f"forget strategy {name!r} needs the option {required[0]!r}{hint}")
     fs = fn(scenario, model=model, device=device, **options)
     if len(fs) == 0:
-        raise ValueError(f"forget strategy {strategy!r} selected no training images ({fs.description})")
+        raise ValueError(
+            f"forget strategy {strategy!r} selected no training images ({fs.description}); "
+            "choose another forget set, e.g. group:NAME, influence:K or indices:I,J"
+        )
     if len(fs.retain()) == 0:
-        raise ValueError(f"forget strategy {strategy!r} selected the whole training split; nothing is left to retain")
+        raise ValueError(
+            f"forget strategy {strategy!r} selected the whole training split; nothing is left to retain: "
+            "choose a smaller forget set"
+        )
     return fs

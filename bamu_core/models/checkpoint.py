@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -25,7 +26,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     FileNotFoundError
         The file does not exist.
     ValueError
-        The file is not a checkpoint bamu can read safely (e.g. a pickled model object).
+        The file is not a checkpoint bamu can read safely (e.g. a pickled model object), or its
+        weights hold NaN or infinite values.
     """
     path = Path(path)
     if not path.is_file():
@@ -39,28 +41,41 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             state = load_file(str(path), device="cpu")
         except Exception as exc:
-            raise ValueError(f"checkpoint {path.name} is not a valid safetensors file: {exc}") from None
+            raise ValueError(f"checkpoint {path.name} is not a valid safetensors file ({_first_line(exc)}); it may be truncated: save it again") from None
     else:
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch notes a plain pickle's protocol; the refusal below says it all
+                warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+                obj = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
             with open(path, "rb") as fh:
                 head = fh.read(2)
             if head[:2] != b"PK" and head[:1] != b"\x80":  # neither torch.save's zip nor a pickle stream
-                raise ValueError(f"checkpoint {path.name} cannot be read: it is not a PyTorch checkpoint") from None
+                raise ValueError(f"checkpoint {path.name} cannot be read: it is not a PyTorch checkpoint; save one with torch.save(model.state_dict(), path) or as .safetensors") from None
             raise ValueError(
                 f"checkpoint {path.name} holds pickled Python objects, which bamu refuses to load (they can run code); "
                 "save model.state_dict() instead, or convert it to .safetensors"
             ) from exc
         except Exception as exc:
-            raise ValueError(f"checkpoint {path.name} cannot be read: {type(exc).__name__}: {exc}") from None
+            raise ValueError(f"checkpoint {path.name} cannot be read ({type(exc).__name__}: {_first_line(exc)}); it may be truncated: save one with torch.save(model.state_dict(), path) or as .safetensors") from None
         state = _unwrap(obj, path.name)
     if not state:
-        raise ValueError(f"checkpoint {path.name} holds no tensors")
+        raise ValueError(f"checkpoint {path.name} holds no tensors; save one with torch.save(model.state_dict(), path) or as .safetensors")
+    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise ValueError(
+            f"checkpoint {path.name} holds NaN or infinite values in {len(broken)} tensor(s), e.g. {', '.join(broken[:3])}: "
+            "it is damaged or comes from a training run that diverged; use an earlier checkpoint"
+        )
     prefix = "module."
     if all(k.startswith(prefix) for k in state):
         state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _unwrap(obj, name: str) -> dict[str, torch.Tensor]:
@@ -72,7 +87,7 @@ def _unwrap(obj, name: str) -> dict[str, torch.Tensor]:
         tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
         if tensors:
             return tensors
-    raise ValueError(f"checkpoint {name} does not contain a state dict (a mapping of parameter names to tensors)")
+    raise ValueError(f"checkpoint {name} does not contain a state dict (a mapping of parameter names to tensors); save one with torch.save(model.state_dict(), path) or as .safetensors")
 
 
 def load_weights(model: nn.Module, state: dict[str, torch.Tensor], *, source: str = "checkpoint") -> nn.Module:

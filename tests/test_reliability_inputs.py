@@ -1,0 +1,536 @@
+"""Bad input, table-driven, over the library, the command line and the dashboard.
+
+Every case gives one clear message on one line that names the problem and says what to do:
+a ``ValueError`` (or ``FileNotFoundError``) in the library, exit code 2 and one line on stderr
+from ``bamu``, an ``st.error`` and no exception in the dashboard. Inputs that are unusual but
+valid (mixed image modes and sizes, extra CSV columns, padded headers) load, with exact pixels.
+Cases already covered elsewhere (tests/test_folder.py, test_models.py, test_cli.py,
+test_unlearn_cli.py, test_app.py) are not repeated here.
+"""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import stat
+import struct
+import subprocess
+import sys
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from reliability_kit import QUICK_RUN, REPO, Case, files_under, model_file, png_bytes, tiny_subject, write_folder
+
+from bamu_core.data import load_folder
+from bamu_core.data.folder import _read_image
+from bamu_core.models import read_state_dict
+
+
+# ------------------------------------------------------------------------------------------------
+# the image folder + metadata CSV
+# ------------------------------------------------------------------------------------------------
+
+
+def _load(root, meta, **kw):
+    return lambda: load_folder(root, meta, image_size=8, **kw)
+
+
+def _dataset(tmp, **kw):
+    return write_folder(tmp / "d", **kw)
+
+
+def _edit_csv(edit, **kw):
+    def make(tmp):
+        root, meta = _dataset(tmp, **kw)
+        meta.write_text(edit(meta.read_text()))
+        return _load(root, meta)
+
+    return make
+
+
+def _replace_image(data: bytes | Callable, name="img5.png"):  # noqa: F821 - Callable only in the hint
+    def make(tmp):
+        root, meta = _dataset(tmp)
+        (root / name).write_bytes(data(root) if callable(data) else data)
+        return _load(root, meta)
+
+    return make
+
+
+def _bomb_png(width=20_000, height=20_000) -> bytes:
+    """A 60-byte PNG header that claims 400 million pixels (a decompression bomb)."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 8)) + chunk(b"IEND", b"")
+
+
+def _symlink_out(tmp):
+    root, meta = _dataset(tmp)
+    secret = tmp / "secret.png"
+    secret.write_bytes((root / "img0.png").read_bytes())
+    (root / "link.png").symlink_to(secret)
+    meta.write_text(meta.read_text() + "link.png,cat,a\n")
+    return _load(root, meta)
+
+
+def _absolute_path(tmp):
+    root, meta = _dataset(tmp)
+    outside = tmp / "outside.png"
+    outside.write_bytes((root / "img0.png").read_bytes())
+    meta.write_text(meta.read_text() + f"{outside.resolve()},cat,a\n")
+    return _load(root, meta)
+
+
+def _no_header_columns(tmp):
+    root, meta = _dataset(tmp)
+    return _load(root, meta, label_col="species")
+
+
+def _not_utf8(tmp):
+    root, meta = _dataset(tmp)
+    meta.write_bytes("path,label,site\nimg0.png,caf\u00e9,a\n".encode("utf-16"))
+    return _load(root, meta)
+
+
+FOLDER_CASES = [
+    Case("csv-missing-label-column", "refused: names the missing column, lists the columns the CSV has",
+         _edit_csv(lambda t: t.replace("path,label,site", "path,species,site")), ValueError,
+         r"lacks column\(s\) 'label'.*it has 'path', 'species', 'site'", r"--label-col"),
+    Case("csv-missing-path-column", "refused: names the missing column",
+         _edit_csv(lambda t: t.replace("path,label,site", "file,label,site")), ValueError,
+         r"lacks column\(s\) 'path'", r"rename the column"),
+    Case("csv-label-column-not-there", "refused: the chosen label column is named",
+         _no_header_columns, ValueError, r"lacks column\(s\) 'species'", r"--label-col"),
+    Case("csv-extra-id-column", "refused: an extra column with a new value in every row is not taken as groups",
+         _edit_csv(lambda t: "\n".join(line + (",id" if i == 0 else f",{i}") for i, line in enumerate(t.strip().splitlines())) + "\n"),
+         ValueError, r"column 'id' .* different value in every row", r"--group-col"),
+    Case("csv-not-utf8", "refused: says how to save the CSV",
+         _not_utf8, ValueError, r"cannot parse metadata CSV meta.csv", r"UTF-8 text with a header row"),
+    Case("csv-header-only", "refused: the CSV has no rows",
+         _edit_csv(lambda t: t.splitlines()[0] + "\n"), ValueError, r"has no rows", r"add one row per image"),
+    Case("csv-unknown-split", "refused: names the unknown split values",
+         _edit_csv(lambda t: "\n".join(line + (",split" if i == 0 else ",training") for i, line in enumerate(t.strip().splitlines())) + "\n"),
+         ValueError, r"column 'split' has value\(s\) \['training'\]", r"use train, val or test"),
+    Case("label-empty", "refused: names the column and the CSV line",
+         _edit_csv(lambda t: t + "img0.png,,a\n"), ValueError, r"column 'label' is empty in 1 row\(s\) \(CSV line 26\)",
+         r"fill in a value or remove those rows"),
+    Case("group-nan-literal", "refused: NaN / NA group values count as missing",
+         _edit_csv(lambda t: t + "img0.png,cat,NaN\nimg1.png,dog,NA\n"), ValueError,
+         r"column 'site' is empty in 2 row\(s\) \(CSV line 26, 27\)", r"fill in a value"),
+    Case("group-with-one-sample", "refused: the group cannot be measured on the test split",
+         _edit_csv(lambda t: t + "img0.png,cat,c\n"), ValueError,
+         r"group\(s\) 'c' of column 'site' have no image in the test split", r"add images .* or drop the group"),
+    Case("class-absent-from-test", "refused: a class with no test image cannot be measured",
+         _edit_csv(lambda t: t + "img0.png,bird,a\nimg1.png,bird,b\n"), ValueError,
+         r"class\(es\) 'bird' of column 'label' have no image in the test split", r"add images .* or remove those rows"),
+    Case("image-not-an-image", "refused: names the file",
+         _replace_image(b"%PDF-1.4 a document, not a picture"), ValueError,
+         r"cannot read image img5.png: UnidentifiedImageError", r"replace or remove this file"),
+    Case("image-empty-file", "refused: names the file",
+         _replace_image(b""), ValueError, r"cannot read image img5.png", r"replace or remove this file"),
+    Case("image-decompression-bomb", "refused before decoding: 400 million pixels declared",
+         _replace_image(_bomb_png()), ValueError, r"cannot read image img5.png: DecompressionBombError",
+         r"replace or remove this file"),
+    Case("image-path-absolute", "refused: an absolute path leaves the data folder",
+         _absolute_path, ValueError, r"points outside the data folder", r"paths must be relative to it"),
+    Case("image-symlink-outside", "refused: a link to a file outside the data folder",
+         _symlink_out, ValueError, r"'link.png' points outside the data folder", r"relative to it"),
+    Case("image-missing", "refused: counts the missing files and says where paths are looked up",
+         _edit_csv(lambda t: t + "nope/absent.png,cat,a\n"), FileNotFoundError,
+         r"1 image\(s\) listed in meta.csv are missing, e.g. nope/absent.png", r"relative to the data folder"),
+]
+
+
+@pytest.mark.parametrize("case", FOLDER_CASES, ids=lambda c: c.id)
+def test_bad_folder_datasets_are_refused_with_one_clear_message(case, tmp_path):
+    load = case.make(tmp_path)
+    with pytest.raises(case.error) as info:
+        load()
+    case.check_message(str(info.value))
+
+
+def test_extra_columns_and_padded_headers_are_accepted(tmp_path):
+    root, meta = write_folder(tmp_path / "d")
+    lines = meta.read_text().strip().splitlines()
+    lines = [" path , label , site ,notes"] + [f"{line},free text" for line in lines[1:]]
+    meta.write_text("\n".join(lines) + "\n")
+    sc = load_folder(root, meta, image_size=8, group_cols=["site"])
+    assert sc.class_names == ["cat", "dog"] and sc.group_attrs == ["site"]
+    assert sum(len(s) for s in (sc.train, sc.val, sc.test)) == 24
+
+
+# ------------------------------------------------------------------------------------------------
+# image modes and sizes: the same picture gives the same pixels in every mode
+# ------------------------------------------------------------------------------------------------
+
+_GREY = np.arange(48, dtype=np.uint8).reshape(6, 8) * 5  # 0 .. 235
+_SIZE = 8  # load at the picture's own width, height resized from 6 to 8
+
+
+def _with_palette(grey):
+    im = Image.new("P", (grey.shape[1], grey.shape[0]))
+    im.putpalette([v for i in range(256) for v in (i, i, i)])
+    im.putdata(grey.flatten().tolist())
+    return im
+
+
+MODES = {
+    "L (8-bit grey)": lambda g: Image.fromarray(g, mode="L"),
+    "RGB": lambda g: Image.fromarray(np.stack([g] * 3, -1)),
+    "RGBA, opaque": lambda g: Image.fromarray(np.stack([g] * 3 + [np.full_like(g, 255)], -1)),
+    "LA, opaque": lambda g: Image.fromarray(np.stack([g, np.full_like(g, 255)], -1), mode="LA"),
+    "P (palette)": _with_palette,
+    "I;16 (16-bit grey)": lambda g: Image.fromarray(g.astype(np.uint16) * 257),
+    "I (32-bit integer, 8-bit range)": lambda g: Image.fromarray(g.astype(np.int32)),
+    "F (float 0..1)": lambda g: Image.fromarray(g.astype(np.float32) / 255.0),
+    "CMYK": lambda g: Image.fromarray(np.stack([g] * 3, -1)).convert("CMYK"),
+}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_every_image_mode_loads_to_the_same_pixels(mode, tmp_path):
+    reference = _read_image(_save(tmp_path / "ref.png", Image.fromarray(_GREY, mode="L")), _SIZE)
+    image = MODES[mode](_GREY)
+    path = _save(tmp_path / f"x.{'tiff' if image.mode in ('F', 'I', 'CMYK') else 'png'}", image)
+    got = _read_image(path, _SIZE)
+    assert got.shape == (3, _SIZE, _SIZE) and got.dtype == np.uint8
+    assert np.array_equal(got, reference), f"{mode}: max difference {np.abs(got.astype(int) - reference).max()}"
+
+
+def _save(path, image):
+    image.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda: Image.new("RGBA", (5, 3), (200, 100, 50, 0)), (0, 0, 0)),  # transparent: black
+        (lambda: Image.new("LA", (5, 3), (90, 255)), (90, 90, 90)),
+        (lambda: Image.new("1", (5, 3), 1), (255, 255, 255)),
+        (lambda: Image.fromarray(np.full((3, 5), 40000, dtype=np.uint16)), (156, 156, 156)),  # 40000 / 65535 * 255
+        (lambda: Image.fromarray(np.full((3, 5), 1000, dtype=np.int32)), (4, 4, 4)),  # 32-bit, 16-bit range
+        (lambda: Image.fromarray(np.full((3, 5), 0.5, dtype=np.float32)), (128, 128, 128)),
+    ],
+    ids=["rgba-transparent", "la-opaque", "1-bit", "16-bit-40000", "32-bit-1000", "float-half"],
+)
+def test_alpha_and_bit_depths_map_to_exact_values(make, expected, tmp_path):
+    image = make()
+    got = _read_image(_save(tmp_path / ("x.tiff" if image.mode in ("F", "I") else "x.png"), image), 4)
+    assert tuple(got[:, 0, 0]) == expected and (got == got[:, :1, :1]).all()
+
+
+def test_a_folder_of_mixed_sizes_and_modes_loads_as_one_dataset(tmp_path):
+    root, meta = write_folder(tmp_path / "d")
+    png_modes = [m for name, m in MODES.items() if not name.startswith(("I ", "F", "CMYK"))]
+    sizes = [(1, 40), (40, 1), (300, 200), (3, 3), (64, 64), (7, 100)]
+    for k in range(24):  # replace every image, in the same file, by another mode and size
+        grey = np.random.default_rng(k).integers(0, 255, sizes[k % len(sizes)], dtype=np.uint8)
+        png_modes[k % len(png_modes)](grey).save(root / f"img{k}.png")
+    sc = load_folder(root, meta, image_size=16)
+    assert sum(len(s) for s in (sc.train, sc.val, sc.test)) == 24
+    assert sc.train.images_u8.shape[1:] == (3, 16, 16)
+
+
+# ------------------------------------------------------------------------------------------------
+# checkpoints
+# ------------------------------------------------------------------------------------------------
+
+
+def _truncated_pt(tmp):
+    path = model_file(tmp / "m.pt")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _truncated_safetensors(tmp):
+    path = model_file(tmp / "m.safetensors")
+    data = path.read_bytes()
+    path.write_bytes(data[:-100])
+    return path
+
+
+def _tensor_not_dict(tmp):
+    torch.save(torch.zeros(3), tmp / "t.pt")
+    return tmp / "t.pt"
+
+
+def _no_tensors(tmp):
+    torch.save({"epoch": 3, "note": "no weights here"}, tmp / "e.pt")
+    return tmp / "e.pt"
+
+
+CHECKPOINT_CASES = [
+    Case("checkpoint-nan-weights", "refused: NaN or infinite weights, named",
+         lambda tmp: model_file(tmp / "nan.safetensors", poison=True), ValueError,
+         r"holds NaN or infinite values in 1 tensor\(s\), e\.g\. conv1\.weight", r"use an earlier checkpoint"),
+    Case("checkpoint-truncated-pt", "refused: the file is cut short",
+         _truncated_pt, ValueError, r"m.pt cannot be read", r"truncated: save one with torch\.save"),
+    Case("checkpoint-truncated-safetensors", "refused: the file is cut short",
+         _truncated_safetensors, ValueError, r"not a valid safetensors file", r"truncated: save it again"),
+    Case("checkpoint-bare-tensor", "refused: a tensor is not a state dict",
+         _tensor_not_dict, ValueError, r"does not contain a state dict", r"torch\.save\(model\.state_dict\(\)"),
+    Case("checkpoint-without-tensors", "refused: a dict with no weights",
+         _no_tensors, ValueError, r"does not contain a state dict", r"torch\.save\(model\.state_dict\(\)"),
+]
+
+
+@pytest.mark.parametrize("case", CHECKPOINT_CASES, ids=lambda c: c.id)
+def test_bad_checkpoints_are_refused_with_one_clear_message(case, tmp_path):
+    path = case.make(tmp_path)
+    with pytest.raises(case.error) as info:
+        read_state_dict(path)
+    case.check_message(str(info.value))
+
+
+# ------------------------------------------------------------------------------------------------
+# uploads: zip archives and single files (bamu_core.ui_state, used by the Load page)
+# ------------------------------------------------------------------------------------------------
+
+
+def _zip(entries: dict, *, symlink: str | None = None, encrypted: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in entries.items():
+            info = zipfile.ZipInfo(name)
+            if name == symlink:
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            z.writestr(info, data)
+    raw = buf.getvalue()
+    if encrypted:  # set the "encrypted" flag bit of the entry (local header and central directory)
+        raw = bytearray(raw)
+        for sig, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+            pos = raw.find(sig)
+            raw[pos + offset] |= 0x1
+        raw = bytes(raw)
+    return raw
+
+
+def _bomb_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("zeros.bin", b"\0" * (3 * 1024 * 1024))  # 3 MB of zeros in a few kB
+    return buf.getvalue()
+
+
+ZIP_CASES = [
+    Case("zip-parent-path", "refused: path traversal with ../", lambda: _zip({"ok/a.csv": b"x", "../evil.csv": b"x"}),
+         ValueError, r"'\.\./evil\.csv' points outside the archive folder \(path traversal\)", r"relative paths"),
+    Case("zip-nested-parent-path", "refused: path traversal inside a path",
+         lambda: _zip({"data/../../evil.csv": b"x"}), ValueError, r"path traversal", r"make the zip from inside the dataset folder"),
+    Case("zip-absolute-path", "refused: an absolute path", lambda: _zip({"/tmp/evil.csv": b"x"}),
+         ValueError, r"'/tmp/evil\.csv' points outside", r"relative paths"),
+    Case("zip-windows-drive", "refused: a drive-letter path", lambda: _zip({"C:\\evil.csv": b"x"}),
+         ValueError, r"points outside", r"make the zip from inside"),
+    Case("zip-backslash-parent", "refused: ..\\ traversal", lambda: _zip({"..\\evil.csv": b"x"}),
+         ValueError, r"path traversal", r"make the zip from inside the dataset folder"),
+    Case("zip-symlink", "refused: a symbolic link entry", lambda: _zip({"link": b"/etc/passwd"}, symlink="link"),
+         ValueError, r"'link' is a symbolic link", r"links are refused"),
+    Case("zip-encrypted", "refused: an encrypted entry", lambda: _zip({"a.csv": b"x"}, encrypted="a.csv"),
+         ValueError, r"'a\.csv' is encrypted", r"upload an unencrypted zip"),
+    Case("zip-too-many-entries", "refused: more entries than allowed",
+         lambda: _zip({f"f{i}.txt": b"" for i in range(12)}), ValueError, r"holds 12 entries", r"at most 10"),
+    Case("zip-bomb", "refused: expands beyond the allowed size", _bomb_zip, ValueError,
+         r"expands to 3 MB", r"at most 1 MB are accepted"),
+    Case("zip-not-a-zip", "refused: not an archive", lambda: b"PK but not really a zip", ValueError,
+         r"not a valid zip archive", r"zip -r data.zip"),
+]
+
+
+@pytest.mark.parametrize("case", ZIP_CASES, ids=lambda c: c.id)
+def test_bad_zip_uploads_are_refused_and_write_nothing(case, tmp_path):
+    from bamu_core.ui_state import extract_zip
+
+    dest = tmp_path / "inside" / "dest"
+    with pytest.raises(case.error) as info:
+        extract_zip(case.make(), dest, max_files=10, max_bytes=1_000_000)
+    case.check_message(str(info.value))
+    assert files_under(tmp_path) == []  # nothing inside, nothing beside (../evil.csv)
+
+
+def test_a_good_zip_is_extracted_in_place(tmp_path):
+    from bamu_core.ui_state import extract_zip, find_metadata_csv
+
+    dest = extract_zip(_zip({"ds/meta.csv": b"path,label,g\n", "ds/img/a.png": png_bytes(np.zeros((2, 2), np.uint8))}), tmp_path / "x")
+    assert files_under(dest) == ["ds/img/a.png", "ds/meta.csv"]
+    assert find_metadata_csv(dest) == dest / "ds" / "meta.csv"
+
+
+@pytest.mark.parametrize(
+    "name, data, match",
+    [
+        ("model.pkl", b"x", r"unsupported file type \.pkl; upload one of"),
+        ("model.pt", b"", r"model\.pt is empty"),
+    ],
+)
+def test_bad_single_file_uploads_are_refused(name, data, match):
+    from bamu_core.models import CHECKPOINT_SUFFIXES
+    from bamu_core.ui_state import UploadDir
+
+    folder = UploadDir()
+    try:
+        with pytest.raises(ValueError, match=match):
+            folder.save(name, data, allowed=CHECKPOINT_SUFFIXES)
+        assert files_under(folder.path) == []
+    finally:
+        folder.cleanup()
+
+
+# ------------------------------------------------------------------------------------------------
+# the workflows: bad arguments fail before any work and leave nothing in the run store
+# ------------------------------------------------------------------------------------------------
+
+WORKFLOW_CASES = [
+    Case("intensity-above-1", "refused before any work", lambda: {"intensity": 1.5}, ValueError,
+         r"intensity must be a number in \[0, 1\], got 1\.5", r"in \[0, 1\]"),
+    Case("intensity-negative", "refused before any work", lambda: {"intensity": -0.1}, ValueError,
+         r"intensity must be a number in \[0, 1\], got -0\.1", r"in \[0, 1\]"),
+    Case("intensity-nan", "refused before any work", lambda: {"intensity": float("nan")}, ValueError,
+         r"got nan", r"in \[0, 1\]"),
+    Case("intensity-text", "refused before any work", lambda: {"intensity": "high"}, ValueError,
+         r"got 'high'", r"in \[0, 1\]"),
+    Case("forget-set-empty", "refused: the forget set is empty", lambda: {"forget": "indices:,"}, ValueError,
+         r"selected no training images", r"choose another forget set"),
+    Case("forget-set-everything", "refused: nothing would be left to retain",
+         lambda: {"forget": "indices:" + ",".join(map(str, range(64)))}, ValueError,
+         r"selected the whole training split", r"choose a smaller forget set"),
+    Case("forget-unknown-group", "refused: names the groups there are", lambda: {"forget": "group:blue"}, ValueError,
+         r"group 'blue' is not a group of 'colour'", r"choose one of \['red', 'green'\]"),
+    Case("method-unknown", "refused: lists the methods", lambda: {"method": "delete_bias"}, ValueError,
+         r"unknown unlearning method 'delete_bias'", r"available: .*ga"),
+    Case("hyperparameter-unknown", "refused: names the bad hyper-parameter",
+         lambda: {"hyperparameters": {"stepz": 3}}, ValueError, r"stepz", r"ga|steps"),
+]
+
+
+@pytest.mark.parametrize("case", WORKFLOW_CASES, ids=lambda c: c.id)
+def test_bad_unlearn_arguments_fail_fast_and_store_nothing(case, tmp_path):
+    from bamu_core.runs import RunStore
+    from bamu_core.workflows import unlearn
+
+    store = RunStore(tmp_path / "runs")
+    kwargs = {"method": "ga", "intensity": 0.5, "forget": "group:red", **case.make()}
+    with pytest.raises(case.error) as info:
+        unlearn(tiny_subject(), store=store, **kwargs, **QUICK_RUN)
+    case.check_message(str(info.value))
+    assert len(store) == 0
+    assert [f for f in files_under(store.root) if not f.startswith("runs.sqlite3")] == []
+
+
+# ------------------------------------------------------------------------------------------------
+# the command line: exit code 2, one line on stderr, no traceback
+# ------------------------------------------------------------------------------------------------
+
+
+class _Evil:
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
+
+
+def _cli_dataset(tmp, **kw):
+    root, meta = write_folder(tmp / "d", n_per=8, **kw)
+    return ["--data", str(root), "--meta", str(meta), "--image-size", "16"]
+
+
+def _cli_model(tmp, **kw):
+    return ["--model", str(model_file(tmp / f"m{len(kw)}.safetensors", **kw)), "--arch", "small_cnn"]
+
+
+def _pickle_file(tmp):
+    path = tmp / "evil.pt"
+    with open(path, "wb") as fh:
+        pickle.dump({"weight": _Evil()}, fh)
+    return ["--model", str(path), "--arch", "small_cnn"]
+
+
+def _corrupt_image(tmp):
+    args = _cli_dataset(tmp)
+    (tmp / "d" / "img3.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    return args
+
+
+def _csv_edit(tmp, edit):
+    args = _cli_dataset(tmp)
+    meta = Path(args[3])
+    meta.write_text(edit(meta.read_text()))
+    return args
+
+
+CLI_CASES = [
+    Case("cli-csv-missing-column", "exit 2, one line",
+         lambda t: ["audit", *_csv_edit(t, lambda s: s.replace("path,label,site", "path,kind,site")), *_cli_model(t)],
+         problem=r"lacks column\(s\) 'label'", advice=r"--label-col"),
+    Case("cli-corrupt-image", "exit 2, one line",
+         lambda t: ["audit", *_corrupt_image(t), *_cli_model(t)],
+         problem=r"cannot read image img3\.png", advice=r"replace or remove this file"),
+    Case("cli-class-absent-from-test", "exit 2, one line",
+         lambda t: ["audit", *_csv_edit(t, lambda s: s + "img0.png,bird,a\n"), *_cli_model(t)],
+         problem=r"class\(es\) 'bird'", advice=r"add images"),
+    Case("cli-group-nan", "exit 2, one line",
+         lambda t: ["audit", *_csv_edit(t, lambda s: s + "img0.png,cat,nan\n"), *_cli_model(t)],
+         problem=r"column 'site' is empty", advice=r"fill in a value"),
+    Case("cli-checkpoint-other-arch", "exit 2, one line: names missing / unexpected keys",
+         lambda t: ["audit", *_cli_dataset(t), "--model", str(model_file(t / "r.safetensors", arch="resnet20")), "--arch", "small_cnn"],
+         problem=r"does not fit architecture 'small_cnn'", advice=r"check the architecture"),
+    Case("cli-checkpoint-other-class-count", "exit 2, one line: names the mismatched shapes",
+         lambda t: ["audit", *_cli_dataset(t), *_cli_model(t, num_classes=10)],
+         problem=r"shape mismatch.*fc\.weight: checkpoint \(10, ", advice=r"number of classes"),
+    Case("cli-checkpoint-pickle", "exit 2, one line; the pickle's code never runs",
+         lambda t: ["audit", *_cli_dataset(t), *_pickle_file(t)],
+         problem=r"holds pickled Python objects", advice=r"save model\.state_dict\(\) instead"),
+    Case("cli-checkpoint-nan", "exit 2, one line",
+         lambda t: ["audit", *_cli_dataset(t), *_cli_model(t, poison=True)],
+         problem=r"NaN or infinite values", advice=r"use an earlier checkpoint"),
+    Case("cli-unlearn-unknown-group", "exit 2, one line",
+         lambda t: ["unlearn", *_cli_dataset(t), *_cli_model(t), "--method", "ga", "--intensity", "0.5", "--forget", "group:zzz"],
+         problem=r"group 'zzz' is not a group of 'site'", advice=r"choose one of \['a', 'b'\]"),
+    Case("cli-unlearn-intensity-nan", "exit 2, one line",
+         lambda t: ["unlearn", *_cli_dataset(t), *_cli_model(t), "--method", "ga", "--intensity", "nan"],
+         problem=r"--intensity must be in \[0, 1\], got nan", advice=r"\[0, 1\]"),
+    Case("cli-bad-option-value", "exit 2, one line instead of argparse's usage",
+         lambda t: ["audit", "--image-size", "big"], problem=r"argument --image-size: invalid int value: 'big'",
+         advice=r"see bamu audit --help"),
+    Case("cli-unknown-command", "exit 2, one line", lambda t: ["forget-everything"],
+         problem=r"invalid choice: 'forget-everything'", advice=r"choose from .*audit"),
+    Case("cli-report-unknown-run", "exit 2, one line", lambda t: ["report", "20990101-000000-abcdef12", "--html", str(t / "r.html")],
+         problem=r"no run '20990101-000000-abcdef12'", advice=r"see `bamu runs`"),
+    Case("cli-run-id-traversal", "exit 2, one line; nothing deleted", lambda t: ["runs", "--delete", "../../etc"],
+         problem=r"'\.\./\.\./etc' is not a run id", advice=r"see `bamu runs`"),
+]
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=lambda c: c.id)
+def test_bad_cli_input_exits_2_with_one_line(case, tmp_path, capsys, monkeypatch):
+    from bamu_core.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    argv = case.make(tmp_path)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    assert code == 2
+    out = capsys.readouterr()
+    err = [line for line in out.err.splitlines() if line.strip() and not line.startswith("  ")]
+    assert len(err) == 1, err
+    case.check_message(err[0])
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_pickle_checkpoint_in_a_real_process_is_refused_without_running_its_code(tmp_path):
+    args = ["audit", *_cli_dataset(tmp_path), *_pickle_file(tmp_path)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "BAMU_HOME": str(tmp_path / "home")}
+    proc = subprocess.run([sys.executable, "-m", "bamu_core", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "refuses to load" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "PWNED").exists()
