@@ -47,7 +47,7 @@ def radar_figure(before: Mapping[str, float] | None, after: Mapping[str, float] 
     axes = [a for a in AXES if any(_finite(s.get(a)) for _, s, _, _ in series)]
     if not axes:
         raise ValueError("radar_figure needs at least one radar axis in before or after")
-    labels = [AXIS_LABELS[a] for a in axes]
+    labels = [AXIS_LABELS[a].replace(" ", "<br>") for a in axes]  # two short lines fit beside the circle
     fig = go.Figure()
     for name, values, line, fill in series:
         if not values:
