@@ -19,7 +19,8 @@ from bamu_core.unlearn import get_method  # noqa: E402
 job = ui.session_job("unlearn")
 running = job is not None and job.active
 usable = [m for m in methods if sc.train.has_counterfactual or not get_method(m).needs_counterfactual]
-default_method = "counterfactual" if "counterfactual" in usable else usable[0]
+# newton (a closed-form step on the last layer) takes seconds on a CPU: the demo's default
+default_method = next((m for m in ("newton", "counterfactual", "ga") if m in usable), usable[0])
 
 with st.container(border=True):
     c1, c2 = st.columns([3, 2])

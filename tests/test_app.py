@@ -237,6 +237,7 @@ def test_the_unlearn_widgets_change_the_settings_and_the_forget_preview(app):
     _unlearn_page(app)
     assert not app.error, _texts(app.error)
     assert "bias-aligned" in " ".join(_texts(app.markdown))
+    app.selectbox(key="ul_method").set_value("ga").run()
     app.slider(key="ul_intensity").set_value(0.25).run()
     low = _hp(app)
     app.slider(key="ul_intensity").set_value(1.0).run()

@@ -6,6 +6,7 @@ screenshot of every page under ``tests/artifacts/`` (look at them). Chromium com
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -30,51 +31,60 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(bamu_home, binary_baseline, artifacts_dir):
-    """``streamlit run app.py`` on a free port with the test session's BAMU_HOME; yields its URL."""
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is absent (install it with `apt-get install chromium`)")
+@contextlib.contextmanager
+def serve(bamu_home: Path, log_path: Path):
+    """Run ``streamlit run app.py`` on a free port with ``BAMU_HOME=bamu_home``; yield its URL once healthy."""
     port = _free_port()
     env = dict(os.environ, BAMU_HOME=str(bamu_home), BAMU_DEVICE="cpu", PYTHONUNBUFFERED="1")
-    log = open(artifacts_dir / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://localhost:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"streamlit did not start; see {artifacts_dir / 'streamlit.log'}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        url = f"http://localhost:{port}"
         try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            deadline = time.time() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"streamlit did not start; see {log_path}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
-@pytest.fixture(scope="module")
-def page(server):
+@contextlib.contextmanager
+def browser_tab(url: str):
+    """A Chromium tab (system browser) on ``url``."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": WIDTH, "height": 900})
-        tab.goto(server)
+        try:
+            tab = browser.new_page(viewport={"width": WIDTH, "height": 900}, accept_downloads=True)
+            tab.goto(url)
+            yield tab
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(bamu_home, binary_baseline, artifacts_dir):
+    """The app (``streamlit run``) with the test session's BAMU_HOME, open in a Chromium tab."""
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is absent (install it with `apt-get install chromium`)")
+    with serve(bamu_home, artifacts_dir / "streamlit.log") as url, browser_tab(url) as tab:
         yield tab
-        browser.close()
 
 
 def _idle(tab, timeout: float = 120.0) -> None:
@@ -172,6 +182,29 @@ def walk_through(tab, artifacts_dir: Path, *, method: str | None = None) -> dict
     assert "<html" in html.lower() and "plotly" in html.lower()
     _no_traceback(tab)
     _shot(tab, artifacts_dir, "5_report")
+    return timings
+
+
+def cold_start(tab, *, method: str | None = None) -> dict:
+    """From the first page to the first radar chart: wait for the demo, run unlearning, see its radar.
+
+    Returns seconds since the call: ``loaded`` (demo data and baseline ready), ``unlearning`` (the
+    run itself, from the click) and ``first_radar`` (the radar chart drawn).
+    """
+    timings, start = {}, time.time()
+    tab.get_by_role("heading", name="Binary coloured digits").wait_for(timeout=600_000)
+    timings["loaded"] = time.time() - start
+    _go(tab, "Unlearn")
+    tab.get_by_text("Forget set preview").wait_for(timeout=60_000)
+    if method is not None:
+        _select(tab, "Method", method)
+    t0 = time.time()
+    tab.get_by_role("button", name="Run unlearning").click()
+    tab.get_by_text("Result:").wait_for(timeout=600_000)
+    timings["unlearning"] = time.time() - t0
+    tab.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").first.wait_for(timeout=60_000)
+    timings["first_radar"] = time.time() - start
+    _no_traceback(tab)
     return timings
 
 
