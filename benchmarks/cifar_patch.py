@@ -54,8 +54,12 @@ PAPER = {"dp_improvement": 0.3028, "composite": 0.62}
 GOAL = {"dp_improvement": 0.80, "max_clean_drop": 0.01, "max_recall_drop": 0.05}
 
 
+_PER_CLASS: int | None = None  # --per-class: a small subset for smoke runs (not for reported numbers)
+
+
 def _scenario():
-    return load_scenario("patch-cifar10").with_group("patch")
+    options = {} if _PER_CLASS is None else {"per_class": _PER_CLASS, "val_per_class": max(2, _PER_CLASS // 5)}
+    return load_scenario("patch-cifar10", **options).with_group("patch")
 
 
 def _views(model, sc) -> dict:
@@ -109,6 +113,7 @@ def part_baseline(seeds) -> dict:
         m = _bias_metrics(model, sc)
         m["train_seconds"] = info.seconds
         m["cached"] = info.cached
+        m["device"] = _machine()["device"]  # where this process ran (a cached baseline may have been trained elsewhere)
         print(f"seed {seed}: {json.dumps(m)} ({time.perf_counter() - t0:.0f} s)", flush=True)
         if m["dp_target"] < MIN_TARGET_DP:
             raise SystemExit(f"the baseline did not learn the shortcut: target DP {m['dp_target']:.3f} < {MIN_TARGET_DP}")
@@ -155,7 +160,7 @@ def part_runs(methods, intensities, seeds, *, include_oracle: bool = True) -> No
             om = _bias_metrics(oracle, sc)
             rows.append({"method": "retrain", "intensity": 1.0, "seed": seed, "status": "ok", "before": before, "after": om,
                          "forget_accuracy": oracle_forget_acc, "seconds": oinfo.seconds, "retrain_seconds": oinfo.seconds,
-                         "mia_auc": None, "score": None, "chosen_step": None, "steps": None})
+                         "mia_auc": None, "score": None, "chosen_step": None, "steps": None, "device": _machine()["device"]})
             _save_rows(rows)
         for method in methods:
             for intensity in intensities:
@@ -170,6 +175,7 @@ def part_runs(methods, intensities, seeds, *, include_oracle: bool = True) -> No
                     "seconds": run.seconds, "retrain_seconds": oinfo.seconds,
                     "mia_auc": run.privacy["mia_after"]["auc"], "score": run.score,
                     "chosen_step": run.chosen_step, "steps": run.steps, "wall_seconds": time.perf_counter() - t0,
+                    "device": _machine()["device"],
                 }
                 rows.append(row)
                 _save_rows(rows)
@@ -231,7 +237,7 @@ def part_report() -> str:
             f"{_fmt([r['forget_accuracy'] for r in rs])} | {_fmt([r['mia_auc'] for r in rs])} | {_fmt([r['score'] for r in rs])} | "
             f"{_fmt([r['seconds'] for r in rs], digits=0)} | {_fmt(frac)} | {statuses} |"
         )
-        ok = method != "retrain" and np.mean(dclean) >= -GOAL["max_clean_drop"] and np.mean(drecall) >= -GOAL["max_recall_drop"]
+        ok = method != "retrain" and np.mean(impr) > 0 and np.mean(dclean) >= -GOAL["max_clean_drop"] and np.mean(drecall) >= -GOAL["max_recall_drop"]
         if ok and (best is None or np.mean(impr) > best[2]):
             best = (method, intensity, float(np.mean(impr)), float(np.mean(dclean)), float(np.mean(drecall)))
     lines += ["", "## Against the paper and our goal", "",
@@ -243,7 +249,11 @@ def part_report() -> str:
         lines.append(f"Best admissible setting here: **{best[0]} at intensity {best[1]:g}**: DP improvement {best[2]:.1%}, "
                      f"clean accuracy {best[3] * 100:+.1f} points, airplane recall {best[4] * 100:+.1f} points — it {verdict} the goal.")
     else:
-        lines.append("No method setting kept clean accuracy and airplane recall within the goal's bounds.")
+        lines.append("**No method setting improved DP while keeping clean accuracy and airplane recall within the goal's bounds**: "
+                     "the runs above either returned the original model (no admissible checkpoint) or collapsed (status `diverged`). "
+                     "The intensity table was tuned on the digit scenarios; on the pretrained ResNet-20 the same learning rates "
+                     "destroy retain accuracy within one or two steps, and multiclass checkpoint selection uses the validation "
+                     "accuracy gap between patch groups, which is small here (0.05), instead of the target-class DP.")
     lines += ["", "Composite score: our reading of the paper's joint score (mean of the radar axes, `bamu_core.scoring`); "
               "it is not numerically comparable with the paper's figure.", ""]
     text = "\n".join(lines) + "\n"
@@ -276,7 +286,10 @@ def main(argv=None) -> None:
     p.add_argument("--intensities", default=",".join(map(str, INTENSITIES)))
     p.add_argument("--seeds", default="0")
     p.add_argument("--no-oracle", action="store_true", help="do not (re)compute the retrain oracle row")
+    p.add_argument("--per-class", type=int, help="use N images per class (smoke runs only; rows go to the same file)")
     args = p.parse_args(argv)
+    global _PER_CLASS
+    _PER_CLASS = args.per_class
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.part == "baseline":
         part_baseline(seeds)
