@@ -1,6 +1,7 @@
 """The workflows the CLI and the dashboard call: load a subject, audit it (unlearn, sweep to come)."""
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from ._compat import describe_device, pick_device
 from .data import Scenario, load_dataset, load_folder, load_scenario
 from .metrics import DEFAULT_N_BOOT, audit_metrics, check_bootstrap
 from .models import get_arch, load_model, train_baseline
-from .training import Progress, predict
+from .training import Progress, StopRequested, predict
 
 __all__ = ["Subject", "load_subject", "audit", "model_card", "dataset_card"]
 
@@ -697,7 +698,8 @@ def unlearn(
     progress : callable, optional
         ``progress(event)`` with a :class:`~bamu_core.unlearn.ProgressEvent` after every step.
     should_stop : callable, optional
-        Checked before every step; the run then ends with status ``cancelled``.
+        Checked before every step and before the run is saved; once true, :class:`StopRequested`
+        is raised and nothing of the run is kept but its ``cancelled`` row.
     hyperparameters : dict, optional
         Raw overrides of the intensity table. For ``retrain`` the scenario's baseline recipe is
         the default.
@@ -709,7 +711,9 @@ def unlearn(
         Passed to :func:`audit` (saliency is off by default: it needs gradients).
     store : RunStore, True or None
         Where the run is saved (weights, audits, Grad-CAM strips, the unlearn JSON): ``True`` (the
-        default) the store under ``BAMU_HOME``, ``None`` or ``False`` nowhere.
+        default) the store under ``BAMU_HOME``, ``None`` or ``False`` nowhere. The run's row is
+        written (``running``) before the method starts and completed at the end; an exception marks
+        it ``failed``, a killed process leaves it to be marked ``failed`` by the next ``RunStore()``.
     mia_samples, gradcam_images, reference_forget_accuracy, retrain_seconds :
         See :func:`evaluate_unlearning`: membership inference, Grad-CAM strips, the retrain
         oracle's forget-set accuracy and retraining time (for the forgetting and efficiency axes).
@@ -725,6 +729,8 @@ def unlearn(
     ValueError
         Unknown method or strategy, intensity outside [0, 1], bad hyper-parameters, or an empty
         forget or retain set.
+    StopRequested
+        ``should_stop()`` turned true: the run is stored as ``cancelled``, with no artifacts.
     """
     from .forget import select_forget
     from .unlearn import get_method, resolve_hyperparameters
@@ -744,78 +750,90 @@ def unlearn(
     forget_data, retain_data = forget_set.split(sc.train, retain_max=retain_max, seed=seed)
     timings["forget_selection"] = time.perf_counter() - t0
 
-    result = runner.run(
-        subject.model,
-        forget_data,
-        retain_data,
-        intensity=float(intensity),
-        device=device,
-        progress=progress,
-        should_stop=should_stop,
-        val=sc.val,
-        hyperparameters=hp,
-        seed=seed,
-    )
-    timings["unlearning"] = result.seconds
-
-    t0 = time.perf_counter()
-    audit_options = {"device": device, "n_boot": n_boot, "seed": seed, "saliency_per_group": saliency_per_group}
-    before = audit(subject, **audit_options)
-    after = audit(replace(subject, model=result.model), **audit_options)
-    dev = pick_device(device)
-    forget_acc = {}
-    for name, model in (("before", subject.model), ("after", result.model)):
-        try:
-            pred = predict(model.to(dev), sc.train, indices=forget_set.indices, device=dev).argmax(1).numpy()
-        finally:
-            model.to("cpu")
-        forget_acc[name] = float((pred == sc.train.labels[forget_set.indices]).mean())
-    timings["evaluation"] = time.perf_counter() - t0
-
-    parts, artifacts = _assess(
-        subject, unlearned=result.model, forget_indices=forget_set.indices, retain_indices=forget_set.retain(),
-        before=before, after=after, seconds=result.seconds, reference_forget_accuracy=reference_forget_accuracy,
-        retrain_seconds=retrain_seconds, device=device, seed=seed, mia_samples=mia_samples, gradcam_images=gradcam_images,
-    )
-    timings.update(parts["timings"])
-    settings = {"forget_strategy": forget, "forget_options": forget_options or {}, "seed": seed, "steps": result.steps,
-                "chosen_step": result.chosen_step, "hyperparameters": result.hyperparameters}
-    run = UnlearnRun(
-        method=method,
-        intensity=float(intensity),
-        before=before,
-        after=after,
-        forget={
-            "n": len(forget_set),
-            "accuracy_before": forget_acc["before"],
-            "accuracy_after": forget_acc["after"],
-            "strategy": forget_set.strategy,
-            "description": forget_set.description,
-            "retain_n": len(retain_data),
-        },
-        seconds=result.seconds,
-        status=result.status,
-        message=result.message,
-        chosen_step=result.chosen_step,
-        steps=result.steps,
-        hyperparameters=result.hyperparameters,
-        timings=timings,
-        model=result.model,
-        result=result,
-        forget_set=forget_set,
-        privacy=parts["privacy"],
-        radar=parts["radar"],
-        score=parts["score"],
-        details={k: parts[k] for k in ("dataset", "model", "gradcam", "environment")} | {"settings": settings},
-    )
     if store is True:
         from .runs import RunStore
 
         store = RunStore()
+    # The run is in the store from here on: a process killed midway leaves a "running" row that
+    # the next RunStore() marks failed; a cancelled or failed run leaves its row and no artifacts.
+    handle = None
     if store is not None and store is not False:  # (an empty RunStore is falsy: it has a length)
-        run.run_id = store.new_run_id()
         config = {"scenario": sc.name, "method": method, "intensity": float(intensity), "forget": forget, "seed": seed}
-        store.save(kind="unlearn", run_id=run.run_id, result=run.to_json(), artifacts=_run_artifacts(run.model, parts, artifacts), config=config)
+        handle = store.start(kind="unlearn", config=config)
+    with handle if handle is not None else contextlib.nullcontext():
+        result = runner.run(
+            subject.model,
+            forget_data,
+            retain_data,
+            intensity=float(intensity),
+            device=device,
+            progress=progress,
+            should_stop=should_stop,
+            val=sc.val,
+            hyperparameters=hp,
+            seed=seed,
+        )
+        timings["unlearning"] = result.seconds
+        if result.status == "cancelled":  # no evaluation of a run the user stopped
+            raise StopRequested(f"unlearning was cancelled ({result.message.split(';')[0]}); nothing was saved")
+
+        t0 = time.perf_counter()
+        audit_options = {"device": device, "n_boot": n_boot, "seed": seed, "saliency_per_group": saliency_per_group}
+        before = audit(subject, **audit_options)
+        after = audit(replace(subject, model=result.model), **audit_options)
+        dev = pick_device(device)
+        forget_acc = {}
+        for name, model in (("before", subject.model), ("after", result.model)):
+            try:
+                pred = predict(model.to(dev), sc.train, indices=forget_set.indices, device=dev).argmax(1).numpy()
+            finally:
+                model.to("cpu")
+            forget_acc[name] = float((pred == sc.train.labels[forget_set.indices]).mean())
+        timings["evaluation"] = time.perf_counter() - t0
+
+        parts, artifacts = _assess(
+            subject, unlearned=result.model, forget_indices=forget_set.indices, retain_indices=forget_set.retain(),
+            before=before, after=after, seconds=result.seconds, reference_forget_accuracy=reference_forget_accuracy,
+            retrain_seconds=retrain_seconds, device=device, seed=seed, mia_samples=mia_samples, gradcam_images=gradcam_images,
+        )
+        timings.update(parts["timings"])
+        settings = {"forget_strategy": forget, "forget_options": forget_options or {}, "seed": seed, "steps": result.steps,
+                    "chosen_step": result.chosen_step, "hyperparameters": result.hyperparameters}
+        run = UnlearnRun(
+            method=method,
+            intensity=float(intensity),
+            before=before,
+            after=after,
+            forget={
+                "n": len(forget_set),
+                "accuracy_before": forget_acc["before"],
+                "accuracy_after": forget_acc["after"],
+                "strategy": forget_set.strategy,
+                "description": forget_set.description,
+                "retain_n": len(retain_data),
+            },
+            seconds=result.seconds,
+            status=result.status,
+            message=result.message,
+            chosen_step=result.chosen_step,
+            steps=result.steps,
+            hyperparameters=result.hyperparameters,
+            timings=timings,
+            model=result.model,
+            result=result,
+            forget_set=forget_set,
+            privacy=parts["privacy"],
+            radar=parts["radar"],
+            score=parts["score"],
+            details={k: parts[k] for k in ("dataset", "model", "gradcam", "environment")} | {"settings": settings},
+        )
+        if should_stop is not None and should_stop():
+            raise StopRequested("unlearning was cancelled while its result was being measured; nothing was saved")
+        if handle is not None:
+            run.run_id = handle.run_id
+            for name, value in _run_artifacts(run.model, parts, artifacts).items():
+                handle.add(name, value)
+            handle.complete(run.to_json())
     return run
 
 
@@ -989,6 +1007,8 @@ def sweep(
                 before = before or result.get("before")
             except (KeyboardInterrupt, ValueError):
                 raise
+            except StopRequested:  # cancelled: the rows so far are the sweep
+                break
             except Exception as exc:  # one failing configuration does not end the sweep
                 row = {**{c: None for c in SWEEP_COLUMNS}, "method": m, "intensity": x, "status": "failed",
                        "pareto": False, "message": f"{type(exc).__name__}: {exc}"}

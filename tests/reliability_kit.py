@@ -177,3 +177,48 @@ def same_state(a: dict, b: dict) -> bool:
 def files_under(root: Path) -> list[str]:
     """Every file below ``root`` (relative paths, sorted)."""
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+# ------------------------------------------------------------------------------------------------
+# the dashboard (Streamlit's AppTest), opened on a tiny subject so that nothing is trained
+# ------------------------------------------------------------------------------------------------
+
+
+def settle(at, timeout: float = 120.0):
+    """Run the page, wait for its background jobs, run it again (as its live fragment would)."""
+    import time
+
+    from bamu_core.jobs import default_manager
+
+    at.run()
+    end = time.time() + timeout
+    while time.time() < end and default_manager().jobs(active=True):
+        time.sleep(0.1)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def open_app(tmp: Path, *, groups=("a", "b")):
+    """The dashboard with a tiny folder dataset (groups by ``site``) and a small CNN checkpoint loaded."""
+    from streamlit.testing.v1 import AppTest
+
+    from bamu_core.ui_state import SubjectSpec
+
+    root, meta = write_folder(tmp / "app-data", n_per=4, groups=groups)
+    ckpt = model_file(tmp / "app-model.safetensors")
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.session_state["spec"] = SubjectSpec(data_dir=str(root), meta_csv=str(meta), group_cols=("site",), image_size=16,
+                                           arch="small_cnn", checkpoint=str(ckpt))
+    at.session_state["group_attr"] = None
+    return settle(at)
+
+
+def close_app(at) -> None:
+    """Remove the session's upload folder (as the end of a browser session does)."""
+    if "uploads" in at.session_state:
+        at.session_state["uploads"].cleanup()
+
+
+def texts(elements) -> list[str]:
+    return [str(e.value) for e in elements]

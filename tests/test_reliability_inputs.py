@@ -25,7 +25,20 @@ import pytest
 import torch
 from PIL import Image
 
-from reliability_kit import QUICK_RUN, REPO, Case, files_under, model_file, png_bytes, tiny_subject, write_folder
+from reliability_kit import (
+    QUICK_RUN,
+    REPO,
+    Case,
+    close_app,
+    files_under,
+    model_file,
+    open_app,
+    png_bytes,
+    settle,
+    texts,
+    tiny_subject,
+    write_folder,
+)
 
 from bamu_core.data import load_folder
 from bamu_core.data.folder import _read_image
@@ -534,3 +547,100 @@ def test_a_pickle_checkpoint_in_a_real_process_is_refused_without_running_its_co
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "refuses to load" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "PWNED").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# the dashboard: st.error with the message, never an exception
+# ------------------------------------------------------------------------------------------------
+
+
+def _dataset_zip(tmp, edit=None, **kw) -> bytes:
+    root, meta = write_folder(tmp / "zipped" / "ds", **kw)
+    if edit is not None:
+        edit(root, meta)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for path in sorted(root.rglob("*")):
+            z.write(path, path.relative_to(root.parent).as_posix())
+    return buf.getvalue()
+
+
+def _append(text):
+    return lambda root, meta: meta.write_text(meta.read_text() + text)
+
+
+def _zip_then_load(edit=None):
+    def act(at, tmp):
+        at.radio(key="load_source").set_value("zip").run()
+        at.file_uploader(key="load_zip").upload("data.zip", _dataset_zip(tmp, edit), "application/zip").run()
+        at.number_input[0].set_value(16).run()
+        at.button(key="load_button").click()
+        settle(at)
+
+    return act
+
+
+def _upload_zip(payload):
+    def act(at, tmp):
+        at.radio(key="load_source").set_value("zip").run()
+        at.file_uploader(key="load_zip").upload("data.zip", payload, "application/zip").run()
+
+    return act
+
+
+def _upload_checkpoint(make, *, load: bool = False):
+    def act(at, tmp):
+        path = make(tmp)
+        at.radio(key="load_model").set_value("checkpoint").run()
+        at.file_uploader(key="load_ckpt").upload(path.name, path.read_bytes()).run()
+        if load:
+            at.button(key="load_button").click()
+            settle(at)
+
+    return act
+
+
+def _missing_csv(at, tmp):
+    at.radio(key="load_source").set_value("folder").run()
+    at.text_input(key="load_dir").input(str(tmp)).run()
+    at.text_input(key="load_csv").input(str(tmp / "no-such.csv")).run()
+
+
+def _break_image(root, meta):
+    (root / "img3.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+
+
+APP_CASES = [
+    Case("app-csv-path-missing", "st.error: the CSV path does not exist", _missing_csv,
+         problem=r"metadata CSV .*no-such\.csv does not exist", advice=r"Check the path"),
+    Case("app-zip-corrupt-image", "st.error after Load: names the image", _zip_then_load(_break_image),
+         problem=r"cannot read image img3\.png", advice=r"replace or remove this file"),
+    Case("app-zip-class-absent-from-test", "st.error after Load", _zip_then_load(_append("img0.png,bird,a\n")),
+         problem=r"class\(es\) 'bird'", advice=r"add images"),
+    Case("app-zip-nan-group", "st.error after Load", _zip_then_load(_append("img0.png,cat,NaN\n")),
+         problem=r"column 'site' is empty", advice=r"fill in a value"),
+    Case("app-zip-group-with-one-sample", "st.error after Load", _zip_then_load(_append("img0.png,cat,c\n")),
+         problem=r"group\(s\) 'c' .* no image in the test split", advice=r"add images"),
+    Case("app-zip-symlink", "st.error on upload; nothing extracted", _upload_zip(_zip({"ds/link": b"/etc"}, symlink="ds/link")),
+         problem=r"is a symbolic link", advice=r"make the zip from inside the dataset folder"),
+    Case("app-checkpoint-nan", "st.error on upload", _upload_checkpoint(lambda t: model_file(t / "nan.safetensors", poison=True)),
+         problem=r"NaN or infinite values", advice=r"use an earlier checkpoint"),
+    Case("app-checkpoint-truncated", "st.error on upload", _upload_checkpoint(_truncated_pt),
+         problem=r"cannot be read", advice=r"truncated"),
+    Case("app-checkpoint-other-class-count", "st.error after Load: names the shapes",
+         _upload_checkpoint(lambda t: model_file(t / "ten.safetensors", num_classes=10), load=True),
+         problem=r"does not fit architecture 'small_cnn'.*fc\.weight: checkpoint \(10, ", advice=r"number of classes"),
+]
+
+
+@pytest.mark.parametrize("case", APP_CASES, ids=lambda c: c.id)
+def test_bad_input_in_the_dashboard_shows_an_error_and_no_exception(case, tmp_path):
+    at = open_app(tmp_path)
+    try:
+        case.make(at, tmp_path)
+        assert not at.exception, texts(at.exception)
+        errors = texts(at.error)
+        assert errors and not any("unexpected error" in e for e in errors), errors
+        case.check_message(" ".join(errors))
+    finally:
+        close_app(at)
