@@ -1,0 +1,79 @@
+"""One entry point for every benchmark, and ``RESULTS.md``.
+
+    .venv/bin/python -m benchmarks.run digits       # method x intensity x 3 seeds on the digit scenarios
+    .venv/bin/python -m benchmarks.run cifar ARGS   # the paper's CIFAR-10 patch setting (see benchmarks/cifar_patch.py)
+    .venv/bin/python -m benchmarks.run speed        # audit throughput and Grad-CAM latency
+    .venv/bin/python -m benchmarks.run results      # rebuild benchmarks/RESULTS.md from benchmarks/results/*.md
+
+Every figure in ``RESULTS.md`` is in one of the result files, each written by the script named at
+its top.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from bamu_core.storage import atomic_write
+
+HERE = Path(__file__).parent
+SECTIONS = [
+    ("cifar_patch.md", "CIFAR-10 patch bias, the paper's setting", "benchmarks/cifar_patch.py"),
+    ("unlearn_digits.md", "Unlearning on the digit scenarios", "benchmarks/unlearn_digits.py"),
+    ("audit_speed.md", "Audit throughput and Grad-CAM latency", "benchmarks/audit_speed.py"),
+    ("zoo_and_datasets-cuda.md", "Official-format loaders and backbones on a GPU", "benchmarks/zoo_and_datasets.py"),
+    ("cold_start.md", "Dashboard cold start to the first radar chart", "benchmarks/cold_start.py"),
+]
+
+
+def write_results() -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Rebuilt by `.venv/bin/python -m benchmarks.run results`. Each section below is a result file in",
+        "`benchmarks/results/`, written by the script named beside it; rerun that script to regenerate it.",
+        "Every figure states the device it was measured on.",
+        "",
+        "| topic | result file | script |",
+        "|---|---|---|",
+    ]
+    present = []
+    for name, title, script in SECTIONS:
+        path = HERE / "results" / name
+        if path.exists():
+            lines.append(f"| {title} | [results/{name}](results/{name}) | `{script}` |")
+            present.append(path)
+    lines.append("")
+    for path in present:
+        lines += ["---", "", path.read_text().replace("\n# ", "\n## ").lstrip().replace("# ", "## ", 1), ""]
+    text = "\n".join(lines)
+    atomic_write(HERE / "RESULTS.md", lambda p: p.write_text(text))
+    return text
+
+
+def main(argv=None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return
+    part, rest = argv[0], argv[1:]
+    if part == "digits":
+        from . import unlearn_digits
+
+        unlearn_digits.main(rest)
+    elif part == "cifar":
+        from . import cifar_patch
+
+        cifar_patch.main(rest)
+    elif part == "speed":
+        from . import audit_speed
+
+        audit_speed.main(rest)
+    elif part == "results":
+        write_results()
+        print(f"wrote {HERE / 'RESULTS.md'}")
+    else:
+        raise SystemExit(f"unknown part {part!r}; use digits, cifar, speed or results")
+
+
+if __name__ == "__main__":
+    main()
