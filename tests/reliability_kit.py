@@ -41,6 +41,25 @@ class Case:
         assert re.search(self.advice, message, re.IGNORECASE), f"{self.id}: advice {self.advice!r} not in {message!r}"
 
 
+def reliability(kind: str, where: str):
+    """Mark a test for the README's reliability table (``benchmarks/reliability_table.py``).
+
+    ``kind`` is one of :data:`KINDS`; the first line of the test's docstring is the expected
+    behaviour. Table-driven tests are listed through their module's ``README_TABLES`` instead.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+
+    def mark(fn):
+        fn.reliability = (kind, where)
+        return fn
+
+    return mark
+
+
+KINDS = ("bad input", "valid input", "fault", "concurrency", "security")
+
+
 def png_bytes(array: np.ndarray, **kwargs) -> bytes:
     import io
 

@@ -24,7 +24,20 @@ import numpy as np
 import pytest
 import torch
 
-from reliability_kit import FAST, QUICK_RUN, REPO, Case, files_under, model_file, same_state, state_of, tiny_model, tiny_subject, write_folder
+from reliability_kit import (
+    FAST,
+    QUICK_RUN,
+    REPO,
+    Case,
+    files_under,
+    model_file,
+    reliability,
+    same_state,
+    state_of,
+    tiny_model,
+    tiny_subject,
+    write_folder,
+)
 
 from bamu_core.forget import select_forget
 from bamu_core.memory import BatchSizeWarning
@@ -112,7 +125,9 @@ def test_divergence_stops_as_diverged_with_the_last_good_model(case):
     assert same_state(state_of(res.model), state_of(clean.model))  # exactly the model after step 2
 
 
+@reliability("fault", "library: unlearn() + run store")
 def test_a_diverged_run_is_stored_as_diverged_with_its_last_good_weights(tmp_path):
+    """NaN loss at step 3 of a stored run: the run is saved with status diverged and the weights of its last good checkpoint."""
     subject = tiny_subject()
     poison = _Poison(float("nan"))
     poison.attach(subject.model)
@@ -137,7 +152,9 @@ def _nothing_but_the_row(store: RunStore, run_id: str) -> None:
     assert [f for f in files_under(store.root) if not f.startswith("runs.sqlite3")] == []
 
 
+@reliability("fault", "library: unlearn() + run store")
 def test_a_run_cancelled_midway_leaves_its_cancelled_row_and_no_artifacts(tmp_path):
+    """Cancel before step 3 of 30: StopRequested, the run's row says cancelled, no artifact, staging or temp file is left."""
     store = RunStore(tmp_path / "runs")
     calls = []
 
@@ -153,7 +170,9 @@ def test_a_run_cancelled_midway_leaves_its_cancelled_row_and_no_artifacts(tmp_pa
     _nothing_but_the_row(store, record.run_id)
 
 
+@reliability("fault", "library: unlearn() + run store")
 def test_a_cancel_while_the_result_is_measured_saves_nothing(tmp_path):
+    """Cancel while the finished run is being measured: nothing is saved, the row says cancelled."""
     store = RunStore(tmp_path / "runs")
     done = threading.Event()
 
@@ -169,7 +188,9 @@ def test_a_cancel_while_the_result_is_measured_saves_nothing(tmp_path):
     _nothing_but_the_row(store, record.run_id)
 
 
+@reliability("fault", "library: unlearn() + run store")
 def test_a_write_that_fails_midway_leaves_a_failed_row_and_no_artifacts(tmp_path, monkeypatch):
+    """Disk full after the weights and one audit were written: the row says failed with the error; the written files are gone."""
     from bamu_core.runs import RunWriter
 
     real = RunWriter.add_json
@@ -191,7 +212,9 @@ def test_a_write_that_fails_midway_leaves_a_failed_row_and_no_artifacts(tmp_path
     _nothing_but_the_row(store, record.run_id)
 
 
+@reliability("fault", "dashboard job + run store")
 def test_a_job_cancelled_from_the_dashboard_keeps_no_result_and_no_artifacts(tmp_path):
+    """Cancel of a running background job: job cancelled without result, the run's row cancelled, no artifacts."""
     from bamu_core.jobs import JobManager
     from bamu_core.ui_state import unlearn_task
 
@@ -223,7 +246,9 @@ def test_a_job_cancelled_from_the_dashboard_keeps_no_result_and_no_artifacts(tmp
 # ------------------------------------------------------------------------------------------------
 
 
+@reliability("fault", "command line (own process)")
 def test_a_bamu_unlearn_killed_mid_run_is_marked_failed_on_the_next_start(tmp_path, monkeypatch, capsys):
+    """`bamu unlearn` killed with SIGKILL at step 10: the next start (`bamu runs`) marks its row failed naming the pid; no artifacts, no partial --out file."""
     from bamu_core.cli import main
 
     root, meta = write_folder(tmp_path / "d", n_per=8)
@@ -283,7 +308,9 @@ def _messages(record) -> list[str]:
     return [str(w.message) for w in record if issubclass(w.category, BatchSizeWarning)]
 
 
+@reliability("fault", "library: predict()")
 def test_inference_out_of_memory_halves_the_batch_and_gives_the_same_logits():
+    """CUDA out of memory above 10 images: the batch halves 64 -> 8 with a BatchSizeWarning each time; logits identical."""
     data = tiny_subject().scenario.test
     model = tiny_model()
     expected = predict(model, data, batch_size=64)
@@ -298,7 +325,9 @@ def test_inference_out_of_memory_halves_the_batch_and_gives_the_same_logits():
     ]
 
 
+@reliability("fault", "library: fit()")
 def test_training_out_of_memory_splits_each_step_and_keeps_the_step_count():
+    """CUDA out of memory above 12 images: each step's batch is split (gradients accumulated), same number of steps and loss, with warnings."""
     data = tiny_subject().scenario.train
     steps = []
     torch.manual_seed(0)
@@ -316,7 +345,9 @@ def test_training_out_of_memory_splits_each_step_and_keeps_the_step_count():
     assert losses[0] == pytest.approx(ref_losses[0], rel=1e-4)  # the same steps, in chunks
 
 
+@reliability("fault", "library: unlearning loop")
 def test_unlearning_out_of_memory_cuts_the_batches_and_says_so():
+    """CUDA out of memory above 4 images: batches cut 16 -> 4 with warnings; the run finishes ok and its message says so."""
     subject = tiny_subject()
     forget, retain = _forget_retain(subject)
     model = _oom_above(tiny_model(), 4)
@@ -330,7 +361,9 @@ def test_unlearning_out_of_memory_cuts_the_batches_and_says_so():
     assert "unlearning step 1: out of memory with batch size 8; continuing with batch size 4" in messages
 
 
+@reliability("fault", "library: predict()")
 def test_out_of_memory_with_one_image_is_a_clear_error_and_other_errors_pass_through():
+    """Out of memory even for one image: MemoryError saying what to change; other runtime errors pass through unchanged."""
     data = tiny_subject().scenario.test
     with pytest.raises(MemoryError, match="out of memory even with one image per batch; use a smaller image size"):
         with warnings.catch_warnings():
@@ -342,7 +375,9 @@ def test_out_of_memory_with_one_image_is_a_clear_error_and_other_errors_pass_thr
         predict(model, data, batch_size=4)
 
 
+@reliability("fault", "command line")
 def test_bamu_prints_the_out_of_memory_fallback_as_one_line_warnings(tmp_path, capsys, monkeypatch):
+    """Out of memory during `bamu audit`: exit 0, one `bamu audit: warning:` line per halving (512 -> 4)."""
     from bamu_core.cli import main
     from bamu_core.models import build_model
 
@@ -373,7 +408,9 @@ def test_bamu_prints_the_out_of_memory_fallback_as_one_line_warnings(tmp_path, c
 # ------------------------------------------------------------------------------------------------
 
 
+@reliability("concurrency", "dashboard jobs + run store")
 def test_two_sessions_unlearning_at_once_queue_and_keep_their_own_runs(tmp_path):
+    """Two sessions start unlearning at once: one runs, the other waits at queue position 1; each gets its own run, weights and config; the shared model is untouched."""
     from bamu_core.jobs import JobManager
     from bamu_core.ui_state import unlearn_task
 
@@ -419,7 +456,9 @@ def test_two_sessions_unlearning_at_once_queue_and_keep_their_own_runs(tmp_path)
     assert same_state(state_of(subject.model), original)  # the shared model is untouched
 
 
+@reliability("concurrency", "library: unlearn() + run store")
 def test_two_unlearning_runs_in_parallel_threads_match_their_solo_results(tmp_path):
+    """Two unlearn() calls in parallel threads on one shared model and store: both complete with exactly the weights of their solo runs."""
     subject = tiny_subject()
     forget, retain = _forget_retain(subject)
     hp = {**FAST, "steps": 6}
@@ -448,3 +487,6 @@ def test_two_unlearning_runs_in_parallel_threads_match_their_solo_results(tmp_pa
     for method, run in results.items():
         assert same_state(state_of(run.model), solo[method]), method
         assert same_state(read_state_dict(store.get(run.run_id).artifact("unlearned.safetensors")), solo[method])
+
+
+README_TABLES = [("fault", "library: unlearning method (ga)", DIVERGENCE)]

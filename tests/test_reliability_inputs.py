@@ -34,6 +34,7 @@ from reliability_kit import (
     model_file,
     open_app,
     png_bytes,
+    reliability,
     settle,
     texts,
     tiny_subject,
@@ -171,7 +172,9 @@ def test_bad_folder_datasets_are_refused_with_one_clear_message(case, tmp_path):
     case.check_message(str(info.value))
 
 
+@reliability("valid input", "library: image folder + CSV")
 def test_extra_columns_and_padded_headers_are_accepted(tmp_path):
+    """Extra columns are ignored when the group columns are named; spaces around header names are dropped."""
     root, meta = write_folder(tmp_path / "d")
     lines = meta.read_text().strip().splitlines()
     lines = [" path , label , site ,notes"] + [f"{line},free text" for line in lines[1:]]
@@ -207,16 +210,20 @@ MODES = {
     "F (float 0..1)": lambda g: Image.fromarray(g.astype(np.float32) / 255.0),
     "CMYK": lambda g: Image.fromarray(np.stack([g] * 3, -1)).convert("CMYK"),
 }
+MODE_CASES = [
+    Case(f"mode {name}", "loads to exactly the pixels of the same picture saved as 8-bit grey", make)
+    for name, make in MODES.items()
+]
 
 
-@pytest.mark.parametrize("mode", list(MODES))
-def test_every_image_mode_loads_to_the_same_pixels(mode, tmp_path):
+@pytest.mark.parametrize("case", MODE_CASES, ids=lambda c: c.id)
+def test_every_image_mode_loads_to_the_same_pixels(case, tmp_path):
     reference = _read_image(_save(tmp_path / "ref.png", Image.fromarray(_GREY, mode="L")), _SIZE)
-    image = MODES[mode](_GREY)
+    image = case.make(_GREY)
     path = _save(tmp_path / f"x.{'tiff' if image.mode in ('F', 'I', 'CMYK') else 'png'}", image)
     got = _read_image(path, _SIZE)
     assert got.shape == (3, _SIZE, _SIZE) and got.dtype == np.uint8
-    assert np.array_equal(got, reference), f"{mode}: max difference {np.abs(got.astype(int) - reference).max()}"
+    assert np.array_equal(got, reference), f"{case.id}: max difference {np.abs(got.astype(int) - reference).max()}"
 
 
 def _save(path, image):
@@ -224,25 +231,30 @@ def _save(path, image):
     return path
 
 
-@pytest.mark.parametrize(
-    "make, expected",
-    [
-        (lambda: Image.new("RGBA", (5, 3), (200, 100, 50, 0)), (0, 0, 0)),  # transparent: black
-        (lambda: Image.new("LA", (5, 3), (90, 255)), (90, 90, 90)),
-        (lambda: Image.new("1", (5, 3), 1), (255, 255, 255)),
-        (lambda: Image.fromarray(np.full((3, 5), 40000, dtype=np.uint16)), (156, 156, 156)),  # 40000 / 65535 * 255
-        (lambda: Image.fromarray(np.full((3, 5), 1000, dtype=np.int32)), (4, 4, 4)),  # 32-bit, 16-bit range
-        (lambda: Image.fromarray(np.full((3, 5), 0.5, dtype=np.float32)), (128, 128, 128)),
-    ],
-    ids=["rgba-transparent", "la-opaque", "1-bit", "16-bit-40000", "32-bit-1000", "float-half"],
-)
-def test_alpha_and_bit_depths_map_to_exact_values(make, expected, tmp_path):
-    image = make()
+DEPTH_CASES = [
+    Case("rgba-transparent", "transparent pixels composite onto black: (0, 0, 0)",
+         lambda: (Image.new("RGBA", (5, 3), (200, 100, 50, 0)), (0, 0, 0))),
+    Case("la-opaque", "grey with alpha keeps its grey: (90, 90, 90)", lambda: (Image.new("LA", (5, 3), (90, 255)), (90, 90, 90))),
+    Case("1-bit", "1-bit white is 255", lambda: (Image.new("1", (5, 3), 1), (255, 255, 255))),
+    Case("16-bit-40000", "16-bit maps by its full range: 40000 -> 156",
+         lambda: (Image.fromarray(np.full((3, 5), 40000, dtype=np.uint16)), (156, 156, 156))),
+    Case("32-bit-1000", "32-bit integers above 255 map as 16-bit: 1000 -> 4",
+         lambda: (Image.fromarray(np.full((3, 5), 1000, dtype=np.int32)), (4, 4, 4))),
+    Case("float-half", "float images in 0..1 map by 255: 0.5 -> 128",
+         lambda: (Image.fromarray(np.full((3, 5), 0.5, dtype=np.float32)), (128, 128, 128))),
+]
+
+
+@pytest.mark.parametrize("case", DEPTH_CASES, ids=lambda c: c.id)
+def test_alpha_and_bit_depths_map_to_exact_values(case, tmp_path):
+    image, expected = case.make()
     got = _read_image(_save(tmp_path / ("x.tiff" if image.mode in ("F", "I") else "x.png"), image), 4)
     assert tuple(got[:, 0, 0]) == expected and (got == got[:, :1, :1]).all()
 
 
+@reliability("valid input", "library: image folder + CSV")
 def test_a_folder_of_mixed_sizes_and_modes_loads_as_one_dataset(tmp_path):
+    """24 images of 6 sizes (1 x 40 to 300 x 200) and 7 modes load as one dataset, all resized alike."""
     root, meta = write_folder(tmp_path / "d")
     png_modes = [m for name, m in MODES.items() if not name.startswith(("I ", "F", "CMYK"))]
     sizes = [(1, 40), (40, 1), (300, 200), (3, 3), (64, 64), (7, 100)]
@@ -371,7 +383,9 @@ def test_bad_zip_uploads_are_refused_and_write_nothing(case, tmp_path):
     assert files_under(tmp_path) == []  # nothing inside, nothing beside (../evil.csv)
 
 
+@reliability("valid input", "library: zip upload")
 def test_a_good_zip_is_extracted_in_place(tmp_path):
+    """A well-formed dataset zip is extracted below its folder and its metadata CSV found."""
     from bamu_core.ui_state import extract_zip, find_metadata_csv
 
     dest = extract_zip(_zip({"ds/meta.csv": b"path,label,g\n", "ds/img/a.png": png_bytes(np.zeros((2, 2), np.uint8))}), tmp_path / "x")
@@ -379,21 +393,24 @@ def test_a_good_zip_is_extracted_in_place(tmp_path):
     assert find_metadata_csv(dest) == dest / "ds" / "meta.csv"
 
 
-@pytest.mark.parametrize(
-    "name, data, match",
-    [
-        ("model.pkl", b"x", r"unsupported file type \.pkl; upload one of"),
-        ("model.pt", b"", r"model\.pt is empty"),
-    ],
-)
-def test_bad_single_file_uploads_are_refused(name, data, match):
+UPLOAD_CASES = [
+    Case("upload-pickle-suffix", "refused: lists the accepted checkpoint types", lambda: ("model.pkl", b"x"),
+         problem=r"unsupported file type \.pkl", advice=r"upload one of \.pt"),
+    Case("upload-empty-file", "refused: the file is empty", lambda: ("model.pt", b""),
+         problem=r"model\.pt is empty", advice=r"model\.pt is empty"),
+]
+
+
+@pytest.mark.parametrize("case", UPLOAD_CASES, ids=lambda c: c.id)
+def test_bad_single_file_uploads_are_refused(case):
     from bamu_core.models import CHECKPOINT_SUFFIXES
     from bamu_core.ui_state import UploadDir
 
     folder = UploadDir()
     try:
-        with pytest.raises(ValueError, match=match):
-            folder.save(name, data, allowed=CHECKPOINT_SUFFIXES)
+        with pytest.raises(case.error) as info:
+            folder.save(*case.make(), allowed=CHECKPOINT_SUFFIXES)
+        case.check_message(str(info.value))
         assert files_under(folder.path) == []
     finally:
         folder.cleanup()
@@ -404,13 +421,13 @@ def test_bad_single_file_uploads_are_refused(name, data, match):
 # ------------------------------------------------------------------------------------------------
 
 WORKFLOW_CASES = [
-    Case("intensity-above-1", "refused before any work", lambda: {"intensity": 1.5}, ValueError,
+    Case("intensity-above-1", "refused before any work; nothing stored", lambda: {"intensity": 1.5}, ValueError,
          r"intensity must be a number in \[0, 1\], got 1\.5", r"in \[0, 1\]"),
-    Case("intensity-negative", "refused before any work", lambda: {"intensity": -0.1}, ValueError,
+    Case("intensity-negative", "refused before any work; nothing stored", lambda: {"intensity": -0.1}, ValueError,
          r"intensity must be a number in \[0, 1\], got -0\.1", r"in \[0, 1\]"),
-    Case("intensity-nan", "refused before any work", lambda: {"intensity": float("nan")}, ValueError,
+    Case("intensity-nan", "refused before any work; nothing stored", lambda: {"intensity": float("nan")}, ValueError,
          r"got nan", r"in \[0, 1\]"),
-    Case("intensity-text", "refused before any work", lambda: {"intensity": "high"}, ValueError,
+    Case("intensity-text", "refused before any work; nothing stored", lambda: {"intensity": "high"}, ValueError,
          r"got 'high'", r"in \[0, 1\]"),
     Case("forget-set-empty", "refused: the forget set is empty", lambda: {"forget": "indices:,"}, ValueError,
          r"selected no training images", r"choose another forget set"),
@@ -480,44 +497,44 @@ def _csv_edit(tmp, edit):
 
 
 CLI_CASES = [
-    Case("cli-csv-missing-column", "exit 2, one line",
+    Case("cli-csv-missing-column", "`bamu audit --data`: exit 2, one line naming the missing column and --label-col",
          lambda t: ["audit", *_csv_edit(t, lambda s: s.replace("path,label,site", "path,kind,site")), *_cli_model(t)],
          problem=r"lacks column\(s\) 'label'", advice=r"--label-col"),
-    Case("cli-corrupt-image", "exit 2, one line",
+    Case("cli-corrupt-image", "exit 2, one line naming the unreadable image",
          lambda t: ["audit", *_corrupt_image(t), *_cli_model(t)],
          problem=r"cannot read image img3\.png", advice=r"replace or remove this file"),
-    Case("cli-class-absent-from-test", "exit 2, one line",
+    Case("cli-class-absent-from-test", "exit 2, one line naming the class with no test image",
          lambda t: ["audit", *_csv_edit(t, lambda s: s + "img0.png,bird,a\n"), *_cli_model(t)],
          problem=r"class\(es\) 'bird'", advice=r"add images"),
-    Case("cli-group-nan", "exit 2, one line",
+    Case("cli-group-nan", "exit 2, one line naming the column and CSV line with a NaN group",
          lambda t: ["audit", *_csv_edit(t, lambda s: s + "img0.png,cat,nan\n"), *_cli_model(t)],
          problem=r"column 'site' is empty", advice=r"fill in a value"),
-    Case("cli-checkpoint-other-arch", "exit 2, one line: names missing / unexpected keys",
+    Case("cli-checkpoint-other-arch", "ResNet-20 weights for a small CNN: exit 2, one line naming missing / unexpected keys",
          lambda t: ["audit", *_cli_dataset(t), "--model", str(model_file(t / "r.safetensors", arch="resnet20")), "--arch", "small_cnn"],
          problem=r"does not fit architecture 'small_cnn'", advice=r"check the architecture"),
-    Case("cli-checkpoint-other-class-count", "exit 2, one line: names the mismatched shapes",
+    Case("cli-checkpoint-other-class-count", "10-class weights for 2-class data: exit 2, one line naming the mismatched shapes",
          lambda t: ["audit", *_cli_dataset(t), *_cli_model(t, num_classes=10)],
          problem=r"shape mismatch.*fc\.weight: checkpoint \(10, ", advice=r"number of classes"),
-    Case("cli-checkpoint-pickle", "exit 2, one line; the pickle's code never runs",
+    Case("cli-checkpoint-pickle", "a pickle that would write a file: exit 2, one line; its code never runs",
          lambda t: ["audit", *_cli_dataset(t), *_pickle_file(t)],
          problem=r"holds pickled Python objects", advice=r"save model\.state_dict\(\) instead"),
-    Case("cli-checkpoint-nan", "exit 2, one line",
+    Case("cli-checkpoint-nan", "NaN weights: exit 2, one line naming the tensor",
          lambda t: ["audit", *_cli_dataset(t), *_cli_model(t, poison=True)],
          problem=r"NaN or infinite values", advice=r"use an earlier checkpoint"),
-    Case("cli-unlearn-unknown-group", "exit 2, one line",
+    Case("cli-unlearn-unknown-group", "`bamu unlearn --forget group:zzz`: exit 2, one line listing the groups",
          lambda t: ["unlearn", *_cli_dataset(t), *_cli_model(t), "--method", "ga", "--intensity", "0.5", "--forget", "group:zzz"],
          problem=r"group 'zzz' is not a group of 'site'", advice=r"choose one of \['a', 'b'\]"),
-    Case("cli-unlearn-intensity-nan", "exit 2, one line",
+    Case("cli-unlearn-intensity-nan", "`--intensity nan`: exit 2, one line, before any data is read",
          lambda t: ["unlearn", *_cli_dataset(t), *_cli_model(t), "--method", "ga", "--intensity", "nan"],
          problem=r"--intensity must be in \[0, 1\], got nan", advice=r"\[0, 1\]"),
-    Case("cli-bad-option-value", "exit 2, one line instead of argparse's usage",
+    Case("cli-bad-option-value", "`--image-size big`: exit 2, one line (not argparse's usage block) pointing to --help",
          lambda t: ["audit", "--image-size", "big"], problem=r"argument --image-size: invalid int value: 'big'",
          advice=r"see bamu audit --help"),
-    Case("cli-unknown-command", "exit 2, one line", lambda t: ["forget-everything"],
+    Case("cli-unknown-command", "exit 2, one line listing the commands", lambda t: ["forget-everything"],
          problem=r"invalid choice: 'forget-everything'", advice=r"choose from .*audit"),
-    Case("cli-report-unknown-run", "exit 2, one line", lambda t: ["report", "20990101-000000-abcdef12", "--html", str(t / "r.html")],
+    Case("cli-report-unknown-run", "exit 2, one line pointing to `bamu runs`", lambda t: ["report", "20990101-000000-abcdef12", "--html", str(t / "r.html")],
          problem=r"no run '20990101-000000-abcdef12'", advice=r"see `bamu runs`"),
-    Case("cli-run-id-traversal", "exit 2, one line; nothing deleted", lambda t: ["runs", "--delete", "../../etc"],
+    Case("cli-run-id-traversal", "`bamu runs --delete ../../etc`: exit 2, one line; nothing deleted", lambda t: ["runs", "--delete", "../../etc"],
          problem=r"'\.\./\.\./etc' is not a run id", advice=r"see `bamu runs`"),
 ]
 
@@ -540,7 +557,9 @@ def test_bad_cli_input_exits_2_with_one_line(case, tmp_path, capsys, monkeypatch
     assert not (tmp_path / "PWNED").exists()
 
 
+@reliability("bad input", "command line (own process)")
 def test_a_pickle_checkpoint_in_a_real_process_is_refused_without_running_its_code(tmp_path):
+    """A pickle whose unpickling would write a file: `python -m bamu_core audit` exits 2 with one line; no file appears."""
     args = ["audit", *_cli_dataset(tmp_path), *_pickle_file(tmp_path)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "BAMU_HOME": str(tmp_path / "home")}
     proc = subprocess.run([sys.executable, "-m", "bamu_core", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
@@ -644,3 +663,28 @@ def test_bad_input_in_the_dashboard_shows_an_error_and_no_exception(case, tmp_pa
         case.check_message(" ".join(errors))
     finally:
         close_app(at)
+
+
+README_TABLES = [
+    ("bad input", "library: image folder + CSV", FOLDER_CASES),
+    ("bad input", "library: checkpoint", CHECKPOINT_CASES),
+    ("bad input", "library: zip upload", ZIP_CASES),
+    ("bad input", "library: single-file upload", UPLOAD_CASES),
+    ("bad input", "library: unlearn()", WORKFLOW_CASES),
+    ("bad input", "command line", CLI_CASES),
+    ("bad input", "dashboard", APP_CASES),
+    ("valid input", "library: image modes", MODE_CASES),
+    ("valid input", "library: alpha and bit depth", DEPTH_CASES),
+]
+
+
+def test_the_readme_reliability_section_is_current():
+    """README.md's Reliability table is what benchmarks/reliability_table.py makes of these tests."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reliability_table", REPO / "benchmarks" / "reliability_table.py")
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    assert table.section() in (REPO / "README.md").read_text(encoding="utf-8"), (
+        "README.md is out of date: run `.venv/bin/python -m benchmarks.reliability_table --write`"
+    )

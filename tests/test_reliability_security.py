@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from reliability_kit import REPO, close_app, files_under, model_file, open_app, settle
+from reliability_kit import REPO, close_app, files_under, model_file, open_app, reliability, settle
 
 CONFIG = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
 MAX_MB = CONFIG["server"]["maxUploadSize"]
@@ -32,7 +32,9 @@ MAX_MB = CONFIG["server"]["maxUploadSize"]
 # ------------------------------------------------------------------------------------------------
 
 
+@reliability("security", ".streamlit/config.toml")
 def test_the_config_binds_localhost_keeps_xsrf_on_and_limits_uploads():
+    """The dashboard's config binds to localhost, keeps XSRF (and CORS) protection on and limits uploads to 200 MB."""
     server = CONFIG["server"]
     assert server["address"] in ("localhost", "127.0.0.1")
     assert server["enableXsrfProtection"] is True
@@ -134,7 +136,9 @@ def _session(port: int):
         raise AssertionError("no new_session message from the server")
 
 
+@reliability("security", "streamlit server")
 def test_the_running_dashboard_listens_on_localhost_refuses_uploads_without_xsrf_and_above_the_limit(tmp_path):
+    """A real `streamlit run app.py` listens on loopback only, answers an upload without XSRF token 403 and one above 200 MB 413 before reading it."""
     pytest.importorskip("websockets")
     with _server(tmp_path) as (port, token):
         addresses = _listening(port)
@@ -196,7 +200,9 @@ def _unsafe_calls(path: Path) -> list[str]:
     return found
 
 
+@reliability("security", "package source")
 def test_the_package_never_evaluates_or_unpickles_data():
+    """No eval/exec/compile, pickle/marshal/shelve/joblib loads, torch.load without weights_only=True, np.load with allow_pickle, or shell=True in bamu_core, app.py, pages/."""
     assert len(SOURCES) > 40  # the scan sees the whole package
     found = [hit for path in SOURCES for hit in _unsafe_calls(path)]
     assert found == []
@@ -223,6 +229,7 @@ def _unsafe_calls_at(path: Path) -> list[str]:
         REPO = saved
 
 
+@reliability("security", "dashboard source")
 def test_html_the_dashboard_renders_escapes_user_text():
     """Every ``unsafe_allow_html`` markdown interpolates only escaped text or constants."""
     problems = []
@@ -258,14 +265,18 @@ def tiny_app(tmp_path):
     close_app(at)
 
 
+@reliability("security", "dashboard")
 def test_group_names_from_a_csv_are_shown_escaped(tiny_app):
+    """A group named <img src=x onerror=alert(1)> in the CSV is shown as text, not as HTML."""
     html = [m.value for m in tiny_app.markdown if "bamu-group-label" in str(m.value)]
     assert len(html) == 2
     assert any("&lt;img src=x onerror=alert(1)&gt;" in h for h in html)
     assert not any("<img" in h for h in html)
 
 
+@reliability("security", "dashboard")
 def test_the_upload_widgets_state_the_limit_the_server_enforces(tiny_app):
+    """Both upload widgets carry the 200 MB limit and explain it (server.maxUploadSize) and what to do with larger files."""
     tiny_app.radio(key="load_source").set_value("zip").run()
     tiny_app.radio(key="load_model").set_value("checkpoint").run()
     for key in ("load_zip", "load_ckpt"):
@@ -274,7 +285,9 @@ def test_the_upload_widgets_state_the_limit_the_server_enforces(tiny_app):
         assert f"{MAX_MB} MB" in widget.help and "server.maxUploadSize" in widget.help
 
 
+@reliability("security", "dashboard")
 def test_uploads_go_to_a_private_per_session_folder_removed_with_the_session(tiny_app, tmp_path):
+    """Uploads land in a per-session 0700 temp folder under their bare name (../../ stripped); ending one session removes its folder only; a dropped session's folder is removed."""
     from streamlit.testing.v1 import AppTest
 
     from bamu_core.ui_state import UploadDir
