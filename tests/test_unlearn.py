@@ -178,6 +178,7 @@ def test_progress_events_carry_validation_metrics_on_evaluation_steps(tiny):
         assert (e.forget_acc is not None) == evaluated and (e.retain_acc is not None) == evaluated
         assert e.total == 4
     assert np.isnan(events[0].loss) and np.isfinite(events[1].loss)
+    assert events[0].to_json()["loss"] is None and events[1].to_json()["loss"] == events[1].loss
 
 
 def _val(labels, groups) -> ImageData:

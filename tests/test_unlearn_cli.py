@@ -28,7 +28,7 @@ def test_unlearn_workflow_returns_the_unlearn_json_and_the_model(binary_digits, 
     assert run.model is not model and run.chosen_step == doc["chosen_step"] > 0
     dp_before = run["before"]["fairness"]["demographic_parity_difference"]
     assert run["after"]["fairness"]["demographic_parity_difference"] < dp_before
-    json.dumps(doc)  # JSON-ready
+    json.dumps(doc, allow_nan=False)  # strict JSON: no NaN anywhere
 
 
 def test_cli_unlearn_prints_before_after_and_saves_the_model(tmp_path, capsys, binary_baseline):

@@ -57,6 +57,7 @@ updates on a small, skewed forget batch would otherwise corrupt them) and dropou
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -108,7 +109,8 @@ class ProgressEvent:
     val_fairness: float | None = None
 
     def to_json(self) -> dict:
-        return dict(self.__dict__)
+        """The fields, with non-finite numbers (the NaN loss of step 0) as ``None``."""
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in self.__dict__.items()}
 
 
 @dataclass
@@ -183,6 +185,8 @@ class UnlearningMethod:
     name: str = ""
     summary: str = ""  # one line for the method picker
     needs_counterfactual: bool = False  # uses forget.images(..., counterfactual=True)
+    uses_forget: bool = True  # an empty forget set is an error
+    uses_retain: bool = True  # an empty retain set is an error
 
     def run(
         self,
@@ -256,9 +260,6 @@ class UnlearningMethod:
             history=outcome.history,
             extras=outcome.extras,
         )
-
-    uses_forget: bool = True
-    uses_retain: bool = True
 
     def _unlearn(self, ctx: RunContext) -> tuple[nn.Module, Outcome]:  # pragma: no cover - abstract
         raise NotImplementedError
