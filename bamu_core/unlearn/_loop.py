@@ -11,7 +11,6 @@ import math
 from contextlib import nullcontext
 from typing import Callable, Iterator
 
-import numpy as np
 import torch
 import torch.nn as nn
 

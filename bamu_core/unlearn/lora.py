@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-import torch
 import torch.nn as nn
 
 from .._compat import import_torchvision
