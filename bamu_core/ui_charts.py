@@ -210,12 +210,12 @@ def radar(series: Mapping[str, Mapping[str, float]], *, title: str | None = None
                 marker=dict(size=8),
             )
         )
-    _layout(fig, title=title, height=440)
+    _layout(fig, title=title, height=460)
     fig.update_layout(
-        margin=dict(l=90, r=90, t=60 if title else 30, b=60),
-        legend=dict(orientation="h", yanchor="top", y=-0.06, xanchor="center", x=0.5),
+        margin=dict(l=90, r=90, t=60 if title else 30, b=80),
+        legend=dict(orientation="h", yanchor="top", y=-0.14, xanchor="center", x=0.5),
         polar=dict(
-            radialaxis=dict(range=[0, 1], tickvals=[0.25, 0.5, 0.75, 1.0], gridcolor="#e5e7eb", tickfont=dict(size=12), angle=90),
+            radialaxis=dict(range=[0, 1], tickvals=[0.25, 0.5, 0.75, 1.0], gridcolor="#e5e7eb", tickfont=dict(size=12), angle=45),
             angularaxis=dict(tickfont=dict(size=16), gridcolor="#e5e7eb"),
         ),
     )

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     if not CHROMIUM.exists():
         print("needs /usr/bin/chromium (apt-get install chromium)", file=sys.stderr)
         return 2
-    import torch
+    from bamu_core.ui_widgets import compute_threads
 
     with tempfile.TemporaryDirectory(prefix="bamu-cold-") as home:
         t0 = time.time()
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         "total_s": round(total, 1),
         "method": args.method or "page default",
         "device": "cpu",
-        "torch_threads": torch.get_num_threads(),
+        "app_compute_threads": compute_threads(),
         "cpus": os.cpu_count(),
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
     }

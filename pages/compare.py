@@ -90,6 +90,7 @@ with tab_two:
         else:
             ids = [r.run_id for r in records]
             label = {r.run_id: f"{r.run_id} · {r.method} @ {r.intensity:.2f}" for r in records}
+            short = {r.run_id: f"{r.method} @ {r.intensity:.2f}" for r in records}
             c1, c2 = st.columns(2)
             a = c1.selectbox("Run A", ids, index=1, format_func=label.get, key="cmp_a")
             b = c2.selectbox("Run B", ids, index=0, format_func=label.get, key="cmp_b")
@@ -97,7 +98,7 @@ with tab_two:
             ra, rb = store.get(a).result, store.get(b).result
             left, right = st.columns(2)
             with left:
-                ui.chart(charts.radar({f"A: {label[a]}": ra["radar"]["after"], f"B: {label[b]}": rb["radar"]["after"]},
+                ui.chart(charts.radar({f"A: {short[a]}": ra["radar"]["after"], f"B: {short[b]}": rb["radar"]["after"]},
                                       title="After unlearning: A and B"),
                          "What am I looking at: the scores of the two unlearned models (larger is better on every axis).",
                          key="cmp_two_radar")
@@ -105,8 +106,9 @@ with tab_two:
                 ui.chart(charts.group_bars({"A": ra["after"]["groups"], "B": rb["after"]["groups"]},
                                            title=f"Accuracy per {attr} group after"),
                          "What am I looking at: each group's test accuracy after run A and after run B.", key="cmp_two_groups")
-            st.dataframe(ui_state.compare_table(both), hide_index=True, width="stretch",
+            st.dataframe(ui_state.compare_table(both), hide_index=True, width="stretch", height="content",
                          column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("A", "B", "B - A")})
+            st.caption("What am I looking at: the headline numbers of the two runs after unlearning, and B minus A.")
 
 with tab_sweep:
     if not features["sweep"]:
@@ -140,4 +142,10 @@ with tab_sweep:
                          "The star is the original model.", key="sw_pareto")
                 st.dataframe(result.table()[["method", "intensity", "status", "accuracy", "dp", "worst_group_accuracy",
                                              "score", "seconds", "pareto"]],
-                             hide_index=True, width="stretch")
+                             hide_index=True, width="stretch",
+                             column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                            for c in ("intensity", "accuracy", "dp", "worst_group_accuracy", "score")}
+                             | {"seconds": st.column_config.NumberColumn(format="%.1f"),
+                                "dp": st.column_config.NumberColumn("DP gap", format="%.3f"),
+                                "worst_group_accuracy": st.column_config.NumberColumn("worst-group accuracy", format="%.3f"),
+                                "pareto": st.column_config.CheckboxColumn("on the front")})
