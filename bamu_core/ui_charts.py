@@ -7,6 +7,7 @@ the report's) and fonts large enough for a projector. The sweep's Pareto plot is
 """
 from __future__ import annotations
 
+import html
 import math
 from typing import Mapping, Sequence
 
@@ -34,9 +35,14 @@ def series_colour(name: str, i: int = 0) -> str:
     return _SERIES_FALLBACK[i % len(_SERIES_FALLBACK)]
 
 
+def _esc(text) -> str:
+    """Plotly renders a subset of HTML in text; names come from users' CSV files."""
+    return html.escape(str(text), quote=False)
+
+
 def _layout(fig, *, title: str | None = None, height: int = 380, **extra):
     fig.update_layout(
-        title=dict(text=title, font=dict(size=18)) if title else None,
+        title=dict(text=_esc(title), font=dict(size=18)) if title else None,
         font=_FONT,
         height=height,
         margin=dict(l=10, r=10, t=50 if title else 20, b=10),
@@ -73,7 +79,7 @@ def group_bars(
 
     fig = go.Figure()
     for i, (name, rows) in enumerate(series.items()):
-        groups = [str(r["group"]) for r in rows]
+        groups = [_esc(r["group"]) for r in rows]
         values = [r.get(metric) for r in rows]
         err_hi, err_lo, has_ci = [], [], False
         for r, v in zip(rows, values):
@@ -87,7 +93,7 @@ def group_bars(
                 err_hi.append(0.0)
                 err_lo.append(0.0)
         fig.add_bar(
-            name=name,
+            name=_esc(name),
             x=groups,
             y=values,
             marker_color=series_colour(name, i),
@@ -159,7 +165,7 @@ def confusion_heatmap(matrix: Sequence[Sequence[int]], *, class_names: Sequence[
     rows = [list(map(int, r)) for r in matrix]
     share = [[(c / sum(r)) if sum(r) else 0.0 for c in r] for r in rows]
     text = [[f"{c}<br>{s:.0%}" for c, s in zip(r, sr)] for r, sr in zip(rows, share)]
-    names = [str(c) for c in class_names]
+    names = [_esc(c) for c in class_names]
     fig = go.Figure(
         go.Heatmap(
             z=share,
@@ -203,7 +209,7 @@ def radar(series: Mapping[str, Mapping[str, float]], *, title: str | None = None
             go.Scatterpolar(
                 r=r + r[:1],
                 theta=labels + labels[:1],
-                name=name,
+                name=_esc(name),
                 line=dict(color=colour, width=3, dash="dot" if oracle else "solid"),
                 fill="none" if oracle else "toself",
                 fillcolor=_rgba(colour, 0.18),

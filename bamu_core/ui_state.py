@@ -505,10 +505,11 @@ def group_table(result: dict):
     import pandas as pd
 
     rows = []
+    with_ci = any(r.get("accuracy_ci") for r in result["groups"])
     for r in result["groups"]:
         row = {"group": r["group"], "n": r["n"], "accuracy": r["accuracy"]}
-        if r.get("accuracy_ci"):
-            row["accuracy CI"] = _ci_text(r["accuracy_ci"])
+        if with_ci:
+            row["accuracy CI"] = _ci_text(r.get("accuracy_ci"))
         sel = r.get("selection_rate")
         if not isinstance(sel, (list, tuple)):
             row["selection rate"] = sel
