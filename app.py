@@ -23,9 +23,8 @@ pages = [
     st.Page("pages/report.py", title="Report / history", icon=":material/history:"),
 ]
 page = st.navigation(pages)
+ui.sidebar()  # pages rerun the app when they change what it shows (a finished load or run)
 try:
     page.run()
 except Exception as exc:  # a page must never show a traceback: say what happened and what to do
     ui.page_failed(exc)
-finally:  # after the page, so that it shows what the page just did (a run that finished, a new load)
-    ui.sidebar()

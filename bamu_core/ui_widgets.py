@@ -261,7 +261,7 @@ def device_description() -> str:
     from ._compat import describe_device, pick_device
 
     try:
-        return describe_device(pick_device())
+        return describe_device(pick_device()).replace("(1 threads)", "(1 thread)")
     except ValueError as exc:
         return f"cpu ({exc})"
 
@@ -292,6 +292,7 @@ def collect_unlearn(job: Job | None) -> dict | None:
             st.session_state["last_run"] = summary
         done[job.id] = summary
         job.result = None  # the model now lives in the model store; the summary in this session
+        st.rerun()  # once per job: the sidebar (drawn before the page) shows the new run
     return done[job.id]
 
 
