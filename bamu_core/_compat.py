@@ -1,12 +1,15 @@
 """Torch / torchvision quirks and device choice, kept in one place."""
 from __future__ import annotations
 
+import copy
 import os
+from contextlib import contextmanager
 from functools import lru_cache
+from typing import Iterator
 
 import torch
 
-__all__ = ["import_torchvision", "pick_device", "describe_device"]
+__all__ = ["import_torchvision", "pick_device", "describe_device", "on_device"]
 
 _VALID_DEVICES = ("cpu", "cuda", "mps")
 
@@ -80,3 +83,27 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return device.type
+
+
+@contextmanager
+def on_device(model: torch.nn.Module, device: torch.device | str) -> Iterator[torch.nn.Module]:
+    """``model`` on ``device`` for the ``with`` block, never moving the caller's model.
+
+    Models are shared: the dashboard keeps one per dataset for every browser session and runs
+    jobs in threads, so moving a model in place while another thread computes with it breaks
+    that thread. A model already on ``device`` is used as it is; otherwise a copy is moved there
+    and dropped at the end of the block.
+    """
+    device = torch.device(device)
+    tensor = next(model.parameters(), None)
+    if tensor is None:
+        tensor = next(model.buffers(), None)
+    current = tensor.device if tensor is not None else torch.device("cpu")
+    if current.type == device.type and (device.index is None or device.index == (current.index or 0)):
+        yield model
+        return
+    clone = copy.deepcopy(model).to(device)
+    try:
+        yield clone
+    finally:
+        del clone

@@ -581,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
             from .storage import atomic_write_json
 
             atomic_write_json(Path(args.json_path), result)
-    except (BadInput, ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+    except (BadInput, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
         print(f"bamu {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except MemoryError as exc:

@@ -14,7 +14,10 @@ __all__ = ["bamu_home", "atomic_write", "atomic_write_bytes", "atomic_write_json
 def bamu_home() -> Path:
     """The root of bamu's cache and run store: ``$BAMU_HOME`` or ``~/.cache/bamu``."""
     root = Path(os.environ.get("BAMU_HOME") or Path.home() / ".cache" / "bamu").expanduser()
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise NotADirectoryError(f"BAMU_HOME {root} is not a folder; set BAMU_HOME to a folder bamu may write to") from None
     return root
 
 
@@ -24,7 +27,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     A crash or exception inside ``write`` leaves ``path`` untouched and no temp file behind.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give the path of a file to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise NotADirectoryError(f"cannot write {path}: part of its folder path is a file, not a folder") from None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ._compat import describe_device, pick_device
+from ._compat import describe_device, on_device, pick_device
 from .data import Scenario, load_dataset, load_folder, load_scenario
 from .metrics import DEFAULT_N_BOOT, audit_metrics, check_bootstrap
 from .models import get_arch, load_model, train_baseline
@@ -233,7 +233,8 @@ def audit(
     dev = pick_device(device)
     timing = {}
     start = time.perf_counter()
-    model = subject.model.to(dev)
+    device_copy = contextlib.ExitStack()  # the subject's model may be shared: it is never moved
+    model = device_copy.enter_context(on_device(subject.model, dev))
     logits = predict(model, data, batch_size=batch_size, device=dev)
     timing["inference"] = time.perf_counter() - start
     y_pred = logits.argmax(1).numpy()
@@ -289,7 +290,7 @@ def audit(
             result["gallery"] = {"dir": str(gallery_dir), "files": len(files), "k": gallery_k, "rule": gallery_rule}
             timing["gallery"] = time.perf_counter() - t0
     finally:
-        subject.model.to("cpu")
+        device_copy.close()
     result.update(
         {
             "group_attr": data.group_attr,
@@ -319,8 +320,8 @@ def _gradcam_strip(model: nn.Module, data, indices, *, device, scale: int = 4) -
     from .explain import grad_cam, overlay, to_rgb_uint8
 
     x = data.images(indices)
-    model = model.to(device)
-    maps = grad_cam(model, x.to(device), method="auto").maps
+    with on_device(model, device) as model:
+        maps = grad_cam(model, x.to(device), method="auto").maps
     rgb = overlay(to_rgb_uint8(x, mean=data.mean.flatten().tolist(), std=data.std.flatten().tolist()), maps.numpy(), alpha=0.45)
     n, h, w, _ = rgb.shape
     gap = 2
@@ -401,15 +402,12 @@ def _assess(
     t0 = time.perf_counter()
     outputs = {}
     for name, model in (("before", subject.model), ("after", unlearned)):
-        model.to(dev)
-        try:
+        with on_device(model, dev) as model:
             outputs[name] = {
                 "forget": model_outputs(model, train, indices=forget_idx, device=dev),
                 "retain": model_outputs(model, train, indices=retain_idx, device=dev),
                 "test": model_outputs(model, sc.test, device=dev),
             }
-        finally:
-            model.to("cpu")
     forget_acc = {k: float((o["forget"].logits.argmax(1) == o["forget"].labels).mean()) for k, o in outputs.items()}
     mia = {k: membership_inference(**o, seed=seed, max_samples=mia_samples) for k, o in outputs.items()}
     timings["privacy"] = time.perf_counter() - t0
@@ -432,12 +430,8 @@ def _assess(
     elif gradcam_images:
         t0 = time.perf_counter()
         picks = _one_per_group(sc.test, gradcam_images, seed)
-        try:
-            artifacts["gradcam_before.png"] = _gradcam_strip(subject.model, sc.test, picks, device=dev)
-            artifacts["gradcam_after.png"] = _gradcam_strip(unlearned, sc.test, picks, device=dev)
-        finally:
-            subject.model.to("cpu")
-            unlearned.to("cpu")
+        artifacts["gradcam_before.png"] = _gradcam_strip(subject.model, sc.test, picks, device=dev)
+        artifacts["gradcam_after.png"] = _gradcam_strip(unlearned, sc.test, picks, device=dev)
         names = sc.test.group_names[sc.test.group_attr]
         shown = ", ".join(f"{names[sc.test.groups[i]]} {sc.class_names[sc.test.labels[i]]}" for i in picks)
         gradcam = {
@@ -784,10 +778,8 @@ def unlearn(
         dev = pick_device(device)
         forget_acc = {}
         for name, model in (("before", subject.model), ("after", result.model)):
-            try:
-                pred = predict(model.to(dev), sc.train, indices=forget_set.indices, device=dev).argmax(1).numpy()
-            finally:
-                model.to("cpu")
+            with on_device(model, dev) as model:
+                pred = predict(model, sc.train, indices=forget_set.indices, device=dev).argmax(1).numpy()
             forget_acc[name] = float((pred == sc.train.labels[forget_set.indices]).mean())
         timings["evaluation"] = time.perf_counter() - t0
 

@@ -39,7 +39,7 @@ from reliability_kit import (
     write_folder,
 )
 
-from bamu_core.forget import select_forget
+from bamu_core.forget import get_strategy, select_forget
 from bamu_core.memory import BatchSizeWarning
 from bamu_core.models import read_state_dict
 from bamu_core.runs import RunStore
@@ -487,6 +487,46 @@ def test_two_unlearning_runs_in_parallel_threads_match_their_solo_results(tmp_pa
     for method, run in results.items():
         assert same_state(state_of(run.model), solo[method]), method
         assert same_state(read_state_dict(store.get(run.run_id).artifact("unlearned.safetensors")), solo[method])
+
+
+def _never_moved(model):
+    """Make ``model`` (not its copies) raise if anything moves or converts it in place."""
+    original = model
+
+    def _apply(self, fn, *args, **kwargs):
+        if self is original:
+            raise AssertionError("the shared model was moved or converted in place")
+        return type(self).__mro__[1]._apply(self, fn, *args, **kwargs)
+
+    model.__class__ = type("NeverMoved", (type(model),), {"_apply": _apply})
+    return model
+
+
+@reliability("concurrency", "library: audit(), forget sets, unlearn()")
+def test_the_shared_model_is_never_moved_in_place():
+    """audit(), the counterfactual and influence forget sets and unlearn() (with Grad-CAM strips) never move the subject's model, which other sessions' threads may be using."""
+    from bamu_core.workflows import audit
+
+    subject = tiny_subject()
+    before = state_of(subject.model)
+    _never_moved(subject.model)
+    audit(subject, n_boot=0, saliency_per_group=2)
+    get_strategy("counterfactual")(subject.scenario, model=subject.model)  # (it may select none here)
+    select_forget(subject.scenario, "influence:5", model=subject.model)
+    run = unlearn(subject, method="ga", intensity=0.5, forget="group:red", store=None, hyperparameters=FAST,
+                  **{**QUICK_RUN, "gradcam_images": 2})
+    assert run.status in ("ok", "stopped_early") and same_state(state_of(subject.model), before)
+
+
+def test_on_device_uses_the_model_in_place_or_a_copy():
+    from bamu_core._compat import on_device
+
+    model = tiny_model()
+    with on_device(model, "cpu") as same:
+        assert same is model
+    with on_device(model, "meta") as moved:  # another device: a copy goes there, the model stays
+        assert moved is not model and next(moved.parameters()).device.type == "meta"
+    assert next(model.parameters()).device.type == "cpu"
 
 
 README_TABLES = [("fault", "library: unlearning method (ga)", DIVERGENCE)]

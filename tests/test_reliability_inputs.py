@@ -534,6 +534,14 @@ CLI_CASES = [
          problem=r"invalid choice: 'forget-everything'", advice=r"choose from .*audit"),
     Case("cli-report-unknown-run", "exit 2, one line pointing to `bamu runs`", lambda t: ["report", "20990101-000000-abcdef12", "--html", str(t / "r.html")],
          problem=r"no run '20990101-000000-abcdef12'", advice=r"see `bamu runs`"),
+    Case("cli-json-path-is-a-folder", "`--json` naming a folder: exit 2, one line", lambda t: ["scenarios", "--json", str(t)],
+         problem=r"is a folder", advice=r"give the path of a file"),
+    Case("cli-json-parent-is-a-file", "`--json` below a file: exit 2, one line",
+         lambda t: ["scenarios", "--json", str(model_file(t / "m.pt") / "out.json")],
+         problem=r"part of its folder path is a file", advice=r"not a folder"),
+    Case("cli-bamu-home-is-a-file", "BAMU_HOME naming a file: exit 2, one line",
+         lambda t: (["runs"], {"BAMU_HOME": str(model_file(t / "home.pt"))}),
+         problem=r"BAMU_HOME .* is not a folder", advice=r"set BAMU_HOME to a folder"),
     Case("cli-run-id-traversal", "`bamu runs --delete ../../etc`: exit 2, one line; nothing deleted", lambda t: ["runs", "--delete", "../../etc"],
          problem=r"'\.\./\.\./etc' is not a run id", advice=r"see `bamu runs`"),
 ]
@@ -545,6 +553,10 @@ def test_bad_cli_input_exits_2_with_one_line(case, tmp_path, capsys, monkeypatch
 
     monkeypatch.chdir(tmp_path)
     argv = case.make(tmp_path)
+    if isinstance(argv, tuple):  # (argv, environment)
+        argv, env = argv
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
     try:
         code = main(argv)
     except SystemExit as exc:  # argparse's own errors

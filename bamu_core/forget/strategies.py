@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._compat import pick_device
+from .._compat import on_device, pick_device
 from ..data import ImageData, Scenario
 from ..training import predict
 from ._api import ForgetSet, register_strategy
@@ -103,12 +103,9 @@ def counterfactual(scenario: Scenario, *, model, device=None, batch_size: int = 
     if not train.has_counterfactual:
         raise ValueError("the 'counterfactual' forget strategy needs counterfactual images, which this dataset lacks")
     dev = pick_device(device)
-    model.to(dev)
-    try:
+    with on_device(model, dev) as model:  # a shared model is never moved
         pred = predict(model, train, device=dev, batch_size=batch_size).argmax(1).numpy()
         pred_cf = predict(model, train, device=dev, batch_size=batch_size, counterfactual=True).argmax(1).numpy()
-    finally:
-        model.to("cpu")
     idx = np.flatnonzero((pred == train.labels) & (pred_cf != train.labels))
     return ForgetSet(
         idx,
@@ -146,8 +143,7 @@ def influence(
     if not 1 <= k < len(train):
         raise ValueError(f"k must be in 1..{len(train) - 1}, got {k}")
     dev = pick_device(device)
-    model.to(dev)
-    try:
+    with on_device(model, dev) as model:  # a shared model is never moved
         _, head = classifier_of(model)
         phi_train = features(model, train, device=dev, batch_size=batch_size)
         phi_val = features(model, val, device=dev, batch_size=batch_size)
@@ -157,8 +153,6 @@ def influence(
             measure, what = (lambda th: counterfactual_bias(layer, phi_val, phi_cf, th)), "counterfactual output change"
         else:
             measure, what = (lambda th: soft_parity_bias(layer, phi_val, val.groups, th)), "smooth parity gap"
-    finally:
-        model.to("cpu")
     direction = layer.solve(bias_gradient(layer, measure))
     # change of B when item i is removed: +(1/n) grad_B^T H^-1 grad_loss_i; most negative first
     effect = layer.per_sample_dot(phi_train, train.labels, direction) / len(train)
