@@ -371,7 +371,7 @@ def library_features() -> dict[str, bool]:
 
     return {
         "explain": _has_module("bamu_core.explain"),
-        "forget": _has_module("bamu_core.forget.__init__") or _has_module("bamu_core.forget"),
+        "forget": _has_module("bamu_core.forget"),
         "unlearn": hasattr(workflows, "unlearn"),
         "sweep": hasattr(workflows, "sweep"),
         "runs": _has_module("bamu_core.runs"),

@@ -172,7 +172,7 @@ with right:
     st.markdown(
         f"**Architecture** {card['arch']}  \n{card['description']}  \n"
         f"**Parameters** {card['parameters']:,}  \n**Classes** {card['num_classes']}  \n"
-        f"**Source** {card['source']}  \n**Device** {card['device']}"
+        f"**Source** {card['source']}  \n**Device** {ui.device_description()}"
     )
 
 st.subheader("Sample images per group (test split)")
