@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import importlib
 import importlib.util
 import re
 import shutil
@@ -381,33 +380,21 @@ def library_features() -> dict[str, bool]:
 
 
 def method_summaries() -> dict[str, str]:
-    """Registered unlearning methods and their one-line explanation ({} until the engine lands)."""
+    """Registered unlearning methods and their one-line explanation ({} without the engine)."""
     try:
-        unlearn = importlib.import_module("bamu_core.unlearn")
+        from .unlearn import list_methods, method_summary
     except ImportError:
         return {}
-    list_methods = getattr(unlearn, "list_methods", None)
-    get_method = getattr(unlearn, "get_method", None)
-    if list_methods is None or get_method is None:
-        return {}
-    return {name: getattr(get_method(name), "summary", "") for name in list_methods()}
+    return {name: method_summary(name) for name in list_methods()}
 
 
 def forget_strategies() -> dict[str, str]:
-    """Registered forget-set strategies and their description ({} until the engine lands)."""
+    """Registered forget-set strategies and their description ({} without the engine)."""
     try:
-        forget = importlib.import_module("bamu_core.forget")
+        from .forget import list_strategies, strategy_summary
     except ImportError:
         return {}
-    for lister in ("list_strategies", "strategies"):
-        fn = getattr(forget, lister, None)
-        if callable(fn):
-            out = fn()
-            if isinstance(out, dict):
-                return {str(k): str(v) for k, v in out.items()}
-            describe = getattr(forget, "describe_strategy", None) or getattr(forget, "strategy_summary", None)
-            return {str(k): (describe(k) if callable(describe) else "") for k in out}
-    return {}
+    return {name: strategy_summary(name) for name in list_strategies()}
 
 
 # ------------------------------------------------------------------------------------------------
