@@ -27,6 +27,7 @@ from .ui_state import (
 
 __all__ = [
     "setup",
+    "enter_page",
     "session_id",
     "compute_threads",
     "current_spec",
@@ -165,6 +166,22 @@ def _set_threads_once() -> int:
     n = compute_threads()
     torch.set_num_threads(n)
     return n
+
+
+def enter_page() -> None:
+    """First line of every page: make sure the page runs inside ``app.py``'s navigation.
+
+    Streamlit starts in its older "pages directory" mode whenever a ``pages/`` folder exists, and
+    leaves it only when a script calls ``st.navigation``. The first visit of a fresh server to a
+    page's own address (``/audit``) would run that page alone, without the app's setup and
+    sidebar; this switches the mode off and reruns, so ``app.py`` runs and shows the same page.
+    """
+    import streamlit as st
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def session_id() -> str:

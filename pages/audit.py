@@ -3,6 +3,7 @@ import streamlit as st
 
 from bamu_core import ui_charts as charts, ui_state, ui_widgets as ui
 
+ui.enter_page()
 st.title("Audit")
 subject = ui.require_subject()
 spec = ui.current_spec()
@@ -39,7 +40,7 @@ else:
 left, right = st.columns(2)
 with left:
     ui.chart(
-        charts.group_bars({"this model": result["groups"]}, title=f"Accuracy per {attr} group"),
+        charts.group_bars({"before": result["groups"]}, title=f"Accuracy per {attr} group"),
         "What am I looking at: the share of test images the model gets right in each group. "
         "Equal bars mean every group is served equally well; a low bar is a group the model fails.",
         key="audit_group_bars",
@@ -53,30 +54,24 @@ with right:
     )
 
 st.subheader("Metrics")
-t1, t2 = st.columns([5, 6])
-with t1:
-    st.dataframe(
-        ui_state.overall_table(result, threshold=threshold),
-        hide_index=True, width="stretch",
-        column_config={"metric": st.column_config.TextColumn(width="medium"),
-                       "value": st.column_config.NumberColumn(format="%.3f", width="small"),
-                       "CI": st.column_config.TextColumn("95 % CI", width="small"),
-                       "above threshold": st.column_config.CheckboxColumn("flag", width="small")},
-    )
-    if not result.get("fairness_ci"):
-        st.caption("Confidence intervals: not available yet in this version of the audit engine.")
-    else:
-        b = result.get("bootstrap") or {}
-        st.caption(f"CI: {b.get('level', 0.95):.0%} {b.get('method', 'bootstrap')}, {b.get('n_boot', '?')} resamples. "
-                   "Flag: the gap is above your threshold.")
-with t2:
-    st.dataframe(
-        ui_state.group_table(result), hide_index=True, width="stretch",
-        column_config={k: st.column_config.NumberColumn(format="%.3f", width="small")
-                       for k in ("accuracy", "selection rate", "TPR", "FPR")}
-        | {"n": st.column_config.NumberColumn(width="small"), "accuracy CI": st.column_config.TextColumn(width="small")},
-    )
-    st.caption("Per group. Selection rate: share predicted as the positive class; TPR / FPR: true / false positive rates.")
+st.dataframe(
+    ui_state.overall_table(result, threshold=threshold), hide_index=True, width="stretch",
+    column_config={"value": st.column_config.NumberColumn(format="%.3f"),
+                   "CI": st.column_config.TextColumn("95 % CI"),
+                   "above threshold": st.column_config.CheckboxColumn("above your threshold")},
+)
+if not result.get("fairness_ci"):
+    st.caption("Confidence intervals: not available yet in this version of the audit engine.")
+else:
+    b = result.get("bootstrap") or {}
+    st.caption(f"What am I looking at: the model overall and its fairness gaps. CI: {b.get('level', 0.95):.0%} "
+               f"{b.get('method', 'bootstrap')}, {b.get('n_boot', '?')} resamples.")
+st.dataframe(
+    ui_state.group_table(result), hide_index=True, width="stretch",
+    column_config={k: st.column_config.NumberColumn(format="%.3f") for k in ("accuracy", "selection rate", "TPR", "FPR")},
+)
+st.caption("What am I looking at: every group on its own. Selection rate: share predicted as the positive class; "
+           "TPR / FPR: true / false positive rates.")
 
 st.subheader("Confusion matrix per group")
 rows = [r for r in result["groups"] if r.get("confusion")]
@@ -127,13 +122,13 @@ chosen = next(g for g in gallery.groups if g.name == group)
 if len(chosen.indices) == 0:
     st.info(f"No {rule} images in group {group}.")
 else:
-    left, right = st.columns([4, 1])
+    left, right = st.columns([5, 1])
     with left:
         captions = [
             f"{sc.class_names[int(y)]} → {sc.class_names[int(p)]} ({c:.0%})"
             for y, p, c in zip(chosen.labels, chosen.predictions, chosen.confidence)
         ]
-        st.image(list(chosen.overlays), caption=captions, width=140)
+        st.image(list(chosen.overlays), caption=captions, width=128)
     with right:
         st.image(ui_state.heat_image(chosen.mean_map), caption=f"average map of {group}", width=150)
     st.caption(f"What am I looking at: red areas are where the model's evidence for its prediction comes from "

@@ -3,6 +3,7 @@ import streamlit as st
 
 from bamu_core import ui_charts as charts, ui_state, ui_widgets as ui
 
+ui.enter_page()
 st.title("Compare before and after")
 subject = ui.require_subject()
 spec = ui.current_spec()

@@ -9,6 +9,7 @@ from bamu_core.data import list_scenarios, scenario_summary
 from bamu_core.models import CHECKPOINT_SUFFIXES, get_arch, list_archs, read_state_dict
 from bamu_core.workflows import model_card
 
+ui.enter_page()
 st.title("Load a model and a dataset")
 spec = ui.current_spec()
 

@@ -3,6 +3,7 @@ import streamlit as st
 
 from bamu_core import ui_state, ui_widgets as ui
 
+ui.enter_page()
 st.title("Report and history")
 if not (ui_state.library_features()["runs"] and ui_state.library_features()["report"]):
     st.info("The run store and reports are not available yet in this version of bamu.")

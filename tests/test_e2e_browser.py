@@ -64,15 +64,15 @@ def serve(bamu_home: Path, log_path: Path):
 
 
 @contextlib.contextmanager
-def browser_tab(url: str):
-    """A Chromium tab (system browser) on ``url``."""
+def browser_tab(url: str, path: str = ""):
+    """A Chromium tab (system browser) on ``url/path``."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             tab = browser.new_page(viewport={"width": WIDTH, "height": 900}, accept_downloads=True)
-            tab.goto(url)
+            tab.goto(f"{url}/{path}")
             yield tab
         finally:
             browser.close()
@@ -83,7 +83,8 @@ def page(bamu_home, binary_baseline, artifacts_dir):
     """The app (``streamlit run``) with the test session's BAMU_HOME, open in a Chromium tab."""
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is absent (install it with `apt-get install chromium`)")
-    with serve(bamu_home, artifacts_dir / "streamlit.log") as url, browser_tab(url) as tab:
+    # the first visit of the fresh server is a page's own address, as from a bookmark
+    with serve(bamu_home, artifacts_dir / "streamlit.log") as url, browser_tab(url, "audit") as tab:
         yield tab
 
 
@@ -131,6 +132,12 @@ def test_the_whole_flow_on_the_built_in_demo(page, artifacts_dir):
 def walk_through(tab, artifacts_dir: Path, *, method: str | None = None) -> dict:
     """Load -> Audit -> Unlearn (switching pages while it runs) -> Compare -> Report; screenshots."""
     timings, start = {}, time.time()
+    # a bookmarked page opens inside the app (its navigation and sidebar), not alone
+    tab.get_by_role("heading", name="Audit").wait_for(timeout=300_000)
+    nav = tab.locator("[data-testid='stSidebarNav']")
+    nav.get_by_text("Report / history").wait_for(timeout=60_000)
+    assert nav.get_by_text("app", exact=True).count() == 0
+    _go(tab, "Load")
     # Load: the demo opens loaded, with its dataset and model cards
     tab.get_by_role("heading", name="Binary coloured digits").wait_for(timeout=300_000)
     tab.get_by_text("Model card").wait_for()
