@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
+APP = ASSETS.parent / "app.py"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -174,14 +175,18 @@ def enter_page() -> None:
     Streamlit starts in its older "pages directory" mode whenever a ``pages/`` folder exists, and
     leaves it only when a script calls ``st.navigation``. The first visit of a fresh server to a
     page's own address (``/audit``) would run that page alone, without the app's setup and
-    sidebar; this switches the mode off and reruns, so ``app.py`` runs and shows the same page.
+    sidebar. Here ``app.py`` is run instead, in the same script run (so a button click is not
+    lost): its ``st.navigation`` leaves that mode and runs this page inside the app; then the
+    outer, lone run of the page stops.
     """
+    import runpy
+
     import streamlit as st
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+        runpy.run_path(str(APP), run_name="__main__")
+        st.stop()
 
 
 def session_id() -> str:

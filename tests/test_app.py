@@ -56,6 +56,8 @@ def test_the_app_opens_on_the_loaded_demo(app):
     assert metrics["Classes"] == "2" and metrics["Groups"] == "2"
     assert metrics["Test images"] == str(599)
     assert "baseline trained on the biased training split" in " ".join(_texts(app.markdown))  # model card
+    sidebar = " ".join(_texts(app.sidebar.markdown))
+    assert "binary-colored-digits" in sidebar and "small_cnn" in sidebar and "none yet" in sidebar
     # counts per group x class of the training split: 90 % of each colour is one class
     counts = app.dataframe[0].value
     assert list(counts.index) == ["orange", "blue"]
@@ -303,6 +305,7 @@ def test_the_demo_flows_from_unlearn_to_compare_and_report(app):
     assert float(metrics["Demographic parity gap"].value) < 0.331  # the bias went down
     run = app.session_state["last_run"]
     assert run["run_id"] and run["method"] == "newton"
+    assert run["run_id"] in " ".join(_texts(app.sidebar.markdown))  # the sidebar shows the run
 
     app.switch_page("pages/compare.py")
     settle(app)
