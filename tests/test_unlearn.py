@@ -21,6 +21,8 @@ from bamu_core.unlearn import (
 )
 from bamu_core.unlearn._select import Judge
 
+from reliability_kit import bars
+
 METHODS = ["ga", "lora", "distill", "finetune", "retrain", "newton", "counterfactual", "random_label"]
 FAST = {"steps": 4, "eval_every": 2, "batch_size": 16}
 FAST_RETRAIN = {"epochs": 1, "batch_size": 16}
@@ -30,30 +32,7 @@ def _fast(method: str) -> dict:
     return dict(FAST_RETRAIN) if method == "retrain" else dict(FAST)
 
 
-def _tiny(n: int, seed: int) -> ImageData:
-    """16x16 images: the class is a bright bar (top or bottom), drawn in a colour that agrees with
-    the class 80 % of the time; the counterfactual swaps the colour."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    colour = np.where(rng.random(n) < 0.8, y, 1 - y)
-
-    def draw(col):
-        x = torch.zeros(n, 3, 16, 16, dtype=torch.uint8)
-        for i in range(n):
-            rows = slice(2, 6) if y[i] else slice(10, 14)
-            x[i, int(col[i]), rows, 3:13] = 220
-        return x
-
-    return ImageData(
-        images=draw(colour),
-        labels=y,
-        attrs={"colour": colour, "alignment": (colour != y).astype(np.int64)},
-        group_names={"colour": ["red", "green"], "alignment": ["aligned", "conflicting"]},
-        group_attr="colour",
-        mean=(0.1, 0.1, 0.1),
-        std=(0.3, 0.3, 0.3),
-        counterfactual=draw(1 - colour),
-    )
+_tiny = bars  # tiny bar images with a colour shortcut, shared with the reliability suite
 
 
 @pytest.fixture(scope="module")
