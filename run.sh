@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bamu launcher.
-#   ./run.sh            set up .venv on first use, then start the dashboard on the built-in demo
+#   ./run.sh [OPTS]     set up .venv on first use, then start the dashboard on the built-in demo
+#                       (OPTS go to streamlit, e.g. --server.port 8502)
 #   ./run.sh test [ARGS] set up .venv on first use, then run the test suite (ARGS go to pytest)
 #   ./run.sh bamu ARGS  run the command-line tool inside .venv
 set -euo pipefail
@@ -14,8 +15,11 @@ if [ ! -x .venv/bin/python ] || [ requirements.txt -nt .venv/.bamu-installed ] |
   .venv/bin/python -m pip install -q --no-deps -e .
   touch .venv/.bamu-installed
 fi
-cmd=${1:-app}
-[ $# -gt 0 ] && shift
+cmd=app
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then  # a first argument not starting with '-' names the command
+  cmd=$1
+  shift
+fi
 case "$cmd" in
   app)  exec .venv/bin/streamlit run app.py "$@" ;;
   test) exec .venv/bin/python -m pytest -ra "$@" ;;
