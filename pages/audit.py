@@ -132,7 +132,7 @@ else:
     with right:
         st.image(ui_state.heat_image(chosen.mean_map), caption=f"average map of {group}", width=150)
     st.caption(f"What am I looking at: red areas are where the model's evidence for its prediction comes from "
-               f"(Grad-CAM at layer {gallery.layer}); captions read true → predicted (confidence). The right image "
+               f"({'HiResCAM' if gallery.method == 'hirescam' else 'Grad-CAM'} at layer {gallery.layer}); captions read true → predicted (confidence). The right image "
                "averages the maps of this group.")
     scores = ui_state.region_scores(gallery)
     if scores is not None:
