@@ -8,13 +8,9 @@ import ast
 import contextlib
 import gc
 import http.client
-import os
 import socket
 import stat
-import subprocess
-import sys
 import tempfile
-import time
 import tomllib
 import urllib.request
 from pathlib import Path
@@ -43,42 +39,15 @@ def test_the_config_binds_localhost_keeps_xsrf_on_and_limits_uploads():
     assert server["headless"] is True and CONFIG["browser"]["gatherUsageStats"] is False
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _server(tmp_path):
-    """``streamlit run app.py`` with the repository's config (only the port is chosen here)."""
-    port = _free_port()
-    env = dict(os.environ, BAMU_HOME=str(tmp_path / "home"), BAMU_DEVICE="cpu", PYTHONUNBUFFERED="1")
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        cookie = r.getheader("Set-Cookie") or ""
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"streamlit did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield port, cookie.split(";")[0].partition("=")[2]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+    """``streamlit run app.py`` with the repository's config; yields its port and XSRF token."""
+    from test_e2e_browser import serve
+
+    with serve(tmp_path / "home", tmp_path / "server.log") as url:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as r:
+            cookie = r.getheader("Set-Cookie") or ""
+        yield int(url.rsplit(":", 1)[1]), cookie.split(";")[0].partition("=")[2]
 
 
 def _listening(port: int) -> list[str]:
