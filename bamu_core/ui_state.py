@@ -602,23 +602,30 @@ def oracle_summary(run) -> dict:
     }
 
 
-def editable_hyperparameters(method: str, intensity: float):
-    """The numeric hyper-parameters of ``method`` at ``intensity`` as a two-column DataFrame to edit."""
+def _defaults(method: str, intensity: float, scenario) -> dict:
+    from .workflows import scenario_hyperparameters
+
+    return {} if scenario is None else scenario_hyperparameters(scenario, method, float(intensity))
+
+
+def editable_hyperparameters(method: str, intensity: float, scenario=None):
+    """The numeric hyper-parameters of ``method`` at ``intensity`` (with ``scenario``'s defaults,
+    see :func:`bamu_core.workflows.scenario_hyperparameters`) as a two-column DataFrame to edit."""
     import pandas as pd
 
     from .unlearn import resolve_hyperparameters
 
-    hp = resolve_hyperparameters(method, float(intensity))
+    hp = resolve_hyperparameters(method, float(intensity), _defaults(method, intensity, scenario))
     rows = [{"hyper-parameter": k, "value": float(v)} for k, v in hp.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)]
     return pd.DataFrame(rows, columns=["hyper-parameter", "value"])
 
 
-def hyperparameter_overrides(method: str, intensity: float, edited) -> dict:
+def hyperparameter_overrides(method: str, intensity: float, edited, scenario=None) -> dict:
     """The values changed in an edited :func:`editable_hyperparameters` table (ints stay ints)."""
     from .unlearn import resolve_hyperparameters
 
-    hp = resolve_hyperparameters(method, float(intensity))
+    hp = resolve_hyperparameters(method, float(intensity), _defaults(method, intensity, scenario))
     out = {}
     for name, value in zip(edited["hyper-parameter"], edited["value"]):
         if name not in hp or value is None or value != value:

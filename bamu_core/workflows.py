@@ -573,7 +573,7 @@ def evaluate_unlearning(
 # unlearning: choose a forget set, run a method, audit the model before and after
 # --------------------------------------------------------------------------------------------
 
-__all__ += ["unlearn", "UnlearnRun", "retrain_recipe"]
+__all__ += ["unlearn", "UnlearnRun", "retrain_recipe", "scenario_hyperparameters"]
 
 
 @dataclass(eq=False)
@@ -646,10 +646,25 @@ class UnlearnRun(Mapping):
 
 
 def retrain_recipe(scenario: Scenario) -> dict:
-    """The scenario's baseline recipe as ``retrain`` hyper-parameters (epochs, lr, batch size, optimizer)."""
+    """The scenario's baseline recipe as ``retrain`` hyper-parameters (epochs, lr, batch size,
+    optimizer, and the starting point: ``init`` pretrained weights, ``reinit`` layers)."""
     recipe = {"epochs": 5, "lr": 0.01, "batch_size": 128, **scenario.baseline}
     optimizer = recipe.get("optimizer") or ("adam" if recipe["lr"] < 0.01 else "sgd")
-    return {"epochs": int(recipe["epochs"]), "lr": float(recipe["lr"]), "batch_size": int(recipe["batch_size"]), "optimizer": optimizer}
+    return {"epochs": int(recipe["epochs"]), "lr": float(recipe["lr"]), "batch_size": int(recipe["batch_size"]), "optimizer": optimizer,
+            "init": recipe.get("init"), "reinit": list(recipe.get("reinit", []))}
+
+
+def scenario_hyperparameters(scenario: Scenario, method: str, intensity: float) -> dict:
+    """The scenario's defaults for ``method`` at ``intensity``: its ``unlearning`` entries ("all",
+    then the method's own; names the method lacks are left out), and for ``retrain`` its baseline
+    recipe (:func:`retrain_recipe`). User overrides go on top."""
+    from .unlearn import at_intensity, resolve_hyperparameters
+
+    if method == "retrain":
+        return retrain_recipe(scenario)
+    known = resolve_hyperparameters(method, float(intensity))
+    row = {**scenario.unlearning.get("all", {}), **scenario.unlearning.get(method, {})}
+    return {k: v for k, v in at_intensity(row, float(intensity)).items() if k in known}
 
 
 def unlearn(
@@ -695,8 +710,8 @@ def unlearn(
         Checked before every step and before the run is saved; once true, :class:`StopRequested`
         is raised and nothing of the run is kept but its ``cancelled`` row.
     hyperparameters : dict, optional
-        Raw overrides of the intensity table. For ``retrain`` the scenario's baseline recipe is
-        the default.
+        Raw overrides of the intensity table and of the scenario's own defaults
+        (:func:`scenario_hyperparameters`; for ``retrain`` the scenario's baseline recipe).
     forget_options : dict, optional
         Options of the forget strategy (e.g. ``{"attr": "colour"}``).
     retain_max : int, optional
@@ -732,9 +747,7 @@ def unlearn(
     runner = get_method(method)
     if not isinstance(intensity, (int, float)) or not 0.0 <= float(intensity) <= 1.0:
         raise ValueError(f"intensity must be a number in [0, 1], got {intensity!r}")
-    hp = dict(hyperparameters or {})
-    if method == "retrain":
-        hp = {**retrain_recipe(subject.scenario), **hp}
+    hp = {**scenario_hyperparameters(subject.scenario, method, float(intensity)), **(hyperparameters or {})}
     resolve_hyperparameters(method, float(intensity), hp)  # unknown names fail before any work
     sc = subject.scenario
     timings: dict[str, float] = {}

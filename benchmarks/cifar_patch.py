@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,7 +36,6 @@ import numpy as np
 import torch
 
 from bamu_core.data import load_scenario
-from bamu_core.forget import select_forget
 from bamu_core.models import train_baseline
 from bamu_core.storage import atomic_write, atomic_write_json
 from bamu_core.training import predict
@@ -125,14 +123,14 @@ def part_baseline(seeds) -> dict:
     return previous
 
 
-def _oracle(sc, model, seed: int) -> tuple:
-    """The retrain oracle: the baseline recipe on the retain set only (cached like a baseline)."""
-    forget = select_forget(sc, "aligned", model=model)
-    retain = np.setdiff1d(np.arange(len(sc.train)), forget.indices)
-    retain_sc = replace(sc, train=sc.train.subset(retain), options={**sc.options, "retain_of": "aligned"})
-    oracle, info = train_baseline(retain_sc, seed=seed)
-    pred = predict(oracle, sc.train, indices=forget.indices).argmax(1).numpy()
-    return oracle, info, float((pred == sc.train.labels[forget.indices]).mean())
+def _run(subject, method: str, intensity: float, seed: int, **extra):
+    """One method through the workflow (selection on val), with its peak accelerator memory."""
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    run = unlearn(subject, method=method, intensity=intensity, forget="aligned", seed=seed, store=None,
+                  n_boot=0, gradcam_images=0, mia_samples=1000, **extra)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    return run, peak
 
 
 def _load_rows() -> list[dict]:
@@ -153,36 +151,41 @@ def part_runs(methods, intensities, seeds, *, include_oracle: bool = True) -> No
         model, info = train_baseline(sc, seed=seed)
         before = _bias_metrics(model, sc)
         subject = Subject(scenario=sc, model=model, arch=info.arch, model_source="patch-biased baseline")
-        oracle, oinfo, oracle_forget_acc = _oracle(sc, model, seed)
+        # the retrain oracle: the `retrain` method, i.e. the baseline recipe (pretrained trunk,
+        # re-initialised layer3 + linear) on the retain set; cached under BAMU_HOME/retrain
+        oracle, oracle_peak = _run(subject, "retrain", 1.0, seed)
+        oracle_seconds = oracle.result.extras.get("train_seconds") or oracle.seconds
+        oracle_forget_acc = oracle.forget["accuracy_after"]
         keep = [r for r in rows if not (r["seed"] == seed and (r["method"] in methods or (include_oracle and r["method"] == "retrain")))]
         rows = keep
         if include_oracle:
-            om = _bias_metrics(oracle, sc)
-            rows.append({"method": "retrain", "intensity": 1.0, "seed": seed, "status": "ok", "before": before, "after": om,
-                         "forget_accuracy": oracle_forget_acc, "seconds": oinfo.seconds, "retrain_seconds": oinfo.seconds,
-                         "mia_auc": None, "score": None, "chosen_step": None, "steps": None, "device": _machine()["device"]})
+            rows.append(_row(oracle, "retrain", 1.0, seed, before, _bias_metrics(oracle.model, sc), oracle_seconds, oracle_peak)
+                        | {"seconds": oracle_seconds})
             _save_rows(rows)
         for method in methods:
             for intensity in intensities:
                 t0 = time.perf_counter()
-                run = unlearn(subject, method=method, intensity=intensity, forget="aligned", seed=seed, store=None,
-                              n_boot=0, gradcam_images=0, mia_samples=1000,
-                              reference_forget_accuracy=oracle_forget_acc, retrain_seconds=oinfo.seconds)
+                run, peak = _run(subject, method, intensity, seed,
+                                 reference_forget_accuracy=oracle_forget_acc, retrain_seconds=oracle_seconds)
                 after = _bias_metrics(run.model, sc)
-                row = {
-                    "method": method, "intensity": intensity, "seed": seed, "status": run.status, "message": run.message,
-                    "before": before, "after": after, "forget_accuracy": run.forget["accuracy_after"],
-                    "seconds": run.seconds, "retrain_seconds": oinfo.seconds,
-                    "mia_auc": run.privacy["mia_after"]["auc"], "score": run.score,
-                    "chosen_step": run.chosen_step, "steps": run.steps, "wall_seconds": time.perf_counter() - t0,
-                    "device": _machine()["device"],
-                }
+                row = _row(run, method, intensity, seed, before, after, oracle_seconds, peak) | {"wall_seconds": time.perf_counter() - t0}
                 rows.append(row)
                 _save_rows(rows)
                 print(f"seed {seed} {method} {intensity}: dp {before['dp_max']:.3f}->{after['dp_max']:.3f} "
                       f"clean {before['clean_accuracy']:.3f}->{after['clean_accuracy']:.3f} "
                       f"recall {before['target_recall_clean']:.3f}->{after['target_recall_clean']:.3f} "
                       f"{run.status} step {run.chosen_step}/{run.steps} {run.seconds:.0f} s", flush=True)
+
+
+def _row(run, method, intensity, seed, before, after, retrain_seconds, peak) -> dict:
+    return {
+        "method": method, "intensity": intensity, "seed": seed, "status": run.status, "message": run.message,
+        "before": before, "after": after, "forget_accuracy": run.forget["accuracy_after"],
+        "seconds": run.seconds, "retrain_seconds": retrain_seconds,
+        "mia_auc": run.privacy["mia_after"]["auc"], "score": run.score,
+        "chosen_step": run.chosen_step, "steps": run.steps, "hyperparameters": run.hyperparameters,
+        "peak_mib": peak, "device": _machine()["device"],
+    }
 
 
 def _fmt(values, pct=False, digits=3) -> str:
@@ -211,11 +214,19 @@ def part_report() -> str:
             lines.append(f"| {seed} | {m['clean_accuracy']:.3f} | {m['patched_accuracy']:.3f} | {m['dp_target']:.3f} | {m['dp_max']:.3f} | "
                          f"{m['nontarget_patched_called_target']:.3f} / {m['nontarget_clean_called_target']:.3f} | {m['train_seconds']:.0f} |")
         lines += ["", f"Machine: {json.dumps(base['machine'])}", ""]
+    devices = sorted({r.get("device", "?") for r in rows})
+    lines += ["## Method settings", "",
+              "Every method runs through `bamu_core.workflows.unlearn` with the intensity table and this scenario's "
+              "own defaults for its model (`PATCH_CIFAR10_UNLEARNING` in `bamu_core/data/scenarios.py`):", "",
+              "| applies to | settings ((low, high) = intensity → 0 … 1) |", "|---|---|",
+              *[f"| {k} | `{json.dumps(v)}` |" for k, v in _scenario().unlearning.items()], "",
+              f"Runs made on: {', '.join(devices)}. Seconds = the method's wall time (selection included, audits excluded); "
+              "peak MiB = peak CUDA memory allocated during the whole run (empty on CPU).", ""]
     lines += ["## Methods", "",
               "Mean ± std over the seeds present (n = number of seeds). DP impr. = (DP before − DP after) / DP before on the max-over-classes DP;"
               " Δ = after − before in points.", "",
-              "| method | intensity | n | DP max after | DP impr. % | target DP impr. % | Δ clean acc | Δ patched acc | Δ airplane recall | worst-group acc | forget acc | MIA AUC | score | seconds | × retrain | status |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| method | intensity | n | DP max after | DP impr. % | target DP impr. % | Δ clean acc | Δ patched acc | Δ airplane recall | worst-group acc | forget acc | MIA AUC | score | seconds | × retrain | peak MiB | status |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["method"], r["intensity"]), []).append(r)
@@ -235,7 +246,7 @@ def part_report() -> str:
             f"| {method} | {intensity:g} | {len(rs)} | {_fmt([y['dp_max'] for y in a])} | {_fmt(impr, pct=True)} | {_fmt(timpr, pct=True)} | "
             f"{_fmt(dclean, pct=True)} | {_fmt(dpatched, pct=True)} | {_fmt(drecall, pct=True)} | {_fmt(worst)} | "
             f"{_fmt([r['forget_accuracy'] for r in rs])} | {_fmt([r['mia_auc'] for r in rs])} | {_fmt([r['score'] for r in rs])} | "
-            f"{_fmt([r['seconds'] for r in rs], digits=0)} | {_fmt(frac)} | {statuses} |"
+            f"{_fmt([r['seconds'] for r in rs], digits=1)} | {_fmt(frac)} | {_fmt([r.get('peak_mib') for r in rs], digits=0)} | {statuses} |"
         )
         ok = method != "retrain" and np.mean(impr) > 0 and np.mean(dclean) >= -GOAL["max_clean_drop"] and np.mean(drecall) >= -GOAL["max_recall_drop"]
         if ok and (best is None or np.mean(impr) > best[2]):

@@ -60,10 +60,11 @@ with st.container(border=True):
         ui.show_error(exc, doing="choose this forget set", hint="Pick another strategy or option.")
 
     with st.expander("Advanced hyper-parameters"):
-        st.caption("The intensity sets these through one documented table; edit a value to override it.")
-        table = ui_state.editable_hyperparameters(method, intensity)
+        st.caption("The intensity sets these through one documented table"
+                   + (", adjusted for this scenario's model" if sc.unlearning else "") + "; edit a value to override it.")
+        table = ui_state.editable_hyperparameters(method, intensity, sc)
         edited = st.data_editor(table, hide_index=True, disabled=["hyper-parameter"], key=f"ul_hp_{method}_{intensity}")
-        overrides = ui_state.hyperparameter_overrides(method, intensity, edited)
+        overrides = ui_state.hyperparameter_overrides(method, intensity, edited, sc)
         seed = st.number_input("Seed", 0, 10_000, 0, key="ul_seed")
         if overrides:
             st.caption("Overridden: " + ", ".join(f"{k} = {v}" for k, v in overrides.items()))

@@ -200,6 +200,61 @@ def test_judge_picks_the_largest_admissible_fairness_gain():
     assert judge.best_step == 1 and judge.summary()["val_gain"] == 0.5
 
 
+def _paired_val(labels, groups) -> ImageData:
+    n = len(labels)
+    return ImageData(
+        images=torch.zeros(n, 1, 2, 2, dtype=torch.uint8),
+        labels=np.array(labels),
+        attrs={"g": np.array(groups)},
+        group_names={"g": ["a", "b"]},
+        group_attr="g",
+        mean=(0.0,),
+        std=(1.0,),
+        counterfactual=torch.ones(n, 1, 2, 2, dtype=torch.uint8),
+        flips=("g",),
+    )
+
+
+def test_paired_selection_measures_parity_on_images_and_their_counterfactuals():
+    # 3 classes; group b carries the shortcut. Val images as given: [a, a, b, b]; each
+    # counterfactual moves the image to the other group.
+    labels, groups = [0, 1, 2, 1], [0, 0, 1, 1]
+    val = _paired_val(labels, groups)
+    assert val.paired and val.subset([0, 2]).paired
+    empty = val.subset([])
+    judge = Judge(rule=SelectionRule(), val=val, forget=empty, retain=empty, device=torch.device("cpu"))
+    assert judge.paired
+    given = _logits([0, 1, 2, 0], 3)  # accuracy 3/4
+    cf = _logits([0, 0, 2, 1], 3)  # image 1 in group b -> class 0; image 3 in group a -> class 1
+    ev = judge.evaluate_logits(given, cf_logits=cf)
+    # union: group a = images 0, 1 as given + 2, 3 as counterfactuals -> predictions 0, 1, 2, 1
+    #        group b = images 2, 3 as given + 0, 1 as counterfactuals -> predictions 2, 0, 0, 0
+    # class-0 rates 1/4 vs 3/4, class 1 2/4 vs 0, class 2 1/4 vs 1/4: DP = 0.5
+    assert ev.val_dp == pytest.approx(0.5)
+    assert ev.val_acc == pytest.approx(0.75)  # accuracy and recalls stay those of the images as given
+    assert ev.recalls.tolist() == pytest.approx([1.0, 0.5, 1.0])
+    assert judge.metric == "demographic_parity_difference"  # "auto" on a paired split, even with 3 classes
+    with pytest.raises(ValueError, match="counterfactual validation images"):
+        judge.evaluate_logits(given)
+    unpaired = Judge(rule=SelectionRule(), val=_val(labels, groups), forget=empty, retain=empty, device=torch.device("cpu"))
+    unpaired.evaluate_logits(given)
+    assert not unpaired.paired and unpaired.metric == "accuracy_gap"
+
+
+def test_flips_must_name_a_binary_attribute_and_need_counterfactuals():
+    base = dict(images=torch.zeros(2, 1, 2, 2, dtype=torch.uint8), labels=[0, 1], attrs={"g": [0, 1], "c": [0, 2]},
+                group_names={"g": ["a", "b"], "c": ["x", "y", "z"]}, group_attr="g", mean=(0.0,), std=(1.0,))
+    with pytest.raises(ValueError, match="needs counterfactual"):
+        ImageData(**base, flips=("g",))
+    cf = torch.ones(2, 1, 2, 2, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="not a binary attribute"):
+        ImageData(**base, counterfactual=cf, flips=("c",))
+    with pytest.raises(ValueError, match="not a binary attribute"):
+        ImageData(**base, counterfactual=cf, flips=("missing",))
+    data = ImageData(**base, counterfactual=cf, flips=("g",))
+    assert data.paired and not data.with_group("c").paired
+
+
 def test_judge_accuracy_bound_and_collapse():
     labels = [0, 1] * 20
     groups = [0] * 20 + [1] * 20
@@ -259,3 +314,58 @@ def test_empty_sets_and_missing_counterfactuals_are_rejected(tiny):
     plain.counterfactual_u8 = None
     with pytest.raises(ValueError, match="needs counterfactual images"):
         get_method("counterfactual").run(model, plain, retain, intensity=0.5)
+
+
+def test_scenario_defaults_sit_between_the_table_and_user_overrides(binary_digits, binary_baseline):
+    from dataclasses import replace
+
+    from bamu_core.workflows import Subject, retrain_recipe, scenario_hyperparameters, unlearn
+
+    sc = replace(binary_digits, unlearning={"all": {"lr": (1e-3, 3e-3), "eval_every": 5, "rank": 2}, "ga": {"forget_weight": 0.5}})
+    assert scenario_hyperparameters(sc, "ga", 0.5) == {"lr": pytest.approx(2e-3), "eval_every": 5, "forget_weight": 0.5}
+    assert scenario_hyperparameters(sc, "lora", 1.0)["rank"] == 2  # only methods that have a name get it
+    assert scenario_hyperparameters(sc, "newton", 1.0) == {"eval_every": 5}
+    assert scenario_hyperparameters(sc, "retrain", 1.0) == retrain_recipe(sc)
+    assert scenario_hyperparameters(binary_digits, "ga", 0.5) == {}
+    subject = Subject(scenario=sc, model=binary_baseline[0], arch="small_cnn", model_source="test baseline")
+    run = unlearn(subject, method="ga", intensity=0.5, hyperparameters={"steps": 2, "forget_weight": 0.25}, store=None,
+                  n_boot=0, gradcam_images=0, mia_samples=50)
+    hp = run.hyperparameters
+    assert (hp["lr"], hp["eval_every"], hp["forget_weight"], hp["steps"]) == (pytest.approx(2e-3), 5, 0.25, 2)
+
+
+def test_initial_model_loads_the_pretrained_trunk_and_reinitialises_named_layers(resnet20_path):
+    from bamu_core.models import initial_model, read_state_dict
+
+    pretrained = read_state_dict(resnet20_path)
+    model = initial_model({"arch": "resnet20", "init": "shared-resnet20", "reinit": ["layer3"]}, num_classes=10, seed=3)
+    state = model.state_dict()
+    assert torch.equal(state["layer1.0.conv1.weight"], pretrained["layer1.0.conv1.weight"])
+    assert torch.equal(state["linear.weight"], pretrained["linear.weight"])
+    assert not torch.equal(state["layer3.0.conv1.weight"], pretrained["layer3.0.conv1.weight"])
+    again = initial_model({"arch": "resnet20", "init": "shared-resnet20", "reinit": ["layer3"]}, num_classes=10, seed=3)
+    assert _same(state, again.state_dict())  # seeded
+    with pytest.raises(ValueError, match="does not have"):
+        initial_model({"arch": "resnet20", "reinit": ["layer9"]}, num_classes=10)
+    with pytest.raises(ValueError, match="unknown init"):
+        initial_model({"arch": "resnet20", "init": "imagenet"}, num_classes=10)
+
+
+def test_retrain_follows_the_recipe_starting_point(resnet20_path):
+    from bamu_core.models import build_model, read_state_dict
+
+    pretrained = read_state_dict(resnet20_path)
+    data = bars(32, 0)
+    model = build_model("resnet20", num_classes=2)
+    hp = {"epochs": 1, "batch_size": 16, "lr": 1e-9, "optimizer": "sgd", "init": "shared-resnet20", "reinit": ["linear"], "use_cache": False}
+    # a 2-class head cannot take the 10-class pretrained weights: a clear error
+    with pytest.raises(ValueError):
+        get_method("retrain").run(model, data.subset([0]), data, intensity=1.0, hyperparameters=hp)
+    model10 = build_model("resnet20", num_classes=10)
+    ten = bars(32, 0)
+    res = get_method("retrain").run(model10, ten.subset([0]), ten, intensity=1.0, hyperparameters=hp)
+    assert "from shared-resnet20 (re-initialised: linear)" in res.message
+    # lr 1e-9: the trunk is the pretrained one (BatchNorm statistics move, weights barely)
+    got = res.model.state_dict()
+    assert torch.allclose(got["layer1.0.conv1.weight"], pretrained["layer1.0.conv1.weight"], atol=1e-6)
+    assert not torch.allclose(got["linear.weight"], pretrained["linear.weight"], atol=1e-3)

@@ -34,6 +34,10 @@ class ImageData(torch.utils.data.Dataset):
     counterfactual : torch.Tensor, optional
         uint8 images of the same shape with the bias attribute flipped (patch removed or added,
         colour swapped), available when the bias can be synthesised.
+    flips : sequence of str, optional
+        The binary attributes whose value the counterfactual image flips (e.g. ``("patch",)``).
+        Grouped by one of them, every image and its counterfactual form a matched pair across the
+        two groups, which checkpoint selection uses for a low-noise parity estimate.
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class ImageData(torch.utils.data.Dataset):
         mean: Sequence[float],
         std: Sequence[float],
         counterfactual: torch.Tensor | None = None,
+        flips: Sequence[str] = (),
     ):
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError(f"images must be a uint8 tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
@@ -73,6 +78,12 @@ class ImageData(torch.utils.data.Dataset):
         if counterfactual is not None and counterfactual.shape != images.shape:
             raise ValueError("counterfactual images must have the same shape as images")
         self.counterfactual_u8 = counterfactual
+        self.flips = tuple(flips)
+        for name in self.flips:
+            if name not in self.attrs or len(self.group_names[name]) != 2:
+                raise ValueError(f"flips names {name!r}, which is not a binary attribute of this dataset")
+        if self.flips and counterfactual is None:
+            raise ValueError("flips needs counterfactual images")
 
     # -- basic protocol -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -94,6 +105,11 @@ class ImageData(torch.utils.data.Dataset):
     @property
     def has_counterfactual(self) -> bool:
         return self.counterfactual_u8 is not None
+
+    @property
+    def paired(self) -> bool:
+        """Whether each image's counterfactual lies in the other group of the active attribute."""
+        return self.group_attr in self.flips
 
     def normalise(self, u8: torch.Tensor) -> torch.Tensor:
         """uint8 (N, C, H, W) -> normalised float32."""
@@ -149,6 +165,7 @@ class ImageData(torch.utils.data.Dataset):
             mean=self.mean.flatten().tolist(),
             std=self.std.flatten().tolist(),
             counterfactual=None if self.counterfactual_u8 is None else self.counterfactual_u8.index_select(0, t),
+            flips=self.flips,
         )
 
     def counts(self, attr: str | None = None) -> np.ndarray:
@@ -223,6 +240,9 @@ class Scenario:
     target_class: int | None = None
     bias_region: tuple[int, int, int, int] | None = None  # (top, left, height, width) in pixels
     baseline: dict = field(default_factory=dict)  # recipe for train_baseline
+    # unlearning hyper-parameters suited to this scenario's model, between the intensity table and
+    # the user's overrides: {"all" or method: {name: value or (low, high)}}
+    unlearning: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)  # what the scenario was built with
 
     @property

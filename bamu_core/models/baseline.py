@@ -17,7 +17,7 @@ from ..training import Progress, fit
 from ._registry import build_model
 from .checkpoint import load_weights, read_state_dict, save_weights
 
-__all__ = ["train_baseline", "BaselineInfo", "shared_resnet20_path", "load_model"]
+__all__ = ["train_baseline", "initial_model", "BaselineInfo", "shared_resnet20_path", "load_model"]
 
 
 def shared_resnet20_path() -> Path | None:
@@ -63,6 +63,31 @@ def _recipe(scenario: Scenario, overrides: dict) -> dict:
     return recipe
 
 
+def initial_model(recipe: dict, *, num_classes: int, in_channels: int = 3, seed: int = 0) -> nn.Module:
+    """The untrained starting point of a recipe: ``recipe["arch"]`` seeded with ``seed``, loaded
+    from the pretrained ResNet-20 when ``recipe["init"] == "shared-resnet20"``, with the submodules
+    named in ``recipe["reinit"]`` initialised afresh (used by the baseline and the retrain oracle)."""
+    torch.manual_seed(seed)
+    model = build_model(recipe["arch"], num_classes=num_classes, in_channels=in_channels)
+    init = recipe.get("init")
+    if init == "shared-resnet20":
+        path = shared_resnet20_path()
+        if path is None:
+            raise FileNotFoundError("the pretrained ResNet-20 (../shared/models) is not available; set BAMU_RESNET20")
+        load_weights(model, read_state_dict(path), source=path.name)
+    elif init not in (None, "scratch"):
+        raise ValueError(f"unknown init {init!r}: use 'shared-resnet20' or 'scratch'")
+    for name in recipe.get("reinit", []):
+        try:
+            module = model.get_submodule(name)
+        except AttributeError:
+            raise ValueError(f"reinit names {name!r}, which {recipe['arch']} does not have") from None
+        for m in module.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+    return model
+
+
 def train_baseline(
     scenario: Scenario,
     *,
@@ -96,18 +121,7 @@ def train_baseline(
         except (ValueError, OSError, TypeError):
             pass  # stale or damaged cache entry (e.g. the architecture changed): train afresh
 
-    torch.manual_seed(seed)
-    model = build_model(recipe["arch"], num_classes=scenario.num_classes, in_channels=scenario.image_shape[0])
-    if recipe.get("init") == "shared-resnet20":
-        path = shared_resnet20_path()
-        if path is None:
-            raise FileNotFoundError("the pretrained ResNet-20 (../shared/models) is not available; set BAMU_RESNET20")
-        load_weights(model, read_state_dict(path), source=path.name)
-    for name in recipe.get("reinit", []):
-        module = model.get_submodule(name)
-        for m in module.modules():
-            if hasattr(m, "reset_parameters"):
-                m.reset_parameters()
+    model = initial_model(recipe, num_classes=scenario.num_classes, in_channels=scenario.image_shape[0], seed=seed)
     dev = pick_device(device if device is None else str(device))
     start = time.perf_counter()
     losses = fit(

@@ -11,7 +11,7 @@ from ._api import (
     method_summary,
     register_method,
 )
-from ._intensity import COMMON, INTENSITY_TABLE, intensity_table_markdown, resolve_hyperparameters
+from ._intensity import COMMON, INTENSITY_TABLE, at_intensity, intensity_table_markdown, resolve_hyperparameters
 from ._select import ACCURACY_BOUND, SelectionRule
 
 __all__ = [
@@ -29,5 +29,6 @@ __all__ = [
     "INTENSITY_TABLE",
     "COMMON",
     "resolve_hyperparameters",
+    "at_intensity",
     "intensity_table_markdown",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._select import ACCURACY_BOUND
 
-__all__ = ["COMMON", "INTENSITY_TABLE", "resolve_hyperparameters", "intensity_table_markdown"]
+__all__ = ["COMMON", "INTENSITY_TABLE", "resolve_hyperparameters", "at_intensity", "intensity_table_markdown"]
 
 COMMON: dict = {
     "batch_size": 64,  # images per stream per step
@@ -41,7 +41,7 @@ INTENSITY_TABLE: dict[str, dict] = {
     # last-layer Newton step, scaled over a grid up to max_scale * |theta|
     "newton": {"steps": (10, 40), "max_scale": (0.1, 1.0), "damping": 0.1, "use_counterfactual": True},
     # the oracle: the baseline recipe on the retain set (the workflow passes the scenario's recipe)
-    "retrain": {"epochs": 30, "lr": 1e-3, "batch_size": 64, "optimizer": "adam", "weight_decay": 5e-4, "use_cache": True},
+    "retrain": {"epochs": 30, "lr": 1e-3, "batch_size": 64, "optimizer": "adam", "weight_decay": 5e-4, "init": None, "reinit": [], "use_cache": True},
 }
 
 
@@ -53,6 +53,11 @@ def _interpolate(cell, t: float):
     return cell
 
 
+def at_intensity(row: dict, intensity: float) -> dict:
+    """``row``'s values at ``intensity``: ``(low, high)`` cells interpolated, plain values as they are."""
+    return {k: _interpolate(v, intensity) for k, v in row.items()}
+
+
 def resolve_hyperparameters(method: str, intensity: float, overrides: dict | None = None) -> dict:
     """The hyper-parameters of ``method`` at ``intensity``, with ``overrides`` applied.
 
@@ -62,7 +67,7 @@ def resolve_hyperparameters(method: str, intensity: float, overrides: dict | Non
         If ``overrides`` names a hyper-parameter the method does not have.
     """
     row = {**COMMON, **INTENSITY_TABLE.get(method, {})}
-    hp = {k: _interpolate(v, intensity) for k, v in row.items()}
+    hp = at_intensity(row, intensity)
     unknown = sorted(set(overrides or {}) - set(hp))
     if unknown:
         raise ValueError(f"method {method!r} has no hyper-parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(hp))}")

@@ -40,9 +40,10 @@ class SelectionRule:
     ----------
     metric : str
         The fairness gap to minimise: one of :data:`SELECTION_METRICS`. ``"auto"`` is the
-        demographic-parity difference for two classes and the best-minus-worst group accuracy
-        gap for more (the multiclass parity difference, a maximum over classes and groups, is
-        dominated by sampling noise on small validation splits).
+        demographic-parity difference for two classes or when the validation split is paired
+        (:attr:`Judge.paired`), and the best-minus-worst group accuracy gap otherwise (an unpaired
+        multiclass parity difference, a maximum over classes and groups, is dominated by sampling
+        noise on small validation splits).
     max_accuracy_drop : float
         Largest admissible fall of validation accuracy below the original's.
     max_recall_drop : float
@@ -155,40 +156,71 @@ class Judge:
             return measured[name]
         return self._accuracy(net, self.forget if name == "forget" else self.retain, self._subsets[name])
 
+    @property
+    def paired(self) -> bool:
+        """Whether fairness is measured on matched pairs: every validation image and its
+        counterfactual (the group attribute flipped) are both evaluated, so the two groups hold
+        the same content and only the bias attribute differs. This removes the sampling noise of
+        comparing two different sets of images (on CIFAR-10 with the patch, 1,000 validation
+        images gave an unpaired parity gap of 0.046 against 0.103 on the 10,000 test images; the
+        paired estimate was 0.091)."""
+        return self.val is not None and self.val.paired
+
     def evaluate(self, net: nn.Module, *, measured: dict[str, float] | None = None) -> Evaluation:
         """Validation metrics, plus forget / retain accuracy: taken from ``measured`` (running
         accuracy of the training batches) where given, else measured on the fixed subsets."""
         measured = measured or {}
-        logits = None
+        logits = cf_logits = None
         if self.val is not None and len(self.val):
             logits = predict(net, self.val, device=self.device, batch_size=self.batch_size)
+            if self.paired:
+                cf_logits = predict(net, self.val, device=self.device, batch_size=self.batch_size, counterfactual=True)
         return self.evaluate_logits(
             logits,
+            cf_logits=cf_logits,
             forget_acc=self._subset_accuracy(net, "forget", measured),
             retain_acc=self._subset_accuracy(net, "retain", measured),
         )
 
-    def evaluate_logits(self, val_logits: torch.Tensor | None, *, forget_acc=None, retain_acc=None) -> Evaluation:
-        """An :class:`Evaluation` from validation logits (for methods that compute them directly)."""
+    def evaluate_logits(
+        self, val_logits: torch.Tensor | None, *, cf_logits: torch.Tensor | None = None, forget_acc=None, retain_acc=None
+    ) -> Evaluation:
+        """An :class:`Evaluation` from validation logits (for methods that compute them directly).
+
+        ``cf_logits`` (the counterfactual validation images) are required when :attr:`paired`:
+        the fairness gaps are then measured on the validation images and their counterfactuals
+        together (each counterfactual in the other group); accuracy and recalls stay those of the
+        validation images as they are.
+        """
         ev = Evaluation(forget_acc=forget_acc, retain_acc=retain_acc)
         if val_logits is None:
             return ev
+        if self.paired and cf_logits is None:
+            raise ValueError("paired selection needs the logits of the counterfactual validation images")
         k = val_logits.shape[1]
-        pred = val_logits.argmax(1).numpy()
         n_groups = len(self.val.group_names[self.val.group_attr])
-        cell = (self.val.groups * k + self.val.labels) * k + pred
-        conf = np.bincount(cell, minlength=n_groups * k * k).reshape(n_groups, k, k)
-        conf = conf[conf.sum(axis=(1, 2)) > 0]  # groups absent from val carry no information
-        s = confusion_summary(conf)
-        ev.val_acc = float(s["accuracy"])
+        pred = val_logits.argmax(1).numpy()
+        own = self._summary(pred, self.val.labels, self.val.groups, n_groups, k)
+        s = own
+        if self.paired:
+            pred2 = np.concatenate([pred, cf_logits.argmax(1).numpy()])
+            s = self._summary(pred2, np.tile(self.val.labels, 2), np.concatenate([self.val.groups, 1 - self.val.groups]), n_groups, k)
+        ev.val_acc = float(own["accuracy"])
         ev.val_dp = float(s["demographic_parity_difference"])
         self.metric = self.rule.metric if self.rule.metric != "auto" else (
-            "demographic_parity_difference" if k == 2 else "accuracy_gap"
+            "demographic_parity_difference" if k == 2 or self.paired else "accuracy_gap"
         )
         ev.val_fairness = float(s[self.metric])
-        ev.recalls = np.asarray(s["per_class_recall"], dtype=float)
+        ev.recalls = np.asarray(own["per_class_recall"], dtype=float)
         ev.top_share = float(np.bincount(pred, minlength=k).max() / len(pred))
         return ev
+
+    @staticmethod
+    def _summary(pred: np.ndarray, labels: np.ndarray, groups: np.ndarray, n_groups: int, k: int) -> dict:
+        cell = (groups * k + labels) * k + pred
+        conf = np.bincount(cell, minlength=n_groups * k * k).reshape(n_groups, k, k)
+        conf = conf[conf.sum(axis=(1, 2)) > 0]  # groups absent from val carry no information
+        return confusion_summary(conf)
 
     def subset(self, name: str) -> np.ndarray:
         """The fixed evaluation subset (indices) of ``"forget"`` or ``"retain"``."""

@@ -40,6 +40,7 @@ class NewtonLastLayer(UnlearningMethod):
         phi_r = features(net, ctx.retain, device=dev)
         phi_cf = features(net, ctx.forget, device=dev, counterfactual=True) if use_cf else None
         phi_v = features(net, ctx.val, device=dev) if ctx.val is not None else None
+        phi_vcf = features(net, ctx.val, device=dev, counterfactual=True) if judge.paired else None
         layer = LastLayer.from_linear(head, torch.cat([phi_r, phi_f]), damping=float(hp["damping"]))
         grad = layer.grad_sum(phi_f, ctx.forget.labels)
         if use_cf:
@@ -57,8 +58,9 @@ class NewtonLastLayer(UnlearningMethod):
                 return float((pred == data.labels[idx]).mean())
 
             val_logits = None if phi_v is None else layer.logits(phi_v, theta).float()
+            cf_logits = None if phi_vcf is None else layer.logits(phi_vcf, theta).float()
             return judge.evaluate_logits(
-                val_logits, forget_acc=acc(phi_f, ctx.forget, sub_f), retain_acc=acc(phi_r, ctx.retain, sub_r)
+                val_logits, cf_logits=cf_logits, forget_acc=acc(phi_f, ctx.forget, sub_f), retain_acc=acc(phi_r, ctx.retain, sub_r)
             )
 
         judge.start(evaluate(layer.theta))

@@ -1,7 +1,9 @@
 """``retrain``: train from scratch on the retain set (the oracle every method is compared with).
 
 Uses :func:`bamu_core.training.fit` with the baseline's recipe (``epochs``, ``lr``,
-``batch_size``, ``optimizer``; the workflow passes the scenario's). Results are cached under
+``batch_size``, ``optimizer``, ``weight_decay``, and the starting point: ``init`` = the pretrained
+weights to start from, ``reinit`` = submodules to initialise afresh, as in
+:func:`bamu_core.models.initial_model`; the workflow passes the scenario's). Results are cached under
 ``BAMU_HOME/retrain`` by a hash of the architecture, the retain data, the recipe and the seed, so
 a second call returns at once; ``extras["train_seconds"]`` keeps the time the training took.
 Intensity only distinguishes 0 (no change) from > 0 (retrain). BatchNorm trains normally here.
@@ -18,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from ..forget._influence import classifier_of
-from ..models import build_model, load_weights, read_state_dict, save_weights
+from ..models import initial_model, load_weights, read_state_dict, save_weights
 from ..storage import atomic_write_json, bamu_home, config_hash
 from ..training import StopRequested, fit
 from ._api import Outcome, ProgressEvent, RunContext, UnlearningMethod, register_method
@@ -32,14 +34,19 @@ def _fingerprint(data) -> str:
     return h.hexdigest()[:16]
 
 
-def _fresh(model: nn.Module, seed: int) -> nn.Module:
-    """A newly initialised model of the same architecture (seeded)."""
-    torch.manual_seed(seed)
+def _fresh(model: nn.Module, seed: int, hp: dict) -> nn.Module:
+    """The recipe's starting point for the architecture of ``model`` (seeded): pretrained weights
+    when ``hp["init"]`` names them, with ``hp["reinit"]`` initialised afresh; else a newly
+    initialised model."""
     arch = getattr(model, "bamu_arch", None)
     if arch is not None:
         num_classes = classifier_of(model)[1].out_features
         convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-        return build_model(arch, num_classes=num_classes, in_channels=convs[0].in_channels if convs else 3)
+        recipe = {"arch": arch, "init": hp.get("init"), "reinit": list(hp.get("reinit") or [])}
+        return initial_model(recipe, num_classes=num_classes, in_channels=convs[0].in_channels if convs else 3, seed=seed)
+    if hp.get("init") not in (None, "scratch"):
+        raise ValueError(f"init {hp['init']!r} needs a model built by bamu (an architecture from the registry)")
+    torch.manual_seed(seed)
     fresh = copy.deepcopy(model)
     for m in fresh.modules():
         if hasattr(m, "reset_parameters"):
@@ -54,16 +61,17 @@ class Retrain(UnlearningMethod):
 
     def _unlearn(self, ctx: RunContext):
         hp = ctx.hp
-        recipe = {k: hp[k] for k in ("epochs", "lr", "batch_size", "optimizer", "weight_decay")}
+        recipe = {k: hp[k] for k in ("epochs", "lr", "batch_size", "optimizer", "weight_decay", "init", "reinit")}
+        recipe["reinit"] = list(recipe["reinit"] or [])
         shapes = {k: list(v.shape) for k, v in ctx.model.state_dict().items()}
         key = config_hash(
-            {"arch": getattr(ctx.model, "bamu_arch", type(ctx.model).__name__), "shapes": shapes, "retain": _fingerprint(ctx.retain), "recipe": recipe, "seed": ctx.seed, "v": 1}
+            {"arch": getattr(ctx.model, "bamu_arch", type(ctx.model).__name__), "shapes": shapes, "retain": _fingerprint(ctx.retain), "recipe": recipe, "seed": ctx.seed, "v": 2}
         )
         path = bamu_home() / "retrain" / f"{key}.safetensors"
         meta = path.with_suffix(".json")
         history: list[ProgressEvent] = []
         total = int(hp["epochs"]) * -(-len(ctx.retain) // int(hp["batch_size"]))
-        model = _fresh(ctx.model, ctx.seed)
+        model = _fresh(ctx.model, ctx.seed, hp)
         status, message, cached, train_seconds = "ok", "", False, None
         if hp.get("use_cache", True) and path.exists() and meta.exists():
             try:
@@ -71,7 +79,7 @@ class Retrain(UnlearningMethod):
                 train_seconds = json.loads(meta.read_text())["seconds"]
                 cached = True
             except (ValueError, OSError, KeyError, TypeError):
-                model = _fresh(ctx.model, ctx.seed)
+                model = _fresh(ctx.model, ctx.seed, hp)
         if not cached:
             start = time.perf_counter()
             try:
@@ -104,7 +112,10 @@ class Retrain(UnlearningMethod):
         after = judge.evaluate(model)
         judge.best_eval, judge.best_step = after, total
         emit(ctx, history, total, total, float("nan"), after)
-        note = f"retrained from scratch on {len(ctx.retain)} images" + (" (cached)" if cached else f" in {train_seconds:.1f} s")
+        start_from = "from scratch" if hp.get("init") in (None, "scratch") else f"from {hp['init']}" + (
+            f" (re-initialised: {', '.join(recipe['reinit'])})" if recipe["reinit"] else ""
+        )
+        note = f"retrained {start_from} on {len(ctx.retain)} images" + (" (cached)" if cached else f" in {train_seconds:.1f} s")
         return model, Outcome(
             status="ok",
             message=note,
