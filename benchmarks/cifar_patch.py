@@ -249,22 +249,29 @@ def part_report() -> str:
             f"{_fmt([r['seconds'] for r in rs], digits=1)} | {_fmt(frac)} | {_fmt([r.get('peak_mib') for r in rs], digits=0)} | {statuses} |"
         )
         ok = method != "retrain" and np.mean(impr) > 0 and np.mean(dclean) >= -GOAL["max_clean_drop"] and np.mean(drecall) >= -GOAL["max_recall_drop"]
-        if ok and (best is None or np.mean(impr) > best[2]):
-            best = (method, intensity, float(np.mean(impr)), float(np.mean(dclean)), float(np.mean(drecall)))
+        if ok and (best is None or np.mean(impr) > best["impr"]):
+            best = {"method": method, "intensity": intensity, "n": len(rs), "impr": float(np.mean(impr)), "impr_txt": _fmt(impr, pct=True),
+                    "clean_txt": _fmt(dclean, pct=True), "recall_txt": _fmt(drecall, pct=True), "worst_clean": float(min(dclean)),
+                    "min_impr": float(min(impr))}
+    few = sorted({m for (m, _), rs in groups.items() if len(rs) < max(len(v) for v in groups.values())})
     lines += ["", "## Against the paper and our goal", "",
               f"The paper reports a {PAPER['dp_improvement']:.1%} DP improvement on CIFAR-10 and an average composite score of "
               f"{PAPER['composite']}. Our goal: ≥ {GOAL['dp_improvement']:.0%} DP improvement at ≤ {GOAL['max_clean_drop']:.0%} clean-accuracy "
               f"loss with the airplane recall within {GOAL['max_recall_drop']:.0%}."]
     if best:
-        verdict = "meets" if best[2] >= GOAL["dp_improvement"] else "falls short of"
-        lines.append(f"Best admissible setting here: **{best[0]} at intensity {best[1]:g}**: DP improvement {best[2]:.1%}, "
-                     f"clean accuracy {best[3] * 100:+.1f} points, airplane recall {best[4] * 100:+.1f} points — it {verdict} the goal.")
+        verdict = "meets" if best["impr"] >= GOAL["dp_improvement"] else "falls short of"
+        lines.append(f"Best setting within the accuracy and recall bounds (on average over seeds): **{best['method']} at intensity "
+                     f"{best['intensity']:g}** (n = {best['n']}): DP improvement {best['impr_txt']} %, clean accuracy {best['clean_txt']} points, "
+                     f"airplane recall {best['recall_txt']} points — it {verdict} the goal on average; its worst seed improved DP by "
+                     f"{best['min_impr']:.1%} and lost {max(0.0, -best['worst_clean']) * 100:.1f} clean points.")
+        lines.append("")
+        lines.append("How the headline was picked: each run's checkpoint is chosen on the validation split, but the row named "
+                     "here is the best of the table, i.e. chosen on the test split; the scenario's hyper-parameter defaults "
+                     "were set by looking at validation runs of seed 0.")
     else:
-        lines.append("**No method setting improved DP while keeping clean accuracy and airplane recall within the goal's bounds**: "
-                     "the runs above either returned the original model (no admissible checkpoint) or collapsed (status `diverged`). "
-                     "The intensity table was tuned on the digit scenarios; on the pretrained ResNet-20 the same learning rates "
-                     "destroy retain accuracy within one or two steps, and multiclass checkpoint selection uses the validation "
-                     "accuracy gap between patch groups, which is small here (0.05), instead of the target-class DP.")
+        lines.append("**No method setting improved DP while keeping clean accuracy and airplane recall within the goal's bounds.**")
+    if few:
+        lines.append(f"Fewer seeds than the others: {', '.join(few)}.")
     lines += ["", "Composite score: our reading of the paper's joint score (mean of the radar axes, `bamu_core.scoring`); "
               "it is not numerically comparable with the paper's figure.", ""]
     text = "\n".join(lines) + "\n"
