@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from bamu_core.data import load_scenario
+from bamu_core.data.scenarios import PATCH_CIFAR10_UNLEARNING
 from bamu_core.models import train_baseline
 from bamu_core.storage import atomic_write, atomic_write_json
 from bamu_core.training import predict
@@ -43,6 +44,7 @@ from bamu_core.workflows import Subject, unlearn
 
 HERE = Path(__file__).parent / "results"
 ROWS = HERE / "cifar_patch.jsonl"
+CPU_ROWS = HERE / "cifar_patch_cpu.jsonl"  # a timing run on this machine's CPU (--rows cpu)
 BASELINE = HERE / "cifar_patch_baseline.json"
 REPORT = HERE / "cifar_patch.md"
 METHODS = ("ga", "lora", "distill", "finetune", "counterfactual", "newton")
@@ -133,15 +135,16 @@ def _run(subject, method: str, intensity: float, seed: int, **extra):
     return run, peak
 
 
-def _load_rows() -> list[dict]:
-    if not ROWS.exists():
+def _load_rows(path: Path | None = None) -> list[dict]:
+    path = path or ROWS
+    if not path.exists():
         return []
-    return [json.loads(line) for line in ROWS.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _save_rows(rows: list[dict]) -> None:
     text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
-    atomic_write(ROWS, lambda p: p.write_text(text))
+    atomic_write(ROWS, lambda p: p.write_text(text))  # ROWS: rebound by --rows cpu
 
 
 def part_runs(methods, intensities, seeds, *, include_oracle: bool = True) -> None:
@@ -184,7 +187,7 @@ def _row(run, method, intensity, seed, before, after, retrain_seconds, peak) -> 
         "seconds": run.seconds, "retrain_seconds": retrain_seconds,
         "mia_auc": run.privacy["mia_after"]["auc"], "score": run.score,
         "chosen_step": run.chosen_step, "steps": run.steps, "hyperparameters": run.hyperparameters,
-        "peak_mib": peak, "device": _machine()["device"],
+        "peak_mib": peak, "device": _machine()["device"], "torch_threads": torch.get_num_threads(),
     }
 
 
@@ -219,7 +222,7 @@ def part_report() -> str:
               "Every method runs through `bamu_core.workflows.unlearn` with the intensity table and this scenario's "
               "own defaults for its model (`PATCH_CIFAR10_UNLEARNING` in `bamu_core/data/scenarios.py`):", "",
               "| applies to | settings ((low, high) = intensity → 0 … 1) |", "|---|---|",
-              *[f"| {k} | `{json.dumps(v)}` |" for k, v in _scenario().unlearning.items()], "",
+              *[f"| {k} | `{json.dumps(v)}` |" for k, v in PATCH_CIFAR10_UNLEARNING.items()], "",
               f"Runs made on: {', '.join(devices)}. Seconds = the method's wall time (selection included, audits excluded); "
               "peak MiB = peak CUDA memory allocated during the whole run (empty on CPU).", ""]
     lines += ["## Methods", "",
@@ -272,6 +275,19 @@ def part_report() -> str:
         lines.append("**No method setting improved DP while keeping clean accuracy and airplane recall within the goal's bounds.**")
     if few:
         lines.append(f"Fewer seeds than the others: {', '.join(few)}.")
+    cpu = _load_rows(CPU_ROWS)
+    if cpu:
+        threads = sorted({r.get("torch_threads") for r in cpu} - {None})
+        lines += ["", "## Time on a CPU", "",
+                  f"The same runs on this project's 2-core CPU machine (`runs --rows cpu`, torch threads: {threads or '?'}); "
+                  "quality figures match the GPU rows within run-to-run noise and are not repeated. Unlearning time vs "
+                  "retraining the oracle on the same CPU:", "",
+                  "| method | intensity | seed | DP impr. % | Δ clean acc | seconds | × retrain | status |", "|---|---|---|---|---|---|---|---|"]
+        for r in sorted(cpu, key=lambda r: (order.get(r["method"], 99), r["intensity"], r["seed"])):
+            b, a = r["before"], r["after"]
+            lines.append(f"| {r['method']} | {r['intensity']:g} | {r['seed']} | {(b['dp_max'] - a['dp_max']) / b['dp_max'] * 100:.1f} | "
+                         f"{(a['clean_accuracy'] - b['clean_accuracy']) * 100:+.1f} | {r['seconds']:.0f} | "
+                         f"{r['seconds'] / r['retrain_seconds']:.3f} | {r['status']} |")
     lines += ["", "Composite score: our reading of the paper's joint score (mean of the radar axes, `bamu_core.scoring`); "
               "it is not numerically comparable with the paper's figure.", ""]
     text = "\n".join(lines) + "\n"
@@ -325,10 +341,14 @@ def main(argv=None) -> None:
     p.add_argument("--intensities", default=",".join(map(str, INTENSITIES)))
     p.add_argument("--seeds", default="0")
     p.add_argument("--no-oracle", action="store_true", help="do not (re)compute the retrain oracle row")
+    p.add_argument("--rows", choices=["main", "cpu"], default="main",
+                   help="'cpu': write the rows to cifar_patch_cpu.jsonl (the CPU timing table of the report)")
     p.add_argument("--per-class", type=int, help="use N images per class (smoke runs only; rows go to the same file)")
     args = p.parse_args(argv)
-    global _PER_CLASS
+    global _PER_CLASS, ROWS
     _PER_CLASS = args.per_class
+    if args.rows == "cpu":
+        ROWS = CPU_ROWS
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.part == "baseline":
         part_baseline(seeds)

@@ -41,9 +41,15 @@ def test_cifar_report_is_built_from_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "ROWS", tmp_path / "rows.jsonl")
     monkeypatch.setattr(bench, "BASELINE", tmp_path / "baseline.json")
     monkeypatch.setattr(bench, "REPORT", tmp_path / "report.md")
+    monkeypatch.setattr(bench, "CPU_ROWS", tmp_path / "cpu.jsonl")
     (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = bench.part_report()
     # ga: DP 0.10 -> 0.019 = 81 % improvement at -0.5 points; newton loses 8 points, so it is not admissible
     assert "| ga | 0.5 | 2 | 0.019 ± 0.000 | 81.0 ± 0.0 |" in text
-    assert "**ga at intensity 0.5**: DP improvement 81.0%" in text and "meets the goal" in text
+    assert "**ga at intensity 0.5** (n = 2): DP improvement 81.0 ± 0.0 %" in text and "meets the goal" in text
+    assert "Fewer seeds than the others: newton." in text and "Time on a CPU" not in text
     assert (tmp_path / "report.md").read_text() == text
+    cpu = dict(rows[0], seconds=20.0, retrain_seconds=400.0, torch_threads=1)
+    (tmp_path / "cpu.jsonl").write_text(json.dumps(cpu) + "\n")
+    text = bench.part_report()
+    assert "## Time on a CPU" in text and "| ga | 0.5 | 0 | 81.0 | -0.5 | 20 | 0.050 | ok |" in text

@@ -5,6 +5,11 @@ A cell ``(low, high)`` is interpolated linearly: ``low`` just above intensity 0,
 method (the model is returned unchanged). ``COMMON`` applies to every method; a method's row
 overrides it. Validation accuracy may fall by at most ``ACCURACY_BOUND * intensity``
 (see :mod:`bamu_core.unlearn._select`). Advanced users pass raw values in ``hyperparameters``.
+
+The table was set on the digit scenarios' small CNNs. A scenario may carry its own defaults for its
+model (``Scenario.unlearning``, cells in the same form); :func:`bamu_core.workflows.unlearn` puts
+them between this table and the user's values (see ``patch-cifar10``: its pretrained ResNet-20
+needs plain SGD with far smaller steps than these Adam rates).
 """
 from __future__ import annotations
 
