@@ -52,4 +52,4 @@ def test_cifar_report_is_built_from_rows(tmp_path, monkeypatch):
     cpu = dict(rows[0], seconds=20.0, retrain_seconds=400.0, torch_threads=1)
     (tmp_path / "cpu.jsonl").write_text(json.dumps(cpu) + "\n")
     text = bench.part_report()
-    assert "## Time on a CPU" in text and "| ga | 0.5 | 0 | 81.0 | -0.5 | 20 | 0.050 | ok |" in text
+    assert "## Time on a CPU" in text and "| ga | 0.5 | 0 | 81.0 | -0.5 | 20 | 0.050 | – | ok |" in text
