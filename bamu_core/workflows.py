@@ -687,6 +687,7 @@ def unlearn(
     gradcam_images: int = 8,
     reference_forget_accuracy: float | None = None,
     retrain_seconds: float | None = None,
+    original_audit: dict | None = None,
 ) -> UnlearnRun:
     """Choose a forget set, run an unlearning method, and audit the model before and after.
 
@@ -726,6 +727,9 @@ def unlearn(
     mia_samples, gradcam_images, reference_forget_accuracy, retrain_seconds :
         See :func:`evaluate_unlearning`: membership inference, Grad-CAM strips, the retrain
         oracle's forget-set accuracy and retraining time (for the forgetting and efficiency axes).
+    original_audit : dict, optional
+        The original model's audit made with the same ``device``, ``n_boot``, ``seed`` and
+        ``saliency_per_group`` (a sweep passes its first run's ``before``), so it is not measured again.
 
     Returns
     -------
@@ -786,7 +790,7 @@ def unlearn(
 
         t0 = time.perf_counter()
         audit_options = {"device": device, "n_boot": n_boot, "seed": seed, "saliency_per_group": saliency_per_group}
-        before = audit(subject, **audit_options)
+        before = original_audit if original_audit is not None else audit(subject, **audit_options)
         after = audit(replace(subject, model=result.model), **audit_options)
         timings["evaluation"] = time.perf_counter() - t0
 
@@ -1000,7 +1004,7 @@ def sweep(
             try:
                 result = unlearn(
                     subject, method=m, intensity=x, forget=forget, device=device, seed=seed, should_stop=should_stop,
-                    **unlearn_options,
+                    original_audit=before, **unlearn_options,
                 )
                 row = sweep_row(result)
                 before = before or result.get("before")

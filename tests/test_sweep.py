@@ -61,7 +61,9 @@ def test_sweep_table_and_pareto_front_exact(fake_unlearn):
                 progress=lambda done, total, row: seen.append((done, total, row["method"], row["intensity"])))
     assert [(r["method"], r["intensity"]) for r in res.rows] == list(POINTS)
     assert seen == [(i + 1, 6, m, x) for i, (m, x) in enumerate(POINTS)]
-    assert {c[2] for c in fake_unlearn} == {"group:red"} and fake_unlearn[0][3] == {"store": None}
+    assert {c[2] for c in fake_unlearn} == {"group:red"} and fake_unlearn[0][3] == {"store": None, "original_audit": None}
+    # later runs reuse the first run's audit of the original model
+    assert fake_unlearn[1][3]["original_audit"] == _fake_result("ga", 0.0)["before"]
     # maximise accuracy and 1 - DP: ga@0.5 (0.75, 0.8) is dominated by lora@1 (0.78, 0.8); the two
     # identical intensity-0 points both stay; sorted by accuracy
     assert res.front == [2, 5, 4, 0, 3]
@@ -131,7 +133,7 @@ def test_bamu_sweep_cli(fake_unlearn, digits, tmp_path, capsys):
     assert "ga" in text and "lora" in text and "pareto.html" in text
     assert (out / "sweep.csv").is_file() and (out / "pareto.html").is_file()
     assert json.loads((tmp_path / "s.json").read_text())["front"] == [2, 5, 4, 0, 3]
-    assert fake_unlearn[0][3] == {"store": None}
+    assert fake_unlearn[0][3] == {"store": None, "original_audit": None}
     with pytest.raises(SystemExit) as exit_info:  # argparse: usage and a one-line error, exit code 2
         main(["sweep", "--scenario", "colored-digits", "--model", str(ckpt), "--methods", "ga", "--intensities", "2", "--out", str(out)])
     assert exit_info.value.code == 2
@@ -140,12 +142,15 @@ def test_bamu_sweep_cli(fake_unlearn, digits, tmp_path, capsys):
     assert "unknown unlearning method 'nope'" in capsys.readouterr().err
 
 
-def test_a_real_sweep_stores_every_run(digits, digits_baseline, tmp_path):
+def test_a_real_sweep_stores_every_run(digits, digits_baseline, tmp_path, monkeypatch):
     from bamu_core.runs import RunStore
     from bamu_core.workflows import Subject
 
     subject = Subject(scenario=digits, model=digits_baseline[0], arch="small_cnn", model_source="baseline")
     store = RunStore(tmp_path / "runs")
+    audited = []
+    real_audit = workflows.audit
+    monkeypatch.setattr(workflows, "audit", lambda subj, **kw: audited.append(subj.model) or real_audit(subj, **kw))
     res = sweep(subject, methods=["ga"], intensities=[0.0, 0.25], store=store, n_boot=0, gradcam_images=0)
     assert [r["status"] for r in res.rows] != ["failed", "failed"]
     assert [r["intensity"] for r in res.rows] == [0.0, 0.25]
@@ -154,3 +159,5 @@ def test_a_real_sweep_stores_every_run(digits, digits_baseline, tmp_path):
     assert res.rows[0]["dp"] == pytest.approx(res.before["dp"])
     assert {r.run_id for r in store.list()} == {r["run_id"] for r in res.rows}
     assert res.front and all(res.rows[i]["pareto"] for i in res.front)
+    # the original is audited once for the whole sweep, each unlearned model once
+    assert sum(m is digits_baseline[0] for m in audited) == 1 and len(audited) == 3
