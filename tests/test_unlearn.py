@@ -233,12 +233,17 @@ def test_paired_selection_measures_parity_on_images_and_their_counterfactuals():
     assert ev.val_dp == pytest.approx(0.5)
     assert ev.val_acc == pytest.approx(0.75)  # accuracy and recalls stay those of the images as given
     assert ev.recalls.tolist() == pytest.approx([1.0, 0.5, 1.0])
-    assert judge.metric == "demographic_parity_difference"  # "auto" on a paired split, even with 3 classes
+    # "auto" with 3 classes: the accuracy gap, on the union too. Group a: images 0, 1 as given and
+    # 2, 3 as counterfactuals, all right (1.0); group b: 2, 3 as given, 0, 1 as counterfactuals, 2 of 4 right
+    assert judge.metric == "accuracy_gap" and ev.val_fairness == pytest.approx(0.5)
+    dp_judge = Judge(rule=SelectionRule(metric="demographic_parity_difference"), val=val, forget=empty, retain=empty, device=torch.device("cpu"))
+    assert dp_judge.evaluate_logits(given, cf_logits=cf).val_fairness == pytest.approx(0.5)
     with pytest.raises(ValueError, match="counterfactual validation images"):
         judge.evaluate_logits(given)
     unpaired = Judge(rule=SelectionRule(), val=_val(labels, groups), forget=empty, retain=empty, device=torch.device("cpu"))
-    unpaired.evaluate_logits(given)
-    assert not unpaired.paired and unpaired.metric == "accuracy_gap"
+    # unpaired: group a = images 0, 1 (both right), group b = images 2, 3 (one right): gap 0.5 as
+    # well here, but the parity gap differs: class-0 rates 1/2 vs 1/2, class 1 1/2 vs 0, class 2 0 vs 1/2
+    assert not unpaired.paired and unpaired.evaluate_logits(given).val_dp == pytest.approx(0.5)
 
 
 def test_flips_must_name_a_binary_attribute_and_need_counterfactuals():

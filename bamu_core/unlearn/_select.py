@@ -40,10 +40,11 @@ class SelectionRule:
     ----------
     metric : str
         The fairness gap to minimise: one of :data:`SELECTION_METRICS`. ``"auto"`` is the
-        demographic-parity difference for two classes or when the validation split is paired
-        (:attr:`Judge.paired`), and the best-minus-worst group accuracy gap otherwise (an unpaired
-        multiclass parity difference, a maximum over classes and groups, is dominated by sampling
-        noise on small validation splits).
+        demographic-parity difference for two classes and the best-minus-worst group accuracy
+        gap for more (an unpaired multiclass parity difference, a maximum over classes and
+        groups, is dominated by sampling noise on small validation splits; a scenario whose bias
+        is a parity gap sets the metric, as ``patch-cifar10`` does). Either is measured on
+        matched pairs when the validation split allows it (:attr:`Judge.paired`).
     max_accuracy_drop : float
         Largest admissible fall of validation accuracy below the original's.
     max_recall_drop : float
@@ -208,7 +209,7 @@ class Judge:
         ev.val_acc = float(own["accuracy"])
         ev.val_dp = float(s["demographic_parity_difference"])
         self.metric = self.rule.metric if self.rule.metric != "auto" else (
-            "demographic_parity_difference" if k == 2 or self.paired else "accuracy_gap"
+            "demographic_parity_difference" if k == 2 else "accuracy_gap"
         )
         ev.val_fairness = float(s[self.metric])
         ev.recalls = np.asarray(own["per_class_recall"], dtype=float)
