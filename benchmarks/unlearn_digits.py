@@ -63,15 +63,17 @@ NOTES = """## How to read this
   the methods are compared with the original model and not with it.
 - `colored-digits`: the ten-class shortcut is hard to remove without new information. The
   methods that see only the training images (`ga`, `lora`, `distill`, `finetune`) cut the
-  aligned-vs-conflicting gap by about half on average but vary from seed to seed; the validation
-  split holds only about 30 colour-aligned images, so the selection rule chooses on a noisy gap.
+  aligned-vs-conflicting gap by about half on average but vary from seed to seed. The validation
+  split holds only about 30 colour-aligned images; the selection rule therefore measures the gap
+  on every validation image and its colour-swapped counterfactual (300 images per group), but
+  it still only sees the training images' shortcut through the small retain set.
   `counterfactual`, which trains on the colour-swapped forget images, is the only method that
   raises accuracy far and closes the gap reliably.
 - Times: the digit models train in seconds, so evaluating the validation split at every step
   (the selection needs it) costs about as much as the training steps, and unlearning is not
   cheaper than retraining here; only `newton` (no backpropagation) is a few per cent of the full
-  training. The ratio is expected to fall with the cost of retraining (hours for a CIFAR
-  ResNet-20), which this benchmark does not measure. The 2 CPU cores were shared with other jobs
+  training. The ratio falls with the cost of retraining: see the CIFAR-10 benchmark
+  (`cifar_patch.md`), where retraining takes minutes on a CPU. The 2 CPU cores were shared with other jobs
   while it ran, so absolute times vary by a factor of 2-3 between seeds.
 """
 
