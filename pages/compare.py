@@ -57,7 +57,7 @@ with tab_run:
             st.info("No Grad-CAM pictures were saved with this run.")
 
         if not oracle:
-            with st.expander("Add the retrain oracle (a model trained from scratch without the forget set)"):
+            with st.expander("Add the retrain oracle (the baseline recipe trained again without the forget set)"):
                 st.caption("Retraining is the slow gold standard unlearning approximates; it takes as long as training "
                            "the baseline. Later runs then score forgetting and speed against it.")
                 job = ui.session_job("oracle")

@@ -1,4 +1,4 @@
-"""``retrain``: train from scratch on the retain set (the oracle every method is compared with).
+"""``retrain``: train again on the retain set with the baseline's recipe (the oracle every method is compared with).
 
 Uses :func:`bamu_core.training.fit` with the baseline's recipe (``epochs``, ``lr``,
 ``batch_size``, ``optimizer``, ``weight_decay``, and the starting point: ``init`` = the pretrained
@@ -56,7 +56,7 @@ def _fresh(model: nn.Module, seed: int, hp: dict) -> nn.Module:
 
 @register_method("retrain")
 class Retrain(UnlearningMethod):
-    summary = "train from scratch on the retain set (the slow oracle; cached)"
+    summary = "train again on the retain set with the baseline's recipe (the slow oracle; cached)"
     uses_forget = False
 
     def _unlearn(self, ctx: RunContext):
