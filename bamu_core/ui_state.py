@@ -1,7 +1,8 @@
 """Glue between the dashboard and the library, free of Streamlit so that it can be unit-tested.
 
-- :class:`SubjectSpec`: what the user chose to load (a built-in scenario or a folder + CSV, and a
-  baseline or a checkpoint), hashable, with :meth:`SubjectSpec.load`.
+- :class:`SubjectSpec`: what the user chose to load (a built-in scenario, a folder + CSV or an
+  official dataset, and a baseline or a checkpoint), hashable, with :meth:`SubjectSpec.load`;
+  :func:`dataset_choices`: the options an official dataset's root offers (attributes, parts).
 - :class:`SubjectStore`: loaded subjects by spec key (the dashboard keeps one in
   ``st.cache_resource``), shared by browser sessions, least recently used dropped first.
 - :class:`UploadDir`: a per-session temporary folder for uploads, removed when the session goes;
@@ -30,6 +31,9 @@ __all__ = [
     "DEMO_SCENARIO",
     "COLOURS",
     "SubjectSpec",
+    "DATASET_TITLES",
+    "dataset_defaults",
+    "dataset_choices",
     "SubjectStore",
     "UploadDir",
     "extract_zip",
@@ -73,12 +77,61 @@ _USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionErr
 # ------------------------------------------------------------------------------------------------
 
 
+# Display names of the official datasets (bamu_core.data.load_dataset) on the Load page.
+DATASET_TITLES = {"celeba": "CelebA", "cub": "CUB-200-2011", "waterbirds": "Waterbirds"}
+# Loader arguments a spec sets itself (image_size, seed) or that are not choices (the rest).
+_SPEC_ARGS = ("root", "image_size", "mean", "std", "seed", "workers", "progress")
+_DATASET_FIELDS = ("dataset", "dataset_root", "dataset_options")
+
+
+def dataset_defaults(dataset: str) -> dict[str, Any]:
+    """The loader options of an official ``dataset`` with their defaults (from its signature),
+    e.g. ``{"target": "Smiling", "sensitive": "Male", "max_per_split": None}`` for ``celeba``."""
+    import inspect
+
+    from .data import load_celeba, load_cub, load_waterbirds
+
+    if dataset not in DATASET_TITLES:
+        raise ValueError(f"dataset must be one of {', '.join(DATASET_TITLES)}, got {dataset!r}")
+    loader = {"celeba": load_celeba, "cub": load_cub, "waterbirds": load_waterbirds}[dataset]
+    params = inspect.signature(loader).parameters.values()
+    return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY and p.name not in _SPEC_ARGS}
+
+
+def _frozen_options(dataset: str, options) -> tuple[tuple[str, Any], ...]:
+    """``options`` (a dict or pairs) as sorted ``(name, value)`` pairs, lists as tuples, None dropped."""
+    pairs = dict(options.items() if hasattr(options, "items") else options)
+    allowed = dataset_defaults(dataset)
+    unknown = sorted(set(pairs) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"dataset_options {unknown} do not apply to {dataset}; its options are {', '.join(allowed) or 'none'}"
+        )
+    out = []
+    for name, value in sorted(pairs.items()):
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            value = tuple(value)
+        try:
+            hash(value)
+        except TypeError:
+            raise ValueError(
+                f"dataset_options {name!r} must be a number, a string or a list of them, got {type(value).__name__}"
+            ) from None
+        out.append((name, value))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class SubjectSpec:
     """What the user asked to load; two equal specs load the same subject.
 
-    Exactly one of ``scenario`` or ``data_dir`` + ``meta_csv``. Without ``checkpoint`` the data's
-    baseline is trained (cached on disk after the first time).
+    Exactly one data source: a built-in ``scenario``; a ``data_dir`` + ``meta_csv``; or an official
+    ``dataset`` (``celeba``, ``cub``, ``waterbirds``) read from ``dataset_root`` with
+    ``dataset_options`` (given as a dict or pairs, kept as sorted pairs so that the spec stays
+    hashable; see :func:`dataset_defaults`). Without ``checkpoint`` the data's baseline is
+    trained (cached on disk after the first time).
     """
 
     scenario: str | None = None
@@ -91,20 +144,40 @@ class SubjectSpec:
     checkpoint: str | None = None
     checkpoint_sha256: str | None = None
     seed: int = 0
+    dataset: str | None = None
+    dataset_root: str | None = None
+    dataset_options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self):
-        if (self.scenario is None) == (self.data_dir is None):
-            raise ValueError("choose either a built-in scenario or a data folder with a metadata CSV")
+        if sum(x is not None for x in (self.scenario, self.data_dir, self.dataset)) != 1:
+            raise ValueError(
+                "choose either a built-in scenario or a data folder with a metadata CSV or an official dataset "
+                f"({', '.join(DATASET_TITLES)}) with its root folder: exactly one of them"
+            )
         if self.data_dir is not None and not self.meta_csv:
             raise ValueError("a data folder needs a metadata CSV (columns path, label and group columns)")
         object.__setattr__(self, "group_cols", tuple(self.group_cols))
+        if self.dataset is None:
+            if self.dataset_root is not None or self.dataset_options:
+                raise ValueError("dataset_root and dataset_options only apply with an official dataset (dataset=...)")
+            return
+        if self.dataset not in DATASET_TITLES:
+            raise ValueError(f"dataset must be one of {', '.join(DATASET_TITLES)}, got {self.dataset!r}")
+        if self.dataset_root is None or not str(self.dataset_root).strip():
+            raise ValueError(f"dataset {self.dataset!r} needs its root folder (dataset_root)")
+        object.__setattr__(self, "dataset_root", str(self.dataset_root))
+        object.__setattr__(self, "dataset_options", _frozen_options(self.dataset, self.dataset_options))
 
     @property
     def key(self) -> str:
-        """A short stable id of this spec."""
+        """A short stable id of this spec (a spec without an official dataset keeps its earlier key)."""
         from .storage import config_hash
 
-        return config_hash(asdict(self))
+        config = asdict(self)
+        if self.dataset is None:
+            for name in _DATASET_FIELDS:
+                config.pop(name)
+        return config_hash(config)
 
     @property
     def is_demo(self) -> bool:
@@ -112,9 +185,33 @@ class SubjectSpec:
 
     def describe(self) -> str:
         """One line for the sidebar."""
-        data = self.scenario if self.scenario else f"folder {Path(self.data_dir).name}"
+        if self.scenario:
+            data = self.scenario
+        elif self.dataset:
+            data = self._describe_dataset()
+        else:
+            data = f"folder {Path(self.data_dir).name}"
         model = f"checkpoint {Path(self.checkpoint).name}" if self.checkpoint else "baseline"
         return f"{data} · {model}"
+
+    def _describe_dataset(self) -> str:
+        """E.g. ``CelebA: Smiling by Male, at most 500 images per split``."""
+        o = {**dataset_defaults(self.dataset), **dict(self.dataset_options)}
+
+        def names(value) -> str:
+            return ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+        parts = []
+        if self.dataset == "celeba":
+            parts.append(f"{o['target']} by {names(o['sensitive'])}")
+        elif self.dataset == "cub":
+            parts.append(f"groups by {o['attribute']}" if o["group_source"] == "attribute" else f"groups by {o['part']} visibility")
+            if o.get("classes") is not None:
+                parts.append(f"{names(o['classes'])} species" if isinstance(o["classes"], int) else f"species {names(o['classes'])}")
+        if o.get("max_per_split") is not None:
+            parts.append(f"at most {o['max_per_split']} images per split")
+        title = DATASET_TITLES[self.dataset]
+        return f"{title}: {', '.join(parts)}" if parts else title
 
     def load(
         self,
@@ -125,8 +222,9 @@ class SubjectSpec:
     ):
         """Load the data and the model with :func:`bamu_core.workflows.load_subject`.
 
-        ``progress(step, total, loss)`` follows baseline training; when ``should_stop()`` turns
-        true the training stops at its next step (raising ``StopRequested``).
+        ``progress(step, total, loss)`` follows the reading of an official dataset's images (loss
+        NaN) and then baseline training; when ``should_stop()`` turns true the reading or the
+        training stops at its next step (raising ``StopRequested``).
         """
         from .training import StopRequested
         from .workflows import load_subject
@@ -137,8 +235,15 @@ class SubjectSpec:
             if progress is not None:
                 progress(step, total, loss)
 
+        options = None
+        if self.dataset is not None:
+            options = {k: list(v) if isinstance(v, tuple) else v for k, v in self.dataset_options}
+            options["progress"] = lambda done, total: report(done, total, float("nan"))
         return load_subject(
             scenario=self.scenario,
+            dataset=self.dataset,
+            dataset_root=self.dataset_root,
+            dataset_options=options,
             data_dir=self.data_dir,
             meta_csv=self.meta_csv,
             label_col=self.label_col,
@@ -350,6 +455,37 @@ def csv_columns(path: str | Path) -> list[str]:
         except (csv.Error, UnicodeDecodeError) as exc:
             raise ValueError(f"cannot read metadata CSV {path.name}: {exc}") from None
     return [h.strip() for h in header if h.strip()]
+
+
+def dataset_choices(dataset: str, root: str | Path, *, group_source: str = "visibility") -> dict[str, list[str]]:
+    """What the Load page offers for an official dataset at ``root``, read from its small list
+    files only (no image is opened), so that a wrong root is reported before anything loads.
+
+    ``celeba``: ``{"attributes": [...]}`` (line 2 of ``list_attr_celeba.txt``); ``cub``:
+    ``{"parts": [...]}`` and, with ``group_source="attribute"``, ``"attributes"``; ``waterbirds``:
+    ``{}`` once ``metadata.csv`` is found.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        The loaders' messages: the root is not a folder, a file is missing or malformed.
+    """
+    from .data import celeba_attributes, cub_attributes, cub_parts
+
+    if dataset == "celeba":
+        return {"attributes": celeba_attributes(root)}
+    if dataset == "cub":
+        out = {"parts": cub_parts(root)}
+        if group_source == "attribute":
+            out["attributes"] = cub_attributes(root)
+        return out
+    if dataset == "waterbirds":
+        from .data._official import check_root, find_file
+        from .data.cub import _WB_HINT
+
+        find_file(check_root(root, dataset="Waterbirds", hint=_WB_HINT), "metadata.csv", dataset="Waterbirds", hint=_WB_HINT)
+        return {}
+    raise ValueError(f"dataset must be one of {', '.join(DATASET_TITLES)}, got {dataset!r}")
 
 
 # ------------------------------------------------------------------------------------------------

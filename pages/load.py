@@ -1,11 +1,12 @@
-"""Load: a built-in scenario or your data (folder + CSV, typed or uploaded as zip), and a model."""
+"""Load: a built-in scenario, your data (folder + CSV, typed or uploaded as zip) or an official
+dataset (CelebA, CUB-200-2011, Waterbirds) from a folder on this machine, and a model."""
 import html
 from pathlib import Path
 
 import streamlit as st
 
 from bamu_core import ui_state, ui_widgets as ui
-from bamu_core.data import list_scenarios, scenario_summary
+from bamu_core.data import dataset_summary, list_datasets, list_scenarios, scenario_summary
 from bamu_core.models import CHECKPOINT_SUFFIXES, get_arch, list_archs, read_state_dict
 from bamu_core.workflows import model_card
 
@@ -13,9 +14,105 @@ ui.enter_page()
 st.title("Load a model and a dataset")
 spec = ui.current_spec()
 
-SOURCES = {"builtin": "Built-in scenario", "folder": "Folder + CSV on this machine", "zip": "Upload a zip"}
+SOURCES = {
+    "builtin": "Built-in scenario", "folder": "Folder + CSV on this machine", "zip": "Upload a zip",
+    "official": "Official dataset on this machine",
+}
 MAX_MB = st.get_option("server.maxUploadSize")  # .streamlit/config.toml; larger uploads are refused by the server
 MODELS = {"baseline": "Train a baseline on this data", "checkpoint": "My checkpoint"}
+ROOT_EXAMPLES = {
+    "celeba": "/data/celeba", "cub": "/data/CUB_200_2011", "waterbirds": "/data/waterbird_complete95_forest2water2",
+}
+GROUP_SOURCES = {"visibility": "Part visibility (pose)", "attribute": "An attribute"}
+
+
+def image_size_input(where) -> int:
+    return int(where.number_input(
+        "Image size (pixels)", min_value=8, max_value=512, value=64, step=8,
+        key="load_image_size", persist_state="session",
+        help="Every image is resized to N x N (whole image, no crop). Larger sizes need more memory and time.",
+    ))
+
+
+def official_dataset() -> tuple[dict, str | None]:
+    """The official-dataset source: its widgets, then (spec fields, what is missing or None)."""
+    c1, c2 = st.columns([1, 2])
+    dataset = c1.selectbox("Dataset", list_datasets(), format_func=ui_state.DATASET_TITLES.get,
+                           key="load_dataset", persist_state="session")
+    root = c2.text_input(
+        "Root folder (on the machine running the dashboard)", placeholder=ROOT_EXAMPLES[dataset],
+        key=f"load_root_{dataset}", persist_state="session",
+        help="The folder of the official release as downloaded; nothing is downloaded here.",
+    ).strip()
+    st.caption(f"Expected on disk: {dataset_summary(dataset)}.")
+    if not root:
+        return {}, "type the dataset's root folder"
+    options: dict = {}
+    group_source = "visibility"
+    c1, c2, c3 = st.columns([1, 2, 1])
+    if dataset == "cub":
+        group_source = c1.radio(
+            "Groups from", list(GROUP_SOURCES), format_func=GROUP_SOURCES.get, key="load_cub_source", persist_state="session",
+            help="Part visibility (parts/part_locs.txt) is a proxy for the bird's pose: the paper's pose bias. "
+            "An attribute comes from attributes/image_attribute_labels.txt.",
+        )
+        options["group_source"] = group_source
+    try:
+        choices = ui_state.dataset_choices(dataset, root, group_source=group_source)
+    except (ValueError, FileNotFoundError, PermissionError) as exc:
+        ui.show_error(exc, doing=f"open {ui_state.DATASET_TITLES[dataset]} at {root}")
+        return {}, "fix the root folder"
+    problem = None
+    if dataset == "celeba":
+        attrs = choices["attributes"]
+        target = c1.selectbox("Target attribute (the class to predict)", attrs,
+                              index=attrs.index("Smiling") if "Smiling" in attrs else 0,
+                              key="load_celeba_target", persist_state="session",
+                              help="Two classes: 'not <attribute>' and '<attribute>'. The paper predicts Smiling.")
+        others = [a for a in attrs if a != target]
+        sensitive = c2.multiselect(
+            "Sensitive attribute(s) (define the groups)", others, default=[a for a in ("Male",) if a in others],
+            key="load_celeba_sensitive", persist_state="session",
+            help="Each one splits the faces into two groups (the paper: Male). The first is audited first; "
+            "switch with 'Group attribute to audit' once loaded.",
+        )
+        options.update(target=target, sensitive=tuple(sensitive))
+        if not sensitive:
+            problem = "choose at least one sensitive attribute"
+    elif dataset == "cub":
+        if group_source == "visibility":
+            parts = [*choices["parts"], "eyes"]
+            options["part"] = c2.selectbox(
+                "Part", parts, index=parts.index("beak") if "beak" in parts else 0,
+                key="load_cub_part", persist_state="session",
+                format_func=lambda p: "eyes (which are visible: facing left, right or the camera)" if p == "eyes" else p,
+                help="Two groups: the part is visible or hidden; 'eyes' gives up to four facing groups.",
+            )
+        else:
+            options["attribute"] = c2.selectbox(
+                "Attribute", choices["attributes"], index=None, key="load_cub_attribute", persist_state="session",
+                placeholder="e.g. has_wing_color::blue", help="Two groups: the attribute is present or absent.",
+            )
+            if options["attribute"] is None:
+                problem = "choose the attribute that defines the groups"
+        options["classes"] = c3.number_input(
+            "Species (first K)", min_value=2, max_value=200, value=None, step=1, placeholder="all",
+            key="load_cub_classes", persist_state="session",
+            help="Keep only the species with class ids 1 to K; empty keeps all 200.",
+        )
+    else:
+        c1.caption("Classes: landbird, waterbird. Groups: the background (place), or bird type x background.")
+    c1, c2 = st.columns(2)
+    options["max_per_split"] = c1.number_input(
+        "Max images per split", min_value=1, value=None, step=100, placeholder="all",
+        key="load_max_per_split", persist_state="session",
+        help="Read at most N images of each split (train, val, test): a seeded random subset for a quick look; "
+        "a baseline trains on the kept training images only. Empty reads them all "
+        "(CelebA: 202,599 images, about 2.5 GB in memory at 64 x 64).",
+    )
+    chosen = {"dataset": dataset, "dataset_root": root, "dataset_options": options, "image_size": image_size_input(c2)}
+    return chosen, problem
+
 
 with st.container(border=True):
     source = st.radio(
@@ -31,6 +128,8 @@ with st.container(border=True):
             key="load_scenario",
         )
         chosen = {"scenario": name}
+    elif source == "official":
+        chosen, problem = official_dataset()
     else:
         if source == "folder":
             c1, c2 = st.columns(2)
@@ -73,10 +172,9 @@ with st.container(border=True):
             label_col = c1.selectbox("Label column", columns, index=columns.index("label") if "label" in columns else 0)
             others = [c for c in columns if c not in ("path", label_col, "split")]
             group_cols = c2.multiselect("Group columns", others, default=others[:1])
-            size = c3.number_input("Image size (pixels)", min_value=8, max_value=512, value=64, step=8)
             chosen = {
                 "data_dir": data_dir, "meta_csv": meta_csv, "label_col": label_col,
-                "group_cols": tuple(group_cols), "image_size": int(size),
+                "group_cols": tuple(group_cols), "image_size": image_size_input(c3),
             }
             if not group_cols:
                 problem = "choose at least one group column"
