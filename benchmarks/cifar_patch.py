@@ -246,7 +246,7 @@ def part_report() -> str:
               "| applies to | settings ((low, high) = intensity → 0 … 1) |", "|---|---|",
               *[f"| {k} | `{json.dumps(v)}` |" for k, v in PATCH_CIFAR10_UNLEARNING.items()], "",
               f"Runs made on: {', '.join(devices)}. Seconds = the method's wall time (selection included, audits excluded); "
-              "peak MiB = peak CUDA memory allocated during the whole run (audits included); on a CPU, the process's peak resident set during the run (the dataset in memory included).", ""]
+              "peak MiB = peak CUDA memory allocated during the whole run (audits included); on a CPU, the process's peak resident set during the run (the whole dataset in memory included, and memory the allocator kept from earlier runs of the same process, so later rows read high).", ""]
     lines += ["## Methods", "",
               "Mean ± std over the seeds present (n = number of seeds). DP impr. = (DP before − DP after) / DP before on the max-over-classes DP;"
               " Δ = after − before in points.", "",
@@ -302,8 +302,8 @@ def part_report() -> str:
         threads = sorted({r.get("torch_threads") for r in cpu} - {None})
         lines += ["", "## Time on a CPU", "",
                   f"The same runs on this project's 2-core CPU machine (`runs --rows cpu`, torch threads: {threads or '?'}); "
-                  "quality figures match the GPU rows within run-to-run noise and are not repeated. Unlearning time vs "
-                  "retraining the oracle on the same CPU:", "",
+                  "the 2 cores were shared with another benchmark while it ran. Unlearning time vs "
+                  "retraining the oracle on the same CPU, and the process's peak resident set (see above):", "",
                   "| method | intensity | seed | DP impr. % | Δ clean acc | seconds | × retrain | peak RSS MiB | status |", "|---|---|---|---|---|---|---|---|---|"]
         for r in sorted(cpu, key=lambda r: (order.get(r["method"], 99), r["intensity"], r["seed"])):
             b, a = r["before"], r["after"]
