@@ -284,6 +284,9 @@ def test_selection_on_digits_cuts_validation_dp_within_the_bound(binary_digits, 
     forget, retain = select_forget(binary_digits, "aligned").split(binary_digits.train)
     res = get_method("newton").run(model, forget, retain, intensity=0.5, val=binary_digits.val, device="cpu")
     sel = res.extras["selection"]
+    # the events' loss is the retain cross-entropy of the last layer at each scale
+    assert np.isnan(res.history[0].loss) and all(0 < e.loss < 5 for e in res.history[1:])
+    assert len({round(e.loss, 6) for e in res.history[1:]}) > 1
     assert res.chosen_step > 0 and sel["metric"] == "demographic_parity_difference"
     assert sel["chosen"]["val_dp"] < 0.5 * sel["original"]["val_dp"]
     assert sel["chosen"]["val_acc"] >= sel["original"]["val_acc"] - 0.5 * ACCURACY_BOUND

@@ -10,7 +10,9 @@ with ``H`` the damped Hessian of the mean training loss over retain + forget. Wi
 counterfactual images the forget images are removed instead (``grad loss(z_i')`` is dropped).
 ``H^{-1}`` is applied by conjugate gradients. The step is scaled, ``theta + eta * delta``, over a
 grid of ``steps`` values of ``eta`` up to ``max_scale``; each is judged on the validation split
-(from cached features: no backpropagation at all) and the selection rule picks one.
+(from cached features: no backpropagation at all) and the selection rule picks one. The
+``loss`` of each progress event is the last layer's mean cross-entropy on the retain set at that
+scale (step 0: none, as for every method).
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ class NewtonLastLayer(UnlearningMethod):
         # the grid is in units of the classifier's norm: scale s changes theta by s * |theta|
         delta = delta * (layer.theta.norm() / delta.norm().clamp_min(1e-30))
         sub_f, sub_r = judge.subset("forget"), judge.subset("retain")
+        y_r = torch.as_tensor(ctx.retain.labels)
 
         def evaluate(theta):
             def acc(phi, data, idx):
@@ -77,7 +80,8 @@ class NewtonLastLayer(UnlearningMethod):
             theta = layer.theta + float(eta) * delta
             ev = evaluate(theta)
             verdict = judge.consider(step, ev)
-            emit(ctx, history, step, total, float(eta), ev)
+            retain_loss = torch.nn.functional.cross_entropy(layer.logits(phi_r, theta).float(), y_r)
+            emit(ctx, history, step, total, float(retain_loss), ev)
             if verdict.best:
                 best_theta = theta
             if verdict.collapse:
