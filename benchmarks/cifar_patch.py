@@ -210,6 +210,8 @@ def _row(run, method, intensity, seed, before, after, retrain_seconds, peak) -> 
         "mia_auc": run.privacy["mia_after"]["auc"], "score": run.score,
         "chosen_step": run.chosen_step, "steps": run.steps, "hyperparameters": run.hyperparameters,
         "peak_mib": peak, "device": _machine()["device"], "torch_threads": torch.get_num_threads(),
+        # validation metrics of the original and the chosen checkpoint (to pick intensities on val)
+        "selection": (getattr(run.result, "extras", None) or {}).get("selection"),
     }
 
 
