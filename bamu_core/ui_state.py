@@ -738,30 +738,33 @@ def oracle_summary(run) -> dict:
     }
 
 
-def _defaults(method: str, intensity: float, scenario) -> dict:
+def _defaults(method: str, intensity: float, subject) -> dict:
     from .workflows import scenario_hyperparameters
 
-    return {} if scenario is None else scenario_hyperparameters(scenario, method, float(intensity))
+    if subject is None:
+        return {}
+    return scenario_hyperparameters(subject.scenario, method, float(intensity), subject.arch)
 
 
-def editable_hyperparameters(method: str, intensity: float, scenario=None):
-    """The numeric hyper-parameters of ``method`` at ``intensity`` (with ``scenario``'s defaults,
-    see :func:`bamu_core.workflows.scenario_hyperparameters`) as a two-column DataFrame to edit."""
+def editable_hyperparameters(method: str, intensity: float, subject=None):
+    """The numeric hyper-parameters of ``method`` at ``intensity`` (with the defaults of the
+    subject's scenario for its model, see :func:`bamu_core.workflows.scenario_hyperparameters`)
+    as a two-column DataFrame to edit."""
     import pandas as pd
 
     from .unlearn import resolve_hyperparameters
 
-    hp = resolve_hyperparameters(method, float(intensity), _defaults(method, intensity, scenario))
+    hp = resolve_hyperparameters(method, float(intensity), _defaults(method, intensity, subject))
     rows = [{"hyper-parameter": k, "value": float(v)} for k, v in hp.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)]
     return pd.DataFrame(rows, columns=["hyper-parameter", "value"])
 
 
-def hyperparameter_overrides(method: str, intensity: float, edited, scenario=None) -> dict:
+def hyperparameter_overrides(method: str, intensity: float, edited, subject=None) -> dict:
     """The values changed in an edited :func:`editable_hyperparameters` table (ints stay ints)."""
     from .unlearn import resolve_hyperparameters
 
-    hp = resolve_hyperparameters(method, float(intensity), _defaults(method, intensity, scenario))
+    hp = resolve_hyperparameters(method, float(intensity), _defaults(method, intensity, subject))
     out = {}
     for name, value in zip(edited["hyper-parameter"], edited["value"]):
         if name not in hp or value is None or value != value:

@@ -645,23 +645,38 @@ class UnlearnRun(Mapping):
         return len(self.to_json())
 
 
-def retrain_recipe(scenario: Scenario) -> dict:
+def _recipe_arch(scenario: Scenario) -> str:
+    return scenario.baseline.get("arch", scenario.default_arch)
+
+
+def retrain_recipe(scenario: Scenario, arch: str | None = None) -> dict:
     """The scenario's baseline recipe as ``retrain`` hyper-parameters (epochs, lr, batch size,
-    optimizer, and the starting point: ``init`` pretrained weights, ``reinit`` layers)."""
+    optimizer, and the starting point: ``init`` pretrained weights, ``reinit`` layers). The
+    starting point applies to the recipe's own architecture only; another ``arch`` starts from scratch."""
     recipe = {"epochs": 5, "lr": 0.01, "batch_size": 128, **scenario.baseline}
     optimizer = recipe.get("optimizer") or ("adam" if recipe["lr"] < 0.01 else "sgd")
+    native = arch is None or arch == _recipe_arch(scenario)
+    reinit = recipe.get("reinit") or []
+    reinit = [reinit] if isinstance(reinit, str) else list(reinit)
     return {"epochs": int(recipe["epochs"]), "lr": float(recipe["lr"]), "batch_size": int(recipe["batch_size"]), "optimizer": optimizer,
-            "init": recipe.get("init"), "reinit": list(recipe.get("reinit", []))}
+            "init": recipe.get("init") if native else None, "reinit": reinit if native else []}
 
 
-def scenario_hyperparameters(scenario: Scenario, method: str, intensity: float) -> dict:
-    """The scenario's defaults for ``method`` at ``intensity``: its ``unlearning`` entries ("all",
-    then the method's own; names the method lacks are left out), and for ``retrain`` its baseline
-    recipe (:func:`retrain_recipe`). User overrides go on top."""
+def scenario_hyperparameters(scenario: Scenario, method: str, intensity: float, arch: str | None = None) -> dict:
+    """The scenario's defaults for ``method`` at ``intensity``: for ``retrain`` its baseline recipe
+    (:func:`retrain_recipe`); for the other methods its ``unlearning`` entries, which were set for
+    the scenario's own model and so apply only when ``arch`` is None or that architecture.
+
+    Precedence, lowest first: the intensity table (the method's row over ``COMMON``), the
+    scenario's ``"all"`` entry, the scenario's entry for the method, the user's overrides (given
+    to :func:`unlearn`). Names the method lacks are left out.
+    """
     from .unlearn import at_intensity, resolve_hyperparameters
 
     if method == "retrain":
-        return retrain_recipe(scenario)
+        return retrain_recipe(scenario, arch)
+    if arch is not None and arch != _recipe_arch(scenario):
+        return {}
     known = resolve_hyperparameters(method, float(intensity))
     row = {**scenario.unlearning.get("all", {}), **scenario.unlearning.get(method, {})}
     return {k: v for k, v in at_intensity(row, float(intensity)).items() if k in known}
@@ -751,7 +766,7 @@ def unlearn(
     runner = get_method(method)
     if not isinstance(intensity, (int, float)) or not 0.0 <= float(intensity) <= 1.0:
         raise ValueError(f"intensity must be a number in [0, 1], got {intensity!r}")
-    hp = {**scenario_hyperparameters(subject.scenario, method, float(intensity)), **(hyperparameters or {})}
+    hp = {**scenario_hyperparameters(subject.scenario, method, float(intensity), subject.arch), **(hyperparameters or {})}
     resolve_hyperparameters(method, float(intensity), hp)  # unknown names fail before any work
     sc = subject.scenario
     timings: dict[str, float] = {}
@@ -991,6 +1006,8 @@ def sweep(
         raise ValueError(f"intensities must be numbers in [0, 1], got {list(intensities)!r}") from None
     if not levels:
         raise ValueError("intensities is empty: give at least one intensity in [0, 1]")
+    if "original_audit" in unlearn_options:
+        raise ValueError("sweep() audits the original model itself; do not pass original_audit")
     bad = [x for x in levels if not 0.0 <= x <= 1.0]
     if bad:
         raise ValueError(f"intensities must lie in [0, 1], got {bad}")

@@ -60,11 +60,13 @@ with st.container(border=True):
         ui.show_error(exc, doing="choose this forget set", hint="Pick another strategy or option.")
 
     with st.expander("Advanced hyper-parameters"):
+        table = ui_state.editable_hyperparameters(method, intensity, subject)
+        adjusted = table is not None and not table.equals(ui_state.editable_hyperparameters(method, intensity))
         st.caption("The intensity sets these through one documented table"
-                   + (", adjusted for this scenario's model" if sc.unlearning else "") + "; edit a value to override it.")
-        table = ui_state.editable_hyperparameters(method, intensity, sc)
-        edited = st.data_editor(table, hide_index=True, disabled=["hyper-parameter"], key=f"ul_hp_{method}_{intensity}")
-        overrides = ui_state.hyperparameter_overrides(method, intensity, edited, sc)
+                   + (", adjusted for this scenario's model" if adjusted else "") + "; edit a value to override it.")
+        edited = st.data_editor(table, hide_index=True, disabled=["hyper-parameter"],
+                                key=f"ul_hp_{spec.key}_{method}_{intensity}")
+        overrides = ui_state.hyperparameter_overrides(method, intensity, edited, subject)
         seed = st.number_input("Seed", 0, 10_000, 0, key="ul_seed")
         if overrides:
             st.caption("Overridden: " + ", ".join(f"{k} = {v}" for k, v in overrides.items()))

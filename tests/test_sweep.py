@@ -103,6 +103,12 @@ def test_bad_arguments_raise_before_anything_runs(fake_unlearn, kwargs, match):
     assert fake_unlearn == []
 
 
+def test_sweep_refuses_an_original_audit_from_outside(fake_unlearn):
+    with pytest.raises(ValueError, match="original_audit"):
+        sweep(TOY, methods=["ga"], intensities=[0.5], original_audit={})
+    assert fake_unlearn == []
+
+
 def test_sweep_row_of_a_minimal_result():
     row = sweep_row({"method": "ga", "intensity": 0.5})
     assert set(row) == set(SWEEP_COLUMNS) and row["fairness"] is None and row["pareto"] is False

@@ -335,6 +335,16 @@ def test_scenario_defaults_sit_between_the_table_and_user_overrides(binary_digit
     assert scenario_hyperparameters(sc, "newton", 1.0) == {"eval_every": 5}
     assert scenario_hyperparameters(sc, "retrain", 1.0) == retrain_recipe(sc)
     assert scenario_hyperparameters(binary_digits, "ga", 0.5) == {}
+    # the defaults were set for the scenario's own model: another architecture gets the plain table
+    assert scenario_hyperparameters(sc, "ga", 0.5, "small_cnn") == scenario_hyperparameters(sc, "ga", 0.5)
+    assert scenario_hyperparameters(sc, "ga", 0.5, "resnet18") == {}
+    pretrained = replace(sc, baseline={**sc.baseline, "init": "shared-resnet20", "reinit": "layer3"})
+    assert retrain_recipe(pretrained, "small_cnn")["init"] == "shared-resnet20"
+    assert retrain_recipe(pretrained, "small_cnn")["reinit"] == ["layer3"]
+    assert (retrain_recipe(pretrained, "resnet18")["init"], retrain_recipe(pretrained, "resnet18")["reinit"]) == (None, [])
+    # only a pair of numbers is a range: other tuples are plain values
+    odd = replace(sc, unlearning={"lora": {"targets": ("conv1", "fc")}})
+    assert scenario_hyperparameters(odd, "lora", 0.5) == {"targets": ("conv1", "fc")}
     subject = Subject(scenario=sc, model=binary_baseline[0], arch="small_cnn", model_source="test baseline")
     run = unlearn(subject, method="ga", intensity=0.5, hyperparameters={"steps": 2, "forget_weight": 0.25}, store=None,
                   n_boot=0, gradcam_images=0, mia_samples=50)
@@ -357,6 +367,10 @@ def test_initial_model_loads_the_pretrained_trunk_and_reinitialises_named_layers
         initial_model({"arch": "resnet20", "reinit": ["layer9"]}, num_classes=10)
     with pytest.raises(ValueError, match="unknown init"):
         initial_model({"arch": "resnet20", "init": "imagenet"}, num_classes=10)
+    one = initial_model({"arch": "resnet20", "init": "shared-resnet20", "reinit": "layer3"}, num_classes=10, seed=3)
+    assert _same(one.state_dict(), state)  # a single name may be given as a string
+    assert _same(initial_model({"arch": "resnet20", "reinit": None}, num_classes=10, seed=3).state_dict(),
+                 initial_model({"arch": "resnet20"}, num_classes=10, seed=3).state_dict())
 
 
 def test_retrain_follows_the_recipe_starting_point(resnet20_path):

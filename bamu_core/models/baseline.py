@@ -60,6 +60,10 @@ def _recipe(scenario: Scenario, overrides: dict) -> dict:
     recipe.update({k: v for k, v in overrides.items() if v is not None})
     if recipe["optimizer"] is None:
         recipe["optimizer"] = "adam" if recipe["lr"] < 0.01 else "sgd"
+    if recipe["arch"] != scenario.baseline.get("arch", scenario.default_arch):
+        # the recipe's starting point (pretrained weights, layers to re-initialise) is for its own architecture
+        recipe.pop("init", None)
+        recipe.pop("reinit", None)
     return recipe
 
 
@@ -77,7 +81,8 @@ def initial_model(recipe: dict, *, num_classes: int, in_channels: int = 3, seed:
         load_weights(model, read_state_dict(path), source=path.name)
     elif init not in (None, "scratch"):
         raise ValueError(f"unknown init {init!r}: use 'shared-resnet20' or 'scratch'")
-    for name in recipe.get("reinit", []):
+    reinit = recipe.get("reinit") or []
+    for name in [reinit] if isinstance(reinit, str) else reinit:
         try:
             module = model.get_submodule(name)
         except AttributeError:

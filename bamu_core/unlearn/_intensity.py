@@ -50,8 +50,13 @@ INTENSITY_TABLE: dict[str, dict] = {
 }
 
 
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 def _interpolate(cell, t: float):
-    if isinstance(cell, tuple) and len(cell) == 2:
+    """A ``(low, high)`` tuple of numbers is a range; anything else (lists included) is a plain value."""
+    if isinstance(cell, tuple) and len(cell) == 2 and _is_number(cell[0]) and _is_number(cell[1]):
         lo, hi = cell
         value = lo + (hi - lo) * t
         return int(round(value)) if isinstance(lo, int) and isinstance(hi, int) else float(value)

@@ -42,7 +42,7 @@ def _fresh(model: nn.Module, seed: int, hp: dict) -> nn.Module:
     if arch is not None:
         num_classes = classifier_of(model)[1].out_features
         convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-        recipe = {"arch": arch, "init": hp.get("init"), "reinit": list(hp.get("reinit") or [])}
+        recipe = {"arch": arch, "init": hp.get("init"), "reinit": hp.get("reinit")}
         return initial_model(recipe, num_classes=num_classes, in_channels=convs[0].in_channels if convs else 3, seed=seed)
     if hp.get("init") not in (None, "scratch"):
         raise ValueError(f"init {hp['init']!r} needs a model built by bamu (an architecture from the registry)")
@@ -62,7 +62,8 @@ class Retrain(UnlearningMethod):
     def _unlearn(self, ctx: RunContext):
         hp = ctx.hp
         recipe = {k: hp[k] for k in ("epochs", "lr", "batch_size", "optimizer", "weight_decay", "init", "reinit")}
-        recipe["reinit"] = list(recipe["reinit"] or [])
+        reinit = recipe["reinit"] or []
+        recipe["reinit"] = [reinit] if isinstance(reinit, str) else list(reinit)
         shapes = {k: list(v.shape) for k, v in ctx.model.state_dict().items()}
         key = config_hash(
             {"arch": getattr(ctx.model, "bamu_arch", type(ctx.model).__name__), "shapes": shapes, "retain": _fingerprint(ctx.retain), "recipe": recipe, "seed": ctx.seed, "v": 2}
