@@ -42,6 +42,8 @@ from bamu_core.storage import atomic_write, atomic_write_json
 from bamu_core.training import predict
 from bamu_core.workflows import Subject, unlearn
 
+from ._pareto import write_pareto
+
 HERE = Path(__file__).parent / "results"
 ROWS = HERE / "cifar_patch.jsonl"
 CPU_ROWS = HERE / "cifar_patch_cpu.jsonl"  # a timing run on this machine's CPU (--rows cpu)
@@ -314,6 +316,8 @@ def part_report() -> str:
             lines.append(f"| {r['method']} | {r['intensity']:g} | {r['seed']} | {(b['dp_max'] - a['dp_max']) / b['dp_max'] * 100:.1f} | "
                          f"{(a['clean_accuracy'] - b['clean_accuracy']) * 100:+.1f} | {r['seconds']:.0f} | "
                          f"{r['seconds'] / r['retrain_seconds']:.3f} | {_fmt([r.get('peak_mib')], digits=0)} | {r['status']} |")
+    lines += ["", "Plots of the table (fairness vs utility, one line per method over its intensities): "
+              "`cifar_patch_pareto.png` and `cifar_patch_pareto.html` beside this file."]
     lines += ["", "Composite score: our reading of the paper's joint score (mean of the radar axes, `bamu_core.scoring`); "
               "it is not numerically comparable with the paper's figure.", ""]
     text = "\n".join(lines) + "\n"
@@ -323,41 +327,17 @@ def part_report() -> str:
 
 
 def _pareto(groups) -> None:
-    """Fairness vs utility per method: a PNG (matplotlib) and an HTML page (plotly, script from its CDN)."""
-    series = {}
-    for method in sorted({m for m, _ in groups}):
-        series[method] = sorted((i, float(np.mean([r["after"]["dp_max"] for r in rs])), float(np.mean([r["after"]["clean_accuracy"] for r in rs])))
-                                for (m, i), rs in groups.items() if m == method)
-    title = "CIFAR-10 patch bias: fairness vs utility (test set, mean over seeds)"
-    xlabel, ylabel = "DP difference (max over classes; lower is fairer)", "clean accuracy"
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-        for method, pts in series.items():
-            ax.plot([p[1] for p in pts], [p[2] for p in pts], marker="o", label=method)
-        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        atomic_write(HERE / "cifar_patch_pareto.png", lambda p: fig.savefig(p, format="png"))
-        plt.close(fig)
-    except ImportError:
-        pass
-    try:
-        import plotly.graph_objects as go
-    except ImportError:
-        return
-    fig = go.Figure()
-    for method, pts in series.items():
-        fig.add_trace(go.Scatter(x=[p[1] for p in pts], y=[p[2] for p in pts], mode="lines+markers", name=method,
-                                 text=[f"intensity {p[0]:g}" for p in pts]))
-    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, template="plotly_white")
-    html = fig.to_html(include_plotlyjs="cdn", full_html=True)
-    atomic_write(HERE / "cifar_patch_pareto.html", lambda p: p.write_text(html))
+    """Fairness vs utility per method (mean over seeds, from the original at intensity 0):
+    cifar_patch_pareto.png / .html."""
+    series: dict = {}
+    for (method, intensity), rs in groups.items():
+        if method != "retrain" and method not in series:  # every line starts at the original (intensity 0)
+            before = [r["before"] for (m, _), rows in groups.items() if m == method for r in rows]
+            series[method] = [(0.0, float(np.mean([b["dp_max"] for b in before])), float(np.mean([b["clean_accuracy"] for b in before])))]
+        series.setdefault(method, []).append((intensity, float(np.mean([r["after"]["dp_max"] for r in rs])),
+                                              float(np.mean([r["after"]["clean_accuracy"] for r in rs]))))
+    write_pareto(series, title="CIFAR-10 patch bias: fairness vs utility (test set, mean over seeds)",
+                 xlabel="DP difference (max over classes; lower is fairer)", ylabel="clean accuracy", stem=HERE / "cifar_patch_pareto")
 
 
 def main(argv=None) -> None:

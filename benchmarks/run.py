@@ -33,14 +33,16 @@ def write_results() -> str:
         "`benchmarks/results/`, written by the script named beside it; rerun that script to regenerate it.",
         "Every figure states the device it was measured on.",
         "",
-        "| topic | result file | script |",
-        "|---|---|---|",
+        "| topic | result file | plots (fairness vs utility) | script |",
+        "|---|---|---|---|",
     ]
     present = []
     for name, title, script in SECTIONS:
         path = HERE / "results" / name
         if path.exists():
-            lines.append(f"| {title} | [results/{name}](results/{name}) | `{script}` |")
+            plots = sorted((HERE / "results").glob(f"{path.stem}_pareto*"))
+            links = ", ".join(f"[{p.name}](results/{p.name})" for p in plots) or "–"
+            lines.append(f"| {title} | [results/{name}](results/{name}) | {links} | `{script}` |")
             present.append(path)
     lines.append("")
     for path in present:

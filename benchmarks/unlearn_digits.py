@@ -1,6 +1,7 @@
 """Unlearning benchmark on the digit scenarios: method x intensity, mean +- std over seeds.
 
-Run: ``.venv/bin/python -m benchmarks.unlearn_digits`` (writes ``benchmarks/results/unlearn_digits.md``).
+Run: ``.venv/bin/python -m benchmarks.unlearn_digits`` (writes ``benchmarks/results/unlearn_digits.md``, the raw
+results ``unlearn_digits.json`` and fairness-vs-utility plots ``unlearn_digits_pareto_<scenario>.png/.html``).
 
 For every seed the scenario's biased baseline is trained with that seed (cached under
 ``BAMU_HOME``), the forget set is the bias-aligned training images (``--forget``), and every
@@ -35,6 +36,8 @@ from bamu_core.storage import atomic_write, atomic_write_json
 from bamu_core.training import predict
 from bamu_core.unlearn import ACCURACY_BOUND, intensity_table_markdown
 from bamu_core.workflows import Subject, unlearn
+
+from ._pareto import write_pareto
 
 SCENARIOS = {
     "binary-colored-digits": {"group_attr": "colour", "headline": "demographic_parity_difference", "goal": 0.70},
@@ -225,6 +228,31 @@ def report(results: list[dict], plan: dict, forget: str, seeds: list[int], wall:
     return "\n".join(lines)
 
 
+def write_plots(results: list, out: Path) -> list[Path]:
+    """Per scenario, the headline gap vs test accuracy of every method over its intensities (mean
+    over seeds; the original model is the point at intensity 0): ``<out stem>_pareto_<scenario>``."""
+    written = []
+    for name, spec in SCENARIOS.items():
+        res = [r for r in results if r["scenario"] == name]
+        if not res:
+            continue
+        attr, head = spec["group_attr"], spec["headline"]
+        points: dict = {}
+        for r in res:
+            for row in r["rows"]:
+                m = row["metrics"][attr]
+                points.setdefault((row["method"], row["intensity"]), []).append((m[head], m["accuracy"]))
+        origin = (float(np.mean([r["original"][attr][head] for r in res])), float(np.mean([r["original"][attr]["accuracy"] for r in res])))
+        series: dict = {}
+        for (method, x), pts in points.items():
+            series.setdefault(method, [(0.0, *origin)] if method != "retrain" else []).append(
+                (x, float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts]))))
+        written += write_pareto(series, title=f"{name}: fairness vs utility (test split, mean over seeds)",
+                                xlabel=f"{head.replace('_', ' ')} (lower is fairer)", ylabel="test accuracy",
+                                stem=out.with_name(f"{out.stem}_pareto_{name}"))
+    return written
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0,1,2")
@@ -232,7 +260,7 @@ def main(argv=None) -> int:
     p.add_argument("--methods", help="comma-separated subset of the plan (default: all)")
     p.add_argument("--forget", default="aligned")
     p.add_argument("--out", default=str(RESULTS))
-    p.add_argument("--json", help="also write the raw results here")
+    p.add_argument("--json", help="where the raw results go (re-render them with --render); default: --out with .json")
     p.add_argument("--no-full-training", action="store_true", help="skip timing the baseline's full training (quicker)")
     p.add_argument("--render", metavar="JSON", help="only re-render the Markdown from raw results written by --json")
     args = p.parse_args(argv)
@@ -243,6 +271,7 @@ def main(argv=None) -> int:
         doc = json.loads(Path(args.render).read_text())
         text = report(doc["results"], {m: tuple(v) for m, v in doc["plan"].items()}, doc["forget"], doc["seeds"], doc["wall"])
         atomic_write(Path(args.out), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        write_plots(doc["results"], Path(args.out))
         print(text)
         return 0
     start = time.perf_counter()
@@ -254,8 +283,9 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - start
     text = report(results, plan, args.forget, seeds, wall)
     atomic_write(Path(args.out), lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    if args.json:
-        atomic_write_json(Path(args.json), {"results": results, "plan": plan, "forget": args.forget, "seeds": seeds, "wall": wall})
+    write_plots(results, Path(args.out))
+    raw = {"results": results, "plan": plan, "forget": args.forget, "seeds": seeds, "wall": wall}
+    atomic_write_json(Path(args.json or Path(args.out).with_suffix(".json")), raw)  # for --render
     print(text)
     return 0
 

@@ -49,6 +49,8 @@ def test_cifar_report_is_built_from_rows(tmp_path, monkeypatch):
     assert "**ga at intensity 0.5** (n = 2): DP improvement 81.0 ± 0.0 %" in text and "meets the goal" in text
     assert "Fewer seeds than the others: newton." in text and "Time on a CPU" not in text
     assert (tmp_path / "report.md").read_text() == text
+    html = (tmp_path / "cifar_patch_pareto.html").read_text()
+    assert '"name":"ga"' in html.replace(" ", "") and "intensity 0.5" in html and "intensity 0" in html
     cpu = dict(rows[0], seconds=20.0, retrain_seconds=400.0, torch_threads=1)
     (tmp_path / "cpu.jsonl").write_text(json.dumps(cpu) + "\n")
     text = bench.part_report()
