@@ -356,6 +356,12 @@ def subject_status(spec: SubjectSpec, *, start: bool = True) -> tuple[str, Any, 
     return job.state, None, job
 
 
+def load_phase(ev) -> str:
+    """What a loading job's event counts: events without a loss come from reading an official
+    dataset's images, the others from training the baseline."""
+    return "reading images" if ev.loss != ev.loss else "training the baseline"
+
+
 def require_subject():
     """The session's loaded subject (with its group attribute), or show why not and stop the page."""
     import streamlit as st
@@ -366,7 +372,7 @@ def require_subject():
         return with_group_attr(subject, st.session_state.get("group_attr"))
     if status == "loading":
         st.info(f"Loading **{spec.describe()}** (training the baseline on first use) ...")
-        job_panel(job, title="Loading", curve=False)
+        job_panel(job, title="Loading", curve=False, phase=load_phase)
     elif status == "failed":
         show_error(job.error or "loading failed", doing="load the model and data", hint="Change the choice on the Load page.")
         if st.button("Try again", key="retry_load"):
@@ -387,14 +393,14 @@ def _is_fragment_rerun() -> bool:
     return bool(getattr(ctx, "fragment_ids_this_run", None)) if ctx is not None else False
 
 
-def _render_job(job_id: str, title: str, curve: bool) -> None:
+def _render_job(job_id: str, title: str, curve: bool, phase=None) -> None:
     try:
-        _render_job_body(job_id, title, curve)
+        _render_job_body(job_id, title, curve, phase)
     except Exception as exc:  # the fragment reruns on its own: never let it show a traceback
         page_failed(exc)
 
 
-def _render_job_body(job_id: str, title: str, curve: bool) -> None:
+def _render_job_body(job_id: str, title: str, curve: bool, phase=None) -> None:
     import streamlit as st
 
     manager = default_manager()
@@ -414,11 +420,7 @@ def _render_job_body(job_id: str, title: str, curve: bool) -> None:
             f"this job is number {pos} in its queue."
         )
     else:
-        if ev is None:
-            text = f"{title}: preparing ..."
-        else:
-            loss = f", loss {ev.loss:.3f}" if ev.loss == ev.loss and abs(ev.loss) != float("inf") else ""
-            text = f"{title}: step {ev.step} of {ev.total}{loss}"
+        text = progress_text(title, ev, phase)
         st.progress(job.fraction, text=f"{text} · {job.elapsed:.0f} s on {job.device}")
         if job.cancel_requested:
             st.caption("Stopping at the next step ...")
@@ -436,6 +438,15 @@ def _render_job_body(job_id: str, title: str, curve: bool) -> None:
         st.rerun()
 
 
+def progress_text(title: str, ev, phase=None) -> str:
+    """The progress bar's line for the latest event ``ev`` (None before the first)."""
+    if ev is None:
+        return f"{title}: preparing ..."
+    loss = f", loss {ev.loss:.3f}" if ev.loss == ev.loss and abs(ev.loss) != float("inf") else ""
+    what = f" ({phase(ev)})" if phase is not None else ""
+    return f"{title}{what}: step {ev.step} of {ev.total}{loss}"
+
+
 @functools.cache
 def _job_fragment():
     import streamlit as st
@@ -443,12 +454,13 @@ def _job_fragment():
     return st.fragment(run_every=1.0)(_render_job)
 
 
-def job_panel(job: Job, *, title: str, curve: bool = True) -> None:
+def job_panel(job: Job, *, title: str, curve: bool = True, phase=None) -> None:
     """A live panel for ``job`` (progress bar, queue position, loss curve, cancel) refreshing every second.
 
-    When the job finishes the page reruns to show its result.
+    ``phase(event)``, when given, names what the latest progress event counts (shown after the
+    title). When the job finishes the page reruns to show its result.
     """
-    _job_fragment()(job.id, title, curve)
+    _job_fragment()(job.id, title, curve, phase)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -260,3 +260,15 @@ def test_series_colours_are_fixed_by_role_and_never_reused_for_others():
     others = {charts.series_colour("A", i) for i in range(5)}
     assert not others & {COLOURS["before"], COLOURS["after"], COLOURS["oracle"]}
 
+
+
+def test_the_loading_panel_says_whether_it_reads_images_or_trains():
+    from types import SimpleNamespace
+
+    from bamu_core.ui_widgets import load_phase, progress_text
+
+    reading, training = SimpleNamespace(step=3, total=10, loss=float("nan")), SimpleNamespace(step=5, total=40, loss=0.25)
+    assert progress_text("Loading", reading, load_phase) == "Loading (reading images): step 3 of 10"
+    assert progress_text("Loading", training, load_phase) == "Loading (training the baseline): step 5 of 40, loss 0.250"
+    assert progress_text("Sweep", training) == "Sweep: step 5 of 40, loss 0.250"
+    assert progress_text("Sweep", None) == "Sweep: preparing ..."
