@@ -373,7 +373,7 @@ def test_initial_model_loads_the_pretrained_trunk_and_reinitialises_named_layers
                  initial_model({"arch": "resnet20"}, num_classes=10, seed=3).state_dict())
 
 
-def test_retrain_follows_the_recipe_starting_point(resnet20_path):
+def test_retrain_follows_the_recipe_starting_point(resnet20_path, monkeypatch):
     from bamu_core.models import build_model, read_state_dict
 
     pretrained = read_state_dict(resnet20_path)
@@ -391,3 +391,13 @@ def test_retrain_follows_the_recipe_starting_point(resnet20_path):
     got = res.model.state_dict()
     assert torch.allclose(got["layer1.0.conv1.weight"], pretrained["layer1.0.conv1.weight"], atol=1e-6)
     assert not torch.allclose(got["linear.weight"], pretrained["linear.weight"], atol=1e-3)
+    # once cached, the oracle loads without the pretrained file
+    cached_hp = dict(hp, use_cache=True)
+    first = get_method("retrain").run(model10, ten.subset([0]), ten, intensity=1.0, hyperparameters=cached_hp)
+    import bamu_core.models.baseline as baseline
+
+    monkeypatch.setattr(baseline, "shared_resnet20_path", lambda: None)
+    again = get_method("retrain").run(model10, ten.subset([0]), ten, intensity=1.0, hyperparameters=cached_hp)
+    assert again.extras["cached"] and _same(again.model.state_dict(), first.model.state_dict())
+    with pytest.raises(FileNotFoundError):  # without a cache it does need the file
+        get_method("retrain").run(model10, ten.subset([0]), ten, intensity=1.0, hyperparameters=hp)

@@ -72,16 +72,18 @@ class Retrain(UnlearningMethod):
         meta = path.with_suffix(".json")
         history: list[ProgressEvent] = []
         total = int(hp["epochs"]) * -(-len(ctx.retain) // int(hp["batch_size"]))
-        model = _fresh(ctx.model, ctx.seed, hp)
         status, message, cached, train_seconds = "ok", "", False, None
+        model = None
         if hp.get("use_cache", True) and path.exists() and meta.exists():
-            try:
+            try:  # a plain skeleton takes the cached weights (no need for the pretrained file)
+                model = _fresh(ctx.model, ctx.seed, {})
                 load_weights(model, read_state_dict(path), source=f"cached retrain {path.name}")
                 train_seconds = json.loads(meta.read_text())["seconds"]
                 cached = True
             except (ValueError, OSError, KeyError, TypeError):
-                model = _fresh(ctx.model, ctx.seed, hp)
+                model = None
         if not cached:
+            model = _fresh(ctx.model, ctx.seed, hp)
             start = time.perf_counter()
             try:
                 fit(
