@@ -101,7 +101,7 @@ def official_dataset() -> tuple[dict, str | None]:
             help="Keep only the species with class ids 1 to K; empty keeps all 200.",
         )
     else:
-        c1.caption("Classes: landbird, waterbird. Groups: the background (place), or bird type x background.")
+        st.caption("Classes: landbird, waterbird. Groups: the background (place), or bird type x background.")
     c1, c2 = st.columns(2)
     options["max_per_split"] = c1.number_input(
         "Max images per split", min_value=1, value=None, step=100, placeholder="all",
