@@ -15,7 +15,7 @@ import torch.nn as nn
 from ._compat import describe_device, on_device, pick_device
 from .data import Scenario, load_dataset, load_folder, load_scenario
 from .metrics import DEFAULT_N_BOOT, audit_metrics, check_bootstrap
-from .models import get_arch, load_model, train_baseline
+from .models import baseline_recipe, get_arch, load_model, train_baseline
 from .training import Progress, StopRequested, predict
 
 __all__ = ["Subject", "load_subject", "audit", "model_card", "dataset_card"]
@@ -645,21 +645,15 @@ class UnlearnRun(Mapping):
         return len(self.to_json())
 
 
-def _recipe_arch(scenario: Scenario) -> str:
-    return scenario.baseline.get("arch", scenario.default_arch)
-
-
 def retrain_recipe(scenario: Scenario, arch: str | None = None) -> dict:
-    """The scenario's baseline recipe as ``retrain`` hyper-parameters (epochs, lr, batch size,
-    optimizer, and the starting point: ``init`` pretrained weights, ``reinit`` layers). The
-    starting point applies to the recipe's own architecture only; another ``arch`` starts from scratch."""
-    recipe = {"epochs": 5, "lr": 0.01, "batch_size": 128, **scenario.baseline}
-    optimizer = recipe.get("optimizer") or ("adam" if recipe["lr"] < 0.01 else "sgd")
-    native = arch is None or arch == _recipe_arch(scenario)
+    """The scenario's baseline recipe (:func:`bamu_core.models.baseline_recipe`) for ``arch`` as
+    ``retrain`` hyper-parameters: epochs, lr, batch size, optimizer, and the starting point
+    (``init`` pretrained weights, ``reinit`` layers), which only the recipe's own architecture has."""
+    recipe = baseline_recipe(scenario, {"arch": arch})
     reinit = recipe.get("reinit") or []
-    reinit = [reinit] if isinstance(reinit, str) else list(reinit)
-    return {"epochs": int(recipe["epochs"]), "lr": float(recipe["lr"]), "batch_size": int(recipe["batch_size"]), "optimizer": optimizer,
-            "init": recipe.get("init") if native else None, "reinit": reinit if native else []}
+    return {"epochs": int(recipe["epochs"]), "lr": float(recipe["lr"]), "batch_size": int(recipe["batch_size"]),
+            "optimizer": recipe["optimizer"], "init": recipe.get("init"),
+            "reinit": [reinit] if isinstance(reinit, str) else list(reinit)}
 
 
 def scenario_hyperparameters(scenario: Scenario, method: str, intensity: float, arch: str | None = None) -> dict:
@@ -675,7 +669,7 @@ def scenario_hyperparameters(scenario: Scenario, method: str, intensity: float, 
 
     if method == "retrain":
         return retrain_recipe(scenario, arch)
-    if arch is not None and arch != _recipe_arch(scenario):
+    if arch is not None and arch != baseline_recipe(scenario)["arch"]:
         return {}
     known = resolve_hyperparameters(method, float(intensity))
     row = {**scenario.unlearning.get("all", {}), **scenario.unlearning.get(method, {})}

@@ -160,7 +160,8 @@ def test_progress_events_carry_validation_metrics_on_evaluation_steps(tiny):
     assert events[0].to_json()["loss"] is None and events[1].to_json()["loss"] == events[1].loss
 
 
-def _val(labels, groups) -> ImageData:
+def _val(labels, groups, *, paired: bool = False) -> ImageData:
+    """A validation split of blank images; ``paired``: with counterfactuals that flip the group."""
     n = len(labels)
     return ImageData(
         images=torch.zeros(n, 1, 2, 2, dtype=torch.uint8),
@@ -170,6 +171,8 @@ def _val(labels, groups) -> ImageData:
         group_attr="g",
         mean=(0.0,),
         std=(1.0,),
+        counterfactual=torch.ones(n, 1, 2, 2, dtype=torch.uint8) if paired else None,
+        flips=("g",) if paired else (),
     )
 
 
@@ -200,26 +203,11 @@ def test_judge_picks_the_largest_admissible_fairness_gain():
     assert judge.best_step == 1 and judge.summary()["val_gain"] == 0.5
 
 
-def _paired_val(labels, groups) -> ImageData:
-    n = len(labels)
-    return ImageData(
-        images=torch.zeros(n, 1, 2, 2, dtype=torch.uint8),
-        labels=np.array(labels),
-        attrs={"g": np.array(groups)},
-        group_names={"g": ["a", "b"]},
-        group_attr="g",
-        mean=(0.0,),
-        std=(1.0,),
-        counterfactual=torch.ones(n, 1, 2, 2, dtype=torch.uint8),
-        flips=("g",),
-    )
-
-
 def test_paired_selection_measures_parity_on_images_and_their_counterfactuals():
     # 3 classes; group b carries the shortcut. Val images as given: [a, a, b, b]; each
     # counterfactual moves the image to the other group.
     labels, groups = [0, 1, 2, 1], [0, 0, 1, 1]
-    val = _paired_val(labels, groups)
+    val = _val(labels, groups, paired=True)
     assert val.paired and val.subset([0, 2]).paired
     empty = val.subset([])
     judge = Judge(rule=SelectionRule(), val=val, forget=empty, retain=empty, device=torch.device("cpu"))

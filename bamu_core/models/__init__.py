@@ -1,7 +1,7 @@
 """Architectures, safe checkpoint loading and baseline training."""
 from . import archs as _archs  # noqa: F401  (registers the architectures)
 from ._registry import ArchSpec, build_model, get_arch, list_archs, register_arch
-from .baseline import BaselineInfo, initial_model, load_model, shared_resnet20_path, train_baseline
+from .baseline import BaselineInfo, baseline_recipe, initial_model, load_model, shared_resnet20_path, train_baseline
 from .checkpoint import CHECKPOINT_SUFFIXES, load_weights, read_state_dict, save_weights
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "build_model",
     "load_model",
     "train_baseline",
+    "baseline_recipe",
     "initial_model",
     "BaselineInfo",
     "shared_resnet20_path",

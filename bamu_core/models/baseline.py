@@ -17,7 +17,7 @@ from ..training import Progress, fit
 from ._registry import build_model
 from .checkpoint import load_weights, read_state_dict, save_weights
 
-__all__ = ["train_baseline", "initial_model", "BaselineInfo", "shared_resnet20_path", "load_model"]
+__all__ = ["train_baseline", "baseline_recipe", "initial_model", "BaselineInfo", "shared_resnet20_path", "load_model"]
 
 
 def shared_resnet20_path() -> Path | None:
@@ -54,7 +54,11 @@ class BaselineInfo:
     losses: list[float]
 
 
-def _recipe(scenario: Scenario, overrides: dict) -> dict:
+def baseline_recipe(scenario: Scenario, overrides: dict | None = None) -> dict:
+    """The scenario's training recipe (arch, epochs, lr, batch size, optimizer and, for the
+    recipe's own architecture, its starting point ``init`` / ``reinit``), with ``overrides``
+    (None values ignored) applied."""
+    overrides = overrides or {}
     recipe = {"arch": scenario.default_arch, "epochs": 5, "lr": 0.01, "batch_size": 128, "optimizer": None}
     recipe.update(scenario.baseline)
     recipe.update({k: v for k, v in overrides.items() if v is not None})
@@ -112,7 +116,7 @@ def train_baseline(
     ``BAMU_HOME/models`` by a hash of scenario options, recipe and seed, so the second call
     returns instantly.
     """
-    recipe = _recipe(scenario, {"arch": arch, "epochs": epochs, "lr": lr})
+    recipe = baseline_recipe(scenario, {"arch": arch, "epochs": epochs, "lr": lr})
     key = config_hash({"scenario": scenario.name, "options": scenario.options, "recipe": recipe, "seed": seed, "v": 1})
     folder = bamu_home() / "models"
     weights = folder / f"{scenario.name.replace(':', '_')}-{recipe['arch']}-{key}.safetensors"
