@@ -407,6 +407,8 @@ def _cmd_unlearn(args) -> dict:
         raise BadInput(f"--out must be a .safetensors file, got {args.out!r}")
     if args.retain_max is not None and args.retain_max < 1:
         raise BadInput(f"--retain-max must be >= 1, got {args.retain_max}")
+    from .runs import RunStore
+
     subject = _subject(args)
 
     def progress(ev):
@@ -427,6 +429,7 @@ def _cmd_unlearn(args) -> dict:
         progress=progress,
         hyperparameters=dict(args.hp or []),
         retain_max=args.retain_max,
+        store=RunStore(),
     )
     name = subject.scenario.name.replace(":", "_").replace("/", "_")
     out = Path(args.out) if args.out else bamu_home() / "unlearned" / f"{name}-{args.method}-i{intensity:g}-s{args.seed}.safetensors"
@@ -549,7 +552,9 @@ def _cmd_sweep(args) -> dict:
         subject, methods=args.methods, intensities=args.intensities, forget=args.forget, device=args.device,
         seed=args.seed, progress=progress, **options,
     )
-    written = result.write(args.out)
+    from .report import write_sweep
+
+    written = write_sweep(result, args.out)
     print(f"{subject.scenario.title} | {total} runs | original: accuracy {result.before['accuracy']:.3f}, DP {result.before['dp']:.3f}")
     print(f"{'method':<16}{'intensity':>10}{'accuracy':>10}{'DP':>8}{'score':>8}  {'status':<14}pareto")
     for r in result.rows:

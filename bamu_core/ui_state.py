@@ -698,8 +698,11 @@ def unlearn_task(subject, *, method: str, intensity: float, forget: str, forget_
         options.setdefault("retrain_seconds", oracle.get("seconds"))
 
     def run(progress, should_stop):
+        from .runs import RunStore
         from .workflows import unlearn
 
+        if "store" not in options:
+            options["store"] = RunStore()
         return unlearn(
             subject, method=method, intensity=float(intensity), forget=forget, forget_options=forget_options or None,
             hyperparameters=hyperparameters or None, seed=int(seed), progress=progress, should_stop=should_stop, **options,

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from bamu_core import ui_charts as charts, ui_state, ui_widgets as ui
+from bamu_core.report import sweep_figure
 
 ui.enter_page()
 st.title("Compare before and after")
@@ -137,7 +138,7 @@ with tab_sweep:
                 ui.show_error(job.error or "the sweep failed", doing="run the sweep")
             result = job.result if job is not None else None
             if result is not None:
-                ui.chart(result.figure(),
+                ui.chart(sweep_figure(result),
                          "What am I looking at: every run as a point (accuracy across, fairness up; labels are "
                          "intensities). The dashed line is the Pareto front: the runs no other run beats on both. "
                          "The star is the original model.", key="sw_pareto")

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from bamu_core import workflows
+from bamu_core.workflows import sweeping, unlearning
+from bamu_core.report import write_sweep
 from bamu_core.workflows import SWEEP_COLUMNS, SweepResult, sweep, sweep_row
 
 TOY = SimpleNamespace(scenario=SimpleNamespace(title="Toy"))  # sweep() only reads the title; unlearn is faked
@@ -51,7 +52,7 @@ def fake_unlearn(monkeypatch):
             raise RuntimeError("loss became nan")
         return _fake_result(method, intensity)
 
-    monkeypatch.setattr(workflows, "unlearn", unlearn, raising=False)
+    monkeypatch.setattr(sweeping, "unlearn", unlearn)
     return calls
 
 
@@ -117,7 +118,7 @@ def test_sweep_row_of_a_minimal_result():
 def test_write_csv_json_and_a_self_contained_pareto_page(tmp_path):
     rows = [sweep_row(_fake_result(m, x)) for m, x in POINTS]
     res = SweepResult(rows=rows, front=[2, 5], before={"accuracy": 0.8, "fairness": 0.6, "dp": 0.4})
-    out = res.write(tmp_path / "s")
+    out = write_sweep(res, tmp_path / "s")
     assert set(out) == {"csv", "json", "html"}
     table = list(csv.DictReader(out["csv"].open()))
     assert [t["method"] for t in table] == ["ga"] * 3 + ["lora"] * 3 and float(table[1]["fairness"]) == 0.8
@@ -155,8 +156,9 @@ def test_a_real_sweep_stores_every_run(digits, digits_baseline, tmp_path, monkey
     subject = Subject(scenario=digits, model=digits_baseline[0], arch="small_cnn", model_source="baseline")
     store = RunStore(tmp_path / "runs")
     audited = []
-    real_audit = workflows.audit
-    monkeypatch.setattr(workflows, "audit", lambda subj, **kw: audited.append(subj.model) or real_audit(subj, **kw))
+    real_audit = unlearning.audit
+    for module in (unlearning, sweeping):
+        monkeypatch.setattr(module, "audit", lambda subj, **kw: audited.append(subj.model) or real_audit(subj, **kw))
     res = sweep(subject, methods=["ga"], intensities=[0.0, 0.25], store=store, n_boot=0, gradcam_images=0)
     assert [r["status"] for r in res.rows] != ["failed", "failed"]
     assert [r["intensity"] for r in res.rows] == [0.0, 0.25]

@@ -1,5 +1,6 @@
 """Self-contained HTML reports of runs (plotly and images inline, opens offline), JSON and CSV exports."""
 from ._build import CSV_COLUMNS, build_report, environment_info, report_json, report_rows, write_report
+from ._sweep import sweep_figure, write_sweep
 from ._figures import AFTER_COLOUR, BEFORE_COLOUR, COLOURS, group_accuracy_figure, pareto_figure, radar_figure
 
 __all__ = [
@@ -15,4 +16,6 @@ __all__ = [
     "BEFORE_COLOUR",
     "AFTER_COLOUR",
     "COLOURS",
+    "sweep_figure",
+    "write_sweep",
 ]

@@ -1,0 +1,292 @@
+"""Unlearning: choose a forget set, run a method, audit the model before and after, keep the run."""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+import time
+from typing import TYPE_CHECKING, Callable
+
+import torch.nn as nn
+
+from ..data import Scenario
+from ..metrics import DEFAULT_N_BOOT
+from ..models import baseline_recipe
+from ..training import StopRequested
+from .assessment import assess, run_artifacts
+from .auditing import audit
+from .subject import Subject
+
+if TYPE_CHECKING:
+    from ..runs import RunStore
+
+__all__ = ["unlearn", "UnlearnRun", "retrain_recipe", "scenario_hyperparameters"]
+
+
+@dataclass(eq=False)
+class UnlearnRun(Mapping):
+    """What :func:`unlearn` returns: the unlearned model and its measurements.
+
+    It reads like the unlearn JSON of DESIGN.md (``run["after"]``, ``run.get("status")``,
+    ``dict(run)``; see :meth:`to_json`) and also carries the objects a caller needs to save or
+    inspect the run: ``model`` (the unlearned nn.Module, on the CPU), ``result`` (the method's
+    :class:`~bamu_core.unlearn.UnlearnResult`, e.g. ``result.extras["lora"]``) and ``forget_set``.
+    """
+
+    method: str
+    intensity: float
+    before: dict
+    after: dict
+    forget: dict
+    seconds: float
+    status: str
+    message: str
+    chosen_step: int
+    steps: int
+    hyperparameters: dict
+    timings: dict
+    model: nn.Module = field(repr=False)
+    result: object = field(repr=False)
+    forget_set: object = field(repr=False)
+    run_id: str | None = None
+    privacy: dict = field(default_factory=dict)
+    radar: dict = field(default_factory=dict)
+    score: float | None = None
+    details: dict = field(default_factory=dict, repr=False)  # dataset, model, settings, gradcam, environment
+
+    def to_json(self) -> dict:
+        """``method, intensity, before, after, forget, seconds, status`` plus ``message``,
+        ``chosen_step``, ``steps``, ``hyperparameters``, ``selection`` (validation metrics of the
+        original and of the chosen checkpoint), ``history`` (progress events) and ``timings``;
+        then ``run_id``, ``privacy``, ``radar``, ``score`` and the report's ``dataset``, ``model``,
+        ``settings``, ``gradcam``, ``environment``."""
+        return {
+            "run_id": self.run_id,
+            "method": self.method,
+            "intensity": self.intensity,
+            "before": self.before,
+            "after": self.after,
+            "forget": self.forget,
+            "seconds": self.seconds,
+            "status": self.status,
+            "message": self.message,
+            "chosen_step": self.chosen_step,
+            "steps": self.steps,
+            "hyperparameters": self.hyperparameters,
+            "selection": self.result.extras.get("selection"),
+            "history": [e.to_json() for e in self.result.history],
+            "timings": self.timings,
+            "privacy": self.privacy,
+            "radar": self.radar,
+            "score": self.score,
+            **self.details,
+        }
+
+    def __getitem__(self, key):
+        return self.to_json()[key]
+
+    def __iter__(self):
+        return iter(self.to_json())
+
+    def __len__(self) -> int:
+        return len(self.to_json())
+
+
+def retrain_recipe(scenario: Scenario, arch: str | None = None) -> dict:
+    """The scenario's baseline recipe (:func:`bamu_core.models.baseline_recipe`) for ``arch`` as
+    ``retrain`` hyper-parameters: epochs, lr, batch size, optimizer, and the starting point
+    (``init`` pretrained weights, ``reinit`` layers), which only the recipe's own architecture has."""
+    recipe = baseline_recipe(scenario, {"arch": arch})
+    reinit = recipe.get("reinit") or []
+    return {"epochs": int(recipe["epochs"]), "lr": float(recipe["lr"]), "batch_size": int(recipe["batch_size"]),
+            "optimizer": recipe["optimizer"], "init": recipe.get("init"),
+            "reinit": [reinit] if isinstance(reinit, str) else list(reinit)}
+
+
+def scenario_hyperparameters(scenario: Scenario, method: str, intensity: float, arch: str | None = None) -> dict:
+    """The scenario's defaults for ``method`` at ``intensity``: for ``retrain`` its baseline recipe
+    (:func:`retrain_recipe`); for the other methods its ``unlearning`` entries, which were set for
+    the scenario's own model and so apply only when ``arch`` is None or that architecture.
+
+    Precedence, lowest first: the intensity table (the method's row over ``COMMON``), the
+    scenario's ``"all"`` entry, the scenario's entry for the method, the user's overrides (given
+    to :func:`unlearn`). Names the method lacks are left out.
+    """
+    from ..unlearn import at_intensity, resolve_hyperparameters
+
+    if method == "retrain":
+        return retrain_recipe(scenario, arch)
+    if arch is not None and arch != baseline_recipe(scenario)["arch"]:
+        return {}
+    known = resolve_hyperparameters(method, float(intensity))
+    row = {**scenario.unlearning.get("all", {}), **scenario.unlearning.get(method, {})}
+    return {k: v for k, v in at_intensity(row, float(intensity)).items() if k in known}
+
+
+def unlearn(
+    subject: Subject,
+    *,
+    method: str,
+    intensity: float,
+    forget: str = "aligned",
+    device: str | None = None,
+    seed: int = 0,
+    progress: Callable | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    hyperparameters: dict | None = None,
+    forget_options: dict | None = None,
+    retain_max: int | None = None,
+    n_boot: int = DEFAULT_N_BOOT,
+    saliency_per_group: int = 0,
+    store: RunStore | None = None,
+    mia_samples: int = 2000,
+    gradcam_images: int = 8,
+    reference_forget_accuracy: float | None = None,
+    retrain_seconds: float | None = None,
+    original_audit: dict | None = None,
+) -> UnlearnRun:
+    """Choose a forget set, run an unlearning method, and audit the model before and after.
+
+    Parameters
+    ----------
+    subject : Subject
+        The model (never modified) and its scenario. Checkpoints are chosen on
+        ``subject.scenario.val``; the audits are on ``test``, which chooses nothing.
+    method : str
+        A registered method (:func:`bamu_core.unlearn.list_methods`).
+    intensity : float
+        In [0, 1]; 0 returns the model unchanged (see :mod:`bamu_core.unlearn._intensity`).
+    forget : str
+        A forget strategy (:func:`bamu_core.forget.list_strategies`), e.g. ``"aligned"``,
+        ``"counterfactual"``, ``"group:blue"``, ``"influence:100"``, ``"indices:1,2,3"``.
+    device, seed :
+        Where and how reproducibly to run.
+    progress : callable, optional
+        ``progress(event)`` with a :class:`~bamu_core.unlearn.ProgressEvent` after every step.
+    should_stop : callable, optional
+        Checked before every step and before the run is saved; once true, :class:`StopRequested`
+        is raised and nothing of the run is kept but its ``cancelled`` row.
+    hyperparameters : dict, optional
+        Raw overrides of the intensity table and of the scenario's own defaults
+        (:func:`scenario_hyperparameters`; for ``retrain`` the scenario's baseline recipe).
+    forget_options : dict, optional
+        Options of the forget strategy (e.g. ``{"attr": "colour"}``).
+    retain_max : int, optional
+        Subsample the retain set (the complement of the forget set) to this many images.
+    n_boot, saliency_per_group :
+        Passed to :func:`audit` (saliency is off by default: it needs gradients).
+    store : RunStore or None
+        Where the run is saved (weights, audits, Grad-CAM strips, the unlearn JSON); ``None`` (the
+        default) saves nothing. The CLI and the dashboard pass the store under ``BAMU_HOME``. The run's row is
+        written (``running``) before the method starts and completed at the end; an exception marks
+        it ``failed``, a killed process leaves it to be marked ``failed`` by the next ``RunStore()``.
+    mia_samples, gradcam_images, reference_forget_accuracy, retrain_seconds :
+        See :func:`evaluate_unlearning`: membership inference, Grad-CAM strips, the retrain
+        oracle's forget-set accuracy and retraining time (for the forgetting and efficiency axes).
+    original_audit : dict, optional
+        The original model's audit made with the same ``device``, ``n_boot``, ``seed`` and
+        ``saliency_per_group`` (a sweep passes its first run's ``before``), so it is not measured again.
+
+    Returns
+    -------
+    UnlearnRun
+        Reads like the unlearn JSON of DESIGN.md (``run_id, method, intensity, before, after,
+        forget, privacy, radar, score, seconds, status``, see :meth:`UnlearnRun.to_json`).
+
+    Raises
+    ------
+    ValueError
+        Unknown method or strategy, intensity outside [0, 1], bad hyper-parameters, or an empty
+        forget or retain set.
+    StopRequested
+        ``should_stop()`` turned true: the run is stored as ``cancelled``, with no artifacts.
+    """
+    from ..forget import select_forget
+    from ..unlearn import get_method, resolve_hyperparameters
+
+    runner = get_method(method)
+    if not isinstance(intensity, (int, float)) or not 0.0 <= float(intensity) <= 1.0:
+        raise ValueError(f"intensity must be a number in [0, 1], got {intensity!r}")
+    hp = {**scenario_hyperparameters(subject.scenario, method, float(intensity), subject.arch), **(hyperparameters or {})}
+    resolve_hyperparameters(method, float(intensity), hp)  # unknown names fail before any work
+    sc = subject.scenario
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    forget_set = select_forget(sc, forget, model=subject.model, device=device, **(forget_options or {}))
+    forget_data, retain_data = forget_set.split(sc.train, retain_max=retain_max, seed=seed)
+    timings["forget_selection"] = time.perf_counter() - t0
+
+    # The run is in the store from here on: a process killed midway leaves a "running" row that
+    # the next RunStore() marks failed; a cancelled or failed run leaves its row and no artifacts.
+    handle = None
+    if store is not None:  # (an empty RunStore is falsy: it has a length)
+        config = {"scenario": sc.name, "method": method, "intensity": float(intensity), "forget": forget, "seed": seed}
+        handle = store.start(kind="unlearn", config=config)
+    with handle if handle is not None else contextlib.nullcontext():
+        result = runner.run(
+            subject.model,
+            forget_data,
+            retain_data,
+            intensity=float(intensity),
+            device=device,
+            progress=progress,
+            should_stop=should_stop,
+            val=sc.val,
+            hyperparameters=hp,
+            seed=seed,
+        )
+        timings["unlearning"] = result.seconds
+        if result.status == "cancelled":  # no evaluation of a run the user stopped
+            raise StopRequested(f"unlearning was cancelled ({result.message.split(';')[0]}); nothing was saved")
+
+        t0 = time.perf_counter()
+        audit_options = {"device": device, "n_boot": n_boot, "seed": seed, "saliency_per_group": saliency_per_group}
+        before = original_audit if original_audit is not None else audit(subject, **audit_options)
+        after = audit(replace(subject, model=result.model), **audit_options)
+        timings["evaluation"] = time.perf_counter() - t0
+
+        parts, artifacts = assess(
+            subject, unlearned=result.model, forget_indices=forget_set.indices, retain_indices=forget_set.retain(),
+            before=before, after=after, seconds=result.seconds, reference_forget_accuracy=reference_forget_accuracy,
+            retrain_seconds=retrain_seconds, device=device, seed=seed, mia_samples=mia_samples, gradcam_images=gradcam_images,
+        )
+        timings.update(parts["timings"])
+        settings = {"forget_strategy": forget, "forget_options": forget_options or {}, "seed": seed, "steps": result.steps,
+                    "chosen_step": result.chosen_step, "hyperparameters": result.hyperparameters}
+        run = UnlearnRun(
+            method=method,
+            intensity=float(intensity),
+            before=before,
+            after=after,
+            forget={
+                "n": len(forget_set),
+                "accuracy_before": parts["forget_accuracy"]["before"],  # from the privacy pass's forget-set logits
+                "accuracy_after": parts["forget_accuracy"]["after"],
+                "strategy": forget_set.strategy,
+                "description": forget_set.description,
+                "retain_n": len(retain_data),
+            },
+            seconds=result.seconds,
+            status=result.status,
+            message=result.message,
+            chosen_step=result.chosen_step,
+            steps=result.steps,
+            hyperparameters=result.hyperparameters,
+            timings=timings,
+            model=result.model,
+            result=result,
+            forget_set=forget_set,
+            privacy=parts["privacy"],
+            radar=parts["radar"],
+            score=parts["score"],
+            details={k: parts[k] for k in ("dataset", "model", "gradcam", "environment")} | {"settings": settings},
+        )
+        if should_stop is not None and should_stop():
+            raise StopRequested("unlearning was cancelled while its result was being measured; nothing was saved")
+        if handle is not None:
+            run.run_id = handle.run_id
+            for name, value in run_artifacts(run.model, parts, artifacts).items():
+                handle.add(name, value)
+            handle.complete(run.to_json())
+    return run
