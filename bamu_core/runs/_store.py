@@ -1,377 +1,38 @@
-"""The run store: one SQLite table of runs plus a folder of artifacts per run.
-
-Layout under ``BAMU_HOME/runs/``::
-
-    runs.sqlite3           one row per run (WAL mode, so readers never block the writer)
-    <run_id>/              the artifacts of a finished run (weights, audit JSON, PNGs ...)
-    .staging/<run_id>/     artifacts being written (never read by anyone else)
-    .trash/                folders being deleted
-
-Guarantees:
-
-- **Atomic.** Artifacts are written into ``.staging/<run_id>/`` (each file itself via temp file +
-  rename), the folder is renamed to ``<run_id>/`` and only then the row is marked ``complete`` in one
-  transaction; a row is never ``complete`` before its artifacts are in place. An exception while
-  writing removes the staging folder; :meth:`RunStore.save` then leaves no row at all, a run begun
-  with :meth:`RunStore.start` ends ``failed`` (or ``cancelled``) with the error as its message.
-- **Concurrent.** Every write is one short ``BEGIN IMMEDIATE`` transaction on its own connection
-  with a busy timeout, so several processes (the dashboard, a CLI sweep) can write at once.
-  (SQLite's WAL mode needs a local file system: keep ``BAMU_HOME`` off NFS.)
-- **Crash-safe.** A run records the pid (and the pid's start time on Linux) of the process writing
-  it. When a store is opened, ``running`` rows whose process no longer exists on this host are marked
-  ``failed``, and leftover staging folders of dead processes are removed.
-
-Typical use::
-
-    store = RunStore()
-    with store.start(kind="unlearn", config={"scenario": "colored-digits", "method": "ga"}) as run:
-        run.add_weights("unlearned.safetensors", model)
-        run.add_json("audit_after.json", audit)
-        run.complete(result)              # the unlearn JSON of DESIGN.md
-    store.list()                          # newest first
-    store.get(run.run_id).result
-"""
+"""The run store: the SQLite table of runs and the folder of artifacts per run."""
 from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from .storage import _json_default, atomic_write, atomic_write_bytes, atomic_write_json, bamu_home
-
-__all__ = ["RunStore", "RunWriter", "RunHandle", "RunRecord", "RUN_STATUSES", "RunNotFoundError", "default_store"]
-
-RUN_STATUSES = ("running", "complete", "failed", "cancelled")
-_DB_NAME = "runs.sqlite3"
-_SCHEMA_VERSION = 1
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_OWNER_FILE = ".owner.json"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id     TEXT PRIMARY KEY,
-    kind       TEXT NOT NULL,
-    status     TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed', 'cancelled')),
-    label      TEXT NOT NULL DEFAULT '',
-    created    REAL NOT NULL,
-    finished   REAL,
-    scenario   TEXT,
-    method     TEXT,
-    intensity  REAL,
-    score      REAL,
-    seconds    REAL,
-    message    TEXT NOT NULL DEFAULT '',
-    pid        INTEGER,
-    pid_start  TEXT,
-    host       TEXT,
-    config     TEXT NOT NULL DEFAULT '{}',
-    summary    TEXT NOT NULL DEFAULT '{}',
-    result     TEXT,
-    artifacts  TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS runs_created ON runs (created);
-"""
-
-
-class RunNotFoundError(ValueError, LookupError):
-    """No run with that id in the store."""
-
-
-# --------------------------------------------------------------------------------------------
-# processes
-# --------------------------------------------------------------------------------------------
-
-
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time) of ``pid`` from ``/proc`` on Linux; None elsewhere or if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    rest = text[text.rfind(")") + 2 :].split()
-    return rest[0], rest[19]  # fields 3 (state) and 22 (starttime)
-
-
-def _process_start(pid: int) -> str | None:
-    stat = _proc_stat(pid)
-    return None if stat is None else stat[1]
-
-
-def _process_alive(pid: int | None, start: str | None) -> bool:
-    """Whether the process that wrote a row still runs (a reused pid or a zombie counts as dead)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    except OSError:
-        return False
-    stat = _proc_stat(pid)
-    if stat is not None:
-        if stat[0] in ("Z", "X"):
-            return False
-        if start is not None and stat[1] != start:
-            return False
-    return True
-
-
-def _owner() -> dict:
-    pid = os.getpid()
-    return {"pid": pid, "pid_start": _process_start(pid), "host": socket.gethostname()}
-
-
-# --------------------------------------------------------------------------------------------
-# records and the artifact writer
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RunRecord:
-    """One run as stored. ``result`` is loaded by :meth:`RunStore.get` (``None`` in listings).
-
-    ``summary`` holds the headline numbers for listings: ``scenario, method, intensity, score,
-    seconds`` and ``metrics`` (``accuracy_before/after, dp_before/after, worst_group_before/after,
-    mia_auc_after``; ``None`` where the result lacks them).
-    """
-
-    run_id: str
-    kind: str
-    status: str
-    label: str
-    created: float
-    finished: float | None
-    scenario: str | None
-    method: str | None
-    intensity: float | None
-    score: float | None
-    seconds: float | None
-    message: str
-    pid: int | None
-    host: str | None
-    config: dict
-    summary: dict
-    artifact_names: list[str]
-    folder: Path
-    result: dict | None = None
-
-    @property
-    def artifacts(self) -> dict[str, Path]:
-        """Artifact name -> path, for the artifacts that exist on disk."""
-        out = {}
-        for name in self.artifact_names:
-            p = self.folder / name
-            if p.is_file():
-                out[name] = p
-        return out
-
-    def artifact(self, name: str) -> Path:
-        """The path of artifact ``name``; ``FileNotFoundError`` naming the available ones if absent."""
-        p = self.folder / name
-        if name not in self.artifact_names or not p.is_file():
-            have = ", ".join(self.artifact_names) or "none"
-            raise FileNotFoundError(f"run {self.run_id} has no artifact {name!r} (available: {have})")
-        return p
-
-    def to_dict(self, *, with_result: bool = False) -> dict:
-        """A JSON-ready summary (and the full result if asked)."""
-        d = {
-            "run_id": self.run_id,
-            "kind": self.kind,
-            "status": self.status,
-            "label": self.label,
-            "created": self.created,
-            "created_iso": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created)),
-            "finished": self.finished,
-            "scenario": self.scenario,
-            "method": self.method,
-            "intensity": self.intensity,
-            "score": self.score,
-            "seconds": self.seconds,
-            "message": self.message,
-            "summary": self.summary,
-            "artifacts": list(self.artifact_names),
-            "folder": str(self.folder),
-        }
-        if with_result:
-            d["config"] = self.config
-            d["result"] = self.result
-        return d
-
-
-class RunWriter:
-    """Writes the artifacts of one run into its staging folder.
-
-    Artifact names are file names (``[A-Za-z0-9_.-]``); the suffix decides the format in
-    :meth:`add`. Nothing written here is visible in the store until the run completes.
-    """
-
-    def __init__(self, run_id: str, folder: Path):
-        self.run_id = run_id
-        self.folder = folder
-        self.names: list[str] = []
-
-    def _path(self, name: str, suffix: str | None = None) -> Path:
-        if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
-            raise ValueError(f"artifact name {name!r} must be a plain file name of letters, digits, '_', '-' and '.'")
-        if suffix and not name.lower().endswith(suffix):
-            raise ValueError(f"artifact name {name!r} must end with {suffix}")
-        if name in self.names:
-            raise ValueError(f"artifact {name!r} was already written in this run")
-        self.names.append(name)
-        return self.folder / name
-
-    def add_bytes(self, name: str, data: bytes) -> Path:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"artifact {name!r}: expected bytes, got {type(data).__name__}; use a .json, .png or .safetensors name")
-        return atomic_write_bytes(self._path(name), bytes(data))
-
-    def add_text(self, name: str, text: str) -> Path:
-        return atomic_write_bytes(self._path(name), text.encode("utf-8"))
-
-    def add_json(self, name: str, obj: Any) -> Path:
-        return atomic_write_json(self._path(name, ".json"), obj)
-
-    def add_weights(self, name: str, model) -> Path:
-        """A model or state dict as safetensors (``name`` ends with ``.safetensors``)."""
-        from .models import save_weights
-
-        return save_weights(model, self._path(name, ".safetensors"))
-
-    def add_png(self, name: str, image) -> Path:
-        """PNG bytes, a PIL image, or an (H, W[, 3|4]) uint8 array, as ``name`` (ends with ``.png``)."""
-        path = self._path(name, ".png")
-        if isinstance(image, (bytes, bytearray)):
-            if not bytes(image[:8]) == b"\x89PNG\r\n\x1a\n":
-                raise ValueError(f"artifact {name!r}: the bytes are not a PNG image")
-            return atomic_write_bytes(path, bytes(image))
-        from PIL import Image
-
-        if not isinstance(image, Image.Image):
-            import numpy as np
-
-            image = Image.fromarray(np.asarray(image))
-        return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
-
-    def add_file(self, name: str, source: str | os.PathLike) -> Path:
-        """A copy of an existing file."""
-        src = Path(source)
-        if not src.is_file():
-            raise FileNotFoundError(f"artifact source {src} does not exist")
-        return atomic_write(self._path(name), lambda tmp: shutil.copyfile(src, tmp))
-
-    def add(self, name: str, value) -> Path:
-        """Write ``value`` in the format its name's suffix says: .json, .safetensors, .png, else bytes/text."""
-        low = name.lower()
-        if low.endswith(".json"):
-            return self.add_json(name, value)
-        if low.endswith(".safetensors"):
-            return self.add_weights(name, value)
-        if low.endswith(".png"):
-            return self.add_png(name, value)
-        if isinstance(value, os.PathLike):
-            return self.add_file(name, value)
-        if isinstance(value, str):
-            return self.add_text(name, value)
-        return self.add_bytes(name, value)
-
-
-class RunHandle(RunWriter):
-    """A run begun with :meth:`RunStore.start`; use it as a context manager."""
-
-    def __init__(self, store: "RunStore", run_id: str, folder: Path):
-        super().__init__(run_id, folder)
-        self._store = store
-        self.status = "running"
-
-    def complete(self, result: Mapping, *, message: str = "") -> RunRecord:
-        """Publish the artifacts and mark the run ``complete`` with ``result`` (a JSON-ready dict)."""
-        if self.status != "running":
-            raise ValueError(f"run {self.run_id} is already {self.status}")
-        record = self._store._publish(self, result=dict(result), message=message, new_row=None)
-        self.status = "complete"
-        return record
-
-    def fail(self, message: str, *, cancelled: bool = False) -> None:
-        """Discard the artifacts and mark the run ``failed`` (or ``cancelled``)."""
-        if self.status != "running":
-            return
-        self.status = "cancelled" if cancelled else "failed"
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self._store._set_status(self.run_id, self.status, message)
-
-    def cancel(self, message: str = "cancelled") -> None:
-        self.fail(message, cancelled=True)
-
-    def __enter__(self) -> "RunHandle":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if self.status != "running":
-            return False
-        if exc_type is None:
-            self.fail("the run ended without complete()")
-        else:
-            cancelled = issubclass(exc_type, KeyboardInterrupt) or exc_type.__name__ in ("StopRequested", "Cancelled")
-            self.fail(f"{exc_type.__name__}: {exc}" if str(exc) else exc_type.__name__, cancelled=cancelled)
-        return False
-
-
-# --------------------------------------------------------------------------------------------
-# the store
-# --------------------------------------------------------------------------------------------
-
-
-def _summary_of(config: Mapping, result: Mapping | None) -> dict:
-    """Headline numbers kept in their own columns / JSON for fast listings."""
-    r = result or {}
-
-    def dig(d, *keys):
-        for k in keys:
-            if not isinstance(d, Mapping) or k not in d:
-                return None
-            d = d[k]
-        return d
-
-    return {
-        "scenario": config.get("scenario") or dig(r, "dataset", "name"),
-        "method": r.get("method", config.get("method")),
-        "intensity": r.get("intensity", config.get("intensity")),
-        "score": r.get("score"),
-        "seconds": r.get("seconds"),
-        "metrics": {
-            "accuracy_before": dig(r, "before", "utility", "accuracy"),
-            "accuracy_after": dig(r, "after", "utility", "accuracy"),
-            "dp_before": dig(r, "before", "fairness", "demographic_parity_difference"),
-            "dp_after": dig(r, "after", "fairness", "demographic_parity_difference"),
-            "worst_group_before": dig(r, "before", "fairness", "worst_group_accuracy"),
-            "worst_group_after": dig(r, "after", "fairness", "worst_group_accuracy"),
-            "mia_auc_after": dig(r, "privacy", "mia_after", "auc"),
-        },
-    }
-
-
-def _dumps(obj) -> str:
-    return json.dumps(obj, default=_json_default)
-
-
-def _num_or_none(v) -> float | None:
-    try:
-        return None if v is None else float(v)
-    except (TypeError, ValueError):
-        return None
+from ..storage import (
+    atomic_write_json,
+    bamu_home,
+)
+from ._process import _owner, _process_alive
+from ._records import RunRecord, _summary_of
+from ._schema import (
+    _DB_NAME,
+    _ID_RE,
+    _OWNER_FILE,
+    _SCHEMA,
+    _SCHEMA_VERSION,
+    RUN_STATUSES,
+    RunNotFoundError,
+    _check_kind,
+    _dig,
+    _dumps,
+    _num_or_none,
+    _read_owner,
+)
+from ._writer import RunHandle, RunWriter
 
 
 class RunStore:
@@ -742,27 +403,6 @@ _COMPARE_METRICS = [
     ("score", "score"),
     ("seconds", "seconds"),
 ]
-
-
-def _dig(d, path: str):
-    for key in path.split("."):
-        if not isinstance(d, Mapping) or key not in d:
-            return None
-        d = d[key]
-    return d
-
-
-def _read_owner(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / _OWNER_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _check_kind(kind: str) -> str:
-    if not isinstance(kind, str) or not re.match(r"^[a-z][a-z0-9_-]{0,31}$", kind):
-        raise ValueError(f"kind must be a short lowercase word such as 'unlearn' or 'audit', got {kind!r}")
-    return kind
 
 
 def default_store() -> RunStore:

@@ -1,0 +1,110 @@
+"""A stored run as read back, and the headline numbers kept for listings."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+
+@dataclass
+class RunRecord:
+    """One run as stored. ``result`` is loaded by :meth:`RunStore.get` (``None`` in listings).
+
+    ``summary`` holds the headline numbers for listings: ``scenario, method, intensity, score,
+    seconds`` and ``metrics`` (``accuracy_before/after, dp_before/after, worst_group_before/after,
+    mia_auc_after``; ``None`` where the result lacks them).
+    """
+
+    run_id: str
+    kind: str
+    status: str
+    label: str
+    created: float
+    finished: float | None
+    scenario: str | None
+    method: str | None
+    intensity: float | None
+    score: float | None
+    seconds: float | None
+    message: str
+    pid: int | None
+    host: str | None
+    config: dict
+    summary: dict
+    artifact_names: list[str]
+    folder: Path
+    result: dict | None = None
+
+    @property
+    def artifacts(self) -> dict[str, Path]:
+        """Artifact name -> path, for the artifacts that exist on disk."""
+        out = {}
+        for name in self.artifact_names:
+            p = self.folder / name
+            if p.is_file():
+                out[name] = p
+        return out
+
+    def artifact(self, name: str) -> Path:
+        """The path of artifact ``name``; ``FileNotFoundError`` naming the available ones if absent."""
+        p = self.folder / name
+        if name not in self.artifact_names or not p.is_file():
+            have = ", ".join(self.artifact_names) or "none"
+            raise FileNotFoundError(f"run {self.run_id} has no artifact {name!r} (available: {have})")
+        return p
+
+    def to_dict(self, *, with_result: bool = False) -> dict:
+        """A JSON-ready summary (and the full result if asked)."""
+        d = {
+            "run_id": self.run_id,
+            "kind": self.kind,
+            "status": self.status,
+            "label": self.label,
+            "created": self.created,
+            "created_iso": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created)),
+            "finished": self.finished,
+            "scenario": self.scenario,
+            "method": self.method,
+            "intensity": self.intensity,
+            "score": self.score,
+            "seconds": self.seconds,
+            "message": self.message,
+            "summary": self.summary,
+            "artifacts": list(self.artifact_names),
+            "folder": str(self.folder),
+        }
+        if with_result:
+            d["config"] = self.config
+            d["result"] = self.result
+        return d
+
+
+
+def _summary_of(config: Mapping, result: Mapping | None) -> dict:
+    """Headline numbers kept in their own columns / JSON for fast listings."""
+    r = result or {}
+
+    def dig(d, *keys):
+        for k in keys:
+            if not isinstance(d, Mapping) or k not in d:
+                return None
+            d = d[k]
+        return d
+
+    return {
+        "scenario": config.get("scenario") or dig(r, "dataset", "name"),
+        "method": r.get("method", config.get("method")),
+        "intensity": r.get("intensity", config.get("intensity")),
+        "score": r.get("score"),
+        "seconds": r.get("seconds"),
+        "metrics": {
+            "accuracy_before": dig(r, "before", "utility", "accuracy"),
+            "accuracy_after": dig(r, "after", "utility", "accuracy"),
+            "dp_before": dig(r, "before", "fairness", "demographic_parity_difference"),
+            "dp_after": dig(r, "after", "fairness", "demographic_parity_difference"),
+            "worst_group_before": dig(r, "before", "fairness", "worst_group_accuracy"),
+            "worst_group_after": dig(r, "after", "fairness", "worst_group_accuracy"),
+            "mia_auc_after": dig(r, "privacy", "mia_after", "auc"),
+        },
+    }
