@@ -1,7 +1,16 @@
 """Self-contained HTML reports of runs (plotly and images inline, opens offline), JSON and CSV exports."""
-from ._build import CSV_COLUMNS, build_report, environment_info, report_json, report_rows, write_report
+from ._build import build_report, environment_info
+from ._export import report_json, report_rows, write_report
+from ._figures import (
+    AFTER_COLOUR,
+    BEFORE_COLOUR,
+    COLOURS,
+    group_accuracy_figure,
+    pareto_figure,
+    radar_figure,
+)
+from ._html import CSV_COLUMNS
 from ._sweep import sweep_figure, write_sweep
-from ._figures import AFTER_COLOUR, BEFORE_COLOUR, COLOURS, group_accuracy_figure, pareto_figure, radar_figure
 
 __all__ = [
     "build_report",

@@ -1,0 +1,139 @@
+"""The JSON and CSV exports of a run, and writing a stored run's files."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from .. import __version__
+from ..scoring import (
+    AXES,
+    AXIS_DEFINITIONS,
+    SCORE_FORMULA,
+)
+from ..storage import atomic_write, atomic_write_json
+from ._build import build_report
+from ._html import (
+    _FAIRNESS,
+    _GROUP,
+    _PRIVACY,
+    _UTILITY,
+    CSV_COLUMNS,
+    _ci,
+    _dig,
+    _num,
+)
+from ._sections import _score_of
+
+__all__ = ["report_json", "report_rows", "write_report"]
+
+
+def report_json(result: Mapping, *, run: Mapping | None = None) -> dict:
+    """The JSON export: the run summary, the full result, and the score definitions used."""
+    return {
+        "run": dict(run) if run else None,
+        "result": dict(result),
+        "scoring": {"formula": SCORE_FORMULA, "axes": {a: AXIS_DEFINITIONS[a] for a in AXES}},
+        "bamu": __version__,
+    }
+
+
+def report_rows(result: Mapping) -> list[dict]:
+    """The CSV export as rows with :data:`CSV_COLUMNS`: every before/after number of the report."""
+    rows: list[dict] = []
+    b, a = result.get("before") or {}, result.get("after") or {}
+
+    def add(section, metric, vb, va, group="", ci_b=None, ci_a=None):
+        nb, na = _num(vb), _num(va)
+        if nb is None and na is None:
+            return
+        lb, hb = _ci(ci_b)
+        la, ha = _ci(ci_a)
+        rows.append(
+            {
+                "section": section,
+                "group": group,
+                "metric": metric,
+                "before": nb,
+                "after": na,
+                "change": None if nb is None or na is None else na - nb,
+                "before_low": lb,
+                "before_high": hb,
+                "after_low": la,
+                "after_high": ha,
+            }
+        )
+
+    for block, keys in (("utility", _UTILITY), ("fairness", _FAIRNESS)):
+        for key, _, _ in keys:
+            add(block, key, _dig(b, block, key), _dig(a, block, key), ci_b=_dig(b, f"{block}_ci", key), ci_a=_dig(a, f"{block}_ci", key))
+    after_groups = {str(r.get("group")): r for r in a.get("groups") or []}
+    for rb in b.get("groups") or []:
+        name = str(rb.get("group"))
+        ra = after_groups.get(name, {})
+        add("group", "n", rb.get("n"), ra.get("n"), group=name)
+        for key, _, _ in _GROUP:
+            add("group", key, rb.get(key), ra.get(key), group=name, ci_b=rb.get(f"{key}_ci"), ci_a=ra.get(f"{key}_ci"))
+    forget = result.get("forget") or {}
+    add("forget", "accuracy", forget.get("accuracy_before"), forget.get("accuracy_after"))
+    pb, pa = _dig(result, "privacy", "mia_before") or {}, _dig(result, "privacy", "mia_after") or {}
+    for key, _, _ in _PRIVACY:
+        add("privacy", key, pb.get(key), pa.get(key))
+    rb, ra = _dig(result, "radar", "before") or {}, _dig(result, "radar", "after") or {}
+    for axis in AXES:
+        add("radar", axis, rb.get(axis), ra.get(axis))
+    add("score", "composite", _score_of(rb), result.get("score"))
+    return rows
+
+
+def _csv_text(rows: Sequence[Mapping]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r.get(k) is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k])) for k in CSV_COLUMNS})
+    return buf.getvalue()
+
+
+def write_report(
+    run,
+    *,
+    html_path: str | Path | None = None,
+    json_path: str | Path | None = None,
+    csv_path: str | Path | None = None,
+    store=None,
+) -> dict[str, Path]:
+    """Write the HTML report and/or the JSON and CSV exports of a stored run (atomically).
+
+    Parameters
+    ----------
+    run : str or RunRecord
+        A run id of ``store`` (default: the store under ``BAMU_HOME``) or a record from it.
+    html_path, json_path, csv_path : path, optional
+        Where to write each export; at least one is required.
+
+    Returns
+    -------
+    dict
+        ``{"html": path, "json": path, "csv": path}`` for the files written.
+    """
+    if html_path is None and json_path is None and csv_path is None:
+        raise ValueError("give at least one of html_path, json_path, csv_path")
+    if isinstance(run, str):
+        from ..runs import RunStore
+
+        run = (store or RunStore()).get(run)
+    if run.status != "complete" or run.result is None:
+        raise ValueError(f"run {run.run_id} is {run.status}{f' ({run.message})' if run.message else ''}: it has no result to report")
+    summary = run.to_dict()
+    out: dict[str, Path] = {}
+    if html_path is not None:
+        text = build_report(run.result, artifacts=run.artifacts, run=summary)
+        out["html"] = atomic_write(html_path, lambda p: p.write_text(text, encoding="utf-8"))
+    if json_path is not None:
+        out["json"] = atomic_write_json(json_path, report_json(run.result, run=summary))
+    if csv_path is not None:
+        text = _csv_text(report_rows(run.result))
+        out["csv"] = atomic_write(csv_path, lambda p: p.write_text(text, encoding="utf-8"))
+    return out

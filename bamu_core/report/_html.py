@@ -1,0 +1,102 @@
+"""HTML pieces of the report: escaping, number formats, tables and sections; the report's constants."""
+from __future__ import annotations
+
+import html
+import math
+from typing import Any, Mapping, Sequence
+
+CSV_COLUMNS = ("section", "group", "metric", "before", "after", "change", "before_low", "before_high", "after_low", "after_high")
+
+# (key, label, higher is better)
+_UTILITY = [("accuracy", "Accuracy", True), ("balanced_accuracy", "Balanced accuracy", True)]
+_FAIRNESS = [
+    ("demographic_parity_difference", "Demographic parity difference", False),
+    ("equalized_odds_difference", "Equalized odds difference", False),
+    ("equal_opportunity_difference", "Equal opportunity difference", False),
+    ("accuracy_gap", "Accuracy gap (best - worst group)", False),
+    ("worst_group_accuracy", "Worst-group accuracy", True),
+    ("demographic_parity_ratio", "Demographic parity ratio", True),
+]
+_GROUP = [("accuracy", "Accuracy", True), ("selection_rate", "Selection rate", None), ("tpr", "TPR", True), ("fpr", "FPR", False)]
+_PRIVACY = [
+    ("auc", "Loss-threshold MIA AUC (forget vs test; 0.5 = chance)", None),
+    ("tpr_at_1pct_fpr", "MIA TPR at 1 % FPR", False),
+    ("efficacy", "MIA-efficacy (share of forget called non-member)", True),
+    ("attack_accuracy", "Attack accuracy on retain vs test", None),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _num(v) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def _fmt(v, *, digits: int = 3) -> str:
+    x = _num(v)
+    return "&mdash;" if x is None else f"{x:.{digits}f}"
+
+
+def _dig(d, *keys):
+    for k in keys:
+        if not isinstance(d, Mapping) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def _ci(d) -> tuple[float | None, float | None]:
+    if isinstance(d, Mapping):
+        return _num(d.get("low")), _num(d.get("high"))
+    if isinstance(d, (list, tuple)) and len(d) == 2:
+        return _num(d[0]), _num(d[1])
+    return None, None
+
+
+def _with_ci(v, ci) -> str:
+    lo, hi = _ci(ci)
+    text = _fmt(v)
+    if lo is not None and hi is not None:
+        text += f' <span class="ci">[{lo:.3f}, {hi:.3f}]</span>'
+    return text
+
+
+def _change(before, after, higher_better: bool | None) -> str:
+    b, a = _num(before), _num(after)
+    if b is None or a is None:
+        return "&mdash;"
+    d = a - b
+    text = f"{d:+.3f}"
+    if higher_better is None or abs(d) < 5e-4:
+        return text
+    good = (d > 0) == higher_better
+    return f'<span class="{"good" if good else "bad"}">{text}</span>'
+
+
+def _kv(pairs: Sequence[tuple[str, Any]]) -> str:
+    rows = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in pairs if v not in (None, ""))
+    return f'<dl class="kv">{rows}</dl>'
+
+
+def _table(head: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]]) -> str:
+    """``head``: (label, css class); cells are HTML already escaped by the caller."""
+    th = "".join(f'<th class="{cls}">{_e(label)}</th>' for label, cls in head)
+    body = "".join("<tr>" + "".join(f'<td class="{head[i][1]}">{c}</td>' for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _ba_head(first: str) -> list[tuple[str, str]]:
+    return [(first, ""), ("Before", "num b"), ("After", "num a"), ("Change", "num")]
+
+
+def _section(anchor: str, title: str, content: str) -> str:
+    return f'<section class="card" id="{anchor}"><h2>{_e(title)}</h2>{content}</section>'

@@ -1,0 +1,271 @@
+"""The report's sections, each from the unlearn result."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+from typing import Mapping
+
+from ..scoring import (
+    AXES,
+    AXIS_DEFINITIONS,
+    AXIS_LABELS,
+    SCORE_FORMULA,
+    composite_score,
+)
+from ..storage import _json_default
+from ._html import (
+    _FAIRNESS,
+    _GROUP,
+    _PRIVACY,
+    _UTILITY,
+    _ba_head,
+    _change,
+    _dig,
+    _e,
+    _fmt,
+    _kv,
+    _num,
+    _section,
+    _table,
+    _with_ci,
+)
+
+
+def _kpis(result: Mapping) -> str:
+    b, a = result.get("before") or {}, result.get("after") or {}
+    cards = []
+
+    def card(label, after, detail):
+        cards.append(f'<div class="kpi"><div class="label">{_e(label)}</div><div class="value a">{after}</div><div class="detail">{detail}</div></div>')
+
+    acc_b, acc_a = _dig(b, "utility", "accuracy"), _dig(a, "utility", "accuracy")
+    if acc_a is not None:
+        card("Test accuracy", _fmt(acc_a), f'before <span class="b">{_fmt(acc_b)}</span> &middot; change {_change(acc_b, acc_a, True)}')
+    dp_b, dp_a = _dig(b, "fairness", "demographic_parity_difference"), _dig(a, "fairness", "demographic_parity_difference")
+    if dp_a is not None:
+        imp = ""
+        if _num(dp_b) and _num(dp_a) is not None:
+            imp = f" &middot; improvement {(dp_b - dp_a) / dp_b:+.1%}"
+        card("DP difference", _fmt(dp_a), f'before <span class="b">{_fmt(dp_b)}</span>{imp}')
+    wg_b, wg_a = _dig(b, "fairness", "worst_group_accuracy"), _dig(a, "fairness", "worst_group_accuracy")
+    if wg_a is not None:
+        card("Worst-group accuracy", _fmt(wg_a), f'before <span class="b">{_fmt(wg_b)}</span> &middot; change {_change(wg_b, wg_a, True)}')
+    if _num(result.get("score")) is not None:
+        before_score = _score_of(_dig(result, "radar", "before"))
+        card("Composite score", _fmt(result["score"]), f'before <span class="b">{_fmt(before_score)}</span> &middot; mean of the radar axes')
+    return f'<div class="kpis">{"".join(cards)}</div>' if cards else ""
+
+
+def _score_of(axes) -> float | None:
+    if not isinstance(axes, Mapping) or not axes:
+        return None
+    try:
+        return composite_score({k: v for k, v in axes.items() if k in AXES and _num(v) is not None})
+    except ValueError:
+        return None
+
+
+def _summary_section(result: Mapping, run: Mapping | None) -> str:
+    ds, model = result.get("dataset") or {}, result.get("model") or {}
+    intro = ""
+    if result.get("method"):
+        intro = (
+            f"<p>Method <b>{_e(result.get('method'))}</b> at intensity <b>{_fmt(result.get('intensity'), digits=2)}</b>"
+            f" on <b>{_e(ds.get('title') or ds.get('name') or 'the data')}</b>"
+            f" with model <b>{_e(model.get('arch') or 'unknown')}</b>.</p>"
+        )
+    msg = result.get("message") or (run or {}).get("message")
+    note = f'<p class="note">{_e(msg)}</p>' if msg else ""
+    return _section("summary", "Summary", intro + _kpis(result) + note)
+
+
+def _radar_section(result: Mapping, plotly_html: str | None) -> str:
+    before, after = _dig(result, "radar", "before") or {}, _dig(result, "radar", "after") or {}
+    axes = [a for a in AXES if a in before or a in after]
+    rows = [[_e(AXIS_LABELS[a]), _fmt(before.get(a)), _fmt(after.get(a)), _change(before.get(a), after.get(a), True)] for a in axes]
+    rows.append(["<b>Composite score</b>", f"<b>{_fmt(_score_of(before))}</b>", f"<b>{_fmt(result.get('score'))}</b>", _change(_score_of(before), result.get("score"), True)])
+    defs = "".join(f"<tr><td>{_e(AXIS_LABELS[a])}</td><td class=\"mono\">{_e(AXIS_DEFINITIONS[a])}</td></tr>" for a in axes)
+    legend = '<p class="legend">Each axis in [0, 1]; 1 is best.</p>'
+    chart = f'<div class="chart" id="radar-chart">{plotly_html}</div>' if plotly_html else '<p class="note">(plotly is not installed: chart omitted)</p>'
+    content = (
+        f'<div class="grid2"><div>{legend}{chart}</div><div>{_table(_ba_head("Axis"), rows)}'
+        f'<div class="formula">{_e(SCORE_FORMULA)}</div>'
+        '<p class="note">The composite score is our reading of the paper\'s joint score (Co-BUM): the criteria weighted equally.</p>'
+        f'<h3>Axis definitions</h3><table><tbody>{defs}</tbody></table></div></div>'
+    )
+    return _section("radar", "Scores: radar and composite", content)
+
+
+def _metrics_section(result: Mapping) -> str:
+    b, a = result.get("before") or {}, result.get("after") or {}
+    rows = []
+    for block, keys in (("utility", _UTILITY), ("fairness", _FAIRNESS)):
+        for key, label, hb in keys:
+            vb, va = _dig(b, block, key), _dig(a, block, key)
+            if vb is None and va is None:
+                continue
+            rows.append([_e(label), _with_ci(vb, _dig(b, f"{block}_ci", key)), _with_ci(va, _dig(a, f"{block}_ci", key)), _change(vb, va, hb)])
+    if not rows:
+        return ""
+    split = a.get("split") or b.get("split") or "test"
+    n = a.get("n") or b.get("n")
+    note = f'<p class="note">On the {_e(split)} split{f" ({int(n)} samples)" if n else ""}. Brackets: bootstrap confidence intervals where computed. DP improvement = (DP before - DP after) / DP before.</p>'
+    return _section("metrics", "Utility and fairness", _table(_ba_head("Metric"), rows) + note)
+
+
+def _groups_section(result: Mapping, plotly_html: str | None) -> str:
+    b_rows = (result.get("before") or {}).get("groups") or []
+    a_rows = (result.get("after") or {}).get("groups") or []
+    if not b_rows and not a_rows:
+        return ""
+    by_name = {str(r.get("group")): r for r in b_rows}
+    names = [str(r.get("group")) for r in (a_rows or b_rows)]
+    after = {str(r.get("group")): r for r in a_rows}
+    head = [("Group", ""), ("n", "num")]
+    metrics = [(k, label, hb) for k, label, hb in _GROUP if any(_num(r.get(k)) is not None for r in b_rows + a_rows)]
+    for _, label, _ in metrics:
+        head += [(f"{label} before", "num b"), (f"{label} after", "num a")]
+    head.append(("Accuracy change", "num"))
+    rows = []
+    for name in names:
+        rb, ra = by_name.get(name, {}), after.get(name, {})
+        cells = [_e(name), _e(ra.get("n", rb.get("n", "")))]
+        for key, _, _ in metrics:
+            cells += [_with_ci(rb.get(key), rb.get(f"{key}_ci")), _with_ci(ra.get(key), ra.get(f"{key}_ci"))]
+        cells.append(_change(rb.get("accuracy"), ra.get("accuracy"), True))
+        rows.append(cells)
+    attr = (result.get("after") or {}).get("group_attr") or (result.get("before") or {}).get("group_attr")
+    title = f"Per-group results{f' (groups: {attr})' if attr else ''}"
+    chart = f'<div class="chart" id="group-chart">{plotly_html}</div>' if plotly_html else ""
+    note = '<p class="note">Multiclass: TPR is the mean per-class recall within the group, FPR the mean one-vs-rest false-positive rate.</p>'
+    return _section("groups", title, chart + _table(head, rows) + note)
+
+
+def _privacy_section(result: Mapping) -> str:
+    forget = result.get("forget") or {}
+    pb, pa = _dig(result, "privacy", "mia_before") or {}, _dig(result, "privacy", "mia_after") or {}
+    rows = []
+    if forget:
+        rows.append(["Forget-set accuracy", _fmt(forget.get("accuracy_before")), _fmt(forget.get("accuracy_after")), _change(forget.get("accuracy_before"), forget.get("accuracy_after"), None)])
+    for key, label, hb in _PRIVACY:
+        if pb.get(key) is None and pa.get(key) is None:
+            continue
+        rows.append([_e(label), _fmt(pb.get(key)), _fmt(pa.get(key)), _change(pb.get(key), pa.get(key), hb)])
+    if not rows:
+        return ""
+    pairs = [
+        ("Forget set", f"{_e(forget.get('n'))} training samples" if forget.get("n") is not None else None),
+        ("Strategy", _e(forget.get("strategy")) if forget.get("strategy") else None),
+        ("Description", _e(forget.get("description")) if forget.get("description") else None),
+        ("Attack", _e(f"{pa.get('attack') or pb.get('attack')} classifier on loss, entropy and margin; seed {pa.get('seed', pb.get('seed'))}") if (pa or pb) else None),
+    ]
+    return _section("privacy", "Forgetting and privacy", _kv(pairs) + "<h3>Before and after</h3>" + _table(_ba_head("Measure"), rows))
+
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _gallery_section(artifacts: Mapping[str, Path] | None, info: Mapping | None = None) -> str:
+    info = info or {}
+    title = "Grad-CAM and examples (before / after)"
+    pngs = {n: Path(p) for n, p in (artifacts or {}).items() if n.lower().endswith(".png")}
+    if not pngs:
+        return _section("images", title, f'<p class="note">{_e(info["skipped"])}</p>') if info.get("skipped") else ""
+    figures = []
+    for name in sorted(pngs, key=_image_order):
+        data = pngs[name].read_bytes()
+        if not data.startswith(_PNG_MAGIC):
+            continue
+        role = "before" if re.search(r"before", name, re.I) else "after" if re.search(r"after", name, re.I) else ""
+        caption = re.sub(r"[_-]+", " ", name[:-4]).strip()
+        caption = re.sub(r"\bgradcam\b", "Grad-CAM", caption, flags=re.I)
+        src = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        figures.append(f'<figure class="img {role}"><img alt="{_e(caption)}" src="{src}"><figcaption>{_e(caption)}</figcaption></figure>')
+    if not figures:
+        return ""
+    text = f'<p class="legend">{_e(info["caption"])}</p>' if info.get("caption") else ""
+    return _section("images", title, text + f'<div class="gallery">{"".join(figures)}</div>')
+
+
+def _image_order(name: str):
+    base = re.sub(r"before|after", "", name, flags=re.I)
+    return (base, 0 if re.search("before", name, re.I) else 1, name)
+
+
+def _settings_section(result: Mapping, run: Mapping | None) -> str:
+    settings = result.get("settings") or {}
+    hp = settings.get("hyperparameters") or result.get("hyperparameters") or {}
+    pairs = [
+        ("Method", _e(result.get("method"))),
+        ("Intensity", _fmt(result.get("intensity"), digits=2) if result.get("intensity") is not None else None),
+        ("Status", f'<span class="badge {_e(result.get("status"))}">{_e(result.get("status"))}</span>' if result.get("status") else None),
+        ("Run status", f'<span class="badge {_e((run or {}).get("status"))}">{_e((run or {}).get("status"))}</span>' if (run or {}).get("status") else None),
+    ]
+    for k, v in settings.items():
+        if k != "hyperparameters":
+            pairs.append((k.replace("_", " ").capitalize(), _e(_plain(v))))
+    content = _kv(pairs)
+    if hp:
+        rows = [[f"<span class=\"mono\">{_e(k)}</span>", f"<span class=\"mono\">{_e(_plain(v))}</span>"] for k, v in hp.items()]
+        content += "<h3>Hyper-parameters</h3>" + _table([("Name", ""), ("Value", "")], rows)
+    return _section("settings", "Method settings", content)
+
+
+def _plain(v) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(v, default=_json_default)
+    return str(v)
+
+
+def _data_model_section(result: Mapping) -> str:
+    ds, model = result.get("dataset") or {}, result.get("model") or {}
+    if not ds and not model:
+        return ""
+    classes = ds.get("classes") or []
+    class_text = f"{len(classes)}: " + ", ".join(str(c) for c in classes[:12]) + (" ..." if len(classes) > 12 else "") if classes else None
+    splits = ds.get("splits") or {}
+    split_text = ", ".join(f"{k} {v.get('n')}" for k, v in splits.items() if isinstance(v, Mapping)) or None
+    attr = ds.get("active_group_attr")
+    groups = (ds.get("group_attrs") or {}).get(attr) if attr else None
+    shape = ds.get("image_shape")
+    d_pairs = [
+        ("Name", _e(ds.get("title") or ds.get("name"))),
+        ("Bias", _e(ds.get("bias"))),
+        ("Classes", _e(class_text)),
+        ("Images", _e(" x ".join(str(s) for s in shape)) if shape else None),
+        ("Splits", _e(split_text)),
+        ("Group attribute", _e(f"{attr}: {', '.join(map(str, groups))}") if groups else _e(attr)),
+    ]
+    m_pairs = [
+        ("Architecture", _e(model.get("arch"))),
+        ("Description", _e(model.get("description"))),
+        ("Parameters", f"{int(model['parameters']):,}" if isinstance(model.get("parameters"), int) else None),
+        ("Source", _e(model.get("source"))),
+        ("Classes", _e(model.get("num_classes"))),
+    ]
+    content = f'<div class="grid2"><div><h3>Dataset</h3>{_kv(d_pairs)}</div><div><h3>Model</h3>{_kv(m_pairs)}</div></div>'
+    return _section("data", "Dataset and model", content)
+
+
+def _timing_section(result: Mapping, run: Mapping | None) -> str:
+    timings = dict(result.get("timings") or {})
+    if result.get("seconds") is not None:
+        timings.setdefault("total", result["seconds"])
+    t_rows = [[_e(k.replace("_", " ")), f"{_num(v):.2f} s" if _num(v) is not None else _e(v)] for k, v in timings.items()]
+    env = result.get("environment") or {}
+    e_pairs = [(k, _e(v)) for k, v in env.items()]
+    if run and run.get("created_iso"):
+        e_pairs.insert(0, ("Run created", _e(run["created_iso"])))
+    content = '<div class="grid2"><div><h3>Timings</h3>'
+    content += _table([("Step", ""), ("Wall time", "num")], t_rows) if t_rows else '<p class="note">not recorded</p>'
+    content += "</div><div><h3>Environment</h3>" + (_kv(e_pairs) if e_pairs else '<p class="note">not recorded</p>') + "</div></div>"
+    return _section("env", "Timings and environment", content)
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------
