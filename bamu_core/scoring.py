@@ -1,4 +1,4 @@
-"""Radar axes in [0, 1], the composite score and the Pareto frontier, as pure functions on metric dicts.
+"""Radar axes in [0, 1], the composite score and the Pareto frontier, as pure functions of typed results.
 
 Each axis is 1 for the ideal and 0 for the worst case:
 
@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import math
 from typing import Mapping, Sequence
+
+from .results import AuditResult, MIAResult
 
 __all__ = [
     "AXES",
@@ -113,21 +115,18 @@ def efficiency_axis(*, seconds: float, retrain_seconds: float) -> float:
     return max(0.0, 1.0 - s / r)
 
 
-def _get(d: Mapping, path: str, what: str):
-    cur = d
-    for key in path.split("."):
-        if not isinstance(cur, Mapping) or key not in cur:
-            raise ValueError(f"{what} has no {path!r} entry")
-        cur = cur[key]
-    return cur
+def _required(value, what: str, path: str):
+    if value is None:
+        raise ValueError(f"{what} has no {path!r} entry")
+    return value
 
 
 def radar_axes(
     *,
-    audit: Mapping,
-    original_audit: Mapping,
+    audit: AuditResult | Mapping,
+    original_audit: AuditResult | Mapping,
     forget_accuracy: float,
-    privacy: Mapping | float,
+    privacy: MIAResult | Mapping | float,
     reference_forget_accuracy: float | None = None,
     seconds: float | None = None,
     retrain_seconds: float | None = None,
@@ -137,14 +136,14 @@ def radar_axes(
 
     Parameters
     ----------
-    audit : dict
-        Audit dict (DESIGN.md layout) of the model being scored, on the test split.
-    original_audit : dict
-        Audit dict of the original model on the same split (for the utility axis).
+    audit : AuditResult
+        Audit of the model being scored, on the test split (its JSON document is also accepted).
+    original_audit : AuditResult
+        Audit of the original model on the same split (for the utility axis).
     forget_accuracy : float
         The model's accuracy on the forget set.
-    privacy : dict or float
-        Membership-inference result with an ``auc`` entry (:func:`bamu_core.privacy.membership_inference`),
+    privacy : MIAResult, dict or float
+        Membership-inference result with an ``auc`` (:func:`bamu_core.privacy.membership_inference`),
         or the AUC itself.
     reference_forget_accuracy : float, optional
         Accuracy of the retrain oracle on the forget set; default: the model's test accuracy.
@@ -161,12 +160,20 @@ def radar_axes(
     """
     if fairness_gap not in FAIRNESS_GAPS:
         raise ValueError(f"fairness_gap must be one of {', '.join(FAIRNESS_GAPS)}, got {fairness_gap!r}")
-    accuracy = _get(audit, "utility.accuracy", "audit")
-    auc = privacy if not isinstance(privacy, Mapping) else _get(privacy, "auc", "privacy")
+    audit, original_audit = AuditResult.from_json(audit), AuditResult.from_json(original_audit)
+    accuracy = _required(audit.utility.accuracy, "audit", "utility.accuracy")
+    if isinstance(privacy, (Mapping, MIAResult)):
+        privacy = MIAResult.from_json(privacy)
+        auc = _required(privacy.auc, "privacy", "auc")
+    else:
+        auc = privacy
     reference = accuracy if reference_forget_accuracy is None else reference_forget_accuracy
     axes = {
-        "utility": utility_axis(accuracy=accuracy, original_accuracy=_get(original_audit, "utility.accuracy", "original_audit")),
-        "fairness": fairness_axis(gap=_get(audit, f"fairness.{fairness_gap}", "audit")),
+        "utility": utility_axis(
+            accuracy=accuracy,
+            original_accuracy=_required(original_audit.utility.accuracy, "original_audit", "utility.accuracy"),
+        ),
+        "fairness": fairness_axis(gap=_required(audit.fairness.gap(fairness_gap), "audit", f"fairness.{fairness_gap}")),
         "forgetting": forgetting_axis(forget_accuracy=forget_accuracy, reference_accuracy=reference),
         "privacy": privacy_axis(auc=auc),
     }

@@ -208,9 +208,9 @@ def part_runs(methods, intensities, seeds, *, include_oracle: bool = True) -> No
 def _row(run, method, intensity, seed, before, after, retrain_seconds, peak) -> dict:
     return {
         "method": method, "intensity": intensity, "seed": seed, "status": run.status, "message": run.message,
-        "before": before, "after": after, "forget_accuracy": run.forget["accuracy_after"],
+        "before": before, "after": after, "forget_accuracy": run.forget.accuracy_after,
         "seconds": run.seconds, "retrain_seconds": retrain_seconds,
-        "mia_auc": run.privacy["mia_after"]["auc"], "score": run.score,
+        "mia_auc": run.privacy.mia_after.auc, "score": run.score,
         "chosen_step": run.chosen_step, "steps": run.steps, "hyperparameters": run.hyperparameters,
         "peak_mib": peak, "device": _machine()["device"], "torch_threads": torch.get_num_threads(),
         # validation metrics of the original and the chosen checkpoint (to pick intensities on val)

@@ -120,15 +120,15 @@ def run_seed(name: str, seed: int, plan: dict, forget: str, log, *, time_full_tr
             )
     return {
         "scenario": name, "seed": seed, "original": original, "rows": rows, "retrain_seconds": retrain.seconds,
-        "full_train_seconds": full_train_seconds, "forget_n": retrain["forget"]["n"], "retain_n": retrain["forget"]["retain_n"],
+        "full_train_seconds": full_train_seconds, "forget_n": retrain.forget.n, "retain_n": retrain.forget.retain_n,
     }
 
 
 def _row(method, intensity, run, metrics) -> dict:
     return {
         "method": method, "intensity": intensity, "metrics": metrics, "seconds": run.seconds, "chosen_step": run.chosen_step,
-        "steps": run.steps, "status": run.status, "forget_acc": run["forget"]["accuracy_after"],
-        "forget_acc_before": run["forget"]["accuracy_before"],
+        "steps": run.steps, "status": run.status, "forget_acc": run.forget.accuracy_after,
+        "forget_acc_before": run.forget.accuracy_before,
     }
 
 

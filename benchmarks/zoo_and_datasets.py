@@ -139,7 +139,7 @@ def bench_zoo(device: str, n: int, size: int) -> list[str]:
         lora = time.perf_counter() - start
         peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
         rows.append(
-            f"| {arch} | {params / 1e6:.1f} M | {built:.2f} | {audited:.2f} | {result['saliency']['layer']} "
+            f"| {arch} | {params / 1e6:.1f} M | {built:.2f} | {audited:.2f} | {result.saliency['layer']} "
             f"{tuple(maps.layer_shape)} | {cam:.3f} | {lora:.1f} ({res.status}, {res.extras['lora_parameters']:,} adapter params) | {peak:.1f} |"
         )
         print(rows[-1], flush=True)

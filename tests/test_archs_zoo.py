@@ -124,8 +124,8 @@ def test_zoo_checkpoint_audit_gradcam_and_lora(arch, tmp_path, tiny_celeba):
 
     # 2. the audit workflow on the tiny CelebA replica
     result = audit(Subject(scenario=tiny_celeba, model=model, arch=arch, model_source=path.name), device="cpu")
-    assert result["n"] == 4 and [g["group"] for g in result["groups"]] == ["not Male", "Male"]
-    assert sum(g["n"] for g in result["groups"]) == 4
+    assert result.n == 4 and [g.group for g in result.groups] == ["not Male", "Male"]
+    assert sum(g.n for g in result.groups) == 4
 
     # 3. Grad-CAM (bamu_core.explain) picks the registered layer and gives one map per image
     from bamu_core.explain import grad_cam
@@ -135,7 +135,7 @@ def test_zoo_checkpoint_audit_gradcam_and_lora(arch, tmp_path, tiny_celeba):
     if arch == "vit_b_16":
         assert maps.layer_shape == (SIZE // 16, SIZE // 16)
     assert torch.isfinite(maps.layer_maps).all() and maps.layer_maps.ndim == 3
-    assert result["saliency"]["layer"] == spec.gradcam_layer  # the audit's saliency summary ran on it too
+    assert result.saliency["layer"] == spec.gradcam_layer  # the audit's saliency summary ran on it too
 
     # 4. one LoRA step on the registered targets changes the copy, never the model
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -15,11 +15,11 @@ def test_unlearning_cuts_test_dp_on_binary_digits_without_losing_accuracy(method
     run = unlearn(subject, method=method, intensity=0.5, forget="aligned", seed=0, store=None, n_boot=0,
                   gradcam_images=0, mia_samples=200)
     before, after = run.before, run.after
-    dp0 = before["fairness"]["demographic_parity_difference"]
-    dp1 = after["fairness"]["demographic_parity_difference"]
+    dp0 = before.fairness.demographic_parity_difference
+    dp1 = after.fairness.demographic_parity_difference
     assert dp0 > 0.2, "the baseline should be biased"
     assert dp1 < 0.5 * dp0, f"{method}: DP {dp0:.3f} -> {dp1:.3f}"
-    assert after["utility"]["accuracy"] >= before["utility"]["accuracy"] - 0.01
+    assert after.utility.accuracy >= before.utility.accuracy - 0.01
 
 
 def test_cifar_report_is_built_from_rows(tmp_path, monkeypatch):

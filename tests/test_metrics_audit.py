@@ -53,10 +53,10 @@ def test_audit_runs_the_model_once_and_matches_the_metrics(subject):
         preds = subject.model(data.images(np.arange(len(data)))).argmax(1).numpy()
     expected = audit_metrics(y_true=data.labels, y_pred=preds, groups=data.groups, group_names=["orange", "blue"], num_classes=2)
     for key in ("utility", "groups", "fairness", "fairness_ci", "utility_ci", "per_class_dp"):
-        assert result[key] == expected[key]
-    assert result["saliency"] == {"enabled": False, "images": 0, "groups": []}
-    assert result["n"] == len(data) and result["group_attr"] == "colour" and result["split"] == "test"
-    assert set(result["timing"]) == {"inference", "metrics", "saliency"}
+        assert result.to_json()[key] == expected[key]
+    assert result.saliency == {"enabled": False, "images": 0, "groups": []}
+    assert result.n == len(data) and result.group_attr == "colour" and result.split == "test"
+    assert set(result.timing) == {"inference", "metrics", "saliency"}
 
 
 def test_audit_with_saliency_intersection_and_user_box(subject, tmp_path):
@@ -72,17 +72,17 @@ def test_audit_with_saliency_intersection_and_user_box(subject, tmp_path):
         gallery_rule="random",
         device="cpu",
     )
-    names = [g["group"] for g in result["groups"]]
+    names = [g.group for g in result.groups]
     assert names == ["orange & aligned", "orange & conflicting", "blue & aligned", "blue & conflicting"]
-    assert result["group_attr"] == "colour×alignment" and result["split"] == "val"
-    assert result["bootstrap"]["n_boot"] == 50
-    sal = result["saliency"]
+    assert result.group_attr == "colour×alignment" and result.split == "val"
+    assert result.bootstrap["n_boot"] == 50
+    sal = result.saliency
     assert sal["enabled"] and sal["region"] == [0, 0, 14, 14] and sal["region_source"] == "user box"
     assert sal["region_area"] == pytest.approx(0.25) and sal["images"] == 12
     assert all(0 <= row["region_share"] <= 1 and "foreground_share" in row for row in sal["groups"])
-    assert result["gallery"]["files"] == 4 * 2 + 4 + 1
+    assert result.gallery["files"] == 4 * 2 + 4 + 1
     assert (tmp_path / "g" / "index.json").exists()
-    json.dumps(result, allow_nan=False)
+    json.dumps(result.to_json(), allow_nan=False)
 
 
 def test_bad_audit_arguments(subject):

@@ -252,10 +252,10 @@ def test_an_unchanged_model_scores_as_the_original_and_a_missing_captum_skips_gr
         subject, unlearned=copy.deepcopy(digits_baseline[0]), forget_indices=np.arange(0, 300, 3), method="identity",
         intensity=0.0, seconds=0.0, mia_samples=300,
     )
-    assert result["run_id"] is None and "captum is not installed" in result["gradcam"]["skipped"]
-    assert result["forget"]["n"] == 100 and result["forget"]["accuracy_before"] == result["forget"]["accuracy_after"]
-    assert result["privacy"]["mia_before"] == result["privacy"]["mia_after"]
-    assert result["radar"]["before"] == result["radar"]["after"] and result["radar"]["after"]["utility"] == 1.0
-    assert result["after"]["utility"] == result["before"]["utility"]
+    assert result.run_id is None and "captum is not installed" in result.gradcam["skipped"]
+    assert result.forget.n == 100 and result.forget.accuracy_before == result.forget.accuracy_after
+    assert result.privacy.mia_before == result.privacy.mia_after
+    assert result.radar.before == result.radar.after and result.radar.after.utility == 1.0
+    assert result.after.utility == result.before.utility
     page = build_report(result)
     assert "captum is not installed" in page

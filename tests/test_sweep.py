@@ -9,6 +9,7 @@ import pytest
 
 from bamu_core.workflows import sweeping, unlearning
 from bamu_core.report import write_sweep
+from bamu_core.results import AuditResult, UnlearnReport
 from bamu_core.workflows import SWEEP_COLUMNS, SweepResult, sweep, sweep_row
 
 TOY = SimpleNamespace(scenario=SimpleNamespace(title="Toy"))  # sweep() only reads the title; unlearn is faked
@@ -50,7 +51,7 @@ def fake_unlearn(monkeypatch):
         calls.append((method, intensity, forget, options))
         if intensity == 0.25:
             raise RuntimeError("loss became nan")
-        return _fake_result(method, intensity)
+        return UnlearnReport.from_json(_fake_result(method, intensity))
 
     monkeypatch.setattr(sweeping, "unlearn", unlearn)
     return calls
@@ -59,27 +60,27 @@ def fake_unlearn(monkeypatch):
 def test_sweep_table_and_pareto_front_exact(fake_unlearn):
     seen = []
     res = sweep(TOY, methods=["ga", "lora"], intensities=[0, 0.5, 1], forget="group:red", store=None,
-                progress=lambda done, total, row: seen.append((done, total, row["method"], row["intensity"])))
-    assert [(r["method"], r["intensity"]) for r in res.rows] == list(POINTS)
+                progress=lambda done, total, row: seen.append((done, total, row.method, row.intensity)))
+    assert [(r.method, r.intensity) for r in res.rows] == list(POINTS)
     assert seen == [(i + 1, 6, m, x) for i, (m, x) in enumerate(POINTS)]
     assert {c[2] for c in fake_unlearn} == {"group:red"} and fake_unlearn[0][3] == {"store": None, "original_audit": None}
     # later runs reuse the first run's audit of the original model
-    assert fake_unlearn[1][3]["original_audit"] == _fake_result("ga", 0.0)["before"]
+    assert fake_unlearn[1][3]["original_audit"] == AuditResult.from_json(_fake_result("ga", 0.0)["before"])
     # maximise accuracy and 1 - DP: ga@0.5 (0.75, 0.8) is dominated by lora@1 (0.78, 0.8); the two
     # identical intensity-0 points both stay; sorted by accuracy
     assert res.front == [2, 5, 4, 0, 3]
-    assert [r["pareto"] for r in res.rows] == [True, False, True, True, True, True]
-    assert res.before == {"accuracy": 0.8, "fairness": pytest.approx(0.6), "dp": 0.4}
+    assert [r.pareto for r in res.rows] == [True, False, True, True, True, True]
+    assert res.before.to_json() == {"accuracy": 0.8, "fairness": pytest.approx(0.6), "dp": 0.4}
     row = res.rows[1]
-    assert (row["accuracy"], row["dp"], row["fairness"], row["utility_axis"], row["run_id"]) == (0.75, 0.2, 0.8, 0.9375, "ga-0.5")
+    assert (row.accuracy, row.dp, row.fairness, row.utility_axis, row.run_id) == (0.75, 0.2, 0.8, 0.9375, "ga-0.5")
     assert list(res.table().columns) == list(SWEEP_COLUMNS) and len(res.table()) == 6
     assert res.title == "Toy: fairness vs test accuracy, 2 method(s) x 3 intensities"
 
 
 def test_a_failing_configuration_is_a_row_not_an_abort(fake_unlearn):
     res = sweep(TOY, methods=["ga"], intensities=[0.0, 0.25, 1.0])
-    assert [r["status"] for r in res.rows] == ["ok", "failed", "ok"]
-    assert res.rows[1]["message"] == "RuntimeError: loss became nan" and res.rows[1]["accuracy"] is None
+    assert [r.status for r in res.rows] == ["ok", "failed", "ok"]
+    assert res.rows[1].message == "RuntimeError: loss became nan" and res.rows[1].accuracy is None
     assert res.front == [2, 0]
 
 
@@ -112,7 +113,7 @@ def test_sweep_refuses_an_original_audit_from_outside(fake_unlearn):
 
 def test_sweep_row_of_a_minimal_result():
     row = sweep_row({"method": "ga", "intensity": 0.5})
-    assert set(row) == set(SWEEP_COLUMNS) and row["fairness"] is None and row["pareto"] is False
+    assert set(row.to_json()) == set(SWEEP_COLUMNS) and row.fairness is None and row.pareto is False
 
 
 def test_write_csv_json_and_a_self_contained_pareto_page(tmp_path):
@@ -160,12 +161,12 @@ def test_a_real_sweep_stores_every_run(digits, digits_baseline, tmp_path, monkey
     for module in (unlearning, sweeping):
         monkeypatch.setattr(module, "audit", lambda subj, **kw: audited.append(subj.model) or real_audit(subj, **kw))
     res = sweep(subject, methods=["ga"], intensities=[0.0, 0.25], store=store, n_boot=0, gradcam_images=0)
-    assert [r["status"] for r in res.rows] != ["failed", "failed"]
-    assert [r["intensity"] for r in res.rows] == [0.0, 0.25]
+    assert [r.status for r in res.rows] != ["failed", "failed"]
+    assert [r.intensity for r in res.rows] == [0.0, 0.25]
     # intensity 0 returns the original model: its point is the original's
-    assert res.rows[0]["accuracy"] == pytest.approx(res.before["accuracy"])
-    assert res.rows[0]["dp"] == pytest.approx(res.before["dp"])
-    assert {r.run_id for r in store.list()} == {r["run_id"] for r in res.rows}
-    assert res.front and all(res.rows[i]["pareto"] for i in res.front)
+    assert res.rows[0].accuracy == pytest.approx(res.before.accuracy)
+    assert res.rows[0].dp == pytest.approx(res.before.dp)
+    assert {r.run_id for r in store.list()} == {r.run_id for r in res.rows}
+    assert res.front and all(res.rows[i].pareto for i in res.front)
     # the original is audited once for the whole sweep, each unlearned model once
     assert sum(m is digits_baseline[0] for m in audited) == 1 and len(audited) == 3

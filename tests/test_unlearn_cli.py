@@ -11,6 +11,7 @@ from bamu_core.models import build_model, load_weights, read_state_dict
 
 
 def test_unlearn_workflow_returns_the_unlearn_json_and_the_model(binary_digits, binary_baseline):
+    from bamu_core.results import UnlearnReport
     from bamu_core.workflows import Subject, unlearn
 
     model = binary_baseline[0]
@@ -18,16 +19,16 @@ def test_unlearn_workflow_returns_the_unlearn_json_and_the_model(binary_digits, 
     run = unlearn(subject, method="newton", intensity=0.5, forget="aligned", device="cpu", n_boot=0)
     doc = run.to_json()
     assert set(doc) >= {"method", "intensity", "before", "after", "forget", "seconds", "status"}
-    assert dict(run) == doc and run["status"] == run.status
+    assert UnlearnReport.from_json(doc).to_json() == doc and doc["status"] == run.status
     n_aligned = int((binary_digits.train.attrs["alignment"] == 0).sum())
-    assert run["forget"]["n"] == n_aligned and run["forget"]["strategy"] == "aligned"
-    assert 0 <= run["forget"]["accuracy_after"] <= 1
+    assert run.forget.n == n_aligned and run.forget.strategy == "aligned"
+    assert 0 <= run.forget.accuracy_after <= 1
     pred = model(binary_digits.train.images(run.forget_set.indices)).argmax(1).numpy()
-    assert run["forget"]["accuracy_before"] == pytest.approx((pred == binary_digits.train.labels[run.forget_set.indices]).mean())
-    assert run["before"]["split"] == "test" and run["after"]["split"] == "test"
+    assert run.forget.accuracy_before == pytest.approx((pred == binary_digits.train.labels[run.forget_set.indices]).mean())
+    assert run.before.split == "test" and run.after.split == "test"
     assert run.model is not model and run.chosen_step == doc["chosen_step"] > 0
-    dp_before = run["before"]["fairness"]["demographic_parity_difference"]
-    assert run["after"]["fairness"]["demographic_parity_difference"] < dp_before
+    dp_before = run.before.fairness.demographic_parity_difference
+    assert run.after.fairness.demographic_parity_difference < dp_before
     json.dumps(doc, allow_nan=False)  # strict JSON: no NaN anywhere
 
 

@@ -5,11 +5,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from .runs import _add_run_commands, _cmd_report, _cmd_runs, _cmd_sweep
-from .unlearn import _add_unlearn_command, _cmd_unlearn
 from ._common import BadInput, _one_line, _Parser
 from ._subject import _add_subject_options
 from .audit import _add_audit_options, _cmd_archs, _cmd_audit, _cmd_scenarios
+from .runs import _add_run_commands, _cmd_report, _cmd_runs, _cmd_sweep
+from .unlearn import _add_unlearn_command, _cmd_unlearn
 
 __all__ = ["main"]
 

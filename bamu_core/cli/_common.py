@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..results import Interval
+
 
 class BadInput(Exception):
     """Input the user can fix: exit code 2 and a one-line message."""
@@ -52,10 +54,10 @@ def _fmt(value, width: int = 8) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:>{width}.3f}"
 
 
-def _fmt_ci(ci) -> str:
-    if not ci or ci.get("low") is None or ci.get("high") is None:
+def _fmt_ci(ci: Interval | None) -> str:
+    if ci is None or ci.low is None or ci.high is None:
         return ""
-    return f"[{ci['low']:.3f}, {ci['high']:.3f}]"
+    return f"[{ci.low:.3f}, {ci.high:.3f}]"
 
 
 def _hp_pair(text: str) -> tuple[str, object]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..results import AuditResult
 from ._common import (
     _attr_pair,
     _fmt,
@@ -47,26 +48,25 @@ def _add_audit_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _print_audit(result: dict, title: str) -> None:
-    u, f = result["utility"], result["fairness"]
-    uci, fci = result.get("utility_ci", {}), result.get("fairness_ci", {})
-    binary = result["conventions"]["task"] == "binary"
-    level = result["bootstrap"]["level"]
+def _print_audit(result: AuditResult, title: str) -> None:
+    u, f = result.utility, result.fairness
+    binary = result.conventions["task"] == "binary"
+    level = result.bootstrap["level"]
     print(title)
     print(
-        f"accuracy {u['accuracy']:.3f} {_fmt_ci(uci.get('accuracy'))}  balanced accuracy {u['balanced_accuracy']:.3f} "
-        f"{_fmt_ci(uci.get('balanced_accuracy'))}  (n={result['n']}, {result['split']} split)"
+        f"accuracy {u.accuracy:.3f} {_fmt_ci(result.utility_ci.get('accuracy'))}  balanced accuracy "
+        f"{u.balanced_accuracy:.3f} {_fmt_ci(result.utility_ci.get('balanced_accuracy'))}  (n={result.n}, {result.split} split)"
     )
-    head = f"{'group (' + result['group_attr'] + ')':<28}{'n':>6}{'accuracy':>10}"
+    head = f"{'group (' + result.group_attr + ')':<28}{'n':>6}{'accuracy':>10}"
     head += f"{'sel.rate':>10}" if binary else ""
     print(head + f"{'TPR':>8}{'FPR':>8}  accuracy CI")
-    for g in result["groups"]:
-        line = f"{g['group']:<28}{g['n']:>6}{_fmt(g['accuracy'], 10)}"
-        line += _fmt(g["selection_rate"], 10) if binary else ""
-        print(line + _fmt(g["tpr"]) + _fmt(g["fpr"]) + "  " + _fmt_ci(g.get("accuracy_ci")))
+    for g in result.groups:
+        line = f"{g.group:<28}{g.n:>6}{_fmt(g.accuracy, 10)}"
+        line += _fmt(g.selection_rate, 10) if binary else ""
+        print(line + _fmt(g.tpr) + _fmt(g.fpr) + "  " + _fmt_ci(g.accuracy_ci))
     if not binary:
         print("  (multiclass: TPR = mean recall over classes, FPR = mean one-vs-rest false-positive rate)")
-    ci_head = f"{level:.0%} CI" if result["bootstrap"]["n_boot"] else ""
+    ci_head = f"{level:.0%} CI" if result.bootstrap["n_boot"] else ""
     print(f"{'fairness':<36}{'value':>8}  {ci_head}")
     labels = [
         ("demographic_parity_difference", "demographic parity difference"),
@@ -77,14 +77,14 @@ def _print_audit(result: dict, title: str) -> None:
         ("accuracy_gap", "accuracy gap (best - worst group)"),
     ]
     for key, label in labels:
-        print(f"{label:<36}{_fmt(f[key])}  {_fmt_ci(fci.get(key))}")
-    tc = result.get("target_class")
+        print(f"{label:<36}{_fmt(f.gap(key))}  {_fmt_ci(result.fairness_ci.get(key))}")
+    tc = result.target_class
     if tc:
         print(
-            f"target class '{tc['name']}': DP {_fmt(tc['dp'], 0)} {_fmt_ci(tc['dp_ci'])}  recall {_fmt(tc['recall'], 0)} "
-            f"{_fmt_ci(tc['recall_ci'])}  (max over classes: DP {_fmt(f['demographic_parity_difference'], 0)})"
+            f"target class '{tc.name}': DP {_fmt(tc.dp, 0)} {_fmt_ci(tc.dp_ci)}  recall {_fmt(tc.recall, 0)} "
+            f"{_fmt_ci(tc.recall_ci)}  (max over classes: DP {_fmt(f.demographic_parity_difference, 0)})"
         )
-    sal = result.get("saliency") or {}
+    sal = result.saliency or {}
     if sal.get("enabled"):
         print(f"saliency ({sal['method']} on {sal['layer']}, {sal['images']} images, {sal['target']}):")
         for row in sal["groups"]:
@@ -96,8 +96,8 @@ def _print_audit(result: dict, title: str) -> None:
             com = row.get("centre_of_mass")
             parts.append("centre -" if com is None else f"centre ({com[0]:.2f}, {com[1]:.2f})")
             print("  ".join(parts))
-    if "gallery" in result:
-        print(f"gallery: {result['gallery']['files']} files in {result['gallery']['dir']}")
+    if result.gallery is not None:
+        print(f"gallery: {result.gallery['files']} files in {result.gallery['dir']}")
 
 
 def _cmd_audit(args) -> dict:
@@ -119,8 +119,7 @@ def _cmd_audit(args) -> dict:
         gallery_k=args.gallery_k,
         gallery_rule=args.gallery_rule,
     )
-    result["dataset"] = dataset_card(subject.scenario)
-    result["model"] = model_card(subject)
-    _print_cards(result["dataset"], result["model"])
+    cards = {"dataset": dataset_card(subject.scenario), "model": model_card(subject)}
+    _print_cards(cards["dataset"], cards["model"])
     _print_audit(result, f"{subject.scenario.title} | model: {subject.arch} ({subject.model_source})")
-    return result
+    return {**result.to_json(), **cards}

@@ -76,6 +76,7 @@ def _cmd_report(args) -> dict:
 
 
 def _cmd_sweep(args) -> dict:
+    from ..runs import RunStore
     from ..unlearn import get_method
     from ..workflows import sweep
 
@@ -85,9 +86,9 @@ def _cmd_sweep(args) -> dict:
     total = len(args.methods) * len(args.intensities)
 
     def progress(done, total, row):
-        print(f"  [{done}/{total}] {row['method']} @ {row['intensity']:g}: {row['status']}", file=sys.stderr, flush=True)
+        print(f"  [{done}/{total}] {row.method} @ {row.intensity:g}: {row.status}", file=sys.stderr, flush=True)
 
-    options = {"store": None} if args.no_store else {}
+    options = {"store": None if args.no_store else RunStore()}
     result = sweep(
         subject, methods=args.methods, intensities=args.intensities, forget=args.forget, device=args.device,
         seed=args.seed, progress=progress, **options,
@@ -95,12 +96,12 @@ def _cmd_sweep(args) -> dict:
     from ..report import write_sweep
 
     written = write_sweep(result, args.out)
-    print(f"{subject.scenario.title} | {total} runs | original: accuracy {result.before['accuracy']:.3f}, DP {result.before['dp']:.3f}")
+    print(f"{subject.scenario.title} | {total} runs | original: accuracy {result.before.accuracy:.3f}, DP {result.before.dp:.3f}")
     print(f"{'method':<16}{'intensity':>10}{'accuracy':>10}{'DP':>8}{'score':>8}  {'status':<14}pareto")
     for r in result.rows:
         print(
-            f"{(r['method'] or '-')[:15]:<16}{_cell(r['intensity'], '.2f'):>10}{_cell(r['accuracy']):>10}{_cell(r['dp']):>8}"
-            f"{_cell(r['score']):>8}  {(r['status'] or '-'):<14}{'*' if r['pareto'] else ''}"
+            f"{(r.method or '-')[:15]:<16}{_cell(r.intensity, '.2f'):>10}{_cell(r.accuracy):>10}{_cell(r.dp):>8}"
+            f"{_cell(r.score):>8}  {(r.status or '-'):<14}{'*' if r.pareto else ''}"
         )
     for kind, path in written.items():
         print(f"{kind}: {path}")

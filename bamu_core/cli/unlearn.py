@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..results import UnlearnReport
 from ._common import (
     BadInput,
     _fmt,
@@ -32,26 +33,26 @@ def _add_unlearn_command(sub) -> None:
     g.add_argument("--retain-max", type=int, metavar="N", help="subsample the retain set to N images")
 
 
-def _print_before_after(run) -> None:
-    before, after = run["before"], run["after"]
-    binary = before["conventions"]["task"] == "binary"
+def _print_before_after(run: UnlearnReport) -> None:
+    before, after = run.before, run.after
+    binary = before.conventions["task"] == "binary"
     print(f"{'':<28}{'before':>10}{'after':>10}")
     for key, label in (("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy")):
-        print(f"{label:<28}{_fmt(before['utility'][key], 10)}{_fmt(after['utility'][key], 10)}")
-    head = f"{'group (' + before['group_attr'] + ')':<28}{'n':>6}{'acc before':>12}{'acc after':>11}"
+        print(f"{label:<28}{_fmt(getattr(before.utility, key), 10)}{_fmt(getattr(after.utility, key), 10)}")
+    head = f"{'group (' + before.group_attr + ')':<28}{'n':>6}{'acc before':>12}{'acc after':>11}"
     print(head + (f"{'sel before':>12}{'sel after':>11}" if binary else ""))
-    for b, a in zip(before["groups"], after["groups"]):
-        line = f"{b['group']:<28}{b['n']:>6}{_fmt(b['accuracy'], 12)}{_fmt(a['accuracy'], 11)}"
-        print(line + (f"{_fmt(b['selection_rate'], 12)}{_fmt(a['selection_rate'], 11)}" if binary else ""))
+    for b, a in zip(before.groups, after.groups):
+        line = f"{b.group:<28}{b.n:>6}{_fmt(b.accuracy, 12)}{_fmt(a.accuracy, 11)}"
+        print(line + (f"{_fmt(b.selection_rate, 12)}{_fmt(a.selection_rate, 11)}" if binary else ""))
     for key, label in (
         ("demographic_parity_difference", "demographic parity diff."),
         ("equalized_odds_difference", "equalized odds diff."),
         ("worst_group_accuracy", "worst-group accuracy"),
         ("accuracy_gap", "accuracy gap"),
     ):
-        print(f"{label:<28}{_fmt(before['fairness'][key], 10)}{_fmt(after['fairness'][key], 10)}")
-    f = run["forget"]
-    print(f"{'forget-set accuracy':<28}{_fmt(f['accuracy_before'], 10)}{_fmt(f['accuracy_after'], 10)}  ({f['description']})")
+        print(f"{label:<28}{_fmt(before.fairness.gap(key), 10)}{_fmt(after.fairness.gap(key), 10)}")
+    f = run.forget
+    print(f"{'forget-set accuracy':<28}{_fmt(f.accuracy_before, 10)}{_fmt(f.accuracy_after, 10)}  ({f.description})")
 
 
 def _cmd_unlearn(args) -> dict:
@@ -96,7 +97,7 @@ def _cmd_unlearn(args) -> dict:
     out = Path(args.out) if args.out else bamu_home() / "unlearned" / f"{name}-{args.method}-i{intensity:g}-s{args.seed}.safetensors"
     save_weights(run.model, out)
     print(f"{subject.scenario.title} | model: {subject.arch} ({subject.model_source})")
-    print(f"method {args.method} at intensity {intensity:g}, forget set: {run['forget']['n']} images ({run['forget']['strategy']})")
+    print(f"method {args.method} at intensity {intensity:g}, forget set: {run.forget.n} images ({run.forget.strategy})")
     _print_before_after(run)
     print(f"status {run.status}: {run.message}")
     print(f"unlearning took {run.seconds:.2f} s ({run.steps} steps, chose step {run.chosen_step}); test split evaluated once per model")

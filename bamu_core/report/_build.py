@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .. import __version__
+from ..results import UnlearnReport
 from ._figures import AFTER_COLOUR, BEFORE_COLOUR, group_accuracy_figure, radar_figure
 from ._html import _e, _fmt
 from ._sections import (
@@ -62,7 +63,7 @@ def environment_info(device: str | None = None) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def _figures_html(result: Mapping) -> tuple[str | None, str | None]:
+def _figures_html(result: UnlearnReport) -> tuple[str | None, str | None]:
     """The radar and the per-group chart as HTML fragments; plotly.js is embedded once, inline."""
     try:
         import plotly.io as pio
@@ -70,15 +71,14 @@ def _figures_html(result: Mapping) -> tuple[str | None, str | None]:
         return None, None
     include = True
     out = []
-    radar = result.get("radar") or {}
     figs = []
-    if radar.get("before") or radar.get("after"):
-        figs.append(("radar", radar_figure(radar.get("before"), radar.get("after"))))
-    else:
-        figs.append(("radar", None))
-    b_rows = (result.get("before") or {}).get("groups")
-    a_rows = (result.get("after") or {}).get("groups")
-    figs.append(("groups", group_accuracy_figure(b_rows, a_rows) if (b_rows or a_rows) else None))
+    rb, ra = result.radar.before, result.radar.after
+    before = rb.present() if rb is not None else {}
+    after = ra.present() if ra is not None else {}
+    figs.append(("radar", radar_figure(before or None, after or None) if (before or after) else None))
+    b_rows = [r.to_json() for r in result.before.groups] if result.before is not None else []
+    a_rows = [r.to_json() for r in result.after.groups] if result.after is not None else []
+    figs.append(("groups", group_accuracy_figure(b_rows or None, a_rows or None) if (b_rows or a_rows) else None))
     config = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"]}
     for name, fig in figs:
         if fig is None:
@@ -90,7 +90,7 @@ def _figures_html(result: Mapping) -> tuple[str | None, str | None]:
 
 
 def build_report(
-    result: Mapping,
+    result: UnlearnReport | Mapping,
     *,
     artifacts: Mapping[str, str | Path] | None = None,
     run: Mapping | None = None,
@@ -100,9 +100,9 @@ def build_report(
 
     Parameters
     ----------
-    result : dict
-        The unlearn result (DESIGN.md layout) with optional ``dataset``, ``model``, ``settings``,
-        ``timings``, ``environment``.
+    result : UnlearnReport
+        The run's report (or its JSON document, e.g. a stored run's ``result``); every part is
+        optional: a missing one is left out of the page.
     artifacts : dict, optional
         Artifact name -> file path; PNGs are shown (Grad-CAM before/after, galleries) as data URIs.
     run : dict, optional
@@ -110,28 +110,29 @@ def build_report(
     title : str, optional
         Page heading (default: "Bias-aware unlearning report").
     """
-    if not isinstance(result, Mapping):
-        raise ValueError(f"result must be a dict (the unlearn JSON), got {type(result).__name__}")
+    if not isinstance(result, (Mapping, UnlearnReport)):
+        raise ValueError(f"result must be a dict (the unlearn JSON) or an UnlearnReport, got {type(result).__name__}")
+    result = UnlearnReport.from_json(result)
     radar_html, groups_html = _figures_html(result)
-    ds = result.get("dataset") or {}
-    run_id = (run or {}).get("run_id") or result.get("run_id")
+    ds = result.dataset or {}
+    run_id = (run or {}).get("run_id") or result.run_id
     heading = title or "Bias-aware unlearning report"
     sub = []
-    if result.get("method"):
-        sub.append(f"{_e(result['method'])} &middot; intensity {_fmt(result.get('intensity'), digits=2)}")
+    if result.method:
+        sub.append(f"{_e(result.method)} &middot; intensity {_fmt(result.intensity, digits=2)}")
     if ds.get("title") or ds.get("name"):
         sub.append(_e(ds.get("title") or ds.get("name")))
     if run_id:
         sub.append(f"run <code>{_e(run_id)}</code>")
-    if result.get("status"):
-        sub.append(f'<span class="badge {_e(result["status"])}">{_e(result["status"])}</span>')
+    if result.status:
+        sub.append(f'<span class="badge {_e(result.status)}">{_e(result.status)}</span>')
     sections = [
         ("summary", "Summary", _summary_section(result, run)),
         ("radar", "Scores", _radar_section(result, radar_html)),
         ("metrics", "Utility and fairness", _metrics_section(result)),
         ("groups", "Groups", _groups_section(result, groups_html)),
         ("privacy", "Forgetting and privacy", _privacy_section(result)),
-        ("images", "Grad-CAM", _gallery_section({k: Path(v) for k, v in (artifacts or {}).items()}, result.get("gradcam"))),
+        ("images", "Grad-CAM", _gallery_section({k: Path(v) for k, v in (artifacts or {}).items()}, result.gradcam)),
         ("data", "Dataset and model", _data_model_section(result)),
         ("settings", "Settings", _settings_section(result, run)),
         ("env", "Timings and environment", _timing_section(result, run)),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from .. import __version__
+from ..results import UnlearnReport
 from ..scoring import (
     AXES,
     AXIS_DEFINITIONS,
@@ -20,29 +21,32 @@ from ._html import (
     _PRIVACY,
     _UTILITY,
     CSV_COLUMNS,
+    _audit_ci,
     _ci,
-    _dig,
+    _field,
     _num,
+    _value,
 )
 from ._sections import _score_of
 
 __all__ = ["report_json", "report_rows", "write_report"]
 
 
-def report_json(result: Mapping, *, run: Mapping | None = None) -> dict:
+def report_json(result: UnlearnReport | Mapping, *, run: Mapping | None = None) -> dict:
     """The JSON export: the run summary, the full result, and the score definitions used."""
     return {
         "run": dict(run) if run else None,
-        "result": dict(result),
+        "result": result.to_json() if isinstance(result, UnlearnReport) else dict(result),
         "scoring": {"formula": SCORE_FORMULA, "axes": {a: AXIS_DEFINITIONS[a] for a in AXES}},
         "bamu": __version__,
     }
 
 
-def report_rows(result: Mapping) -> list[dict]:
+def report_rows(result: UnlearnReport | Mapping) -> list[dict]:
     """The CSV export as rows with :data:`CSV_COLUMNS`: every before/after number of the report."""
+    result = UnlearnReport.from_json(result)
     rows: list[dict] = []
-    b, a = result.get("before") or {}, result.get("after") or {}
+    b, a = result.before, result.after
 
     def add(section, metric, vb, va, group="", ci_b=None, ci_a=None):
         nb, na = _num(vb), _num(va)
@@ -67,23 +71,22 @@ def report_rows(result: Mapping) -> list[dict]:
 
     for block, keys in (("utility", _UTILITY), ("fairness", _FAIRNESS)):
         for key, _, _ in keys:
-            add(block, key, _dig(b, block, key), _dig(a, block, key), ci_b=_dig(b, f"{block}_ci", key), ci_a=_dig(a, f"{block}_ci", key))
-    after_groups = {str(r.get("group")): r for r in a.get("groups") or []}
-    for rb in b.get("groups") or []:
-        name = str(rb.get("group"))
-        ra = after_groups.get(name, {})
-        add("group", "n", rb.get("n"), ra.get("n"), group=name)
+            add(block, key, _value(block, b, key), _value(block, a, key), ci_b=_audit_ci(b, key), ci_a=_audit_ci(a, key))
+    after_groups = {str(r.group): r for r in (a.groups if a is not None else [])}
+    for rb in b.groups if b is not None else []:
+        name = str(rb.group)
+        ra = after_groups.get(name)
+        add("group", "n", rb.n, _field(ra, "n"), group=name)
         for key, _, _ in _GROUP:
-            add("group", key, rb.get(key), ra.get(key), group=name, ci_b=rb.get(f"{key}_ci"), ci_a=ra.get(f"{key}_ci"))
-    forget = result.get("forget") or {}
-    add("forget", "accuracy", forget.get("accuracy_before"), forget.get("accuracy_after"))
-    pb, pa = _dig(result, "privacy", "mia_before") or {}, _dig(result, "privacy", "mia_after") or {}
+            add("group", key, _field(rb, key), _field(ra, key), group=name, ci_b=_field(rb, f"{key}_ci"), ci_a=_field(ra, f"{key}_ci"))
+    add("forget", "accuracy", result.forget.accuracy_before, result.forget.accuracy_after)
+    pb, pa = result.privacy.mia_before, result.privacy.mia_after
     for key, _, _ in _PRIVACY:
-        add("privacy", key, pb.get(key), pa.get(key))
-    rb, ra = _dig(result, "radar", "before") or {}, _dig(result, "radar", "after") or {}
+        add("privacy", key, _field(pb, key), _field(pa, key))
+    rb, ra = result.radar.before, result.radar.after
     for axis in AXES:
-        add("radar", axis, rb.get(axis), ra.get(axis))
-    add("score", "composite", _score_of(rb), result.get("score"))
+        add("radar", axis, _field(rb, axis), _field(ra, axis))
+    add("score", "composite", _score_of(rb), result.score)
     return rows
 
 

@@ -5,6 +5,8 @@ import html
 import math
 from typing import Any, Mapping, Sequence
 
+from ..results import AuditResult, Interval
+
 CSV_COLUMNS = ("section", "group", "metric", "before", "after", "change", "before_low", "before_high", "after_low", "after_high")
 
 # (key, label, higher is better)
@@ -46,15 +48,31 @@ def _fmt(v, *, digits: int = 3) -> str:
     return "&mdash;" if x is None else f"{x:.{digits}f}"
 
 
-def _dig(d, *keys):
-    for k in keys:
-        if not isinstance(d, Mapping) or k not in d:
-            return None
-        d = d[k]
-    return d
+def _utility(audit: AuditResult | None, key: str):
+    return getattr(audit.utility, key, None) if audit is not None else None
+
+
+def _gap(audit: AuditResult | None, key: str):
+    return audit.fairness.gap(key) if audit is not None else None
+
+
+def _audit_ci(audit: AuditResult | None, key: str) -> Interval | None:
+    return audit.ci(key) if audit is not None else None
+
+
+def _value(block: str, audit: AuditResult | None, key: str):
+    """A utility or fairness number of an audit (``block`` names which)."""
+    return _utility(audit, key) if block == "utility" else _gap(audit, key)
+
+
+def _field(record, key: str):
+    """A field of a record that may be missing (``None`` then)."""
+    return getattr(record, key, None) if record is not None else None
 
 
 def _ci(d) -> tuple[float | None, float | None]:
+    if isinstance(d, Interval):
+        return _num(d.low), _num(d.high)
     if isinstance(d, Mapping):
         return _num(d.get("low")), _num(d.get("high"))
     if isinstance(d, (list, tuple)) and len(d) == 2:

@@ -1,4 +1,4 @@
-"""The report's sections, each from the unlearn result."""
+"""The report's sections, each from the run's :class:`~bamu_core.results.UnlearnReport`."""
 from __future__ import annotations
 
 import base64
@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Mapping
 
+from ..results import RadarAxes, UnlearnReport
 from ..scoring import (
     AXES,
     AXIS_DEFINITIONS,
@@ -20,72 +21,80 @@ from ._html import (
     _GROUP,
     _PRIVACY,
     _UTILITY,
+    _audit_ci,
     _ba_head,
     _change,
-    _dig,
     _e,
+    _field,
     _fmt,
+    _gap,
     _kv,
     _num,
     _section,
     _table,
+    _utility,
+    _value,
     _with_ci,
 )
 
 
-def _kpis(result: Mapping) -> str:
-    b, a = result.get("before") or {}, result.get("after") or {}
+def _kpis(result: UnlearnReport) -> str:
+    b, a = result.before, result.after
     cards = []
 
     def card(label, after, detail):
         cards.append(f'<div class="kpi"><div class="label">{_e(label)}</div><div class="value a">{after}</div><div class="detail">{detail}</div></div>')
 
-    acc_b, acc_a = _dig(b, "utility", "accuracy"), _dig(a, "utility", "accuracy")
+    acc_b, acc_a = _utility(b, "accuracy"), _utility(a, "accuracy")
     if acc_a is not None:
         card("Test accuracy", _fmt(acc_a), f'before <span class="b">{_fmt(acc_b)}</span> &middot; change {_change(acc_b, acc_a, True)}')
-    dp_b, dp_a = _dig(b, "fairness", "demographic_parity_difference"), _dig(a, "fairness", "demographic_parity_difference")
+    dp_b, dp_a = _gap(b, "demographic_parity_difference"), _gap(a, "demographic_parity_difference")
     if dp_a is not None:
         imp = ""
         if _num(dp_b) and _num(dp_a) is not None:
             imp = f" &middot; improvement {(dp_b - dp_a) / dp_b:+.1%}"
         card("DP difference", _fmt(dp_a), f'before <span class="b">{_fmt(dp_b)}</span>{imp}')
-    wg_b, wg_a = _dig(b, "fairness", "worst_group_accuracy"), _dig(a, "fairness", "worst_group_accuracy")
+    wg_b, wg_a = _gap(b, "worst_group_accuracy"), _gap(a, "worst_group_accuracy")
     if wg_a is not None:
         card("Worst-group accuracy", _fmt(wg_a), f'before <span class="b">{_fmt(wg_b)}</span> &middot; change {_change(wg_b, wg_a, True)}')
-    if _num(result.get("score")) is not None:
-        before_score = _score_of(_dig(result, "radar", "before"))
-        card("Composite score", _fmt(result["score"]), f'before <span class="b">{_fmt(before_score)}</span> &middot; mean of the radar axes')
+    if _num(result.score) is not None:
+        before_score = _score_of(result.radar.before)
+        card("Composite score", _fmt(result.score), f'before <span class="b">{_fmt(before_score)}</span> &middot; mean of the radar axes')
     return f'<div class="kpis">{"".join(cards)}</div>' if cards else ""
 
 
-def _score_of(axes) -> float | None:
-    if not isinstance(axes, Mapping) or not axes:
+def _score_of(axes: RadarAxes | None) -> float | None:
+    present = {k: v for k, v in axes.present().items() if _num(v) is not None} if axes is not None else {}
+    if not present:
         return None
     try:
-        return composite_score({k: v for k, v in axes.items() if k in AXES and _num(v) is not None})
+        return composite_score(present)
     except ValueError:
         return None
 
 
-def _summary_section(result: Mapping, run: Mapping | None) -> str:
-    ds, model = result.get("dataset") or {}, result.get("model") or {}
+def _summary_section(result: UnlearnReport, run: Mapping | None) -> str:
+    ds, model = result.dataset or {}, result.model_card or {}
     intro = ""
-    if result.get("method"):
+    if result.method:
         intro = (
-            f"<p>Method <b>{_e(result.get('method'))}</b> at intensity <b>{_fmt(result.get('intensity'), digits=2)}</b>"
+            f"<p>Method <b>{_e(result.method)}</b> at intensity <b>{_fmt(result.intensity, digits=2)}</b>"
             f" on <b>{_e(ds.get('title') or ds.get('name') or 'the data')}</b>"
             f" with model <b>{_e(model.get('arch') or 'unknown')}</b>.</p>"
         )
-    msg = result.get("message") or (run or {}).get("message")
+    msg = result.message or (run or {}).get("message")
     note = f'<p class="note">{_e(msg)}</p>' if msg else ""
     return _section("summary", "Summary", intro + _kpis(result) + note)
 
 
-def _radar_section(result: Mapping, plotly_html: str | None) -> str:
-    before, after = _dig(result, "radar", "before") or {}, _dig(result, "radar", "after") or {}
+def _radar_section(result: UnlearnReport, plotly_html: str | None) -> str:
+    rb, ra = result.radar.before, result.radar.after
+    before = rb.present() if rb is not None else {}
+    after = ra.present() if ra is not None else {}
     axes = [a for a in AXES if a in before or a in after]
     rows = [[_e(AXIS_LABELS[a]), _fmt(before.get(a)), _fmt(after.get(a)), _change(before.get(a), after.get(a), True)] for a in axes]
-    rows.append(["<b>Composite score</b>", f"<b>{_fmt(_score_of(before))}</b>", f"<b>{_fmt(result.get('score'))}</b>", _change(_score_of(before), result.get("score"), True)])
+    rows.append(["<b>Composite score</b>", f"<b>{_fmt(_score_of(rb))}</b>", f"<b>{_fmt(result.score)}</b>",
+                 _change(_score_of(rb), result.score, True)])
     defs = "".join(f"<tr><td>{_e(AXIS_LABELS[a])}</td><td class=\"mono\">{_e(AXIS_DEFINITIONS[a])}</td></tr>" for a in axes)
     legend = '<p class="legend">Each axis in [0, 1]; 1 is best.</p>'
     chart = f'<div class="chart" id="radar-chart">{plotly_html}</div>' if plotly_html else '<p class="note">(plotly is not installed: chart omitted)</p>'
@@ -98,68 +107,73 @@ def _radar_section(result: Mapping, plotly_html: str | None) -> str:
     return _section("radar", "Scores: radar and composite", content)
 
 
-def _metrics_section(result: Mapping) -> str:
-    b, a = result.get("before") or {}, result.get("after") or {}
+def _metrics_section(result: UnlearnReport) -> str:
+    b, a = result.before, result.after
     rows = []
     for block, keys in (("utility", _UTILITY), ("fairness", _FAIRNESS)):
         for key, label, hb in keys:
-            vb, va = _dig(b, block, key), _dig(a, block, key)
+            vb, va = _value(block, b, key), _value(block, a, key)
             if vb is None and va is None:
                 continue
-            rows.append([_e(label), _with_ci(vb, _dig(b, f"{block}_ci", key)), _with_ci(va, _dig(a, f"{block}_ci", key)), _change(vb, va, hb)])
+            rows.append([_e(label), _with_ci(vb, _audit_ci(b, key)), _with_ci(va, _audit_ci(a, key)), _change(vb, va, hb)])
     if not rows:
         return ""
-    split = a.get("split") or b.get("split") or "test"
-    n = a.get("n") or b.get("n")
+    split = _field(a, "split") or _field(b, "split") or "test"
+    n = _field(a, "n") or _field(b, "n")
     note = f'<p class="note">On the {_e(split)} split{f" ({int(n)} samples)" if n else ""}. Brackets: bootstrap confidence intervals where computed. DP improvement = (DP before - DP after) / DP before.</p>'
     return _section("metrics", "Utility and fairness", _table(_ba_head("Metric"), rows) + note)
 
 
-def _groups_section(result: Mapping, plotly_html: str | None) -> str:
-    b_rows = (result.get("before") or {}).get("groups") or []
-    a_rows = (result.get("after") or {}).get("groups") or []
+def _groups_section(result: UnlearnReport, plotly_html: str | None) -> str:
+    b_rows = _field(result.before, "groups") or []
+    a_rows = _field(result.after, "groups") or []
     if not b_rows and not a_rows:
         return ""
-    by_name = {str(r.get("group")): r for r in b_rows}
-    names = [str(r.get("group")) for r in (a_rows or b_rows)]
-    after = {str(r.get("group")): r for r in a_rows}
+    by_name = {str(r.group): r for r in b_rows}
+    names = [str(r.group) for r in (a_rows or b_rows)]
+    after = {str(r.group): r for r in a_rows}
     head = [("Group", ""), ("n", "num")]
-    metrics = [(k, label, hb) for k, label, hb in _GROUP if any(_num(r.get(k)) is not None for r in b_rows + a_rows)]
+    metrics = [(k, label, hb) for k, label, hb in _GROUP if any(_num(getattr(r, k)) is not None for r in b_rows + a_rows)]
     for _, label, _ in metrics:
         head += [(f"{label} before", "num b"), (f"{label} after", "num a")]
     head.append(("Accuracy change", "num"))
     rows = []
     for name in names:
-        rb, ra = by_name.get(name, {}), after.get(name, {})
-        cells = [_e(name), _e(ra.get("n", rb.get("n", "")))]
+        rb, ra = by_name.get(name), after.get(name)
+        n = _field(ra, "n") if ra is not None else _field(rb, "n")
+        cells = [_e(name), _e("" if n is None else n)]
         for key, _, _ in metrics:
-            cells += [_with_ci(rb.get(key), rb.get(f"{key}_ci")), _with_ci(ra.get(key), ra.get(f"{key}_ci"))]
-        cells.append(_change(rb.get("accuracy"), ra.get("accuracy"), True))
+            cells += [_with_ci(_field(rb, key), _field(rb, f"{key}_ci")), _with_ci(_field(ra, key), _field(ra, f"{key}_ci"))]
+        cells.append(_change(_field(rb, "accuracy"), _field(ra, "accuracy"), True))
         rows.append(cells)
-    attr = (result.get("after") or {}).get("group_attr") or (result.get("before") or {}).get("group_attr")
+    attr = _field(result.after, "group_attr") or _field(result.before, "group_attr")
     title = f"Per-group results{f' (groups: {attr})' if attr else ''}"
     chart = f'<div class="chart" id="group-chart">{plotly_html}</div>' if plotly_html else ""
     note = '<p class="note">Multiclass: TPR is the mean per-class recall within the group, FPR the mean one-vs-rest false-positive rate.</p>'
     return _section("groups", title, chart + _table(head, rows) + note)
 
 
-def _privacy_section(result: Mapping) -> str:
-    forget = result.get("forget") or {}
-    pb, pa = _dig(result, "privacy", "mia_before") or {}, _dig(result, "privacy", "mia_after") or {}
+def _privacy_section(result: UnlearnReport) -> str:
+    forget = result.forget
+    pb, pa = result.privacy.mia_before, result.privacy.mia_after
     rows = []
-    if forget:
-        rows.append(["Forget-set accuracy", _fmt(forget.get("accuracy_before")), _fmt(forget.get("accuracy_after")), _change(forget.get("accuracy_before"), forget.get("accuracy_after"), None)])
+    if forget.accuracy_before is not None or forget.accuracy_after is not None:
+        rows.append(["Forget-set accuracy", _fmt(forget.accuracy_before), _fmt(forget.accuracy_after),
+                     _change(forget.accuracy_before, forget.accuracy_after, None)])
     for key, label, hb in _PRIVACY:
-        if pb.get(key) is None and pa.get(key) is None:
+        vb, va = _field(pb, key), _field(pa, key)
+        if vb is None and va is None:
             continue
-        rows.append([_e(label), _fmt(pb.get(key)), _fmt(pa.get(key)), _change(pb.get(key), pa.get(key), hb)])
+        rows.append([_e(label), _fmt(vb), _fmt(va), _change(vb, va, hb)])
     if not rows:
         return ""
+    seed = _field(pa, "seed") if _field(pa, "seed") is not None else _field(pb, "seed")
+    attack = _field(pa, "attack") or _field(pb, "attack")
     pairs = [
-        ("Forget set", f"{_e(forget.get('n'))} training samples" if forget.get("n") is not None else None),
-        ("Strategy", _e(forget.get("strategy")) if forget.get("strategy") else None),
-        ("Description", _e(forget.get("description")) if forget.get("description") else None),
-        ("Attack", _e(f"{pa.get('attack') or pb.get('attack')} classifier on loss, entropy and margin; seed {pa.get('seed', pb.get('seed'))}") if (pa or pb) else None),
+        ("Forget set", f"{_e(forget.n)} training samples" if forget.n else None),
+        ("Strategy", _e(forget.strategy) if forget.strategy else None),
+        ("Description", _e(forget.description) if forget.description else None),
+        ("Attack", _e(f"{attack} classifier on loss, entropy and margin; seed {seed}") if (pa or pb) else None),
     ]
     return _section("privacy", "Forgetting and privacy", _kv(pairs) + "<h3>Before and after</h3>" + _table(_ba_head("Measure"), rows))
 
@@ -194,13 +208,13 @@ def _image_order(name: str):
     return (base, 0 if re.search("before", name, re.I) else 1, name)
 
 
-def _settings_section(result: Mapping, run: Mapping | None) -> str:
-    settings = result.get("settings") or {}
-    hp = settings.get("hyperparameters") or result.get("hyperparameters") or {}
+def _settings_section(result: UnlearnReport, run: Mapping | None) -> str:
+    settings = result.settings or {}
+    hp = settings.get("hyperparameters") or result.hyperparameters or {}
     pairs = [
-        ("Method", _e(result.get("method"))),
-        ("Intensity", _fmt(result.get("intensity"), digits=2) if result.get("intensity") is not None else None),
-        ("Status", f'<span class="badge {_e(result.get("status"))}">{_e(result.get("status"))}</span>' if result.get("status") else None),
+        ("Method", _e(result.method)),
+        ("Intensity", _fmt(result.intensity, digits=2) if result.intensity is not None else None),
+        ("Status", f'<span class="badge {_e(result.status)}">{_e(result.status)}</span>' if result.status else None),
         ("Run status", f'<span class="badge {_e((run or {}).get("status"))}">{_e((run or {}).get("status"))}</span>' if (run or {}).get("status") else None),
     ]
     for k, v in settings.items():
@@ -221,8 +235,8 @@ def _plain(v) -> str:
     return str(v)
 
 
-def _data_model_section(result: Mapping) -> str:
-    ds, model = result.get("dataset") or {}, result.get("model") or {}
+def _data_model_section(result: UnlearnReport) -> str:
+    ds, model = result.dataset or {}, result.model_card or {}
     if not ds and not model:
         return ""
     classes = ds.get("classes") or []
@@ -251,12 +265,12 @@ def _data_model_section(result: Mapping) -> str:
     return _section("data", "Dataset and model", content)
 
 
-def _timing_section(result: Mapping, run: Mapping | None) -> str:
-    timings = dict(result.get("timings") or {})
-    if result.get("seconds") is not None:
-        timings.setdefault("total", result["seconds"])
+def _timing_section(result: UnlearnReport, run: Mapping | None) -> str:
+    timings = dict(result.timings or {})
+    if result.seconds is not None:
+        timings.setdefault("total", result.seconds)
     t_rows = [[_e(k.replace("_", " ")), f"{_num(v):.2f} s" if _num(v) is not None else _e(v)] for k, v in timings.items()]
-    env = result.get("environment") or {}
+    env = result.environment or {}
     e_pairs = [(k, _e(v)) for k, v in env.items()]
     if run and run.get("created_iso"):
         e_pairs.insert(0, ("Run created", _e(run["created_iso"])))

@@ -13,7 +13,8 @@ def sweep_figure(result):
     """The Pareto plot (plotly) of a :class:`~bamu_core.workflows.SweepResult`: points per method
     with intensities, the front, the original."""
     return pareto_figure(
-        result.rows, result.front, x=result.x, y=result.y, before=result.before, title=result.title,
+        [r.to_json() for r in result.rows], result.front, x=result.x, y=result.y, before=result.before.to_json(),
+        title=result.title,
         x_label="Test accuracy after unlearning", y_label="Fairness (1 - demographic parity difference)",
     )
 

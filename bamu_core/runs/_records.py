@@ -4,7 +4,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
+
+from ..results import UnlearnReport
 
 
 @dataclass
@@ -81,30 +83,36 @@ class RunRecord:
 
 
 
+def report_of(result: Mapping | None) -> UnlearnReport:
+    """A stored result read as an :class:`~bamu_core.results.UnlearnReport` (missing parts empty)."""
+    return UnlearnReport.from_json(result if isinstance(result, Mapping) else {})
+
+
+def read(report: UnlearnReport, get: Callable[[UnlearnReport], Any]) -> Any:
+    """``get(report)``, or ``None`` when the report lacks that part (e.g. a run without audits)."""
+    try:
+        return get(report)
+    except (AttributeError, TypeError, KeyError):
+        return None
+
+
 def _summary_of(config: Mapping, result: Mapping | None) -> dict:
     """Headline numbers kept in their own columns / JSON for fast listings."""
     r = result or {}
-
-    def dig(d, *keys):
-        for k in keys:
-            if not isinstance(d, Mapping) or k not in d:
-                return None
-            d = d[k]
-        return d
-
+    rep = report_of(result)
     return {
-        "scenario": config.get("scenario") or dig(r, "dataset", "name"),
+        "scenario": config.get("scenario") or read(rep, lambda x: x.dataset.get("name")),
         "method": r.get("method", config.get("method")),
         "intensity": r.get("intensity", config.get("intensity")),
         "score": r.get("score"),
         "seconds": r.get("seconds"),
         "metrics": {
-            "accuracy_before": dig(r, "before", "utility", "accuracy"),
-            "accuracy_after": dig(r, "after", "utility", "accuracy"),
-            "dp_before": dig(r, "before", "fairness", "demographic_parity_difference"),
-            "dp_after": dig(r, "after", "fairness", "demographic_parity_difference"),
-            "worst_group_before": dig(r, "before", "fairness", "worst_group_accuracy"),
-            "worst_group_after": dig(r, "after", "fairness", "worst_group_accuracy"),
-            "mia_auc_after": dig(r, "privacy", "mia_after", "auc"),
+            "accuracy_before": read(rep, lambda x: x.before.utility.accuracy),
+            "accuracy_after": read(rep, lambda x: x.after.utility.accuracy),
+            "dp_before": read(rep, lambda x: x.before.fairness.demographic_parity_difference),
+            "dp_after": read(rep, lambda x: x.after.fairness.demographic_parity_difference),
+            "worst_group_before": read(rep, lambda x: x.before.fairness.worst_group_accuracy),
+            "worst_group_after": read(rep, lambda x: x.after.fairness.worst_group_accuracy),
+            "mia_auc_after": read(rep, lambda x: x.privacy.mia_after.auc),
         },
     }

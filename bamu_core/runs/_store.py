@@ -17,7 +17,7 @@ from ..storage import (
     bamu_home,
 )
 from ._process import _owner, _process_alive
-from ._records import RunRecord, _summary_of
+from ._records import RunRecord, _summary_of, read, report_of
 from ._schema import (
     _DB_NAME,
     _ID_RE,
@@ -27,7 +27,6 @@ from ._schema import (
     RUN_STATUSES,
     RunNotFoundError,
     _check_kind,
-    _dig,
     _dumps,
     _num_or_none,
     _read_owner,
@@ -380,28 +379,29 @@ class RunStore:
         """
         ra, rb = self.get(a), self.get(b)
         rows = []
-        for metric, path in _COMPARE_METRICS:
-            va, vb = _dig(ra.result, path), _dig(rb.result, path)
+        reports = [report_of(ra.result), report_of(rb.result)]
+        for metric, get in _COMPARE_METRICS:
+            va, vb = (read(rep, get) for rep in reports)
             delta = vb - va if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
             rows.append({"metric": metric, "a": va, "b": vb, "delta": delta})
         return {"a": ra.to_dict(), "b": rb.to_dict(), "rows": rows}
 
 
 _COMPARE_METRICS = [
-    ("accuracy (after)", "after.utility.accuracy"),
-    ("balanced accuracy (after)", "after.utility.balanced_accuracy"),
-    ("demographic parity difference (after)", "after.fairness.demographic_parity_difference"),
-    ("equalized odds difference (after)", "after.fairness.equalized_odds_difference"),
-    ("worst-group accuracy (after)", "after.fairness.worst_group_accuracy"),
-    ("forget-set accuracy (after)", "forget.accuracy_after"),
-    ("MIA AUC (after)", "privacy.mia_after.auc"),
-    ("MIA efficacy (after)", "privacy.mia_after.efficacy"),
-    ("radar: utility", "radar.after.utility"),
-    ("radar: fairness", "radar.after.fairness"),
-    ("radar: forgetting", "radar.after.forgetting"),
-    ("radar: privacy", "radar.after.privacy"),
-    ("score", "score"),
-    ("seconds", "seconds"),
+    ("accuracy (after)", lambda r: r.after.utility.accuracy),
+    ("balanced accuracy (after)", lambda r: r.after.utility.balanced_accuracy),
+    ("demographic parity difference (after)", lambda r: r.after.fairness.demographic_parity_difference),
+    ("equalized odds difference (after)", lambda r: r.after.fairness.equalized_odds_difference),
+    ("worst-group accuracy (after)", lambda r: r.after.fairness.worst_group_accuracy),
+    ("forget-set accuracy (after)", lambda r: r.forget.accuracy_after),
+    ("MIA AUC (after)", lambda r: r.privacy.mia_after.auc),
+    ("MIA efficacy (after)", lambda r: r.privacy.mia_after.efficacy),
+    ("radar: utility", lambda r: r.radar.after.utility),
+    ("radar: fairness", lambda r: r.radar.after.fairness),
+    ("radar: forgetting", lambda r: r.radar.after.forgetting),
+    ("radar: privacy", lambda r: r.radar.after.privacy),
+    ("score", lambda r: r.score),
+    ("seconds", lambda r: r.seconds),
 ]
 
 

@@ -11,11 +11,11 @@
 
 Nothing here draws, composes images or imports the dashboard's packages (streamlit, plotly).
 """
-from .assessment import evaluate_unlearning
+from .assessment import Assessment, assess, evaluate_unlearning
 from .auditing import audit
 from .subject import Subject, dataset_card, load_subject, model_card
 from .sweeping import SWEEP_COLUMNS, SweepResult, sweep, sweep_row
-from .unlearning import UnlearnRun, retrain_recipe, scenario_hyperparameters, unlearn
+from .unlearning import retrain_recipe, scenario_hyperparameters, unlearn
 
 __all__ = [
     "Subject",
@@ -24,8 +24,9 @@ __all__ = [
     "dataset_card",
     "audit",
     "evaluate_unlearning",
+    "assess",
+    "Assessment",
     "unlearn",
-    "UnlearnRun",
     "retrain_recipe",
     "scenario_hyperparameters",
     "sweep",

@@ -3,16 +3,53 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch.nn as nn
 
 from .._compat import on_device, pick_device
+from ..results import (
+    AuditResult,
+    ForgetSummary,
+    MIAResult,
+    PrivacyComparison,
+    RadarAxes,
+    RadarPair,
+    UnlearnReport,
+)
 from .auditing import audit
 from .subject import Subject, dataset_card, model_card
 
-__all__ = ["evaluate_unlearning", "assess", "run_artifacts"]
+__all__ = ["evaluate_unlearning", "assess", "Assessment"]
+
+
+@dataclass
+class Assessment:
+    """The measurements of an unlearned model against the original (see :func:`assess`).
+
+    ``artifacts`` holds the Grad-CAM strips as PNG bytes (``gradcam_before.png``,
+    ``gradcam_after.png``) when they were made.
+    """
+
+    before: AuditResult
+    after: AuditResult
+    forget_accuracy_before: float
+    forget_accuracy_after: float
+    privacy: PrivacyComparison
+    radar: RadarPair
+    score: float
+    dataset: dict
+    model_card: dict
+    environment: dict
+    gradcam: dict | None
+    timings: dict[str, float]
+    artifacts: dict[str, bytes] = field(default_factory=dict)
+
+    def store_artifacts(self, unlearned: nn.Module) -> dict:
+        """What the run store keeps of the run: weights, both audits, the Grad-CAM strips."""
+        return {"unlearned.safetensors": unlearned, "audit_before.json": self.before.to_json(),
+                "audit_after.json": self.after.to_json(), **self.artifacts}
 
 
 def assess(
@@ -21,8 +58,8 @@ def assess(
     unlearned: nn.Module,
     forget_indices,
     retain_indices=None,
-    before: dict | None = None,
-    after: dict | None = None,
+    before: AuditResult | None = None,
+    after: AuditResult | None = None,
     seconds: float,
     reference_forget_accuracy: float | None = None,
     retrain_seconds: float | None = None,
@@ -30,13 +67,8 @@ def assess(
     seed: int = 0,
     mia_samples: int = 2000,
     gradcam_images: int = 8,
-) -> tuple[dict, dict]:
-    """Privacy, radar, score (and the audits if not given) of an unlearned model vs the original.
-
-    Returns ``(parts, artifacts)``: ``parts`` holds ``before, after, forget_accuracy {before,
-    after}, privacy, radar, score, dataset, model, environment, gradcam, timings``; ``artifacts``
-    the Grad-CAM strips as PNG bytes.
-    """
+) -> Assessment:
+    """Privacy, radar, score (and the audits if not given) of an unlearned model vs the original."""
     from ..explain import gradcam_strip, one_per_group
     from ..privacy import membership_inference, model_outputs
     from ..report import environment_info
@@ -110,25 +142,21 @@ def assess(
         }
         timings["gradcam"] = time.perf_counter() - t0
 
-    parts = {
-        "before": before,
-        "after": after,
-        "forget_accuracy": forget_acc,
-        "privacy": {"mia_before": mia["before"], "mia_after": mia["after"]},
-        "radar": radar,
-        "score": composite_score(radar["after"]),
-        "dataset": dataset_card(sc),
-        "model": model_card(subject, dev),
-        "environment": environment_info(device),
-        "gradcam": gradcam,
-        "timings": timings,
-    }
-    return parts, artifacts
-
-
-def run_artifacts(unlearned: nn.Module, parts: dict, extra: dict) -> dict:
-    """What the run store keeps of an unlearning run: weights, both audits, the Grad-CAM strips."""
-    return {"unlearned.safetensors": unlearned, "audit_before.json": parts["before"], "audit_after.json": parts["after"], **extra}
+    return Assessment(
+        before=before,
+        after=after,
+        forget_accuracy_before=forget_acc["before"],
+        forget_accuracy_after=forget_acc["after"],
+        privacy=PrivacyComparison(mia_before=MIAResult.from_json(mia["before"]), mia_after=MIAResult.from_json(mia["after"])),
+        radar=RadarPair(before=RadarAxes.from_json(radar["before"]), after=RadarAxes.from_json(radar["after"])),
+        score=composite_score(radar["after"]),
+        dataset=dataset_card(sc),
+        model_card=model_card(subject, dev),
+        environment=environment_info(device),
+        gradcam=gradcam,
+        timings=timings,
+        artifacts=artifacts,
+    )
 
 
 def evaluate_unlearning(
@@ -144,7 +172,7 @@ def evaluate_unlearning(
     message: str = "",
     settings: dict | None = None,
     forget_info: dict | None = None,
-    before: dict | None = None,
+    before: AuditResult | None = None,
     reference_forget_accuracy: float | None = None,
     retrain_seconds: float | None = None,
     device: str | None = None,
@@ -153,7 +181,7 @@ def evaluate_unlearning(
     gradcam_images: int = 8,
     store=None,
     config: dict | None = None,
-) -> dict:
+) -> UnlearnReport:
     """Measure a model unlearned elsewhere against the original and (optionally) store the run.
 
     :func:`unlearn` does the same for the registered methods; this is for a model from anywhere.
@@ -174,7 +202,7 @@ def evaluate_unlearning(
         How the unlearned model was made (reported as given; ``seconds`` = unlearning wall time).
     forget_info : dict, optional
         Extra facts about the forget set for the report (``strategy``, ``description``).
-    before : dict, optional
+    before : AuditResult, optional
         The original model's test audit if already computed.
     reference_forget_accuracy : float, optional
         The retrain oracle's accuracy on the forget set (default reference: test accuracy).
@@ -187,51 +215,52 @@ def evaluate_unlearning(
 
     Returns
     -------
-    dict
-        The unlearn JSON of DESIGN.md (``run_id, method, intensity, before, after, forget,
-        privacy, radar, score, seconds, status``) plus ``message``, ``dataset``, ``model``,
-        ``settings``, ``gradcam``, ``timings`` and ``environment``. ``run_id`` is ``None`` when
-        not stored.
+    UnlearnReport
+        Both audits, the forget set, privacy, radar, score, the dataset and model cards, settings,
+        Grad-CAM, timings and environment; ``run_id`` is ``None`` when not stored.
     """
-    parts, artifacts = assess(
+    parts = assess(
         subject, unlearned=unlearned, forget_indices=forget_indices, retain_indices=retain_indices, before=before,
         seconds=seconds, reference_forget_accuracy=reference_forget_accuracy, retrain_seconds=retrain_seconds,
         device=device, seed=seed, mia_samples=mia_samples, gradcam_images=gradcam_images,
     )
-    result = {
-        "run_id": None,
-        "method": method,
-        "intensity": float(intensity),
-        "before": parts["before"],
-        "after": parts["after"],
-        "forget": {
-            "n": int(len(np.unique(np.asarray(forget_indices)))),
-            "accuracy_before": parts["forget_accuracy"]["before"],
-            "accuracy_after": parts["forget_accuracy"]["after"],
-            "reference_accuracy": reference_forget_accuracy,
-            **(forget_info or {}),
-        },
-        "privacy": parts["privacy"],
-        "radar": parts["radar"],
-        "score": parts["score"],
-        "seconds": float(seconds),
-        "status": status,
-        "message": message,
-        "dataset": parts["dataset"],
-        "model": parts["model"],
-        "settings": dict(settings or {}),
-        "gradcam": parts["gradcam"],
-        "timings": {"unlearning": float(seconds), **parts["timings"]},
-        "environment": parts["environment"],
-    }
+    info = dict(forget_info or {})
+    report = UnlearnReport(
+        method=method,
+        intensity=float(intensity),
+        before=parts.before,
+        after=parts.after,
+        forget=ForgetSummary(
+            n=int(len(np.unique(np.asarray(forget_indices)))),
+            accuracy_before=parts.forget_accuracy_before,
+            accuracy_after=parts.forget_accuracy_after,
+            reference_accuracy=reference_forget_accuracy,
+            strategy=info.pop("strategy", None),
+            description=info.pop("description", None),
+            extra=info,
+        ),
+        seconds=float(seconds),
+        status=status,
+        message=message,
+        privacy=parts.privacy,
+        radar=parts.radar,
+        score=parts.score,
+        dataset=parts.dataset,
+        model_card=parts.model_card,
+        settings=dict(settings or {}),
+        gradcam=parts.gradcam,
+        timings={"unlearning": float(seconds), **parts.timings},
+        environment=parts.environment,
+        model=unlearned,
+    )
     if store is not None:
         run_id = store.new_run_id()
-        result["run_id"] = run_id
+        report.run_id = run_id
         store.save(
             kind="unlearn",
             run_id=run_id,
-            result=result,
-            artifacts=run_artifacts(unlearned, parts, artifacts),
+            result=report.to_json(),
+            artifacts=parts.store_artifacts(unlearned),
             config=config or {"scenario": subject.scenario.name, "method": method, "intensity": float(intensity), "seed": seed},
         )
-    return result
+    return report

@@ -8,6 +8,7 @@ from typing import Sequence
 
 from .._compat import describe_device, on_device, pick_device
 from ..metrics import DEFAULT_N_BOOT, audit_metrics, check_bootstrap
+from ..results import AuditResult
 from ..training import predict
 from .subject import Subject
 
@@ -30,8 +31,8 @@ def audit(
     gallery_dir: str | Path | None = None,
     gallery_k: int = 4,
     gallery_rule: str = "confident",
-) -> dict:
-    """Evaluate the model once on ``split`` and return the audit dictionary.
+) -> AuditResult:
+    """Evaluate the model once on ``split`` and return its audit.
 
     The model runs once over the split; every metric and bootstrap interval comes from those
     predictions. Saliency maps need gradients and are computed for a small seeded sample.
@@ -67,12 +68,12 @@ def audit(
 
     Returns
     -------
-    dict
-        The audit JSON of DESIGN.md (``utility``, ``groups``, ``fairness``, ``saliency``) with
-        the fields of :func:`bamu_core.metrics.audit_metrics` (``utility_ci``, ``fairness_ci``,
-        ``per_class_recall``, ``per_class_dp`` ...), plus ``target_class`` (DP and recall of the
-        scenario's target class, when it has one), ``gallery`` (when written), ``group_attr``,
-        ``split``, ``n``, ``seconds``, ``timing`` and ``device``. ``saliency`` (see
+    AuditResult
+        ``utility``, ``groups``, ``fairness`` with their intervals (``utility_ci``,
+        ``fairness_ci``), per-class recall and DP (:func:`bamu_core.metrics.audit_metrics`),
+        ``target_class`` (DP and recall of the scenario's target class, when it has one),
+        ``saliency``, ``gallery`` (when written), ``group_attr``, ``split``, ``n``, ``seconds``,
+        ``timing`` and ``device`` (see ``docs/results.md``). ``saliency`` (see
         :func:`bamu_core.explain.saliency_summary`) reports per group the share of saliency inside
         the bias region when there is one (``region_share`` vs ``region_area``), and for images
         on a black background (the digit scenarios) the share on the strokes (``foreground_share``
@@ -168,4 +169,4 @@ def audit(
             "device": describe_device(dev),
         }
     )
-    return result
+    return AuditResult.from_json(result)

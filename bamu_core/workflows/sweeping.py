@@ -1,9 +1,9 @@
 """Sweeps: methods x intensities, a table and the fairness-utility Pareto front."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from ..results import SWEEP_COLUMNS, SweepPoint, SweepResult, SweepRow, UnlearnReport
 from ..training import StopRequested
 from .auditing import audit
 from .subject import Subject
@@ -12,71 +12,39 @@ from .unlearning import unlearn
 __all__ = ["sweep", "SweepResult", "sweep_row", "SWEEP_COLUMNS"]
 
 
-SWEEP_COLUMNS = (
-    "method", "intensity", "status", "run_id", "accuracy", "balanced_accuracy", "dp", "eo", "worst_group_accuracy",
-    "fairness", "forget_accuracy", "mia_auc", "utility_axis", "fairness_axis", "forgetting_axis", "privacy_axis",
-    "score", "seconds", "pareto", "message",
-)
-
-
-def sweep_row(result: dict) -> dict:
-    """One sweep table row from an unlearn result: ``SWEEP_COLUMNS`` (``pareto`` filled by :func:`sweep`).
+def sweep_row(result: UnlearnReport) -> SweepRow:
+    """One sweep table row from an unlearning run (``pareto`` filled by :func:`sweep`).
 
     ``accuracy`` is the test accuracy after unlearning; ``fairness`` = 1 - demographic parity
     difference after (the radar's fairness axis); ``dp``/``eo`` the DP and EO differences after.
     """
-    after = result.get("after") or {}
-    radar = (result.get("radar") or {}).get("after") or {}
-    fair = after.get("fairness") or {}
-    dp = fair.get("demographic_parity_difference")
-    return {
-        "method": result.get("method"),
-        "intensity": result.get("intensity"),
-        "status": result.get("status"),
-        "run_id": result.get("run_id"),
-        "accuracy": (after.get("utility") or {}).get("accuracy"),
-        "balanced_accuracy": (after.get("utility") or {}).get("balanced_accuracy"),
-        "dp": dp,
-        "eo": fair.get("equalized_odds_difference"),
-        "worst_group_accuracy": fair.get("worst_group_accuracy"),
-        "fairness": None if dp is None else 1.0 - dp,
-        "forget_accuracy": (result.get("forget") or {}).get("accuracy_after"),
-        "mia_auc": ((result.get("privacy") or {}).get("mia_after") or {}).get("auc"),
-        "utility_axis": radar.get("utility"),
-        "fairness_axis": radar.get("fairness"),
-        "forgetting_axis": radar.get("forgetting"),
-        "privacy_axis": radar.get("privacy"),
-        "score": result.get("score"),
-        "seconds": result.get("seconds"),
-        "pareto": False,
-        "message": result.get("message", ""),
-    }
-
-
-@dataclass
-class SweepResult:
-    """A sweep's table (one row per method x intensity), its Pareto front and the original model.
-
-    ``front`` holds the indices of the rows on the fairness-utility Pareto front (test accuracy
-    and 1 - DP difference, both maximised), sorted by accuracy. ``before`` is the original
-    model's point (``accuracy``, ``fairness``, ``dp``).
-    """
-
-    rows: list[dict]
-    front: list[int]
-    before: dict
-    x: str = "accuracy"
-    y: str = "fairness"
-    title: str = "Fairness vs utility"
-
-    def table(self):
-        """The rows as a pandas DataFrame with :data:`SWEEP_COLUMNS`."""
-        import pandas as pd
-
-        return pd.DataFrame(self.rows, columns=list(SWEEP_COLUMNS))
-
-    def to_dict(self) -> dict:
-        return {"title": self.title, "rows": self.rows, "front": self.front, "before": self.before, "x": self.x, "y": self.y}
+    result = UnlearnReport.from_json(result)
+    after = result.after
+    fair = after.fairness if after is not None else None
+    radar = result.radar.after
+    mia = result.privacy.mia_after
+    dp = fair.demographic_parity_difference if fair is not None else None
+    return SweepRow(
+        method=result.method or None,
+        intensity=result.intensity,
+        status=result.status,
+        run_id=result.run_id,
+        accuracy=after.utility.accuracy if after is not None else None,
+        balanced_accuracy=after.utility.balanced_accuracy if after is not None else None,
+        dp=dp,
+        eo=fair.equalized_odds_difference if fair is not None else None,
+        worst_group_accuracy=fair.worst_group_accuracy if fair is not None else None,
+        fairness=None if dp is None else 1.0 - dp,
+        forget_accuracy=result.forget.accuracy_after,
+        mia_auc=mia.auc if mia is not None else None,
+        utility_axis=radar.utility if radar is not None else None,
+        fairness_axis=radar.fairness if radar is not None else None,
+        forgetting_axis=radar.forgetting if radar is not None else None,
+        privacy_axis=radar.privacy if radar is not None else None,
+        score=result.score,
+        seconds=result.seconds,
+        message=result.message or "",
+    )
 
 
 def sweep(
@@ -104,7 +72,7 @@ def sweep(
     forget : str
         The forget strategy every run uses (see :func:`bamu_core.forget.list_strategies`).
     progress : callable, optional
-        ``progress(done, total, row)`` after each run.
+        ``progress(done, total, row)`` after each run (``row`` a :class:`~bamu_core.results.SweepRow`).
     should_stop : callable, optional
         Checked before each run and passed on to it; once true the sweep ends with the rows so far.
     **unlearn_options
@@ -136,7 +104,7 @@ def sweep(
     if bad:
         raise ValueError(f"intensities must lie in [0, 1], got {bad}")
     before = None
-    rows: list[dict] = []
+    rows: list[SweepRow] = []
     total = len(methods) * len(levels)
     for m in methods:
         for x in levels:
@@ -148,23 +116,22 @@ def sweep(
                     original_audit=before, **unlearn_options,
                 )
                 row = sweep_row(result)
-                before = before or result.get("before")
+                before = before or result.before
             except (KeyboardInterrupt, ValueError):
                 raise
             except StopRequested:  # cancelled: the rows so far are the sweep
                 break
             except Exception as exc:  # one failing configuration does not end the sweep
-                row = {**{c: None for c in SWEEP_COLUMNS}, "method": m, "intensity": x, "status": "failed",
-                       "pareto": False, "message": f"{type(exc).__name__}: {exc}"}
+                row = SweepRow(method=m, intensity=x, status="failed", message=f"{type(exc).__name__}: {exc}")
             rows.append(row)
             if progress is not None:
                 progress(len(rows), total, row)
-    front = pareto_front([r if r["status"] != "failed" else {} for r in rows], x="accuracy", y="fairness")
+    front = pareto_front([r.to_json() if r.status != "failed" else {} for r in rows], x="accuracy", y="fairness")
     for i in front:
-        rows[i]["pareto"] = True
+        rows[i].pareto = True
     if before is None:  # every run failed or was cancelled: measure the original directly
         before = audit(subject, device=device, saliency_per_group=0)
-    dp0 = before["fairness"]["demographic_parity_difference"]
-    before_point = {"accuracy": before["utility"]["accuracy"], "fairness": 1.0 - dp0, "dp": dp0}
+    dp0 = before.fairness.demographic_parity_difference
+    before_point = SweepPoint(accuracy=before.utility.accuracy, fairness=None if dp0 is None else 1.0 - dp0, dp=dp0)
     title = f"{subject.scenario.title}: fairness vs test accuracy, {len(methods)} method(s) x {len(levels)} intensities"
     return SweepResult(rows=rows, front=front, before=before_point, title=title)

@@ -2,94 +2,23 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
-
-import torch.nn as nn
 
 from ..data import Scenario
 from ..metrics import DEFAULT_N_BOOT
 from ..models import baseline_recipe
+from ..results import AuditResult, ForgetSummary, UnlearnReport
 from ..training import StopRequested
-from .assessment import assess, run_artifacts
+from .assessment import assess
 from .auditing import audit
 from .subject import Subject
 
 if TYPE_CHECKING:
     from ..runs import RunStore
 
-__all__ = ["unlearn", "UnlearnRun", "retrain_recipe", "scenario_hyperparameters"]
-
-
-@dataclass(eq=False)
-class UnlearnRun(Mapping):
-    """What :func:`unlearn` returns: the unlearned model and its measurements.
-
-    It reads like the unlearn JSON of DESIGN.md (``run["after"]``, ``run.get("status")``,
-    ``dict(run)``; see :meth:`to_json`) and also carries the objects a caller needs to save or
-    inspect the run: ``model`` (the unlearned nn.Module, on the CPU), ``result`` (the method's
-    :class:`~bamu_core.unlearn.UnlearnResult`, e.g. ``result.extras["lora"]``) and ``forget_set``.
-    """
-
-    method: str
-    intensity: float
-    before: dict
-    after: dict
-    forget: dict
-    seconds: float
-    status: str
-    message: str
-    chosen_step: int
-    steps: int
-    hyperparameters: dict
-    timings: dict
-    model: nn.Module = field(repr=False)
-    result: object = field(repr=False)
-    forget_set: object = field(repr=False)
-    run_id: str | None = None
-    privacy: dict = field(default_factory=dict)
-    radar: dict = field(default_factory=dict)
-    score: float | None = None
-    details: dict = field(default_factory=dict, repr=False)  # dataset, model, settings, gradcam, environment
-
-    def to_json(self) -> dict:
-        """``method, intensity, before, after, forget, seconds, status`` plus ``message``,
-        ``chosen_step``, ``steps``, ``hyperparameters``, ``selection`` (validation metrics of the
-        original and of the chosen checkpoint), ``history`` (progress events) and ``timings``;
-        then ``run_id``, ``privacy``, ``radar``, ``score`` and the report's ``dataset``, ``model``,
-        ``settings``, ``gradcam``, ``environment``."""
-        return {
-            "run_id": self.run_id,
-            "method": self.method,
-            "intensity": self.intensity,
-            "before": self.before,
-            "after": self.after,
-            "forget": self.forget,
-            "seconds": self.seconds,
-            "status": self.status,
-            "message": self.message,
-            "chosen_step": self.chosen_step,
-            "steps": self.steps,
-            "hyperparameters": self.hyperparameters,
-            "selection": self.result.extras.get("selection"),
-            "history": [e.to_json() for e in self.result.history],
-            "timings": self.timings,
-            "privacy": self.privacy,
-            "radar": self.radar,
-            "score": self.score,
-            **self.details,
-        }
-
-    def __getitem__(self, key):
-        return self.to_json()[key]
-
-    def __iter__(self):
-        return iter(self.to_json())
-
-    def __len__(self) -> int:
-        return len(self.to_json())
+__all__ = ["unlearn", "retrain_recipe", "scenario_hyperparameters"]
 
 
 def retrain_recipe(scenario: Scenario, arch: str | None = None) -> dict:
@@ -143,8 +72,8 @@ def unlearn(
     gradcam_images: int = 8,
     reference_forget_accuracy: float | None = None,
     retrain_seconds: float | None = None,
-    original_audit: dict | None = None,
-) -> UnlearnRun:
+    original_audit: AuditResult | None = None,
+) -> UnlearnReport:
     """Choose a forget set, run an unlearning method, and audit the model before and after.
 
     Parameters
@@ -189,9 +118,11 @@ def unlearn(
 
     Returns
     -------
-    UnlearnRun
-        Reads like the unlearn JSON of DESIGN.md (``run_id, method, intensity, before, after,
-        forget, privacy, radar, score, seconds, status``, see :meth:`UnlearnRun.to_json`).
+    UnlearnReport
+        Both audits, the forget set, privacy, radar, score, the run's steps, chosen step,
+        hyper-parameters, validation selection and history; ``model`` is the unlearned network
+        (on the CPU), ``result`` the method's :class:`~bamu_core.unlearn.UnlearnResult` (e.g.
+        ``result.extras["lora"]``) and ``forget_set`` the forget set.
 
     Raises
     ------
@@ -246,47 +177,54 @@ def unlearn(
         after = audit(replace(subject, model=result.model), **audit_options)
         timings["evaluation"] = time.perf_counter() - t0
 
-        parts, artifacts = assess(
+        parts = assess(
             subject, unlearned=result.model, forget_indices=forget_set.indices, retain_indices=forget_set.retain(),
             before=before, after=after, seconds=result.seconds, reference_forget_accuracy=reference_forget_accuracy,
             retrain_seconds=retrain_seconds, device=device, seed=seed, mia_samples=mia_samples, gradcam_images=gradcam_images,
         )
-        timings.update(parts["timings"])
+        timings.update(parts.timings)
         settings = {"forget_strategy": forget, "forget_options": forget_options or {}, "seed": seed, "steps": result.steps,
                     "chosen_step": result.chosen_step, "hyperparameters": result.hyperparameters}
-        run = UnlearnRun(
+        run = UnlearnReport(
             method=method,
             intensity=float(intensity),
             before=before,
             after=after,
-            forget={
-                "n": len(forget_set),
-                "accuracy_before": parts["forget_accuracy"]["before"],  # from the privacy pass's forget-set logits
-                "accuracy_after": parts["forget_accuracy"]["after"],
-                "strategy": forget_set.strategy,
-                "description": forget_set.description,
-                "retain_n": len(retain_data),
-            },
+            forget=ForgetSummary(
+                n=len(forget_set),
+                accuracy_before=parts.forget_accuracy_before,  # from the privacy pass's forget-set logits
+                accuracy_after=parts.forget_accuracy_after,
+                reference_accuracy=reference_forget_accuracy,
+                strategy=forget_set.strategy,
+                description=forget_set.description,
+                retain_n=len(retain_data),
+            ),
             seconds=result.seconds,
             status=result.status,
             message=result.message,
             chosen_step=result.chosen_step,
             steps=result.steps,
             hyperparameters=result.hyperparameters,
+            selection=result.extras.get("selection"),
+            history=[e.to_json() for e in result.history],
             timings=timings,
+            privacy=parts.privacy,
+            radar=parts.radar,
+            score=parts.score,
+            dataset=parts.dataset,
+            model_card=parts.model_card,
+            gradcam=parts.gradcam,
+            environment=parts.environment,
+            settings=settings,
             model=result.model,
             result=result,
             forget_set=forget_set,
-            privacy=parts["privacy"],
-            radar=parts["radar"],
-            score=parts["score"],
-            details={k: parts[k] for k in ("dataset", "model", "gradcam", "environment")} | {"settings": settings},
         )
         if should_stop is not None and should_stop():
             raise StopRequested("unlearning was cancelled while its result was being measured; nothing was saved")
         if handle is not None:
             run.run_id = handle.run_id
-            for name, value in run_artifacts(run.model, parts, artifacts).items():
+            for name, value in parts.store_artifacts(run.model).items():
                 handle.add(name, value)
             handle.complete(run.to_json())
     return run

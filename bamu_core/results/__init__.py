@@ -1,0 +1,33 @@
+"""Typed results: what an audit, an unlearning run and a sweep return.
+
+Each is a dataclass with ``to_json()`` (the JSON the CLI writes with ``--json``, the run store
+keeps and the reports read) and ``from_json()``; documents carry ``schema_version``
+(:data:`SCHEMA_VERSION`). The documents' fields are described in ``docs/results.md``.
+Consumers read attributes (``run.after.fairness.demographic_parity_difference``), never string
+paths into the JSON.
+"""
+from ._audit import AuditResult, Fairness, GroupRow, Interval, TargetClass, Utility
+from ._record import SCHEMA_VERSION, Record
+from ._sweep import SWEEP_COLUMNS, SweepPoint, SweepResult, SweepRow
+from ._unlearn import ForgetSummary, MIAResult, PrivacyComparison, RadarAxes, RadarPair, UnlearnReport
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Record",
+    "Interval",
+    "Utility",
+    "Fairness",
+    "GroupRow",
+    "TargetClass",
+    "AuditResult",
+    "MIAResult",
+    "PrivacyComparison",
+    "RadarAxes",
+    "RadarPair",
+    "ForgetSummary",
+    "UnlearnReport",
+    "SweepRow",
+    "SweepPoint",
+    "SweepResult",
+    "SWEEP_COLUMNS",
+]

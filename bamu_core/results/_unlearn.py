@@ -1,0 +1,145 @@
+"""An unlearning run's measurements as a typed result (:class:`UnlearnReport`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._audit import AuditResult
+from ._record import Record, nested, optional
+
+__all__ = ["MIAResult", "PrivacyComparison", "RadarAxes", "RadarPair", "ForgetSummary", "UnlearnReport"]
+
+
+@dataclass
+class MIAResult(Record):
+    """Membership inference on the forget set (:func:`bamu_core.privacy.membership_inference`).
+
+    ``auc``, ``tpr_at_1pct_fpr`` and ``advantage`` come from the loss-threshold attack (forget vs
+    test), ``efficacy`` and ``attack_accuracy`` from SalUn's logistic-regression attack.
+    """
+
+    auc: float | None = None
+    tpr_at_1pct_fpr: float | None = None
+    advantage: float | None = None
+    efficacy: float | None = None
+    attack_accuracy: float | None = None
+    n_forget: int | None = None
+    n_test: int | None = None
+    n_pairs: int | None = None
+    n_shadow: int | None = None
+    attack: str | None = None
+    seed: int | None = None
+
+
+@dataclass
+class PrivacyComparison(Record):
+    mia_before: MIAResult | None = nested(MIAResult, default=None)
+    mia_after: MIAResult | None = nested(MIAResult, default=None)
+
+
+@dataclass
+class RadarAxes(Record):
+    """The radar axes of one model, each in [0, 1] (see :mod:`bamu_core.scoring`)."""
+
+    utility: float | None = None
+    fairness: float | None = None
+    forgetting: float | None = None
+    privacy: float | None = None
+    efficiency: float | None = optional()
+
+    def present(self) -> dict[str, float]:
+        """The axes that have a value, in the radar's order."""
+        from ..scoring import AXES
+
+        return {a: getattr(self, a) for a in AXES if getattr(self, a, None) is not None}
+
+
+@dataclass
+class RadarPair(Record):
+    before: RadarAxes | None = nested(RadarAxes, default=None)
+    after: RadarAxes | None = nested(RadarAxes, default=None)
+
+
+@dataclass
+class ForgetSummary(Record):
+    """The forget set: its size and strategy, and both models' accuracy on it."""
+
+    n: int = 0
+    accuracy_before: float | None = None
+    accuracy_after: float | None = None
+    reference_accuracy: float | None = None
+    strategy: str | None = None
+    description: str | None = None
+    retain_n: int | None = optional()
+
+
+@dataclass
+class UnlearnReport(Record):
+    """What an unlearning run measured: both audits, the forget set, privacy, radar and score.
+
+    Made by :func:`bamu_core.workflows.unlearn` (which also fills the run's ``chosen_step``,
+    ``steps``, ``hyperparameters``, ``selection`` and ``history``) and
+    :func:`bamu_core.workflows.evaluate_unlearning`; stored as JSON by the run store and read back
+    with :meth:`from_json`. ``model``, ``result`` (the method's
+    :class:`~bamu_core.unlearn.UnlearnResult`) and ``forget_set`` are set on a fresh run only and
+    never written to JSON.
+    """
+
+    versioned = True
+
+    run_id: str | None = None
+    method: str = ""
+    intensity: float = 0.0
+    before: AuditResult | None = nested(AuditResult, default=None)
+    after: AuditResult | None = nested(AuditResult, default=None)
+    forget: ForgetSummary = nested(ForgetSummary, default=None)
+    seconds: float = 0.0
+    status: str = "ok"
+    message: str = ""
+    chosen_step: int | None = None
+    steps: int | None = None
+    hyperparameters: dict = field(default_factory=dict)
+    selection: dict | None = None
+    history: list[dict] = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+    privacy: PrivacyComparison = nested(PrivacyComparison, default=None)
+    radar: RadarPair = nested(RadarPair, default=None)
+    score: float | None = None
+    dataset: dict = field(default_factory=dict)
+    model_card: dict = field(default_factory=dict)
+    gradcam: dict | None = None
+    environment: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    model: Any = field(default=None, repr=False, compare=False, metadata={"skip": True})
+    result: Any = field(default=None, repr=False, compare=False, metadata={"skip": True})
+    forget_set: Any = field(default=None, repr=False, compare=False, metadata={"skip": True})
+
+    def __post_init__(self) -> None:
+        if self.forget is None:
+            self.forget = ForgetSummary()
+        if self.privacy is None:
+            self.privacy = PrivacyComparison()
+        if self.radar is None:
+            self.radar = RadarPair()
+
+    def to_json(self) -> dict:
+        doc = super().to_json()
+        # the model card is written under "model" (the JSON's name); the attribute ``model`` is the network
+        card = doc.pop("model_card")
+        out: dict = {}
+        for k, v in doc.items():
+            out[k] = v
+            if k == "dataset":
+                out["model"] = card
+        out.setdefault("model", card)
+        return out
+
+    @classmethod
+    def from_json(cls, doc) -> "UnlearnReport":
+        if isinstance(doc, cls):
+            return doc
+        doc = dict(doc)
+        card = doc.pop("model", None)
+        if isinstance(card, dict):
+            doc["model_card"] = card
+        return super().from_json(doc)
