@@ -1,9 +1,10 @@
 """The one training loop every gradient-based method runs on.
 
 It owns batching (cyclic, seeded streams over the forget / retain data), the device, mixed
-precision on CUDA, progress events, cancellation before every step, the divergence guard
-(non-finite loss, collapse) and checkpoint selection on the validation split. A method only
-supplies the trainable parameters and a loss over one batch of each stream.
+precision on CUDA, the optimiser, cancellation before every step and the non-finite-loss guard;
+progress events, the collapse guard and checkpoint selection on the validation split go through
+a :class:`~bamu_core.unlearn._driver.SelectionDriver` (as for ``newton`` and ``retrain``). A
+method only supplies the trainable parameters and a loss over one batch of each stream.
 """
 from __future__ import annotations
 
