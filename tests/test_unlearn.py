@@ -293,6 +293,46 @@ def test_intensity_table_interpolates_and_rejects_unknown_names():
         resolve_hyperparameters("ga", 0.5, {"rank": 4})
 
 
+def test_the_table_is_generated_from_the_config_dataclasses():
+    import dataclasses
+
+    from bamu_core.errors import BamuInputError
+    from bamu_core.unlearn import COMMON, CONFIGS, CommonConfig, config_class, hyperparameter_rows
+
+    assert set(CONFIGS) == set(METHODS) == set(INTENSITY_TABLE)
+    for method, cls in CONFIGS.items():
+        names = [f.name for f in dataclasses.fields(cls)]
+        assert names == list(resolve_hyperparameters(method, 0.5))  # same names, same order
+        assert set(INTENSITY_TABLE[method]) <= set(names) and set(COMMON) <= set(names)
+        for intensity in (0.2, 1.0):
+            assert cls.at_intensity(intensity).to_dict() == resolve_hyperparameters(method, intensity)
+        assert all(f.metadata["help"] for f in dataclasses.fields(cls))
+    # one default for the selection rule: the config's, which runs use
+    assert SelectionRule().patience == CommonConfig.patience == COMMON["patience"] == 8
+    assert SelectionRule.for_intensity(1.0, resolve_hyperparameters("ga", 1.0)) == SelectionRule()
+    assert config_class("nope") is CommonConfig
+    rows = hyperparameter_rows("ga", 0.5, {"steps": 7})
+    assert [r.name for r in rows] == list(resolve_hyperparameters("ga", 0.5))
+    steps = next(r for r in rows if r.name == "steps")
+    assert (steps.value, steps.range) == (7, INTENSITY_TABLE["ga"]["steps"]) and steps.help
+    assert next(r for r in rows if r.name == "forget_weight").range is None
+    with pytest.raises(ValueError, match="has no hyper-parameter"):
+        hyperparameter_rows("ga", 0.5, {"rank": 4})
+    with pytest.raises(BamuInputError, match="unknown unlearning method 'nope'"):
+        get_method("nope")
+
+
+def test_the_committed_hyperparameter_doc_matches_its_generator():
+    from pathlib import Path
+
+    from bamu_core.unlearn import hyperparameters_markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "hyperparameters.md"
+    assert doc.read_text(encoding="utf-8") == hyperparameters_markdown(), "regenerate: python -m bamu_core.unlearn docs/hyperparameters.md"
+    for method in METHODS:
+        assert f"## `{method}`" in hyperparameters_markdown()
+
+
 @pytest.mark.parametrize("intensity", [-0.1, 1.5, "0.5", float("nan")])
 def test_intensity_outside_0_1_is_rejected(intensity, tiny):
     model, forget, retain, _ = tiny

@@ -1,6 +1,7 @@
 """Unlearning methods, registered by name, all driven by one ``intensity`` in [0, 1]."""
 from . import counterfactual, distill, finetune, ga, lora, newton, random_label, retrain  # noqa: F401  (registers the methods)
 from ._api import (
+    METHODS,
     STATUSES,
     ForgetSet,
     ProgressEvent,
@@ -11,7 +12,31 @@ from ._api import (
     method_summary,
     register_method,
 )
-from ._intensity import COMMON, INTENSITY_TABLE, at_intensity, intensity_table_markdown, resolve_hyperparameters
+from ._config import (
+    CONFIGS,
+    CommonConfig,
+    CounterfactualConfig,
+    DistillationConfig,
+    FineTuneConfig,
+    GradientAscentConfig,
+    LoopConfig,
+    LoRAConfig,
+    NewtonConfig,
+    RandomLabelConfig,
+    RetrainConfig,
+    config_class,
+)
+from ._driver import SelectionDriver
+from ._intensity import (
+    COMMON,
+    INTENSITY_TABLE,
+    HyperparameterRow,
+    at_intensity,
+    hyperparameter_rows,
+    hyperparameters_markdown,
+    intensity_table_markdown,
+    resolve_hyperparameters,
+)
 from ._select import ACCURACY_BOUND, SelectionRule
 
 __all__ = [
@@ -19,16 +44,33 @@ __all__ = [
     "list_methods",
     "method_summary",
     "register_method",
+    "METHODS",
     "UnlearningMethod",
     "UnlearnResult",
     "ProgressEvent",
     "ForgetSet",
     "STATUSES",
     "SelectionRule",
+    "SelectionDriver",
     "ACCURACY_BOUND",
     "INTENSITY_TABLE",
     "COMMON",
     "resolve_hyperparameters",
     "at_intensity",
     "intensity_table_markdown",
+    "hyperparameter_rows",
+    "HyperparameterRow",
+    "hyperparameters_markdown",
+    "CONFIGS",
+    "config_class",
+    "CommonConfig",
+    "LoopConfig",
+    "GradientAscentConfig",
+    "LoRAConfig",
+    "DistillationConfig",
+    "FineTuneConfig",
+    "RandomLabelConfig",
+    "CounterfactualConfig",
+    "NewtonConfig",
+    "RetrainConfig",
 ]

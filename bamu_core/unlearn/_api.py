@@ -1,4 +1,4 @@
-"""The unlearning method contract and registry (in the style of torchvision's ``models/_api.py``).
+"""The unlearning method contract and registry.
 
 Calling a method
 ----------------
@@ -16,16 +16,19 @@ val=None, hyperparameters=None, seed=0) -> UnlearnResult``
   ``ForgetSet.split(scenario.train)``). Methods that use counterfactual images read them from
   ``forget.images(idx, counterfactual=True)``.
 - ``intensity`` in [0, 1]: 0 returns an identical copy with status ``ok`` and ``steps == 0``;
-  1 is the strongest setting. It maps to every method's hyper-parameters through the one table
-  in :mod:`bamu_core.unlearn._intensity` (``INTENSITY_TABLE``), and to the selection bound:
-  validation accuracy may fall by at most ``ACCURACY_BOUND * intensity`` (2 points at 1.0).
+  1 is the strongest setting. It maps to every method's hyper-parameters through the method's
+  config dataclass in :mod:`bamu_core.unlearn._config` (e.g. ``GradientAscentConfig``: each
+  field's value at intensity 0 and 1, or fixed, and its help), from which the one table in
+  :mod:`bamu_core.unlearn._intensity` (``INTENSITY_TABLE``) is generated; and to the selection
+  bound: validation accuracy may fall by at most ``ACCURACY_BOUND * intensity`` (2 points at 1.0).
 - ``val``: a labelled split with groups, disjoint from the split results are reported on. The
   method evaluates on it every ``eval_every`` steps and returns the checkpoint with the largest
   fairness gain (validation demographic-parity difference by default) whose validation accuracy
   stays within the bound and whose per-class recalls fall by at most ``max_recall_drop``
-  (see :class:`~bamu_core.unlearn._select.SelectionRule`). Without ``val`` the last step is
-  returned and the message says so.
-- ``hyperparameters``: raw overrides of the table (unknown names raise ``ValueError``).
+  (see :class:`~bamu_core.unlearn._select.SelectionRule`; every method judges its checkpoints
+  through one :class:`~bamu_core.unlearn._driver.SelectionDriver`). Without ``val`` the last
+  step is returned and the message says so.
+- ``hyperparameters``: raw overrides of the table, by name (unknown names raise ``ValueError``).
 - ``progress(event)``: called after every step with a :class:`ProgressEvent`; the evaluation
   fields are filled on evaluation steps (including step 0, the original model) and ``None``
   otherwise.
@@ -50,6 +53,14 @@ Statuses: ``ok`` finished its step budget; ``stopped_early`` the selection rule 
 accuracy more than ``collapse_drop`` below the original, or one class predicted for nearly
 everything) — the best checkpoint before it is returned.
 
+Registering a method
+--------------------
+Subclass :class:`UnlearningMethod`, implement ``_unlearn(ctx) -> (model, Outcome)`` and decorate
+the class with ``@register_method(name)`` (the entry lands in :data:`METHODS`, a
+:class:`~bamu_core.registry.Registry`); give it a config class in
+:data:`bamu_core.unlearn._config.CONFIGS` so that the table has its row. :func:`get_method` of an
+unknown name raises :class:`~bamu_core.errors.BamuInputError` (a ``ValueError``).
+
 BatchNorm and dropout: every method except ``retrain`` runs the network in eval mode while it
 updates the weights, so BatchNorm running statistics stay those of the original model (small-step
 updates on a small, skewed forget batch would otherwise corrupt them) and dropout is off.
@@ -68,6 +79,7 @@ import torch.nn as nn
 from .._compat import pick_device
 from ..data import ImageData
 from ..forget import ForgetSet
+from ..registry import Registry
 from ._intensity import resolve_hyperparameters
 from ._select import SelectionRule
 
@@ -76,6 +88,7 @@ __all__ = [
     "ProgressEvent",
     "UnlearnResult",
     "UnlearningMethod",
+    "METHODS",
     "register_method",
     "get_method",
     "list_methods",
@@ -275,33 +288,33 @@ def _copy_to_cpu(model: nn.Module) -> nn.Module:
     return clone.to("cpu")
 
 
-_METHODS: dict[str, type[UnlearningMethod]] = {}
+#: Every registered method class, by name (entries carry the method's one-line summary).
+METHODS: Registry[type[UnlearningMethod]] = Registry("unlearning method")
 
 
 def register_method(name: str):
-    """Class decorator: register an :class:`UnlearningMethod` subclass as ``name``."""
+    """Class decorator: register an :class:`UnlearningMethod` subclass as ``name`` (and set its
+    ``name``); a name registered twice raises ``ValueError``."""
 
     def wrap(cls):
-        if name in _METHODS:
-            raise ValueError(f"unlearning method {name!r} is already registered")
+        METHODS.add(name, cls, summary=cls.summary)
         cls.name = name
-        _METHODS[name] = cls
         return cls
 
     return wrap
 
 
 def get_method(name: str) -> UnlearningMethod:
-    """A new instance of the method registered as ``name``."""
-    try:
-        return _METHODS[name]()
-    except KeyError:
-        raise ValueError(f"unknown unlearning method {name!r}; available: {', '.join(list_methods())}") from None
+    """A new instance of the method registered as ``name``; an unknown name raises
+    :class:`~bamu_core.errors.BamuInputError` (a ``ValueError``) listing the registered ones."""
+    return METHODS.get(name)()
 
 
 def list_methods() -> list[str]:
-    return sorted(_METHODS)
+    """The registered method names, sorted."""
+    return METHODS.names()
 
 
 def method_summary(name: str) -> str:
-    return get_method(name).summary
+    """The one-line summary of the method registered as ``name``."""
+    return METHODS.summary(name)

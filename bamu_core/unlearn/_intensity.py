@@ -1,9 +1,12 @@
-"""The one table that maps ``intensity`` in [0, 1] to every method's hyper-parameters.
+"""The intensity table that maps ``intensity`` in [0, 1] to every method's hyper-parameters.
 
-A cell ``(low, high)`` is interpolated linearly: ``low`` just above intensity 0, ``high`` at 1
-(rounded for integers); a plain value is used at every intensity. Intensity 0 itself never runs a
-method (the model is returned unchanged). ``COMMON`` applies to every method; a method's row
-overrides it. Validation accuracy may fall by at most ``ACCURACY_BOUND * intensity``
+The table is generated from the config dataclasses of :mod:`bamu_core.unlearn._config` (one per
+method; each field says how it follows the intensity and what it does). A cell ``(low, high)`` is
+interpolated linearly: ``low`` just above intensity 0, ``high`` at 1 (rounded for integers); a
+plain value is used at every intensity. Intensity 0 itself never runs a method (the model is
+returned unchanged). ``COMMON`` (the fields of :class:`~bamu_core.unlearn._config.CommonConfig`)
+applies to every method; a method's row (the fields its config adds or changes) overrides it.
+Validation accuracy may fall by at most ``ACCURACY_BOUND * intensity``
 (see :mod:`bamu_core.unlearn._select`). Advanced users pass raw values in ``hyperparameters``.
 
 The table was set on the digit scenarios' small CNNs. A scenario may carry its own defaults for its
@@ -13,59 +16,45 @@ needs plain SGD with far smaller steps than these Adam rates).
 """
 from __future__ import annotations
 
-from ._select import ACCURACY_BOUND
+import dataclasses
+import inspect
+from typing import Any, NamedTuple
 
-__all__ = ["COMMON", "INTENSITY_TABLE", "resolve_hyperparameters", "at_intensity", "intensity_table_markdown"]
+from ._config import CONFIGS, CommonConfig, cell, config_class, interpolate
 
-COMMON: dict = {
-    "batch_size": 64,  # images per stream per step
-    "optimizer": "adam",
-    "weight_decay": 0.0,
-    "eval_every": 1,  # steps between validation evaluations (the useful window is short)
-    "amp": "auto",  # mixed precision: on for CUDA
-    "selection_metric": "auto",  # DP difference for 2 classes, accuracy gap for more
-    "max_accuracy_drop": None,  # None: ACCURACY_BOUND * intensity
-    "max_recall_drop": 0.10,  # plus two standard errors of each class's validation recall
-    "collapse_drop": 0.25,
-    "patience": 8,  # evaluations without a better admissible checkpoint before stopping
-    "eval_size": 128,  # forget / retain images evaluated when a method does not see them
-}
-
-INTENSITY_TABLE: dict[str, dict] = {
-    # -CE on forget + retain_weight * CE on retain, all weights
-    "ga": {"steps": (10, 50), "lr": (1e-4, 5e-4), "forget_weight": 1.0, "retain_weight": 4.0},
-    # the same objective on LoRA adapters only (rank r, scale alpha / r)
-    "lora": {"steps": (10, 50), "lr": (1e-3, 4e-3), "rank": 8, "alpha": 16.0, "targets": None, "forget_weight": 1.0, "retain_weight": 4.0},
-    # retain_weight * KL(teacher||student) + ce_weight * CE on retain - forget_weight * KL on forget
-    "distill": {"steps": (10, 50), "lr": (1e-4, 5e-4), "temperature": 2.0, "forget_weight": 1.0, "retain_weight": 0.5, "ce_weight": 4.0},
-    "finetune": {"steps": (10, 50), "lr": (1e-4, 5e-4)},
-    # CE towards random wrong labels on forget + retain_weight * CE on retain
-    "random_label": {"steps": (10, 50), "lr": (1e-4, 5e-4), "forget_weight": 1.0, "retain_weight": 2.0},
-    # CE on retain + forget_weight * CE on counterfactual forget images (true labels)
-    "counterfactual": {"steps": (10, 50), "lr": (1e-4, 5e-4), "forget_weight": 1.0, "cf_fraction": 0.0},
-    # last-layer Newton step, scaled over a grid up to max_scale * |theta|
-    "newton": {"steps": (10, 40), "max_scale": (0.1, 1.0), "damping": 0.1, "use_counterfactual": True},
-    # the oracle: the baseline recipe on the retain set (the workflow passes the scenario's recipe)
-    "retrain": {"epochs": 30, "lr": 1e-3, "batch_size": 64, "optimizer": "adam", "weight_decay": 5e-4, "init": None, "reinit": [], "use_cache": True},
-}
+__all__ = [
+    "COMMON",
+    "INTENSITY_TABLE",
+    "HyperparameterRow",
+    "resolve_hyperparameters",
+    "hyperparameter_rows",
+    "at_intensity",
+    "intensity_table_markdown",
+    "hyperparameters_markdown",
+]
 
 
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+def _row_fields(cls: type[CommonConfig]) -> list[dataclasses.Field]:
+    """The fields ``cls`` adds to or changes in :class:`CommonConfig`, in declaration order (the
+    classes between them first)."""
+    by_name = {f.name: f for f in dataclasses.fields(cls)}
+    names: list[str] = []
+    for klass in reversed(cls.__mro__):
+        if klass is not CommonConfig and issubclass(klass, CommonConfig):
+            names += [n for n in inspect.get_annotations(klass) if n not in names]
+    return [by_name[n] for n in names]
 
 
-def _interpolate(cell, t: float):
-    """A ``(low, high)`` tuple of numbers is a range; anything else (lists included) is a plain value."""
-    if isinstance(cell, tuple) and len(cell) == 2 and _is_number(cell[0]) and _is_number(cell[1]):
-        lo, hi = cell
-        value = lo + (hi - lo) * t
-        return int(round(value)) if isinstance(lo, int) and isinstance(hi, int) else float(value)
-    return cell
+#: Settings of every method (a method's row overrides them).
+COMMON: dict = {f.name: cell(f) for f in dataclasses.fields(CommonConfig)}
+
+#: Each method's row: ``(low, high)`` ranges and plain values, generated from its config class.
+INTENSITY_TABLE: dict[str, dict] = {name: {f.name: cell(f) for f in _row_fields(cls)} for name, cls in CONFIGS.items()}
 
 
 def at_intensity(row: dict, intensity: float) -> dict:
     """``row``'s values at ``intensity``: ``(low, high)`` cells interpolated, plain values as they are."""
-    return {k: _interpolate(v, intensity) for k, v in row.items()}
+    return {k: interpolate(v, intensity) for k, v in row.items()}
 
 
 def resolve_hyperparameters(method: str, intensity: float, overrides: dict | None = None) -> dict:
@@ -85,6 +74,27 @@ def resolve_hyperparameters(method: str, intensity: float, overrides: dict | Non
     return hp
 
 
+class HyperparameterRow(NamedTuple):
+    """One hyper-parameter of a method at an intensity (a row of an editable table or of the docs)."""
+
+    name: str
+    value: Any  # at the intensity, with the overrides applied
+    help: str
+    range: tuple | None  # (value just above intensity 0, value at 1); None when fixed
+
+
+def _shown_range(f: dataclasses.Field) -> tuple | None:
+    return f.metadata.get("range") or f.metadata.get("shown_range")
+
+
+def hyperparameter_rows(method: str, intensity: float, overrides: dict | None = None) -> list[HyperparameterRow]:
+    """Every hyper-parameter of ``method`` at ``intensity`` (``overrides`` applied, as in
+    :func:`resolve_hyperparameters`, which raises on unknown names), in the order of its resolved
+    dictionary: name, value, one-line help and the intensity range (None when fixed)."""
+    hp = resolve_hyperparameters(method, float(intensity), overrides)
+    return [HyperparameterRow(f.name, hp[f.name], f.metadata["help"], _shown_range(f)) for f in dataclasses.fields(config_class(method))]
+
+
 def intensity_table_markdown() -> str:
     """The table as Markdown: one row per method and hyper-parameter, then the shared settings."""
     def cells(cell):
@@ -95,9 +105,49 @@ def intensity_table_markdown() -> str:
         for key, cell in row.items():
             lo, hi = cells(cell)
             lines.append(f"| {method} | {key} | {lo} | {hi} |")
-    for key, cell in COMMON.items():
-        lo, hi = cells(cell)
-        if key == "max_accuracy_drop":
-            lo, hi = 0.0, ACCURACY_BOUND
-        lines.append(f"| all (unless above) | {key} | {lo} | {hi} |")
+    for f in dataclasses.fields(CommonConfig):
+        lo, hi = _shown_range(f) or cells(COMMON[f.name])
+        lines.append(f"| all (unless above) | {f.name} | {lo} | {hi} |")
     return "\n".join(lines)
+
+
+def _field_lines(fs: list[dataclasses.Field]) -> list[str]:
+    lines = ["| hyper-parameter | type | intensity → 0 | intensity 1 | what it does |", "|---|---|---|---|---|"]
+    for f in fs:
+        lo, hi = _shown_range(f) or (cell(f), cell(f))
+        if f.metadata.get("shown_range"):  # a None that stands for a value following the intensity
+            lo, hi = f"None (= {lo})", f"None (= {hi})"
+        kind = str(f.type).replace("|", "or")
+        lines.append(f"| `{f.name}` | {kind} | {lo} | {hi} | {f.metadata['help']} |")
+    return lines
+
+
+def hyperparameters_markdown() -> str:
+    """Every method's hyper-parameters as a Markdown document (``docs/hyperparameters.md``).
+
+    Regenerate the file with ``python -m bamu_core.unlearn docs/hyperparameters.md``.
+    """
+    out = [
+        "# Unlearning hyper-parameters",
+        "",
+        "Generated from the config dataclasses in `bamu_core/unlearn/_config.py` by",
+        "`bamu_core.unlearn.hyperparameters_markdown()`; regenerate with",
+        "`python -m bamu_core.unlearn docs/hyperparameters.md`.",
+        "",
+        "Every method is driven by one `intensity` in [0, 1]. A hyper-parameter with two different",
+        "values is interpolated linearly from the first (just above intensity 0) to the second (at",
+        "intensity 1), rounded when both are integers; the others are fixed. Intensity 0 returns the",
+        "model unchanged. Raw values passed as `hyperparameters={...}` replace these, and a",
+        "scenario's own defaults (`Scenario.unlearning`) sit between this table and them.",
+        "",
+        f"## Every method (`{CommonConfig.__name__}`)",
+        "",
+        (CommonConfig.__doc__ or "").strip(),
+        "",
+        *_field_lines(list(dataclasses.fields(CommonConfig))),
+    ]
+    for name, cls in CONFIGS.items():
+        own = _row_fields(cls)
+        out += ["", f"## `{name}` (`{cls.__name__}`)", "", (cls.__doc__ or "").strip(), ""]
+        out += _field_lines(own) if own else ["No hyper-parameters beyond the shared ones."]
+    return "\n".join(out) + "\n"

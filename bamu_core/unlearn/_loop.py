@@ -1,9 +1,10 @@
 """The one training loop every gradient-based method runs on.
 
 It owns batching (cyclic, seeded streams over the forget / retain data), the device, mixed
-precision on CUDA, progress events, cancellation before every step, the divergence guard
-(non-finite loss, collapse) and checkpoint selection on the validation split. A method only
-supplies the trainable parameters and a loss over one batch of each stream.
+precision on CUDA, the optimiser, cancellation before every step and the non-finite-loss guard;
+progress events, the collapse guard and checkpoint selection on the validation split go through
+a :class:`~bamu_core.unlearn._driver.SelectionDriver` (as for ``newton`` and ``retrain``). A
+method only supplies the trainable parameters and a loss over one batch of each stream.
 """
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ import torch.nn as nn
 
 from ..data import ImageData, batches
 from ..memory import is_out_of_memory, smaller_batch
-from ._api import Outcome, ProgressEvent, RunContext
-from ._select import Evaluation, Judge
+from ._api import Outcome, RunContext
+from ._driver import SelectionDriver
 
-__all__ = ["Stream", "Tally", "run_loop", "make_judge", "emit", "describe_choice"]
+__all__ = ["Stream", "Tally", "run_loop"]
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -84,30 +85,6 @@ class Tally:
         return out
 
 
-def make_judge(ctx: RunContext) -> Judge:
-    return Judge(
-        rule=ctx.rule,
-        val=ctx.val,
-        forget=ctx.forget,
-        retain=ctx.retain,
-        device=ctx.device,
-        seed=ctx.seed,
-        eval_size=int(ctx.hp.get("eval_size", 128)),
-        batch_size=64 if ctx.device.type == "cpu" else 512,  # small batches are faster on a CPU
-    )
-
-
-def emit(ctx: RunContext, history: list, step: int, total: int, loss: float, ev: Evaluation | None = None) -> None:
-    """Record a progress event and pass it to the caller's callback."""
-    event = ProgressEvent(step=step, total=total, loss=float(loss))
-    if ev is not None:
-        event.forget_acc, event.retain_acc = ev.forget_acc, ev.retain_acc
-        event.val_dp, event.val_acc, event.val_fairness = ev.val_dp, ev.val_acc, ev.val_fairness
-    history.append(event)
-    if ctx.progress is not None:
-        ctx.progress(event)
-
-
 def _autocast(device: torch.device, enabled: bool):
     """bf16 autocast where supported (no loss scaling needed), else fp16; a no-op when off."""
     if not enabled or device.type != "cuda":
@@ -150,22 +127,16 @@ def run_loop(
     autocast, scaler = _autocast(ctx.device, ctx.device.type == "cuda" if amp == "auto" else bool(amp))
     opt = _optimizer(params, hp)
     net.eval()
-    judge = make_judge(ctx)
-    history: list[ProgressEvent] = []
+    driver = SelectionDriver(ctx, total)
 
     def snapshot() -> list[torch.Tensor]:
         return [p.detach().clone() for p in params]
 
     tally = Tally()
-    ev0 = judge.evaluate(net)
-    judge.start(ev0)
-    best = snapshot()
-    emit(ctx, history, 0, total, float("nan"), ev0)
-    status, message, step = "ok", "", 0
+    driver.start(driver.evaluate(net), snapshot())
     reduced = 0  # batch size after running out of memory (0: never)
     for step in range(1, total + 1):
-        if ctx.should_stop is not None and ctx.should_stop():
-            status, message, step = "cancelled", f"cancelled before step {step} of {total}", step - 1
+        if driver.cancelled(step):
             break
         while True:  # one step; after running out of memory, again with smaller batches
             counts = {k: list(v) for k, v in tally.counts.items()}
@@ -182,34 +153,20 @@ def run_loop(
             for s in streams.values():
                 s.resize(min(s.batch_size, reduced))
         if not torch.isfinite(loss):
-            status, message = "diverged", f"the loss became {loss.item()} at step {step}"
-            step -= 1
+            driver.end("diverged", f"the loss became {loss.item()} at step {step}")
             break
         if step % eval_every and step != total:
-            emit(ctx, history, step, total, loss.item())
+            driver.record(step, loss.item())
             continue
-        ev = judge.evaluate(net, measured=tally.pop())
-        verdict = judge.consider(step, ev)
-        emit(ctx, history, step, total, loss.item(), ev)
-        if verdict.best:
-            best = snapshot()
-        if verdict.collapse:
-            status, message = "diverged", f"collapse at step {step}: {verdict.collapse}"
-            break
-        if verdict.stop:
-            status, message = "stopped_early", (
-                f"stopped at step {step}: no better admissible checkpoint in {ctx.rule.patience} evaluations"
-            )
+        if driver.consider(step, loss.item(), driver.evaluate(net, measured=tally.pop()), snapshot):
             break
     with torch.no_grad():
-        for p, saved in zip(params, best):
+        for p, saved in zip(params, driver.best):
             p.copy_(saved)
-    chosen = judge.best_step
-    tail = describe_choice(judge, chosen)
-    message = f"{message}; {tail}" if message else tail
+    outcome = driver.outcome()
     if reduced:
-        message += f"; ran out of memory, so batches were cut to {reduced} images"
-    return Outcome(status=status, message=message, steps=step, chosen_step=chosen, history=history, extras={"selection": judge.summary()})
+        outcome.message += f"; ran out of memory, so batches were cut to {reduced} images"
+    return outcome
 
 
 def _step(streams: dict[str, Stream], loss_fn, tally: Tally, opt: torch.optim.Optimizer, autocast, scaler) -> torch.Tensor:
@@ -228,17 +185,3 @@ def _step(streams: dict[str, Stream], loss_fn, tally: Tally, opt: torch.optim.Op
         loss.backward()
         opt.step()
     return loss
-
-
-def describe_choice(judge: Judge, chosen: int) -> str:
-    if judge.val is None:
-        return f"no validation split: returned the model after step {chosen}"
-    metric = judge.metric.replace("_", " ")
-    if chosen == 0:
-        return f"no checkpoint improved the validation {metric} within the bound; returned the original model"
-    b, c = judge.base, judge.best_eval
-    return (
-        f"chose step {chosen}: validation {metric} {b.val_fairness:.3f} -> {c.val_fairness:.3f}, "
-        f"accuracy {b.val_acc:.3f} -> {c.val_acc:.3f}"
-    )
-

@@ -24,17 +24,17 @@ import torch.nn as nn
 from ..data import ImageData
 from ..metrics import confusion_summary
 from ..training import predict
+from ._config import ACCURACY_BOUND, SELECTION_METRICS, CommonConfig
 
-__all__ = ["SelectionRule", "Evaluation", "Judge", "ACCURACY_BOUND", "SELECTION_METRICS"]
-
-# Validation accuracy may fall by at most ACCURACY_BOUND * intensity (2 points at intensity 1).
-ACCURACY_BOUND = 0.02
-SELECTION_METRICS = ("auto", "demographic_parity_difference", "equalized_odds_difference", "accuracy_gap")
+__all__ = ["SelectionRule", "Evaluation", "Verdict", "Judge", "ACCURACY_BOUND", "SELECTION_METRICS"]
 
 
 @dataclass(frozen=True)
 class SelectionRule:
     """How checkpoints are judged on the validation split.
+
+    The defaults are those of :class:`~bamu_core.unlearn._config.CommonConfig` (the one place
+    they are set), with ``max_accuracy_drop`` at its intensity-1 value.
 
     Parameters
     ----------
@@ -59,11 +59,11 @@ class SelectionRule:
         new best checkpoint (inadmissible or no larger gain).
     """
 
-    metric: str = "auto"
+    metric: str = CommonConfig.selection_metric
     max_accuracy_drop: float = ACCURACY_BOUND
-    max_recall_drop: float = 0.10
-    collapse_drop: float = 0.25
-    patience: int = 5
+    max_recall_drop: float = CommonConfig.max_recall_drop
+    collapse_drop: float = CommonConfig.collapse_drop
+    patience: int = CommonConfig.patience
 
     def __post_init__(self):
         if self.metric not in SELECTION_METRICS:
@@ -77,6 +77,8 @@ class SelectionRule:
 
     @classmethod
     def for_intensity(cls, intensity: float, hp: dict) -> "SelectionRule":
+        """The rule of a run at ``intensity`` from its resolved hyper-parameters ``hp``
+        (``max_accuracy_drop`` None: ``ACCURACY_BOUND * intensity``)."""
         drop = hp.get("max_accuracy_drop")
         return cls(
             metric=hp.get("selection_metric", cls.metric),
@@ -107,6 +109,8 @@ class Evaluation:
 
 @dataclass
 class Verdict:
+    """What :meth:`Judge.consider` decided about one checkpoint."""
+
     best: bool
     stop: bool = False
     collapse: str = ""
@@ -272,6 +276,11 @@ class Judge:
             return Verdict(best=True)
         self._stale += 1
         return Verdict(best=False, stop=self._stale >= self.rule.patience)
+
+    def accept(self, step: int, ev: Evaluation) -> None:
+        """Take the checkpoint at ``step`` as the result without judging it (the ``retrain``
+        oracle is compared with the original, not selected)."""
+        self.best_step, self.best_eval = step, ev
 
     def summary(self) -> dict:
         """JSON-ready: the rule, the original's and the chosen checkpoint's validation metrics."""

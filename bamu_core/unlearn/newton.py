@@ -21,28 +21,27 @@ import torch
 
 from ..forget._influence import LastLayer, classifier_of, features
 from ._api import Outcome, RunContext, UnlearningMethod, register_method
-from ._loop import describe_choice, emit, make_judge
+from ._driver import SelectionDriver
 
 
 @register_method("newton")
 class NewtonLastLayer(UnlearningMethod):
     summary = "FMD-style Newton step on the last layer from the forget/counterfactual set (seconds, no backprop)"
 
-    def _unlearn(self, ctx: RunContext):
+    def _unlearn(self, ctx: RunContext) -> tuple[torch.nn.Module, Outcome]:
         hp, net, dev = ctx.hp, ctx.model, ctx.device
         total = int(hp["steps"])
         if total < 1:
             raise ValueError(f"steps must be >= 1, got {total}")
         name, head = classifier_of(net)
-        judge = make_judge(ctx)
-        history: list = []
+        driver = SelectionDriver(ctx, total)
         use_cf = ctx.forget.has_counterfactual and hp["use_counterfactual"]
 
         phi_f = features(net, ctx.forget, device=dev)
         phi_r = features(net, ctx.retain, device=dev)
         phi_cf = features(net, ctx.forget, device=dev, counterfactual=True) if use_cf else None
         phi_v = features(net, ctx.val, device=dev) if ctx.val is not None else None
-        phi_vcf = features(net, ctx.val, device=dev, counterfactual=True) if judge.paired else None
+        phi_vcf = features(net, ctx.val, device=dev, counterfactual=True) if driver.paired else None
         layer = LastLayer.from_linear(head, torch.cat([phi_r, phi_f]), damping=float(hp["damping"]))
         grad = layer.grad_sum(phi_f, ctx.forget.labels)
         if use_cf:
@@ -50,7 +49,7 @@ class NewtonLastLayer(UnlearningMethod):
         delta = layer.solve(grad / len(layer.phi))
         # the grid is in units of the classifier's norm: scale s changes theta by s * |theta|
         delta = delta * (layer.theta.norm() / delta.norm().clamp_min(1e-30))
-        sub_f, sub_r = judge.subset("forget"), judge.subset("retain")
+        sub_f, sub_r = driver.subset("forget"), driver.subset("retain")
         y_r = torch.as_tensor(ctx.retain.labels)
 
         def evaluate(theta):
@@ -62,51 +61,30 @@ class NewtonLastLayer(UnlearningMethod):
 
             val_logits = None if phi_v is None else layer.logits(phi_v, theta).float()
             cf_logits = None if phi_vcf is None else layer.logits(phi_vcf, theta).float()
-            return judge.evaluate_logits(
+            return driver.evaluate_logits(
                 val_logits, cf_logits=cf_logits, forget_acc=acc(phi_f, ctx.forget, sub_f), retain_acc=acc(phi_r, ctx.retain, sub_r)
             )
 
-        judge.start(evaluate(layer.theta))
-        emit(ctx, history, 0, total, float("nan"), judge.base)
+        driver.start(evaluate(layer.theta), layer.theta)
         scales = np.linspace(0.0, float(hp["max_scale"]), total + 1)[1:]
-        status, message, step, best_theta = "ok", "", 0, layer.theta
         if not torch.isfinite(delta).all():
-            status, message = "diverged", "the Newton step is not finite (check the features and the damping)"
+            driver.end("diverged", "the Newton step is not finite (check the features and the damping)")
             scales = scales[:0]
         for step, eta in enumerate(scales, start=1):
-            if ctx.should_stop is not None and ctx.should_stop():
-                status, message, step = "cancelled", f"cancelled before step {step} of {total}", step - 1
+            if driver.cancelled(step):
                 break
             theta = layer.theta + float(eta) * delta
             ev = evaluate(theta)
-            verdict = judge.consider(step, ev)
             retain_loss = torch.nn.functional.cross_entropy(layer.logits(phi_r, theta).float(), y_r)
-            emit(ctx, history, step, total, float(retain_loss), ev)
-            if verdict.best:
-                best_theta = theta
-            if verdict.collapse:
-                status, message = "diverged", f"collapse at step {step}: {verdict.collapse}"
+            if driver.consider(step, float(retain_loss), ev, lambda: theta):
                 break
-            if verdict.stop:
-                status, message = "stopped_early", f"stopped at step {step}: no better admissible checkpoint in {ctx.rule.patience} evaluations"
-                break
+        best_theta = driver.best
         with torch.no_grad():
             w = best_theta[:, :-1].to(head.weight.dtype)
             head.weight.copy_(w)
             if head.bias is not None:
                 head.bias.copy_(best_theta[:, -1].to(head.bias.dtype))
-        tail = describe_choice(judge, judge.best_step)
-        extras = {
-            "selection": judge.summary(),
-            "layer": name,
-            "scale": float(scales[judge.best_step - 1]) if judge.best_step else 0.0,
-            "counterfactual": bool(use_cf),
-        }
-        return net, Outcome(
-            status=status,
-            message=f"{message}; {tail}" if message else tail,
-            steps=step,
-            chosen_step=judge.best_step,
-            history=history,
-            extras=extras,
+        chosen = driver.chosen_step
+        return net, driver.outcome(
+            layer=name, scale=float(scales[chosen - 1]) if chosen else 0.0, counterfactual=bool(use_cf)
         )

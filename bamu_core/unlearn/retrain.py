@@ -23,8 +23,8 @@ from ..forget._influence import classifier_of
 from ..models import initial_model, load_weights, read_state_dict, save_weights
 from ..storage import atomic_write_json, bamu_home, config_hash
 from ..training import StopRequested, fit
-from ._api import Outcome, ProgressEvent, RunContext, UnlearningMethod, register_method
-from ._loop import emit, make_judge
+from ._api import RunContext, UnlearningMethod, register_method
+from ._driver import SelectionDriver
 
 
 def _fingerprint(data) -> str:
@@ -70,9 +70,9 @@ class Retrain(UnlearningMethod):
         )
         path = bamu_home() / "retrain" / f"{key}.safetensors"
         meta = path.with_suffix(".json")
-        history: list[ProgressEvent] = []
         total = int(hp["epochs"]) * -(-len(ctx.retain) // int(hp["batch_size"]))
-        status, message, cached, train_seconds = "ok", "", False, None
+        driver = SelectionDriver(ctx, total)
+        cached, train_seconds = False, None
         model = None
         if hp.get("use_cache", True) and path.exists() and meta.exists():
             try:  # a plain skeleton takes the cached weights (no need for the pretrained file)
@@ -96,34 +96,24 @@ class Retrain(UnlearningMethod):
                     weight_decay=float(hp["weight_decay"]),
                     seed=ctx.seed,
                     device=ctx.device,
-                    progress=lambda step, tot, loss: emit(ctx, history, step, tot, loss),
+                    progress=lambda step, tot, loss: driver.record(step, loss, total=tot),
                     should_stop=ctx.should_stop,
                 )
             except StopRequested as exc:
-                status, message = "cancelled", f"cancelled: {exc}; returned the original model"
+                driver.end("cancelled", f"cancelled: {exc}; returned the original model")
             except FloatingPointError as exc:
-                status, message = "diverged", f"{exc}; returned the original model"
+                driver.end("diverged", f"{exc}; returned the original model")
             train_seconds = time.perf_counter() - start
-            if status == "ok":
+            if driver.status == "ok":
                 save_weights(model, path)
                 atomic_write_json(meta, {"seconds": train_seconds, "recipe": recipe, "seed": ctx.seed})
-        if status != "ok":
-            return ctx.model, Outcome(status=status, message=message, steps=len(history), chosen_step=0, history=history)
+        if driver.status != "ok":  # nothing was judged: the original model comes back
+            return ctx.model, driver.outcome(message=driver.message, steps=len(driver.history), selection=False)
         model.to(ctx.device).eval()
-        judge = make_judge(ctx)
-        judge.start(judge.evaluate(ctx.model))
-        after = judge.evaluate(model)
-        judge.best_eval, judge.best_step = after, total
-        emit(ctx, history, total, total, float("nan"), after)
+        original = driver.evaluate(ctx.model)
+        driver.accept(original, total, driver.evaluate(model), model)
         start_from = "from scratch" if hp.get("init") in (None, "scratch") else f"from {hp['init']}" + (
             f" (re-initialised: {', '.join(recipe['reinit'])})" if recipe["reinit"] else ""
         )
         note = f"retrained {start_from} on {len(ctx.retain)} images" + (" (cached)" if cached else f" in {train_seconds:.1f} s")
-        return model, Outcome(
-            status="ok",
-            message=note,
-            steps=total,
-            chosen_step=total,
-            history=history,
-            extras={"selection": judge.summary(), "cached": cached, "train_seconds": train_seconds, "cache_path": str(path)},
-        )
+        return model, driver.outcome(message=note, steps=total, cached=cached, train_seconds=train_seconds, cache_path=str(path))
