@@ -1,4 +1,5 @@
-"""Datasets with subgroup labels: built-in biased scenarios and user image folders."""
+"""Datasets with subgroup labels: built-in biased scenarios, official datasets (CelebA, CUB,
+Waterbirds) and user image folders."""
 from ._base import ImageData, Scenario, batches
 from ._official import DATASETS, dataset_summary, list_datasets, load_dataset, register_dataset
 from .celeba import celeba_attributes, load_celeba
