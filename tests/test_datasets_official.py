@@ -439,6 +439,19 @@ def test_load_dataset_dispatches_by_name(celeba_root, waterbirds_root):
         load_dataset("imagenet", celeba_root)
 
 
+def test_dataset_registry_summaries_and_input_errors():
+    from bamu_core.data import DATASETS, dataset_summary, register_dataset
+    from bamu_core.errors import BamuInputError
+
+    assert DATASETS.names() == list_datasets()
+    assert DATASETS.get("cub") is load_cub and DATASETS.get("waterbirds") is load_waterbirds
+    assert dataset_summary("waterbirds").startswith("Waterbirds (metadata.csv")
+    with pytest.raises(BamuInputError, match="unknown dataset 'imagenet'; available: celeba, cub, waterbirds"):
+        dataset_summary("imagenet")
+    with pytest.raises(ValueError, match="dataset 'celeba' is already registered"):
+        register_dataset("celeba", summary="again")(lambda root, **k: None)
+
+
 # --- workflows and CLI --------------------------------------------------------------------------
 
 

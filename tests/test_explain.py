@@ -175,7 +175,7 @@ def test_registered_layer_and_its_resolution(arch, size, layer, shape):
 
 def test_layer_fallback_override_and_errors():
     model = HandBuilt("gap")
-    assert E.resolve_layer(model) == ("conv", model.conv)  # no bamu_arch: the last Conv2d
+    assert E.resolve_layer(model) == ("conv", model.conv)  # not a registered architecture: the last Conv2d
     assert E.resolve_layer(model, "conv")[1] is model.conv
     assert E.resolve_layer(model, model.conv)[0] == "conv"
     with pytest.raises(ValueError, match="not a submodule"):

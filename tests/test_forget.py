@@ -122,6 +122,15 @@ def test_influence_ranks_the_bias_carrying_images_first(binary_digits, binary_ba
     assert (effects < 0).all()  # removing each of them lowers the bias to first order
 
 
+def test_influence_takes_the_architecture_explicitly(binary_digits, binary_baseline):
+    model = binary_baseline[0]
+    implicit = select_forget(binary_digits, "influence:20", model=model, device="cpu")
+    explicit = select_forget(binary_digits, "influence:20", model=model, device="cpu", arch="small_cnn")
+    np.testing.assert_array_equal(implicit.indices, explicit.indices)
+    # strategies that do not take it ignore it
+    assert len(select_forget(binary_digits, "aligned", arch="small_cnn")) == len(select_forget(binary_digits, "aligned"))
+
+
 def test_indices_accepts_lists_and_strings_and_checks_the_range():
     sc = _scenario(_data(Y, C))
     np.testing.assert_array_equal(select_forget(sc, "indices:5,1,5").indices, [1, 5])
@@ -161,3 +170,17 @@ def test_retain_is_the_complement_and_can_be_subsampled():
 def test_forget_set_rejects_out_of_range_indices():
     with pytest.raises(ValueError, match="must lie in 0..7"):
         ForgetSet(np.array([8]), "indices", "bad", n_train=8)
+
+
+def test_strategy_registry_errors_are_input_errors():
+    from bamu_core.errors import BamuInputError
+    from bamu_core.forget import STRATEGIES, get_strategy, list_strategies, register_strategy, strategy_summary
+
+    assert STRATEGIES.names() == list_strategies()
+    assert STRATEGIES.entry("influence").meta["needs_model"] and not STRATEGIES.entry("group").meta["needs_model"]
+    assert strategy_summary("group") == "every training image of one subgroup"
+    for call in (lambda: get_strategy("nope"), lambda: strategy_summary("nope")):
+        with pytest.raises(BamuInputError, match="unknown forget strategy 'nope'; available: .*group"):
+            call()
+    with pytest.raises(ValueError, match="forget strategy 'group' is already registered"):
+        register_strategy("group", summary="again")(lambda *a, **k: None)

@@ -155,3 +155,92 @@ def test_shared_resnet20_reaches_its_published_accuracy(cifar_root, resnet20_pat
     acc = (pred == d.labels).mean()
     assert len(d) == 10_000
     assert acc == pytest.approx(0.917, abs=0.005)
+
+
+# --- introspection: the architecture passed explicitly or recognised from the structure ---
+
+
+def test_built_models_carry_no_tag_and_are_recognised_from_their_structure():
+    from bamu_core.models import arch_name, infer_arch
+
+    for arch in ARCHS:
+        for num_classes, in_channels in ((2, 3), (7, 3)):
+            model = build_model(arch, num_classes=num_classes, in_channels=in_channels)
+            assert not hasattr(model, "bamu_arch")
+            assert infer_arch(model) is get_arch(arch)
+            assert arch_name(model) == arch  # the retrain cache key's "arch", as before
+    grey = build_model("small_cnn", num_classes=3, in_channels=1)
+    assert infer_arch(grey).name == "small_cnn"
+
+
+def test_recognition_draws_no_random_numbers():
+    from bamu_core.models import infer_arch
+
+    model = build_model("resnet32", num_classes=5)
+    torch.manual_seed(3)
+    before = torch.random.get_rng_state()
+    infer_arch(model)
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_changed_or_hand_built_models_fall_back_to_the_generic_layers():
+    from bamu_core.models import arch_name, classifier_layer, gradcam_layer, infer_arch, lora_targets
+    from bamu_core.models.archs import SmallCNN
+
+    wide = SmallCNN(num_classes=4, width=8)  # same layer names, other shapes
+    assert infer_arch(wide) is None and arch_name(wide) == "SmallCNN"
+    assert gradcam_layer(wide) == ("conv3", wide.conv3)  # the last Conv2d
+    assert classifier_layer(wide) == ("fc", wide.fc)  # the last Linear
+    assert lora_targets(wide) == ["conv1", "conv2", "conv3", "fc"]
+    resnet = build_model("resnet20", num_classes=3)
+    resnet.linear = nn.Sequential(nn.Linear(64, 3))  # the head replaced
+    assert infer_arch(resnet) is None
+    assert gradcam_layer(resnet)[0] == "layer3.2.conv2"
+    assert classifier_layer(resnet)[0] == "linear.0"
+    hand = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    assert infer_arch(hand) is None and arch_name(hand) == "Sequential"
+    with pytest.raises(ValueError, match="no Conv2d"):
+        gradcam_layer(hand)
+
+
+def test_an_explicit_arch_names_the_layers():
+    from bamu_core.errors import BamuInputError
+    from bamu_core.models import arch_name, arch_of, classifier_layer, gradcam_layer, lora_targets, resolve_arch
+
+    model = build_model("resnet20", num_classes=3)
+    spec = get_arch("resnet20")
+    for arch in ("resnet20", spec, None):
+        assert arch_of(model, arch) is spec
+        assert gradcam_layer(model, arch) == ("layer3", model.layer3)
+        assert classifier_layer(model, arch) == ("linear", model.linear)
+        assert lora_targets(model, arch) == ["conv1", "conv2", "linear"]
+    resnet = build_model("resnet20", num_classes=3)
+    resnet.linear = nn.Sequential(nn.Linear(64, 3))
+    assert arch_name(resnet, "resnet20") == "resnet20"
+    assert gradcam_layer(resnet, "resnet20")[0] == "layer3"
+    assert classifier_layer(resnet, "resnet20")[0] == "linear.0"  # not a Linear there: the last Linear
+    assert resolve_arch(None) is None and resolve_arch(spec) is spec
+    with pytest.raises(BamuInputError, match="unknown architecture 'vgg99'"):
+        gradcam_layer(model, "vgg99")
+
+
+def test_checkpoint_errors_name_the_explicit_arch(tmp_path):
+    from bamu_core.models import load_weights
+
+    state = build_model("small_cnn", num_classes=10).state_dict()
+    with pytest.raises(ValueError, match="does not fit architecture 'small_cnn'"):
+        load_weights(build_model("small_cnn", num_classes=2), state)
+    with pytest.raises(ValueError, match="does not fit architecture 'small_cnn'"):
+        load_weights(nn.Sequential(nn.Linear(2, 2)), state, arch="small_cnn")
+    with pytest.raises(ValueError, match="does not fit architecture 'Sequential'"):
+        load_weights(nn.Sequential(nn.Linear(2, 2)), state)
+
+
+def test_registry_errors_are_input_errors():
+    from bamu_core.errors import BamuInputError
+    from bamu_core.models import ARCHS
+
+    assert ARCHS.names() == list_archs()
+    assert ARCHS.summary("resnet20") == get_arch("resnet20").description
+    with pytest.raises(BamuInputError, match="available: .*small_cnn"):
+        get_arch("vgg99")

@@ -111,3 +111,19 @@ def test_patch_cifar10_stamps_the_patch_where_it_says(cifar_root):
 def test_patch_cifar10_without_data_explains_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="--cifar-root"):
         load_scenario("patch-cifar10", cifar_root=tmp_path / "absent")
+
+
+def test_scenario_registry_errors_are_input_errors_and_summaries_come_from_it():
+    from bamu_core.data import SCENARIOS, scenario_summary
+    from bamu_core.errors import BamuInputError
+
+    assert SCENARIOS.names() == list_scenarios()
+    assert "colour" in scenario_summary("colored-digits")
+    with pytest.raises(BamuInputError, match="unknown scenario 'nope'; available: .*colored-digits"):
+        load_scenario("nope")
+    with pytest.raises(BamuInputError, match="unknown scenario"):
+        scenario_summary("nope")
+    with pytest.raises(ValueError, match="scenario 'colored-digits' is already registered"):
+        from bamu_core.data import register_scenario
+
+        register_scenario("colored-digits", "again")(lambda **k: None)

@@ -1,12 +1,14 @@
-"""Datasets with subgroup labels: built-in biased scenarios and user image folders."""
+"""Datasets with subgroup labels: built-in biased scenarios, official datasets (CelebA, CUB,
+Waterbirds) and user image folders."""
 from ._base import ImageData, Scenario, batches
-from ._official import dataset_summary, list_datasets, load_dataset
+from ._official import DATASETS, dataset_summary, list_datasets, load_dataset, register_dataset
 from .celeba import celeba_attributes, load_celeba
-from .cub import cub_attributes, cub_parts, load_cub, load_waterbirds
+from .cub import cub_attributes, cub_parts, load_cub
 from .folder import DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, load_folder
 from .scenarios import (
     CIFAR_CLASSES,
     DIGIT_COLOURS,
+    SCENARIOS,
     checkerboard_patch,
     default_cifar_root,
     list_scenarios,
@@ -14,6 +16,7 @@ from .scenarios import (
     register_scenario,
     scenario_summary,
 )
+from .waterbirds import load_waterbirds
 
 __all__ = [
     "ImageData",
@@ -23,6 +26,8 @@ __all__ = [
     "load_dataset",
     "list_datasets",
     "dataset_summary",
+    "register_dataset",
+    "DATASETS",
     "load_celeba",
     "celeba_attributes",
     "load_cub",
@@ -33,6 +38,7 @@ __all__ = [
     "list_scenarios",
     "register_scenario",
     "scenario_summary",
+    "SCENARIOS",
     "default_cifar_root",
     "checkerboard_patch",
     "CIFAR_CLASSES",

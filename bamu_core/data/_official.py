@@ -1,4 +1,5 @@
-"""Shared plumbing for datasets read from their official on-disk formats (CelebA, CUB, Waterbirds).
+"""The dataset registry and the shared plumbing for datasets read from their official on-disk
+formats (CelebA, CUB, Waterbirds).
 
 Locating files under a user's root, reading whitespace-separated list files with errors that name
 the file and the line, reading the listed images (in parallel, with progress), capping split sizes
@@ -14,53 +15,43 @@ from typing import Callable, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from ._base import ImageData
+from ..registry import Registry
+from ._base import ImageData, Scenario
 from .folder import _read_image
 
-__all__ = ["load_dataset", "list_datasets", "dataset_summary"]
+__all__ = ["DATASETS", "register_dataset", "load_dataset", "list_datasets", "dataset_summary"]
 
 SPLITS = ("train", "val", "test")
 
-_DATASETS = {
-    "celeba": "CelebA (official layout: img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt); "
-    "any attribute as target, any as sensitive group",
-    "cub": "CUB-200-2011 (official layout: images.txt, image_class_labels.txt, train_test_split.txt, ...); "
-    "groups from an attribute or from part visibility (pose)",
-    "waterbirds": "Waterbirds (metadata.csv with img_filename, y, split, place); bird type x background",
-}
+#: Every dataset :func:`load_dataset` reads, by name (entries hold the ``load_<name>`` function;
+#: the loaders register themselves with :func:`register_dataset`).
+DATASETS: Registry[Callable[..., Scenario]] = Registry("dataset")
+
+
+def register_dataset(name: str, *, summary: str):
+    """Decorator: register ``loader(root, **options) -> Scenario`` as the dataset ``name``;
+    ``summary`` is one line describing the on-disk format it reads."""
+    return DATASETS.register(name, summary=summary)
 
 
 def list_datasets() -> list[str]:
     """Names accepted by :func:`load_dataset`."""
-    return sorted(_DATASETS)
+    return DATASETS.names()
 
 
 def dataset_summary(name: str) -> str:
     """One line describing the on-disk format :func:`load_dataset` expects for ``name``."""
-    if name not in _DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(list_datasets())}")
-    return _DATASETS[name]
+    return DATASETS.summary(name)
 
 
-def load_dataset(name: str, root: str | Path, **options):
+def load_dataset(name: str, root: str | Path, **options) -> Scenario:
     """Read the dataset ``name`` (``celeba``, ``cub`` or ``waterbirds``) from a local ``root``.
 
     ``options`` are passed to :func:`~bamu_core.data.load_celeba`,
-    :func:`~bamu_core.data.load_cub` or :func:`~bamu_core.data.load_waterbirds`.
+    :func:`~bamu_core.data.load_cub` or :func:`~bamu_core.data.load_waterbirds`. An unknown name
+    raises :class:`~bamu_core.errors.BamuInputError` listing the known ones.
     """
-    if name == "celeba":
-        from .celeba import load_celeba
-
-        return load_celeba(root, **options)
-    if name == "cub":
-        from .cub import load_cub
-
-        return load_cub(root, **options)
-    if name == "waterbirds":
-        from .cub import load_waterbirds
-
-        return load_waterbirds(root, **options)
-    raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(list_datasets())}")
+    return DATASETS.get(name)(root, **options)
 
 
 # --- options -----------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from ._official import (
     preprocessing,
     read_images,
     read_rows,
+    register_dataset,
     split_caps,
     to_int,
 )
@@ -87,6 +88,11 @@ def _read_attr_header(path: Path) -> tuple[int, list[str]]:
     return n, names
 
 
+@register_dataset(
+    "celeba",
+    summary="CelebA (official layout: img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt); "
+    "any attribute as target, any as sensitive group",
+)
 def load_celeba(
     root: str | Path,
     *,

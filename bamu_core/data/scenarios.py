@@ -17,10 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..registry import Registry
 from ..storage import atomic_write, bamu_home, config_hash
 from ._base import ImageData, Scenario
 
 __all__ = [
+    "SCENARIOS",
     "register_scenario",
     "list_scenarios",
     "load_scenario",
@@ -29,25 +31,21 @@ __all__ = [
     "DIGIT_COLOURS",
 ]
 
-_SCENARIOS: dict[str, tuple[Callable[..., Scenario], str]] = {}
+#: Every built-in scenario, by name (entries hold the function that builds it).
+SCENARIOS: Registry[Callable[..., Scenario]] = Registry("scenario")
 
 
 def register_scenario(name: str, summary: str):
-    def wrap(fn):
-        if name in _SCENARIOS:
-            raise ValueError(f"scenario {name!r} is already registered")
-        _SCENARIOS[name] = (fn, summary)
-        return fn
-
-    return wrap
+    """Decorator: register ``fn(**options) -> Scenario`` as the built-in scenario ``name``."""
+    return SCENARIOS.register(name, summary=summary)
 
 
 def list_scenarios() -> list[str]:
-    return sorted(_SCENARIOS)
+    return SCENARIOS.names()
 
 
 def scenario_summary(name: str) -> str:
-    return _SCENARIOS[name][1]
+    return SCENARIOS.summary(name)
 
 
 def load_scenario(name: str, **options) -> Scenario:
@@ -56,14 +54,12 @@ def load_scenario(name: str, **options) -> Scenario:
     Raises
     ------
     ValueError
-        If ``name`` is not a built-in scenario or an option is invalid.
+        If ``name`` is not a built-in scenario (a :class:`~bamu_core.errors.BamuInputError`
+        listing them) or an option is invalid.
     FileNotFoundError
         If a scenario needs local data that is not there (e.g. the CIFAR-10 folder).
     """
-    if name not in _SCENARIOS:
-        raise ValueError(f"unknown scenario {name!r}; built-in scenarios: {', '.join(list_scenarios())}")
-    fn = _SCENARIOS[name][0]
-    return fn(**options)
+    return SCENARIOS.get(name)(**options)
 
 
 # --------------------------------------------------------------------------------------------

@@ -48,17 +48,20 @@ class SaliencyMaps:
         return tuple(self.layer_maps.shape[-2:])  # type: ignore[return-value]
 
 
-def resolve_layer(model: nn.Module, layer: str | nn.Module | None = None) -> tuple[str, nn.Module]:
-    """The module Grad-CAM reads: ``layer`` if given, else the registered one, else the last Conv2d.
+def resolve_layer(model: nn.Module, layer: str | nn.Module | None = None, *, arch=None) -> tuple[str, nn.Module]:
+    """The module Grad-CAM reads: ``layer`` if given, else the architecture's, else the last Conv2d.
 
     Parameters
     ----------
     model : torch.nn.Module
         The classifier.
     layer : str or torch.nn.Module, optional
-        A submodule name (``"layer3"``, ``"features.12"``) or a submodule. Default: the
-        architecture registry's ``gradcam_layer`` for ``model.bamu_arch``, else the last
-        ``nn.Conv2d`` in ``model.modules()`` order.
+        A submodule name (``"layer3"``, ``"features.12"``) or a submodule. Default:
+        :func:`bamu_core.models.gradcam_layer`, i.e. the ``gradcam_layer`` of the architecture
+        (``arch``, else the registered architecture recognised from ``model``'s structure), else
+        the last ``nn.Conv2d`` in ``model.modules()`` order.
+    arch : str or ArchSpec, optional
+        The model's registered architecture, used when ``layer`` is None.
 
     Returns
     -------
@@ -83,19 +86,9 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module | None = None) -> tup
             raise ValueError(f"layer {layer!r} is not a submodule of {type(model).__name__}") from None
     if layer is not None:
         raise ValueError(f"layer must be a submodule name or a module, got {type(layer).__name__}")
-    arch = getattr(model, "bamu_arch", None)
-    if arch is not None:
-        from ..models import get_arch
+    from ..models.introspect import gradcam_layer
 
-        try:
-            name = get_arch(arch).gradcam_layer
-            return name, model.get_submodule(name)
-        except (ValueError, AttributeError):
-            pass  # unknown or changed architecture: fall back below
-    convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-    if not convs:
-        raise ValueError(f"{type(model).__name__} has no Conv2d layer; pass layer= explicitly")
-    return convs[-1]
+    return gradcam_layer(model, arch)
 
 
 def _head_linear(model: nn.Module, module: nn.Module) -> nn.Linear | None:
@@ -192,6 +185,7 @@ def grad_cam(
     batch_size: int = 64,
     upsample: str = "bilinear",
     method: str = "auto",
+    arch=None,
 ) -> SaliencyMaps:
     """Grad-CAM (Captum ``LayerGradCam``) heat maps of ``images``.
 
@@ -217,6 +211,9 @@ def grad_cam(
         ReLU of the channel sum of gradient x activation (Captum ``LayerGradientXActivation``).
         ``auto``: Grad-CAM for heads that global-average-pool the layer (where both agree), else
         HiResCAM (see :func:`choose_method`).
+    arch : str or ArchSpec, optional
+        The model's registered architecture, which names the default layer (see
+        :func:`resolve_layer`). Default: recognised from the model's structure.
 
     Returns
     -------
@@ -242,7 +239,7 @@ def grad_cam(
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise ImportError("Grad-CAM needs captum: pip install captum") from exc
 
-    name, module = resolve_layer(model, layer)
+    name, module = resolve_layer(model, layer, arch=arch)
     n, _, height, width = images.shape
     wanted = _targets(targets, n)
     if wanted is not None and len(wanted) and int(wanted.min()) < 0:

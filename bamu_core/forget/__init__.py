@@ -5,7 +5,7 @@ right only through the bias, the most bias-influential samples, or an explicit l
 >>> forget, retain = fs.split(scenario.train)
 """
 from . import strategies as _strategies  # noqa: F401  (registers the strategies)
-from ._api import ForgetSet, get_strategy, list_strategies, register_strategy, select_forget, strategy_summary
+from ._api import STRATEGIES, ForgetSet, get_strategy, list_strategies, register_strategy, select_forget, strategy_summary
 from .strategies import ALIGNED_GROUP_NAMES, aligned_mask
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "get_strategy",
     "list_strategies",
     "strategy_summary",
+    "STRATEGIES",
     "aligned_mask",
     "ALIGNED_GROUP_NAMES",
 ]

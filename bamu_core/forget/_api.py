@@ -13,9 +13,11 @@ from typing import Callable
 import numpy as np
 
 from ..data import ImageData, Scenario
+from ..registry import Registry
 
 __all__ = [
     "ForgetSet",
+    "STRATEGIES",
     "register_strategy",
     "get_strategy",
     "list_strategies",
@@ -86,38 +88,30 @@ class ForgetSet:
 
 
 Strategy = Callable[..., ForgetSet]
-_STRATEGIES: dict[str, tuple[Strategy, str, bool]] = {}
+
+#: Every registered forget strategy, by name (entries hold the function; ``meta["needs_model"]``).
+STRATEGIES: Registry[Strategy] = Registry("forget strategy")
 
 
 def register_strategy(name: str, *, summary: str, needs_model: bool = False):
     """Register ``fn(scenario, *, model=None, device=None, **options) -> ForgetSet`` as ``name``."""
-
-    def wrap(fn):
-        if name in _STRATEGIES:
-            raise ValueError(f"forget strategy {name!r} is already registered")
-        _STRATEGIES[name] = (fn, summary, needs_model)
-        return fn
-
-    return wrap
+    return STRATEGIES.register(name, summary=summary, needs_model=needs_model)
 
 
 def get_strategy(name: str) -> Strategy:
-    try:
-        return _STRATEGIES[name][0]
-    except KeyError:
-        raise ValueError(f"unknown forget strategy {name!r}; available: {', '.join(list_strategies())}") from None
+    """The strategy function of ``name``; an unknown name raises :class:`~bamu_core.errors.BamuInputError`."""
+    return STRATEGIES.get(name)
 
 
 def list_strategies() -> list[str]:
-    return sorted(_STRATEGIES)
+    return STRATEGIES.names()
 
 
 def strategy_summary(name: str) -> str:
-    get_strategy(name)
-    return _STRATEGIES[name][1]
+    return STRATEGIES.summary(name)
 
 
-def select_forget(scenario: Scenario, strategy: str, *, model=None, device=None, **options) -> ForgetSet:
+def select_forget(scenario: Scenario, strategy: str, *, model=None, device=None, arch=None, **options) -> ForgetSet:
     """Run the forget strategy ``strategy`` on ``scenario.train``.
 
     Parameters
@@ -131,6 +125,9 @@ def select_forget(scenario: Scenario, strategy: str, *, model=None, device=None,
         Needed by model-based strategies (``counterfactual``, ``influence``).
     device : str, optional
         Where model-based strategies run.
+    arch : str or ArchSpec, optional
+        The model's architecture, for the strategies that take it (``influence``: where the
+        classifier is). Default: recognised from the model's structure.
     **options
         Strategy options (see each strategy's docstring).
 
@@ -141,17 +138,21 @@ def select_forget(scenario: Scenario, strategy: str, *, model=None, device=None,
         forget set.
     """
     name, _, value = strategy.partition(":")
-    fn = get_strategy(name)
-    if _STRATEGIES[name][2] and model is None:
+    entry = STRATEGIES.entry(name)
+    fn = entry.obj
+    if entry.meta["needs_model"] and model is None:
         raise ValueError(f"forget strategy {name!r} needs a model")
     if value:
         main = getattr(fn, "main_option", None)
         if main is None:
             raise ValueError(f"forget strategy {name!r} takes no ':value' shorthand")
         options.setdefault(main, value)
+    params = inspect.signature(fn).parameters
+    if arch is not None and "arch" in params:
+        options.setdefault("arch", arch)
     required = [
         p.name
-        for p in inspect.signature(fn).parameters.values()
+        for p in params.values()
         if p.kind is p.KEYWORD_ONLY and p.default is p.empty and p.name not in ("model", "device") and p.name not in options
     ]
     if required:

@@ -17,24 +17,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data import ImageData, batches
+from ..models.introspect import ArchLike, classifier_layer
 
-__all__ = ["classifier_of", "features", "LastLayer", "counterfactual_bias", "soft_parity_bias", "bias_gradient"]
+classifier_of = classifier_layer  # the name this module used to define; kept for importers
 
-
-def classifier_of(model: nn.Module) -> tuple[str, nn.Linear]:
-    """The final linear layer: the registered architecture's ``classifier``, else the last ``nn.Linear``."""
-    arch = getattr(model, "bamu_arch", None)
-    if arch is not None:
-        from ..models import get_arch
-
-        name = get_arch(arch).classifier
-        module = model.get_submodule(name)
-        if isinstance(module, nn.Linear):
-            return name, module
-    linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ValueError("the model has no nn.Linear classifier; last-layer methods need one")
-    return linears[-1]
+__all__ = ["features", "LastLayer", "counterfactual_bias", "soft_parity_bias", "bias_gradient"]
 
 
 @torch.inference_mode()
@@ -46,9 +33,13 @@ def features(
     counterfactual: bool = False,
     device: torch.device | str = "cpu",
     batch_size: int = 512,
+    arch: ArchLike = None,
 ) -> torch.Tensor:
-    """Inputs of the classifier layer (float32, CPU), one row per item; the model runs in eval mode."""
-    _, head = classifier_of(model)
+    """Inputs of the classifier layer (float32, CPU), one row per item; the model runs in eval mode.
+
+    The classifier is :func:`bamu_core.models.classifier_layer` of ``model`` (and ``arch``, if given).
+    """
+    _, head = classifier_layer(model, arch)
     captured: list[torch.Tensor] = []
     hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach().float().cpu()))
     was_training = model.training

@@ -7,9 +7,10 @@ import torch
 
 from .._compat import on_device, pick_device
 from ..data import ImageData, Scenario
+from ..models.introspect import ArchLike, classifier_layer
 from ..training import predict
 from ._api import ForgetSet, register_strategy
-from ._influence import LastLayer, bias_gradient, classifier_of, counterfactual_bias, features, soft_parity_bias
+from ._influence import LastLayer, bias_gradient, counterfactual_bias, features, soft_parity_bias
 
 __all__ = ["ALIGNED_GROUP_NAMES", "aligned_mask"]
 
@@ -129,6 +130,7 @@ def influence(
     damping: float = 0.01,
     device=None,
     batch_size: int = 512,
+    arch: ArchLike = None,
 ) -> ForgetSet:
     """Top-``k`` training images by their estimated effect on the bias (FMD's influence ranking).
 
@@ -136,7 +138,8 @@ def influence(
     bias attribute is flipped if counterfactual images exist, else a smooth demographic-parity
     gap over the active groups. The effect of removing image ``i`` on the bias ``B`` is the
     influence ``-(1/n) grad B^T H^{-1} grad loss_i`` of the last layer; the ``k`` images whose
-    removal lowers ``B`` most are chosen. Shorthand: ``"influence:100"``.
+    removal lowers ``B`` most are chosen. ``arch`` names the model's architecture, which says
+    where its classifier is (default: recognised from the model). Shorthand: ``"influence:100"``.
     """
     k = int(k)
     train, val = scenario.train, scenario.val
@@ -144,12 +147,12 @@ def influence(
         raise ValueError(f"k must be in 1..{len(train) - 1}, got {k}")
     dev = pick_device(device)
     with on_device(model, dev) as model:  # a shared model is never moved
-        _, head = classifier_of(model)
-        phi_train = features(model, train, device=dev, batch_size=batch_size)
-        phi_val = features(model, val, device=dev, batch_size=batch_size)
+        _, head = classifier_layer(model, arch)
+        phi_train = features(model, train, device=dev, batch_size=batch_size, arch=arch)
+        phi_val = features(model, val, device=dev, batch_size=batch_size, arch=arch)
         layer = LastLayer.from_linear(head, phi_train, damping=damping)
         if val.has_counterfactual:
-            phi_cf = features(model, val, device=dev, batch_size=batch_size, counterfactual=True)
+            phi_cf = features(model, val, device=dev, batch_size=batch_size, counterfactual=True, arch=arch)
             measure, what = (lambda th: counterfactual_bias(layer, phi_val, phi_cf, th)), "counterfactual output change"
         else:
             measure, what = (lambda th: soft_parity_bias(layer, phi_val, val.groups, th)), "smooth parity gap"

@@ -1,4 +1,5 @@
-"""A tiny architecture registry (in the style of torchvision's ``models/_api.py``)."""
+"""The architecture registry: each name maps to an :class:`ArchSpec`, which says how to build the
+model and where its Grad-CAM layer, LoRA targets and classifier are."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,7 +7,9 @@ from typing import Callable
 
 import torch.nn as nn
 
-__all__ = ["ArchSpec", "register_arch", "get_arch", "list_archs", "build_model"]
+from ..registry import Registry
+
+__all__ = ["ArchSpec", "ARCHS", "register_arch", "get_arch", "list_archs", "build_model"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,8 @@ class ArchSpec:
     extra: dict = field(default_factory=dict)
 
 
-_ARCHS: dict[str, ArchSpec] = {}
+#: Every registered architecture, by name (entries hold the :class:`ArchSpec`).
+ARCHS: Registry[ArchSpec] = Registry("architecture")
 
 
 def register_arch(
@@ -46,10 +50,10 @@ def register_arch(
     default_image_size: int = 32,
     extra: dict | None = None,
 ):
+    """Decorator: register ``builder(*, num_classes, in_channels=3) -> nn.Module`` as ``name``."""
+
     def wrap(builder):
-        if name in _ARCHS:
-            raise ValueError(f"architecture {name!r} is already registered")
-        _ARCHS[name] = ArchSpec(
+        spec = ArchSpec(
             name=name,
             builder=builder,
             description=description,
@@ -60,26 +64,27 @@ def register_arch(
             default_image_size=default_image_size,
             extra=dict(extra or {}),
         )
+        ARCHS.add(name, spec, summary=description)
         return builder
 
     return wrap
 
 
 def get_arch(name: str) -> ArchSpec:
-    try:
-        return _ARCHS[name]
-    except KeyError:
-        raise ValueError(f"unknown architecture {name!r}; available: {', '.join(list_archs())}") from None
+    """The :class:`ArchSpec` of ``name``; an unknown name raises :class:`~bamu_core.errors.BamuInputError`."""
+    return ARCHS.get(name)
 
 
 def list_archs() -> list[str]:
-    return sorted(_ARCHS)
+    return ARCHS.names()
 
 
 def build_model(name: str, *, num_classes: int, in_channels: int = 3) -> nn.Module:
-    """Build a freshly initialised model of architecture ``name`` (no pretrained weights)."""
+    """Build a freshly initialised model of architecture ``name`` (no pretrained weights).
+
+    The model carries no record of ``name``: functions that need the architecture take it as
+    ``arch=`` or recognise it from the module structure (:func:`bamu_core.models.infer_arch`).
+    """
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-    model = get_arch(name).builder(num_classes=num_classes, in_channels=in_channels)
-    model.bamu_arch = name  # remembered for Grad-CAM / LoRA defaults
-    return model
+    return get_arch(name).builder(num_classes=num_classes, in_channels=in_channels)

@@ -39,7 +39,7 @@ def load_model(arch: str, *, num_classes: int, checkpoint: str | Path | None = N
     """Build ``arch`` and, if given, load a checkpoint into it (safely, strictly)."""
     model = build_model(arch, num_classes=num_classes, in_channels=in_channels)
     if checkpoint is not None:
-        load_weights(model, read_state_dict(checkpoint), source=f"checkpoint {Path(checkpoint).name}")
+        load_weights(model, read_state_dict(checkpoint), source=f"checkpoint {Path(checkpoint).name}", arch=arch)
     model.eval()
     return model
 
@@ -82,7 +82,7 @@ def initial_model(recipe: dict, *, num_classes: int, in_channels: int = 3, seed:
         path = shared_resnet20_path()
         if path is None:
             raise FileNotFoundError("the pretrained ResNet-20 (../shared/models) is not available; set BAMU_RESNET20")
-        load_weights(model, read_state_dict(path), source=path.name)
+        load_weights(model, read_state_dict(path), source=path.name, arch=recipe["arch"])
     elif init not in (None, "scratch"):
         raise ValueError(f"unknown init {init!r}: use 'shared-resnet20' or 'scratch'")
     reinit = recipe.get("reinit") or []
@@ -124,7 +124,7 @@ def train_baseline(
     model = build_model(recipe["arch"], num_classes=scenario.num_classes, in_channels=scenario.image_shape[0])
     if use_cache and weights.exists() and meta.exists():
         try:
-            load_weights(model, read_state_dict(weights), source=f"cached baseline {weights.name}")
+            load_weights(model, read_state_dict(weights), source=f"cached baseline {weights.name}", arch=recipe["arch"])
             info = json.loads(meta.read_text())
             return model.eval(), BaselineInfo(cached=True, path=str(weights), **info)
         except (ValueError, OSError, TypeError):

@@ -90,8 +90,12 @@ def _unwrap(obj, name: str) -> dict[str, torch.Tensor]:
     raise ValueError(f"checkpoint {name} does not contain a state dict (a mapping of parameter names to tensors); save one with torch.save(model.state_dict(), path) or as .safetensors")
 
 
-def load_weights(model: nn.Module, state: dict[str, torch.Tensor], *, source: str = "checkpoint") -> nn.Module:
-    """Load ``state`` into ``model`` strictly, with an error naming missing, extra or mis-shaped keys."""
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor], *, source: str = "checkpoint", arch=None) -> nn.Module:
+    """Load ``state`` into ``model`` strictly, with an error naming missing, extra or mis-shaped keys.
+
+    The error names the architecture: ``arch`` (a registered name or ``ArchSpec``) when given,
+    else the one recognised from ``model``'s structure, else the model's class name.
+    """
     own = model.state_dict()
     # older checkpoints lack BatchNorm's step counter; it does not affect predictions
     state = {**{k: v for k, v in own.items() if k.endswith("num_batches_tracked") and k not in state}, **state}
@@ -110,9 +114,10 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], *, source: st
     if shapes:
         problems.append(f"{len(shapes)} shape mismatch(es) e.g. {'; '.join(shapes[:3])}")
     if problems:
-        arch = getattr(model, "bamu_arch", type(model).__name__)
+        from .introspect import arch_name
+
         raise ValueError(
-            f"{source} does not fit architecture {arch!r}: " + "; ".join(problems)
+            f"{source} does not fit architecture {arch_name(model, arch)!r}: " + "; ".join(problems)
             + " (check the architecture and the number of classes)"
         )
     model.load_state_dict(state, strict=True)

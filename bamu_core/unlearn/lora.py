@@ -34,17 +34,12 @@ def _peft():
     return peft
 
 
-def lora_targets(model: nn.Module) -> list[str]:
-    """Module-name suffixes to adapt: the registered architecture's, else all conv / linear layers."""
-    arch = getattr(model, "bamu_arch", None)
-    if arch is not None:
-        from ..models import get_arch
+def lora_targets(model: nn.Module, arch=None) -> list[str]:
+    """Module-name suffixes to adapt: the architecture's (``arch``, else recognised from the
+    model's structure), else all conv / linear layers (:func:`bamu_core.models.lora_targets`)."""
+    from ..models.introspect import lora_targets as targets_of
 
-        return list(get_arch(arch).lora_targets)
-    names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and n]
-    if not names:
-        raise ValueError("the model has no nn.Conv2d or nn.Linear layer for LoRA to adapt")
-    return names
+    return targets_of(model, arch)
 
 
 @dataclass

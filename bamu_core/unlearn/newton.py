@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..forget._influence import LastLayer, classifier_of, features
+from ..forget._influence import LastLayer, features
+from ..models.introspect import classifier_layer as classifier_of
 from ._api import Outcome, RunContext, UnlearningMethod, register_method
 from ._driver import SelectionDriver
 

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..forget._influence import classifier_of
 from ..models import initial_model, load_weights, read_state_dict, save_weights
+from ..models.introspect import arch_name, arch_of, classifier_layer
 from ..storage import atomic_write_json, bamu_home, config_hash
 from ..training import StopRequested, fit
 from ._api import RunContext, UnlearningMethod, register_method
@@ -38,11 +38,11 @@ def _fresh(model: nn.Module, seed: int, hp: dict) -> nn.Module:
     """The recipe's starting point for the architecture of ``model`` (seeded): pretrained weights
     when ``hp["init"]`` names them, with ``hp["reinit"]`` initialised afresh; else a newly
     initialised model."""
-    arch = getattr(model, "bamu_arch", None)
-    if arch is not None:
-        num_classes = classifier_of(model)[1].out_features
+    spec = arch_of(model)
+    if spec is not None:
+        num_classes = classifier_layer(model, spec)[1].out_features
         convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-        recipe = {"arch": arch, "init": hp.get("init"), "reinit": hp.get("reinit")}
+        recipe = {"arch": spec.name, "init": hp.get("init"), "reinit": hp.get("reinit")}
         return initial_model(recipe, num_classes=num_classes, in_channels=convs[0].in_channels if convs else 3, seed=seed)
     if hp.get("init") not in (None, "scratch"):
         raise ValueError(f"init {hp['init']!r} needs a model built by bamu (an architecture from the registry)")
@@ -66,7 +66,7 @@ class Retrain(UnlearningMethod):
         recipe["reinit"] = [reinit] if isinstance(reinit, str) else list(reinit)
         shapes = {k: list(v.shape) for k, v in ctx.model.state_dict().items()}
         key = config_hash(
-            {"arch": getattr(ctx.model, "bamu_arch", type(ctx.model).__name__), "shapes": shapes, "retain": _fingerprint(ctx.retain), "recipe": recipe, "seed": ctx.seed, "v": 2}
+            {"arch": arch_name(ctx.model), "shapes": shapes, "retain": _fingerprint(ctx.retain), "recipe": recipe, "seed": ctx.seed, "v": 2}
         )
         path = bamu_home() / "retrain" / f"{key}.safetensors"
         meta = path.with_suffix(".json")
