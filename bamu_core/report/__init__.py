@@ -1,7 +1,22 @@
-"""Self-contained HTML reports of runs (plotly and images inline, opens offline), JSON and CSV exports."""
+"""Self-contained HTML reports of runs (plotly and images inline, opens offline), JSON and CSV exports,
+and every plotly figure of bamu with its colours (the report's and the dashboard's, :mod:`._figures`)."""
 from ._build import CSV_COLUMNS, build_report, environment_info, report_json, report_rows, write_report
 from ._sweep import sweep_figure, write_sweep
-from ._figures import AFTER_COLOUR, BEFORE_COLOUR, COLOURS, group_accuracy_figure, pareto_figure, radar_figure
+from ._figures import (
+    AFTER_COLOUR,
+    BEFORE_COLOUR,
+    COLOURS,
+    ORACLE_COLOUR,
+    confusion_heatmap,
+    gap_bars,
+    group_accuracy_figure,
+    group_bars,
+    loss_curve,
+    pareto_figure,
+    radar,
+    radar_figure,
+    series_colour,
+)
 
 __all__ = [
     "build_report",
@@ -15,7 +30,14 @@ __all__ = [
     "pareto_figure",
     "BEFORE_COLOUR",
     "AFTER_COLOUR",
+    "ORACLE_COLOUR",
     "COLOURS",
+    "series_colour",
+    "radar",
+    "group_bars",
+    "gap_bars",
+    "confusion_heatmap",
+    "loss_curve",
     "sweep_figure",
     "write_sweep",
 ]
