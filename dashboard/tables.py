@@ -9,6 +9,15 @@
 """
 from __future__ import annotations
 
+import math
+import time
+
+import numpy as np
+import pandas as pd
+
+from bamu_core.report import report_rows
+from bamu_core.workflows import method_hyperparameters
+
 __all__ = [
     "GAP_NAMES",
     "UTILITY_NAMES",
@@ -27,15 +36,11 @@ __all__ = [
 
 def counts_table(scenario, *, split: str = "train", attr: str | None = None):
     """A DataFrame of counts per group (rows) x class (columns) with totals."""
-    import pandas as pd
-
     data = getattr(scenario, split)
     attr = attr or data.group_attr
     table = data.counts(attr)
     n_classes = scenario.num_classes
     if table.shape[1] < n_classes:  # a class absent from this split
-        import numpy as np
-
         table = np.pad(table, ((0, 0), (0, n_classes - table.shape[1])))
     frame = pd.DataFrame(table, index=data.group_names[attr], columns=scenario.class_names)
     frame.index.name = attr
@@ -57,8 +62,6 @@ UTILITY_NAMES = {
 
 
 def _ci_text(ci: dict | None) -> str:
-    import math
-
     if not ci:
         return ""
     lo, hi = ci.get("low"), ci.get("high")
@@ -73,8 +76,6 @@ def overall_table(result: dict, *, threshold: float):
     Columns: metric, value, 95 % CI (empty when the audit has no intervals), above threshold
     (gaps only: True / False; utility rows: None).
     """
-    import pandas as pd
-
     u, f = result["utility"], result["fairness"]
     uci, fci = result.get("utility_ci") or {}, result.get("fairness_ci") or {}
     rows = []
@@ -91,8 +92,6 @@ def overall_table(result: dict, *, threshold: float):
 
 def group_table(result: dict):
     """Per-group rows of an audit: group, n, accuracy, selection rate, TPR, FPR (binary: scalars)."""
-    import pandas as pd
-
     rows = []
     with_ci = any(r.get("accuracy_ci") for r in result["groups"])
     for r in result["groups"]:
@@ -119,9 +118,6 @@ def region_scores(gallery):
 
     Returns None when the gallery has no region.
     """
-    import numpy as np
-    import pandas as pd
-
     if gallery.region is None:
         return None
     rows = []
@@ -140,10 +136,6 @@ def editable_hyperparameters(method: str, intensity: float, subject=None):
     """The numeric hyper-parameters of ``method`` at ``intensity`` (with the defaults of the
     subject's scenario for its model, see :func:`bamu_core.workflows.method_hyperparameters`)
     as a two-column DataFrame to edit."""
-    import pandas as pd
-
-    from bamu_core.workflows import method_hyperparameters
-
     hp = method_hyperparameters(method, intensity, subject)
     rows = [{"hyper-parameter": k, "value": float(v)} for k, v in hp.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -152,8 +144,6 @@ def editable_hyperparameters(method: str, intensity: float, subject=None):
 
 def hyperparameter_overrides(method: str, intensity: float, edited, subject=None) -> dict:
     """The values changed in an edited :func:`editable_hyperparameters` table (ints stay ints)."""
-    from bamu_core.workflows import method_hyperparameters
-
     hp = method_hyperparameters(method, intensity, subject)
     out = {}
     for name, value in zip(edited["hyper-parameter"], edited["value"]):
@@ -175,10 +165,6 @@ _BETTER = {  # which way is better, for the arrows of the before / after table
 
 def before_after_table(run: dict):
     """Headline before / after numbers of an unlearn result (from :func:`bamu_core.report.report_rows`)."""
-    import pandas as pd
-
-    from bamu_core.report import report_rows
-
     rows = []
     for r in report_rows(run):
         if r["section"] not in ("utility", "fairness", "forget", "privacy"):
@@ -199,25 +185,19 @@ def before_after_table(run: dict):
 
 def compare_table(comparison: dict):
     """``RunStore.compare`` rows as a DataFrame: metric, A, B, B - A."""
-    import pandas as pd
-
     rows = [{"metric": r["metric"], "A": r["a"], "B": r["b"], "B - A": r["delta"]} for r in comparison["rows"]]
     return pd.DataFrame(rows, columns=["metric", "A", "B", "B - A"])
 
 
 def runs_table(records):
     """Saved runs (``RunStore.list()`` records) as a DataFrame for the history table, newest first."""
-    import time as _time
-
-    import pandas as pd
-
     rows = []
     for r in records:
         metrics = (r.summary or {}).get("metrics") or {}
         rows.append(
             {
                 "run": r.run_id,
-                "created": _time.strftime("%Y-%m-%d %H:%M", _time.localtime(r.created)),
+                "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
                 "status": r.status,
                 "data": r.scenario,
                 "method": r.method,
