@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from bamu_core import ui_widgets as ui
+from dashboard import widgets as ui
 
 st.set_page_config(page_title="bamu: bias-aware unlearning", page_icon="⚖️", layout="wide")
 logo = Path(__file__).parent / "assets" / "logo.svg"

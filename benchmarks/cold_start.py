@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     if not CHROMIUM.exists():
         print("needs /usr/bin/chromium (apt-get install chromium)", file=sys.stderr)
         return 2
-    from bamu_core.ui_widgets import compute_threads
+    from dashboard.jobs import compute_threads
 
     with tempfile.TemporaryDirectory(prefix="bamu-cold-") as home:
         t0 = time.time()

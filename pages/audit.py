@@ -1,19 +1,19 @@
 """Audit: per-group metrics with CIs, fairness gaps against a threshold, confusion matrices, Grad-CAM."""
 import streamlit as st
 
-from bamu_core import ui_charts as charts, ui_state, ui_widgets as ui
+from dashboard import charts, state, tables, widgets as ui
 
 ui.enter_page()
 st.title("Audit")
 subject = ui.require_subject()
-spec = ui.current_spec()
+spec = state.current_spec()
 sc = subject.scenario
 attr = sc.test.group_attr
 st.caption(f"{sc.title} · model {subject.arch} · groups by **{attr}** · test split (change the group attribute on the Load page)")
 
 try:
     with st.spinner("Evaluating the model on the test split ..."):
-        result = ui.audit_for(spec, st.session_state.get("group_attr"))
+        result = state.audit_for(spec, state.group_attr())
 except Exception as exc:  # shown, never a traceback
     ui.show_error(exc, doing="audit the model")
     st.stop()
@@ -30,7 +30,7 @@ c[2].metric("Worst-group accuracy", f"{f['worst_group_accuracy']:.1%}")
 dp = f["demographic_parity_difference"]
 c[3].metric("Demographic parity gap", f"{dp:.3f}", delta="above threshold" if dp > threshold else "within threshold",
             delta_color="inverse" if dp > threshold else "off")
-flagged = ui_state.gaps_above(result, threshold=threshold)
+flagged = tables.gaps_above(result, threshold=threshold)
 if flagged:
     st.warning(f"**{len(flagged)} fairness gap(s) above {threshold:.2f}:** {', '.join(flagged)}. "
                "The Unlearn page can reduce them.", icon=":material/warning:")
@@ -39,14 +39,14 @@ else:
 
 left, right = st.columns(2)
 with left:
-    ui.chart(
+    charts.chart(
         charts.group_bars({"before": result["groups"]}, title=f"Accuracy per {attr} group"),
         "What am I looking at: the share of test images the model gets right in each group. "
         "Equal bars mean every group is served equally well; a low bar is a group the model fails.",
         key="audit_group_bars",
     )
 with right:
-    ui.chart(
+    charts.chart(
         charts.gap_bars(f, ci=result.get("fairness_ci"), threshold=threshold, title="Fairness gaps"),
         "What am I looking at: how far apart the groups are (0 = no gap). Red bars exceed your threshold; "
         "whiskers are 95 % bootstrap confidence intervals when available.",
@@ -55,7 +55,7 @@ with right:
 
 st.subheader("Metrics")
 st.dataframe(
-    ui_state.overall_table(result, threshold=threshold), hide_index=True, width="stretch",
+    tables.overall_table(result, threshold=threshold), hide_index=True, width="stretch",
     column_config={"value": st.column_config.NumberColumn(format="%.3f"),
                    "CI": st.column_config.TextColumn("95 % CI"),
                    "above threshold": st.column_config.CheckboxColumn("above your threshold")},
@@ -67,7 +67,7 @@ else:
     st.caption(f"What am I looking at: the model overall and its fairness gaps. CI: {b.get('level', 0.95):.0%} "
                f"{b.get('method', 'bootstrap')}, {b.get('n_boot', '?')} resamples.")
 st.dataframe(
-    ui_state.group_table(result), hide_index=True, width="stretch",
+    tables.group_table(result), hide_index=True, width="stretch",
     column_config={k: st.column_config.NumberColumn(format="%.3f") for k in ("accuracy", "selection rate", "TPR", "FPR")},
 )
 st.caption("What am I looking at: every group on its own. Selection rate: share predicted as the positive class; "
@@ -83,17 +83,14 @@ else:
     cols = st.columns(max(1, min(len(shown), 4)))
     for col, r in zip(cols * 4, shown):
         with col:
-            st.plotly_chart(
+            charts.plot(
                 charts.confusion_heatmap(r["confusion"], class_names=sc.class_names, title=f"{r['group']} (n={r['n']})"),
-                key=f"cm_{r['group']}", config={"displaylogo": False},
+                key=f"cm_{r['group']}",
             )
     st.caption("What am I looking at: for each group, rows are the true class and columns the predicted class; "
                "the diagonal holds the correct answers. Compare groups: a bias shows up as errors in one direction.")
 
 st.subheader("Where the model looks (Grad-CAM)")
-if not ui_state.library_features()["explain"]:
-    st.info("Grad-CAM explanations are not available yet in this version of bamu.")
-    st.stop()
 g1, g2, g3 = st.columns(3)
 names = sc.test.group_names[attr]
 group = g1.selectbox("Group", names, key="cam_group")
@@ -114,7 +111,7 @@ with st.expander("Bias region" + (f": the known bias area {region}" if region el
         )
 try:
     with st.spinner("Computing Grad-CAM ..."):
-        gallery = ui.gallery_for(spec, st.session_state.get("group_attr"), k=k, rule=rule, region=region)
+        gallery = state.gallery_for(spec, state.group_attr(), k=k, rule=rule, region=region)
 except Exception as exc:
     ui.show_error(exc, doing="compute Grad-CAM")
     st.stop()
@@ -130,11 +127,11 @@ else:
         ]
         st.image(list(chosen.overlays), caption=captions, width=128)
     with right:
-        st.image(ui_state.heat_image(chosen.mean_map), caption=f"average map of {group}", width=150)
+        st.image(charts.heat_image(chosen.mean_map), caption=f"average map of {group}", width=150)
     st.caption(f"What am I looking at: red areas are where the model's evidence for its prediction comes from "
                f"({'HiResCAM' if gallery.method == 'hirescam' else 'Grad-CAM'} at layer {gallery.layer}); captions read true → predicted (confidence). The right image "
                "averages the maps of this group.")
-    scores = ui_state.region_scores(gallery)
+    scores = tables.region_scores(gallery)
     if scores is not None:
         st.dataframe(scores, hide_index=True)
         st.caption("Bias-region score: the share of saliency inside the bias region per group. High means the model "

@@ -1,21 +1,16 @@
 """Compare: before / after (and the retrain oracle) radar, per-group accuracy, Grad-CAM, two runs, a sweep."""
 import streamlit as st
 
-from bamu_core import ui_charts as charts, ui_state, ui_widgets as ui
-from bamu_core.report import sweep_figure
+from bamu_core import workflows
+from dashboard import charts, jobs, state, tables, tasks, widgets as ui
 
 ui.enter_page()
 st.title("Compare before and after")
 subject = ui.require_subject()
-spec = ui.current_spec()
+spec = state.current_spec()
 sc = subject.scenario
 attr = sc.test.group_attr
-features = ui_state.library_features()
-if not features["unlearn"]:
-    st.info("Nothing to compare yet: unlearning is not available in this version of bamu.")
-    st.stop()
-
-run = st.session_state.get("last_run")
+run = state.last_run()
 tab_run, tab_two, tab_sweep = st.tabs(["This run", "Two saved runs", "Intensity sweep"])
 
 with tab_run:
@@ -24,7 +19,7 @@ with tab_run:
         st.page_link("pages/unlearn.py", label="Go to Unlearn", icon=":material/cleaning_services:")
     else:
         forget = (run.get("settings") or {}).get("forget_strategy") or run["forget"].get("strategy")
-        oracle = st.session_state.get("oracles", {}).get((spec.key, attr, forget))
+        oracle = state.oracle_for(spec.key, attr, forget)
         st.caption(f"Run {run.get('run_id') or '(not saved)'}: **{run['method']}** at intensity {run['intensity']:.2f} · "
                    f"forget set: {run['forget'].get('description', '')} · status {run['status']}")
         series = {"before": run["radar"]["before"], "after": run["radar"]["after"]}
@@ -32,23 +27,23 @@ with tab_run:
             series["oracle (retrain)"] = oracle["radar"]
         left, right = st.columns(2)
         with left:
-            ui.chart(charts.radar(series, title="Scores before and after"),
-                     "What am I looking at: each axis is a score in [0, 1], larger is better. Utility: accuracy kept; "
-                     "fairness: 1 - the gap between groups; forgetting: the forget set is treated like unseen data; "
-                     "privacy: membership attacks near chance. The dotted green line is a model retrained "
-                     "without the forget set (the gold standard), when computed.", key="cmp_radar")
+            charts.chart(charts.radar(series, title="Scores before and after"),
+                         "What am I looking at: each axis is a score in [0, 1], larger is better. Utility: accuracy kept; "
+                         "fairness: 1 - the gap between groups; forgetting: the forget set is treated like unseen data; "
+                         "privacy: membership attacks near chance. The dotted green line is a model retrained "
+                         "without the forget set (the gold standard), when computed.", key="cmp_radar")
         with right:
-            ui.chart(charts.group_bars({"before": run["before"]["groups"], "after": run["after"]["groups"]},
-                                       title=f"Accuracy per {attr} group"),
-                     "What am I looking at: test accuracy of every group before (grey) and after (blue) unlearning. "
-                     "Fair means the bars of all groups are level.", key="cmp_groups")
-        st.dataframe(ui_state.before_after_table(run), hide_index=True, width="stretch", height="content",
+            charts.chart(charts.group_bars({"before": run["before"]["groups"], "after": run["after"]["groups"]},
+                                           title=f"Accuracy per {attr} group"),
+                         "What am I looking at: test accuracy of every group before (grey) and after (blue) unlearning. "
+                         "Fair means the bars of all groups are level.", key="cmp_groups")
+        st.dataframe(tables.before_after_table(run), hide_index=True, width="stretch", height="content",
                      column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("before", "after", "change")})
         st.caption("What am I looking at: every headline number before and after. Arrows: ↑ higher is better, "
                    "↓ lower is better, → 0.5 closer to chance is better. Intervals are 95 % bootstrap CIs.")
 
         st.subheader("Where the model looks, before and after (the same test images)")
-        pictures = ui_state.run_gradcam(run.get("run_id"))
+        pictures = workflows.run_gradcam(run.get("run_id"), store=state.run_store())
         if pictures:
             st.image(pictures["gradcam_before.png"], caption="before", width="stretch")
             st.image(pictures["gradcam_after.png"], caption="after", width="stretch")
@@ -61,93 +56,82 @@ with tab_run:
             with st.expander("Add the retrain oracle (the baseline recipe trained again without the forget set)"):
                 st.caption("Retraining is the slow gold standard unlearning approximates; it takes as long as training "
                            "the baseline. Later runs then score forgetting and speed against it.")
-                job = ui.session_job("oracle")
+                job = jobs.session_job("oracle")
                 if job is not None and job.active:
                     ui.job_panel(job, title="Retraining", curve=False)
                 else:
                     if job is not None:
-                        got = ui.collect_unlearn(job)
+                        got = jobs.collect_unlearn(job)
                         if got is None and job.state == "failed":
                             ui.show_error(job.error or "retraining failed", doing="retrain")
                     if st.button("Retrain without the forget set", key="cmp_oracle"):
-                        target = ui_state.with_group_attr(subject, st.session_state.get("group_attr"))
                         opts = (run.get("settings") or {}).get("forget_options") or {}
-                        ui.submit_job(ui_state.unlearn_task(target, method="retrain", intensity=1.0, forget=forget,
-                                                            forget_options=opts, store=None, gradcam_images=0),
-                                      kind="oracle", label="retrain oracle",
-                                      meta={"spec_key": spec.key, "attr": attr, "forget": forget})
+                        jobs.submit_job(tasks.unlearn_task(subject, method="retrain", intensity=1.0, forget=forget,
+                                                           forget_options=opts, store=None, gradcam_images=0),
+                                        kind="oracle", label="retrain oracle",
+                                        meta={"spec_key": spec.key, "attr": attr, "forget": forget})
                         st.rerun()
 
 with tab_two:
-    if not features["runs"]:
-        st.info("The run store is not available yet in this version of bamu.")
+    store = state.run_store()
+    records = workflows.list_runs(store=store, kind="unlearn", status="complete")
+    if len(records) < 2:
+        st.info(f"Two saved runs are needed; there {'is' if len(records) == 1 else 'are'} {len(records)}. "
+                "Run unlearning again with other settings.")
     else:
-        from bamu_core.runs import RunStore
-
-        store = RunStore()
-        records = [r for r in store.list(status="complete") if r.kind == "unlearn"]
-        if len(records) < 2:
-            st.info(f"Two saved runs are needed; there {'is' if len(records) == 1 else 'are'} {len(records)}. "
-                    "Run unlearning again with other settings.")
-        else:
-            ids = [r.run_id for r in records]
-            label = {r.run_id: f"{r.run_id} · {r.method} @ {r.intensity:.2f}" for r in records}
-            short = {r.run_id: f"{r.method} @ {r.intensity:.2f}" for r in records}
-            c1, c2 = st.columns(2)
-            a = c1.selectbox("Run A", ids, index=1, format_func=label.get, key="cmp_a")
-            b = c2.selectbox("Run B", ids, index=0, format_func=label.get, key="cmp_b")
-            both = store.compare(a, b)
-            ra, rb = store.get(a).result, store.get(b).result
-            left, right = st.columns(2)
-            with left:
-                ui.chart(charts.radar({f"A: {short[a]}": ra["radar"]["after"], f"B: {short[b]}": rb["radar"]["after"]},
+        ids = [r.run_id for r in records]
+        label = {r.run_id: f"{r.run_id} · {r.method} @ {r.intensity:.2f}" for r in records}
+        short = {r.run_id: f"{r.method} @ {r.intensity:.2f}" for r in records}
+        c1, c2 = st.columns(2)
+        a = c1.selectbox("Run A", ids, index=1, format_func=label.get, key="cmp_a")
+        b = c2.selectbox("Run B", ids, index=0, format_func=label.get, key="cmp_b")
+        both = workflows.compare_runs(a, b, store=store)
+        ra, rb = workflows.load_run(a, store=store), workflows.load_run(b, store=store)
+        left, right = st.columns(2)
+        with left:
+            charts.chart(charts.radar({f"A: {short[a]}": ra["radar"]["after"], f"B: {short[b]}": rb["radar"]["after"]},
                                       title="After unlearning: A and B"),
                          "What am I looking at: the scores of the two unlearned models (larger is better on every axis).",
                          key="cmp_two_radar")
-            with right:
-                ui.chart(charts.group_bars({"A": ra["after"]["groups"], "B": rb["after"]["groups"]},
+        with right:
+            charts.chart(charts.group_bars({"A": ra["after"]["groups"], "B": rb["after"]["groups"]},
                                            title=f"Accuracy per {attr} group after"),
                          "What am I looking at: each group's test accuracy after run A and after run B.", key="cmp_two_groups")
-            st.dataframe(ui_state.compare_table(both), hide_index=True, width="stretch", height="content",
-                         column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("A", "B", "B - A")})
-            st.caption("What am I looking at: the headline numbers of the two runs after unlearning, and B minus A.")
+        st.dataframe(tables.compare_table(both), hide_index=True, width="stretch", height="content",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("A", "B", "B - A")})
+        st.caption("What am I looking at: the headline numbers of the two runs after unlearning, and B minus A.")
 
 with tab_sweep:
-    if not features["sweep"]:
-        st.info("Intensity sweeps are not available yet in this version of bamu.")
+    usable = [m for m in workflows.unlearning_methods() if m != "retrain"]
+    default = [run["method"]] if run and run["method"] in usable else usable[:1]
+    c1, c2 = st.columns(2)
+    chosen = c1.multiselect("Methods", usable, default=default, key="sw_methods")
+    levels = c2.multiselect("Intensities", [0.1, 0.25, 0.5, 0.75, 1.0], default=[0.25, 0.5, 0.75, 1.0], key="sw_levels")
+    forget = (run.get("settings") or {}).get("forget_strategy") if run else "aligned"
+    st.caption(f"Each point is one unlearning run with forget set “{forget}”; {len(chosen) * len(levels)} run(s), "
+               "in the background. Sweep runs are not added to the history.")
+    job = jobs.session_job("sweep")
+    if job is not None and job.active:
+        ui.job_panel(job, title="Sweep", curve=False)
     else:
-        methods = ui_state.method_summaries()
-        usable = [m for m in methods if m != "retrain"]
-        default = [run["method"]] if run and run["method"] in usable else usable[:1]
-        c1, c2 = st.columns(2)
-        chosen = c1.multiselect("Methods", usable, default=default, key="sw_methods")
-        levels = c2.multiselect("Intensities", [0.1, 0.25, 0.5, 0.75, 1.0], default=[0.25, 0.5, 0.75, 1.0], key="sw_levels")
-        forget = (run.get("settings") or {}).get("forget_strategy") if run else "aligned"
-        st.caption(f"Each point is one unlearning run with forget set “{forget}”; {len(chosen) * len(levels)} run(s), "
-                   "in the background. Sweep runs are not added to the history.")
-        job = ui.session_job("sweep")
-        if job is not None and job.active:
-            ui.job_panel(job, title="Sweep", curve=False)
-        else:
-            if st.button("Run the sweep", key="sw_run", disabled=not (chosen and levels), type="primary"):
-                target = ui_state.with_group_attr(subject, st.session_state.get("group_attr"))
-                ui.submit_job(ui_state.sweep_task(target, methods=chosen, intensities=sorted(levels), forget=forget or "aligned"),
-                              kind="sweep", label=f"sweep {', '.join(chosen)}")
-                st.rerun()
-            if job is not None and job.state == "failed":
-                ui.show_error(job.error or "the sweep failed", doing="run the sweep")
-            result = job.result if job is not None else None
-            if result is not None:
-                ui.chart(sweep_figure(result),
+        if st.button("Run the sweep", key="sw_run", disabled=not (chosen and levels), type="primary"):
+            jobs.submit_job(tasks.sweep_task(subject, methods=chosen, intensities=sorted(levels), forget=forget or "aligned"),
+                            kind="sweep", label=f"sweep {', '.join(chosen)}")
+            st.rerun()
+        if job is not None and job.state == "failed":
+            ui.show_error(job.error or "the sweep failed", doing="run the sweep")
+        result = job.result if job is not None else None
+        if result is not None:
+            charts.chart(charts.sweep_figure(result),
                          "What am I looking at: every run as a point (accuracy across, fairness up; labels are "
                          "intensities). The dashed line is the Pareto front: the runs no other run beats on both. "
                          "The star is the original model.", key="sw_pareto")
-                st.dataframe(result.table()[["method", "intensity", "status", "accuracy", "dp", "worst_group_accuracy",
-                                             "score", "seconds", "pareto"]],
-                             hide_index=True, width="stretch",
-                             column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                            for c in ("intensity", "accuracy", "dp", "worst_group_accuracy", "score")}
-                             | {"seconds": st.column_config.NumberColumn(format="%.1f"),
-                                "dp": st.column_config.NumberColumn("DP gap", format="%.3f"),
-                                "worst_group_accuracy": st.column_config.NumberColumn("worst-group accuracy", format="%.3f"),
-                                "pareto": st.column_config.CheckboxColumn("on the front")})
+            st.dataframe(result.table()[["method", "intensity", "status", "accuracy", "dp", "worst_group_accuracy",
+                                         "score", "seconds", "pareto"]],
+                         hide_index=True, width="stretch",
+                         column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                        for c in ("intensity", "accuracy", "dp", "worst_group_accuracy", "score")}
+                         | {"seconds": st.column_config.NumberColumn(format="%.1f"),
+                            "dp": st.column_config.NumberColumn("DP gap", format="%.3f"),
+                            "worst_group_accuracy": st.column_config.NumberColumn("worst-group accuracy", format="%.3f"),
+                            "pareto": st.column_config.CheckboxColumn("on the front")})

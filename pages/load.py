@@ -5,14 +5,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from bamu_core import ui_state, ui_widgets as ui
-from bamu_core.data import dataset_summary, list_datasets, list_scenarios, scenario_summary
-from bamu_core.models import CHECKPOINT_SUFFIXES, get_arch, list_archs, read_state_dict
-from bamu_core.workflows import model_card
+from bamu_core import workflows
+from bamu_core.workflows import CHECKPOINT_SUFFIXES, DATASET_TITLES
+from dashboard import jobs, state, tables, widgets as ui
+from dashboard.errors import USER_ERRORS
+from dashboard.subjects import DEMO_SCENARIO, SubjectSpec
+from dashboard.uploads import csv_columns, extract_zip, find_metadata_csv
 
 ui.enter_page()
 st.title("Load a model and a dataset")
-spec = ui.current_spec()
+spec = state.current_spec()
 
 SOURCES = {
     "builtin": "Built-in scenario", "folder": "Folder + CSV on this machine", "zip": "Upload a zip",
@@ -37,14 +39,15 @@ def image_size_input(where) -> int:
 def official_dataset() -> tuple[dict, str | None]:
     """The official-dataset source: its widgets, then (spec fields, what is missing or None)."""
     c1, c2 = st.columns([1, 2])
-    dataset = c1.selectbox("Dataset", list_datasets(), format_func=ui_state.DATASET_TITLES.get,
+    datasets = workflows.datasets()
+    dataset = c1.selectbox("Dataset", list(datasets), format_func=DATASET_TITLES.get,
                            key="load_dataset", persist_state="session")
     root = c2.text_input(
         "Root folder (on the machine running the dashboard)", placeholder=ROOT_EXAMPLES[dataset],
         key=f"load_root_{dataset}", persist_state="session",
         help="The folder of the official release as downloaded; nothing is downloaded here.",
     ).strip()
-    st.caption(f"Expected on disk: {dataset_summary(dataset)}.")
+    st.caption(f"Expected on disk: {datasets[dataset]}.")
     if not root:
         return {}, "type the dataset's root folder"
     options: dict = {}
@@ -58,9 +61,9 @@ def official_dataset() -> tuple[dict, str | None]:
         )
         options["group_source"] = group_source
     try:
-        choices = ui_state.dataset_choices(dataset, root, group_source=group_source)
-    except (ValueError, FileNotFoundError, PermissionError) as exc:
-        ui.show_error(exc, doing=f"open {ui_state.DATASET_TITLES[dataset]} at {root}")
+        choices = workflows.dataset_choices(dataset, root, group_source=group_source)
+    except USER_ERRORS as exc:
+        ui.show_error(exc, doing=f"open {DATASET_TITLES[dataset]} at {root}")
         return {}, "fix the root folder"
     problem = None
     if dataset == "celeba":
@@ -121,10 +124,11 @@ with st.container(border=True):
     chosen: dict = {}
     problem = None
     if source == "builtin":
-        names = list_scenarios()
-        default = spec.scenario if spec.scenario in names else ui_state.DEMO_SCENARIO
+        scenarios = workflows.scenarios()
+        names = list(scenarios)
+        default = spec.scenario if spec.scenario in names else DEMO_SCENARIO
         name = st.selectbox(
-            "Scenario", names, index=names.index(default), format_func=lambda n: f"{n}: {scenario_summary(n)}",
+            "Scenario", names, index=names.index(default), format_func=lambda n: f"{n}: {scenarios[n]}",
             key="load_scenario",
         )
         chosen = {"scenario": name}
@@ -147,13 +151,13 @@ with st.container(border=True):
             )
             data_dir = meta_csv = ""
             if upload is not None:
-                unpacked = st.session_state.setdefault("zip_cache", {})
+                unpacked = state.upload_cache("zip")
                 if upload.file_id not in unpacked:  # unpack each upload once
                     try:
-                        folder = ui.uploads().folder(f"dataset-{upload.file_id}")
-                        ui_state.extract_zip(upload.getvalue(), folder)
-                        unpacked[upload.file_id] = str(ui_state.find_metadata_csv(folder))
-                    except ValueError as exc:
+                        folder = state.uploads().folder(f"dataset-{upload.file_id}")
+                        extract_zip(upload.getvalue(), folder)
+                        unpacked[upload.file_id] = str(find_metadata_csv(folder))
+                    except USER_ERRORS as exc:
                         unpacked[upload.file_id] = exc
                 found = unpacked[upload.file_id]
                 if isinstance(found, Exception):
@@ -164,8 +168,8 @@ with st.container(border=True):
         columns = []
         if meta_csv:
             try:
-                columns = ui_state.csv_columns(meta_csv)
-            except (ValueError, FileNotFoundError) as exc:
+                columns = csv_columns(meta_csv)
+            except USER_ERRORS as exc:
                 ui.show_error(exc, doing="read the metadata CSV")
         if columns:
             c1, c2, c3 = st.columns([1, 2, 1])
@@ -187,11 +191,11 @@ with st.container(border=True):
         "Model", list(MODELS), format_func=MODELS.get, horizontal=True, key="load_model", persist_state="session"
     )
     if model_choice == "checkpoint":
-        archs = list_archs()
+        archs = workflows.architectures()
         c1, c2 = st.columns([1, 2])
-        arch = c1.selectbox("Architecture", archs, index=archs.index("small_cnn"), key="load_arch",
+        arch = c1.selectbox("Architecture", list(archs), index=list(archs).index("small_cnn"), key="load_arch",
                             help="The checkpoint must be a state dict of this architecture.")
-        c1.caption(get_arch(arch).description)
+        c1.caption(archs[arch])
         ckpt = c2.file_uploader(
             "Checkpoint", type=[s.lstrip(".") for s in CHECKPOINT_SUFFIXES], key="load_ckpt",
             help=f"A state dict of up to {MAX_MB} MB (server.maxUploadSize in .streamlit/config.toml); it is read "
@@ -201,12 +205,12 @@ with st.container(border=True):
         if ckpt is None:
             problem = problem or "upload a checkpoint (.pt, .pth, .th or .safetensors state dict)"
         else:
-            checked = st.session_state.setdefault("ckpt_cache", {})
+            checked = state.upload_cache("checkpoint")
             if ckpt.file_id not in checked:  # save and check each upload once
                 try:
-                    path = ui.uploads().save(ckpt.name, ckpt.getvalue(), allowed=CHECKPOINT_SUFFIXES)
-                    checked[ckpt.file_id] = (str(path), len(read_state_dict(path)))  # weights only, never pickle
-                except (ValueError, FileNotFoundError) as exc:
+                    path = state.uploads().save(ckpt.name, ckpt.getvalue(), allowed=CHECKPOINT_SUFFIXES)
+                    checked[ckpt.file_id] = (str(path), workflows.checkpoint_tensors(path))  # weights only, never pickle
+                except USER_ERRORS as exc:
                     checked[ckpt.file_id] = exc
             found = checked[ckpt.file_id]
             if isinstance(found, Exception):
@@ -221,14 +225,14 @@ with st.container(border=True):
     new_spec = None
     if problem is None and chosen:
         try:
-            new_spec = ui_state.SubjectSpec(**chosen)
-        except ValueError as exc:
+            new_spec = SubjectSpec(**chosen)
+        except USER_ERRORS as exc:
             ui.show_error(exc, doing="use this choice")
     changed = new_spec is not None and new_spec != spec
     label = "Load" if changed else "Loaded"
     if st.button(label, type="primary", disabled=not changed, key="load_button",
                  help=problem.capitalize() + "." if problem else None):
-        ui.set_spec(new_spec)
+        state.set_spec(new_spec)
         st.rerun()
     if problem and source != "builtin":
         st.caption(f"To load: {problem}.")
@@ -239,13 +243,13 @@ sc = subject.scenario
 st.header(sc.title)
 st.write(sc.bias)
 attrs = sc.group_attrs
-current_attr = st.session_state.get("group_attr") or sc.test.group_attr
+current_attr = state.group_attr() or sc.test.group_attr
 attr = st.selectbox(
     "Group attribute to audit", attrs, index=attrs.index(current_attr) if current_attr in attrs else 0,
     help="Which attribute defines the subgroups on every page.",
 )
 if attr != current_attr:
-    st.session_state["group_attr"] = attr
+    state.set_group_attr(attr)
     st.rerun()
 
 left, right = st.columns([3, 2])
@@ -260,24 +264,24 @@ with left:
     tab_train, tab_test = st.tabs(["Training split", "Test split"])
     for tab, split in ((tab_train, "train"), (tab_test, "test")):
         with tab:
-            st.dataframe(ui_state.counts_table(sc, split=split, attr=attr), width="stretch")
+            st.dataframe(tables.counts_table(sc, split=split, attr=attr), width="stretch")
     st.caption(
         "What am I looking at: how many images of each class every group has. A group that is "
         "mostly one class in training is the shortcut a model can learn instead of the real task."
     )
 with right:
     st.subheader("Model card")
-    card = model_card(subject)
+    card = workflows.model_card(subject)
     st.markdown(
         f"**Architecture** {card['arch']}  \n{card['description']}  \n"
         f"**Parameters** {card['parameters']:,}  \n**Classes** {card['num_classes']}  \n"
-        f"**Source** {card['source']}  \n**Device** {ui.device_description()}"
+        f"**Source** {card['source']}  \n**Device** {jobs.device_description()}"
     )
 
 st.subheader("Sample images per group (test split)")
 names = sc.test.group_names[attr]
 for g, gname in enumerate(names[:12]):
-    images = ui_state.sample_images(sc.test, group=g, k=10, seed=0)
+    images = workflows.sample_images(sc.test, group=g, k=10, seed=0)
     st.markdown(f"<div class='bamu-group-label'>{html.escape(gname)}</div>", unsafe_allow_html=True)  # names come from user CSVs
     if images:
         st.image(images, width=64)

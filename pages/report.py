@@ -1,19 +1,15 @@
 """Report / history: saved runs, downloads (HTML / JSON / CSV), delete."""
 import streamlit as st
 
-from bamu_core import ui_state, ui_widgets as ui
+from bamu_core import workflows
+from dashboard import state, tables, widgets as ui
 
 ui.enter_page()
 st.title("Report and history")
-if not (ui_state.library_features()["runs"] and ui_state.library_features()["report"]):
-    st.info("The run store and reports are not available yet in this version of bamu.")
-    st.stop()
-
-from bamu_core.runs import RunStore  # noqa: E402
 
 try:
-    store = RunStore()
-    records = store.list()
+    store = state.run_store()
+    records = workflows.list_runs(store=store)
 except Exception as exc:
     ui.show_error(exc, doing="open the run store", hint="Check that BAMU_HOME is writable.")
     st.stop()
@@ -23,12 +19,12 @@ if not records:
     st.stop()
 
 st.caption(f"{len(records)} saved run(s) in {store.root}. Select one to download its report or delete it.")
-table = ui_state.runs_table(records)
+table = tables.runs_table(records)
 fmt = {c: st.column_config.NumberColumn(format="%.3f") for c in ("intensity", "score", "DP before", "DP after", "accuracy before", "accuracy after")}
 fmt["seconds"] = st.column_config.NumberColumn(format="%.1f")
 st.dataframe(table, hide_index=True, width="stretch", column_config=fmt)
 ids = [r.run_id for r in records]
-last = (st.session_state.get("last_run") or {}).get("run_id")
+last = (state.last_run() or {}).get("run_id")
 default = last if last in ids else ids[0]
 run_id = st.selectbox("Run", ids, index=ids.index(default), key="report_run",
                       format_func=lambda i: f"{i} · {next(r for r in records if r.run_id == i).method or ''}")
@@ -47,9 +43,9 @@ if record.status == "complete":
     st.subheader("Download")
     d = st.columns(3)
     labels = {"html": "HTML report", "json": "JSON", "csv": "CSV table"}
-    for col, (kind, mime) in zip(d, ui_state.EXPORTS.items()):
+    for col, (kind, mime) in zip(d, workflows.EXPORTS.items()):
         col.download_button(
-            labels[kind], data=lambda kind=kind: ui_state.run_export(run_id, kind, store=store),
+            labels[kind], data=lambda kind=kind: workflows.export_run(run_id, kind, store=store),
             file_name=f"bamu-{run_id}.{kind}", mime=mime, key=f"dl_{kind}_{run_id}", icon=":material/download:",
         )
     st.caption("The HTML report is one self-contained file (charts and images inside) that opens offline; "
@@ -61,9 +57,8 @@ with st.popover("Delete this run", icon=":material/delete:"):
     st.write(f"Delete run **{run_id}** and its files? This cannot be undone.")
     if st.button("Delete", type="primary", key=f"delete_{run_id}"):
         try:
-            store.delete(run_id)
-            if (st.session_state.get("last_run") or {}).get("run_id") == run_id:
-                st.session_state["last_run"] = None
+            workflows.delete_run(run_id, store=store)
+            state.forget_run(run_id)
             st.toast(f"Run {run_id} deleted.")
             st.rerun()
         except Exception as exc:

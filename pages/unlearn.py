@@ -1,25 +1,21 @@
 """Unlearn: choose a method, an intensity and a forget set; run it in the background."""
 import streamlit as st
 
-from bamu_core import ui_charts as charts, ui_state, ui_widgets as ui
+from bamu_core import workflows
+from dashboard import charts, jobs, state, tables, tasks, widgets as ui
 
 ui.enter_page()
 st.title("Unlearn the bias")
 subject = ui.require_subject()
-spec = ui.current_spec()
+spec = state.current_spec()
 sc = subject.scenario
 attr = sc.test.group_attr
-methods = ui_state.method_summaries()
-strategies = ui_state.forget_strategies()
-if not (ui_state.library_features()["unlearn"] and methods and strategies):
-    st.info("Unlearning is not available yet in this version of bamu (the unlearning engine has not landed).")
-    st.stop()
+methods = workflows.unlearning_methods(sc)  # those this data can run
+strategies = workflows.forget_strategies()
 
-from bamu_core.unlearn import get_method  # noqa: E402
-
-job = ui.session_job("unlearn")
+job = jobs.session_job("unlearn")
 running = job is not None and job.active
-usable = [m for m in methods if sc.train.has_counterfactual or not get_method(m).needs_counterfactual]
+usable = list(methods)
 # newton (a closed-form step on the last layer) takes seconds on a CPU: the demo's default
 default_method = next((m for m in ("newton", "counterfactual", "ga") if m in usable), usable[0])
 
@@ -51,38 +47,37 @@ with st.container(border=True):
             st.caption("No option for this strategy.")
     preview_ok = False
     try:
-        fs = ui.forget_preview(spec, st.session_state.get("group_attr"), forget_arg, options)
+        fs = state.forget_preview(spec, state.group_attr(), forget_arg, options)
         preview_ok = True
         st.markdown(f"**Forget set preview:** {fs.description} — {len(fs)} of {len(sc.train)} training images; "
                     f"the other {len(sc.train) - len(fs)} are the retain set.")
-        st.image(ui_state.sample_images(sc.train.subset(fs.indices), group=None, k=12, seed=0), width=52)
+        st.image(workflows.sample_images(sc.train.subset(fs.indices), group=None, k=12, seed=0), width=52)
     except Exception as exc:
         ui.show_error(exc, doing="choose this forget set", hint="Pick another strategy or option.")
 
     with st.expander("Advanced hyper-parameters"):
-        table = ui_state.editable_hyperparameters(method, intensity, subject)
-        adjusted = table is not None and not table.equals(ui_state.editable_hyperparameters(method, intensity))
+        table = tables.editable_hyperparameters(method, intensity, subject)
+        adjusted = table is not None and not table.equals(tables.editable_hyperparameters(method, intensity))
         st.caption("The intensity sets these through one documented table"
                    + (", adjusted for this scenario's model" if adjusted else "") + "; edit a value to override it.")
         edited = st.data_editor(table, hide_index=True, disabled=["hyper-parameter"],
                                 key=f"ul_hp_{spec.key}_{method}_{intensity}")
-        overrides = ui_state.hyperparameter_overrides(method, intensity, edited, subject)
+        overrides = tables.hyperparameter_overrides(method, intensity, edited, subject)
         seed = st.number_input("Seed", 0, 10_000, 0, key="ul_seed")
         if overrides:
             st.caption("Overridden: " + ", ".join(f"{k} = {v}" for k, v in overrides.items()))
 
-    oracle = st.session_state.get("oracles", {}).get((spec.key, attr, forget_arg))
-    device = ui.device_description()
+    oracle = state.oracle_for(spec.key, attr, forget_arg)
+    device = jobs.device_description()
     b1, b2 = st.columns([1, 3])
     start = b1.button("Run unlearning", type="primary", key="ul_run", disabled=running or not preview_ok)
     b2.caption(f"Runs in the background on **{device}**; you can switch pages meanwhile. "
                "The result is saved as a run (Report / history).")
 
 if start:
-    target = ui_state.with_group_attr(subject, st.session_state.get("group_attr"))
-    job = ui.submit_job(
-        ui_state.unlearn_task(target, method=method, intensity=intensity, forget=forget_arg, forget_options=options,
-                              hyperparameters=overrides, seed=seed, oracle=oracle),
+    job = jobs.submit_job(
+        tasks.unlearn_task(subject, method=method, intensity=intensity, forget=forget_arg, forget_options=options,
+                           hyperparameters=overrides, seed=seed, oracle=oracle),
         kind="unlearn", label=f"{method} @ {intensity:.2f}",
         meta={"spec_key": spec.key, "attr": attr, "forget": forget_arg},
     )
@@ -94,7 +89,7 @@ if job.active:
     ui.job_panel(job, title=f"Unlearning with {job.label}")
     st.stop()
 
-run = ui.collect_unlearn(job)
+run = jobs.collect_unlearn(job)
 if run is None:
     if job.state == "failed":
         ui.show_error(job.error or "the run failed", doing="unlearn", hint="Change the settings and run again.")
@@ -117,7 +112,7 @@ k[3].metric("Score", f"{run['score']:.3f}" if run.get("score") is not None else 
 left, right = st.columns([3, 2])
 with left:
     series = {"before": run["radar"]["before"], "after": run["radar"]["after"]}
-    ui.chart(charts.radar(series, title="Before and after"),
+    charts.chart(charts.radar(series, title="Before and after"),
              "What am I looking at: four scores in [0, 1], larger is better: utility (accuracy kept), fairness "
              "(1 - gap), forgetting (forget-set behaviour like a model that never saw it) and privacy "
              "(membership attacks near chance). Grey: before; blue: after.", key="ul_radar")
@@ -126,7 +121,7 @@ with right:
     if events:
         from bamu_core.unlearn import ProgressEvent
 
-        ui.chart(charts.loss_curve([ProgressEvent(**e) for e in events], title="Loss during the run"),
+        charts.chart(charts.loss_curve([ProgressEvent(**e) for e in events], title="Loss during the run"),
                  f"What am I looking at: the training loss per step; the run kept step {run.get('chosen_step')} "
                  "(the best admissible checkpoint on the validation split).", key="ul_loss")
 st.caption(f"Run {run.get('run_id') or '(not saved)'} · {run['seconds']:.1f} s of unlearning · forget set: "

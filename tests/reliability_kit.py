@@ -222,7 +222,7 @@ def open_app(tmp: Path, *, groups=("a", "b")):
     """The dashboard with a tiny folder dataset (groups by ``site``) and a small CNN checkpoint loaded."""
     from streamlit.testing.v1 import AppTest
 
-    from bamu_core.ui_state import SubjectSpec
+    from dashboard.subjects import SubjectSpec
 
     root, meta = write_folder(tmp / "app-data", n_per=4, groups=groups)
     ckpt = model_file(tmp / "app-model.safetensors")

@@ -262,7 +262,7 @@ def test_a_queued_run_shows_its_queue_position_and_is_cancelled_from_its_panel(a
     import threading
 
     from bamu_core.jobs import default_manager
-    from bamu_core.ui_widgets import _device_name
+    from dashboard.jobs import _device_name
 
     gate = threading.Event()
     blocker = default_manager().submit(lambda p, s: gate.wait(60), kind="demo", owner="another-session", device=_device_name())
@@ -346,19 +346,19 @@ def test_an_export_of_a_saved_run_is_a_real_report(app, tmp_path):
     import json
 
     from bamu_core.runs import RunStore
-    from bamu_core.ui_state import run_export, runs_table
-    from bamu_core.workflows import load_subject, unlearn
+    from bamu_core.workflows import export_run, load_subject, unlearn
+    from dashboard.tables import runs_table
 
     subject = load_subject(scenario="binary-colored-digits")
     store = RunStore(tmp_path / "runs")
     run = unlearn(subject, method="newton", intensity=0.0, store=store, gradcam_images=2, mia_samples=200, n_boot=20)
-    html = run_export(run.run_id, "html", store=store).decode()
+    html = export_run(run.run_id, "html", store=store).decode()
     assert "<html" in html.lower() and run.run_id in html
-    data = json.loads(run_export(run.run_id, "json", store=store))
+    data = json.loads(export_run(run.run_id, "json", store=store))
     assert data["result"]["method"] == "newton"
-    csv = run_export(run.run_id, "csv", store=store).decode().splitlines()
+    csv = export_run(run.run_id, "csv", store=store).decode().splitlines()
     assert csv[0].startswith("section,") and len(csv) > 10
     table = runs_table(store.list())
     assert list(table["run"]) == [run.run_id] and table["method"].iloc[0] == "newton"
     with pytest.raises(ValueError, match="kind"):
-        run_export(run.run_id, "pdf", store=store)
+        export_run(run.run_id, "pdf", store=store)

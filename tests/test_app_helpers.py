@@ -1,4 +1,4 @@
-"""The dashboard's Streamlit-free glue (bamu_core.ui_state) and its figures (bamu_core.ui_charts)."""
+"""The dashboard's glue (dashboard/) and its figures (bamu_core.report, shown by dashboard.charts)."""
 from __future__ import annotations
 
 import io
@@ -7,24 +7,20 @@ import zipfile
 import numpy as np
 import pytest
 
-from bamu_core import ui_charts as charts
-from bamu_core.ui_state import (
-    COLOURS,
-    SubjectSpec,
-    SubjectStore,
-    UploadDir,
+from bamu_core.workflows import sample_images
+from dashboard import charts
+from dashboard.charts import COLOURS
+from dashboard.errors import user_message
+from dashboard.subjects import SubjectSpec, SubjectStore
+from dashboard.tables import (
     counts_table,
-    csv_columns,
-    extract_zip,
-    find_metadata_csv,
     editable_hyperparameters,
     gaps_above,
     group_table,
     hyperparameter_overrides,
     overall_table,
-    sample_images,
-    user_message,
 )
+from dashboard.uploads import UploadDir, csv_columns, extract_zip, find_metadata_csv
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:
@@ -245,7 +241,7 @@ def test_user_text_in_figures_is_escaped():
 def test_compute_threads_leaves_a_core_for_the_server(monkeypatch):
     import os
 
-    from bamu_core.ui_widgets import compute_threads
+    from dashboard.jobs import compute_threads
 
     monkeypatch.setenv("BAMU_THREADS", "3")
     assert compute_threads() == 3
@@ -265,7 +261,8 @@ def test_series_colours_are_fixed_by_role_and_never_reused_for_others():
 def test_the_loading_panel_says_whether_it_reads_images_or_trains():
     from types import SimpleNamespace
 
-    from bamu_core.ui_widgets import load_phase, progress_text
+    from dashboard.jobs import load_phase
+    from dashboard.widgets import progress_text
 
     reading, training = SimpleNamespace(step=3, total=10, loss=float("nan")), SimpleNamespace(step=5, total=40, loss=0.25)
     assert progress_text("Loading", reading, load_phase) == "Loading (reading images): step 3 of 10"

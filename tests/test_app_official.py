@@ -17,7 +17,8 @@ from reliability_kit import close_app, model_file, open_app
 from test_app import _texts, no_exceptions, settle
 from test_datasets_official import make_celeba, make_cub, make_waterbirds
 
-from bamu_core.ui_state import SubjectSpec, dataset_choices, dataset_defaults
+from bamu_core.workflows import dataset_choices, dataset_defaults
+from dashboard.subjects import SubjectSpec
 
 
 @pytest.fixture(scope="module")

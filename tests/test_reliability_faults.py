@@ -216,7 +216,7 @@ def test_a_write_that_fails_midway_leaves_a_failed_row_and_no_artifacts(tmp_path
 def test_a_job_cancelled_from_the_dashboard_keeps_no_result_and_no_artifacts(tmp_path):
     """Cancel of a running background job: job cancelled without result, the run's row cancelled, no artifacts."""
     from bamu_core.jobs import JobManager
-    from bamu_core.ui_state import unlearn_task
+    from dashboard.tasks import unlearn_task
 
     store = RunStore(tmp_path / "runs")
     manager = JobManager()
@@ -412,7 +412,7 @@ def test_bamu_prints_the_out_of_memory_fallback_as_one_line_warnings(tmp_path, c
 def test_two_sessions_unlearning_at_once_queue_and_keep_their_own_runs(tmp_path):
     """Two sessions start unlearning at once: one runs, the other waits at queue position 1; each gets its own run, weights and config; the shared model is untouched."""
     from bamu_core.jobs import JobManager
-    from bamu_core.ui_state import unlearn_task
+    from dashboard.tasks import unlearn_task
 
     subject = tiny_subject()  # shared by both sessions, as the dashboard's subject store shares it
     original = state_of(subject.model)

@@ -319,7 +319,7 @@ def test_bad_checkpoints_are_refused_with_one_clear_message(case, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------
-# uploads: zip archives and single files (bamu_core.ui_state, used by the Load page)
+# uploads: zip archives and single files (dashboard.uploads, used by the Load page)
 # ------------------------------------------------------------------------------------------------
 
 
@@ -374,7 +374,7 @@ ZIP_CASES = [
 
 @pytest.mark.parametrize("case", ZIP_CASES, ids=lambda c: c.id)
 def test_bad_zip_uploads_are_refused_and_write_nothing(case, tmp_path):
-    from bamu_core.ui_state import extract_zip
+    from dashboard.uploads import extract_zip
 
     dest = tmp_path / "inside" / "dest"
     with pytest.raises(case.error) as info:
@@ -386,7 +386,7 @@ def test_bad_zip_uploads_are_refused_and_write_nothing(case, tmp_path):
 @reliability("valid input", "library: zip upload")
 def test_a_good_zip_is_extracted_in_place(tmp_path):
     """A well-formed dataset zip is extracted below its folder and its metadata CSV found."""
-    from bamu_core.ui_state import extract_zip, find_metadata_csv
+    from dashboard.uploads import extract_zip, find_metadata_csv
 
     dest = extract_zip(_zip({"ds/meta.csv": b"path,label,g\n", "ds/img/a.png": png_bytes(np.zeros((2, 2), np.uint8))}), tmp_path / "x")
     assert files_under(dest) == ["ds/img/a.png", "ds/meta.csv"]
@@ -404,7 +404,7 @@ UPLOAD_CASES = [
 @pytest.mark.parametrize("case", UPLOAD_CASES, ids=lambda c: c.id)
 def test_bad_single_file_uploads_are_refused(case):
     from bamu_core.models import CHECKPOINT_SUFFIXES
-    from bamu_core.ui_state import UploadDir
+    from dashboard.uploads import UploadDir
 
     folder = UploadDir()
     try:

@@ -127,7 +127,7 @@ def test_the_running_dashboard_listens_on_localhost_refuses_uploads_without_xsrf
 # no eval / exec / pickle on user data
 # ------------------------------------------------------------------------------------------------
 
-SOURCES = sorted([*(REPO / "bamu_core").rglob("*.py"), REPO / "app.py", *(REPO / "pages").glob("*.py")])
+SOURCES = sorted([*(REPO / "bamu_core").rglob("*.py"), REPO / "app.py", *(REPO / "pages").glob("*.py"), *(REPO / "dashboard").glob("*.py")])
 
 
 def _call_name(node: ast.Call) -> str:
@@ -259,7 +259,7 @@ def test_uploads_go_to_a_private_per_session_folder_removed_with_the_session(tin
     """Uploads land in a per-session 0700 temp folder under their bare name (../../ stripped); ending one session removes its folder only; a dropped session's folder is removed."""
     from streamlit.testing.v1 import AppTest
 
-    from bamu_core.ui_state import UploadDir
+    from dashboard.uploads import UploadDir
 
     ckpt = model_file(tmp_path / "upload.safetensors").read_bytes()
     other = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)  # a second browser tab

@@ -1,13 +1,21 @@
-"""Self-contained HTML reports of runs (plotly and images inline, opens offline), JSON and CSV exports."""
+"""Self-contained HTML reports of runs (plotly and images inline, opens offline), JSON and CSV exports,
+and every plotly figure of bamu with its colours (the report's and the dashboard's, :mod:`._figures`)."""
 from ._build import build_report, environment_info
 from ._export import report_json, report_rows, write_report
 from ._figures import (
     AFTER_COLOUR,
     BEFORE_COLOUR,
     COLOURS,
+    ORACLE_COLOUR,
+    confusion_heatmap,
+    gap_bars,
     group_accuracy_figure,
+    group_bars,
+    loss_curve,
     pareto_figure,
+    radar,
     radar_figure,
+    series_colour,
 )
 from ._html import CSV_COLUMNS
 from ._sweep import sweep_figure, write_sweep
@@ -24,7 +32,14 @@ __all__ = [
     "pareto_figure",
     "BEFORE_COLOUR",
     "AFTER_COLOUR",
+    "ORACLE_COLOUR",
     "COLOURS",
+    "series_colour",
+    "radar",
+    "group_bars",
+    "gap_bars",
+    "confusion_heatmap",
+    "loss_curve",
     "sweep_figure",
     "write_sweep",
 ]

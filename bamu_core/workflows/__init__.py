@@ -7,12 +7,32 @@
   unlearned model (privacy, radar axes, score);
 - :mod:`.unlearning`: :func:`unlearn` (forget set, method, assessment, run store) and the
   scenario's hyper-parameter defaults;
-- :mod:`.sweeping`: :func:`sweep` over methods x intensities and its Pareto front.
+- :mod:`.sweeping`: :func:`sweep` over methods x intensities and its Pareto front;
+- :mod:`.catalogue`: what there is to choose from (scenarios, official datasets and their
+  options, architectures, methods, forget strategies, each with its help) and the device;
+- :mod:`.explore`: sample images, the forget set a strategy selects, a Grad-CAM gallery, a
+  checkpoint read safely;
+- :mod:`.history`: the runs of a given run store: list, load, compare, delete, export.
 
 Nothing here draws, composes images or imports the dashboard's packages (streamlit, plotly).
 """
 from .assessment import Assessment, assess, evaluate_unlearning
 from .auditing import audit
+from .catalogue import (
+    CHECKPOINT_SUFFIXES,
+    DATASET_TITLES,
+    architectures,
+    compute_device,
+    dataset_choices,
+    dataset_defaults,
+    datasets,
+    forget_strategies,
+    method_hyperparameters,
+    scenarios,
+    unlearning_methods,
+)
+from .explore import checkpoint_tensors, gallery, preview_forget, sample_images
+from .history import EXPORTS, compare_runs, delete_run, export_run, list_runs, load_run, run_gradcam
 from .subject import Subject, dataset_card, load_subject, model_card
 from .sweeping import SWEEP_COLUMNS, SweepResult, sweep, sweep_row
 from .unlearning import retrain_recipe, scenario_hyperparameters, unlearn
@@ -33,4 +53,26 @@ __all__ = [
     "SweepResult",
     "sweep_row",
     "SWEEP_COLUMNS",
+    "CHECKPOINT_SUFFIXES",
+    "DATASET_TITLES",
+    "scenarios",
+    "datasets",
+    "dataset_defaults",
+    "dataset_choices",
+    "architectures",
+    "unlearning_methods",
+    "forget_strategies",
+    "method_hyperparameters",
+    "compute_device",
+    "sample_images",
+    "preview_forget",
+    "gallery",
+    "checkpoint_tensors",
+    "EXPORTS",
+    "list_runs",
+    "load_run",
+    "compare_runs",
+    "delete_run",
+    "export_run",
+    "run_gradcam",
 ]

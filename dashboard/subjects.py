@@ -1,0 +1,226 @@
+"""What the user chose to load, and the loaded subjects the dashboard keeps.
+
+- :class:`SubjectSpec`: a built-in scenario, a folder + CSV or an official dataset, and a baseline
+  or a checkpoint; hashable, with a stable :attr:`SubjectSpec.key` and :meth:`SubjectSpec.load`.
+- :class:`SubjectStore`: loaded subjects by spec key (the dashboard keeps one in
+  ``st.cache_resource``, shared by browser sessions), least recently used dropped first.
+- :func:`with_group_attr`: the same subject audited by another group attribute.
+
+Free of Streamlit, so that it can be unit-tested.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from bamu_core.errors import BamuInputError
+from bamu_core.workflows import DATASET_TITLES, dataset_defaults
+
+__all__ = ["DEMO_SCENARIO", "SubjectSpec", "SubjectStore", "with_group_attr"]
+
+DEMO_SCENARIO = "binary-colored-digits"
+_DATASET_FIELDS = ("dataset", "dataset_root", "dataset_options")
+
+
+def _frozen_options(dataset: str, options) -> tuple[tuple[str, Any], ...]:
+    """``options`` (a dict or pairs) as sorted ``(name, value)`` pairs, lists as tuples, None dropped."""
+    pairs = dict(options.items() if hasattr(options, "items") else options)
+    allowed = dataset_defaults(dataset)
+    unknown = sorted(set(pairs) - set(allowed))
+    if unknown:
+        raise BamuInputError(
+            f"dataset_options {unknown} do not apply to {dataset}; its options are {', '.join(allowed) or 'none'}"
+        )
+    out = []
+    for name, value in sorted(pairs.items()):
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            value = tuple(value)
+        try:
+            hash(value)
+        except TypeError:
+            raise BamuInputError(
+                f"dataset_options {name!r} must be a number, a string or a list of them, got {type(value).__name__}"
+            ) from None
+        out.append((name, value))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    """What the user asked to load; two equal specs load the same subject.
+
+    Exactly one data source: a built-in ``scenario``; a ``data_dir`` + ``meta_csv``; or an official
+    ``dataset`` (``celeba``, ``cub``, ``waterbirds``) read from ``dataset_root`` with
+    ``dataset_options`` (given as a dict or pairs, kept as sorted pairs so that the spec stays
+    hashable; see :func:`dataset_defaults`). Without ``checkpoint`` the data's baseline is
+    trained (cached on disk after the first time).
+    """
+
+    scenario: str | None = None
+    data_dir: str | None = None
+    meta_csv: str | None = None
+    label_col: str = "label"
+    group_cols: tuple[str, ...] = ()
+    image_size: int | None = None
+    arch: str | None = None
+    checkpoint: str | None = None
+    checkpoint_sha256: str | None = None
+    seed: int = 0
+    dataset: str | None = None
+    dataset_root: str | None = None
+    dataset_options: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self):
+        if sum(x is not None for x in (self.scenario, self.data_dir, self.dataset)) != 1:
+            raise BamuInputError(
+                "choose either a built-in scenario or a data folder with a metadata CSV or an official dataset "
+                f"({', '.join(DATASET_TITLES)}) with its root folder: exactly one of them"
+            )
+        if self.data_dir is not None and not self.meta_csv:
+            raise BamuInputError("a data folder needs a metadata CSV (columns path, label and group columns)")
+        object.__setattr__(self, "group_cols", tuple(self.group_cols))
+        if self.dataset is None:
+            if self.dataset_root is not None or self.dataset_options:
+                raise BamuInputError("dataset_root and dataset_options only apply with an official dataset (dataset=...)")
+            return
+        if self.dataset not in DATASET_TITLES:
+            raise BamuInputError(f"dataset must be one of {', '.join(DATASET_TITLES)}, got {self.dataset!r}")
+        if self.dataset_root is None or not str(self.dataset_root).strip():
+            raise BamuInputError(f"dataset {self.dataset!r} needs its root folder (dataset_root)")
+        object.__setattr__(self, "dataset_root", str(self.dataset_root))
+        object.__setattr__(self, "dataset_options", _frozen_options(self.dataset, self.dataset_options))
+
+    @property
+    def key(self) -> str:
+        """A short stable id of this spec (a spec without an official dataset keeps its earlier key)."""
+        from bamu_core.storage import config_hash
+
+        config = asdict(self)
+        if self.dataset is None:
+            for name in _DATASET_FIELDS:
+                config.pop(name)
+        return config_hash(config)
+
+    @property
+    def is_demo(self) -> bool:
+        return self.scenario == DEMO_SCENARIO and self.checkpoint is None and self.arch is None
+
+    def describe(self) -> str:
+        """One line for the sidebar."""
+        if self.scenario:
+            data = self.scenario
+        elif self.dataset:
+            data = self._describe_dataset()
+        else:
+            data = f"folder {Path(self.data_dir).name}"
+        model = f"checkpoint {Path(self.checkpoint).name}" if self.checkpoint else "baseline"
+        return f"{data} · {model}"
+
+    def _describe_dataset(self) -> str:
+        """E.g. ``CelebA: Smiling by Male, at most 500 images per split``."""
+        o = {**dataset_defaults(self.dataset), **dict(self.dataset_options)}
+
+        def names(value) -> str:
+            return ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+        parts = []
+        if self.dataset == "celeba":
+            parts.append(f"{o['target']} by {names(o['sensitive'])}")
+        elif self.dataset == "cub":
+            parts.append(f"groups by {o['attribute']}" if o["group_source"] == "attribute" else f"groups by {o['part']} visibility")
+            if o.get("classes") is not None:
+                parts.append(f"{names(o['classes'])} species" if isinstance(o["classes"], int) else f"species {names(o['classes'])}")
+        if o.get("max_per_split") is not None:
+            parts.append(f"at most {o['max_per_split']} images per split")
+        title = DATASET_TITLES[self.dataset]
+        return f"{title}: {', '.join(parts)}" if parts else title
+
+    def load(
+        self,
+        *,
+        progress: Callable | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        device: str | None = None,
+    ):
+        """Load the data and the model with :func:`bamu_core.workflows.load_subject`.
+
+        ``progress(step, total, loss)`` follows the reading of an official dataset's images (loss
+        NaN) and then baseline training; when ``should_stop()`` turns true the reading or the
+        training stops at its next step (raising ``StopRequested``).
+        """
+        from bamu_core.training import StopRequested
+        from bamu_core.workflows import load_subject
+
+        def report(step, total, loss):
+            if should_stop is not None and should_stop():
+                raise StopRequested(f"stopped at step {step} of {total}")
+            if progress is not None:
+                progress(step, total, loss)
+
+        options = None
+        if self.dataset is not None:
+            options = {k: list(v) if isinstance(v, tuple) else v for k, v in self.dataset_options}
+            options["progress"] = lambda done, total: report(done, total, float("nan"))
+        return load_subject(
+            scenario=self.scenario,
+            dataset=self.dataset,
+            dataset_root=self.dataset_root,
+            dataset_options=options,
+            data_dir=self.data_dir,
+            meta_csv=self.meta_csv,
+            label_col=self.label_col,
+            group_cols=list(self.group_cols) or None,
+            image_size=self.image_size,
+            model_path=self.checkpoint,
+            arch=self.arch,
+            seed=self.seed,
+            device=device,
+            progress=report,
+        )
+
+
+class SubjectStore:
+    """Loaded subjects by spec key, thread-safe, keeping the ``capacity`` most recently used."""
+
+    def __init__(self, capacity: int = 4):
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self._items: collections.OrderedDict[str, Any] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str | None):
+        if key is None:
+            return None
+        with self._lock:
+            subject = self._items.get(key)
+            if subject is not None:
+                self._items.move_to_end(key)
+            return subject
+
+    def put(self, key: str, subject) -> None:
+        with self._lock:
+            self._items[key] = subject
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+def with_group_attr(subject, attr: str | None):
+    """The same subject audited by group attribute ``attr`` (data shared, nothing copied)."""
+    if attr is None or attr == subject.scenario.test.group_attr:
+        return subject
+    return replace(subject, scenario=subject.scenario.with_group(attr))

@@ -1,0 +1,206 @@
+"""Streamlit building blocks shared by the dashboard's pages (``app.py``, ``pages/*.py``): the
+per-run setup, the page guard, the loaded subject or why not, a live job panel, error messages and
+the sidebar."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import streamlit as st
+
+from bamu_core.jobs import Job, default_manager
+
+from . import jobs, state
+from .charts import COLOURS, chart, loss_curve
+from .errors import user_message
+from .subjects import with_group_attr
+
+__all__ = [
+    "setup",
+    "enter_page",
+    "require_subject",
+    "job_panel",
+    "progress_text",
+    "show_error",
+    "page_failed",
+    "sidebar",
+]
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+APP = ASSETS.parent / "app.py"
+
+
+def setup() -> None:
+    """Per-run setup: CSS, the compute threads, a session id, the built-in demo as the default subject."""
+    css = ASSETS / "style.css"
+    if css.is_file():
+        st.html(f"<style>{css.read_text(encoding='utf-8')}</style>")
+    jobs.set_threads_once()
+    state.init_session()
+
+
+def enter_page() -> None:
+    """First line of every page: make sure the page runs inside ``app.py``'s navigation.
+
+    Streamlit starts in its older "pages directory" mode whenever a ``pages/`` folder exists, and
+    leaves it only when a script calls ``st.navigation``. The first visit of a fresh server to a
+    page's own address (``/audit``) would run that page alone, without the app's setup and
+    sidebar. Here ``app.py`` is run instead, in the same script run (so a button click is not
+    lost): its ``st.navigation`` leaves that mode and runs this page inside the app; then the
+    outer, lone run of the page stops.
+    """
+    import runpy
+
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        runpy.run_path(str(APP), run_name="__main__")
+        st.stop()
+
+
+def require_subject():
+    """The session's loaded subject (with its group attribute), or show why not and stop the page."""
+    spec = state.current_spec()
+    status, subject, job = jobs.subject_status(spec)
+    if status == "ready":
+        return with_group_attr(subject, state.group_attr())
+    if status == "loading":
+        st.info(f"Loading **{spec.describe()}** (training the baseline on first use) ...")
+        job_panel(job, title="Loading", curve=False, phase=jobs.load_phase)
+    elif status == "failed":
+        show_error(job.error or "loading failed", doing="load the model and data", hint="Change the choice on the Load page.")
+        if st.button("Try again", key="retry_load"):
+            jobs.start_loading(spec)
+            st.rerun()
+    else:
+        st.warning("Loading was cancelled.")
+        if st.button("Load again", key="reload"):
+            jobs.start_loading(spec)
+            st.rerun()
+    st.stop()
+
+
+# ------------------------------------------------------------------------------------------------
+# the live job panel
+# ------------------------------------------------------------------------------------------------
+
+
+def _is_fragment_rerun() -> bool:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(getattr(ctx, "fragment_ids_this_run", None)) if ctx is not None else False
+
+
+@st.fragment(run_every=1.0)
+def _render_job(job_id: str, title: str, curve: bool, phase=None) -> None:
+    try:
+        _render_job_body(job_id, title, curve, phase)
+    except Exception as exc:  # the fragment reruns on its own: never let it show a traceback
+        page_failed(exc)
+
+
+def _render_job_body(job_id: str, title: str, curve: bool, phase=None) -> None:
+    manager = default_manager()
+    job = manager.get(job_id)
+    if job is None:
+        st.warning("This job is no longer known (the dashboard was restarted). Start it again.")
+        return
+    if not job.active:
+        if _is_fragment_rerun():
+            st.rerun()  # redraw the whole page with the result
+        return
+    ev = job.latest
+    if job.state == "queued":
+        pos = manager.queue_position(job) or 1
+        st.info(
+            f"{title}: waiting for the {job.device} device, which runs one job at a time; "
+            f"this job is number {pos} in its queue."
+        )
+    else:
+        text = progress_text(title, ev, phase)
+        st.progress(job.fraction, text=f"{text} · {job.elapsed:.0f} s on {job.device}")
+        if job.cancel_requested:
+            st.caption("Stopping at the next step ...")
+    if curve and ev is not None:
+        chart(
+            loss_curve(job.history(), title="Live loss"),
+            "What am I looking at: the training loss at every step of the running job "
+            "(and the validation fairness gap when the method reports it). It refreshes every second.",
+            key=f"curve_{job.id}",
+        )
+    if st.button("Cancel", key=f"cancel_{job.id}", disabled=job.cancel_requested, type="secondary"):
+        manager.cancel(job.id)
+        st.rerun()
+
+
+def progress_text(title: str, ev, phase=None) -> str:
+    """The progress bar's line for the latest event ``ev`` (None before the first)."""
+    if ev is None:
+        return f"{title}: preparing ..."
+    loss = f", loss {ev.loss:.3f}" if ev.loss == ev.loss and abs(ev.loss) != float("inf") else ""
+    what = f" ({phase(ev)})" if phase is not None else ""
+    return f"{title}{what}: step {ev.step} of {ev.total}{loss}"
+
+
+def job_panel(job: Job, *, title: str, curve: bool = True, phase=None) -> None:
+    """A live panel for ``job`` (progress bar, queue position, loss curve, cancel) refreshing every second.
+
+    ``phase(event)``, when given, names what the latest progress event counts (shown after the
+    title). When the job finishes the page reruns to show its result.
+    """
+    _render_job(job.id, title, curve, phase)
+
+
+# ------------------------------------------------------------------------------------------------
+# messages and the sidebar
+# ------------------------------------------------------------------------------------------------
+
+
+def show_error(exc: BaseException | str, *, doing: str = "", hint: str = "") -> None:
+    """``st.error`` with what went wrong and what to do, never a traceback."""
+    text = exc if isinstance(exc, str) else user_message(exc, doing=doing)
+    if isinstance(exc, str) and doing:
+        text = f"Could not {doing}: {exc}"
+    st.error(f"{text} {hint}".strip(), icon=":material/error:")
+
+
+def page_failed(exc: BaseException) -> None:
+    """Last resort for an unexpected error in a page: log the traceback, show a plain message."""
+    logging.getLogger("bamu.app").error("page failed", exc_info=exc)
+    show_error(exc, doing="show this page")
+
+
+def sidebar() -> None:
+    """Current dataset, model and run at a glance, and this session's active jobs."""
+    spec = state.current_spec()
+    status, subject, _ = jobs.subject_status(spec, start=False)
+    with st.sidebar:
+        st.markdown("##### Now loaded")
+        if status == "ready":
+            sc = subject.scenario
+            attr = state.group_attr() or sc.test.group_attr
+            st.markdown(
+                f"**Dataset** · {sc.name}  \n{len(sc.train)} train / {len(sc.test)} test · groups by *{attr}*  \n"
+                f"**Model** · {subject.arch}  \n{subject.model_source}"
+            )
+        elif status == "loading":
+            st.markdown(f"**Loading** · {spec.describe()} ...")
+        else:
+            st.markdown(f"**Not loaded** · {spec.describe()}")
+        run = state.last_run()
+        if run:
+            st.markdown(
+                f"**Run** · {run.get('method', '?')} @ {run.get('intensity', 0):.2f}  \n"
+                f"{run.get('run_id') or 'not saved'} · {run.get('status', '')}"
+            )
+        else:
+            st.markdown("**Run** · none yet")
+        for job in jobs.active_jobs():
+            st.progress(job.fraction, text=f"{job.label} ({job.state})")
+        st.markdown(
+            f"<span class='bamu-legend'><b style='color:{COLOURS['before']}'>■ before</b> "
+            f"<b style='color:{COLOURS['after']}'>■ after</b> "
+            f"<b style='color:{COLOURS['oracle']}'>■ retrain oracle</b></span>",
+            unsafe_allow_html=True,
+        )
