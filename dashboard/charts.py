@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bamu_core.report import COLOURS, confusion_heatmap, gap_bars, group_bars, loss_curve, radar, series_colour, sweep_figure
+from bamu_core.report import (
+    COLOURS,
+    confusion_heatmap,
+    gap_bars,
+    group_bars,
+    loss_curve,
+    radar,
+    series_colour,
+    sweep_figure,
+)
 
 __all__ = [
     "COLOURS",

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import streamlit as st
 
 from bamu_core.jobs import Job, default_manager
+from bamu_core.results import UnlearnReport
 from bamu_core.workflows import compute_device
 
 from . import keys, state
@@ -93,9 +94,10 @@ def active_jobs() -> list[Job]:
     return default_manager().jobs(owner=state.session_id(), active=True)
 
 
-def collect_unlearn(job: Job | None) -> dict | None:
-    """The JSON of a finished unlearning job (once per job: its model is kept for Grad-CAM, the
-    session's latest run set, a ``retrain`` run remembered as the oracle). None if it has none."""
+def collect_unlearn(job: Job | None) -> UnlearnReport | None:
+    """The report of a finished unlearning job, without its model (once per job: the model is kept
+    in the model store for Grad-CAM, the session's latest run set, a ``retrain`` run remembered as
+    the oracle). None if it has none."""
     if job is None:
         return None
     done = st.session_state.setdefault(keys.COLLECTED, {})
@@ -103,12 +105,11 @@ def collect_unlearn(job: Job | None) -> dict | None:
         if job.result is None or job.state not in ("done", "cancelled"):
             return None
         run = job.result
-        summary = run.to_json() if hasattr(run, "to_json") else dict(run)
-        key = summary.get("run_id") or job.id
+        summary = UnlearnReport.from_json(run.to_json())  # the measurements only: no model, no method result
+        key = summary.run_id or job.id
         if getattr(run, "model", None) is not None:
             state.keep_model(key, run.model)
-        summary["model_key"] = key
-        if summary.get("method") == "retrain":
+        if summary.method == "retrain":
             meta = job.meta
             state.set_oracle(meta.get("spec_key"), meta.get("attr"), meta.get("forget"), oracle_summary(summary))
         else:

@@ -12,6 +12,7 @@ import streamlit as st
 
 from bamu_core import workflows
 from bamu_core.errors import BamuInputError
+from bamu_core.results import UnlearnReport
 from bamu_core.runs import RunStore
 
 from . import keys
@@ -82,18 +83,18 @@ def set_group_attr(attr: str | None) -> None:
     st.session_state[keys.GROUP_ATTR] = attr
 
 
-def last_run() -> dict | None:
-    """The JSON summary of this session's latest unlearning run (None before the first)."""
+def last_run() -> UnlearnReport | None:
+    """The report of this session's latest unlearning run, without its model (None before the first)."""
     return st.session_state.get(keys.LAST_RUN)
 
 
-def set_last_run(run: dict) -> None:
+def set_last_run(run: UnlearnReport) -> None:
     st.session_state[keys.LAST_RUN] = run
 
 
 def forget_run(run_id: str) -> None:
     """Drop this session's latest run if it is ``run_id`` (it was deleted)."""
-    if (last_run() or {}).get("run_id") == run_id:
+    if getattr(last_run(), "run_id", None) == run_id:
         st.session_state[keys.LAST_RUN] = None
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bamu_core.report import report_rows
+from bamu_core.results import AuditResult, Interval, UnlearnReport
 from bamu_core.workflows import method_hyperparameters
 
 __all__ = [
@@ -61,56 +62,58 @@ UTILITY_NAMES = {
 }
 
 
-def _ci_text(ci: dict | None) -> str:
+def _ci_text(ci: Interval | dict | None) -> str:
     if not ci:
         return ""
-    lo, hi = ci.get("low"), ci.get("high")
+    lo, hi = (ci.low, ci.high) if isinstance(ci, Interval) else (ci.get("low"), ci.get("high"))
     if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and math.isfinite(lo) and math.isfinite(hi):
         return f"{lo:.3f} – {hi:.3f}"
     return ""
 
 
-def overall_table(result: dict, *, threshold: float):
+def overall_table(result: AuditResult, *, threshold: float):
     """Overall utility and fairness gaps of an audit with their CIs and a flag above ``threshold``.
 
     Columns: metric, value, 95 % CI (empty when the audit has no intervals), above threshold
     (gaps only: True / False; utility rows: None).
     """
-    u, f = result["utility"], result["fairness"]
-    uci, fci = result.get("utility_ci") or {}, result.get("fairness_ci") or {}
+    u, f = result.utility, result.fairness
     rows = []
     for key, name in UTILITY_NAMES.items():
-        value = u.get(key, f.get(key))
+        value = getattr(u, key, None)
+        if value is None and key in type(f).__dataclass_fields__:
+            value = f.gap(key)
         if value is not None:
-            rows.append({"metric": name, "value": value, "CI": _ci_text(uci.get(key) or fci.get(key)), "above threshold": None})
+            rows.append({"metric": name, "value": value, "CI": _ci_text(result.ci(key)), "above threshold": None})
     for key, name in GAP_NAMES.items():
-        value = f.get(key)
+        value = f.gap(key)
         if value is not None:
-            rows.append({"metric": name, "value": value, "CI": _ci_text(fci.get(key)), "above threshold": bool(value > threshold)})
+            rows.append({"metric": name, "value": value, "CI": _ci_text(result.fairness_ci.get(key)),
+                         "above threshold": bool(value > threshold)})
     return pd.DataFrame(rows)
 
 
-def group_table(result: dict):
+def group_table(result: AuditResult):
     """Per-group rows of an audit: group, n, accuracy, selection rate, TPR, FPR (binary: scalars)."""
     rows = []
-    with_ci = any(r.get("accuracy_ci") for r in result["groups"])
-    for r in result["groups"]:
-        row = {"group": r["group"], "n": r["n"], "accuracy": r["accuracy"]}
+    with_ci = any(r.accuracy_ci for r in result.groups)
+    for r in result.groups:
+        row = {"group": r.group, "n": r.n, "accuracy": r.accuracy}
         if with_ci:
-            row["accuracy CI"] = _ci_text(r.get("accuracy_ci"))
-        sel = r.get("selection_rate")
+            row["accuracy CI"] = _ci_text(r.accuracy_ci)
+        sel = r.selection_rate
         if not isinstance(sel, (list, tuple)):
             row["selection rate"] = sel
-        row["TPR"] = r.get("tpr")
-        row["FPR"] = r.get("fpr")
+        row["TPR"] = r.tpr
+        row["FPR"] = r.fpr
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def gaps_above(result: dict, *, threshold: float) -> list[str]:
+def gaps_above(result: AuditResult, *, threshold: float) -> list[str]:
     """Names of the fairness gaps above ``threshold``."""
-    f = result["fairness"]
-    return [name for key, name in GAP_NAMES.items() if isinstance(f.get(key), (int, float)) and f[key] > threshold]
+    f = result.fairness
+    return [name for key, name in GAP_NAMES.items() if isinstance(f.gap(key), (int, float)) and f.gap(key) > threshold]
 
 
 def region_scores(gallery):
@@ -163,7 +166,7 @@ _BETTER = {  # which way is better, for the arrows of the before / after table
 }
 
 
-def before_after_table(run: dict):
+def before_after_table(run: UnlearnReport):
     """Headline before / after numbers of an unlearn result (from :func:`bamu_core.report.report_rows`)."""
     rows = []
     for r in report_rows(run):

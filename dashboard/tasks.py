@@ -56,8 +56,8 @@ def sweep_task(subject, *, methods: Sequence[str], intensities: Sequence[float],
 def oracle_summary(run) -> dict:
     """What later runs need from a ``retrain`` run: its radar, forget-set accuracy and time."""
     return {
-        "radar": dict((run.get("radar") or {}).get("after") or {}),
-        "forget_accuracy": (run.get("forget") or {}).get("accuracy_after"),
-        "seconds": run.get("seconds"),
-        "run_id": run.get("run_id"),
+        "radar": run.radar.after.present() if run.radar.after is not None else {},
+        "forget_accuracy": run.forget.accuracy_after,
+        "seconds": run.seconds,
+        "run_id": run.run_id,
     }

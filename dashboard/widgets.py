@@ -191,8 +191,8 @@ def sidebar() -> None:
         run = state.last_run()
         if run:
             st.markdown(
-                f"**Run** · {run.get('method', '?')} @ {run.get('intensity', 0):.2f}  \n"
-                f"{run.get('run_id') or 'not saved'} · {run.get('status', '')}"
+                f"**Run** · {run.method or '?'} @ {run.intensity:.2f}  \n"
+                f"{run.run_id or 'not saved'} · {run.status}"
             )
         else:
             st.markdown("**Run** · none yet")

@@ -1,7 +1,8 @@
 """Audit: per-group metrics with CIs, fairness gaps against a threshold, confusion matrices, Grad-CAM."""
 import streamlit as st
 
-from dashboard import charts, state, tables, widgets as ui
+from dashboard import charts, state, tables
+from dashboard import widgets as ui
 
 ui.enter_page()
 st.title("Audit")
@@ -22,12 +23,12 @@ threshold = st.slider(
     "Flag a fairness gap above", 0.0, 0.5, 0.10, 0.01, key="gap_threshold", persist_state="session",
     help="Gaps are differences between the best and the worst group (0 = perfectly even).",
 )
-u, f = result["utility"], result["fairness"]
+u, f = result.utility, result.fairness
 c = st.columns(4)
-c[0].metric("Accuracy", f"{u['accuracy']:.1%}")
-c[1].metric("Balanced accuracy", f"{u['balanced_accuracy']:.1%}")
-c[2].metric("Worst-group accuracy", f"{f['worst_group_accuracy']:.1%}")
-dp = f["demographic_parity_difference"]
+c[0].metric("Accuracy", f"{u.accuracy:.1%}")
+c[1].metric("Balanced accuracy", f"{u.balanced_accuracy:.1%}")
+c[2].metric("Worst-group accuracy", f"{f.worst_group_accuracy:.1%}")
+dp = f.demographic_parity_difference
 c[3].metric("Demographic parity gap", f"{dp:.3f}", delta="above threshold" if dp > threshold else "within threshold",
             delta_color="inverse" if dp > threshold else "off")
 flagged = tables.gaps_above(result, threshold=threshold)
@@ -40,14 +41,14 @@ else:
 left, right = st.columns(2)
 with left:
     charts.chart(
-        charts.group_bars({"before": result["groups"]}, title=f"Accuracy per {attr} group"),
+        charts.group_bars({"before": result.groups}, title=f"Accuracy per {attr} group"),
         "What am I looking at: the share of test images the model gets right in each group. "
         "Equal bars mean every group is served equally well; a low bar is a group the model fails.",
         key="audit_group_bars",
     )
 with right:
     charts.chart(
-        charts.gap_bars(f, ci=result.get("fairness_ci"), threshold=threshold, title="Fairness gaps"),
+        charts.gap_bars(f, ci=result.fairness_ci, threshold=threshold, title="Fairness gaps"),
         "What am I looking at: how far apart the groups are (0 = no gap). Red bars exceed your threshold; "
         "whiskers are 95 % bootstrap confidence intervals when available.",
         key="audit_gap_bars",
@@ -60,10 +61,10 @@ st.dataframe(
                    "CI": st.column_config.TextColumn("95 % CI"),
                    "above threshold": st.column_config.CheckboxColumn("above your threshold")},
 )
-if not result.get("fairness_ci"):
-    st.caption("Confidence intervals: not available yet in this version of the audit engine.")
+if not result.fairness_ci:
+    st.caption("Confidence intervals: none (the audit ran without bootstrap resamples).")
 else:
-    b = result.get("bootstrap") or {}
+    b = result.bootstrap or {}
     st.caption(f"What am I looking at: the model overall and its fairness gaps. CI: {b.get('level', 0.95):.0%} "
                f"{b.get('method', 'bootstrap')}, {b.get('n_boot', '?')} resamples.")
 st.dataframe(
@@ -74,18 +75,18 @@ st.caption("What am I looking at: every group on its own. Selection rate: share 
            "TPR / FPR: true / false positive rates.")
 
 st.subheader("Confusion matrix per group")
-rows = [r for r in result["groups"] if r.get("confusion")]
+rows = [r for r in result.groups if r.confusion]
 if not rows:
-    st.info("Per-group confusion matrices are not available yet in this version of the audit engine.")
+    st.info("No per-group confusion matrices in this audit.")
 else:
-    shown = rows[:4] if len(rows) <= 4 else [r for r in rows if r["group"] in st.multiselect(
-        "Groups", [r["group"] for r in rows], default=[r["group"] for r in rows[:3]], key="cm_groups")]
+    shown = rows[:4] if len(rows) <= 4 else [r for r in rows if r.group in st.multiselect(
+        "Groups", [r.group for r in rows], default=[r.group for r in rows[:3]], key="cm_groups")]
     cols = st.columns(max(1, min(len(shown), 4)))
     for col, r in zip(cols * 4, shown):
         with col:
             charts.plot(
-                charts.confusion_heatmap(r["confusion"], class_names=sc.class_names, title=f"{r['group']} (n={r['n']})"),
-                key=f"cm_{r['group']}",
+                charts.confusion_heatmap(r.confusion, class_names=sc.class_names, title=f"{r.group} (n={r.n})"),
+                key=f"cm_{r.group}",
             )
     st.caption("What am I looking at: for each group, rows are the true class and columns the predicted class; "
                "the diagonal holds the correct answers. Compare groups: a bias shows up as errors in one direction.")

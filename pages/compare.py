@@ -2,7 +2,8 @@
 import streamlit as st
 
 from bamu_core import workflows
-from dashboard import charts, jobs, state, tables, tasks, widgets as ui
+from dashboard import charts, jobs, state, tables, tasks
+from dashboard import widgets as ui
 
 ui.enter_page()
 st.title("Compare before and after")
@@ -18,11 +19,11 @@ with tab_run:
         st.info("No unlearning run in this session yet: start one on the Unlearn page.")
         st.page_link("pages/unlearn.py", label="Go to Unlearn", icon=":material/cleaning_services:")
     else:
-        forget = (run.get("settings") or {}).get("forget_strategy") or run["forget"].get("strategy")
+        forget = (run.settings or {}).get("forget_strategy") or run.forget.strategy
         oracle = state.oracle_for(spec.key, attr, forget)
-        st.caption(f"Run {run.get('run_id') or '(not saved)'}: **{run['method']}** at intensity {run['intensity']:.2f} · "
-                   f"forget set: {run['forget'].get('description', '')} · status {run['status']}")
-        series = {"before": run["radar"]["before"], "after": run["radar"]["after"]}
+        st.caption(f"Run {run.run_id or '(not saved)'}: **{run.method}** at intensity {run.intensity:.2f} · "
+                   f"forget set: {run.forget.description or ''} · status {run.status}")
+        series = {"before": run.radar.before, "after": run.radar.after}
         if oracle and oracle.get("radar"):
             series["oracle (retrain)"] = oracle["radar"]
         left, right = st.columns(2)
@@ -33,7 +34,7 @@ with tab_run:
                          "privacy: membership attacks near chance. The dotted green line is a model retrained "
                          "without the forget set (the gold standard), when computed.", key="cmp_radar")
         with right:
-            charts.chart(charts.group_bars({"before": run["before"]["groups"], "after": run["after"]["groups"]},
+            charts.chart(charts.group_bars({"before": run.before.groups, "after": run.after.groups},
                                            title=f"Accuracy per {attr} group"),
                          "What am I looking at: test accuracy of every group before (grey) and after (blue) unlearning. "
                          "Fair means the bars of all groups are level.", key="cmp_groups")
@@ -43,11 +44,11 @@ with tab_run:
                    "↓ lower is better, → 0.5 closer to chance is better. Intervals are 95 % bootstrap CIs.")
 
         st.subheader("Where the model looks, before and after (the same test images)")
-        pictures = workflows.run_gradcam(run.get("run_id"), store=state.run_store())
+        pictures = workflows.run_gradcam(run.run_id, store=state.run_store())
         if pictures:
             st.image(pictures["gradcam_before.png"], caption="before", width="stretch")
             st.image(pictures["gradcam_after.png"], caption="after", width="stretch")
-            st.caption("What am I looking at: " + ((run.get("gradcam") or {}).get("caption") or
+            st.caption("What am I looking at: " + ((run.gradcam or {}).get("caption") or
                        "Grad-CAM of the same images for both models; red drives the prediction."))
         else:
             st.info("No Grad-CAM pictures were saved with this run.")
@@ -65,7 +66,7 @@ with tab_run:
                         if got is None and job.state == "failed":
                             ui.show_error(job.error or "retraining failed", doing="retrain")
                     if st.button("Retrain without the forget set", key="cmp_oracle"):
-                        opts = (run.get("settings") or {}).get("forget_options") or {}
+                        opts = (run.settings or {}).get("forget_options") or {}
                         jobs.submit_job(tasks.unlearn_task(subject, method="retrain", intensity=1.0, forget=forget,
                                                            forget_options=opts, store=None, gradcam_images=0),
                                         kind="oracle", label="retrain oracle",
@@ -89,12 +90,12 @@ with tab_two:
         ra, rb = workflows.load_run(a, store=store), workflows.load_run(b, store=store)
         left, right = st.columns(2)
         with left:
-            charts.chart(charts.radar({f"A: {short[a]}": ra["radar"]["after"], f"B: {short[b]}": rb["radar"]["after"]},
+            charts.chart(charts.radar({f"A: {short[a]}": ra.radar.after, f"B: {short[b]}": rb.radar.after},
                                       title="After unlearning: A and B"),
                          "What am I looking at: the scores of the two unlearned models (larger is better on every axis).",
                          key="cmp_two_radar")
         with right:
-            charts.chart(charts.group_bars({"A": ra["after"]["groups"], "B": rb["after"]["groups"]},
+            charts.chart(charts.group_bars({"A": ra.after.groups, "B": rb.after.groups},
                                            title=f"Accuracy per {attr} group after"),
                          "What am I looking at: each group's test accuracy after run A and after run B.", key="cmp_two_groups")
         st.dataframe(tables.compare_table(both), hide_index=True, width="stretch", height="content",
@@ -103,11 +104,11 @@ with tab_two:
 
 with tab_sweep:
     usable = [m for m in workflows.unlearning_methods() if m != "retrain"]
-    default = [run["method"]] if run and run["method"] in usable else usable[:1]
+    default = [run.method] if run and run.method in usable else usable[:1]
     c1, c2 = st.columns(2)
     chosen = c1.multiselect("Methods", usable, default=default, key="sw_methods")
     levels = c2.multiselect("Intensities", [0.1, 0.25, 0.5, 0.75, 1.0], default=[0.25, 0.5, 0.75, 1.0], key="sw_levels")
-    forget = (run.get("settings") or {}).get("forget_strategy") if run else "aligned"
+    forget = (run.settings or {}).get("forget_strategy") if run else "aligned"
     st.caption(f"Each point is one unlearning run with forget set “{forget}”; {len(chosen) * len(levels)} run(s), "
                "in the background. Sweep runs are not added to the history.")
     job = jobs.session_job("sweep")

@@ -7,7 +7,8 @@ import streamlit as st
 
 from bamu_core import workflows
 from bamu_core.workflows import CHECKPOINT_SUFFIXES, DATASET_TITLES
-from dashboard import jobs, state, tables, widgets as ui
+from dashboard import jobs, state, tables
+from dashboard import widgets as ui
 from dashboard.errors import USER_ERRORS
 from dashboard.subjects import DEMO_SCENARIO, SubjectSpec
 from dashboard.uploads import csv_columns, extract_zip, find_metadata_csv

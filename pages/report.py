@@ -2,7 +2,8 @@
 import streamlit as st
 
 from bamu_core import workflows
-from dashboard import state, tables, widgets as ui
+from dashboard import state, tables
+from dashboard import widgets as ui
 
 ui.enter_page()
 st.title("Report and history")
@@ -24,7 +25,7 @@ fmt = {c: st.column_config.NumberColumn(format="%.3f") for c in ("intensity", "s
 fmt["seconds"] = st.column_config.NumberColumn(format="%.1f")
 st.dataframe(table, hide_index=True, width="stretch", column_config=fmt)
 ids = [r.run_id for r in records]
-last = (state.last_run() or {}).get("run_id")
+last = getattr(state.last_run(), "run_id", None)
 default = last if last in ids else ids[0]
 run_id = st.selectbox("Run", ids, index=ids.index(default), key="report_run",
                       format_func=lambda i: f"{i} · {next(r for r in records if r.run_id == i).method or ''}")

@@ -2,7 +2,8 @@
 import streamlit as st
 
 from bamu_core import workflows
-from dashboard import charts, jobs, state, tables, tasks, widgets as ui
+from dashboard import charts, jobs, state, tables, tasks
+from dashboard import widgets as ui
 
 ui.enter_page()
 st.title("Unlearn the bias")
@@ -97,33 +98,33 @@ if run is None:
         st.warning("The run was cancelled; nothing was saved.")
     st.stop()
 
-st.subheader(f"Result: {run['method']} at intensity {run['intensity']:.2f}")
-status = run["status"]
-(st.success if status in ("ok", "stopped_early") else st.warning)(f"**{status}** · {run['message']}")
-b, a = run["before"], run["after"]
+st.subheader(f"Result: {run.method} at intensity {run.intensity:.2f}")
+status = run.status
+(st.success if status in ("ok", "stopped_early") else st.warning)(f"**{status}** · {run.message}")
+b, a = run.before, run.after
 k = st.columns(4)
-k[0].metric("Accuracy", f"{a['utility']['accuracy']:.1%}", f"{a['utility']['accuracy'] - b['utility']['accuracy']:+.1%}")
-k[1].metric("Worst-group accuracy", f"{a['fairness']['worst_group_accuracy']:.1%}",
-            f"{a['fairness']['worst_group_accuracy'] - b['fairness']['worst_group_accuracy']:+.1%}")
-dp_b, dp_a = b["fairness"]["demographic_parity_difference"], a["fairness"]["demographic_parity_difference"]
+k[0].metric("Accuracy", f"{a.utility.accuracy:.1%}", f"{a.utility.accuracy - b.utility.accuracy:+.1%}")
+k[1].metric("Worst-group accuracy", f"{a.fairness.worst_group_accuracy:.1%}",
+            f"{a.fairness.worst_group_accuracy - b.fairness.worst_group_accuracy:+.1%}")
+dp_b, dp_a = b.fairness.demographic_parity_difference, a.fairness.demographic_parity_difference
 k[2].metric("Demographic parity gap", f"{dp_a:.3f}", f"{dp_a - dp_b:+.3f}", delta_color="inverse")
-k[3].metric("Score", f"{run['score']:.3f}" if run.get("score") is not None else "n/a",
+k[3].metric("Score", f"{run.score:.3f}" if run.score is not None else "n/a",
             help="The mean of the radar axes (see the report for the formula).")
 left, right = st.columns([3, 2])
 with left:
-    series = {"before": run["radar"]["before"], "after": run["radar"]["after"]}
+    series = {"before": run.radar.before, "after": run.radar.after}
     charts.chart(charts.radar(series, title="Before and after"),
              "What am I looking at: four scores in [0, 1], larger is better: utility (accuracy kept), fairness "
              "(1 - gap), forgetting (forget-set behaviour like a model that never saw it) and privacy "
              "(membership attacks near chance). Grey: before; blue: after.", key="ul_radar")
 with right:
-    events = run.get("history") or []
+    events = run.history or []
     if events:
         from bamu_core.unlearn import ProgressEvent
 
         charts.chart(charts.loss_curve([ProgressEvent(**e) for e in events], title="Loss during the run"),
-                 f"What am I looking at: the training loss per step; the run kept step {run.get('chosen_step')} "
+                 f"What am I looking at: the training loss per step; the run kept step {run.chosen_step} "
                  "(the best admissible checkpoint on the validation split).", key="ul_loss")
-st.caption(f"Run {run.get('run_id') or '(not saved)'} · {run['seconds']:.1f} s of unlearning · forget set: "
-           f"{run['forget'].get('description', '')}")
+st.caption(f"Run {run.run_id or '(not saved)'} · {run.seconds:.1f} s of unlearning · forget set: "
+           f"{run.forget.description or ''}")
 st.page_link("pages/compare.py", label="Compare before and after in detail", icon=":material/balance:")

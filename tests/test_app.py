@@ -304,8 +304,8 @@ def test_the_demo_flows_from_unlearn_to_compare_and_report(app):
     metrics = {m.label: m for m in app.metric}
     assert float(metrics["Demographic parity gap"].value) < 0.331  # the bias went down
     run = app.session_state["last_run"]
-    assert run["run_id"] and run["method"] == "newton"
-    assert run["run_id"] in " ".join(_texts(app.sidebar.markdown))  # the sidebar shows the run
+    assert run.run_id and run.method == "newton"
+    assert run.run_id in " ".join(_texts(app.sidebar.markdown))  # the sidebar shows the run
 
     app.switch_page("pages/compare.py")
     settle(app)
@@ -331,14 +331,14 @@ def test_the_demo_flows_from_unlearn_to_compare_and_report(app):
     settle(app)
     no_exceptions(app)
     history = app.dataframe[0].value
-    assert run["run_id"] in set(history["run"])
-    assert app.selectbox(key="report_run").value == run["run_id"]
+    assert run.run_id in set(history["run"])
+    assert app.selectbox(key="report_run").value == run.run_id
     assert {b.label for b in app.get("download_button")} >= {"HTML report", "JSON", "CSV table"}
-    app.button(key=f"delete_{run['run_id']}").click().run()
+    app.button(key=f"delete_{run.run_id}").click().run()
     no_exceptions(app)
     from bamu_core.runs import RunStore
 
-    assert run["run_id"] not in RunStore()
+    assert run.run_id not in RunStore()
 
 
 def test_an_export_of_a_saved_run_is_a_real_report(app, tmp_path):

@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from bamu_core.results import AuditResult
 from bamu_core.workflows import sample_images
 from dashboard import charts
 from dashboard.charts import COLOURS
@@ -130,7 +131,7 @@ def test_errors_read_as_advice_not_tracebacks():
 
 # -- tables ----------------------------------------------------------------------------------
 
-AUDIT = {
+AUDIT = AuditResult.from_json({
     "utility": {"accuracy": 0.8, "balanced_accuracy": 0.75},
     "fairness": {"demographic_parity_difference": 0.3, "equalized_odds_difference": 0.05,
                  "worst_group_accuracy": 0.6, "accuracy_gap": 0.2},
@@ -140,7 +141,7 @@ AUDIT = {
          "accuracy_ci": {"low": 0.9, "high": 1.0}},
         {"group": "b", "n": 5, "accuracy": 0.6, "selection_rate": 0.2, "tpr": 0.5, "fpr": 0.1},
     ],
-}
+})
 
 
 def test_the_overall_table_flags_exactly_the_gaps_above_the_threshold():
@@ -189,7 +190,7 @@ def test_hyperparameter_overrides_report_only_changes_and_keep_ints():
 
 
 def test_group_bars_use_the_role_colours_and_ci_whiskers():
-    fig = charts.group_bars({"before": AUDIT["groups"], "after": AUDIT["groups"]})
+    fig = charts.group_bars({"before": AUDIT.groups, "after": AUDIT.groups})
     before, after = fig.data
     assert before.marker.color == COLOURS["before"] and after.marker.color == COLOURS["after"]
     assert list(before.y) == [1.0, 0.6]
@@ -197,7 +198,7 @@ def test_group_bars_use_the_role_colours_and_ci_whiskers():
 
 
 def test_gap_bars_colour_what_exceeds_the_threshold():
-    fig = charts.gap_bars(AUDIT["fairness"], ci=AUDIT["fairness_ci"], threshold=0.1)
+    fig = charts.gap_bars(AUDIT.fairness, ci=AUDIT.fairness_ci, threshold=0.1)
     bar = fig.data[0]
     colours = dict(zip(bar.y, bar.marker.color))
     assert colours["Demographic parity difference"] == COLOURS["alert"]

@@ -1,7 +1,13 @@
 """Datasets with subgroup labels: built-in biased scenarios, official datasets (CelebA, CUB,
 Waterbirds) and user image folders."""
 from ._base import ImageData, Scenario, batches
-from ._official import DATASETS, dataset_summary, list_datasets, load_dataset, register_dataset
+from ._official import (
+    DATASETS,
+    dataset_summary,
+    list_datasets,
+    load_dataset,
+    register_dataset,
+)
 from .celeba import celeba_attributes, load_celeba
 from .cub import cub_attributes, cub_parts, load_cub
 from .folder import DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, load_folder

@@ -2,11 +2,33 @@
 
 Captum is imported only when a map is computed, so ``bamu_core`` imports without it.
 """
-from ._gallery import SELECTION_RULES, Gallery, GalleryGroup, group_gallery, saliency_summary, save_gallery, select_examples
-from ._gradcam import METHODS, UPSAMPLE_MODES, SaliencyMaps, choose_method, grad_cam, resolve_layer
+from ._gallery import (
+    SELECTION_RULES,
+    Gallery,
+    GalleryGroup,
+    group_gallery,
+    saliency_summary,
+    save_gallery,
+    select_examples,
+)
+from ._gradcam import (
+    METHODS,
+    UPSAMPLE_MODES,
+    SaliencyMaps,
+    choose_method,
+    grad_cam,
+    resolve_layer,
+)
 from ._overlay import colorize, overlay, to_rgb_uint8, write_png
+from ._regions import (
+    centre_of_mass,
+    check_region,
+    mask_share,
+    mean_saliency,
+    region_mask,
+    region_share,
+)
 from ._strip import gradcam_strip, one_per_group
-from ._regions import centre_of_mass, check_region, mask_share, mean_saliency, region_mask, region_share
 
 __all__ = [
     "grad_cam",

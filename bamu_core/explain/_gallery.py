@@ -15,7 +15,13 @@ from ..data import ImageData
 from ..storage import atomic_write_json
 from ._gradcam import grad_cam
 from ._overlay import colorize, overlay, to_rgb_uint8, write_png
-from ._regions import centre_of_mass, check_region, mask_share, mean_saliency, region_share
+from ._regions import (
+    centre_of_mass,
+    check_region,
+    mask_share,
+    mean_saliency,
+    region_share,
+)
 
 __all__ = [
     "SELECTION_RULES",

@@ -5,7 +5,15 @@ right only through the bias, the most bias-influential samples, or an explicit l
 >>> forget, retain = fs.split(scenario.train)
 """
 from . import strategies as _strategies  # noqa: F401  (registers the strategies)
-from ._api import STRATEGIES, ForgetSet, get_strategy, list_strategies, register_strategy, select_forget, strategy_summary
+from ._api import (
+    STRATEGIES,
+    ForgetSet,
+    get_strategy,
+    list_strategies,
+    register_strategy,
+    select_forget,
+    strategy_summary,
+)
 from .strategies import ALIGNED_GROUP_NAMES, aligned_mask
 
 __all__ = [

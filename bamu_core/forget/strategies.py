@@ -10,7 +10,13 @@ from ..data import ImageData, Scenario
 from ..models.introspect import ArchLike, classifier_layer
 from ..training import predict
 from ._api import ForgetSet, register_strategy
-from ._influence import LastLayer, bias_gradient, counterfactual_bias, features, soft_parity_bias
+from ._influence import (
+    LastLayer,
+    bias_gradient,
+    counterfactual_bias,
+    features,
+    soft_parity_bias,
+)
 
 __all__ = ["ALIGNED_GROUP_NAMES", "aligned_mask"]
 

@@ -5,7 +5,12 @@ Binary metrics follow Fairlearn (class 1 positive); multiclass metrics take the 
 one set of predictions gives every metric and every bootstrap interval.
 """
 from ._audit import audit_metrics
-from ._bootstrap import DEFAULT_N_BOOT, bootstrap_confusion, bootstrap_intervals, check_bootstrap
+from ._bootstrap import (
+    DEFAULT_N_BOOT,
+    bootstrap_confusion,
+    bootstrap_intervals,
+    check_bootstrap,
+)
 from ._fairness import (
     FAIRNESS_KEYS,
     UTILITY_KEYS,

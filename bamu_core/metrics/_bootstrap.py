@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._fairness import FAIRNESS_KEYS, UTILITY_KEYS, _quiet, checked_summary, summary_from_counts
+from ._fairness import (
+    FAIRNESS_KEYS,
+    UTILITY_KEYS,
+    _quiet,
+    checked_summary,
+    summary_from_counts,
+)
 from ._validation import check_inputs
 
 __all__ = ["bootstrap_confusion", "bootstrap_intervals", "check_bootstrap", "DEFAULT_N_BOOT"]

@@ -1,9 +1,25 @@
 """Architectures, where their layers are, safe checkpoint loading and baseline training."""
 from . import archs as _archs  # noqa: F401  (registers the architectures)
 from ._registry import ARCHS, ArchSpec, build_model, get_arch, list_archs, register_arch
-from .baseline import BaselineInfo, baseline_recipe, initial_model, load_model, shared_resnet20_path, train_baseline
+from .baseline import (
+    BaselineInfo,
+    baseline_recipe,
+    initial_model,
+    load_model,
+    shared_resnet20_path,
+    train_baseline,
+)
 from .checkpoint import CHECKPOINT_SUFFIXES, load_weights, read_state_dict, save_weights
-from .introspect import ArchLike, arch_name, arch_of, classifier_layer, gradcam_layer, infer_arch, lora_targets, resolve_arch
+from .introspect import (
+    ArchLike,
+    arch_name,
+    arch_of,
+    classifier_layer,
+    gradcam_layer,
+    infer_arch,
+    lora_targets,
+    resolve_arch,
+)
 
 __all__ = [
     "ArchSpec",

@@ -57,6 +57,22 @@ def series_colour(name: str, i: int = 0) -> str:
     return _OTHERS[i % len(_OTHERS)]
 
 
+def _plain(value):
+    """Typed results as the plain mappings the figures read: a record's JSON (radar axes: the
+    axes present), lists and dicts of records element-wise; anything else as it is."""
+    from ..results import RadarAxes, Record
+
+    if isinstance(value, RadarAxes):
+        return value.present()
+    if isinstance(value, Record):
+        return value.to_json()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def _esc(text) -> str:
     """Plotly renders a subset of HTML in text; names come from users' CSV files."""
     return html.escape(str(text), quote=False)
@@ -143,7 +159,7 @@ def radar_figure(before: Mapping[str, float] | None, after: Mapping[str, float] 
     """Radar chart of the scoring axes (each in [0, 1]) before (grey) and after (blue) unlearning."""
     import plotly.graph_objects as go
 
-    series = {"Before": before or {}, "After": after or {}}
+    series = {"Before": _plain(before) or {}, "After": _plain(after) or {}}
     axes = [a for a in _radar_axes(series.values()) if a in AXIS_LABELS]
     if not axes:
         raise ValueError("radar_figure needs at least one radar axis in before or after")
@@ -169,6 +185,7 @@ def group_accuracy_figure(before_rows: Sequence[Mapping] | None, after_rows: Seq
     """Grouped bars of per-group accuracy before and after, with CI error bars when rows carry ``accuracy_ci``."""
     import plotly.graph_objects as go
 
+    before_rows, after_rows = _plain(before_rows), _plain(after_rows)
     fig = go.Figure()
     for name, rows, colour in (("Before", before_rows, BEFORE_COLOUR), ("After", after_rows, AFTER_COLOUR)):
         if not rows:
@@ -277,6 +294,7 @@ def radar(series: Mapping[str, Mapping[str, float]], *, title: str | None = None
     """A radar chart of scores in [0, 1]: one closed trace per series (before, after, oracle)."""
     import plotly.graph_objects as go
 
+    series = _plain(series)
     axes = _radar_axes(series.values())
     fig = go.Figure()
     _radar_traces(fig, series, axes, [a.replace("_", " ") for a in axes], marker_size=8, hover=False)
@@ -306,6 +324,7 @@ def group_bars(
     """
     import plotly.graph_objects as go
 
+    series = _plain(series)
     fig = go.Figure()
     for i, (name, rows) in enumerate(series.items()):
         values = [r.get(metric) for r in rows]
@@ -338,6 +357,7 @@ def gap_bars(fairness: Mapping, *, ci: Mapping | None = None, threshold: float, 
     """Horizontal bars of the fairness gaps; bars above ``threshold`` in the alert colour."""
     import plotly.graph_objects as go
 
+    fairness, ci = _plain(fairness), _plain(ci)
     keys = [k for k in _GAP_LABELS if _finite(fairness.get(k))]
     values = [fairness[k] for k in keys]
     hi, lo, has_ci = _errors(values, [(ci or {}).get(k) for k in keys], clip=True)

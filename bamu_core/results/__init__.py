@@ -9,7 +9,14 @@ paths into the JSON.
 from ._audit import AuditResult, Fairness, GroupRow, Interval, TargetClass, Utility
 from ._record import SCHEMA_VERSION, Record
 from ._sweep import SWEEP_COLUMNS, SweepPoint, SweepResult, SweepRow
-from ._unlearn import ForgetSummary, MIAResult, PrivacyComparison, RadarAxes, RadarPair, UnlearnReport
+from ._unlearn import (
+    ForgetSummary,
+    MIAResult,
+    PrivacyComparison,
+    RadarAxes,
+    RadarPair,
+    UnlearnReport,
+)
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -102,8 +102,8 @@ def intensity_table_markdown() -> str:
 
     lines = ["| method | hyper-parameter | intensity → 0 | intensity 1 |", "|---|---|---|---|"]
     for method, row in INTENSITY_TABLE.items():
-        for key, cell in row.items():
-            lo, hi = cells(cell)
+        for key, value in row.items():
+            lo, hi = cells(value)
             lines.append(f"| {method} | {key} | {lo} | {hi} |")
     for f in dataclasses.fields(CommonConfig):
         lo, hi = _shown_range(f) or cells(COMMON[f.name])

@@ -32,7 +32,15 @@ from .catalogue import (
     unlearning_methods,
 )
 from .explore import checkpoint_tensors, gallery, preview_forget, sample_images
-from .history import EXPORTS, compare_runs, delete_run, export_run, list_runs, load_run, run_gradcam
+from .history import (
+    EXPORTS,
+    compare_runs,
+    delete_run,
+    export_run,
+    list_runs,
+    load_run,
+    run_gradcam,
+)
 from .subject import Subject, dataset_card, load_subject, model_card
 from .sweeping import SWEEP_COLUMNS, SweepResult, sweep, sweep_row
 from .unlearning import retrain_recipe, scenario_hyperparameters, unlearn

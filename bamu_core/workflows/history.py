@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import BamuInputError
+from ..results import UnlearnReport
 
 if TYPE_CHECKING:
     from ..runs import RunRecord, RunStore
@@ -26,12 +27,13 @@ def list_runs(*, store: RunStore, kind: str | None = None, status: str | None = 
     return store.list(kind=kind, status=status)
 
 
-def load_run(run_id: str, *, store: RunStore) -> dict | None:
-    """The stored result of run ``run_id`` (the unlearn JSON; None for a run without a result).
+def load_run(run_id: str, *, store: RunStore) -> UnlearnReport | None:
+    """The stored result of run ``run_id`` (None for a run without a result).
 
     Raises ``RunNotFoundError`` (a ``ValueError``) for an unknown id.
     """
-    return store.get(run_id).result
+    result = store.get(run_id).result
+    return None if result is None else UnlearnReport.from_json(result)
 
 
 def compare_runs(a: str, b: str, *, store: RunStore) -> dict:
