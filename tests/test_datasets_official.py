@@ -510,6 +510,7 @@ def test_cli_dataset_flags_bad_input_exits_2(extra, match, celeba_root, waterbir
 def test_load_subject_reads_a_dataset_and_gives_a_vit_its_image_size(waterbirds_root, tiny_checkpoint, monkeypatch):
     import bamu_core.workflows as wf
     from bamu_core.models import load_model
+    from bamu_core.workflows import subject as subject_module
 
     subject = wf.load_subject(dataset="waterbirds", dataset_root=waterbirds_root, dataset_options={"max_per_split": {"train": 4}},
                               image_size=8, model_path=tiny_checkpoint, arch="small_cnn", group_attr="group")
@@ -520,7 +521,7 @@ def test_load_subject_reads_a_dataset_and_gives_a_vit_its_image_size(waterbirds_
     def small_model_instead(arch, *, num_classes, checkpoint, in_channels):
         return load_model("small_cnn", num_classes=num_classes, checkpoint=checkpoint)
 
-    monkeypatch.setattr(wf, "load_model", small_model_instead)  # only the data side is under test here
+    monkeypatch.setattr(subject_module, "load_model", small_model_instead)  # only the data side is under test here
     vit = wf.load_subject(dataset="waterbirds", dataset_root=waterbirds_root, dataset_options={"max_per_split": {"train": 2}},
                           model_path=tiny_checkpoint, arch="vit_b_16")
     assert vit.scenario.image_shape == (3, 224, 224)

@@ -1,7 +1,7 @@
 """Fairness and utility metrics over subgroups, with bootstrap confidence intervals.
 
 Binary metrics follow Fairlearn (class 1 positive); multiclass metrics take the worst class
-(see ``_fairness`` and DESIGN.md). Everything is computed from per-group confusion counts, so
+(see ``_fairness``). Everything is computed from per-group confusion counts, so
 one set of predictions gives every metric and every bootstrap interval.
 """
 from ._audit import audit_metrics

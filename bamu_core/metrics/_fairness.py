@@ -4,7 +4,7 @@ Every metric is a function of the per-group confusion tensor ``C[..., g, t, p]``
 vectorised code computes the point estimates (no leading axis) and all bootstrap replicates
 (a leading resample axis) at once.
 
-Conventions (DESIGN.md): binary metrics follow Fairlearn with class 1 as the positive class
+Conventions: binary metrics follow Fairlearn with class 1 as the positive class
 (difference = max minus min over groups, ratio = min over max, equalized odds = the larger of
 the TPR and FPR differences, a rate whose denominator is empty counts as ``zero_division``,
 0 by default, as Fairlearn/scikit-learn do). Multiclass metrics take the worst class: demographic

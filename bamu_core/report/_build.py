@@ -1,9 +1,9 @@
 """Build the self-contained HTML report of a run, and its JSON and CSV exports.
 
-The input is the unlearn result of DESIGN.md (``run_id, method, intensity, before, after, forget,
-privacy, radar, score, seconds, status``) plus, when present, ``dataset`` (a scenario card),
-``model`` (a model card), ``settings`` (hyper-parameters, forget strategy), ``timings`` and
-``environment``. Every part is optional: a missing one is left out of the page.
+The input is a run's :class:`~bamu_core.results.UnlearnReport` (or its JSON document, see
+``docs/results.md``): both audits, the forget set, privacy, radar and score, plus, when present,
+the dataset and model cards, settings, timings and environment. Every part is optional: a
+missing one is left out of the page.
 """
 from __future__ import annotations
 

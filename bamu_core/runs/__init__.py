@@ -27,7 +27,7 @@ Typical use::
     with store.start(kind="unlearn", config={"scenario": "colored-digits", "method": "ga"}) as run:
         run.add_weights("unlearned.safetensors", model)
         run.add_json("audit_after.json", audit)
-        run.complete(result)              # the unlearn JSON of DESIGN.md
+        run.complete(report.to_json())    # an UnlearnReport's document (docs/results.md)
     store.list()                          # newest first
     store.get(run.run_id).result
 """
