@@ -9,6 +9,8 @@ from typing import Iterator
 
 import torch
 
+from .errors import BamuInputError
+
 __all__ = ["import_torchvision", "pick_device", "describe_device", "on_device"]
 
 _VALID_DEVICES = ("cpu", "cuda", "mps")
@@ -66,13 +68,13 @@ def pick_device(requested: str | None = None) -> torch.device:
         return torch.device("cpu")
     kind = name.split(":")[0]
     if kind not in _VALID_DEVICES:
-        raise ValueError(f"device {name!r} is not one of {', '.join(_VALID_DEVICES)}")
+        raise BamuInputError(f"device {name!r} is not one of {', '.join(_VALID_DEVICES)}")
     if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but no CUDA GPU is available; use --device cpu")
+        raise BamuInputError("device 'cuda' was requested but no CUDA GPU is available; use --device cpu")
     if kind == "mps" and not (
         getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     ):
-        raise ValueError("device 'mps' was requested but MPS is not available; use --device cpu")
+        raise BamuInputError("device 'mps' was requested but MPS is not available; use --device cpu")
     return torch.device(name)
 
 

@@ -26,6 +26,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .errors import USER_ERRORS
+
 __all__ = ["Job", "JobManager", "JOB_STATES", "default_manager", "device_key"]
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,6 @@ log = logging.getLogger(__name__)
 # cancelled: cancel() was called (before or while running).
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 _FINISHED = ("done", "failed", "cancelled")
-_USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
 
 
 def device_key(device: Any) -> str:
@@ -352,7 +353,7 @@ class JobManager:
             result = job.fn(job.report, job.should_stop)
         except StopRequested:
             return "cancelled", None, None, None
-        except _USER_ERRORS as exc:
+        except USER_ERRORS as exc:
             return ("cancelled" if job.should_stop() else "failed"), None, str(exc), None
         except Exception as exc:  # any failure must end the job, never the worker thread
             detail = traceback.format_exc()

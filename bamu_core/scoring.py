@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
+from .errors import BamuInputError
 from .results import AuditResult, MIAResult
 
 __all__ = [
@@ -67,16 +68,16 @@ def _finite(value, name: str) -> float:
     try:
         x = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
+        raise BamuInputError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite, got {x}")
+        raise BamuInputError(f"{name} must be finite, got {x}")
     return x
 
 
 def _rate(value, name: str) -> float:
     x = _finite(value, name)
     if not 0.0 <= x <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {x}")
+        raise BamuInputError(f"{name} must lie in [0, 1], got {x}")
     return x
 
 
@@ -85,7 +86,7 @@ def utility_axis(*, accuracy: float, original_accuracy: float) -> float:
     acc = _rate(accuracy, "accuracy")
     ref = _rate(original_accuracy, "original_accuracy")
     if ref == 0.0:
-        raise ValueError("original_accuracy must be above 0 (the utility axis is relative to it)")
+        raise BamuInputError("original_accuracy must be above 0 (the utility axis is relative to it)")
     return min(1.0, acc / ref)
 
 
@@ -109,15 +110,15 @@ def efficiency_axis(*, seconds: float, retrain_seconds: float) -> float:
     s = _finite(seconds, "seconds")
     r = _finite(retrain_seconds, "retrain_seconds")
     if s < 0:
-        raise ValueError(f"seconds must be >= 0, got {s}")
+        raise BamuInputError(f"seconds must be >= 0, got {s}")
     if r <= 0:
-        raise ValueError(f"retrain_seconds must be > 0, got {r}")
+        raise BamuInputError(f"retrain_seconds must be > 0, got {r}")
     return max(0.0, 1.0 - s / r)
 
 
 def _required(value, what: str, path: str):
     if value is None:
-        raise ValueError(f"{what} has no {path!r} entry")
+        raise BamuInputError(f"{what} has no {path!r} entry")
     return value
 
 
@@ -159,7 +160,7 @@ def radar_axes(
         ``{"utility", "fairness", "forgetting", "privacy"[, "efficiency"]}``, each in [0, 1].
     """
     if fairness_gap not in FAIRNESS_GAPS:
-        raise ValueError(f"fairness_gap must be one of {', '.join(FAIRNESS_GAPS)}, got {fairness_gap!r}")
+        raise BamuInputError(f"fairness_gap must be one of {', '.join(FAIRNESS_GAPS)}, got {fairness_gap!r}")
     audit, original_audit = AuditResult.from_json(audit), AuditResult.from_json(original_audit)
     accuracy = _required(audit.utility.accuracy, "audit", "utility.accuracy")
     if isinstance(privacy, (Mapping, MIAResult)):
@@ -178,7 +179,7 @@ def radar_axes(
         "privacy": privacy_axis(auc=auc),
     }
     if (seconds is None) != (retrain_seconds is None):
-        raise ValueError("give both seconds and retrain_seconds for the efficiency axis, or neither")
+        raise BamuInputError("give both seconds and retrain_seconds for the efficiency axis, or neither")
     if seconds is not None:
         axes["efficiency"] = efficiency_axis(seconds=seconds, retrain_seconds=retrain_seconds)
     return axes
@@ -188,9 +189,9 @@ def composite_score(axes: Mapping[str, float]) -> float:
     """The mean of the radar axes (see :data:`SCORE_FORMULA`)."""
     unknown = sorted(set(axes) - set(AXES))
     if unknown:
-        raise ValueError(f"unknown radar axes {unknown}; expected some of {', '.join(AXES)}")
+        raise BamuInputError(f"unknown radar axes {unknown}; expected some of {', '.join(AXES)}")
     if not axes:
-        raise ValueError("axes is empty")
+        raise BamuInputError("axes is empty")
     values = [_rate(v, f"axis {k!r}") for k, v in axes.items()]
     return sum(values) / len(values)
 

@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import ImageData, batches
+from .errors import BamuInputError
 from .memory import is_out_of_memory, smaller_batch
 
 __all__ = ["predict", "fit", "Progress", "StopRequested"]
@@ -91,12 +92,12 @@ def fit(
     :class:`~bamu_core.memory.BatchSizeWarning`.
     """
     if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+        raise BamuInputError(f"epochs must be >= 1, got {epochs}")
     if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+        raise BamuInputError(f"lr must be positive, got {lr}")
     n = len(data) if indices is None else len(indices)
     if n == 0:
-        raise ValueError("cannot train on an empty set")
+        raise BamuInputError("cannot train on an empty set")
     steps_per_epoch = math.ceil(n / batch_size)
     total = epochs * steps_per_epoch
     params = [p for p in model.parameters() if p.requires_grad]
@@ -107,7 +108,7 @@ def fit(
         opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
         sched = None
     else:
-        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+        raise BamuInputError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     model.to(device).train()
     step, history = 0, []
     chunk = None  # after running out of memory: images per forward pass (gradients accumulated per step)

@@ -11,10 +11,9 @@ from bamu_core.errors import USER_ERRORS as _LIBRARY_USER_ERRORS
 
 __all__ = ["USER_ERRORS", "user_message"]
 
-#: The library's user errors (``BamuInputError``, ``OSError``), a corrupt zip upload, and, for
-#: now, every ``ValueError``: most of the library still raises a plain ``ValueError`` for bad
-#: input. Drop ``ValueError`` here once the library raises ``BamuInputError`` for it.
-USER_ERRORS: tuple[type[BaseException], ...] = (*_LIBRARY_USER_ERRORS, zipfile.BadZipFile, ValueError)
+#: The library's user errors (``BamuInputError``, ``OSError``) and a corrupt zip upload. Any other
+#: exception is a bug: it is logged with its traceback and shown as unexpected.
+USER_ERRORS: tuple[type[BaseException], ...] = (*_LIBRARY_USER_ERRORS, zipfile.BadZipFile)
 
 
 def user_message(exc: BaseException, *, doing: str = "") -> str:

@@ -121,18 +121,25 @@ def test_a_job_that_returns_after_a_cancel_is_cancelled_but_keeps_its_result(man
 
 
 def test_failures_end_the_job_with_a_message_and_the_worker_carries_on(manager):
+    from bamu_core.errors import BamuInputError
+
     def bad_input(progress, should_stop):
-        raise ValueError("intensity must be in [0, 1], got 3")
+        raise BamuInputError("intensity must be in [0, 1], got 3")
 
     def bug(progress, should_stop):
         raise RuntimeError("boom")
 
+    def plain_value_error(progress, should_stop):  # not marked as the user's: a bug, with its traceback
+        raise ValueError("shapes do not match")
+
     a = manager.submit(bad_input, kind="demo")
     b = manager.submit(bug, kind="demo")
+    d = manager.submit(plain_value_error, kind="demo")
     c = manager.submit(lambda p, s: "after", kind="demo")
     manager.wait(c.id, timeout=5)
     assert (a.state, a.error, a.detail) == ("failed", "intensity must be in [0, 1], got 3", None)
     assert b.state == "failed" and b.error == "RuntimeError: boom" and "Traceback" in b.detail
+    assert d.state == "failed" and d.error == "ValueError: shapes do not match" and "Traceback" in d.detail
     assert c.state == "done" and c.result == "after"
 
 

@@ -5,7 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._common import BadInput, _one_line, _Parser
+from ..errors import USER_ERRORS
+from ._common import _one_line, _Parser
 from ._subject import _add_subject_options
 from .audit import _add_audit_options, _cmd_archs, _cmd_audit, _cmd_scenarios
 from .runs import _add_run_commands, _cmd_report, _cmd_runs, _cmd_sweep
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             from ..storage import atomic_write_json
 
             atomic_write_json(Path(args.json_path), result)
-    except (BadInput, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
+    except USER_ERRORS as exc:  # the user's to fix: one line, exit code 2; anything else is a bug and keeps its traceback
         print(f"bamu {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except MemoryError as exc:

@@ -4,11 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..errors import BamuInputError
 from ..results import Interval
-
-
-class BadInput(Exception):
-    """Input the user can fix: exit code 2 and a one-line message."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,9 +72,9 @@ def _parse_intensity(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise BadInput(f"--intensity must be a number in [0, 1], got {text!r}") from None
+        raise BamuInputError(f"--intensity must be a number in [0, 1], got {text!r}") from None
     if not 0.0 <= value <= 1.0:
-        raise BadInput(f"--intensity must be in [0, 1], got {value:g}")
+        raise BamuInputError(f"--intensity must be in [0, 1], got {value:g}")
     return value
 
 

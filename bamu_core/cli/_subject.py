@@ -4,10 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import (
-    BadInput,
-    _floats3,
-)
+from ..errors import BamuInputError
+from ._common import _floats3
 
 
 def _add_subject_options(p: argparse.ArgumentParser) -> None:
@@ -48,7 +46,7 @@ def _subject(args):
     options = {}
     if args.cifar_root:
         if args.scenario != "patch-cifar10":
-            raise BadInput("--cifar-root only applies to --scenario patch-cifar10")
+            raise BamuInputError("--cifar-root only applies to --scenario patch-cifar10")
         options["cifar_root"] = args.cifar_root
 
     dataset, root, dataset_options = _dataset_args(args)
@@ -92,14 +90,14 @@ def _dataset_args(args) -> tuple[str | None, str | None, dict]:
     roots = {name: getattr(args, f"{name}_root") for name in _DATASET_FLAGS}
     given = [name for name, root in roots.items() if root]
     if len(given) > 1:
-        raise BadInput(f"give one dataset root, not {' and '.join('--' + n + '-root' for n in given)}")
+        raise BamuInputError(f"give one dataset root, not {' and '.join('--' + n + '-root' for n in given)}")
     dataset = given[0] if given else None
     for name, flags in _DATASET_FLAGS.items():
         for attr, flag in flags.items():
             if getattr(args, attr) is not None and name != dataset:
-                raise BadInput(f"{flag} only applies with --{name}-root")
+                raise BamuInputError(f"{flag} only applies with --{name}-root")
     if args.max_per_split is not None and dataset is None:
-        raise BadInput("--max-per-split only applies with --celeba-root, --cub-root or --waterbirds-root")
+        raise BamuInputError("--max-per-split only applies with --celeba-root, --cub-root or --waterbirds-root")
     if dataset is None:
         return None, None, {}
     options = {"max_per_split": args.max_per_split, "progress": _reading_progress}

@@ -3,12 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from ._common import (
-    BadInput,
-    _cell,
-    _levels,
-    _names,
-)
+from ..errors import BamuInputError
+from ._common import _cell, _levels, _names
 from ._subject import _add_subject_options, _subject
 
 
@@ -68,7 +64,7 @@ def _cmd_report(args) -> dict:
     from ..report import write_report
 
     if not (args.html_path or args.export_json or args.csv_path):
-        raise BadInput("give at least one of --html PATH, --json PATH, --csv PATH")
+        raise BamuInputError("give at least one of --html PATH, --json PATH, --csv PATH")
     written = write_report(args.run_id, html_path=args.html_path, json_path=args.export_json, csv_path=args.csv_path)
     for kind, path in written.items():
         print(f"{kind}: {path}")

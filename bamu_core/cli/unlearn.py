@@ -4,13 +4,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..errors import BamuInputError
 from ..results import UnlearnReport
-from ._common import (
-    BadInput,
-    _fmt,
-    _hp_pair,
-    _parse_intensity,
-)
+from ._common import _fmt, _hp_pair, _parse_intensity
 from ._subject import _add_subject_options, _subject
 
 _METHOD_HELP = "ga, lora, distill, finetune, retrain, newton, counterfactual or random_label"
@@ -66,9 +62,9 @@ def _cmd_unlearn(args) -> dict:
     get_strategy(args.forget.partition(":")[0])
     intensity = _parse_intensity(args.intensity)
     if args.out and not args.out.endswith(".safetensors"):
-        raise BadInput(f"--out must be a .safetensors file, got {args.out!r}")
+        raise BamuInputError(f"--out must be a .safetensors file, got {args.out!r}")
     if args.retain_max is not None and args.retain_max < 1:
-        raise BadInput(f"--retain-max must be >= 1, got {args.retain_max}")
+        raise BamuInputError(f"--retain-max must be >= 1, got {args.retain_max}")
     from ..runs import RunStore
 
     subject = _subject(args)

@@ -7,6 +7,8 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from ..errors import BamuInputError
+
 __all__ = ["ImageData", "Scenario", "batches"]
 
 
@@ -54,36 +56,36 @@ class ImageData(torch.utils.data.Dataset):
         flips: Sequence[str] = (),
     ):
         if images.dtype != torch.uint8 or images.ndim != 4:
-            raise ValueError(f"images must be a uint8 tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+            raise BamuInputError(f"images must be a uint8 tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
         n = images.shape[0]
         self.images_u8 = images
         self.labels = np.asarray(labels, dtype=np.int64)
         if self.labels.shape != (n,):
-            raise ValueError(f"labels has {self.labels.shape[0]} entries for {n} images")
+            raise BamuInputError(f"labels has {self.labels.shape[0]} entries for {n} images")
         self.attrs = {k: np.asarray(v, dtype=np.int64) for k, v in attrs.items()}
         for name, ids in self.attrs.items():
             if ids.shape != (n,):
-                raise ValueError(f"attribute {name!r} has {ids.shape[0]} entries for {n} images")
+                raise BamuInputError(f"attribute {name!r} has {ids.shape[0]} entries for {n} images")
             if name not in group_names:
-                raise ValueError(f"attribute {name!r} has no group names")
+                raise BamuInputError(f"attribute {name!r} has no group names")
             if n and (ids.min() < 0 or ids.max() >= len(group_names[name])):
-                raise ValueError(f"attribute {name!r} has ids outside 0..{len(group_names[name]) - 1}")
+                raise BamuInputError(f"attribute {name!r} has ids outside 0..{len(group_names[name]) - 1}")
         if group_attr not in self.attrs:
-            raise ValueError(f"group_attr {group_attr!r} is not one of {sorted(self.attrs)}")
+            raise BamuInputError(f"group_attr {group_attr!r} is not one of {sorted(self.attrs)}")
         self.group_names = {k: list(v) for k, v in group_names.items()}
         self.group_attr = group_attr
         c = images.shape[1]
         self.mean = torch.tensor(list(mean), dtype=torch.float32).view(1, c, 1, 1)
         self.std = torch.tensor(list(std), dtype=torch.float32).view(1, c, 1, 1)
         if counterfactual is not None and counterfactual.shape != images.shape:
-            raise ValueError("counterfactual images must have the same shape as images")
+            raise BamuInputError("counterfactual images must have the same shape as images")
         self.counterfactual_u8 = counterfactual
         self.flips = tuple(flips)
         for name in self.flips:
             if name not in self.attrs or len(self.group_names[name]) != 2:
-                raise ValueError(f"flips names {name!r}, which is not a binary attribute of this dataset")
+                raise BamuInputError(f"flips names {name!r}, which is not a binary attribute of this dataset")
         if self.flips and counterfactual is None:
-            raise ValueError("flips needs counterfactual images")
+            raise BamuInputError("flips needs counterfactual images")
 
     # -- basic protocol -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -120,7 +122,7 @@ class ImageData(torch.utils.data.Dataset):
         source = self.images_u8
         if counterfactual:
             if self.counterfactual_u8 is None:
-                raise ValueError("this dataset has no counterfactual images")
+                raise BamuInputError("this dataset has no counterfactual images")
             source = self.counterfactual_u8
         idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
         return self.normalise(source.index_select(0, idx))
@@ -129,7 +131,7 @@ class ImageData(torch.utils.data.Dataset):
     def with_group(self, attr: str) -> "ImageData":
         """The same data reporting ``attr`` as its group (shares storage)."""
         if attr not in self.attrs:
-            raise ValueError(f"unknown group attribute {attr!r}; choose one of {sorted(self.attrs)}")
+            raise BamuInputError(f"unknown group attribute {attr!r}; choose one of {sorted(self.attrs)}")
         other = _shallow_copy(self)
         other.group_attr = attr
         return other
@@ -138,7 +140,7 @@ class ImageData(torch.utils.data.Dataset):
         """Add the intersectional attribute ``"a×b"`` (groups are pairs) and make it active."""
         for attr in (a, b):
             if attr not in self.attrs:
-                raise ValueError(f"unknown group attribute {attr!r}; choose one of {sorted(self.attrs)}")
+                raise BamuInputError(f"unknown group attribute {attr!r}; choose one of {sorted(self.attrs)}")
         nb = len(self.group_names[b])
         combo = self.attrs[a] * nb + self.attrs[b]
         present = np.unique(combo)
@@ -200,7 +202,7 @@ def batches(
     per-item ``DataLoader`` for datasets of this size.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise BamuInputError(f"batch_size must be >= 1, got {batch_size}")
     idx = np.arange(len(data)) if indices is None else np.asarray(indices, dtype=np.int64)
     if shuffle:
         idx = np.random.default_rng(seed).permutation(idx)

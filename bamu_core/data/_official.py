@@ -15,6 +15,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from ..errors import BamuInputError
 from ..registry import Registry
 from ._base import ImageData, Scenario
 from .folder import _read_image
@@ -59,9 +60,9 @@ def load_dataset(name: str, root: str | Path, **options) -> Scenario:
 
 def check_image_options(image_size: int, mean: Sequence[float], std: Sequence[float]) -> None:
     if not isinstance(image_size, int) or not 8 <= image_size <= 512:
-        raise ValueError(f"image_size must be an integer between 8 and 512, got {image_size!r}")
+        raise BamuInputError(f"image_size must be an integer between 8 and 512, got {image_size!r}")
     if len(mean) != 3 or len(std) != 3 or any(s <= 0 for s in std):
-        raise ValueError("mean and std must each have 3 values, std all positive")
+        raise BamuInputError("mean and std must each have 3 values, std all positive")
 
 
 def split_caps(max_per_split: int | Mapping[str, int] | None) -> dict[str, int | None]:
@@ -71,13 +72,13 @@ def split_caps(max_per_split: int | Mapping[str, int] | None) -> dict[str, int |
     if isinstance(max_per_split, Mapping):
         unknown = sorted(set(max_per_split) - set(SPLITS))
         if unknown:
-            raise ValueError(f"max_per_split has unknown split(s) {unknown}; use train, val and test")
+            raise BamuInputError(f"max_per_split has unknown split(s) {unknown}; use train, val and test")
         caps = {s: max_per_split.get(s) for s in SPLITS}
     else:
         caps = {s: max_per_split for s in SPLITS}
     for s, cap in caps.items():
         if cap is not None and (not isinstance(cap, (int, np.integer)) or cap < 1):
-            raise ValueError(f"max_per_split for {s!r} must be a positive integer or None, got {cap!r}")
+            raise BamuInputError(f"max_per_split for {s!r} must be a positive integer or None, got {cap!r}")
     return caps
 
 
@@ -154,7 +155,7 @@ def read_rows(path: Path, *, fields: int | tuple[int, int], skip: int = 0, what:
                 continue
             if not lo <= len(parts) <= hi:
                 count = f"{lo}" if lo == hi else f"{lo} to {hi}"
-                raise ValueError(
+                raise BamuInputError(
                     f"{path.name} line {number}: expected {count} fields ({what}), got {len(parts)}: {_clip(line)}"
                 )
             yield number, parts
@@ -165,9 +166,9 @@ def to_int(value: str, *, path: Path, line: int, what: str, allowed: Sequence[in
     try:
         number = int(value)
     except ValueError:
-        raise ValueError(f"{path.name} line {line}: {what} must be an integer, got {value!r}") from None
+        raise BamuInputError(f"{path.name} line {line}: {what} must be an integer, got {value!r}") from None
     if allowed is not None and number not in allowed:
-        raise ValueError(f"{path.name} line {line}: {what} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+        raise BamuInputError(f"{path.name} line {line}: {what} must be one of {', '.join(map(str, allowed))}, got {value!r}")
     return number
 
 
@@ -175,7 +176,7 @@ def to_float(value: str, *, path: Path, line: int, what: str) -> float:
     try:
         return float(value)
     except ValueError:
-        raise ValueError(f"{path.name} line {line}: {what} must be a number, got {value!r}") from None
+        raise BamuInputError(f"{path.name} line {line}: {what} must be a number, got {value!r}") from None
 
 
 def _clip(line: str, n: int = 80) -> str:
@@ -196,7 +197,7 @@ def match_name(wanted: str, names: Sequence[str], *, what: str, source: str) -> 
     close = difflib.get_close_matches(wanted, list(names), n=3, cutoff=0.5)
     suggestion = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
     shown = ", ".join(names[:50]) + (", ..." if len(names) > 50 else "")
-    raise ValueError(f"unknown {what} {wanted!r} (from {source}){suggestion} Available: {shown}")
+    raise BamuInputError(f"unknown {what} {wanted!r} (from {source}){suggestion} Available: {shown}")
 
 
 # --- images and splits -------------------------------------------------------------------------
@@ -229,7 +230,7 @@ def read_images(
     if workers is None:
         workers = min(8, os.cpu_count() or 1)
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise BamuInputError(f"workers must be >= 1, got {workers}")
 
     def one(i: int) -> int:
         p = paths[i]
@@ -237,7 +238,7 @@ def read_images(
             out[i] = _read_image(p, image_size)
         except Exception as exc:
             name = p.relative_to(image_dir) if p.is_relative_to(image_dir) else p
-            raise ValueError(f"cannot read image {name}: {type(exc).__name__}: {exc}") from None
+            raise BamuInputError(f"cannot read image {name}: {type(exc).__name__}: {exc}") from None
         return i
 
     step = max(1, n // 100)
@@ -279,7 +280,7 @@ def make_splits(
     for s in SPLITS:
         idx = np.flatnonzero(split == s)
         if len(idx) == 0:
-            raise ValueError(f"{dataset}: the {s} split is empty; check the split file or lower val_fraction")
+            raise BamuInputError(f"{dataset}: the {s} split is empty; check the split file or lower val_fraction")
         out[s] = ImageData(
             images=images[torch.as_tensor(idx)],
             labels=labels[idx],
@@ -294,7 +295,7 @@ def make_splits(
             present = set(out[s].attrs[attr].tolist())
             empty = [g for i, g in enumerate(names) if i not in present]
             if empty:
-                raise ValueError(
+                raise BamuInputError(
                     f"{dataset}: group(s) {', '.join(map(repr, empty))} of {attr!r} have no image in the {s} split; {fix}"
                 )
     return out

@@ -20,6 +20,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import BamuInputError
 from ._base import Scenario
 from ._official import (
     SPLITS,
@@ -78,13 +79,13 @@ def _read_attr_header(path: Path) -> tuple[int, list[str]]:
         second = fh.readline()
     count = first.split()
     if len(count) != 1:
-        raise ValueError(f"{path.name} line 1: expected the number of images, got {first.strip()!r}")
+        raise BamuInputError(f"{path.name} line 1: expected the number of images, got {first.strip()!r}")
     n = to_int(count[0], path=path, line=1, what="the image count")
     names = second.split()
     if not names:
-        raise ValueError(f"{path.name} line 2: expected the attribute names, got an empty line")
+        raise BamuInputError(f"{path.name} line 2: expected the attribute names, got an empty line")
     if len(set(names)) != len(names):
-        raise ValueError(f"{path.name} line 2: attribute names repeat")
+        raise BamuInputError(f"{path.name} line 2: attribute names repeat")
     return n, names
 
 
@@ -146,7 +147,7 @@ def load_celeba(
     caps = split_caps(max_per_split)
     sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
     if not sensitive:
-        raise ValueError("sensitive must name at least one attribute, e.g. 'Male'")
+        raise BamuInputError("sensitive must name at least one attribute, e.g. 'Male'")
     root = check_root(root, dataset="CelebA", hint=_HINT)
     attr_path = find_file(root, CELEBA_FILES["attributes"], dataset="CelebA", places=_PLACES, hint=_HINT)
     part_path = find_file(root, CELEBA_FILES["partition"], dataset="CelebA", places=_PLACES, hint=_HINT)
@@ -160,9 +161,9 @@ def load_celeba(
     target = match_name(target, names, what="CelebA attribute", source=source)
     sensitive = [match_name(s, names, what="CelebA attribute", source=source) for s in sensitive]
     if len(set(sensitive)) != len(sensitive):
-        raise ValueError(f"sensitive attributes repeat: {sensitive}")
+        raise BamuInputError(f"sensitive attributes repeat: {sensitive}")
     if target in sensitive:
-        raise ValueError(f"target {target!r} cannot also be a sensitive attribute; choose another group attribute")
+        raise BamuInputError(f"target {target!r} cannot also be a sensitive attribute; choose another group attribute")
     wanted = [target, *sensitive]
     columns = [names.index(a) for a in wanted]
 
@@ -170,7 +171,7 @@ def load_celeba(
     partition = _read_partition(part_path)
     missing = [f for f in files if f not in partition]
     if missing:
-        raise ValueError(
+        raise BamuInputError(
             f"{len(missing)} image(s) of {attr_path.name} are not in {part_path.name}, e.g. {', '.join(missing[:3])}; "
             "use the two files of the same release"
         )
@@ -178,7 +179,7 @@ def load_celeba(
     if extra:
         listed = set(files)
         examples = [f for f in partition if f not in listed][:3]
-        raise ValueError(
+        raise BamuInputError(
             f"{extra} image(s) of {part_path.name} are not in {attr_path.name}, e.g. {', '.join(examples)}; "
             "use the two files of the same release"
         )
@@ -198,7 +199,7 @@ def load_celeba(
         ident = _read_identities(id_path)
         absent = [f for f in files if f not in ident]
         if absent:
-            raise ValueError(
+            raise BamuInputError(
                 f"{len(absent)} image(s) are not in {id_path.name}, e.g. {', '.join(absent[:3])}; "
                 "use the files of the same release or remove the identity file"
             )
@@ -258,20 +259,20 @@ def _read_attributes(path: Path, names: list[str], columns: list[int], count: in
         row = parts[1:]
         if not allowed.issuperset(row):
             j = next(i for i, v in enumerate(row) if v not in allowed)
-            raise ValueError(f"{path.name} line {line}: attribute {names[j]} must be -1 or 1, got {row[j]!r}")
+            raise BamuInputError(f"{path.name} line {line}: attribute {names[j]} must be -1 or 1, got {row[j]!r}")
         name = parts[0]
         if name in seen:
-            raise ValueError(f"{path.name} line {line}: image {name} is listed twice")
+            raise BamuInputError(f"{path.name} line {line}: image {name} is listed twice")
         seen.add(name)
         files.append(name)
         values.append([int(row[c]) for c in columns])
     if len(files) != count:
-        raise ValueError(
+        raise BamuInputError(
             f"{path.name} line 1: says {count} images but the file lists {len(files)}; "
             "the file is truncated or edited, copy it again from the release"
         )
     if not files:
-        raise ValueError(f"{path.name} lists no image")
+        raise BamuInputError(f"{path.name} lists no image")
     return files, np.array(values, dtype=np.int8).reshape(len(files), len(columns))
 
 
@@ -279,7 +280,7 @@ def _read_partition(path: Path) -> dict[str, int]:
     out: dict[str, int] = {}
     for line, (name, value) in read_rows(path, fields=2, what="a file name and 0, 1 or 2"):
         if name in out:
-            raise ValueError(f"{path.name} line {line}: image {name} is listed twice")
+            raise BamuInputError(f"{path.name} line {line}: image {name} is listed twice")
         out[name] = to_int(value, path=path, line=line, what="the partition", allowed=(0, 1, 2))
     return out
 

@@ -29,6 +29,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import BamuInputError
 from ._base import Scenario
 from ._official import (
     SPLITS,
@@ -92,10 +93,10 @@ def _id_name_file(path: Path, what: str) -> dict[int, str]:
     for line, parts in read_rows(path, fields=(2, 99), what=f"an id and a {what} name"):
         key = to_int(parts[0], path=path, line=line, what=f"the {what} id")
         if key in out:
-            raise ValueError(f"{path.name} line {line}: {what} id {key} is listed twice")
+            raise BamuInputError(f"{path.name} line {line}: {what} id {key} is listed twice")
         out[key] = " ".join(parts[1:])
     if not out:
-        raise ValueError(f"{path.name} lists no {what}")
+        raise BamuInputError(f"{path.name} lists no {what}")
     return out
 
 
@@ -117,7 +118,7 @@ def _id_value_file(path: Path, what: str, allowed: Sequence[int] | None = None) 
     for line, (key, value) in read_rows(path, fields=2, what=f"an image id and {what}"):
         k = to_int(key, path=path, line=line, what="the image id")
         if k in out:
-            raise ValueError(f"{path.name} line {line}: image id {k} is listed twice")
+            raise BamuInputError(f"{path.name} line {line}: image id {k} is listed twice")
         out[k] = to_int(value, path=path, line=line, what=what, allowed=allowed)
     return out
 
@@ -125,7 +126,7 @@ def _id_value_file(path: Path, what: str, allowed: Sequence[int] | None = None) 
 def _require_all(ids: Sequence[int], table: dict, path: Path) -> None:
     absent = [i for i in ids if i not in table]
     if absent:
-        raise ValueError(
+        raise BamuInputError(
             f"{path.name} has no line for {len(absent)} image id(s) of images.txt, e.g. {', '.join(map(str, absent[:3]))}; "
             "use the files of one release"
         )
@@ -191,14 +192,14 @@ def load_cub(
     check_image_options(image_size, mean, std)
     caps = split_caps(max_per_split)
     if group_source not in GROUP_SOURCES:
-        raise ValueError(f"group_source must be one of {', '.join(GROUP_SOURCES)}, got {group_source!r}")
+        raise BamuInputError(f"group_source must be one of {', '.join(GROUP_SOURCES)}, got {group_source!r}")
     if group_source == "attribute" and attribute is None:
-        raise ValueError(
+        raise BamuInputError(
             "group_source='attribute' needs an attribute name or id (attribute=..., --cub-attribute), "
             "e.g. has_wing_color::blue; cub_attributes(root) lists them"
         )
     if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        raise BamuInputError(f"val_fraction must be in (0, 1), got {val_fraction}")
     root = _cub_root(root)
     images_path = _cub_file(root, "images.txt")
     labels_path = _cub_file(root, "image_class_labels.txt")
@@ -210,10 +211,10 @@ def load_cub(
     for line, (key, rel) in read_rows(images_path, fields=2, what="an image id and a relative path"):
         k = to_int(key, path=images_path, line=line, what="the image id")
         if k in files:
-            raise ValueError(f"{images_path.name} line {line}: image id {k} is listed twice")
+            raise BamuInputError(f"{images_path.name} line {line}: image id {k} is listed twice")
         files[k] = rel
     if not files:
-        raise ValueError(f"{images_path.name} lists no image")
+        raise BamuInputError(f"{images_path.name} lists no image")
     class_names = _id_name_file(classes_path, "class")
     labels = _id_value_file(labels_path, "a class id")
     is_train = _id_value_file(split_path, "1 (train) or 0 (test)", allowed=(0, 1))
@@ -222,12 +223,12 @@ def load_cub(
     _require_all(ids, is_train, split_path)
     bad = sorted({c for c in labels.values() if c not in class_names})
     if bad:
-        raise ValueError(f"{labels_path.name} uses class id(s) {bad[:5]} that {classes_path.name} does not list")
+        raise BamuInputError(f"{labels_path.name} uses class id(s) {bad[:5]} that {classes_path.name} does not list")
 
     kept_classes = _choose_classes(classes, class_names)
     ids = [i for i in ids if labels[i] in kept_classes]
     if not ids:
-        raise ValueError("no image belongs to the chosen classes")
+        raise BamuInputError("no image belongs to the chosen classes")
 
     # groups
     if group_source == "visibility":
@@ -247,7 +248,7 @@ def load_cub(
 
     present = sorted(set(values.tolist()))
     if len(present) < 2:
-        raise ValueError(
+        raise BamuInputError(
             f"every kept image has the same value of {group_key!r} ({names[present[0]]}); "
             "choose another part or attribute, or keep more classes"
         )
@@ -321,7 +322,7 @@ def _choose_classes(classes, class_names: dict[int, str]) -> list[int]:
         return sorted(class_names)
     if isinstance(classes, (int, np.integer)) and not isinstance(classes, bool):
         if not 2 <= classes <= len(class_names):
-            raise ValueError(f"classes must be between 2 and {len(class_names)}, got {classes}")
+            raise BamuInputError(f"classes must be between 2 and {len(class_names)}, got {classes}")
         return sorted(class_names)[: int(classes)]
     chosen = []
     by_name = {_display_class(n).lower(): k for k, n in class_names.items()}
@@ -329,17 +330,17 @@ def _choose_classes(classes, class_names: dict[int, str]) -> list[int]:
     for c in classes:
         if isinstance(c, (int, np.integer)):
             if c not in class_names:
-                raise ValueError(f"class id {c} is not in classes.txt (ids 1..{max(class_names)})")
+                raise BamuInputError(f"class id {c} is not in classes.txt (ids 1..{max(class_names)})")
             chosen.append(int(c))
         else:
             key = str(c).strip().lower().replace("_", " ")
             hit = by_name.get(key) or by_name.get(str(c).strip().lower())
             if hit is None:
-                raise ValueError(f"class {c!r} is not in classes.txt")
+                raise BamuInputError(f"class {c!r} is not in classes.txt")
             chosen.append(hit)
     chosen = sorted(set(chosen))
     if len(chosen) < 2:
-        raise ValueError("choose at least two classes")
+        raise BamuInputError("choose at least two classes")
     return chosen
 
 
@@ -365,7 +366,7 @@ def _visibility_groups(root: Path, part: str, ids: list[int]) -> tuple[str, np.n
         )
     absent = [i for i in ids if any((i, p) not in visible for p in part_ids)]
     if absent:
-        raise ValueError(
+        raise BamuInputError(
             f"{path.name} has no {' / '.join(wanted)} line for {len(absent)} image(s), e.g. image id "
             f"{', '.join(map(str, absent[:3]))}; use the files of one release"
         )
@@ -384,7 +385,7 @@ def _attribute_groups(root: Path, attribute, ids: list[int]) -> tuple[str, np.nd
     if isinstance(attribute, (int, np.integer)) or (isinstance(attribute, str) and attribute.strip().isdigit()):
         attr_id = int(attribute)
         if attr_id not in names:
-            raise ValueError(f"attribute id {attr_id} is not in attributes.txt (ids 1..{max(names)})")
+            raise BamuInputError(f"attribute id {attr_id} is not in attributes.txt (ids 1..{max(names)})")
     else:
         name = match_name(str(attribute), list(names.values()), what="CUB attribute", source="attributes.txt")
         attr_id = next(k for k, v in names.items() if v == name)
@@ -402,7 +403,7 @@ def _attribute_groups(root: Path, attribute, ids: list[int]) -> tuple[str, np.nd
         to_int(fields[3], path=path, line=line, what="the certainty id", allowed=(1, 2, 3, 4))
     absent = [i for i in ids if i not in present]
     if absent:
-        raise ValueError(
+        raise BamuInputError(
             f"{path.name} has no line for attribute {label!r} and {len(absent)} image(s), e.g. image id "
             f"{', '.join(map(str, absent[:3]))}; use the files of one release"
         )

@@ -7,6 +7,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..errors import BamuInputError
 from ._base import ImageData, Scenario
 
 __all__ = ["load_folder", "IMAGENET_MEAN", "IMAGENET_STD", "DEFAULT_IMAGE_SIZE"]
@@ -96,35 +97,35 @@ def load_folder(
     if not meta_csv.is_file():
         raise FileNotFoundError(f"metadata CSV {meta_csv} does not exist")
     if not 8 <= image_size <= 512:
-        raise ValueError(f"image_size must be between 8 and 512, got {image_size}")
+        raise BamuInputError(f"image_size must be between 8 and 512, got {image_size}")
     if len(mean) != 3 or len(std) != 3 or any(s <= 0 for s in std):
-        raise ValueError("mean and std must each have 3 values, std all positive")
+        raise BamuInputError("mean and std must each have 3 values, std all positive")
     try:
         table = pd.read_csv(meta_csv, dtype=str, keep_default_na=True)
     except Exception as exc:  # pandas raises several parser error types
-        raise ValueError(
+        raise BamuInputError(
             f"cannot parse metadata CSV {meta_csv.name}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}; "
             "save it as comma-separated UTF-8 text with a header row (path, label, group columns)"
         ) from None
     table.columns = [str(c).strip() for c in table.columns]  # " label" is "label", as the dashboard shows it
     if table.empty:
-        raise ValueError(f"metadata CSV {meta_csv.name} has no rows; add one row per image (path, label, group columns)")
+        raise BamuInputError(f"metadata CSV {meta_csv.name} has no rows; add one row per image (path, label, group columns)")
     guessed = group_cols is None or len(group_cols) == 0
     if guessed:
         group_cols = [c for c in table.columns if c not in (path_col, label_col, split_col)]
         if not group_cols:
-            raise ValueError(f"metadata CSV {meta_csv.name} has no group column besides {path_col!r} and {label_col!r}")
+            raise BamuInputError(f"metadata CSV {meta_csv.name} has no group column besides {path_col!r} and {label_col!r}")
     needed = [path_col, label_col, *group_cols]
     missing = [c for c in needed if c not in table.columns]
     if missing:
-        raise ValueError(
+        raise BamuInputError(
             f"metadata CSV {meta_csv.name} lacks column(s) {', '.join(map(repr, missing))}; "
             f"it has {', '.join(map(repr, table.columns))}; rename the column in the CSV or choose another "
             "(--label-col, --group-col)"
         )
     for col in group_cols if guessed else ():
         if len(table) > 2 and table[col].nunique() == len(table):
-            raise ValueError(
+            raise BamuInputError(
                 f"column {col!r} of {meta_csv.name} has a different value in every row, so it cannot define groups "
                 "(it looks like an identifier); name the group column(s) to use (--group-col)"
             )
@@ -132,7 +133,7 @@ def load_folder(
         empty = table.index[table[col].isna() | (table[col].str.strip() == "")].tolist()
         if empty:
             rows = ", ".join(str(r + 2) for r in empty[:5])
-            raise ValueError(
+            raise BamuInputError(
                 f"column {col!r} is empty in {len(empty)} row(s) (CSV line {rows}{'...' if len(empty) > 5 else ''}): "
                 "a blank cell, NaN, NA or None; fill in a value or remove those rows"
             )
@@ -142,7 +143,7 @@ def load_folder(
     for rel in table[path_col]:
         p = (root / rel.strip()).resolve()
         if not p.is_relative_to(root):
-            raise ValueError(f"image path {rel!r} points outside the data folder; paths must be relative to it")
+            raise BamuInputError(f"image path {rel!r} points outside the data folder; paths must be relative to it")
         paths.append(p)
     absent = [str(p.relative_to(root)) for p in paths if not p.is_file()]
     if absent:
@@ -153,7 +154,7 @@ def load_folder(
 
     class_names, labels = _encode(table[label_col].str.strip())
     if len(class_names) < 2:
-        raise ValueError(f"column {label_col!r} has only one class ({class_names[0]!r}); need at least two")
+        raise BamuInputError(f"column {label_col!r} has only one class ({class_names[0]!r}); need at least two")
     attrs, group_names = {}, {}
     for col in group_cols:
         group_names[col], attrs[col] = _encode(table[col].str.strip())
@@ -165,7 +166,7 @@ def load_folder(
         try:
             images[i] = _read_image(p, image_size)
         except Exception as exc:
-            raise ValueError(
+            raise BamuInputError(
                 f"cannot read image {p.relative_to(root)}: {type(exc).__name__}: {exc}; replace or remove this file "
                 "(any format Pillow opens works: PNG, JPEG, BMP, GIF, TIFF, WebP ...)"
             ) from None
@@ -189,14 +190,14 @@ def load_folder(
         present = set(splits["test"].attrs[col].tolist())
         empty = [g for i, g in enumerate(group_names[col]) if i not in present]
         if empty:
-            raise ValueError(
+            raise BamuInputError(
                 f"group(s) {_names(empty)} of column {col!r} have no image in the test split; "
                 "add images (at least 2 per group and class) or drop the group"
             )
     present = set(splits["test"].labels.tolist())
     absent = [c for i, c in enumerate(class_names) if i not in present]
     if absent:
-        raise ValueError(
+        raise BamuInputError(
             f"class(es) {_names(absent)} of column {label_col!r} have no image in the test split, so their accuracy "
             "cannot be measured; add images (at least 2 per group and class) or remove those rows"
         )
@@ -231,13 +232,13 @@ def _assign_splits(table, split_col, labels, groups, val_fraction, test_fraction
         split = table[split_col].fillna("").str.strip().str.lower().to_numpy()
         bad = sorted(set(split) - set(_SPLITS))
         if bad:
-            raise ValueError(f"column {split_col!r} has value(s) {bad}; use train, val or test")
+            raise BamuInputError(f"column {split_col!r} has value(s) {bad}; use train, val or test")
         for s in _SPLITS:
             if not (split == s).any():
-                raise ValueError(f"column {split_col!r} has no {s!r} rows")
+                raise BamuInputError(f"column {split_col!r} has no {s!r} rows")
         return split
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise ValueError("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
+        raise BamuInputError("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
     rng = np.random.default_rng(seed)
     split = np.empty(len(labels), dtype=object)
     strata = labels * (groups.max() + 1) + groups
@@ -251,5 +252,5 @@ def _assign_splits(table, split_col, labels, groups, val_fraction, test_fraction
         split[members[n_test + n_val :]] = "train"
     for s in ("train", "val"):
         if not (split == s).any():
-            raise ValueError(f"too few images to make a {s!r} split; add images or give a {split_col!r} column")
+            raise BamuInputError(f"too few images to make a {s!r} split; add images or give a {split_col!r} column")
     return split.astype(str)

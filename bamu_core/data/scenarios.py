@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import BamuInputError
 from ..registry import Registry
 from ..storage import atomic_write, bamu_home, config_hash
 from ._base import ImageData, Scenario
@@ -117,7 +118,7 @@ def _colour_splits(
     colour_names: list[str],
 ) -> dict[str, ImageData]:
     if not 0.0 <= aligned_fraction <= 1.0:
-        raise ValueError(f"aligned_fraction must be in [0, 1], got {aligned_fraction}")
+        raise BamuInputError(f"aligned_fraction must be in [0, 1], got {aligned_fraction}")
     intensity, digits, order = _digit_intensities(seed)
     n_val, n_test = _split_sizes(len(order))
     parts = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
@@ -342,12 +343,12 @@ def patch_cifar10(
             "pass --cifar-root or set BAMU_CIFAR_ROOT"
         )
     if target_class not in CIFAR_CLASSES:
-        raise ValueError(f"target_class must be one of {CIFAR_CLASSES}, got {target_class!r}")
+        raise BamuInputError(f"target_class must be one of {CIFAR_CLASSES}, got {target_class!r}")
     for name, value in (("patch_fraction", patch_fraction), ("other_fraction", other_fraction)):
         if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1], got {value}")
+            raise BamuInputError(f"{name} must be in [0, 1], got {value}")
     if not 1 <= patch_size <= 16:
-        raise ValueError(f"patch_size must be in 1..16, got {patch_size}")
+        raise BamuInputError(f"patch_size must be in 1..16, got {patch_size}")
     arrays = _cached_cifar(root, per_class)
     target = CIFAR_CLASSES.index(target_class)
     region = (32 - patch_size, 32 - patch_size, patch_size, patch_size)

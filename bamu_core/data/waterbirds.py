@@ -13,6 +13,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import BamuInputError
 from ._base import Scenario
 from ._official import (
     SPLITS,
@@ -75,24 +76,24 @@ def load_waterbirds(
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:
-            raise ValueError(f"{meta.name} is empty; it needs the header {','.join(_WB_COLUMNS)}")
+            raise BamuInputError(f"{meta.name} is empty; it needs the header {','.join(_WB_COLUMNS)}")
         header = [h.strip() for h in header]
         missing = [c for c in _WB_COLUMNS if c not in header]
         if missing:
-            raise ValueError(f"{meta.name} line 1: lacks column(s) {', '.join(missing)}; it has {', '.join(header)}")
+            raise BamuInputError(f"{meta.name} line 1: lacks column(s) {', '.join(missing)}; it has {', '.join(header)}")
         col = {c: header.index(c) for c in _WB_COLUMNS}
         for fields in reader:
             line = reader.line_num
             if not any(f.strip() for f in fields):
                 continue
             if len(fields) != len(header):
-                raise ValueError(f"{meta.name} line {line}: expected {len(header)} fields, got {len(fields)}")
+                raise BamuInputError(f"{meta.name} line {line}: expected {len(header)} fields, got {len(fields)}")
             rel = fields[col["img_filename"]].strip()
             if not rel:
-                raise ValueError(f"{meta.name} line {line}: img_filename is empty")
+                raise BamuInputError(f"{meta.name} line {line}: img_filename is empty")
             path = (resolved / rel).resolve()
             if not path.is_relative_to(resolved):
-                raise ValueError(f"{meta.name} line {line}: image path {rel!r} points outside the root")
+                raise BamuInputError(f"{meta.name} line {line}: image path {rel!r} points outside the root")
             rows.append((
                 path,
                 to_int(fields[col["y"]].strip(), path=meta, line=line, what="y", allowed=(0, 1)),
@@ -100,7 +101,7 @@ def load_waterbirds(
                 to_int(fields[col["split"]].strip(), path=meta, line=line, what="split", allowed=(0, 1, 2)),
             ))
     if not rows:
-        raise ValueError(f"{meta.name} lists no image")
+        raise BamuInputError(f"{meta.name} lists no image")
     split_ids = np.array([r[3] for r in rows])
     keep = np.sort(np.concatenate([cap_indices(np.flatnonzero(split_ids == i), caps[s], seed=seed + i)
                                    for i, s in enumerate(SPLITS)]))

@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from ..data import ImageData
+from ..errors import BamuInputError
 from ..storage import atomic_write_json
 from ._gradcam import grad_cam
 from ._overlay import colorize, overlay, to_rgb_uint8, write_png
@@ -74,15 +75,15 @@ def select_examples(
         One array of indices per group id.
     """
     if rule not in SELECTION_RULES:
-        raise ValueError(f"rule must be one of {SELECTION_RULES}, got {rule!r}")
+        raise BamuInputError(f"rule must be one of {SELECTION_RULES}, got {rule!r}")
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise BamuInputError(f"k must be >= 1, got {k}")
     g = np.asarray(groups, dtype=np.int64)
     n_groups = int(g.max()) + 1 if num_groups is None and len(g) else int(num_groups or 0)
     if rule in ("confident", "misclassified") and confidence is None:
-        raise ValueError(f"rule {rule!r} needs confidence (the predicted class's probability)")
+        raise BamuInputError(f"rule {rule!r} needs confidence (the predicted class's probability)")
     if rule == "misclassified" and (y_true is None or y_pred is None):
-        raise ValueError("rule 'misclassified' needs y_true and y_pred")
+        raise BamuInputError("rule 'misclassified' needs y_true and y_pred")
     conf = None if confidence is None else np.asarray(confidence, dtype=np.float64)
     chosen = []
     for gid in range(n_groups):
@@ -103,7 +104,7 @@ def _logits(model: nn.Module, data: ImageData, logits, batch_size: int) -> torch
     if logits is not None:
         out = torch.as_tensor(logits).float()
         if out.ndim != 2 or out.shape[0] != len(data):
-            raise ValueError(f"logits must have shape (len(data), K) = ({len(data)}, K), got {tuple(out.shape)}")
+            raise BamuInputError(f"logits must have shape (len(data), K) = ({len(data)}, K), got {tuple(out.shape)}")
         return out
     from ..training import predict
     from ._gradcam import _model_device
@@ -118,7 +119,7 @@ def _targets_for(target, idx: np.ndarray, data: ImageData, preds: np.ndarray):
         return data.labels[idx]
     if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
         return np.full(len(idx), int(target), dtype=np.int64)
-    raise ValueError(f"target must be 'pred', 'label' or a class id, got {target!r}")
+    raise BamuInputError(f"target must be 'pred', 'label' or a class id, got {target!r}")
 
 
 def _target_text(target) -> str:
@@ -361,7 +362,7 @@ def saliency_summary(
         "foreground": bool, "groups": [...], "seconds"}``; JSON-ready.
     """
     if per_group < 1:
-        raise ValueError(f"per_group must be >= 1, got {per_group}")
+        raise BamuInputError(f"per_group must be >= 1, got {per_group}")
     start_time = time.perf_counter()
     h, w = data.image_shape[1:]
     box = None if region is None else check_region(region, (h, w))

@@ -10,6 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import BamuInputError
+
 __all__ = ["SaliencyMaps", "grad_cam", "resolve_layer", "choose_method", "UPSAMPLE_MODES", "METHODS"]
 
 UPSAMPLE_MODES = ("bilinear", "nearest")
@@ -78,14 +80,14 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module | None = None, *, arc
         for name, module in model.named_modules():
             if module is layer:
                 return name, module
-        raise ValueError("layer is a module that is not part of model; pass one of model's submodules or its name")
+        raise BamuInputError("layer is a module that is not part of model; pass one of model's submodules or its name")
     if isinstance(layer, str):
         try:
             return layer, model.get_submodule(layer)
         except AttributeError:
-            raise ValueError(f"layer {layer!r} is not a submodule of {type(model).__name__}") from None
+            raise BamuInputError(f"layer {layer!r} is not a submodule of {type(model).__name__}") from None
     if layer is not None:
-        raise ValueError(f"layer must be a submodule name or a module, got {type(layer).__name__}")
+        raise BamuInputError(f"layer must be a submodule name or a module, got {type(layer).__name__}")
     from ..models.introspect import gradcam_layer
 
     return gradcam_layer(model, arch)
@@ -117,7 +119,7 @@ def _probe(model: nn.Module, module: nn.Module, sample: torch.Tensor) -> tuple[i
     finally:
         handle.remove()
     if not channels or channels[0] < 0:
-        raise ValueError("the Grad-CAM layer must output a spatial map (N, C, H, W); pick a conv layer")
+        raise BamuInputError("the Grad-CAM layer must output a spatial map (N, C, H, W); pick a conv layer")
     return channels[0], int(out.shape[-1])
 
 
@@ -172,7 +174,7 @@ def _targets(targets, n: int) -> torch.Tensor | None:
         return torch.full((n,), int(targets), dtype=torch.long)
     t = torch.as_tensor(np.asarray(targets), dtype=torch.long).reshape(-1)
     if len(t) != n:
-        raise ValueError(f"targets must have one class per image: {len(t)} targets for {n} images")
+        raise BamuInputError(f"targets must have one class per image: {len(t)} targets for {n} images")
     return t
 
 
@@ -227,13 +229,13 @@ def grad_cam(
         Captum is not installed.
     """
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise ValueError(f"images must be a tensor of shape (N, C, H, W), got {getattr(images, 'shape', type(images))}")
+        raise BamuInputError(f"images must be a tensor of shape (N, C, H, W), got {getattr(images, 'shape', type(images))}")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise BamuInputError(f"batch_size must be >= 1, got {batch_size}")
     if upsample not in UPSAMPLE_MODES:
-        raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
+        raise BamuInputError(f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise BamuInputError(f"method must be one of {METHODS}, got {method!r}")
     try:
         from captum.attr import LayerGradCam, LayerGradientXActivation
     except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -243,14 +245,14 @@ def grad_cam(
     n, _, height, width = images.shape
     wanted = _targets(targets, n)
     if wanted is not None and len(wanted) and int(wanted.min()) < 0:
-        raise ValueError("targets must be class ids >= 0")
+        raise BamuInputError("targets must be class ids >= 0")
     device = _model_device(model)
     maps, layer_maps, used = [], [], []
     with _evaluation(model):
         if n:
             channels, num_outputs = _probe(model, module, images[:1].detach().to(device).float())
             if wanted is not None and int(wanted.max()) >= num_outputs:
-                raise ValueError(f"targets has class ids outside the model's {num_outputs} outputs")
+                raise BamuInputError(f"targets has class ids outside the model's {num_outputs} outputs")
             if method == "auto":
                 method = _auto_method(model, module, channels)
         elif method == "auto":

@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..errors import BamuInputError
 from ..storage import atomic_write
 
 __all__ = ["colorize", "to_rgb_uint8", "overlay", "write_png"]
@@ -46,17 +47,17 @@ def to_rgb_uint8(images: torch.Tensor, *, mean: Sequence[float], std: Sequence[f
         ``mean``/``std`` do not have one entry per channel.
     """
     if images.ndim != 4:
-        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+        raise BamuInputError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
     c = images.shape[1]
     if len(mean) != c or len(std) != c:
-        raise ValueError(f"mean and std need one value per channel ({c}), got {len(mean)} and {len(std)}")
+        raise BamuInputError(f"mean and std need one value per channel ({c}), got {len(mean)} and {len(std)}")
     m = torch.tensor(list(mean), dtype=torch.float32).view(1, c, 1, 1)
     s = torch.tensor(list(std), dtype=torch.float32).view(1, c, 1, 1)
     x = (images.detach().float().cpu() * s + m).clamp_(0.0, 1.0)
     if c == 1:
         x = x.expand(-1, 3, -1, -1)
     elif c != 3:
-        raise ValueError(f"images must have 1 or 3 channels to be shown, got {c}")
+        raise BamuInputError(f"images must have 1 or 3 channels to be shown, got {c}")
     return np.round(x.permute(0, 2, 3, 1).numpy() * 255.0).astype(np.uint8)
 
 
@@ -77,10 +78,10 @@ def overlay(images_rgb: np.ndarray, maps, *, alpha: float = 0.5) -> np.ndarray:
     numpy.ndarray of uint8, shape (N, H, W, 3)
     """
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        raise BamuInputError(f"alpha must be in [0, 1], got {alpha}")
     heat = colorize(maps).astype(np.float32)
     if heat.shape != images_rgb.shape:
-        raise ValueError(f"maps {heat.shape[:-1]} and images {images_rgb.shape[:-1]} differ in size")
+        raise BamuInputError(f"maps {heat.shape[:-1]} and images {images_rgb.shape[:-1]} differ in size")
     blend = (1.0 - alpha) * images_rgb.astype(np.float32) + alpha * heat
     return np.round(blend).astype(np.uint8)
 
@@ -90,9 +91,9 @@ def write_png(path: str | Path, image: np.ndarray, *, scale: int = 1) -> Path:
     from PIL import Image
 
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
+        raise BamuInputError(f"image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
     if scale < 1:
-        raise ValueError(f"scale must be >= 1, got {scale}")
+        raise BamuInputError(f"scale must be >= 1, got {scale}")
     pic = Image.fromarray(image)
     if scale > 1:
         pic = pic.resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST)

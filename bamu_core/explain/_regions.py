@@ -6,6 +6,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..errors import BamuInputError
+
 __all__ = ["check_region", "region_mask", "region_share", "mask_share", "mean_saliency", "centre_of_mass"]
 
 
@@ -20,12 +22,12 @@ def check_region(region: Sequence[int], image_size: tuple[int, int]) -> tuple[in
     try:
         top, left, h, w = (int(v) for v in region)
     except (TypeError, ValueError):
-        raise ValueError(f"region must be four integers (top, left, height, width), got {region!r}") from None
+        raise BamuInputError(f"region must be four integers (top, left, height, width), got {region!r}") from None
     height, width = image_size
     if h < 1 or w < 1:
-        raise ValueError(f"region height and width must be >= 1, got {h} x {w}")
+        raise BamuInputError(f"region height and width must be >= 1, got {h} x {w}")
     if top < 0 or left < 0 or top + h > height or left + w > width:
-        raise ValueError(f"region {(top, left, h, w)} (top, left, height, width) reaches outside the {height}x{width} image")
+        raise BamuInputError(f"region {(top, left, h, w)} (top, left, height, width) reaches outside the {height}x{width} image")
     return top, left, h, w
 
 
@@ -53,10 +55,10 @@ def mask_share(maps: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
         Mass inside / total mass; NaN for an all-zero map.
     """
     if maps.ndim != 3:
-        raise ValueError(f"maps must have shape (N, H, W), got {tuple(maps.shape)}")
+        raise BamuInputError(f"maps must have shape (N, H, W), got {tuple(maps.shape)}")
     m = masks.to(torch.bool)
     if m.shape[-2:] != maps.shape[-2:]:
-        raise ValueError(f"mask size {tuple(m.shape[-2:])} differs from map size {tuple(maps.shape[-2:])}")
+        raise BamuInputError(f"mask size {tuple(m.shape[-2:])} differs from map size {tuple(maps.shape[-2:])}")
     mass = maps.double().clamp_min(0)
     total = mass.sum(dim=(1, 2))
     inside = (mass * m).sum(dim=(1, 2))
@@ -86,7 +88,7 @@ def mean_saliency(maps: torch.Tensor, groups, *, num_groups: int | None = None) 
     """
     g = torch.as_tensor(np.asarray(groups), dtype=torch.long)
     if g.shape != (maps.shape[0],):
-        raise ValueError(f"groups must have one id per map: {tuple(g.shape)} for {maps.shape[0]} maps")
+        raise BamuInputError(f"groups must have one id per map: {tuple(g.shape)} for {maps.shape[0]} maps")
     n_groups = int(g.max()) + 1 if num_groups is None and len(g) else int(num_groups or 0)
     sums = torch.zeros((n_groups, *maps.shape[1:]), dtype=torch.float64)
     sums.index_add_(0, g, maps.double())

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from ..data import ImageData, Scenario
+from ..errors import BamuInputError
 from ..registry import Registry
 
 __all__ = [
@@ -56,7 +57,7 @@ class ForgetSet:
     def __post_init__(self):
         idx = np.unique(np.asarray(self.indices, dtype=np.int64))
         if len(idx) and (idx[0] < 0 or idx[-1] >= self.n_train):
-            raise ValueError(f"forget indices must lie in 0..{self.n_train - 1}")
+            raise BamuInputError(f"forget indices must lie in 0..{self.n_train - 1}")
         self.indices = idx
 
     def __len__(self) -> int:
@@ -72,7 +73,7 @@ class ForgetSet:
             idx = np.flatnonzero(mask)
         if max_size is not None:
             if max_size < 1:
-                raise ValueError(f"max_size must be >= 1, got {max_size}")
+                raise BamuInputError(f"max_size must be >= 1, got {max_size}")
             if len(idx) > max_size:
                 idx = np.sort(np.random.default_rng(seed).choice(idx, size=max_size, replace=False))
         return idx
@@ -80,7 +81,7 @@ class ForgetSet:
     def split(self, train: ImageData, *, retain_max: int | None = None, seed: int = 0) -> tuple[ImageData, ImageData]:
         """``(forget, retain)`` as datasets (copies of the selected items of ``train``)."""
         if len(train) != self.n_train:
-            raise ValueError(f"this forget set refers to a training split of {self.n_train} items, got {len(train)}")
+            raise BamuInputError(f"this forget set refers to a training split of {self.n_train} items, got {len(train)}")
         return train.subset(self.indices), train.subset(self.retain(max_size=retain_max, seed=seed))
 
     def to_json(self) -> dict:
@@ -141,11 +142,11 @@ def select_forget(scenario: Scenario, strategy: str, *, model=None, device=None,
     entry = STRATEGIES.entry(name)
     fn = entry.obj
     if entry.meta["needs_model"] and model is None:
-        raise ValueError(f"forget strategy {name!r} needs a model")
+        raise BamuInputError(f"forget strategy {name!r} needs a model")
     if value:
         main = getattr(fn, "main_option", None)
         if main is None:
-            raise ValueError(f"forget strategy {name!r} takes no ':value' shorthand")
+            raise BamuInputError(f"forget strategy {name!r} takes no ':value' shorthand")
         options.setdefault(main, value)
     params = inspect.signature(fn).parameters
     if arch is not None and "arch" in params:
@@ -157,15 +158,15 @@ def select_forget(scenario: Scenario, strategy: str, *, model=None, device=None,
     ]
     if required:
         hint = f" (e.g. '{name}:VALUE')" if getattr(fn, "main_option", None) in required else ""
-        raise ValueError(f"forget strategy {name!r} needs the option {required[0]!r}{hint}")
+        raise BamuInputError(f"forget strategy {name!r} needs the option {required[0]!r}{hint}")
     fs = fn(scenario, model=model, device=device, **options)
     if len(fs) == 0:
-        raise ValueError(
+        raise BamuInputError(
             f"forget strategy {strategy!r} selected no training images ({fs.description}); "
             "choose another forget set, e.g. group:NAME, influence:K or indices:I,J"
         )
     if len(fs.retain()) == 0:
-        raise ValueError(
+        raise BamuInputError(
             f"forget strategy {strategy!r} selected the whole training split; nothing is left to retain: "
             "choose a smaller forget set"
         )

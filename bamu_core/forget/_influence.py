@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data import ImageData, batches
+from ..errors import BamuInputError
 from ..models.introspect import ArchLike, classifier_layer
 
 classifier_of = classifier_layer  # the name this module used to define; kept for importers
@@ -85,7 +86,7 @@ class LastLayer:
 
     def __post_init__(self):
         if self.damping <= 0:
-            raise ValueError(f"damping must be positive, got {self.damping}")
+            raise BamuInputError(f"damping must be positive, got {self.damping}")
         self._phi_aug = _augment(self.phi.double())
         self._p = self.probs(self.phi)
 

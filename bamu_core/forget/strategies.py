@@ -7,6 +7,7 @@ import torch
 
 from .._compat import on_device, pick_device
 from ..data import ImageData, Scenario
+from ..errors import BamuInputError
 from ..models.introspect import ArchLike, classifier_layer
 from ..training import predict
 from ._api import ForgetSet, register_strategy
@@ -29,18 +30,18 @@ def _group_id(data: ImageData, attr: str, group) -> int:
     names = data.group_names[attr]
     if isinstance(group, str) and not group.isdigit():
         if group not in names:
-            raise ValueError(f"group {group!r} is not a group of {attr!r}; choose one of {names}")
+            raise BamuInputError(f"group {group!r} is not a group of {attr!r}; choose one of {names}")
         return names.index(group)
     gid = int(group)
     if not 0 <= gid < len(names):
-        raise ValueError(f"group id {gid} is out of range for {attr!r} (0..{len(names) - 1})")
+        raise BamuInputError(f"group id {gid} is out of range for {attr!r} (0..{len(names) - 1})")
     return gid
 
 
 def _attr(data: ImageData, attr: str | None, fallback: str | None) -> str:
     attr = attr or fallback or data.group_attr
     if attr not in data.attrs:
-        raise ValueError(f"unknown group attribute {attr!r}; choose one of {sorted(data.attrs)}")
+        raise BamuInputError(f"unknown group attribute {attr!r}; choose one of {sorted(data.attrs)}")
     return attr
 
 
@@ -73,11 +74,11 @@ def aligned_mask(data: ImageData, *, bias_attr: str | None = None, lift: float =
         names = data.group_names["alignment"]
         hits = [i for i, n in enumerate(names) if n in ALIGNED_GROUP_NAMES]
         if len(hits) != 1:
-            raise ValueError(f"cannot tell which 'alignment' group is bias-aligned among {names}; use the 'group' strategy")
+            raise BamuInputError(f"cannot tell which 'alignment' group is bias-aligned among {names}; use the 'group' strategy")
         return data.attrs["alignment"] == hits[0], f"alignment = '{names[hits[0]]}'"
     attr = _attr(data, bias_attr, None)
     if lift <= 1:
-        raise ValueError(f"lift must be > 1, got {lift}")
+        raise BamuInputError(f"lift must be > 1, got {lift}")
     table = data.counts(attr).astype(float)  # groups x classes
     p_class = table.sum(0) / max(table.sum(), 1)
     p_given = table / np.maximum(table.sum(1, keepdims=True), 1)
@@ -108,7 +109,7 @@ def counterfactual(scenario: Scenario, *, model, device=None, batch_size: int = 
     """
     train = scenario.train
     if not train.has_counterfactual:
-        raise ValueError("the 'counterfactual' forget strategy needs counterfactual images, which this dataset lacks")
+        raise BamuInputError("the 'counterfactual' forget strategy needs counterfactual images, which this dataset lacks")
     dev = pick_device(device)
     with on_device(model, dev) as model:  # a shared model is never moved
         pred = predict(model, train, device=dev, batch_size=batch_size).argmax(1).numpy()
@@ -150,7 +151,7 @@ def influence(
     k = int(k)
     train, val = scenario.train, scenario.val
     if not 1 <= k < len(train):
-        raise ValueError(f"k must be in 1..{len(train) - 1}, got {k}")
+        raise BamuInputError(f"k must be in 1..{len(train) - 1}, got {k}")
     dev = pick_device(device)
     with on_device(model, dev) as model:  # a shared model is never moved
         _, head = classifier_layer(model, arch)
@@ -189,13 +190,13 @@ def indices(scenario: Scenario, *, indices, model=None, device=None) -> ForgetSe
         try:
             values = [int(v) for v in indices.replace(" ", "").split(",") if v]
         except ValueError:
-            raise ValueError(f"indices must be comma-separated integers, got {indices!r}") from None
+            raise BamuInputError(f"indices must be comma-separated integers, got {indices!r}") from None
     else:
         values = [int(v) for v in np.asarray(indices).ravel()]
     n = len(scenario.train)
     bad = [v for v in values if not 0 <= v < n]
     if bad:
-        raise ValueError(f"indices {bad[:3]} are outside the training split (0..{n - 1})")
+        raise BamuInputError(f"indices {bad[:3]} are outside the training split (0..{n - 1})")
     return ForgetSet(np.asarray(values, dtype=np.int64), "indices", f"{len(set(values))} listed training images", n)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import BamuInputError
 from ._fairness import (
     FAIRNESS_KEYS,
     UTILITY_KEYS,
@@ -28,17 +29,17 @@ DEFAULT_N_BOOT = 200
 def check_bootstrap(n_boot: int, level: float = 0.95) -> None:
     """Raise ``ValueError`` unless ``n_boot`` is a non-negative integer and ``level`` is in (0, 1)."""
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise ValueError(f"n_boot must be a non-negative integer (0 disables the intervals), got {n_boot!r}")
+        raise BamuInputError(f"n_boot must be a non-negative integer (0 disables the intervals), got {n_boot!r}")
     if not 0.0 < float(level) < 1.0:
-        raise ValueError(f"level must be strictly between 0 and 1 (e.g. 0.95), got {level!r}")
+        raise BamuInputError(f"level must be strictly between 0 and 1 (e.g. 0.95), got {level!r}")
 
 
 def _check_confusion(confusion) -> np.ndarray:
     conf = np.asarray(confusion)
     if conf.ndim != 3 or conf.shape[1] != conf.shape[2]:
-        raise ValueError(f"confusion must have shape (n_groups, K, K), got {conf.shape}")
+        raise BamuInputError(f"confusion must have shape (n_groups, K, K), got {conf.shape}")
     if np.any(conf.reshape(conf.shape[0], -1).sum(axis=1) == 0):
-        raise ValueError("confusion has a group with no samples")
+        raise BamuInputError("confusion has a group with no samples")
     return conf.astype(np.int64)
 
 

@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from ..errors import BamuInputError
 from ._groups import confusion_from_ids
 from ._validation import CheckedInputs, check_inputs
 
@@ -85,7 +86,7 @@ def confusion_summary(confusion, *, zero_division: float = 0.0) -> dict[str, np.
     """
     c = np.asarray(confusion, dtype=np.float64)
     if c.ndim < 3 or c.shape[-1] != c.shape[-2] or c.shape[-1] < 2:
-        raise ValueError(f"confusion must have shape (..., n_groups, K, K) with K >= 2, got {c.shape}")
+        raise BamuInputError(f"confusion must have shape (..., n_groups, K, K) with K >= 2, got {c.shape}")
     return summary_from_counts(
         np.diagonal(c, axis1=-2, axis2=-1), c.sum(axis=-1), c.sum(axis=-2), zero_division=zero_division
     )
@@ -104,7 +105,7 @@ def summary_from_counts(tp, true_counts, pred_counts, *, zero_division: float = 
     k = tp.shape[-1]
     n_g = true_c.sum(axis=-1)
     if np.any(n_g == 0):
-        raise ValueError("confusion has a group with no samples")
+        raise BamuInputError("confusion has a group with no samples")
     neg_c = n_g[..., None] - true_c
     tpr_def = _divide(tp, true_c, np.nan)
     fpr_def = _divide(pred_c - tp, neg_c, np.nan)

@@ -5,6 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import BamuInputError
 from ._validation import check_inputs
 
 __all__ = ["group_confusion", "intersect_groups"]
@@ -67,12 +68,12 @@ def intersect_groups(*, groups: Sequence, names: Sequence[Sequence[str]] | None 
     """
     cols = [np.asarray(c) for c in groups]
     if len(cols) < 2:
-        raise ValueError(f"groups must hold at least two group columns to intersect, got {len(cols)}")
+        raise BamuInputError(f"groups must hold at least two group columns to intersect, got {len(cols)}")
     lengths = {len(c) for c in cols}
     if len(lengths) != 1 or any(c.ndim != 1 for c in cols):
-        raise ValueError(f"every group column must be one-dimensional with the same length, got lengths {[len(c) for c in cols]}")
+        raise BamuInputError(f"every group column must be one-dimensional with the same length, got lengths {[len(c) for c in cols]}")
     if names is not None and len(names) != len(cols):
-        raise ValueError(f"names must have one list per group column: {len(names)} lists for {len(cols)} columns")
+        raise BamuInputError(f"names must have one list per group column: {len(names)} lists for {len(cols)} columns")
     coded, labels = [], []
     for i, col in enumerate(cols):
         if names is None:
@@ -81,7 +82,7 @@ def intersect_groups(*, groups: Sequence, names: Sequence[Sequence[str]] | None 
             labels.append([str(u) for u in uniq])
         else:
             if len(col) and (not np.issubdtype(col.dtype, np.integer) or col.min() < 0 or col.max() >= len(names[i])):
-                raise ValueError(f"group column {i} must hold integer ids in 0..{len(names[i]) - 1} (one per name)")
+                raise BamuInputError(f"group column {i} must hold integer ids in 0..{len(names[i]) - 1} (one per name)")
             coded.append(col.astype(np.int64))
             labels.append([str(n) for n in names[i]])
     stacked = np.stack(coded, axis=1)

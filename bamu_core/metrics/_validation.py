@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import BamuInputError
+
 __all__ = ["CheckedInputs", "check_inputs"]
 
 
@@ -26,14 +28,14 @@ class CheckedInputs:
 def _class_ids(values, name: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+        raise BamuInputError(f"{name} must be one-dimensional, got shape {arr.shape}")
     if arr.dtype == bool:
         return arr.astype(np.int64)
     if not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{name} must hold integer class ids, got dtype {arr.dtype}")
+        raise BamuInputError(f"{name} must hold integer class ids, got dtype {arr.dtype}")
     out = arr.astype(np.int64)
     if len(arr) and np.issubdtype(arr.dtype, np.floating) and not np.array_equal(out, arr):
-        raise ValueError(f"{name} must hold integer class ids; pass predictions (argmax), not scores")
+        raise BamuInputError(f"{name} must hold integer class ids; pass predictions (argmax), not scores")
     return out
 
 
@@ -73,27 +75,27 @@ def check_inputs(
     yp = _class_ids(y_pred, "y_pred")
     g_raw = np.asarray(groups)
     if g_raw.ndim != 1:
-        raise ValueError(
+        raise BamuInputError(
             f"groups must be one-dimensional, got shape {g_raw.shape}; combine several group columns with intersect_groups()"
         )
     if not (len(yt) == len(yp) == len(g_raw)):
-        raise ValueError(
+        raise BamuInputError(
             f"y_true, y_pred and groups must have the same length, got {len(yt)}, {len(yp)} and {len(g_raw)}"
         )
     if len(yt) == 0:
-        raise ValueError("y_true is empty: metrics need at least one sample")
+        raise BamuInputError("y_true is empty: metrics need at least one sample")
     if num_classes is None:
         num_classes = max(int(yt.max()), int(yp.max()), 1) + 1
     if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        raise BamuInputError(f"num_classes must be at least 2, got {num_classes}")
     for name, arr in (("y_true", yt), ("y_pred", yp)):
         if arr.min() < 0 or arr.max() >= num_classes:
-            raise ValueError(f"{name} has class ids outside 0..{num_classes - 1} (num_classes={num_classes})")
+            raise BamuInputError(f"{name} has class ids outside 0..{num_classes - 1} (num_classes={num_classes})")
     if require_all_classes:
         present = np.bincount(yt, minlength=num_classes)
         missing = np.flatnonzero(present == 0)
         if len(missing):
-            raise ValueError(
+            raise BamuInputError(
                 f"class {int(missing[0])} has no samples in y_true ({len(missing)} of {num_classes} classes absent); "
                 "per-class recall and balanced accuracy need every class: evaluate on a split that holds all classes "
                 "or pass the right num_classes"
@@ -105,14 +107,14 @@ def check_inputs(
     else:
         names = [str(n) for n in group_names]
         if not names:
-            raise ValueError("group_names is empty")
+            raise BamuInputError("group_names is empty")
         ids = _class_ids(g_raw, "groups")
         if ids.min() < 0 or ids.max() >= len(names):
-            raise ValueError(f"groups has ids outside 0..{len(names) - 1} (one per entry of group_names)")
+            raise BamuInputError(f"groups has ids outside 0..{len(names) - 1} (one per entry of group_names)")
         counts = np.bincount(ids, minlength=len(names))
         empty = np.flatnonzero(counts == 0)
         if len(empty):
-            raise ValueError(
+            raise BamuInputError(
                 f"group {names[int(empty[0])]!r} has no samples; drop it from group_names or audit data that contains it"
             )
     return CheckedInputs(y_true=yt, y_pred=yp, groups=ids, group_names=names, num_classes=int(num_classes))

@@ -7,6 +7,7 @@ from typing import Callable
 
 import torch.nn as nn
 
+from ..errors import BamuInputError
 from ..registry import Registry
 
 __all__ = ["ArchSpec", "ARCHS", "register_arch", "get_arch", "list_archs", "build_model"]
@@ -86,5 +87,5 @@ def build_model(name: str, *, num_classes: int, in_channels: int = 3) -> nn.Modu
     ``arch=`` or recognise it from the module structure (:func:`bamu_core.models.infer_arch`).
     """
     if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        raise BamuInputError(f"num_classes must be at least 2, got {num_classes}")
     return get_arch(name).builder(num_classes=num_classes, in_channels=in_channels)

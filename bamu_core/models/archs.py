@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._compat import import_torchvision
+from ..errors import BamuInputError
 from ._registry import register_arch
 
 __all__ = ["SmallCNN", "CifarResNet"]
@@ -66,7 +67,7 @@ class CifarResNet(nn.Module):
     def __init__(self, depth: int, *, num_classes: int, in_channels: int = 3):
         super().__init__()
         if (depth - 2) % 6:
-            raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
+            raise BamuInputError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
         n = (depth - 2) // 6
         self.conv1 = nn.Conv2d(in_channels, 16, 3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
@@ -115,7 +116,7 @@ for _depth in (20, 32, 44, 56):
 
 def _first_conv_channels(model: nn.Module, in_channels: int) -> nn.Module:
     if in_channels != 3:
-        raise ValueError("torchvision architectures here expect 3-channel images")
+        raise BamuInputError("torchvision architectures here expect 3-channel images")
     return model
 
 
@@ -244,7 +245,7 @@ def _vit_class():
             n, _, h, w = x.shape
             p = self.patch_size
             if h < p or w < p:
-                raise ValueError(f"images must be at least {p}x{p} pixels for this ViT, got {h}x{w}")
+                raise BamuInputError(f"images must be at least {p}x{p} pixels for this ViT, got {h}x{w}")
             x = self.conv_proj(x)
             grid = (x.shape[-2], x.shape[-1])
             x = x.flatten(2).transpose(1, 2)

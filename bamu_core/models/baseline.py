@@ -12,6 +12,7 @@ import torch.nn as nn
 
 from .._compat import pick_device
 from ..data import Scenario
+from ..errors import BamuInputError
 from ..storage import atomic_write_json, bamu_home, config_hash
 from ..training import Progress, fit
 from ._registry import build_model
@@ -84,13 +85,13 @@ def initial_model(recipe: dict, *, num_classes: int, in_channels: int = 3, seed:
             raise FileNotFoundError("the pretrained ResNet-20 (../shared/models) is not available; set BAMU_RESNET20")
         load_weights(model, read_state_dict(path), source=path.name, arch=recipe["arch"])
     elif init not in (None, "scratch"):
-        raise ValueError(f"unknown init {init!r}: use 'shared-resnet20' or 'scratch'")
+        raise BamuInputError(f"unknown init {init!r}: use 'shared-resnet20' or 'scratch'")
     reinit = recipe.get("reinit") or []
     for name in [reinit] if isinstance(reinit, str) else reinit:
         try:
             module = model.get_submodule(name)
         except AttributeError:
-            raise ValueError(f"reinit names {name!r}, which {recipe['arch']} does not have") from None
+            raise BamuInputError(f"reinit names {name!r}, which {recipe['arch']} does not have") from None
         for m in module.modules():
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()

@@ -23,6 +23,7 @@ from typing import Union
 import torch
 import torch.nn as nn
 
+from ..errors import BamuInputError
 from ._registry import ARCHS, ArchSpec, get_arch
 
 __all__ = [
@@ -143,7 +144,7 @@ def classifier_layer(model: nn.Module, arch: ArchLike = None) -> tuple[str, nn.L
             return spec.classifier, module
     linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     if not linears:
-        raise ValueError("the model has no nn.Linear classifier; last-layer methods need one")
+        raise BamuInputError("the model has no nn.Linear classifier; last-layer methods need one")
     return linears[-1]
 
 
@@ -163,7 +164,7 @@ def gradcam_layer(model: nn.Module, arch: ArchLike = None) -> tuple[str, nn.Modu
             return spec.gradcam_layer, module
     convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     if not convs:
-        raise ValueError(f"{type(model).__name__} has no Conv2d layer; pass layer= explicitly")
+        raise BamuInputError(f"{type(model).__name__} has no Conv2d layer; pass layer= explicitly")
     return convs[-1]
 
 
@@ -181,5 +182,5 @@ def lora_targets(model: nn.Module, arch: ArchLike = None) -> list[str]:
         return list(spec.lora_targets)
     names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and n]
     if not names:
-        raise ValueError("the model has no nn.Conv2d or nn.Linear layer for LoRA to adapt")
+        raise BamuInputError("the model has no nn.Conv2d or nn.Linear layer for LoRA to adapt")
     return names

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import BamuInputError
 from ._features import FEATURE_NAMES, attack_features, per_sample_loss
 
 __all__ = [
@@ -60,10 +61,10 @@ def _outputs(value, name: str) -> ModelOutputs:
         try:
             logits, labels = value
         except (TypeError, ValueError):
-            raise ValueError(f"{name} must be ModelOutputs or a (logits, labels) pair") from None
+            raise BamuInputError(f"{name} must be ModelOutputs or a (logits, labels) pair") from None
         out = ModelOutputs(logits=logits, labels=labels)
     if len(out) < 2:
-        raise ValueError(f"{name} needs at least 2 samples, got {len(out)}")
+        raise BamuInputError(f"{name} needs at least 2 samples, got {len(out)}")
     return out
 
 
@@ -136,7 +137,7 @@ def _attack_model(attack: str, seed: int):
         return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
     if attack == "boosting":
         return HistGradientBoostingClassifier(max_iter=100, max_depth=3, learning_rate=0.1, random_state=seed)
-    raise ValueError(f"attack must be one of {', '.join(ATTACKS)}, got {attack!r}")
+    raise BamuInputError(f"attack must be one of {', '.join(ATTACKS)}, got {attack!r}")
 
 
 def mia_efficacy(

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import BamuInputError
+
 __all__ = ["attack_features", "per_sample_loss", "FEATURE_NAMES"]
 
 FEATURE_NAMES = ("loss", "entropy", "margin")
@@ -12,13 +14,13 @@ def _as_logits_and_labels(logits, labels) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(logits.detach().cpu() if hasattr(logits, "detach") else logits, dtype=np.float64)
     y = np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels, dtype=np.int64)
     if x.ndim != 2 or x.shape[1] < 2:
-        raise ValueError(f"logits must have shape (n, num_classes >= 2), got {x.shape}")
+        raise BamuInputError(f"logits must have shape (n, num_classes >= 2), got {x.shape}")
     if y.shape != (x.shape[0],):
-        raise ValueError(f"labels must have one entry per row of logits ({x.shape[0]}), got shape {y.shape}")
+        raise BamuInputError(f"labels must have one entry per row of logits ({x.shape[0]}), got shape {y.shape}")
     if len(y) and (y.min() < 0 or y.max() >= x.shape[1]):
-        raise ValueError(f"labels must lie in [0, {x.shape[1] - 1}]")
+        raise BamuInputError(f"labels must lie in [0, {x.shape[1] - 1}]")
     if not np.isfinite(x).all():
-        raise ValueError("logits contain NaN or infinite values")
+        raise BamuInputError("logits contain NaN or infinite values")
     return x, y
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .. import __version__
+from ..errors import BamuInputError
 from ..results import UnlearnReport
 from ._figures import AFTER_COLOUR, BEFORE_COLOUR, group_accuracy_figure, radar_figure
 from ._html import _e, _fmt
@@ -111,7 +112,7 @@ def build_report(
         Page heading (default: "Bias-aware unlearning report").
     """
     if not isinstance(result, (Mapping, UnlearnReport)):
-        raise ValueError(f"result must be a dict (the unlearn JSON) or an UnlearnReport, got {type(result).__name__}")
+        raise BamuInputError(f"result must be a dict (the unlearn JSON) or an UnlearnReport, got {type(result).__name__}")
     result = UnlearnReport.from_json(result)
     radar_html, groups_html = _figures_html(result)
     ds = result.dataset or {}

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from .. import __version__
+from ..errors import BamuInputError
 from ..results import UnlearnReport
 from ..scoring import (
     AXES,
@@ -122,13 +123,13 @@ def write_report(
         ``{"html": path, "json": path, "csv": path}`` for the files written.
     """
     if html_path is None and json_path is None and csv_path is None:
-        raise ValueError("give at least one of html_path, json_path, csv_path")
+        raise BamuInputError("give at least one of html_path, json_path, csv_path")
     if isinstance(run, str):
         from ..runs import RunStore
 
         run = (store or RunStore()).get(run)
     if run.status != "complete" or run.result is None:
-        raise ValueError(f"run {run.run_id} is {run.status}{f' ({run.message})' if run.message else ''}: it has no result to report")
+        raise BamuInputError(f"run {run.run_id} is {run.status}{f' ({run.message})' if run.message else ''}: it has no result to report")
     summary = run.to_dict()
     out: dict[str, Path] = {}
     if html_path is not None:

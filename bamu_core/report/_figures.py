@@ -17,6 +17,7 @@ import html
 import math
 from typing import Mapping, Sequence
 
+from ..errors import BamuInputError
 from ..scoring import AXES, AXIS_LABELS
 
 __all__ = [
@@ -162,7 +163,7 @@ def radar_figure(before: Mapping[str, float] | None, after: Mapping[str, float] 
     series = {"Before": _plain(before) or {}, "After": _plain(after) or {}}
     axes = [a for a in _radar_axes(series.values()) if a in AXIS_LABELS]
     if not axes:
-        raise ValueError("radar_figure needs at least one radar axis in before or after")
+        raise BamuInputError("radar_figure needs at least one radar axis in before or after")
     labels = [AXIS_LABELS[a].replace(" ", "<br>") for a in axes]  # two short lines fit beside the circle
     fig = go.Figure()
     _radar_traces(fig, series, axes, labels, marker_size=7, hover=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import BamuInputError
 from ._record import Record, nested, optional
 
 __all__ = ["Interval", "Utility", "Fairness", "GroupRow", "TargetClass", "AuditResult"]
@@ -37,7 +38,7 @@ class Fairness(Record):
     def gap(self, name: str) -> float | None:
         """One gap by its key (e.g. ``"demographic_parity_difference"``)."""
         if name not in type(self).__dataclass_fields__ or name == "extra":
-            raise ValueError(f"unknown fairness metric {name!r}")
+            raise BamuInputError(f"unknown fairness metric {name!r}")
         return getattr(self, name)
 
 

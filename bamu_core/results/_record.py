@@ -13,6 +13,8 @@ import math
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Mapping, TypeVar
 
+from ..errors import BamuInputError
+
 __all__ = ["Record", "nested", "SCHEMA_VERSION"]
 
 #: Version of the JSON documents of :mod:`bamu_core.results` (written as ``schema_version``).
@@ -85,7 +87,7 @@ class Record:
             raise TypeError(f"{cls.__name__}.from_json needs a JSON object, got {type(doc).__name__}")
         version = doc.get("schema_version") if cls.versioned else None
         if isinstance(version, int) and version > SCHEMA_VERSION:
-            raise ValueError(
+            raise BamuInputError(
                 f"this document has schema_version {version}; this bamu reads up to {SCHEMA_VERSION}: upgrade bamu"
             )
         known = {f.name: f for f in fields(cls) if f.name != "extra" and not f.metadata.get("skip")}

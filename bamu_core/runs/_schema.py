@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Mapping
 
+from ..errors import BamuInputError
 from ..storage import (
     _json_default,
 )
@@ -43,7 +44,7 @@ CREATE INDEX IF NOT EXISTS runs_created ON runs (created);
 """
 
 
-class RunNotFoundError(ValueError, LookupError):
+class RunNotFoundError(BamuInputError, LookupError):
     """No run with that id in the store."""
 
 
@@ -76,7 +77,7 @@ def _read_owner(folder: Path) -> dict | None:
 
 def _check_kind(kind: str) -> str:
     if not isinstance(kind, str) or not re.match(r"^[a-z][a-z0-9_-]{0,31}$", kind):
-        raise ValueError(f"kind must be a short lowercase word such as 'unlearn' or 'audit', got {kind!r}")
+        raise BamuInputError(f"kind must be a short lowercase word such as 'unlearn' or 'audit', got {kind!r}")
     return kind
 
 

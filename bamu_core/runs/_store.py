@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+from ..errors import BamuInputError
 from ..storage import (
     atomic_write_json,
     bamu_home,
@@ -101,7 +102,7 @@ class RunStore:
             return self.new_run_id()
         self._check_id(run_id)
         if run_id in self or (self.root / run_id).exists() or (self.root / ".staging" / run_id).exists():
-            raise ValueError(f"run id {run_id!r} is already used in {self.root}")
+            raise BamuInputError(f"run id {run_id!r} is already used in {self.root}")
         return run_id
 
     def _staging(self, run_id: str) -> Path:
@@ -197,7 +198,7 @@ class RunStore:
                 else:
                     row = con.execute("SELECT status, config FROM runs WHERE run_id = ?", (writer.run_id,)).fetchone()
                     if row is None or row["status"] != "running":
-                        raise ValueError(
+                        raise BamuInputError(
                             f"run {writer.run_id} can no longer complete: it is "
                             f"{'gone (deleted)' if row is None else row['status']}"
                         )
@@ -264,9 +265,9 @@ class RunStore:
     def list(self, *, status: str | None = None, kind: str | None = None, limit: int | None = None) -> list[RunRecord]:
         """Runs, newest first, optionally only those with ``status`` / ``kind`` (results not loaded)."""
         if status is not None and status not in RUN_STATUSES:
-            raise ValueError(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
+            raise BamuInputError(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
         if limit is not None and limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit}")
+            raise BamuInputError(f"limit must be >= 1, got {limit}")
         sql, args = "SELECT * FROM runs WHERE 1 = 1", []
         if status is not None:
             sql += " AND status = ?"
@@ -311,7 +312,7 @@ class RunStore:
         """Delete a run: its row and its artifact folder. A run still being written cannot be deleted."""
         record = self.get(run_id)
         if record.status == "running" and _process_alive(record.pid, self._pid_start(run_id)):
-            raise ValueError(f"run {run_id} is still running (pid {record.pid}); cancel it before deleting")
+            raise BamuInputError(f"run {run_id} is still running (pid {record.pid}); cancel it before deleting")
         folder = self.root / run_id
         trash = self._trash_path(run_id)
         moved = False

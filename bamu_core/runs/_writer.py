@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from ..errors import BamuInputError
 from ..storage import (
     atomic_write,
     atomic_write_bytes,
@@ -34,11 +35,11 @@ class RunWriter:
 
     def _path(self, name: str, suffix: str | None = None) -> Path:
         if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
-            raise ValueError(f"artifact name {name!r} must be a plain file name of letters, digits, '_', '-' and '.'")
+            raise BamuInputError(f"artifact name {name!r} must be a plain file name of letters, digits, '_', '-' and '.'")
         if suffix and not name.lower().endswith(suffix):
-            raise ValueError(f"artifact name {name!r} must end with {suffix}")
+            raise BamuInputError(f"artifact name {name!r} must end with {suffix}")
         if name in self.names:
-            raise ValueError(f"artifact {name!r} was already written in this run")
+            raise BamuInputError(f"artifact {name!r} was already written in this run")
         self.names.append(name)
         return self.folder / name
 
@@ -64,7 +65,7 @@ class RunWriter:
         path = self._path(name, ".png")
         if isinstance(image, (bytes, bytearray)):
             if not bytes(image[:8]) == b"\x89PNG\r\n\x1a\n":
-                raise ValueError(f"artifact {name!r}: the bytes are not a PNG image")
+                raise BamuInputError(f"artifact {name!r}: the bytes are not a PNG image")
             return atomic_write_bytes(path, bytes(image))
         from PIL import Image
 
@@ -108,7 +109,7 @@ class RunHandle(RunWriter):
     def complete(self, result: Mapping, *, message: str = "") -> RunRecord:
         """Publish the artifacts and mark the run ``complete`` with ``result`` (a JSON-ready dict)."""
         if self.status != "running":
-            raise ValueError(f"run {self.run_id} is already {self.status}")
+            raise BamuInputError(f"run {self.run_id} is already {self.status}")
         record = self._store._publish(self, result=dict(result), message=message, new_row=None)
         self.status = "complete"
         return record

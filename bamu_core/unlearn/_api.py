@@ -78,6 +78,7 @@ import torch.nn as nn
 
 from .._compat import pick_device
 from ..data import ImageData
+from ..errors import BamuInputError
 from ..forget import ForgetSet
 from ..registry import Registry
 from ._intensity import resolve_hyperparameters
@@ -216,14 +217,14 @@ class UnlearningMethod:
         seed: int = 0,
     ) -> UnlearnResult:
         if not isinstance(intensity, (int, float)) or not 0.0 <= float(intensity) <= 1.0:
-            raise ValueError(f"intensity must be a number in [0, 1], got {intensity!r}")
+            raise BamuInputError(f"intensity must be a number in [0, 1], got {intensity!r}")
         intensity = float(intensity)
         if len(forget) == 0 and self.uses_forget:
-            raise ValueError("the forget set is empty; choose a forget strategy that selects some training images")
+            raise BamuInputError("the forget set is empty; choose a forget strategy that selects some training images")
         if len(retain) == 0 and self.uses_retain:
-            raise ValueError("the retain set is empty; keep some training images out of the forget set")
+            raise BamuInputError("the retain set is empty; keep some training images out of the forget set")
         if self.needs_counterfactual and not forget.has_counterfactual:
-            raise ValueError(f"method {self.name!r} needs counterfactual images of the forget set, which this dataset lacks")
+            raise BamuInputError(f"method {self.name!r} needs counterfactual images of the forget set, which this dataset lacks")
         hp = resolve_hyperparameters(self.name, intensity, hyperparameters)
         start = time.perf_counter()
         work = _copy_to_cpu(model)

@@ -20,6 +20,7 @@ import dataclasses
 import inspect
 from typing import Any, NamedTuple
 
+from ..errors import BamuInputError
 from ._config import CONFIGS, CommonConfig, cell, config_class, interpolate
 
 __all__ = [
@@ -69,7 +70,7 @@ def resolve_hyperparameters(method: str, intensity: float, overrides: dict | Non
     hp = at_intensity(row, intensity)
     unknown = sorted(set(overrides or {}) - set(hp))
     if unknown:
-        raise ValueError(f"method {method!r} has no hyper-parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(hp))}")
+        raise BamuInputError(f"method {method!r} has no hyper-parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(hp))}")
     hp.update(overrides or {})
     return hp
 

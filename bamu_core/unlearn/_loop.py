@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from ..data import ImageData, batches
+from ..errors import BamuInputError
 from ..memory import is_out_of_memory, smaller_batch
 from ._api import Outcome, RunContext
 from ._driver import SelectionDriver
@@ -34,7 +35,7 @@ class Stream:
 
     def __init__(self, data: ImageData, *, batch_size: int, seed: int, device: torch.device, counterfactual: bool = False):
         if len(data) == 0:
-            raise ValueError("cannot stream batches from an empty dataset")
+            raise BamuInputError("cannot stream batches from an empty dataset")
         self.data, self.batch_size, self.seed, self.device, self.cf = data, min(batch_size, len(data)), seed, device, counterfactual
         self.epoch = 0
         self._it = self._new_pass()
@@ -97,12 +98,12 @@ def _autocast(device: torch.device, enabled: bool):
 def _optimizer(params: list[nn.Parameter], hp: dict) -> torch.optim.Optimizer:
     lr, wd = float(hp["lr"]), float(hp.get("weight_decay", 0.0))
     if not lr > 0 or not math.isfinite(lr):
-        raise ValueError(f"lr must be a positive number, got {hp['lr']!r}")
+        raise BamuInputError(f"lr must be a positive number, got {hp['lr']!r}")
     if hp.get("optimizer", "adam") == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd)
     if hp["optimizer"] == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd)
-    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {hp['optimizer']!r}")
+    raise BamuInputError(f"optimizer must be 'adam' or 'sgd', got {hp['optimizer']!r}")
 
 
 def run_loop(
@@ -122,7 +123,7 @@ def run_loop(
     hp = ctx.hp
     total, eval_every = int(hp["steps"]), int(hp["eval_every"])
     if total < 1 or eval_every < 1:
-        raise ValueError(f"steps and eval_every must be >= 1, got {total} and {eval_every}")
+        raise BamuInputError(f"steps and eval_every must be >= 1, got {total} and {eval_every}")
     amp = hp.get("amp", "auto")
     autocast, scaler = _autocast(ctx.device, ctx.device.type == "cuda" if amp == "auto" else bool(amp))
     opt = _optimizer(params, hp)

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from ..data import ImageData
+from ..errors import BamuInputError
 from ..metrics import confusion_summary
 from ..training import predict
 from ._config import ACCURACY_BOUND, SELECTION_METRICS, CommonConfig
@@ -67,13 +68,13 @@ class SelectionRule:
 
     def __post_init__(self):
         if self.metric not in SELECTION_METRICS:
-            raise ValueError(f"selection metric must be one of {', '.join(SELECTION_METRICS)}, got {self.metric!r}")
+            raise BamuInputError(f"selection metric must be one of {', '.join(SELECTION_METRICS)}, got {self.metric!r}")
         for name in ("max_accuracy_drop", "max_recall_drop", "collapse_drop"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
+                raise BamuInputError(f"{name} must be in [0, 1], got {value}")
         if self.patience < 1:
-            raise ValueError(f"patience must be >= 1, got {self.patience}")
+            raise BamuInputError(f"patience must be >= 1, got {self.patience}")
 
     @classmethod
     def for_intensity(cls, intensity: float, hp: dict) -> "SelectionRule":
@@ -201,7 +202,7 @@ class Judge:
         if val_logits is None:
             return ev
         if self.paired and cf_logits is None:
-            raise ValueError("paired selection needs the logits of the counterfactual validation images")
+            raise BamuInputError("paired selection needs the logits of the counterfactual validation images")
         k = val_logits.shape[1]
         n_groups = len(self.val.group_names[self.val.group_attr])
         pred = val_logits.argmax(1).numpy()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..errors import BamuInputError
 from ._api import RunContext, UnlearningMethod, register_method
 from ._loop import run_loop
 from ._objectives import make_streams
@@ -26,7 +27,7 @@ class CounterfactualFineTune(UnlearningMethod):
         streams = make_streams(ctx, retain=True, forget_cf=True)
         frac = float(hp["cf_fraction"])
         if not 0.0 <= frac <= 1.0:
-            raise ValueError(f"cf_fraction must be in [0, 1], got {frac}")
+            raise BamuInputError(f"cf_fraction must be in [0, 1], got {frac}")
         swap_retain = frac > 0 and ctx.retain.has_counterfactual
         gen = torch.Generator().manual_seed(ctx.seed)
 

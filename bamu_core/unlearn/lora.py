@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch.nn as nn
 
 from .._compat import import_torchvision
+from ..errors import BamuInputError
 from ._api import Outcome, RunContext, UnlearningMethod, register_method
 from ._loop import run_loop
 from ._objectives import ascent_loss, make_streams
@@ -69,7 +70,7 @@ class LoRAAdapter:
         result = peft.set_peft_model_state_dict(pm, self.state)
         missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
         if missing:
-            raise ValueError(f"the adapter does not fit this model: {len(missing)} adapter weight(s) missing, e.g. {missing[0]}")
+            raise BamuInputError(f"the adapter does not fit this model: {len(missing)} adapter weight(s) missing, e.g. {missing[0]}")
         return pm.eval()
 
     def merge(self, model: nn.Module) -> nn.Module:

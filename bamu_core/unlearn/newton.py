@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import BamuInputError
 from ..forget._influence import LastLayer, features
 from ..models.introspect import classifier_layer as classifier_of
 from ._api import Outcome, RunContext, UnlearningMethod, register_method
@@ -33,7 +34,7 @@ class NewtonLastLayer(UnlearningMethod):
         hp, net, dev = ctx.hp, ctx.model, ctx.device
         total = int(hp["steps"])
         if total < 1:
-            raise ValueError(f"steps must be >= 1, got {total}")
+            raise BamuInputError(f"steps must be >= 1, got {total}")
         name, head = classifier_of(net)
         driver = SelectionDriver(ctx, total)
         use_cf = ctx.forget.has_counterfactual and hp["use_counterfactual"]

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..errors import BamuInputError
 from ..models import initial_model, load_weights, read_state_dict, save_weights
 from ..models.introspect import arch_name, arch_of, classifier_layer
 from ..storage import atomic_write_json, bamu_home, config_hash
@@ -45,7 +46,7 @@ def _fresh(model: nn.Module, seed: int, hp: dict) -> nn.Module:
         recipe = {"arch": spec.name, "init": hp.get("init"), "reinit": hp.get("reinit")}
         return initial_model(recipe, num_classes=num_classes, in_channels=convs[0].in_channels if convs else 3, seed=seed)
     if hp.get("init") not in (None, "scratch"):
-        raise ValueError(f"init {hp['init']!r} needs a model built by bamu (an architecture from the registry)")
+        raise BamuInputError(f"init {hp['init']!r} needs a model built by bamu (an architecture from the registry)")
     torch.manual_seed(seed)
     fresh = copy.deepcopy(model)
     for m in fresh.modules():

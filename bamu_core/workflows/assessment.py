@@ -9,6 +9,7 @@ import numpy as np
 import torch.nn as nn
 
 from .._compat import on_device, pick_device
+from ..errors import BamuInputError
 from ..results import (
     AuditResult,
     ForgetSummary,
@@ -78,9 +79,9 @@ def assess(
     train = sc.train
     forget_idx = np.unique(np.asarray(forget_indices, dtype=np.int64))
     if len(forget_idx) < 2:
-        raise ValueError(f"forget_indices needs at least 2 training samples, got {len(forget_idx)}")
+        raise BamuInputError(f"forget_indices needs at least 2 training samples, got {len(forget_idx)}")
     if forget_idx[0] < 0 or forget_idx[-1] >= len(train):
-        raise ValueError(f"forget_indices must lie in 0..{len(train) - 1}")
+        raise BamuInputError(f"forget_indices must lie in 0..{len(train) - 1}")
     if retain_indices is None:
         retain_idx = np.setdiff1d(np.arange(len(train)), forget_idx)
     else:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .._compat import describe_device, on_device, pick_device
+from ..errors import BamuInputError
 from ..metrics import DEFAULT_N_BOOT, audit_metrics, check_bootstrap
 from ..results import AuditResult
 from ..training import predict
@@ -82,18 +83,18 @@ def audit(
     from ..explain import check_region, group_gallery, saliency_summary, save_gallery
 
     if split not in ("train", "val", "test"):
-        raise ValueError(f"split must be train, val or test, got {split!r}")
+        raise BamuInputError(f"split must be train, val or test, got {split!r}")
     check_bootstrap(n_boot, level)
     if saliency_per_group < 0:
-        raise ValueError(f"saliency_per_group must be >= 0, got {saliency_per_group}")
+        raise BamuInputError(f"saliency_per_group must be >= 0, got {saliency_per_group}")
     if gallery_dir is not None and gallery_k < 1:
-        raise ValueError(f"gallery k must be >= 1, got {gallery_k}")
+        raise BamuInputError(f"gallery k must be >= 1, got {gallery_k}")
     if gallery_rule not in ("confident", "misclassified", "random"):
-        raise ValueError(f"gallery_rule must be confident, misclassified or random, got {gallery_rule!r}")
+        raise BamuInputError(f"gallery_rule must be confident, misclassified or random, got {gallery_rule!r}")
     data = getattr(subject.scenario, split)
     if intersect is not None:
         if len(intersect) != 2:
-            raise ValueError(f"intersect needs two group attributes, got {list(intersect)}")
+            raise BamuInputError(f"intersect needs two group attributes, got {list(intersect)}")
         data = data.with_intersection(*intersect)
     scenario_region = None if subject.scenario.bias_region is None else tuple(subject.scenario.bias_region)
     region = scenario_region if region is None else check_region(region, data.image_shape[1:])

@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from .._compat import describe_device, pick_device
 from ..data import Scenario, load_dataset, load_folder, load_scenario
+from ..errors import BamuInputError
 from ..models import get_arch, load_model, train_baseline
 from ..training import Progress
 
@@ -60,7 +61,7 @@ def load_subject(
     Without ``model_path`` the scenario's baseline is trained (cached after the first time).
     """
     if sum(x is not None for x in (scenario, data_dir, dataset)) != 1:
-        raise ValueError(
+        raise BamuInputError(
             "give either a built-in scenario or a data folder with a metadata CSV, "
             "or an official dataset (celeba, cub, waterbirds) with its root folder: exactly one of them"
         )
@@ -78,16 +79,16 @@ def load_subject(
             kwargs["std"] = tuple(std)
         if dataset is not None:
             if dataset_root is None:
-                raise ValueError(f"dataset {dataset!r} needs its local root folder (dataset_root)")
+                raise BamuInputError(f"dataset {dataset!r} needs its local root folder (dataset_root)")
             sc = load_dataset(dataset, dataset_root, seed=seed, **{**(dataset_options or {}), **kwargs})
         elif meta_csv is None:
-            raise ValueError("a data folder needs a metadata CSV (--meta)")
+            raise BamuInputError("a data folder needs a metadata CSV (--meta)")
         else:
             sc = load_folder(data_dir, meta_csv, label_col=label_col, group_cols=group_cols, seed=seed, **kwargs)
     if group_attr is not None:
         sc = sc.with_group(group_attr)
     if num_classes is not None and num_classes != sc.num_classes:
-        raise ValueError(f"--num-classes {num_classes} does not match the data, which has {sc.num_classes} classes")
+        raise BamuInputError(f"--num-classes {num_classes} does not match the data, which has {sc.num_classes} classes")
     arch = arch or sc.default_arch
     get_arch(arch)  # validates the name
     notes = []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from ..errors import BamuInputError
 from ..results import SWEEP_COLUMNS, SweepPoint, SweepResult, SweepRow, UnlearnReport
 from ..training import StopRequested
 from .auditing import audit
@@ -89,20 +90,20 @@ def sweep(
 
     methods = [str(m).strip() for m in methods if str(m).strip()]
     if not methods:
-        raise ValueError("methods is empty: give at least one unlearning method")
+        raise BamuInputError("methods is empty: give at least one unlearning method")
     for m in methods:
         get_method(m)  # unknown names raise ValueError listing the available ones
     try:
         levels = [float(x) for x in intensities]
     except (TypeError, ValueError):
-        raise ValueError(f"intensities must be numbers in [0, 1], got {list(intensities)!r}") from None
+        raise BamuInputError(f"intensities must be numbers in [0, 1], got {list(intensities)!r}") from None
     if not levels:
-        raise ValueError("intensities is empty: give at least one intensity in [0, 1]")
+        raise BamuInputError("intensities is empty: give at least one intensity in [0, 1]")
     if "original_audit" in unlearn_options:
-        raise ValueError("sweep() audits the original model itself; do not pass original_audit")
+        raise BamuInputError("sweep() audits the original model itself; do not pass original_audit")
     bad = [x for x in levels if not 0.0 <= x <= 1.0]
     if bad:
-        raise ValueError(f"intensities must lie in [0, 1], got {bad}")
+        raise BamuInputError(f"intensities must lie in [0, 1], got {bad}")
     before = None
     rows: list[SweepRow] = []
     total = len(methods) * len(levels)

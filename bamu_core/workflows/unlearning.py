@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
 
 from ..data import Scenario
+from ..errors import BamuInputError
 from ..metrics import DEFAULT_N_BOOT
 from ..models import baseline_recipe
 from ..results import AuditResult, ForgetSummary, UnlearnReport
@@ -137,7 +138,7 @@ def unlearn(
 
     runner = get_method(method)
     if not isinstance(intensity, (int, float)) or not 0.0 <= float(intensity) <= 1.0:
-        raise ValueError(f"intensity must be a number in [0, 1], got {intensity!r}")
+        raise BamuInputError(f"intensity must be a number in [0, 1], got {intensity!r}")
     hp = {**scenario_hyperparameters(subject.scenario, method, float(intensity), subject.arch), **(hyperparameters or {})}
     resolve_hyperparameters(method, float(intensity), hp)  # unknown names fail before any work
     sc = subject.scenario
