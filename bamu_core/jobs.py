@@ -3,10 +3,9 @@
 The dashboard submits long computations (training a baseline, unlearning, a sweep) here instead
 of running them in its script thread, so that a page switch or a rerun does not interrupt them.
 
-- A job is a function ``fn(progress, should_stop)``. ``progress`` accepts an
-  :class:`~bamu_core.unlearn._api.ProgressEvent` or the ``(step, total, loss)`` triple of
-  :data:`bamu_core.training.Progress`; ``should_stop()`` turns true once :meth:`Job.cancel` was
-  called.
+- A job is a function ``fn(progress, should_stop)``. ``progress`` takes a
+  :class:`~bamu_core.progress.ProgressEvent`; ``should_stop()`` turns true once :meth:`Job.cancel`
+  was called.
 - One job runs at a time per device (``"cpu"``, ``"cuda:0"``, ...); the others wait in FIFO order
   and know their queue position. Jobs on different devices run side by side.
 - The registry is process-wide (:func:`default_manager`) and every job carries an ``owner`` (the
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import USER_ERRORS
+from .progress import ProgressEvent
 
 __all__ = ["Job", "JobManager", "JOB_STATES", "default_manager", "device_key"]
 
@@ -49,18 +49,6 @@ def device_key(device: Any) -> str:
     if name == "cuda":
         return "cuda:0"
     return name
-
-
-def _progress_event(*args, **kwargs):
-    """Build a ProgressEvent from an event object or a ``(step, total, loss)`` triple."""
-    from .unlearn._api import ProgressEvent
-
-    if len(args) == 1 and not kwargs and hasattr(args[0], "step") and hasattr(args[0], "total"):
-        return args[0]
-    if len(args) == 3:
-        step, total, loss = args
-        return ProgressEvent(step=int(step), total=int(total), loss=float(loss), **kwargs)
-    raise TypeError("progress takes a ProgressEvent or (step, total, loss)")
 
 
 @dataclass(eq=False)
@@ -88,9 +76,10 @@ class Job:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # -- reporting (called from the worker thread) ----------------------------------------
-    def report(self, *args, **kwargs) -> None:
-        """Record a progress event (a ProgressEvent or ``step, total, loss``)."""
-        event = _progress_event(*args, **kwargs)
+    def report(self, event: ProgressEvent) -> None:
+        """Record a progress event."""
+        if not isinstance(event, ProgressEvent):
+            raise TypeError(f"progress takes a ProgressEvent, got {type(event).__name__}")
         with self._lock:
             self.events.append(event)
             if len(self.events) > self.max_events:

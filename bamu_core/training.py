@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from .data import ImageData, batches
 from .errors import BamuInputError
 from .memory import is_out_of_memory, smaller_batch
+from .progress import Progress, ProgressEvent
 
 __all__ = ["predict", "fit", "Progress", "StopRequested"]
 
-Progress = Callable[[int, int, float], None]
 
 
 class StopRequested(Exception):
@@ -86,7 +86,7 @@ def fit(
     """Train ``model`` in place with cross-entropy; returns the mean loss of each epoch.
 
     SGD uses momentum 0.9 and a cosine learning-rate schedule; Adam a constant rate.
-    ``progress(step, total, loss)`` is called after every step; ``should_stop()`` is checked
+    ``progress(event)`` is called after every step with a :class:`~bamu_core.progress.ProgressEvent`; ``should_stop()`` is checked
     before every step and raises :class:`StopRequested`. When the device runs out of memory, each
     step's batch is split into halves (gradients accumulated, so the step stays the same) with a
     :class:`~bamu_core.memory.BatchSizeWarning`.
@@ -130,7 +130,7 @@ def fit(
             step += 1
             losses.append(loss)
             if progress is not None:
-                progress(step, total, losses[-1])
+                progress(ProgressEvent(step=step, total=total, loss=losses[-1], phase="training"))
         history.append(float(np.mean(losses)))
     model.eval()
     return history

@@ -159,6 +159,6 @@ def subject_status(spec: SubjectSpec, *, start: bool = True) -> tuple[str, Any, 
 
 
 def load_phase(ev) -> str:
-    """What a loading job's event counts: events without a loss come from reading an official
+    """What a loading job's event counts, from its ``phase``: reading an official
     dataset's images, the others from training the baseline."""
-    return "reading images" if ev.loss != ev.loss else "training the baseline"
+    return "training the baseline" if ev.phase == "training" else (ev.phase or "loading")

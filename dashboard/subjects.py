@@ -149,23 +149,24 @@ class SubjectSpec:
     ):
         """Load the data and the model with :func:`bamu_core.workflows.load_subject`.
 
-        ``progress(step, total, loss)`` follows the reading of an official dataset's images (loss
-        NaN) and then baseline training; when ``should_stop()`` turns true the reading or the
-        training stops at its next step (raising ``StopRequested``).
+        ``progress(event)`` (a :class:`~bamu_core.progress.ProgressEvent`) follows the reading of an
+        official dataset's images (phase ``reading images``) and then baseline training (phase
+        ``training``); when ``should_stop()`` turns true the reading or the training stops at its
+        next step (raising ``StopRequested``).
         """
         from bamu_core.training import StopRequested
         from bamu_core.workflows import load_subject
 
-        def report(step, total, loss):
+        def report(ev):
             if should_stop is not None and should_stop():
-                raise StopRequested(f"stopped at step {step} of {total}")
+                raise StopRequested(f"stopped at step {ev.step} of {ev.total}")
             if progress is not None:
-                progress(step, total, loss)
+                progress(ev)
 
         options = None
         if self.dataset is not None:
             options = {k: list(v) if isinstance(v, tuple) else v for k, v in self.dataset_options}
-            options["progress"] = lambda done, total: report(done, total, float("nan"))
+            options["progress"] = report
         return load_subject(
             scenario=self.scenario,
             dataset=self.dataset,

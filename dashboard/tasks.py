@@ -38,15 +38,11 @@ def sweep_task(subject, *, methods: Sequence[str], intensities: Sequence[float],
     """A job function running :func:`bamu_core.workflows.sweep` (runs not saved: a sweep is exploration)."""
 
     def run(progress, should_stop):
-        from bamu_core.unlearn import ProgressEvent
         from bamu_core.workflows import sweep
-
-        def each(done, total, row):
-            progress(ProgressEvent(step=int(done), total=int(total), loss=float("nan")))
 
         return sweep(
             subject, methods=list(methods), intensities=[float(x) for x in intensities], forget=forget,
-            forget_options=forget_options or None, seed=int(seed), progress=each, should_stop=should_stop,
+            forget_options=forget_options or None, seed=int(seed), progress=progress, should_stop=should_stop,
             store=None, gradcam_images=0,
         )
 

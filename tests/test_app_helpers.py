@@ -123,7 +123,10 @@ def test_extract_zip_and_find_the_metadata_csv(tmp_path):
 
 
 def test_errors_read_as_advice_not_tracebacks():
-    assert user_message(ValueError("column 'g' is empty"), doing="load") == "Could not load: column 'g' is empty."
+    from bamu_core.errors import BamuInputError
+
+    assert user_message(BamuInputError("column 'g' is empty"), doing="load") == "Could not load: column 'g' is empty."
+    assert "unexpected error happened (ValueError: x)" in user_message(ValueError("x"))  # not marked as the user's
     assert "Check the path" in user_message(FileNotFoundError("no such file x"))
     text = user_message(RuntimeError("boom"), doing="audit")
     assert text.startswith("Could not audit: an unexpected error happened (RuntimeError: boom)") and "Traceback" not in text
@@ -260,12 +263,12 @@ def test_series_colours_are_fixed_by_role_and_never_reused_for_others():
 
 
 def test_the_loading_panel_says_whether_it_reads_images_or_trains():
-    from types import SimpleNamespace
-
+    from bamu_core.progress import ProgressEvent
     from dashboard.jobs import load_phase
     from dashboard.widgets import progress_text
 
-    reading, training = SimpleNamespace(step=3, total=10, loss=float("nan")), SimpleNamespace(step=5, total=40, loss=0.25)
+    reading = ProgressEvent(step=3, total=10, phase="reading images")
+    training = ProgressEvent(step=5, total=40, loss=0.25, phase="training")
     assert progress_text("Loading", reading, load_phase) == "Loading (reading images): step 3 of 10"
     assert progress_text("Loading", training, load_phase) == "Loading (training the baseline): step 5 of 40, loss 0.250"
     assert progress_text("Sweep", training) == "Sweep: step 5 of 40, loss 0.250"

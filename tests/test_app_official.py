@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from reliability_kit import close_app, model_file, open_app
 from test_app import _texts, no_exceptions, settle
 from test_datasets_official import make_celeba, make_cub, make_waterbirds
@@ -307,7 +306,7 @@ def test_load_reports_reading_progress_and_stops_when_asked(roots, checkpoint):
     spec = SubjectSpec(dataset="celeba", dataset_root=str(roots["celeba"]), image_size=8, arch="small_cnn",
                        checkpoint=str(checkpoint), dataset_options={"sensitive": ["Male"], "max_per_split": 4})
     calls = []
-    subject = spec.load(progress=lambda step, total, loss: calls.append((step, total, loss)))
+    subject = spec.load(progress=lambda ev: calls.append((ev.step, ev.total, ev.loss)))
     assert subject.scenario.options["sensitive"] == ["Male"] and len(subject.scenario.train) == 4
     assert [c[:2] for c in calls][-1] == (12, 12) and all(math.isnan(c[2]) for c in calls)
     with pytest.raises(StopRequested):

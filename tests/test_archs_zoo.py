@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from test_datasets_official import make_celeba
 
 from bamu_core._compat import import_torchvision
 from bamu_core.models import build_model, get_arch, infer_arch, list_archs, load_model
 from bamu_core.models.archs import build_vit
 from bamu_core.workflows import Subject, audit
-
-from test_datasets_official import make_celeba
 
 ZOO = ["resnet18", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "vit_b_16"]
 SIZE = 32  # ViT-B/16 sees a 2 x 2 token grid; the CNNs a 1 x 1 final map

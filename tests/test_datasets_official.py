@@ -139,7 +139,7 @@ def test_celeba_torchvision_and_release_layouts(tmp_path, layout):
 def test_celeba_limit_reads_only_the_kept_images_and_reports_progress(celeba_root):
     calls = []
     sc = load_celeba(celeba_root, image_size=8, max_per_split={"train": 5, "val": 2, "test": 3}, seed=1,
-                     progress=lambda done, total: calls.append((done, total)), workers=2)
+                     progress=lambda ev: calls.append((ev.step, ev.total)), workers=2)
     assert (len(sc.train), len(sc.val), len(sc.test)) == (5, 2, 3)
     assert calls[-1] == (10, 10)
     again = load_celeba(celeba_root, image_size=8, max_per_split={"train": 5, "val": 2, "test": 3}, seed=1)

@@ -174,7 +174,13 @@ def test_forget_set_rejects_out_of_range_indices():
 
 def test_strategy_registry_errors_are_input_errors():
     from bamu_core.errors import BamuInputError
-    from bamu_core.forget import STRATEGIES, get_strategy, list_strategies, register_strategy, strategy_summary
+    from bamu_core.forget import (
+        STRATEGIES,
+        get_strategy,
+        list_strategies,
+        register_strategy,
+        strategy_summary,
+    )
 
     assert STRATEGIES.names() == list_strategies()
     assert STRATEGIES.entry("influence").meta["needs_model"] and not STRATEGIES.entry("group").meta["needs_model"]

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from bamu_core.jobs import JobManager, default_manager, device_key
+from bamu_core.progress import ProgressEvent
 from bamu_core.training import StopRequested
-from bamu_core.unlearn._api import ProgressEvent
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def _gated(gate: threading.Event, result="ok"):
     """A job that reports one step, then waits for ``gate`` (or a cancel)."""
 
     def fn(progress, should_stop):
-        progress(1, 4, 0.5)
+        progress(ProgressEvent(step=1, total=4, loss=0.5))
         while not gate.is_set():
             if should_stop():
                 raise StopRequested("cancelled")
@@ -44,7 +44,7 @@ def _wait_for(predicate, timeout=5.0):
 def test_a_job_reports_progress_and_returns_its_result(manager):
     def fn(progress, should_stop):
         for step in range(1, 5):
-            progress(step, 4, 1.0 / step)
+            progress(ProgressEvent(step=step, total=4, loss=1.0 / step))
         progress(ProgressEvent(step=4, total=4, loss=0.1, val_dp=0.05))
         return {"answer": 42}
 
@@ -170,7 +170,7 @@ def test_events_are_thinned_beyond_max_events_keeping_the_newest():
 
         def fn(progress, should_stop):
             for step in range(1, 101):
-                progress(step, 100, float(step))
+                progress(ProgressEvent(step=step, total=100, loss=float(step)))
 
         job = m.submit(fn, kind="demo")
         m.wait(job.id, timeout=5)

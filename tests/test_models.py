@@ -184,7 +184,13 @@ def test_recognition_draws_no_random_numbers():
 
 
 def test_changed_or_hand_built_models_fall_back_to_the_generic_layers():
-    from bamu_core.models import arch_name, classifier_layer, gradcam_layer, infer_arch, lora_targets
+    from bamu_core.models import (
+        arch_name,
+        classifier_layer,
+        gradcam_layer,
+        infer_arch,
+        lora_targets,
+    )
     from bamu_core.models.archs import SmallCNN
 
     wide = SmallCNN(num_classes=4, width=8)  # same layer names, other shapes
@@ -205,7 +211,14 @@ def test_changed_or_hand_built_models_fall_back_to_the_generic_layers():
 
 def test_an_explicit_arch_names_the_layers():
     from bamu_core.errors import BamuInputError
-    from bamu_core.models import arch_name, arch_of, classifier_layer, gradcam_layer, lora_targets, resolve_arch
+    from bamu_core.models import (
+        arch_name,
+        arch_of,
+        classifier_layer,
+        gradcam_layer,
+        lora_targets,
+        resolve_arch,
+    )
 
     model = build_model("resnet20", num_classes=3)
     spec = get_arch("resnet20")

@@ -20,10 +20,8 @@ import threading
 import time
 import warnings
 
-import numpy as np
 import pytest
 import torch
-
 from reliability_kit import (
     FAST,
     QUICK_RUN,
@@ -336,7 +334,7 @@ def test_training_out_of_memory_splits_each_step_and_keeps_the_step_count():
     model = _oom_above(tiny_model(), 12)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        losses = fit(model, data, epochs=1, lr=1e-3, batch_size=32, optimizer="adam", progress=lambda s, t, l: steps.append((s, t)))
+        losses = fit(model, data, epochs=1, lr=1e-3, batch_size=32, optimizer="adam", progress=lambda ev: steps.append((ev.step, ev.total)))
     assert steps == [(1, 2), (2, 2)]  # 64 images, batch 32: still two optimiser steps
     assert _messages(record) == [
         "training: out of memory with batch size 32; continuing with batch size 16",

@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
 from reliability_kit import (
     QUICK_RUN,
     REPO,
@@ -44,7 +43,6 @@ from reliability_kit import (
 from bamu_core.data import load_folder
 from bamu_core.data.folder import _read_image
 from bamu_core.models import read_state_dict
-
 
 # ------------------------------------------------------------------------------------------------
 # the image folder + metadata CSV

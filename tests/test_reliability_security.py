@@ -11,13 +11,20 @@ import http.client
 import socket
 import stat
 import tempfile
-import tomllib
 import urllib.request
 from pathlib import Path
 
 import pytest
-
-from reliability_kit import REPO, close_app, files_under, model_file, open_app, reliability, settle
+import tomllib
+from reliability_kit import (
+    REPO,
+    close_app,
+    files_under,
+    model_file,
+    open_app,
+    reliability,
+    settle,
+)
 
 CONFIG = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
 MAX_MB = CONFIG["server"]["maxUploadSize"]

@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bamu_core.report import CSV_COLUMNS, build_report, report_json, report_rows, write_report
+from bamu_core.report import (
+    CSV_COLUMNS,
+    build_report,
+    report_json,
+    report_rows,
+    write_report,
+)
 from bamu_core.runs import RunStore
 from bamu_core.scoring import SCORE_FORMULA
 

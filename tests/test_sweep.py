@@ -7,10 +7,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from bamu_core.workflows import sweeping, unlearning
 from bamu_core.report import write_sweep
 from bamu_core.results import AuditResult, UnlearnReport
-from bamu_core.workflows import SWEEP_COLUMNS, SweepResult, sweep, sweep_row
+from bamu_core.workflows import (
+    SWEEP_COLUMNS,
+    SweepResult,
+    sweep,
+    sweep_row,
+    sweeping,
+    unlearning,
+)
 
 TOY = SimpleNamespace(scenario=SimpleNamespace(title="Toy"))  # sweep() only reads the title; unlearn is faked
 
@@ -60,7 +66,7 @@ def fake_unlearn(monkeypatch):
 def test_sweep_table_and_pareto_front_exact(fake_unlearn):
     seen = []
     res = sweep(TOY, methods=["ga", "lora"], intensities=[0, 0.5, 1], forget="group:red", store=None,
-                progress=lambda done, total, row: seen.append((done, total, row.method, row.intensity)))
+                progress=lambda ev: seen.append((ev.step, ev.total, ev.detail.method, ev.detail.intensity)))
     assert [(r.method, r.intensity) for r in res.rows] == list(POINTS)
     assert seen == [(i + 1, 6, m, x) for i, (m, x) in enumerate(POINTS)]
     assert {c[2] for c in fake_unlearn} == {"group:red"} and fake_unlearn[0][3] == {"store": None, "original_audit": None}

@@ -6,6 +6,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from reliability_kit import bars
 
 from bamu_core.data import ImageData
 from bamu_core.models import build_model, load_weights
@@ -20,8 +21,6 @@ from bamu_core.unlearn import (
     resolve_hyperparameters,
 )
 from bamu_core.unlearn._select import Judge
-
-from reliability_kit import bars
 
 METHODS = ["ga", "lora", "distill", "finetune", "retrain", "newton", "counterfactual", "random_label"]
 FAST = {"steps": 4, "eval_every": 2, "batch_size": 16}
@@ -297,7 +296,13 @@ def test_the_table_is_generated_from_the_config_dataclasses():
     import dataclasses
 
     from bamu_core.errors import BamuInputError
-    from bamu_core.unlearn import COMMON, CONFIGS, CommonConfig, config_class, hyperparameter_rows
+    from bamu_core.unlearn import (
+        COMMON,
+        CONFIGS,
+        CommonConfig,
+        config_class,
+        hyperparameter_rows,
+    )
 
     assert set(CONFIGS) == set(METHODS) == set(INTENSITY_TABLE)
     for method, cls in CONFIGS.items():
@@ -355,7 +360,12 @@ def test_empty_sets_and_missing_counterfactuals_are_rejected(tiny):
 def test_scenario_defaults_sit_between_the_table_and_user_overrides(binary_digits, binary_baseline):
     from dataclasses import replace
 
-    from bamu_core.workflows import Subject, retrain_recipe, scenario_hyperparameters, unlearn
+    from bamu_core.workflows import (
+        Subject,
+        retrain_recipe,
+        scenario_hyperparameters,
+        unlearn,
+    )
 
     sc = replace(binary_digits, unlearning={"all": {"lr": (1e-3, 3e-3), "eval_every": 5, "rank": 2}, "ga": {"forget_weight": 0.5}})
     assert scenario_hyperparameters(sc, "ga", 0.5) == {"lr": pytest.approx(2e-3), "eval_every": 5, "forget_weight": 0.5}

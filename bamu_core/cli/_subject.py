@@ -51,9 +51,9 @@ def _subject(args):
 
     dataset, root, dataset_options = _dataset_args(args)
 
-    def progress(step, total, loss):
-        if step == 1 or step % 50 == 0 or step == total:
-            print(f"  training baseline: step {step}/{total} loss {loss:.3f}", file=sys.stderr, flush=True)
+    def progress(ev):
+        if ev.step == 1 or ev.step % 50 == 0 or ev.step == ev.total:
+            print(f"  training baseline: step {ev.step}/{ev.total} loss {ev.loss:.3f}", file=sys.stderr, flush=True)
 
     return load_subject(
         scenario=args.scenario,
@@ -112,9 +112,9 @@ def _dataset_args(args) -> tuple[str | None, str | None, dict]:
     return dataset, roots[dataset], options
 
 
-def _reading_progress(done: int, total: int) -> None:
-    if done == total or done % max(1, total // 10) == 0:
-        print(f"  reading images: {done}/{total}", file=sys.stderr, flush=True)
+def _reading_progress(ev) -> None:
+    if ev.step == ev.total or ev.step % max(1, ev.total // 10) == 0:
+        print(f"  reading images: {ev.step}/{ev.total}", file=sys.stderr, flush=True)
 
 
 def _print_cards(dataset: dict, model: dict) -> None:

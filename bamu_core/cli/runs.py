@@ -81,8 +81,9 @@ def _cmd_sweep(args) -> dict:
     subject = _subject(args)
     total = len(args.methods) * len(args.intensities)
 
-    def progress(done, total, row):
-        print(f"  [{done}/{total}] {row.method} @ {row.intensity:g}: {row.status}", file=sys.stderr, flush=True)
+    def progress(ev):
+        row = ev.detail
+        print(f"  [{ev.step}/{ev.total}] {row.method} @ {row.intensity:g}: {row.status}", file=sys.stderr, flush=True)
 
     options = {"store": None if args.no_store else RunStore()}
     result = sweep(

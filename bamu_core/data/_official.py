@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import BamuInputError
+from ..progress import Progress, ProgressEvent
 from ..registry import Registry
 from ._base import ImageData, Scenario
 from .folder import _read_image
@@ -218,12 +219,12 @@ def read_images(
     *,
     image_size: int,
     image_dir: Path,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     workers: int | None = None,
 ) -> torch.Tensor:
     """Read ``paths`` into a uint8 tensor (N, 3, image_size, image_size), in parallel threads.
 
-    ``progress(done, total)`` is called about every 1 % and at the end.
+    ``progress(event)`` (a :class:`~bamu_core.progress.ProgressEvent`, phase ``reading images``) is called about every 1 % and at the end.
     """
     n = len(paths)
     out = np.zeros((n, 3, image_size, image_size), dtype=np.uint8)
@@ -248,13 +249,13 @@ def read_images(
         for _ in results:
             done += 1
             if progress is not None and (done % step == 0 or done == n):
-                progress(done, n)
+                progress(ProgressEvent(step=done, total=n, phase="reading images"))
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for _ in pool.map(one, range(n), chunksize=16):
                 done += 1
                 if progress is not None and (done % step == 0 or done == n):
-                    progress(done, n)
+                    progress(ProgressEvent(step=done, total=n, phase="reading images"))
     return torch.from_numpy(out)
 
 

@@ -16,11 +16,12 @@ line by line instead, so that errors name the file and the line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from ..errors import BamuInputError
+from ..progress import Progress
 from ._base import Scenario
 from ._official import (
     SPLITS,
@@ -105,7 +106,7 @@ def load_celeba(
     max_per_split: int | Mapping[str, int] | None = None,
     seed: int = 0,
     workers: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Scenario:
     """Read CelebA from ``root`` into a :class:`Scenario`: binary ``target``, groups by ``sensitive``.
 
@@ -131,7 +132,7 @@ def load_celeba(
     workers : int, optional
         Threads that decode images (default: up to 8).
     progress : callable, optional
-        ``progress(done, total)`` while images are read.
+        ``progress(event)`` (a :class:`~bamu_core.progress.ProgressEvent`, phase ``reading images``) while images are read.
 
     Splits follow ``list_eval_partition.txt`` (0 train, 1 val, 2 test).
 

@@ -25,11 +25,12 @@ Waterbirds, built from CUB images, is read by :mod:`bamu_core.data.waterbirds`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from ..errors import BamuInputError
+from ..progress import Progress
 from ._base import Scenario
 from ._official import (
     SPLITS,
@@ -151,7 +152,7 @@ def load_cub(
     max_per_split: int | Mapping[str, int] | None = None,
     seed: int = 0,
     workers: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Scenario:
     """Read CUB-200-2011 from ``root`` into a :class:`Scenario` (species classification).
 
@@ -179,7 +180,7 @@ def load_cub(
     seed : int
         Seed of the validation split and of the subset.
     workers, progress
-        Image-decoding threads and ``progress(done, total)``.
+        Image-decoding threads and ``progress(event)`` (a :class:`~bamu_core.progress.ProgressEvent`, phase ``reading images``).
 
     Raises
     ------

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from ..errors import BamuInputError
+from ..progress import Progress, ProgressEvent
 from ._base import ImageData, Scenario
 
 __all__ = ["load_folder", "IMAGENET_MEAN", "IMAGENET_STD", "DEFAULT_IMAGE_SIZE"]
@@ -72,7 +73,7 @@ def load_folder(
     val_fraction: float = 0.15,
     test_fraction: float = 0.25,
     seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Scenario:
     """Read an image folder described by a metadata CSV into a :class:`Scenario`.
 
@@ -171,7 +172,7 @@ def load_folder(
                 "(any format Pillow opens works: PNG, JPEG, BMP, GIF, TIFF, WebP ...)"
             ) from None
         if progress is not None and (i % 50 == 0 or i == len(paths) - 1):
-            progress(i + 1, len(paths))
+            progress(ProgressEvent(step=i + 1, total=len(paths), phase="reading images"))
     tensor = torch.as_tensor(images)
 
     splits = {}

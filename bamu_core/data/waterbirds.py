@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from ..errors import BamuInputError
+from ..progress import Progress
 from ._base import Scenario
 from ._official import (
     SPLITS,
@@ -49,7 +50,7 @@ def load_waterbirds(
     max_per_split: int | Mapping[str, int] | None = None,
     seed: int = 0,
     workers: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Scenario:
     """Read Waterbirds from ``root/metadata.csv`` into a :class:`Scenario`.
 

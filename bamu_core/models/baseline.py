@@ -13,8 +13,9 @@ import torch.nn as nn
 from .._compat import pick_device
 from ..data import Scenario
 from ..errors import BamuInputError
+from ..progress import Progress
 from ..storage import atomic_write_json, bamu_home, config_hash
-from ..training import Progress, fit
+from ..training import fit
 from ._registry import build_model
 from .checkpoint import load_weights, read_state_dict, save_weights
 

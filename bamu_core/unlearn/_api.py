@@ -68,7 +68,6 @@ updates on a small, skewed forget batch would otherwise corrupt them) and dropou
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -80,6 +79,7 @@ from .._compat import pick_device
 from ..data import ImageData
 from ..errors import BamuInputError
 from ..forget import ForgetSet
+from ..progress import ProgressEvent
 from ..registry import Registry
 from ._intensity import resolve_hyperparameters
 from ._select import SelectionRule
@@ -100,31 +100,6 @@ __all__ = [
 # ok: finished normally; stopped_early: the selection rule ended the run before the budget;
 # cancelled: should_stop() turned true; diverged: non-finite loss or retain/validation collapse.
 STATUSES = ("ok", "stopped_early", "cancelled", "diverged")
-
-
-@dataclass
-class ProgressEvent:
-    """One step of a run (step 0 = the original model, before any update).
-
-    ``loss`` is the step's training loss (NaN at step 0; for ``newton`` the step's scale).
-    ``forget_acc``, ``retain_acc``, ``val_dp``, ``val_acc`` and ``val_fairness`` (the selection
-    metric) are set on evaluation steps and ``None`` otherwise. Forget / retain accuracy is the
-    running accuracy of the training batches since the previous evaluation when the method sees
-    those images, else it is measured on fixed subsets of at most ``eval_size`` images.
-    """
-
-    step: int
-    total: int
-    loss: float
-    forget_acc: float | None = None
-    retain_acc: float | None = None
-    val_dp: float | None = None
-    val_acc: float | None = None
-    val_fairness: float | None = None
-
-    def to_json(self) -> dict:
-        """The fields, with non-finite numbers (the NaN loss of step 0) as ``None``."""
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in self.__dict__.items()}
 
 
 @dataclass

@@ -97,7 +97,7 @@ class Retrain(UnlearningMethod):
                     weight_decay=float(hp["weight_decay"]),
                     seed=ctx.seed,
                     device=ctx.device,
-                    progress=lambda step, tot, loss: driver.record(step, loss, total=tot),
+                    progress=lambda ev: driver.record(ev.step, ev.loss, total=ev.total),
                     should_stop=ctx.should_stop,
                 )
             except StopRequested as exc:

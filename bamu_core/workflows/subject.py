@@ -13,7 +13,7 @@ from .._compat import describe_device, pick_device
 from ..data import Scenario, load_dataset, load_folder, load_scenario
 from ..errors import BamuInputError
 from ..models import get_arch, load_model, train_baseline
-from ..training import Progress
+from ..progress import Progress
 
 __all__ = ["Subject", "load_subject", "model_card", "dataset_card"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from ..errors import BamuInputError
+from ..progress import Progress, ProgressEvent
 from ..results import SWEEP_COLUMNS, SweepPoint, SweepResult, SweepRow, UnlearnReport
 from ..training import StopRequested
 from .auditing import audit
@@ -56,7 +57,7 @@ def sweep(
     forget: str = "aligned",
     device: str | None = None,
     seed: int = 0,
-    progress: Callable[[int, int, dict], None] | None = None,
+    progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     **unlearn_options,
 ) -> SweepResult:
@@ -73,7 +74,7 @@ def sweep(
     forget : str
         The forget strategy every run uses (see :func:`bamu_core.forget.list_strategies`).
     progress : callable, optional
-        ``progress(done, total, row)`` after each run (``row`` a :class:`~bamu_core.results.SweepRow`).
+        ``progress(event)`` after each run: a :class:`~bamu_core.progress.ProgressEvent` whose ``detail`` is the run's :class:`~bamu_core.results.SweepRow`.
     should_stop : callable, optional
         Checked before each run and passed on to it; once true the sweep ends with the rows so far.
     **unlearn_options
@@ -126,7 +127,7 @@ def sweep(
                 row = SweepRow(method=m, intensity=x, status="failed", message=f"{type(exc).__name__}: {exc}")
             rows.append(row)
             if progress is not None:
-                progress(len(rows), total, row)
+                progress(ProgressEvent(step=len(rows), total=total, phase="sweep", detail=row))
     front = pareto_front([r.to_json() if r.status != "failed" else {} for r in rows], x="accuracy", y="fairness")
     for i in front:
         rows[i].pareto = True
