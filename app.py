@@ -3,6 +3,7 @@
 Start it with ``./run.sh`` (or ``streamlit run app.py``). It opens on the built-in demo
 (``binary-colored-digits`` with its biased baseline, trained on first use and then cached).
 """
+
 from pathlib import Path
 
 import streamlit as st

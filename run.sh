@@ -3,6 +3,7 @@
 #   ./run.sh [OPTS]     set up .venv on first use, then start the dashboard on the built-in demo
 #                       (OPTS go to streamlit, e.g. --server.port 8502)
 #   ./run.sh test [ARGS] set up .venv on first use, then run the test suite (ARGS go to pytest)
+#   ./run.sh lint       ruff: lint rules and formatting (configured in pyproject.toml)
 #   ./run.sh bamu ARGS  run the command-line tool inside .venv
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -22,7 +23,8 @@ if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then  # a first argument not starting wi
 fi
 case "$cmd" in
   app)  exec .venv/bin/streamlit run app.py "$@" ;;
-  test) exec .venv/bin/python -m pytest -ra "$@" ;;
+  test) exec .venv/bin/python -m pytest -ra --durations=15 "$@" ;;
+  lint) .venv/bin/ruff check . && exec .venv/bin/ruff format --check . ;;
   bamu) exec .venv/bin/bamu "$@" ;;
-  *) echo "usage: ./run.sh [app|test|bamu] [ARGS...]" >&2; exit 2 ;;
+  *) echo "usage: ./run.sh [app|test|lint|bamu] [ARGS...]" >&2; exit 2 ;;
 esac

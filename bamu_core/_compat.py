@@ -1,4 +1,5 @@
 """Torch / torchvision quirks and device choice, kept in one place."""
+
 from __future__ import annotations
 
 import copy
@@ -71,9 +72,7 @@ def pick_device(requested: str | None = None) -> torch.device:
         raise BamuInputError(f"device {name!r} is not one of {', '.join(_VALID_DEVICES)}")
     if kind == "cuda" and not torch.cuda.is_available():
         raise BamuInputError("device 'cuda' was requested but no CUDA GPU is available; use --device cpu")
-    if kind == "mps" and not (
-        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    ):
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
         raise BamuInputError("device 'mps' was requested but MPS is not available; use --device cpu")
     return torch.device(name)
 

@@ -5,6 +5,7 @@ one place each and show its message as one line; every other exception is a bug 
 traceback. It subclasses ``ValueError`` so that callers that already catch ``ValueError`` keep
 working.
 """
+
 from __future__ import annotations
 
 __all__ = ["BamuInputError", "USER_ERRORS"]

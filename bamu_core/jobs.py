@@ -14,6 +14,7 @@ of running them in its script thread, so that a page switch or a rerun does not 
 
 Nothing here imports Streamlit.
 """
+
 from __future__ import annotations
 
 import collections

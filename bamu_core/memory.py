@@ -5,6 +5,7 @@ unlearning loop catch an out-of-memory error, halve their batch size, warn with
 :class:`BatchSizeWarning` and carry on from the batch that failed. Only when a single image does
 not fit do they give up, with a :class:`MemoryError` that says what to change.
 """
+
 from __future__ import annotations
 
 import gc

@@ -7,6 +7,7 @@ there is none). Unlearning methods fill the evaluation fields on the steps where
 (step 0 = the original model) and leave them ``None`` otherwise. A sweep passes the
 :class:`~bamu_core.results.SweepRow` it just finished as ``detail``.
 """
+
 from __future__ import annotations
 
 import math

@@ -12,6 +12,7 @@ True
 An unknown name raises :class:`~bamu_core.errors.BamuInputError` (a ``ValueError``) that lists
 the registered names; registering a name twice raises ``ValueError`` (a programming error).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

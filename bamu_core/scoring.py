@@ -21,6 +21,7 @@ The composite score is the mean of the axes present: our reading of the paper's 
 fairness-utility-forgetting score (Co-BUM, arXiv 2509.07456), which combines the criteria with
 equal weight. :data:`SCORE_FORMULA` states it in one line for reports.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,13 +56,26 @@ AXIS_LABELS = {
 }
 AXIS_DEFINITIONS = {
     "utility": "min(1, test accuracy / original test accuracy)",
-    "fairness": "1 - gap, gap = a fairness difference (default: demographic parity difference) in [0, 1]; 1 is the largest possible gap",
-    "forgetting": "1 - |forget-set accuracy - reference accuracy| (reference: retrain oracle on the forget set if known, else test accuracy)",
+    "fairness": (
+        "1 - gap, gap = a fairness difference (default: demographic parity difference) in [0, 1]; "
+        "1 is the largest possible gap"
+    ),
+    "forgetting": (
+        "1 - |forget-set accuracy - reference accuracy| "
+        "(reference: retrain oracle on the forget set if known, else test accuracy)"
+    ),
     "privacy": "1 - 2 |MIA AUC - 0.5| (loss-threshold attack, forget vs test)",
     "efficiency": "max(0, 1 - seconds / retrain seconds)",
 }
-SCORE_FORMULA = "score = mean of the radar axes present (utility, fairness, forgetting, privacy[, efficiency]), each in [0, 1]"
-FAIRNESS_GAPS = ("demographic_parity_difference", "equalized_odds_difference", "accuracy_gap", "equal_opportunity_difference")
+SCORE_FORMULA = (
+    "score = mean of the radar axes present (utility, fairness, forgetting, privacy[, efficiency]), each in [0, 1]"
+)
+FAIRNESS_GAPS = (
+    "demographic_parity_difference",
+    "equalized_odds_difference",
+    "accuracy_gap",
+    "equal_opportunity_difference",
+)
 
 
 def _finite(value, name: str) -> float:
@@ -212,9 +226,6 @@ def pareto_front(points: Sequence[Mapping], *, x: str, y: str) -> list[int]:
         if math.isfinite(a) and math.isfinite(b):
             vals.append((i, a, b))
     front = [
-        (i, a, b)
-        for i, a, b in vals
-        if not any((a2 >= a and b2 >= b) and (a2 > a or b2 > b) for _, a2, b2 in vals)
+        (i, a, b) for i, a, b in vals if not any((a2 >= a and b2 >= b) and (a2 > a or b2 > b) for _, a2, b2 in vals)
     ]
     return [i for i, _, _ in sorted(front, key=lambda t: (t[1], -t[2], t[0]))]
-

@@ -1,4 +1,5 @@
 """Where bamu keeps its files, and atomic writes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,9 @@ def bamu_home() -> Path:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise NotADirectoryError(f"BAMU_HOME {root} is not a folder; set BAMU_HOME to a folder bamu may write to") from None
+        raise NotADirectoryError(
+            f"BAMU_HOME {root} is not a folder; set BAMU_HOME to a folder bamu may write to"
+        ) from None
     return root
 
 

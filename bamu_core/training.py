@@ -1,4 +1,5 @@
 """Supervised training and batched inference, shared by baselines, retraining and evaluation."""
+
 from __future__ import annotations
 
 import math
@@ -15,7 +16,6 @@ from .memory import is_out_of_memory, smaller_batch
 from .progress import Progress, ProgressEvent
 
 __all__ = ["predict", "fit", "Progress", "StopRequested"]
-
 
 
 class StopRequested(Exception):
@@ -45,7 +45,9 @@ def predict(
     try:
         while done < len(idx):
             try:
-                for x, *_ in batches(data, batch_size=batch_size, indices=idx[done:], device=device, counterfactual=counterfactual):
+                for x, *_ in batches(
+                    data, batch_size=batch_size, indices=idx[done:], device=device, counterfactual=counterfactual
+                ):
                     outs.append(model(x).float().cpu())
                     done += len(x)
             except Exception as exc:
@@ -86,7 +88,8 @@ def fit(
     """Train ``model`` in place with cross-entropy; returns the mean loss of each epoch.
 
     SGD uses momentum 0.9 and a cosine learning-rate schedule; Adam a constant rate.
-    ``progress(event)`` is called after every step with a :class:`~bamu_core.progress.ProgressEvent`; ``should_stop()`` is checked
+    ``progress(event)`` is called after every step with a :class:`~bamu_core.progress.ProgressEvent`; ``should_stop()``
+    is checked
     before every step and raises :class:`StopRequested`. When the device runs out of memory, each
     step's batch is split into halves (gradients accumulated, so the step stays the same) with a
     :class:`~bamu_core.memory.BatchSizeWarning`.
@@ -114,7 +117,9 @@ def fit(
     chunk = None  # after running out of memory: images per forward pass (gradients accumulated per step)
     for epoch in range(epochs):
         losses = []
-        for x, y, _, _ in batches(data, batch_size=batch_size, indices=indices, shuffle=True, seed=seed * 1000 + epoch, device=device):
+        for x, y, _, _ in batches(
+            data, batch_size=batch_size, indices=indices, shuffle=True, seed=seed * 1000 + epoch, device=device
+        ):
             if should_stop is not None and should_stop():
                 raise StopRequested(f"stopped at step {step} of {total}")
             while True:
@@ -136,7 +141,9 @@ def fit(
     return history
 
 
-def _fit_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *, chunk: int | None, step: int) -> float:
+def _fit_step(
+    model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *, chunk: int | None, step: int
+) -> float:
     """One optimiser step of cross-entropy on ``(x, y)``, in chunks of ``chunk`` images if given."""
     opt.zero_grad(set_to_none=True)
     if chunk is None or chunk >= len(x):

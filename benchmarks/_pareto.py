@@ -1,5 +1,6 @@
 """Fairness-vs-utility plots for the benchmark reports: one line per method over its intensities,
 as a PNG (matplotlib, when installed) and an HTML page (plotly, its script loaded from its CDN)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +10,9 @@ from bamu_core.storage import atomic_write
 __all__ = ["write_pareto"]
 
 
-def write_pareto(series: dict[str, list[tuple[float, float, float]]], *, title: str, xlabel: str, ylabel: str, stem: Path) -> list[Path]:
+def write_pareto(
+    series: dict[str, list[tuple[float, float, float]]], *, title: str, xlabel: str, ylabel: str, stem: Path
+) -> list[Path]:
     """Write ``stem``.png and ``stem``.html; ``series`` maps a method to ``(intensity, x, y)`` points.
 
     Returns the files written (a format is skipped when its library is missing).
@@ -41,8 +44,15 @@ def write_pareto(series: dict[str, list[tuple[float, float, float]]], *, title: 
         return written
     fig = go.Figure()
     for method, pts in series.items():
-        fig.add_trace(go.Scatter(x=[p[1] for p in pts], y=[p[2] for p in pts], mode="lines+markers", name=method,
-                                 text=[f"intensity {p[0]:g}" for p in pts]))
+        fig.add_trace(
+            go.Scatter(
+                x=[p[1] for p in pts],
+                y=[p[2] for p in pts],
+                mode="lines+markers",
+                name=method,
+                text=[f"intensity {p[0]:g}" for p in pts],
+            )
+        )
     fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, template="plotly_white")
     html_path = stem.with_suffix(".html")
     html = fig.to_html(include_plotlyjs="cdn", full_html=True)

@@ -14,6 +14,7 @@ CIFAR-10 images with ResNet-20 on the CPU (Captum ``LayerGradCam`` on ``layer3``
 warm-up call, with the default thread count and with one thread. Weights do not change the
 timings; the pretrained ResNet-20 is used when ``../shared/models`` has it, else a seeded one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -148,7 +149,9 @@ def bench_gradcam(repeats: int) -> list[dict]:
                 "source": source,
             }
         )
-        print(f"Grad-CAM, 16 images, ResNet-20, {threads} thread(s): median {statistics.median(times):.3f} s", flush=True)
+        print(
+            f"Grad-CAM, 16 images, ResNet-20, {threads} thread(s): median {statistics.median(times):.3f} s", flush=True
+        )
     return rows
 
 

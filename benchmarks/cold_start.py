@@ -10,6 +10,7 @@ chart of the result is drawn. Prints one JSON line and writes ``benchmarks/out/c
 
 Needs ``/usr/bin/chromium``. The browser flow is the one of ``tests/test_e2e_browser.py``.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -7,6 +7,7 @@ Rows come from each ``tests/test_reliability_*.py`` module: its ``README_TABLES`
 its table-driven tests) and the tests marked ``@reliability(kind, where)`` (their docstring is the
 expected behaviour). ``tests/test_reliability_inputs.py`` checks that README.md is current.
 """
+
 from __future__ import annotations
 
 import collections

@@ -8,6 +8,7 @@
 Every figure in ``RESULTS.md`` is in one of the result files, each written by the script named at
 its top.
 """
+
 from __future__ import annotations
 
 import sys

@@ -17,6 +17,7 @@ on the validation split, the figures below are on the test split, which chooses 
 and so is training the baseline on the full training split; unlearning time is reported as a
 fraction of both. Torch runs on one thread so that the times compare.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,10 +87,17 @@ def _metrics(model, data, attrs: list[str], num_classes: int) -> dict:
     out = {}
     for attr in attrs:
         m = audit_metrics(
-            y_true=data.labels, y_pred=pred, groups=data.attrs[attr], group_names=data.group_names[attr],
-            num_classes=num_classes, n_boot=0,
+            y_true=data.labels,
+            y_pred=pred,
+            groups=data.attrs[attr],
+            group_names=data.group_names[attr],
+            num_classes=num_classes,
+            n_boot=0,
         )
-        out[attr] = {"accuracy": m["utility"]["accuracy"], **{k: m["fairness"][k] for k in ("demographic_parity_difference", "accuracy_gap")}}
+        out[attr] = {
+            "accuracy": m["utility"]["accuracy"],
+            **{k: m["fairness"][k] for k in ("demographic_parity_difference", "accuracy_gap")},
+        }
     return out
 
 
@@ -106,9 +114,19 @@ def run_seed(name: str, seed: int, plan: dict, forget: str, log, *, time_full_tr
     subject = Subject(scenario=sc, model=model, arch=info.arch, model_source="baseline")
     original = _metrics(model, sc.test, attrs, sc.num_classes)
     rows = []
-    retrain = unlearn(subject, method="retrain", intensity=1.0, forget=forget, seed=seed, n_boot=0, hyperparameters={"use_cache": False})
+    retrain = unlearn(
+        subject,
+        method="retrain",
+        intensity=1.0,
+        forget=forget,
+        seed=seed,
+        n_boot=0,
+        hyperparameters={"use_cache": False},
+    )
     rows.append(_row("retrain", 1.0, retrain, _metrics(retrain.model, sc.test, attrs, sc.num_classes)))
-    log(f"{name} seed {seed}: baseline {original[spec['group_attr']]}, retrain {retrain.seconds:.1f} s, full train {full_train_seconds:.1f} s")
+    log(
+        f"{name} seed {seed}: baseline {original[spec['group_attr']]}, retrain {retrain.seconds:.1f} s, full train {full_train_seconds:.1f} s"
+    )
     for method, levels in plan.items():
         for x in levels:
             run = unlearn(subject, method=method, intensity=x, forget=forget, seed=seed, n_boot=0)
@@ -119,15 +137,27 @@ def run_seed(name: str, seed: int, plan: dict, forget: str, log, *, time_full_tr
                 f"acc {r['metrics'][spec['group_attr']]['accuracy']:.3f} {r['seconds']:.2f} s step {r['chosen_step']} {r['status']}"
             )
     return {
-        "scenario": name, "seed": seed, "original": original, "rows": rows, "retrain_seconds": retrain.seconds,
-        "full_train_seconds": full_train_seconds, "forget_n": retrain.forget.n, "retain_n": retrain.forget.retain_n,
+        "scenario": name,
+        "seed": seed,
+        "original": original,
+        "rows": rows,
+        "retrain_seconds": retrain.seconds,
+        "full_train_seconds": full_train_seconds,
+        "forget_n": retrain.forget.n,
+        "retain_n": retrain.forget.retain_n,
     }
 
 
 def _row(method, intensity, run, metrics) -> dict:
     return {
-        "method": method, "intensity": intensity, "metrics": metrics, "seconds": run.seconds, "chosen_step": run.chosen_step,
-        "steps": run.steps, "status": run.status, "forget_acc": run.forget.accuracy_after,
+        "method": method,
+        "intensity": intensity,
+        "metrics": metrics,
+        "seconds": run.seconds,
+        "chosen_step": run.chosen_step,
+        "steps": run.steps,
+        "status": run.status,
+        "forget_acc": run.forget.accuracy_after,
         "forget_acc_before": run.forget.accuracy_before,
     }
 
@@ -219,7 +249,9 @@ def report(results: list[dict], plan: dict, forget: str, seeds: list[int], wall:
                 for x in (0.5, 1.0):
                     got = [c for c in checks if c[:3] == (name, method, x)]
                     if got:
-                        lines.append(f"- `{name}`, {method} at {x:g}: goal met for {sum(c[4] for c in got)} of {len(got)} seeds.")
+                        lines.append(
+                            f"- `{name}`, {method} at {x:g}: goal met for {sum(c[4] for c in got)} of {len(got)} seeds."
+                        )
         lines += ["", "| scenario | method | intensity | seed | result | goal | met |", "|---|---|---|---|---|---|---|"]
         for name, method, x, seed, ok, got, rule in checks:
             lines.append(f"| {name} | {method} | {x:g} | {seed} | {got} | {rule} | {'yes' if ok else '**no**'} |")
@@ -242,14 +274,22 @@ def write_plots(results: list, out: Path) -> list[Path]:
             for row in r["rows"]:
                 m = row["metrics"][attr]
                 points.setdefault((row["method"], row["intensity"]), []).append((m[head], m["accuracy"]))
-        origin = (float(np.mean([r["original"][attr][head] for r in res])), float(np.mean([r["original"][attr]["accuracy"] for r in res])))
+        origin = (
+            float(np.mean([r["original"][attr][head] for r in res])),
+            float(np.mean([r["original"][attr]["accuracy"] for r in res])),
+        )
         series: dict = {}
         for (method, x), pts in points.items():
             series.setdefault(method, [(0.0, *origin)] if method != "retrain" else []).append(
-                (x, float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts]))))
-        written += write_pareto(series, title=f"{name}: fairness vs utility (test split, mean over seeds)",
-                                xlabel=f"{head.replace('_', ' ')} (lower is fairer)", ylabel="test accuracy",
-                                stem=out.with_name(f"{out.stem}_pareto_{name}"))
+                (x, float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts])))
+            )
+        written += write_pareto(
+            series,
+            title=f"{name}: fairness vs utility (test split, mean over seeds)",
+            xlabel=f"{head.replace('_', ' ')} (lower is fairer)",
+            ylabel="test accuracy",
+            stem=out.with_name(f"{out.stem}_pareto_{name}"),
+        )
     return written
 
 
@@ -269,7 +309,9 @@ def main(argv=None) -> int:
     plan = {m: DEFAULT_PLAN[m] for m in (args.methods.split(",") if args.methods else DEFAULT_PLAN)}
     if args.render:
         doc = json.loads(Path(args.render).read_text())
-        text = report(doc["results"], {m: tuple(v) for m, v in doc["plan"].items()}, doc["forget"], doc["seeds"], doc["wall"])
+        text = report(
+            doc["results"], {m: tuple(v) for m, v in doc["plan"].items()}, doc["forget"], doc["seeds"], doc["wall"]
+        )
         atomic_write(Path(args.out), lambda tmp: tmp.write_text(text, encoding="utf-8"))
         write_plots(doc["results"], Path(args.out))
         print(text)

@@ -15,6 +15,7 @@ images, and the ``lora`` unlearning method for 10 steps (forget 64, retain 192 i
 status and the peak GPU memory. Weights are random: the timings, not the accuracies, are the point.
 Results go to ``benchmarks/results/zoo_and_datasets-<device>.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,15 @@ from bamu_core.data.folder import IMAGENET_MEAN, IMAGENET_STD
 from bamu_core.storage import atomic_write
 from bamu_core.workflows import Subject, audit
 
-ZOO = ["resnet18", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "vit_b_16"]
+ZOO = [
+    "resnet18",
+    "resnet50",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "convnext_tiny",
+    "vit_b_16",
+]
 CELEBA_ATTRS = 40
 
 
@@ -53,7 +62,9 @@ def write_celeba(root: Path, n: int, seed: int = 0) -> None:
         img = img + rng.normal(0, 12, size=img.shape)
         Image.fromarray(img.clip(0, 255).astype(np.uint8).transpose(1, 2, 0)).save(images / f, quality=90)
     values = rng.choice([-1, 1], size=(n, CELEBA_ATTRS))
-    lines = [f"{n}\n", " ".join(names) + "\n"] + [f + " " + " ".join(map(str, row)) + "\n" for f, row in zip(files, values)]
+    lines = [f"{n}\n", " ".join(names) + "\n"] + [
+        f + " " + " ".join(map(str, row)) + "\n" for f, row in zip(files, values)
+    ]
     (root / "list_attr_celeba.txt").write_text("".join(lines))
     split = np.where(np.arange(n) < 0.8 * n, 0, np.where(np.arange(n) < 0.9 * n, 1, 2))
     (root / "list_eval_partition.txt").write_text("".join(f"{f} {s}\n" for f, s in zip(files, split)))
@@ -72,9 +83,7 @@ def bench_reading(n: int, workers: int) -> list[str]:
             sc = load_celeba(root, image_size=64, workers=w)
             seconds = time.perf_counter() - start
             held = sum(d.images_u8.numel() for d in (sc.train, sc.val, sc.test))
-            rows.append(
-                f"| {n} | {jpeg_kb:.1f} | {w} | {seconds:.2f} | {n / seconds:,.0f} | {held / n:,.0f} |"
-            )
+            rows.append(f"| {n} | {jpeg_kb:.1f} | {w} | {seconds:.2f} | {n / seconds:,.0f} | {held / n:,.0f} |")
         print(f"wrote {n} JPEGs in {written:.1f} s")
     return rows
 
@@ -94,9 +103,17 @@ def synthetic_scenario(n: int, size: int = 224, seed: int = 0) -> Scenario:
         )
 
     return Scenario(
-        name="synthetic-224", title="random images", bias="none", class_names=["no", "yes"],
-        train=split(256), val=split(64), test=split(n), mean=IMAGENET_MEAN, std=IMAGENET_STD,
-        default_arch="resnet18", target_class=1,
+        name="synthetic-224",
+        title="random images",
+        bias="none",
+        class_names=["no", "yes"],
+        train=split(256),
+        val=split(64),
+        test=split(n),
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        default_arch="resnet18",
+        target_class=1,
     )
 
 
@@ -133,8 +150,13 @@ def bench_zoo(device: str, n: int, size: int) -> list[str]:
         model.to("cpu")
         start = time.perf_counter()
         res = get_method("lora").run(
-            model, sc.train.subset(np.arange(64)), sc.train.subset(np.arange(64, 256)), intensity=0.5,
-            device=device, val=sc.val, hyperparameters={"steps": 10},
+            model,
+            sc.train.subset(np.arange(64)),
+            sc.train.subset(np.arange(64, 256)),
+            intensity=0.5,
+            device=device,
+            val=sc.val,
+            hyperparameters={"steps": 10},
         )
         lora = time.perf_counter() - start
         peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")

@@ -1,6 +1,7 @@
 """Figures on the dashboard's pages. The plotly figures and their colours are the report's
 (:mod:`bamu_core.report`, one module for both); here they are shown in Streamlit with their
 "what am I looking at" caption, and saliency maps become images."""
+
 from __future__ import annotations
 
 import streamlit as st

@@ -3,6 +3,7 @@
 Pages catch :data:`USER_ERRORS` where an input is used; anything else reaches
 :func:`dashboard.widgets.page_failed` (logged with its traceback, shown as unexpected).
 """
+
 from __future__ import annotations
 
 import zipfile

@@ -2,6 +2,7 @@
 page switches: submitting this session's jobs, loading the chosen subject (a job shared by the
 sessions that ask for it), collecting a finished unlearning run, the compute device and threads.
 """
+
 from __future__ import annotations
 
 import functools
@@ -77,7 +78,11 @@ def _with_threads(fn: Callable) -> Callable:
 def submit_job(fn: Callable, *, kind: str, label: str, meta: dict | None = None, shared: bool = False) -> Job:
     """Queue ``fn(progress, should_stop)`` on this machine's compute device for this session."""
     job = default_manager().submit(
-        _with_threads(fn), kind=kind, label=label, owner="" if shared else state.session_id(), device=_device_name(),
+        _with_threads(fn),
+        kind=kind,
+        label=label,
+        owner="" if shared else state.session_id(),
+        device=_device_name(),
         meta=meta,
     )
     st.session_state.setdefault(keys.JOB_IDS, {})[kind] = job.id

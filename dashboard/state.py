@@ -4,6 +4,7 @@
 
 Every computation here is a :mod:`bamu_core.workflows` call on the loaded subject.
 """
+
 from __future__ import annotations
 
 import uuid

@@ -8,6 +8,7 @@
 
 Free of Streamlit, so that it can be unit-tested.
 """
+
 from __future__ import annotations
 
 import collections
@@ -86,7 +87,9 @@ class SubjectSpec:
         object.__setattr__(self, "group_cols", tuple(self.group_cols))
         if self.dataset is None:
             if self.dataset_root is not None or self.dataset_options:
-                raise BamuInputError("dataset_root and dataset_options only apply with an official dataset (dataset=...)")
+                raise BamuInputError(
+                    "dataset_root and dataset_options only apply with an official dataset (dataset=...)"
+                )
             return
         if self.dataset not in DATASET_TITLES:
             raise BamuInputError(f"dataset must be one of {', '.join(DATASET_TITLES)}, got {self.dataset!r}")
@@ -132,9 +135,17 @@ class SubjectSpec:
         if self.dataset == "celeba":
             parts.append(f"{o['target']} by {names(o['sensitive'])}")
         elif self.dataset == "cub":
-            parts.append(f"groups by {o['attribute']}" if o["group_source"] == "attribute" else f"groups by {o['part']} visibility")
+            parts.append(
+                f"groups by {o['attribute']}"
+                if o["group_source"] == "attribute"
+                else f"groups by {o['part']} visibility"
+            )
             if o.get("classes") is not None:
-                parts.append(f"{names(o['classes'])} species" if isinstance(o["classes"], int) else f"species {names(o['classes'])}")
+                parts.append(
+                    f"{names(o['classes'])} species"
+                    if isinstance(o["classes"], int)
+                    else f"species {names(o['classes'])}"
+                )
         if o.get("max_per_split") is not None:
             parts.append(f"at most {o['max_per_split']} images per split")
         title = DATASET_TITLES[self.dataset]

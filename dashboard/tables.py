@@ -7,6 +7,7 @@
   :func:`before_after_table`;
 - stored runs: :func:`runs_table`, :func:`compare_table`.
 """
+
 from __future__ import annotations
 
 import math
@@ -88,8 +89,14 @@ def overall_table(result: AuditResult, *, threshold: float):
     for key, name in GAP_NAMES.items():
         value = f.gap(key)
         if value is not None:
-            rows.append({"metric": name, "value": value, "CI": _ci_text(result.fairness_ci.get(key)),
-                         "above threshold": bool(value > threshold)})
+            rows.append(
+                {
+                    "metric": name,
+                    "value": value,
+                    "CI": _ci_text(result.fairness_ci.get(key)),
+                    "above threshold": bool(value > threshold),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -127,7 +134,13 @@ def region_scores(gallery):
     for g in gallery.groups:
         shares = np.asarray(g.region_share if g.region_share is not None else [], dtype=float)
         shares = shares[~np.isnan(shares)]
-        rows.append({"group": g.name, "images": len(g.indices), "bias-region score": float(shares.mean()) if len(shares) else None})
+        rows.append(
+            {
+                "group": g.name,
+                "images": len(g.indices),
+                "bias-region score": float(shares.mean()) if len(shares) else None,
+            }
+        )
     frame = pd.DataFrame(rows)
     h, w = gallery.groups[0].maps.shape[-2:] if gallery.groups and len(gallery.groups[0].maps) else (None, None)
     if h:
@@ -140,8 +153,11 @@ def editable_hyperparameters(method: str, intensity: float, subject=None):
     subject's scenario for its model, see :func:`bamu_core.workflows.method_hyperparameters`)
     as a two-column DataFrame to edit."""
     hp = method_hyperparameters(method, intensity, subject)
-    rows = [{"hyper-parameter": k, "value": float(v)} for k, v in hp.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    rows = [
+        {"hyper-parameter": k, "value": float(v)}
+        for k, v in hp.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
     return pd.DataFrame(rows, columns=["hyper-parameter", "value"])
 
 
@@ -160,9 +176,18 @@ def hyperparameter_overrides(method: str, intensity: float, edited, subject=None
 
 
 _BETTER = {  # which way is better, for the arrows of the before / after table
-    "accuracy": "↑", "balanced_accuracy": "↑", "worst_group_accuracy": "↑", "demographic_parity_ratio": "↑",
-    "demographic_parity_difference": "↓", "equalized_odds_difference": "↓", "equal_opportunity_difference": "↓",
-    "accuracy_gap": "↓", "efficacy": "↑", "tpr_at_1pct_fpr": "↓", "auc": "→ 0.5", "attack_accuracy": "→ 0.5",
+    "accuracy": "↑",
+    "balanced_accuracy": "↑",
+    "worst_group_accuracy": "↑",
+    "demographic_parity_ratio": "↑",
+    "demographic_parity_difference": "↓",
+    "equalized_odds_difference": "↓",
+    "equal_opportunity_difference": "↓",
+    "accuracy_gap": "↓",
+    "efficacy": "↑",
+    "tpr_at_1pct_fpr": "↓",
+    "auc": "→ 0.5",
+    "attack_accuracy": "→ 0.5",
 }
 
 
@@ -175,14 +200,16 @@ def before_after_table(run: UnlearnReport):
         name = r["metric"].replace("_", " ")
         if r["section"] in ("forget", "privacy"):
             name = f"{'forget-set' if r['section'] == 'forget' else 'MIA'} {name}"
-        rows.append({
-            "metric": f"{name} {'' if r['section'] == 'forget' else _BETTER.get(r['metric'], '')}".strip(),
-            "before": r["before"],
-            "after": r["after"],
-            "change": r["change"],
-            "before CI": _ci_text({"low": r["before_low"], "high": r["before_high"]}),
-            "after CI": _ci_text({"low": r["after_low"], "high": r["after_high"]}),
-        })
+        rows.append(
+            {
+                "metric": f"{name} {'' if r['section'] == 'forget' else _BETTER.get(r['metric'], '')}".strip(),
+                "before": r["before"],
+                "after": r["after"],
+                "change": r["change"],
+                "before CI": _ci_text({"low": r["before_low"], "high": r["before_high"]}),
+                "after CI": _ci_text({"low": r["after_low"], "high": r["after_high"]}),
+            }
+        )
     return pd.DataFrame(rows, columns=["metric", "before", "after", "change", "before CI", "after CI"])
 
 
@@ -214,7 +241,20 @@ def runs_table(records):
                 "message": r.message,
             }
         )
-    columns = ["run", "created", "status", "data", "method", "intensity", "score", "DP before", "DP after",
-               "accuracy before", "accuracy after", "seconds", "message"]
+    columns = [
+        "run",
+        "created",
+        "status",
+        "data",
+        "method",
+        "intensity",
+        "score",
+        "DP before",
+        "DP after",
+        "accuracy before",
+        "accuracy after",
+        "seconds",
+        "message",
+    ]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.dropna(axis=1, how="all") if len(frame) else frame

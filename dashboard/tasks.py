@@ -1,5 +1,6 @@
 """The dashboard's background computations: functions for :mod:`bamu_core.jobs`
 (``fn(progress, should_stop)``), each a :mod:`bamu_core.workflows` call. Free of Streamlit."""
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -7,8 +8,18 @@ from typing import Callable, Sequence
 __all__ = ["unlearn_task", "sweep_task", "oracle_summary"]
 
 
-def unlearn_task(subject, *, method: str, intensity: float, forget: str, forget_options: dict | None = None,
-                 hyperparameters: dict | None = None, seed: int = 0, oracle: dict | None = None, **options) -> Callable:
+def unlearn_task(
+    subject,
+    *,
+    method: str,
+    intensity: float,
+    forget: str,
+    forget_options: dict | None = None,
+    hyperparameters: dict | None = None,
+    seed: int = 0,
+    oracle: dict | None = None,
+    **options,
+) -> Callable:
     """A job function running :func:`bamu_core.workflows.unlearn`, saved in the run store under
     ``BAMU_HOME`` unless ``store`` is given (``store=None``: not saved).
 
@@ -26,24 +37,46 @@ def unlearn_task(subject, *, method: str, intensity: float, forget: str, forget_
         if "store" not in options:
             options["store"] = RunStore()
         return unlearn(
-            subject, method=method, intensity=float(intensity), forget=forget, forget_options=forget_options or None,
-            hyperparameters=hyperparameters or None, seed=int(seed), progress=progress, should_stop=should_stop, **options,
+            subject,
+            method=method,
+            intensity=float(intensity),
+            forget=forget,
+            forget_options=forget_options or None,
+            hyperparameters=hyperparameters or None,
+            seed=int(seed),
+            progress=progress,
+            should_stop=should_stop,
+            **options,
         )
 
     return run
 
 
-def sweep_task(subject, *, methods: Sequence[str], intensities: Sequence[float], forget: str,
-               forget_options: dict | None = None, seed: int = 0) -> Callable:
+def sweep_task(
+    subject,
+    *,
+    methods: Sequence[str],
+    intensities: Sequence[float],
+    forget: str,
+    forget_options: dict | None = None,
+    seed: int = 0,
+) -> Callable:
     """A job function running :func:`bamu_core.workflows.sweep` (runs not saved: a sweep is exploration)."""
 
     def run(progress, should_stop):
         from bamu_core.workflows import sweep
 
         return sweep(
-            subject, methods=list(methods), intensities=[float(x) for x in intensities], forget=forget,
-            forget_options=forget_options or None, seed=int(seed), progress=progress, should_stop=should_stop,
-            store=None, gradcam_images=0,
+            subject,
+            methods=list(methods),
+            intensities=[float(x) for x in intensities],
+            forget=forget,
+            forget_options=forget_options or None,
+            seed=int(seed),
+            progress=progress,
+            should_stop=should_stop,
+            store=None,
+            gradcam_images=0,
         )
 
     return run

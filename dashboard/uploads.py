@@ -6,6 +6,7 @@
 
 Every refusal is a :class:`~bamu_core.errors.BamuInputError` saying what to change. Free of Streamlit.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,7 +46,9 @@ class UploadDir:
         clean = _safe_name(name)
         suffix = Path(clean).suffix.lower()
         if allowed is not None and suffix not in allowed:
-            raise BamuInputError(f"{name}: unsupported file type {suffix or '(none)'}; upload one of {', '.join(allowed)}")
+            raise BamuInputError(
+                f"{name}: unsupported file type {suffix or '(none)'}; upload one of {', '.join(allowed)}"
+            )
         if not data:
             raise BamuInputError(f"{name} is empty")
         digest = hashlib.sha256(data).hexdigest()[:12]
@@ -101,14 +104,19 @@ def extract_zip(
     try:
         archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
     except zipfile.BadZipFile:
-        raise BamuInputError("the upload is not a valid zip archive; zip the dataset folder (e.g. zip -r data.zip my_dataset) and upload that") from None
+        raise BamuInputError(
+            "the upload is not a valid zip archive; zip the dataset folder (e.g. zip -r data.zip my_dataset) and "
+            "upload that"
+        ) from None
     with archive:
         infos = archive.infolist()
         if len(infos) > max_files:
             raise BamuInputError(f"the zip holds {len(infos)} entries; at most {max_files} are accepted")
         total = sum(i.file_size for i in infos)
         if total > max_bytes:
-            raise BamuInputError(f"the zip expands to {total / 1e6:.0f} MB; at most {max_bytes / 1e6:.0f} MB are accepted")
+            raise BamuInputError(
+                f"the zip expands to {total / 1e6:.0f} MB; at most {max_bytes / 1e6:.0f} MB are accepted"
+            )
         targets = []
         for info in infos:
             name = info.filename
@@ -118,10 +126,14 @@ def extract_zip(
                 raise BamuInputError(f"zip entry {name!r} is a symbolic link; links are refused: {_REZIP}")
             parts = Path(name.replace("\\", "/")).parts
             if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-                raise BamuInputError(f"zip entry {name!r} points outside the archive folder (path traversal); refused: {_REZIP}")
+                raise BamuInputError(
+                    f"zip entry {name!r} points outside the archive folder (path traversal); refused: {_REZIP}"
+                )
             target = (root / name).resolve()
             if not target.is_relative_to(root):
-                raise BamuInputError(f"zip entry {name!r} points outside the archive folder (path traversal); refused: {_REZIP}")
+                raise BamuInputError(
+                    f"zip entry {name!r} points outside the archive folder (path traversal); refused: {_REZIP}"
+                )
             targets.append((info, target))
         for info, target in targets:
             if info.is_dir():

@@ -1,6 +1,7 @@
 """Streamlit building blocks shared by the dashboard's pages (``app.py``, ``pages/*.py``): the
 per-run setup, the page guard, the loaded subject or why not, a live job panel, error messages and
 the sidebar."""
+
 from __future__ import annotations
 
 import logging
@@ -68,7 +69,9 @@ def require_subject():
         st.info(f"Loading **{spec.describe()}** (training the baseline on first use) ...")
         job_panel(job, title="Loading", curve=False, phase=jobs.load_phase)
     elif status == "failed":
-        show_error(job.error or "loading failed", doing="load the model and data", hint="Change the choice on the Load page.")
+        show_error(
+            job.error or "loading failed", doing="load the model and data", hint="Change the choice on the Load page."
+        )
         if st.button("Try again", key="retry_load"):
             jobs.start_loading(spec)
             st.rerun()
@@ -191,8 +194,7 @@ def sidebar() -> None:
         run = state.last_run()
         if run:
             st.markdown(
-                f"**Run** · {run.method or '?'} @ {run.intensity:.2f}  \n"
-                f"{run.run_id or 'not saved'} · {run.status}"
+                f"**Run** · {run.method or '?'} @ {run.intensity:.2f}  \n{run.run_id or 'not saved'} · {run.status}"
             )
         else:
             st.markdown("**Run** · none yet")

@@ -1,4 +1,5 @@
 """Compare: before / after (and the retrain oracle) radar, per-group accuracy, Grad-CAM, two runs, a sweep."""
+
 import streamlit as st
 
 from bamu_core import workflows
@@ -21,42 +22,65 @@ with tab_run:
     else:
         forget = (run.settings or {}).get("forget_strategy") or run.forget.strategy
         oracle = state.oracle_for(spec.key, attr, forget)
-        st.caption(f"Run {run.run_id or '(not saved)'}: **{run.method}** at intensity {run.intensity:.2f} · "
-                   f"forget set: {run.forget.description or ''} · status {run.status}")
+        st.caption(
+            f"Run {run.run_id or '(not saved)'}: **{run.method}** at intensity {run.intensity:.2f} · "
+            f"forget set: {run.forget.description or ''} · status {run.status}"
+        )
         series = {"before": run.radar.before, "after": run.radar.after}
         if oracle and oracle.get("radar"):
             series["oracle (retrain)"] = oracle["radar"]
         left, right = st.columns(2)
         with left:
-            charts.chart(charts.radar(series, title="Scores before and after"),
-                         "What am I looking at: each axis is a score in [0, 1], larger is better. Utility: accuracy kept; "
-                         "fairness: 1 - the gap between groups; forgetting: the forget set is treated like unseen data; "
-                         "privacy: membership attacks near chance. The dotted green line is a model retrained "
-                         "without the forget set (the gold standard), when computed.", key="cmp_radar")
+            charts.chart(
+                charts.radar(series, title="Scores before and after"),
+                "What am I looking at: each axis is a score in [0, 1], larger is better. Utility: accuracy kept; "
+                "fairness: 1 - the gap between groups; forgetting: the forget set is treated like unseen data; "
+                "privacy: membership attacks near chance. The dotted green line is a model retrained "
+                "without the forget set (the gold standard), when computed.",
+                key="cmp_radar",
+            )
         with right:
-            charts.chart(charts.group_bars({"before": run.before.groups, "after": run.after.groups},
-                                           title=f"Accuracy per {attr} group"),
-                         "What am I looking at: test accuracy of every group before (grey) and after (blue) unlearning. "
-                         "Fair means the bars of all groups are level.", key="cmp_groups")
-        st.dataframe(tables.before_after_table(run), hide_index=True, width="stretch", height="content",
-                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("before", "after", "change")})
-        st.caption("What am I looking at: every headline number before and after. Arrows: ↑ higher is better, "
-                   "↓ lower is better, → 0.5 closer to chance is better. Intervals are 95 % bootstrap CIs.")
+            charts.chart(
+                charts.group_bars(
+                    {"before": run.before.groups, "after": run.after.groups}, title=f"Accuracy per {attr} group"
+                ),
+                "What am I looking at: test accuracy of every group before (grey) and after (blue) unlearning. "
+                "Fair means the bars of all groups are level.",
+                key="cmp_groups",
+            )
+        st.dataframe(
+            tables.before_after_table(run),
+            hide_index=True,
+            width="stretch",
+            height="content",
+            column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("before", "after", "change")},
+        )
+        st.caption(
+            "What am I looking at: every headline number before and after. Arrows: ↑ higher is better, "
+            "↓ lower is better, → 0.5 closer to chance is better. Intervals are 95 % bootstrap CIs."
+        )
 
         st.subheader("Where the model looks, before and after (the same test images)")
         pictures = workflows.run_gradcam(run.run_id, store=state.run_store())
         if pictures:
             st.image(pictures["gradcam_before.png"], caption="before", width="stretch")
             st.image(pictures["gradcam_after.png"], caption="after", width="stretch")
-            st.caption("What am I looking at: " + ((run.gradcam or {}).get("caption") or
-                       "Grad-CAM of the same images for both models; red drives the prediction."))
+            st.caption(
+                "What am I looking at: "
+                + (
+                    (run.gradcam or {}).get("caption")
+                    or "Grad-CAM of the same images for both models; red drives the prediction."
+                )
+            )
         else:
             st.info("No Grad-CAM pictures were saved with this run.")
 
         if not oracle:
             with st.expander("Add the retrain oracle (the baseline recipe trained again without the forget set)"):
-                st.caption("Retraining is the slow gold standard unlearning approximates; it takes as long as training "
-                           "the baseline. Later runs then score forgetting and speed against it.")
+                st.caption(
+                    "Retraining is the slow gold standard unlearning approximates; it takes as long as training "
+                    "the baseline. Later runs then score forgetting and speed against it."
+                )
                 job = jobs.session_job("oracle")
                 if job is not None and job.active:
                     ui.job_panel(job, title="Retraining", curve=False)
@@ -67,18 +91,30 @@ with tab_run:
                             ui.show_error(job.error or "retraining failed", doing="retrain")
                     if st.button("Retrain without the forget set", key="cmp_oracle"):
                         opts = (run.settings or {}).get("forget_options") or {}
-                        jobs.submit_job(tasks.unlearn_task(subject, method="retrain", intensity=1.0, forget=forget,
-                                                           forget_options=opts, store=None, gradcam_images=0),
-                                        kind="oracle", label="retrain oracle",
-                                        meta={"spec_key": spec.key, "attr": attr, "forget": forget})
+                        jobs.submit_job(
+                            tasks.unlearn_task(
+                                subject,
+                                method="retrain",
+                                intensity=1.0,
+                                forget=forget,
+                                forget_options=opts,
+                                store=None,
+                                gradcam_images=0,
+                            ),
+                            kind="oracle",
+                            label="retrain oracle",
+                            meta={"spec_key": spec.key, "attr": attr, "forget": forget},
+                        )
                         st.rerun()
 
 with tab_two:
     store = state.run_store()
     records = workflows.list_runs(store=store, kind="unlearn", status="complete")
     if len(records) < 2:
-        st.info(f"Two saved runs are needed; there {'is' if len(records) == 1 else 'are'} {len(records)}. "
-                "Run unlearning again with other settings.")
+        st.info(
+            f"Two saved runs are needed; there {'is' if len(records) == 1 else 'are'} {len(records)}. "
+            "Run unlearning again with other settings."
+        )
     else:
         ids = [r.run_id for r in records]
         label = {r.run_id: f"{r.run_id} · {r.method} @ {r.intensity:.2f}" for r in records}
@@ -90,16 +126,29 @@ with tab_two:
         ra, rb = workflows.load_run(a, store=store), workflows.load_run(b, store=store)
         left, right = st.columns(2)
         with left:
-            charts.chart(charts.radar({f"A: {short[a]}": ra.radar.after, f"B: {short[b]}": rb.radar.after},
-                                      title="After unlearning: A and B"),
-                         "What am I looking at: the scores of the two unlearned models (larger is better on every axis).",
-                         key="cmp_two_radar")
+            charts.chart(
+                charts.radar(
+                    {f"A: {short[a]}": ra.radar.after, f"B: {short[b]}": rb.radar.after},
+                    title="After unlearning: A and B",
+                ),
+                "What am I looking at: the scores of the two unlearned models (larger is better on every axis).",
+                key="cmp_two_radar",
+            )
         with right:
-            charts.chart(charts.group_bars({"A": ra.after.groups, "B": rb.after.groups},
-                                           title=f"Accuracy per {attr} group after"),
-                         "What am I looking at: each group's test accuracy after run A and after run B.", key="cmp_two_groups")
-        st.dataframe(tables.compare_table(both), hide_index=True, width="stretch", height="content",
-                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("A", "B", "B - A")})
+            charts.chart(
+                charts.group_bars(
+                    {"A": ra.after.groups, "B": rb.after.groups}, title=f"Accuracy per {attr} group after"
+                ),
+                "What am I looking at: each group's test accuracy after run A and after run B.",
+                key="cmp_two_groups",
+            )
+        st.dataframe(
+            tables.compare_table(both),
+            hide_index=True,
+            width="stretch",
+            height="content",
+            column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("A", "B", "B - A")},
+        )
         st.caption("What am I looking at: the headline numbers of the two runs after unlearning, and B minus A.")
 
 with tab_sweep:
@@ -109,30 +158,56 @@ with tab_sweep:
     chosen = c1.multiselect("Methods", usable, default=default, key="sw_methods")
     levels = c2.multiselect("Intensities", [0.1, 0.25, 0.5, 0.75, 1.0], default=[0.25, 0.5, 0.75, 1.0], key="sw_levels")
     forget = (run.settings or {}).get("forget_strategy") if run else "aligned"
-    st.caption(f"Each point is one unlearning run with forget set “{forget}”; {len(chosen) * len(levels)} run(s), "
-               "in the background. Sweep runs are not added to the history.")
+    st.caption(
+        f"Each point is one unlearning run with forget set “{forget}”; {len(chosen) * len(levels)} run(s), "
+        "in the background. Sweep runs are not added to the history."
+    )
     job = jobs.session_job("sweep")
     if job is not None and job.active:
         ui.job_panel(job, title="Sweep", curve=False)
     else:
         if st.button("Run the sweep", key="sw_run", disabled=not (chosen and levels), type="primary"):
-            jobs.submit_job(tasks.sweep_task(subject, methods=chosen, intensities=sorted(levels), forget=forget or "aligned"),
-                            kind="sweep", label=f"sweep {', '.join(chosen)}")
+            jobs.submit_job(
+                tasks.sweep_task(subject, methods=chosen, intensities=sorted(levels), forget=forget or "aligned"),
+                kind="sweep",
+                label=f"sweep {', '.join(chosen)}",
+            )
             st.rerun()
         if job is not None and job.state == "failed":
             ui.show_error(job.error or "the sweep failed", doing="run the sweep")
         result = job.result if job is not None else None
         if result is not None:
-            charts.chart(charts.sweep_figure(result),
-                         "What am I looking at: every run as a point (accuracy across, fairness up; labels are "
-                         "intensities). The dashed line is the Pareto front: the runs no other run beats on both. "
-                         "The star is the original model.", key="sw_pareto")
-            st.dataframe(result.table()[["method", "intensity", "status", "accuracy", "dp", "worst_group_accuracy",
-                                         "score", "seconds", "pareto"]],
-                         hide_index=True, width="stretch",
-                         column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                        for c in ("intensity", "accuracy", "dp", "worst_group_accuracy", "score")}
-                         | {"seconds": st.column_config.NumberColumn(format="%.1f"),
-                            "dp": st.column_config.NumberColumn("DP gap", format="%.3f"),
-                            "worst_group_accuracy": st.column_config.NumberColumn("worst-group accuracy", format="%.3f"),
-                            "pareto": st.column_config.CheckboxColumn("on the front")})
+            charts.chart(
+                charts.sweep_figure(result),
+                "What am I looking at: every run as a point (accuracy across, fairness up; labels are "
+                "intensities). The dashed line is the Pareto front: the runs no other run beats on both. "
+                "The star is the original model.",
+                key="sw_pareto",
+            )
+            st.dataframe(
+                result.table()[
+                    [
+                        "method",
+                        "intensity",
+                        "status",
+                        "accuracy",
+                        "dp",
+                        "worst_group_accuracy",
+                        "score",
+                        "seconds",
+                        "pareto",
+                    ]
+                ],
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    c: st.column_config.NumberColumn(format="%.3f")
+                    for c in ("intensity", "accuracy", "dp", "worst_group_accuracy", "score")
+                }
+                | {
+                    "seconds": st.column_config.NumberColumn(format="%.1f"),
+                    "dp": st.column_config.NumberColumn("DP gap", format="%.3f"),
+                    "worst_group_accuracy": st.column_config.NumberColumn("worst-group accuracy", format="%.3f"),
+                    "pareto": st.column_config.CheckboxColumn("on the front"),
+                },
+            )

@@ -1,5 +1,6 @@
 """Load: a built-in scenario, your data (folder + CSV, typed or uploaded as zip) or an official
 dataset (CelebA, CUB-200-2011, Waterbirds) from a folder on this machine, and a model."""
+
 import html
 from pathlib import Path
 
@@ -18,34 +19,48 @@ st.title("Load a model and a dataset")
 spec = state.current_spec()
 
 SOURCES = {
-    "builtin": "Built-in scenario", "folder": "Folder + CSV on this machine", "zip": "Upload a zip",
+    "builtin": "Built-in scenario",
+    "folder": "Folder + CSV on this machine",
+    "zip": "Upload a zip",
     "official": "Official dataset on this machine",
 }
 MAX_MB = st.get_option("server.maxUploadSize")  # .streamlit/config.toml; larger uploads are refused by the server
 MODELS = {"baseline": "Train a baseline on this data", "checkpoint": "My checkpoint"}
 ROOT_EXAMPLES = {
-    "celeba": "/data/celeba", "cub": "/data/CUB_200_2011", "waterbirds": "/data/waterbird_complete95_forest2water2",
+    "celeba": "/data/celeba",
+    "cub": "/data/CUB_200_2011",
+    "waterbirds": "/data/waterbird_complete95_forest2water2",
 }
 GROUP_SOURCES = {"visibility": "Part visibility (pose)", "attribute": "An attribute"}
 
 
 def image_size_input(where) -> int:
-    return int(where.number_input(
-        "Image size (pixels)", min_value=8, max_value=512, value=64, step=8,
-        key="load_image_size", persist_state="session",
-        help="Every image is resized to N x N (whole image, no crop). Larger sizes need more memory and time.",
-    ))
+    return int(
+        where.number_input(
+            "Image size (pixels)",
+            min_value=8,
+            max_value=512,
+            value=64,
+            step=8,
+            key="load_image_size",
+            persist_state="session",
+            help="Every image is resized to N x N (whole image, no crop). Larger sizes need more memory and time.",
+        )
+    )
 
 
 def official_dataset() -> tuple[dict, str | None]:
     """The official-dataset source: its widgets, then (spec fields, what is missing or None)."""
     c1, c2 = st.columns([1, 2])
     datasets = workflows.datasets()
-    dataset = c1.selectbox("Dataset", list(datasets), format_func=DATASET_TITLES.get,
-                           key="load_dataset", persist_state="session")
+    dataset = c1.selectbox(
+        "Dataset", list(datasets), format_func=DATASET_TITLES.get, key="load_dataset", persist_state="session"
+    )
     root = c2.text_input(
-        "Root folder (on the machine running the dashboard)", placeholder=ROOT_EXAMPLES[dataset],
-        key=f"load_root_{dataset}", persist_state="session",
+        "Root folder (on the machine running the dashboard)",
+        placeholder=ROOT_EXAMPLES[dataset],
+        key=f"load_root_{dataset}",
+        persist_state="session",
         help="The folder of the official release as downloaded; nothing is downloaded here.",
     ).strip()
     st.caption(f"Expected on disk: {datasets[dataset]}.")
@@ -56,7 +71,11 @@ def official_dataset() -> tuple[dict, str | None]:
     c1, c2, c3 = st.columns([1, 2, 1])
     if dataset == "cub":
         group_source = c1.radio(
-            "Groups from", list(GROUP_SOURCES), format_func=GROUP_SOURCES.get, key="load_cub_source", persist_state="session",
+            "Groups from",
+            list(GROUP_SOURCES),
+            format_func=GROUP_SOURCES.get,
+            key="load_cub_source",
+            persist_state="session",
             help="Part visibility (parts/part_locs.txt) is a proxy for the bird's pose: the paper's pose bias. "
             "An attribute comes from attributes/image_attribute_labels.txt.",
         )
@@ -69,14 +88,21 @@ def official_dataset() -> tuple[dict, str | None]:
     problem = None
     if dataset == "celeba":
         attrs = choices["attributes"]
-        target = c1.selectbox("Target attribute (the class to predict)", attrs,
-                              index=attrs.index("Smiling") if "Smiling" in attrs else 0,
-                              key="load_celeba_target", persist_state="session",
-                              help="Two classes: 'not <attribute>' and '<attribute>'. The paper predicts Smiling.")
+        target = c1.selectbox(
+            "Target attribute (the class to predict)",
+            attrs,
+            index=attrs.index("Smiling") if "Smiling" in attrs else 0,
+            key="load_celeba_target",
+            persist_state="session",
+            help="Two classes: 'not <attribute>' and '<attribute>'. The paper predicts Smiling.",
+        )
         others = [a for a in attrs if a != target]
         sensitive = c2.multiselect(
-            "Sensitive attribute(s) (define the groups)", others, default=[a for a in ("Male",) if a in others],
-            key="load_celeba_sensitive", persist_state="session",
+            "Sensitive attribute(s) (define the groups)",
+            others,
+            default=[a for a in ("Male",) if a in others],
+            key="load_celeba_sensitive",
+            persist_state="session",
             help="Each one splits the faces into two groups (the paper: Male). The first is audited first; "
             "switch with 'Group attribute to audit' once loaded.",
         )
@@ -87,29 +113,50 @@ def official_dataset() -> tuple[dict, str | None]:
         if group_source == "visibility":
             parts = [*choices["parts"], "eyes"]
             options["part"] = c2.selectbox(
-                "Part", parts, index=parts.index("beak") if "beak" in parts else 0,
-                key="load_cub_part", persist_state="session",
-                format_func=lambda p: "eyes (which are visible: facing left, right or the camera)" if p == "eyes" else p,
+                "Part",
+                parts,
+                index=parts.index("beak") if "beak" in parts else 0,
+                key="load_cub_part",
+                persist_state="session",
+                format_func=lambda p: (
+                    "eyes (which are visible: facing left, right or the camera)" if p == "eyes" else p
+                ),
                 help="Two groups: the part is visible or hidden; 'eyes' gives up to four facing groups.",
             )
         else:
             options["attribute"] = c2.selectbox(
-                "Attribute", choices["attributes"], index=None, key="load_cub_attribute", persist_state="session",
-                placeholder="e.g. has_wing_color::blue", help="Two groups: the attribute is present or absent.",
+                "Attribute",
+                choices["attributes"],
+                index=None,
+                key="load_cub_attribute",
+                persist_state="session",
+                placeholder="e.g. has_wing_color::blue",
+                help="Two groups: the attribute is present or absent.",
             )
             if options["attribute"] is None:
                 problem = "choose the attribute that defines the groups"
         options["classes"] = c3.number_input(
-            "Species (first K)", min_value=2, max_value=200, value=None, step=1, placeholder="all",
-            key="load_cub_classes", persist_state="session",
+            "Species (first K)",
+            min_value=2,
+            max_value=200,
+            value=None,
+            step=1,
+            placeholder="all",
+            key="load_cub_classes",
+            persist_state="session",
             help="Keep only the species with class ids 1 to K; empty keeps all 200.",
         )
     else:
         st.caption("Classes: landbird, waterbird. Groups: the background (place), or bird type x background.")
     c1, c2 = st.columns(2)
     options["max_per_split"] = c1.number_input(
-        "Max images per split", min_value=1, value=None, step=100, placeholder="all",
-        key="load_max_per_split", persist_state="session",
+        "Max images per split",
+        min_value=1,
+        value=None,
+        step=100,
+        placeholder="all",
+        key="load_max_per_split",
+        persist_state="session",
         help="Read at most N images of each split (train, val, test): a seeded random subset for a quick look; "
         "a baseline trains on the kept training images only. Empty reads them all "
         "(CelebA: 202,599 images, about 2.5 GB in memory at 64 x 64).",
@@ -129,7 +176,10 @@ with st.container(border=True):
         names = list(scenarios)
         default = spec.scenario if spec.scenario in names else DEMO_SCENARIO
         name = st.selectbox(
-            "Scenario", names, index=names.index(default), format_func=lambda n: f"{n}: {scenarios[n]}",
+            "Scenario",
+            names,
+            index=names.index(default),
+            format_func=lambda n: f"{n}: {scenarios[n]}",
             key="load_scenario",
         )
         chosen = {"scenario": name}
@@ -138,14 +188,19 @@ with st.container(border=True):
     else:
         if source == "folder":
             c1, c2 = st.columns(2)
-            data_dir = c1.text_input("Image folder", placeholder="/data/my_images", key="load_dir", persist_state="session")
+            data_dir = c1.text_input(
+                "Image folder", placeholder="/data/my_images", key="load_dir", persist_state="session"
+            )
             meta_csv = c2.text_input(
-                "Metadata CSV (columns: path, label, group columns)", placeholder="/data/my_images/meta.csv",
-                key="load_csv", persist_state="session",
+                "Metadata CSV (columns: path, label, group columns)",
+                placeholder="/data/my_images/meta.csv",
+                key="load_csv",
+                persist_state="session",
             )
         else:
             upload = st.file_uploader(
-                "Zip of images with a metadata CSV (paths in the CSV relative to the CSV's folder)", type=["zip"],
+                "Zip of images with a metadata CSV (paths in the CSV relative to the CSV's folder)",
+                type=["zip"],
                 key="load_zip",
                 help=f"Uploads are limited to {MAX_MB} MB (server.maxUploadSize in .streamlit/config.toml). "
                 "For a larger dataset choose 'Folder + CSV on this machine'.",
@@ -178,8 +233,11 @@ with st.container(border=True):
             others = [c for c in columns if c not in ("path", label_col, "split")]
             group_cols = c2.multiselect("Group columns", others, default=others[:1])
             chosen = {
-                "data_dir": data_dir, "meta_csv": meta_csv, "label_col": label_col,
-                "group_cols": tuple(group_cols), "image_size": image_size_input(c3),
+                "data_dir": data_dir,
+                "meta_csv": meta_csv,
+                "label_col": label_col,
+                "group_cols": tuple(group_cols),
+                "image_size": image_size_input(c3),
             }
             if not group_cols:
                 problem = "choose at least one group column"
@@ -194,11 +252,18 @@ with st.container(border=True):
     if model_choice == "checkpoint":
         archs = workflows.architectures()
         c1, c2 = st.columns([1, 2])
-        arch = c1.selectbox("Architecture", list(archs), index=list(archs).index("small_cnn"), key="load_arch",
-                            help="The checkpoint must be a state dict of this architecture.")
+        arch = c1.selectbox(
+            "Architecture",
+            list(archs),
+            index=list(archs).index("small_cnn"),
+            key="load_arch",
+            help="The checkpoint must be a state dict of this architecture.",
+        )
         c1.caption(archs[arch])
         ckpt = c2.file_uploader(
-            "Checkpoint", type=[s.lstrip(".") for s in CHECKPOINT_SUFFIXES], key="load_ckpt",
+            "Checkpoint",
+            type=[s.lstrip(".") for s in CHECKPOINT_SUFFIXES],
+            key="load_ckpt",
             help=f"A state dict of up to {MAX_MB} MB (server.maxUploadSize in .streamlit/config.toml); it is read "
             "as weights only, never as pickled code. For a larger one use the command line: bamu audit --model FILE.",
         )
@@ -210,13 +275,19 @@ with st.container(border=True):
             if ckpt.file_id not in checked:  # save and check each upload once
                 try:
                     path = state.uploads().save(ckpt.name, ckpt.getvalue(), allowed=CHECKPOINT_SUFFIXES)
-                    checked[ckpt.file_id] = (str(path), workflows.checkpoint_tensors(path))  # weights only, never pickle
+                    checked[ckpt.file_id] = (
+                        str(path),
+                        workflows.checkpoint_tensors(path),
+                    )  # weights only, never pickle
                 except USER_ERRORS as exc:
                     checked[ckpt.file_id] = exc
             found = checked[ckpt.file_id]
             if isinstance(found, Exception):
-                ui.show_error(found, doing=f"use {ckpt.name}",
-                              hint="Upload a state dict saved with torch.save(model.state_dict()) or safetensors.")
+                ui.show_error(
+                    found,
+                    doing=f"use {ckpt.name}",
+                    hint="Upload a state dict saved with torch.save(model.state_dict()) or safetensors.",
+                )
                 problem = "the checkpoint cannot be used"
             else:
                 path, n_tensors = found
@@ -231,8 +302,13 @@ with st.container(border=True):
             ui.show_error(exc, doing="use this choice")
     changed = new_spec is not None and new_spec != spec
     label = "Load" if changed else "Loaded"
-    if st.button(label, type="primary", disabled=not changed, key="load_button",
-                 help=problem.capitalize() + "." if problem else None):
+    if st.button(
+        label,
+        type="primary",
+        disabled=not changed,
+        key="load_button",
+        help=problem.capitalize() + "." if problem else None,
+    ):
         state.set_spec(new_spec)
         st.rerun()
     if problem and source != "builtin":
@@ -246,7 +322,9 @@ st.write(sc.bias)
 attrs = sc.group_attrs
 current_attr = state.group_attr() or sc.test.group_attr
 attr = st.selectbox(
-    "Group attribute to audit", attrs, index=attrs.index(current_attr) if current_attr in attrs else 0,
+    "Group attribute to audit",
+    attrs,
+    index=attrs.index(current_attr) if current_attr in attrs else 0,
     help="Which attribute defines the subgroups on every page.",
 )
 if attr != current_attr:
@@ -283,7 +361,9 @@ st.subheader("Sample images per group (test split)")
 names = sc.test.group_names[attr]
 for g, gname in enumerate(names[:12]):
     images = workflows.sample_images(sc.test, group=g, k=10, seed=0)
-    st.markdown(f"<div class='bamu-group-label'>{html.escape(gname)}</div>", unsafe_allow_html=True)  # names come from user CSVs
+    st.markdown(
+        f"<div class='bamu-group-label'>{html.escape(gname)}</div>", unsafe_allow_html=True
+    )  # names come from user CSVs
     if images:
         st.image(images, width=64)
     else:

@@ -1,4 +1,5 @@
 """Report / history: saved runs, downloads (HTML / JSON / CSV), delete."""
+
 import streamlit as st
 
 from bamu_core import workflows
@@ -21,14 +22,22 @@ if not records:
 
 st.caption(f"{len(records)} saved run(s) in {store.root}. Select one to download its report or delete it.")
 table = tables.runs_table(records)
-fmt = {c: st.column_config.NumberColumn(format="%.3f") for c in ("intensity", "score", "DP before", "DP after", "accuracy before", "accuracy after")}
+fmt = {
+    c: st.column_config.NumberColumn(format="%.3f")
+    for c in ("intensity", "score", "DP before", "DP after", "accuracy before", "accuracy after")
+}
 fmt["seconds"] = st.column_config.NumberColumn(format="%.1f")
 st.dataframe(table, hide_index=True, width="stretch", column_config=fmt)
 ids = [r.run_id for r in records]
 last = getattr(state.last_run(), "run_id", None)
 default = last if last in ids else ids[0]
-run_id = st.selectbox("Run", ids, index=ids.index(default), key="report_run",
-                      format_func=lambda i: f"{i} · {next(r for r in records if r.run_id == i).method or ''}")
+run_id = st.selectbox(
+    "Run",
+    ids,
+    index=ids.index(default),
+    key="report_run",
+    format_func=lambda i: f"{i} · {next(r for r in records if r.run_id == i).method or ''}",
+)
 record = next(r for r in records if r.run_id == run_id)
 
 c = st.columns(5)
@@ -46,11 +55,17 @@ if record.status == "complete":
     labels = {"html": "HTML report", "json": "JSON", "csv": "CSV table"}
     for col, (kind, mime) in zip(d, workflows.EXPORTS.items()):
         col.download_button(
-            labels[kind], data=lambda kind=kind: workflows.export_run(run_id, kind, store=store),
-            file_name=f"bamu-{run_id}.{kind}", mime=mime, key=f"dl_{kind}_{run_id}", icon=":material/download:",
+            labels[kind],
+            data=lambda kind=kind: workflows.export_run(run_id, kind, store=store),
+            file_name=f"bamu-{run_id}.{kind}",
+            mime=mime,
+            key=f"dl_{kind}_{run_id}",
+            icon=":material/download:",
         )
-    st.caption("The HTML report is one self-contained file (charts and images inside) that opens offline; "
-               "the JSON holds every number; the CSV has one row per before / after metric.")
+    st.caption(
+        "The HTML report is one self-contained file (charts and images inside) that opens offline; "
+        "the JSON holds every number; the CSV has one row per before / after metric."
+    )
 else:
     st.info(f"This run is {record.status}: it has no result to download.")
 

@@ -1,4 +1,5 @@
 """Unlearn: choose a method, an intensity and a forget set; run it in the background."""
+
 import streamlit as st
 
 from bamu_core import workflows
@@ -22,25 +23,49 @@ default_method = next((m for m in ("newton", "counterfactual", "ga") if m in usa
 
 with st.container(border=True):
     c1, c2 = st.columns([3, 2])
-    method = c1.selectbox("Method", usable, index=usable.index(default_method), key="ul_method", persist_state="session",
-                          format_func=lambda m: f"{m}: {methods[m].split(';')[0].split('(')[0].strip()}")
+    method = c1.selectbox(
+        "Method",
+        usable,
+        index=usable.index(default_method),
+        key="ul_method",
+        persist_state="session",
+        format_func=lambda m: f"{m}: {methods[m].split(';')[0].split('(')[0].strip()}",
+    )
     c1.caption(methods[method])
-    intensity = c2.slider("Intensity", 0.0, 1.0, 0.5, 0.05, key="ul_intensity", persist_state="session",
-                          help="0 leaves the model unchanged; 1 is the strongest setting that keeps validation "
-                               "accuracy within the stated bound.")
+    intensity = c2.slider(
+        "Intensity",
+        0.0,
+        1.0,
+        0.5,
+        0.05,
+        key="ul_intensity",
+        persist_state="session",
+        help="0 leaves the model unchanged; 1 is the strongest setting that keeps validation "
+        "accuracy within the stated bound.",
+    )
     c2.caption("How hard to push: more steps and a larger learning rate as it grows.")
 
     s1, s2 = st.columns([3, 2])
     names = list(strategies)
-    strategy = s1.selectbox("Forget set", names, index=names.index("aligned") if "aligned" in names else 0,
-                            key="ul_strategy", persist_state="session", format_func=lambda n: f"{n}: {strategies[n]}")
+    strategy = s1.selectbox(
+        "Forget set",
+        names,
+        index=names.index("aligned") if "aligned" in names else 0,
+        key="ul_strategy",
+        persist_state="session",
+        format_func=lambda n: f"{n}: {strategies[n]}",
+    )
     options: dict = {}
     forget_arg = strategy
     with s2:
         if strategy == "group":
-            options = {"group": st.selectbox(f"Group ({attr})", sc.train.group_names[attr], key="ul_group"), "attr": attr}
+            options = {
+                "group": st.selectbox(f"Group ({attr})", sc.train.group_names[attr], key="ul_group"),
+                "attr": attr,
+            }
         elif strategy == "influence":
-            forget_arg = f"influence:{st.number_input('How many images (k)', 1, len(sc.train) - 1, min(100, len(sc.train) // 4), key='ul_k')}"
+            k = st.number_input("How many images (k)", 1, len(sc.train) - 1, min(100, len(sc.train) // 4), key="ul_k")
+            forget_arg = f"influence:{k}"
         elif strategy == "indices":
             text = st.text_input("Training indices (comma-separated)", "0,1,2,3", key="ul_indices")
             forget_arg = f"indices:{text.strip()}"
@@ -50,8 +75,10 @@ with st.container(border=True):
     try:
         fs = state.forget_preview(spec, state.group_attr(), forget_arg, options)
         preview_ok = True
-        st.markdown(f"**Forget set preview:** {fs.description} — {len(fs)} of {len(sc.train)} training images; "
-                    f"the other {len(sc.train) - len(fs)} are the retain set.")
+        st.markdown(
+            f"**Forget set preview:** {fs.description} — {len(fs)} of {len(sc.train)} training images; "
+            f"the other {len(sc.train) - len(fs)} are the retain set."
+        )
         st.image(workflows.sample_images(sc.train.subset(fs.indices), group=None, k=12, seed=0), width=52)
     except Exception as exc:
         ui.show_error(exc, doing="choose this forget set", hint="Pick another strategy or option.")
@@ -59,10 +86,14 @@ with st.container(border=True):
     with st.expander("Advanced hyper-parameters"):
         table = tables.editable_hyperparameters(method, intensity, subject)
         adjusted = table is not None and not table.equals(tables.editable_hyperparameters(method, intensity))
-        st.caption("The intensity sets these through one documented table"
-                   + (", adjusted for this scenario's model" if adjusted else "") + "; edit a value to override it.")
-        edited = st.data_editor(table, hide_index=True, disabled=["hyper-parameter"],
-                                key=f"ul_hp_{spec.key}_{method}_{intensity}")
+        st.caption(
+            "The intensity sets these through one documented table"
+            + (", adjusted for this scenario's model" if adjusted else "")
+            + "; edit a value to override it."
+        )
+        edited = st.data_editor(
+            table, hide_index=True, disabled=["hyper-parameter"], key=f"ul_hp_{spec.key}_{method}_{intensity}"
+        )
         overrides = tables.hyperparameter_overrides(method, intensity, edited, subject)
         seed = st.number_input("Seed", 0, 10_000, 0, key="ul_seed")
         if overrides:
@@ -72,14 +103,25 @@ with st.container(border=True):
     device = jobs.device_description()
     b1, b2 = st.columns([1, 3])
     start = b1.button("Run unlearning", type="primary", key="ul_run", disabled=running or not preview_ok)
-    b2.caption(f"Runs in the background on **{device}**; you can switch pages meanwhile. "
-               "The result is saved as a run (Report / history).")
+    b2.caption(
+        f"Runs in the background on **{device}**; you can switch pages meanwhile. "
+        "The result is saved as a run (Report / history)."
+    )
 
 if start:
     job = jobs.submit_job(
-        tasks.unlearn_task(subject, method=method, intensity=intensity, forget=forget_arg, forget_options=options,
-                           hyperparameters=overrides, seed=seed, oracle=oracle),
-        kind="unlearn", label=f"{method} @ {intensity:.2f}",
+        tasks.unlearn_task(
+            subject,
+            method=method,
+            intensity=intensity,
+            forget=forget_arg,
+            forget_options=options,
+            hyperparameters=overrides,
+            seed=seed,
+            oracle=oracle,
+        ),
+        kind="unlearn",
+        label=f"{method} @ {intensity:.2f}",
         meta={"spec_key": spec.key, "attr": attr, "forget": forget_arg},
     )
     st.rerun()
@@ -104,27 +146,41 @@ status = run.status
 b, a = run.before, run.after
 k = st.columns(4)
 k[0].metric("Accuracy", f"{a.utility.accuracy:.1%}", f"{a.utility.accuracy - b.utility.accuracy:+.1%}")
-k[1].metric("Worst-group accuracy", f"{a.fairness.worst_group_accuracy:.1%}",
-            f"{a.fairness.worst_group_accuracy - b.fairness.worst_group_accuracy:+.1%}")
+k[1].metric(
+    "Worst-group accuracy",
+    f"{a.fairness.worst_group_accuracy:.1%}",
+    f"{a.fairness.worst_group_accuracy - b.fairness.worst_group_accuracy:+.1%}",
+)
 dp_b, dp_a = b.fairness.demographic_parity_difference, a.fairness.demographic_parity_difference
 k[2].metric("Demographic parity gap", f"{dp_a:.3f}", f"{dp_a - dp_b:+.3f}", delta_color="inverse")
-k[3].metric("Score", f"{run.score:.3f}" if run.score is not None else "n/a",
-            help="The mean of the radar axes (see the report for the formula).")
+k[3].metric(
+    "Score",
+    f"{run.score:.3f}" if run.score is not None else "n/a",
+    help="The mean of the radar axes (see the report for the formula).",
+)
 left, right = st.columns([3, 2])
 with left:
     series = {"before": run.radar.before, "after": run.radar.after}
-    charts.chart(charts.radar(series, title="Before and after"),
-             "What am I looking at: four scores in [0, 1], larger is better: utility (accuracy kept), fairness "
-             "(1 - gap), forgetting (forget-set behaviour like a model that never saw it) and privacy "
-             "(membership attacks near chance). Grey: before; blue: after.", key="ul_radar")
+    charts.chart(
+        charts.radar(series, title="Before and after"),
+        "What am I looking at: four scores in [0, 1], larger is better: utility (accuracy kept), fairness "
+        "(1 - gap), forgetting (forget-set behaviour like a model that never saw it) and privacy "
+        "(membership attacks near chance). Grey: before; blue: after.",
+        key="ul_radar",
+    )
 with right:
     events = run.history or []
     if events:
         from bamu_core.unlearn import ProgressEvent
 
-        charts.chart(charts.loss_curve([ProgressEvent(**e) for e in events], title="Loss during the run"),
-                 f"What am I looking at: the training loss per step; the run kept step {run.chosen_step} "
-                 "(the best admissible checkpoint on the validation split).", key="ul_loss")
-st.caption(f"Run {run.run_id or '(not saved)'} · {run.seconds:.1f} s of unlearning · forget set: "
-           f"{run.forget.description or ''}")
+        charts.chart(
+            charts.loss_curve([ProgressEvent(**e) for e in events], title="Loss during the run"),
+            f"What am I looking at: the training loss per step; the run kept step {run.chosen_step} "
+            "(the best admissible checkpoint on the validation split).",
+            key="ul_loss",
+        )
+st.caption(
+    f"Run {run.run_id or '(not saved)'} · {run.seconds:.1f} s of unlearning · forget set: "
+    f"{run.forget.description or ''}"
+)
 st.page_link("pages/compare.py", label="Compare before and after in detail", icon=":material/balance:")

@@ -1,4 +1,5 @@
 """Shared fixtures: an isolated BAMU_HOME, the built-in scenarios and their baselines."""
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Everything here is small enough that a whole unlearning run with its before/after audit takes
 well under a second on one CPU thread: 16 x 16 images, a small CNN, a few steps.
 """
+
 from __future__ import annotations
 
 import functools
@@ -227,8 +228,14 @@ def open_app(tmp: Path, *, groups=("a", "b")):
     root, meta = write_folder(tmp / "app-data", n_per=4, groups=groups)
     ckpt = model_file(tmp / "app-model.safetensors")
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
-    at.session_state["spec"] = SubjectSpec(data_dir=str(root), meta_csv=str(meta), group_cols=("site",), image_size=16,
-                                           arch="small_cnn", checkpoint=str(ckpt))
+    at.session_state["spec"] = SubjectSpec(
+        data_dir=str(root),
+        meta_csv=str(meta),
+        group_cols=("site",),
+        image_size=16,
+        arch="small_cnn",
+        checkpoint=str(ckpt),
+    )
     at.session_state["group_attr"] = None
     return settle(at)
 

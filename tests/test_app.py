@@ -1,4 +1,5 @@
 """The dashboard, page by page, with Streamlit's AppTest (no browser)."""
+
 from __future__ import annotations
 
 import io
@@ -264,7 +265,9 @@ def test_a_queued_run_shows_its_queue_position_and_is_cancelled_from_its_panel(a
     from dashboard.jobs import _device_name
 
     gate = threading.Event()
-    blocker = default_manager().submit(lambda p, s: gate.wait(60), kind="demo", owner="another-session", device=_device_name())
+    blocker = default_manager().submit(
+        lambda p, s: gate.wait(60), kind="demo", owner="another-session", device=_device_name()
+    )
     try:
         _unlearn_page(app)
         app.button(key="ul_run").click().run()

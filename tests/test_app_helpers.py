@@ -1,4 +1,5 @@
 """The dashboard's glue (dashboard/) and its figures (bamu_core.report, shown by dashboard.charts)."""
+
 from __future__ import annotations
 
 import io
@@ -99,7 +100,7 @@ def test_extract_zip_refuses_links_and_too_many_files(tmp_path):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         info = zipfile.ZipInfo("link")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         z.writestr(info, "/etc/passwd")
     with pytest.raises(ValueError, match="symbolic link"):
         extract_zip(buf.getvalue(), tmp_path / "a")
@@ -108,7 +109,9 @@ def test_extract_zip_refuses_links_and_too_many_files(tmp_path):
 
 
 def test_extract_zip_and_find_the_metadata_csv(tmp_path):
-    dest = extract_zip(_zip({"ds/meta.csv": b"path,label,g\n", "ds/img/a.png": b"png", "__MACOSX/ds/._x": b""}), tmp_path / "x")
+    dest = extract_zip(
+        _zip({"ds/meta.csv": b"path,label,g\n", "ds/img/a.png": b"png", "__MACOSX/ds/._x": b""}), tmp_path / "x"
+    )
     assert (dest / "ds" / "img" / "a.png").read_bytes() == b"png"
     assert not (dest / "__MACOSX").exists()
     assert find_metadata_csv(dest) == dest / "ds" / "meta.csv"
@@ -129,22 +132,38 @@ def test_errors_read_as_advice_not_tracebacks():
     assert "unexpected error happened (ValueError: x)" in user_message(ValueError("x"))  # not marked as the user's
     assert "Check the path" in user_message(FileNotFoundError("no such file x"))
     text = user_message(RuntimeError("boom"), doing="audit")
-    assert text.startswith("Could not audit: an unexpected error happened (RuntimeError: boom)") and "Traceback" not in text
+    assert (
+        text.startswith("Could not audit: an unexpected error happened (RuntimeError: boom)")
+        and "Traceback" not in text
+    )
 
 
 # -- tables ----------------------------------------------------------------------------------
 
-AUDIT = AuditResult.from_json({
-    "utility": {"accuracy": 0.8, "balanced_accuracy": 0.75},
-    "fairness": {"demographic_parity_difference": 0.3, "equalized_odds_difference": 0.05,
-                 "worst_group_accuracy": 0.6, "accuracy_gap": 0.2},
-    "fairness_ci": {"demographic_parity_difference": {"low": 0.25, "high": 0.35}},
-    "groups": [
-        {"group": "a", "n": 10, "accuracy": 1.0, "selection_rate": 0.5, "tpr": 1.0, "fpr": 0.0,
-         "accuracy_ci": {"low": 0.9, "high": 1.0}},
-        {"group": "b", "n": 5, "accuracy": 0.6, "selection_rate": 0.2, "tpr": 0.5, "fpr": 0.1},
-    ],
-})
+AUDIT = AuditResult.from_json(
+    {
+        "utility": {"accuracy": 0.8, "balanced_accuracy": 0.75},
+        "fairness": {
+            "demographic_parity_difference": 0.3,
+            "equalized_odds_difference": 0.05,
+            "worst_group_accuracy": 0.6,
+            "accuracy_gap": 0.2,
+        },
+        "fairness_ci": {"demographic_parity_difference": {"low": 0.25, "high": 0.35}},
+        "groups": [
+            {
+                "group": "a",
+                "n": 10,
+                "accuracy": 1.0,
+                "selection_rate": 0.5,
+                "tpr": 1.0,
+                "fpr": 0.0,
+                "accuracy_ci": {"low": 0.9, "high": 1.0},
+            },
+            {"group": "b", "n": 5, "accuracy": 0.6, "selection_rate": 0.2, "tpr": 0.5, "fpr": 0.1},
+        ],
+    }
+)
 
 
 def test_the_overall_table_flags_exactly_the_gaps_above_the_threshold():
@@ -210,9 +229,13 @@ def test_gap_bars_colour_what_exceeds_the_threshold():
 
 
 def test_the_radar_closes_its_polygons_in_a_fixed_axis_order():
-    fig = charts.radar({"before": {"privacy": 0.5, "utility": 1.0, "fairness": 0.2},
-                        "after": {"fairness": 0.9, "utility": 0.95, "privacy": 0.6},
-                        "oracle (retrain)": {"fairness": 1.0, "utility": 0.9, "privacy": 0.7}})
+    fig = charts.radar(
+        {
+            "before": {"privacy": 0.5, "utility": 1.0, "fairness": 0.2},
+            "after": {"fairness": 0.9, "utility": 0.95, "privacy": 0.6},
+            "oracle (retrain)": {"fairness": 1.0, "utility": 0.9, "privacy": 0.7},
+        }
+    )
     before, after, oracle = fig.data
     assert list(before.theta) == ["utility", "fairness", "privacy", "utility"]
     assert list(after.r) == [0.95, 0.9, 0.6, 0.95]
@@ -229,8 +252,11 @@ def test_confusion_heatmap_shows_counts_and_row_shares():
 def test_the_loss_curve_adds_the_validation_gap_when_reported():
     from bamu_core.unlearn import ProgressEvent
 
-    events = [ProgressEvent(step=1, total=3, loss=0.9), ProgressEvent(step=2, total=3, loss=0.5, val_dp=0.2),
-              ProgressEvent(step=3, total=3, loss=0.4)]
+    events = [
+        ProgressEvent(step=1, total=3, loss=0.9),
+        ProgressEvent(step=2, total=3, loss=0.5, val_dp=0.2),
+        ProgressEvent(step=3, total=3, loss=0.4),
+    ]
     fig = charts.loss_curve(events)
     assert list(fig.data[0].y) == [0.9, 0.5, 0.4]
     assert list(fig.data[1].x) == [2] and list(fig.data[1].y) == [0.2]
@@ -259,7 +285,6 @@ def test_series_colours_are_fixed_by_role_and_never_reused_for_others():
     assert charts.series_colour("oracle (retrain)") == COLOURS["oracle"]
     others = {charts.series_colour("A", i) for i in range(5)}
     assert not others & {COLOURS["before"], COLOURS["after"], COLOURS["oracle"]}
-
 
 
 def test_the_loading_panel_says_whether_it_reads_images_or_trains():

@@ -5,6 +5,7 @@ fields behind it.
 Every test starts from ``reliability_kit.open_app`` (a tiny folder dataset and a small CNN
 checkpoint already loaded, so that nothing is trained before the test's own choice).
 """
+
 from __future__ import annotations
 
 import math
@@ -153,7 +154,9 @@ def test_cub_by_part_visibility_with_a_checkpoint(app, roots, checkpoint):
     app.switch_page("pages/load.py")  # the choices come back with the page: nothing new to load
     settle(app)
     no_exceptions(app)
-    assert app.selectbox(key="load_cub_part").value == "left eye" and app.number_input(key="load_cub_classes").value == 2
+    assert (
+        app.selectbox(key="load_cub_part").value == "left eye" and app.number_input(key="load_cub_classes").value == 2
+    )
     assert app.button(key="load_button").label == "Loaded" and app.button(key="load_button").disabled
 
 
@@ -162,8 +165,12 @@ def test_cub_by_an_attribute_lists_the_release_attributes(app, roots, checkpoint
     app.radio(key="load_cub_source").set_value("attribute").run()
     no_exceptions(app)
     box = app.selectbox(key="load_cub_attribute")
-    assert box.options == ["has_bill_shape::curved_(up_or_down)", "has_bill_shape::dagger", "has_wing_color::blue",
-                           "has_wing_color::brown"]
+    assert box.options == [
+        "has_bill_shape::curved_(up_or_down)",
+        "has_bill_shape::dagger",
+        "has_wing_color::blue",
+        "has_wing_color::brown",
+    ]
     assert app.button(key="load_button").disabled
     assert "To load: choose the attribute that defines the groups." in _texts(app.caption)
     box.set_value("has_wing_color::blue").run()
@@ -194,8 +201,12 @@ def test_waterbirds_has_its_four_groups_and_a_wrong_root_is_refused_first(app, r
     assert attr.options == ["place", "group"]
     attr.select("group").run()
     assert card(app)["Groups"] == "4"
-    assert list(app.dataframe[1].value.index) == ["landbird on land", "landbird on water", "waterbird on land",
-                                                  "waterbird on water"]
+    assert list(app.dataframe[1].value.index) == [
+        "landbird on land",
+        "landbird on water",
+        "waterbird on land",
+        "waterbird on water",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -267,15 +278,33 @@ def test_equal_choices_give_equal_specs_and_keys_and_old_keys_stay():
 
     from bamu_core.storage import config_hash
 
-    a = SubjectSpec(dataset="celeba", dataset_root="/c", image_size=16,
-                    dataset_options={"target": "Smiling", "sensitive": ["Male", "Young"], "max_per_split": None})
-    b = SubjectSpec(dataset="celeba", dataset_root=Path("/c"), image_size=16,
-                    dataset_options=[("sensitive", ("Male", "Young")), ("target", "Smiling")])
+    a = SubjectSpec(
+        dataset="celeba",
+        dataset_root="/c",
+        image_size=16,
+        dataset_options={"target": "Smiling", "sensitive": ["Male", "Young"], "max_per_split": None},
+    )
+    b = SubjectSpec(
+        dataset="celeba",
+        dataset_root=Path("/c"),
+        image_size=16,
+        dataset_options=[("sensitive", ("Male", "Young")), ("target", "Smiling")],
+    )
     assert a == b and hash(a) == hash(b) and a.key == b.key
     assert a.dataset_options == (("sensitive", ("Male", "Young")), ("target", "Smiling")) and a.dataset_root == "/c"
-    assert a.key != SubjectSpec(dataset="celeba", dataset_root="/c", image_size=16,
-                                dataset_options={"target": "Smiling", "sensitive": ["Young", "Male"]}).key
-    assert a.key != SubjectSpec(dataset="celeba", dataset_root="/other", image_size=16, dataset_options=a.dataset_options).key
+    assert (
+        a.key
+        != SubjectSpec(
+            dataset="celeba",
+            dataset_root="/c",
+            image_size=16,
+            dataset_options={"target": "Smiling", "sensitive": ["Young", "Male"]},
+        ).key
+    )
+    assert (
+        a.key
+        != SubjectSpec(dataset="celeba", dataset_root="/other", image_size=16, dataset_options=a.dataset_options).key
+    )
     # a spec without an official dataset keeps the key it had before the dataset fields existed
     demo = SubjectSpec(scenario="binary-colored-digits")
     old = {k: v for k, v in asdict(demo).items() if k not in ("dataset", "dataset_root", "dataset_options")}
@@ -303,8 +332,14 @@ def test_describe_names_the_dataset_and_its_choices():
 def test_load_reports_reading_progress_and_stops_when_asked(roots, checkpoint):
     from bamu_core.training import StopRequested
 
-    spec = SubjectSpec(dataset="celeba", dataset_root=str(roots["celeba"]), image_size=8, arch="small_cnn",
-                       checkpoint=str(checkpoint), dataset_options={"sensitive": ["Male"], "max_per_split": 4})
+    spec = SubjectSpec(
+        dataset="celeba",
+        dataset_root=str(roots["celeba"]),
+        image_size=8,
+        arch="small_cnn",
+        checkpoint=str(checkpoint),
+        dataset_options={"sensitive": ["Male"], "max_per_split": 4},
+    )
     calls = []
     subject = spec.load(progress=lambda ev: calls.append((ev.step, ev.total, ev.loss)))
     assert subject.scenario.options["sensitive"] == ["Male"] and len(subject.scenario.train) == 4
@@ -314,7 +349,11 @@ def test_load_reports_reading_progress_and_stops_when_asked(roots, checkpoint):
 
 
 def test_dataset_choices_read_the_list_files(roots):
-    assert dataset_choices("celeba", roots["celeba"])["attributes"][:3] == ["5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive"]
+    assert dataset_choices("celeba", roots["celeba"])["attributes"][:3] == [
+        "5_o_Clock_Shadow",
+        "Arched_Eyebrows",
+        "Attractive",
+    ]
     cub = dataset_choices("cub", roots["cub"], group_source="attribute")
     assert cub["parts"][:2] == ["back", "beak"] and cub["attributes"][2] == "has_wing_color::blue"
     assert dataset_choices("waterbirds", roots["waterbirds"]) == {}

@@ -1,5 +1,6 @@
 """The ImageNet-style backbones: build, load a torchvision checkpoint with a replaced head, audit,
 Grad-CAM on the registered layer and one LoRA step on the registered targets (tiny inputs, CPU)."""
+
 from __future__ import annotations
 
 import copy
@@ -15,7 +16,15 @@ from bamu_core.models import build_model, get_arch, infer_arch, list_archs, load
 from bamu_core.models.archs import build_vit
 from bamu_core.workflows import Subject, audit
 
-ZOO = ["resnet18", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "vit_b_16"]
+ZOO = [
+    "resnet18",
+    "resnet50",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "convnext_tiny",
+    "vit_b_16",
+]
 SIZE = 32  # ViT-B/16 sees a 2 x 2 token grid; the CNNs a 1 x 1 final map
 
 
@@ -169,7 +178,12 @@ def test_zoo_lora_unlearning_method_takes_a_step_and_returns_the_registered_layo
     before = {k: v.clone() for k, v in model.state_dict().items()}
     train = tiny_celeba.train
     result = method.run(
-        model, train.subset([0, 1]), train.subset([2, 3]), intensity=0.5, device="cpu", val=tiny_celeba.val,
+        model,
+        train.subset([0, 1]),
+        train.subset([2, 3]),
+        intensity=0.5,
+        device="cpu",
+        val=tiny_celeba.val,
         hyperparameters={"steps": 1, "eval_every": 1},
     )
     assert result.status in ("ok", "stopped_early", "diverged") and result.steps <= 1

@@ -1,4 +1,5 @@
 """Benchmark smoke checks (reduced configs): the direction of each effect, not exact numbers."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,17 @@ from bamu_core.workflows import Subject, unlearn
 def test_unlearning_cuts_test_dp_on_binary_digits_without_losing_accuracy(method, binary_digits, binary_baseline):
     model, info = binary_baseline
     subject = Subject(scenario=binary_digits, model=model, arch=info.arch, model_source="baseline")
-    run = unlearn(subject, method=method, intensity=0.5, forget="aligned", seed=0, store=None, n_boot=0,
-                  gradcam_images=0, mia_samples=200)
+    run = unlearn(
+        subject,
+        method=method,
+        intensity=0.5,
+        forget="aligned",
+        seed=0,
+        store=None,
+        n_boot=0,
+        gradcam_images=0,
+        mia_samples=200,
+    )
     before, after = run.before, run.after
     dp0 = before.fairness.demographic_parity_difference
     dp1 = after.fairness.demographic_parity_difference
@@ -26,17 +36,48 @@ def test_cifar_report_is_built_from_rows(tmp_path, monkeypatch):
     import benchmarks.cifar_patch as bench
 
     def metrics(dp, clean, recall):
-        return {"clean_accuracy": clean, "patched_accuracy": clean - 0.02, "test_accuracy": clean - 0.01, "dp_max": dp,
-                "dp_target": dp, "target_recall_clean": recall, "nontarget_patched_called_target": 0.1,
-                "nontarget_clean_called_target": 0.01}
+        return {
+            "clean_accuracy": clean,
+            "patched_accuracy": clean - 0.02,
+            "test_accuracy": clean - 0.01,
+            "dp_max": dp,
+            "dp_target": dp,
+            "target_recall_clean": recall,
+            "nontarget_patched_called_target": 0.1,
+            "nontarget_clean_called_target": 0.01,
+        }
 
     before = metrics(0.10, 0.78, 0.55)
     rows = [
-        {"method": "ga", "intensity": 0.5, "seed": s, "status": "ok", "before": before, "after": metrics(0.019, 0.775, 0.54),
-         "forget_accuracy": 0.9, "seconds": 5.0, "retrain_seconds": 50.0, "mia_auc": 0.6, "score": 0.8}
+        {
+            "method": "ga",
+            "intensity": 0.5,
+            "seed": s,
+            "status": "ok",
+            "before": before,
+            "after": metrics(0.019, 0.775, 0.54),
+            "forget_accuracy": 0.9,
+            "seconds": 5.0,
+            "retrain_seconds": 50.0,
+            "mia_auc": 0.6,
+            "score": 0.8,
+        }
         for s in (0, 1)
-    ] + [{"method": "newton", "intensity": 0.5, "seed": 0, "status": "ok", "before": before, "after": metrics(0.05, 0.70, 0.5),
-          "forget_accuracy": 0.9, "seconds": 1.0, "retrain_seconds": 50.0, "mia_auc": 0.6, "score": 0.7}]
+    ] + [
+        {
+            "method": "newton",
+            "intensity": 0.5,
+            "seed": 0,
+            "status": "ok",
+            "before": before,
+            "after": metrics(0.05, 0.70, 0.5),
+            "forget_accuracy": 0.9,
+            "seconds": 1.0,
+            "retrain_seconds": 50.0,
+            "mia_auc": 0.6,
+            "score": 0.7,
+        }
+    ]
     monkeypatch.setattr(bench, "HERE", tmp_path)
     monkeypatch.setattr(bench, "ROWS", tmp_path / "rows.jsonl")
     monkeypatch.setattr(bench, "BASELINE", tmp_path / "baseline.json")

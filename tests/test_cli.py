@@ -1,4 +1,5 @@
 """The command-line tool: output, JSON and exit codes."""
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,12 @@ def test_audit_prints_groups_and_writes_the_audit_json(tmp_path, capsys, binary_
     for g in result["groups"]:
         assert set(g) >= {"group", "n", "accuracy", "selection_rate", "tpr", "fpr"}
     f = result["fairness"]
-    assert set(f) >= {"demographic_parity_difference", "equalized_odds_difference", "worst_group_accuracy", "accuracy_gap"}
+    assert set(f) >= {
+        "demographic_parity_difference",
+        "equalized_odds_difference",
+        "worst_group_accuracy",
+        "accuracy_gap",
+    }
     accs = [g["accuracy"] for g in result["groups"]]
     assert f["accuracy_gap"] == pytest.approx(max(accs) - min(accs))
     assert result["dataset"]["name"] == "binary-colored-digits"

@@ -1,4 +1,5 @@
 """CelebA, CUB-200-2011 and Waterbirds read from miniature replicas in their official file formats."""
+
 from __future__ import annotations
 
 import json
@@ -29,10 +30,28 @@ CELEBA_ATTRS = (
     "Wearing_Lipstick Wearing_Necklace Wearing_Necktie Young"
 ).split()
 CUB_PARTS = [
-    "back", "beak", "belly", "breast", "crown", "forehead", "left eye", "left leg", "left wing", "nape",
-    "right eye", "right leg", "right wing", "tail", "throat",
+    "back",
+    "beak",
+    "belly",
+    "breast",
+    "crown",
+    "forehead",
+    "left eye",
+    "left leg",
+    "left wing",
+    "nape",
+    "right eye",
+    "right leg",
+    "right wing",
+    "tail",
+    "throat",
 ]
-CUB_ATTRS = ["has_bill_shape::curved_(up_or_down)", "has_bill_shape::dagger", "has_wing_color::blue", "has_wing_color::brown"]
+CUB_ATTRS = [
+    "has_bill_shape::curved_(up_or_down)",
+    "has_bill_shape::dagger",
+    "has_wing_color::blue",
+    "has_wing_color::brown",
+]
 
 
 def _image(path: Path, value: int, size=(12, 15)) -> None:
@@ -138,8 +157,14 @@ def test_celeba_torchvision_and_release_layouts(tmp_path, layout):
 
 def test_celeba_limit_reads_only_the_kept_images_and_reports_progress(celeba_root):
     calls = []
-    sc = load_celeba(celeba_root, image_size=8, max_per_split={"train": 5, "val": 2, "test": 3}, seed=1,
-                     progress=lambda ev: calls.append((ev.step, ev.total)), workers=2)
+    sc = load_celeba(
+        celeba_root,
+        image_size=8,
+        max_per_split={"train": 5, "val": 2, "test": 3},
+        seed=1,
+        progress=lambda ev: calls.append((ev.step, ev.total)),
+        workers=2,
+    )
     assert (len(sc.train), len(sc.val), len(sc.test)) == (5, 2, 3)
     assert calls[-1] == (10, 10)
     again = load_celeba(celeba_root, image_size=8, max_per_split={"train": 5, "val": 2, "test": 3}, seed=1)
@@ -168,13 +193,26 @@ def test_celeba_missing_files_are_named(celeba_root, tmp_path, victim, match):
 @pytest.mark.parametrize(
     "file, line, replacement, match",
     [
-        ("list_attr_celeba.txt", 5, "000003.jpg " + " ".join(["1"] * 39) + "\n",
-         r"list_attr_celeba\.txt line 5: expected 41 fields"),
-        ("list_attr_celeba.txt", 6, "000004.jpg " + " ".join(["1"] * 20 + ["0"] + ["1"] * 19) + "\n",
-         r"list_attr_celeba\.txt line 6: attribute Male must be -1 or 1, got '0'"),
+        (
+            "list_attr_celeba.txt",
+            5,
+            "000003.jpg " + " ".join(["1"] * 39) + "\n",
+            r"list_attr_celeba\.txt line 5: expected 41 fields",
+        ),
+        (
+            "list_attr_celeba.txt",
+            6,
+            "000004.jpg " + " ".join(["1"] * 20 + ["0"] + ["1"] * 19) + "\n",
+            r"list_attr_celeba\.txt line 6: attribute Male must be -1 or 1, got '0'",
+        ),
         ("list_attr_celeba.txt", 1, "36 images\n", r"list_attr_celeba\.txt line 1: expected the number of images"),
         ("list_attr_celeba.txt", 1, "37\n", r"line 1: says 37 images but the file lists 36"),
-        ("list_eval_partition.txt", 4, "000004.jpg 3\n", r"list_eval_partition\.txt line 4: the partition must be one of 0, 1, 2"),
+        (
+            "list_eval_partition.txt",
+            4,
+            "000004.jpg 3\n",
+            r"list_eval_partition\.txt line 4: the partition must be one of 0, 1, 2",
+        ),
         ("list_eval_partition.txt", 2, "000002.jpg\n", r"list_eval_partition\.txt line 2: expected 2 fields"),
         ("identity_CelebA.txt", 3, "000003.jpg x\n", r"identity_CelebA\.txt line 3: the identity must be an integer"),
     ],
@@ -193,7 +231,10 @@ def test_celeba_files_of_different_releases_are_refused(celeba_root, tmp_path):
     root = _copy(celeba_root, tmp_path)
     part = root / "list_eval_partition.txt"
     part.write_text(part.read_text().replace("000036.jpg", "999999.jpg"))
-    with pytest.raises(ValueError, match=r"1 image\(s\) of list_attr_celeba\.txt are not in list_eval_partition\.txt, e\.g\. 000036\.jpg"):
+    with pytest.raises(
+        ValueError,
+        match=r"1 image\(s\) of list_attr_celeba\.txt are not in list_eval_partition\.txt, e\.g\. 000036\.jpg",
+    ):
         load_celeba(root, image_size=8)
 
 
@@ -209,15 +250,17 @@ def cub_table():
     for c in range(3):
         for k in range(PER_CLASS):
             img = c * PER_CLASS + k + 1
-            rows.append({
-                "id": img,
-                "cls": c + 1,
-                "train": 1 if k < 6 else 0,
-                "beak": int(k % 2 == 0),
-                "left eye": int(k % 3 != 0),
-                "right eye": int(k % 4 < 2),
-                "attrs": [int((img + a) % 3 == 0) for a in range(len(CUB_ATTRS))],
-            })
+            rows.append(
+                {
+                    "id": img,
+                    "cls": c + 1,
+                    "train": 1 if k < 6 else 0,
+                    "beak": int(k % 2 == 0),
+                    "left eye": int(k % 3 != 0),
+                    "right eye": int(k % 4 < 2),
+                    "attrs": [int((img + a) % 3 == 0) for a in range(len(CUB_ATTRS))],
+                }
+            )
     return rows
 
 
@@ -306,7 +349,10 @@ def test_cub_groups_by_an_attribute_by_name_or_id_and_class_subsets(cub_root):
     assert cub_attributes(cub_root) == CUB_ATTRS
     by_name = load_cub(cub_root, group_source="attribute", attribute="HAS_BILL_SHAPE::DAGGER", image_size=8)
     by_id = load_cub(cub_root, group_source="attribute", attribute=2, image_size=8, classes=2)
-    assert by_name.test.group_names["has_bill_shape::dagger"] == ["not has_bill_shape::dagger", "has_bill_shape::dagger"]
+    assert by_name.test.group_names["has_bill_shape::dagger"] == [
+        "not has_bill_shape::dagger",
+        "has_bill_shape::dagger",
+    ]
     ids = _ids_of(by_name, "test")
     assert by_name.test.groups.tolist() == [rows[i]["attrs"][1] for i in ids]
     assert by_id.num_classes == 2 and len(by_id.test) == 8 and set(by_id.train.labels.tolist()) == {0, 1}
@@ -346,11 +392,20 @@ def test_cub_missing_files_are_named(cub_root, tmp_path, victim, match):
         ("images.txt", 3, "3\n", r"images\.txt line 3: expected 2 fields \(an image id and a relative path\)"),
         ("image_class_labels.txt", 4, "4 one\n", r"image_class_labels\.txt line 4: a class id must be an integer"),
         ("image_class_labels.txt", 4, "4 9\n", r"uses class id\(s\) \[9\] that classes\.txt does not list"),
-        ("train_test_split.txt", 2, "2 2\n", r"train_test_split\.txt line 2: 1 \(train\) or 0 \(test\) must be one of 0, 1"),
+        (
+            "train_test_split.txt",
+            2,
+            "2 2\n",
+            r"train_test_split\.txt line 2: 1 \(train\) or 0 \(test\) must be one of 0, 1",
+        ),
         ("parts/part_locs.txt", 17, "2 2 10.0 twenty 1\n", r"part_locs\.txt line 17: y must be a number"),
         ("parts/part_locs.txt", 17, "2 2 10.0 20.0 1 9\n", r"part_locs\.txt line 17: expected 5 fields"),
-        ("attributes/image_attribute_labels.txt", 6, "2 2 yes 3 1.0\n",
-         r"image_attribute_labels\.txt line 6: is_present must be an integer"),
+        (
+            "attributes/image_attribute_labels.txt",
+            6,
+            "2 2 yes 3 1.0\n",
+            r"image_attribute_labels\.txt line 6: is_present must be an integer",
+        ),
     ],
 )
 def test_cub_malformed_lines_name_file_and_line(cub_root, tmp_path, file, line, replacement, match):
@@ -379,7 +434,7 @@ def waterbirds_rows():
 def make_waterbirds(root: Path) -> Path:
     lines = ["img_id,img_filename,y,split,place,place_filename\n"]
     for i, (y, place, split) in enumerate(waterbirds_rows(), start=1):
-        rel = f"{'%03d' % (1 + y)}.{'Gull' if y else 'Sparrow'}/bird_{i:04d}.jpg"
+        rel = f"{1 + y:03d}.{'Gull' if y else 'Sparrow'}/bird_{i:04d}.jpg"
         _image(root / rel, 10 * i, size=(16, 16))
         lines.append(f"{i},{rel},{y},{split},{place},/b/bamboo_forest/00000{i}.jpg\n")
     (root / "metadata.csv").write_text("".join(lines))
@@ -397,13 +452,21 @@ def test_waterbirds_has_the_four_groups_and_the_official_splits(waterbirds_root)
     assert sc.class_names == ["landbird", "waterbird"]
     assert (len(sc.train), len(sc.val), len(sc.test)) == (12, 4, 8)
     assert sc.test.group_attr == "place" and sc.test.group_names["place"] == ["land", "water"]
-    assert sc.test.group_names["group"] == ["landbird on land", "landbird on water", "waterbird on land", "waterbird on water"]
+    assert sc.test.group_names["group"] == [
+        "landbird on land",
+        "landbird on water",
+        "waterbird on land",
+        "waterbird on water",
+    ]
     test_rows = [r for r in rows if r[2] == 2]
     assert sc.test.labels.tolist() == [r[0] for r in test_rows]
     assert sc.test.attrs["place"].tolist() == [r[1] for r in test_rows]
     assert sc.test.attrs["group"].tolist() == [2 * r[0] + r[1] for r in test_rows]
     assert sc.card()["splits"]["test"]["counts"]["group"] == {
-        "landbird on land": [2, 0], "landbird on water": [2, 0], "waterbird on land": [0, 2], "waterbird on water": [0, 2],
+        "landbird on land": [2, 0],
+        "landbird on water": [2, 0],
+        "waterbird on land": [0, 2],
+        "waterbird on water": [0, 2],
     }
     small = load_waterbirds(waterbirds_root, image_size=8, max_per_split={"train": 8})
     assert len(small.train) == 8 and len(small.test) == 8
@@ -415,7 +478,11 @@ def test_waterbirds_has_the_four_groups_and_the_official_splits(waterbirds_root)
         (1, "img_id,img_filename,label,split,place\n", r"metadata\.csv line 1: lacks column\(s\) y"),
         (3, "2,x.jpg,1,0\n", r"metadata\.csv line 3: expected 6 fields, got 4"),
         (4, "3,003.Gull/bird_0003.jpg,1,5,0,p.jpg\n", r"metadata\.csv line 4: split must be one of 0, 1, 2, got '5'"),
-        (5, "4,../outside.jpg,1,0,0,p.jpg\n", r"metadata\.csv line 5: image path '\.\./outside\.jpg' points outside the root"),
+        (
+            5,
+            "4,../outside.jpg,1,0,0,p.jpg\n",
+            r"metadata\.csv line 5: image path '\.\./outside\.jpg' points outside the root",
+        ),
         (6, "5,002.Gull/none.jpg,1,0,0,p.jpg\n", r"1 image\(s\) listed in metadata\.csv are missing .*none\.jpg"),
     ],
 )
@@ -465,16 +532,36 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return save_weights(build_model("small_cnn", num_classes=2), tmp_path_factory.mktemp("ckpt") / "cnn.safetensors")
 
 
-def test_cli_audits_celeba_with_target_and_sensitive_and_writes_the_cards(celeba_root, tiny_checkpoint, tmp_path, capsys):
+def test_cli_audits_celeba_with_target_and_sensitive_and_writes_the_cards(
+    celeba_root, tiny_checkpoint, tmp_path, capsys
+):
     from bamu_core.cli import main
 
     out = tmp_path / "audit.json"
-    argv = ["audit", "--celeba-root", str(celeba_root), "--target", "Smiling", "--sensitive", "Male",
-            "--model", str(tiny_checkpoint), "--arch", "small_cnn", "--image-size", "16", "--json", str(out)]
+    argv = [
+        "audit",
+        "--celeba-root",
+        str(celeba_root),
+        "--target",
+        "Smiling",
+        "--sensitive",
+        "Male",
+        "--model",
+        str(tiny_checkpoint),
+        "--arch",
+        "small_cnn",
+        "--image-size",
+        "16",
+        "--json",
+        str(out),
+    ]
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "dataset: CelebA: Smiling, groups by Male | images 3x16x16 | train 24 / val 6 / test 6" in captured.out
-    assert "test split by Male x class: not Male: not Smiling 1, Smiling 2 | Male: not Smiling 1, Smiling 2" in captured.out
+    assert (
+        "test split by Male x class: not Male: not Smiling 1, Smiling 2 | Male: not Smiling 1, Smiling 2"
+        in captured.out
+    )
     assert "model: small_cnn (cnn), 25,634 parameters, input 3x16x16" in captured.out
     assert "reading images: 36/36" in captured.err
     result = json.loads(out.read_text())
@@ -493,7 +580,10 @@ def test_cli_audits_celeba_with_target_and_sensitive_and_writes_the_cards(celeba
     [
         (["--scenario", "colored-digits", "--target", "Smiling"], "--target only applies with --celeba-root"),
         (["--waterbirds-root", "WB", "--part", "beak"], "--part only applies with --cub-root"),
-        (["--celeba-root", "CELEBA", "--waterbirds-root", "WB"], "give one dataset root, not --celeba-root and --waterbirds-root"),
+        (
+            ["--celeba-root", "CELEBA", "--waterbirds-root", "WB"],
+            "give one dataset root, not --celeba-root and --waterbirds-root",
+        ),
         (["--celeba-root", "CELEBA", "--target", "Smile"], "unknown CelebA attribute 'Smile'"),
         (["--cub-root", "MISSING"], "CUB-200-2011 root .*missing is not a folder"),
     ],
@@ -512,8 +602,15 @@ def test_load_subject_reads_a_dataset_and_gives_a_vit_its_image_size(waterbirds_
     from bamu_core.models import load_model
     from bamu_core.workflows import subject as subject_module
 
-    subject = wf.load_subject(dataset="waterbirds", dataset_root=waterbirds_root, dataset_options={"max_per_split": {"train": 4}},
-                              image_size=8, model_path=tiny_checkpoint, arch="small_cnn", group_attr="group")
+    subject = wf.load_subject(
+        dataset="waterbirds",
+        dataset_root=waterbirds_root,
+        dataset_options={"max_per_split": {"train": 4}},
+        image_size=8,
+        model_path=tiny_checkpoint,
+        arch="small_cnn",
+        group_attr="group",
+    )
     assert subject.scenario.image_shape == (3, 8, 8) and len(subject.scenario.train) == 4
     assert subject.scenario.test.group_attr == "group"
     assert wf.dataset_card(subject.scenario)["source"]["dataset"] == "waterbirds"
@@ -522,8 +619,13 @@ def test_load_subject_reads_a_dataset_and_gives_a_vit_its_image_size(waterbirds_
         return load_model("small_cnn", num_classes=num_classes, checkpoint=checkpoint)
 
     monkeypatch.setattr(subject_module, "load_model", small_model_instead)  # only the data side is under test here
-    vit = wf.load_subject(dataset="waterbirds", dataset_root=waterbirds_root, dataset_options={"max_per_split": {"train": 2}},
-                          model_path=tiny_checkpoint, arch="vit_b_16")
+    vit = wf.load_subject(
+        dataset="waterbirds",
+        dataset_root=waterbirds_root,
+        dataset_options={"max_per_split": {"train": 2}},
+        model_path=tiny_checkpoint,
+        arch="vit_b_16",
+    )
     assert vit.scenario.image_shape == (3, 224, 224)
     with pytest.raises(ValueError, match="exactly one of them"):
         wf.load_subject(scenario="colored-digits", dataset="celeba", dataset_root=waterbirds_root)

@@ -4,6 +4,7 @@ One flow through the built-in demo, Load -> Audit -> Unlearn -> Compare -> Repor
 screenshot of every page under ``tests/artifacts/`` (look at them). Chromium comes from the system
 (``apt-get install chromium``): Playwright's own browser download does not work here.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,7 +22,13 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 WIDTH = 1366
 
 
@@ -38,8 +45,21 @@ def serve(bamu_home: Path, log_path: Path):
     env = dict(os.environ, BAMU_HOME=str(bamu_home), BAMU_DEVICE="cpu", PYTHONUNBUFFERED="1")
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         url = f"http://localhost:{port}"
         try:
@@ -104,7 +124,9 @@ def _shot(tab, artifacts_dir: Path, name: str) -> Path:
     """A screenshot of the whole page (the main area scrolls, so the viewport grows to fit it)."""
     _idle(tab)
     tab.wait_for_timeout(800)  # charts finish drawing
-    height = tab.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]'); return m ? m.scrollHeight : 900; }")
+    height = tab.evaluate(
+        "() => { const m = document.querySelector('[data-testid=\"stMain\"]'); return m ? m.scrollHeight : 900; }"
+    )
     tab.set_viewport_size({"width": WIDTH, "height": min(max(900, int(height) + 40), 8000)})
     tab.wait_for_timeout(800)
     path = artifacts_dir / f"page_{name}.png"

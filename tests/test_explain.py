@@ -1,4 +1,5 @@
 """Grad-CAM / HiResCAM maps on hand-built models, model hygiene, regions, galleries, the patch bias."""
+
 from __future__ import annotations
 
 import json
@@ -97,7 +98,11 @@ def test_maps_of_a_hand_built_model_are_exact(head, method, cls):
     torch.testing.assert_close(sal.layer_maps, expected, rtol=1e-5, atol=1e-6)
     up = expected.repeat_interleave(2, dim=1).repeat_interleave(2, dim=2)
     torch.testing.assert_close(sal.maps, up / up.flatten(1).amax(1).view(-1, 1, 1), rtol=1e-5, atol=1e-6)
-    assert sal.maps.shape == (3, 8, 8) and float(sal.maps.min()) >= 0 and torch.allclose(sal.maps.flatten(1).amax(1), torch.ones(3))
+    assert (
+        sal.maps.shape == (3, 8, 8)
+        and float(sal.maps.min()) >= 0
+        and torch.allclose(sal.maps.flatten(1).amax(1), torch.ones(3))
+    )
     assert sal.targets.tolist() == [cls] * 3
 
 
@@ -132,7 +137,13 @@ def test_all_zero_map_stays_zero():
 
 
 def _hooks(model: nn.Module) -> int:
-    names = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks", "_forward_hooks_with_kwargs")
+    names = (
+        "_forward_hooks",
+        "_forward_pre_hooks",
+        "_backward_hooks",
+        "_backward_pre_hooks",
+        "_forward_hooks_with_kwargs",
+    )
     return sum(len(getattr(m, n, {})) for m in model.modules() for n in names)
 
 
@@ -162,7 +173,9 @@ def test_model_state_modes_flags_grads_and_hooks_are_unchanged(arch):
         torch.testing.assert_close(v, state[k], rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("arch, size, layer, shape", [("small_cnn", 28, "conv3", (7, 7)), ("resnet20", 32, "layer3", (8, 8))])
+@pytest.mark.parametrize(
+    "arch, size, layer, shape", [("small_cnn", 28, "conv3", (7, 7)), ("resnet20", 32, "layer3", (8, 8))]
+)
 def test_registered_layer_and_its_resolution(arch, size, layer, shape):
     from bamu_core.models import build_model
 
@@ -274,7 +287,9 @@ def test_gallery_writes_overlays_mean_maps_and_an_index(binary_digits, tmp_path)
     from PIL import Image
 
     model = _untrained_small_cnn(binary_digits)
-    gallery = E.group_gallery(model, binary_digits.test, k=3, rule="random", seed=1, class_names=binary_digits.class_names)
+    gallery = E.group_gallery(
+        model, binary_digits.test, k=3, rule="random", seed=1, class_names=binary_digits.class_names
+    )
     again = E.group_gallery(model, binary_digits.test, k=3, rule="random", seed=1)
     assert [g.indices.tolist() for g in gallery.groups] == [g.indices.tolist() for g in again.groups]
     assert [g.name for g in gallery.groups] == ["orange", "blue"]
@@ -284,7 +299,10 @@ def test_gallery_writes_overlays_mean_maps_and_an_index(binary_digits, tmp_path)
         torch.testing.assert_close(g.mean_map, g.maps.mean(0))
     files = E.save_gallery(gallery, tmp_path / "gallery", scale=2)
     names = sorted(p.name for p in files)
-    assert names == sorted(["index.json", "orange_mean.png", "blue_mean.png"] + [f"{c}_{i:02d}.png" for c in ("orange", "blue") for i in range(3)])
+    assert names == sorted(
+        ["index.json", "orange_mean.png", "blue_mean.png"]
+        + [f"{c}_{i:02d}.png" for c in ("orange", "blue") for i in range(3)]
+    )
     assert not list((tmp_path / "gallery").glob("*.tmp"))
     with Image.open(tmp_path / "gallery" / "blue_01.png") as im:
         assert im.size == (56, 56) and im.mode == "RGB"
@@ -334,8 +352,6 @@ def small_patch_cifar(cifar_root):
     from bamu_core.data import load_scenario
 
     return load_scenario("patch-cifar10", cifar_root=cifar_root, per_class=30, val_per_class=10)
-
-
 
 
 def _relabel(data, labels):

@@ -1,4 +1,5 @@
 """The image-folder + metadata-CSV loader and its error messages."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -60,13 +61,26 @@ def test_mixed_modes_and_sizes_are_converted(tmp_path):
         (lambda r, m: m.write_text("path,label\nimg0.png,cat\n"), ValueError, "no group column"),
         (lambda r, m: (r / "img3.png").unlink(), FileNotFoundError, "missing, e.g. img3.png"),
         (lambda r, m: (r / "img4.png").write_bytes(b"not an image"), ValueError, "cannot read image img4.png"),
-        (lambda r, m: (r / "img5.png").write_bytes((r / "img6.png").read_bytes()[:60]), ValueError, "cannot read image img5.png"),
+        (
+            lambda r, m: (r / "img5.png").write_bytes((r / "img6.png").read_bytes()[:60]),
+            ValueError,
+            "cannot read image img5.png",
+        ),
         (lambda r, m: m.write_text(m.read_text() + "img0.png,cat,\n"), ValueError, "column 'site' is empty"),
         (lambda r, m: m.write_text(m.read_text() + "../outside.png,cat,a\n"), ValueError, "outside the data folder"),
         (lambda r, m: m.write_text(m.read_text().replace("cat", "dog")), ValueError, "only one class"),
         (lambda r, m: m.write_text(""), ValueError, "cannot parse|no rows"),
     ],
-    ids=["no-group-col", "missing-file", "not-an-image", "truncated", "nan-group", "traversal", "one-class", "empty-csv"],
+    ids=[
+        "no-group-col",
+        "missing-file",
+        "not-an-image",
+        "truncated",
+        "nan-group",
+        "traversal",
+        "one-class",
+        "empty-csv",
+    ],
 )
 def test_bad_inputs_name_the_problem(tmp_path, mutate, error, match):
     root, meta = make_folder(tmp_path / "d")

@@ -1,4 +1,5 @@
 """Forget-set strategies: exact indices on hand-made data, the retain complement, errors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,8 +45,17 @@ def _data(y, c, *, alignment_names=None, with_cf=True) -> ImageData:
 def _scenario(train: ImageData, val: ImageData | None = None) -> Scenario:
     val = val or train
     return Scenario(
-        name="tiny", title="tiny", bias="colour", class_names=["a", "b"], train=train, val=val, test=val,
-        mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), default_arch="small_cnn", bias_attr="colour",
+        name="tiny",
+        title="tiny",
+        bias="colour",
+        class_names=["a", "b"],
+        train=train,
+        val=val,
+        test=val,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        default_arch="small_cnn",
+        bias_attr="colour",
     )
 
 
@@ -128,7 +138,9 @@ def test_influence_takes_the_architecture_explicitly(binary_digits, binary_basel
     explicit = select_forget(binary_digits, "influence:20", model=model, device="cpu", arch="small_cnn")
     np.testing.assert_array_equal(implicit.indices, explicit.indices)
     # strategies that do not take it ignore it
-    assert len(select_forget(binary_digits, "aligned", arch="small_cnn")) == len(select_forget(binary_digits, "aligned"))
+    assert len(select_forget(binary_digits, "aligned", arch="small_cnn")) == len(
+        select_forget(binary_digits, "aligned")
+    )
 
 
 def test_indices_accepts_lists_and_strings_and_checks_the_range():

@@ -1,4 +1,5 @@
 """Background jobs: progress, cancel, per-device FIFO queue, failures."""
+
 from __future__ import annotations
 
 import threading
@@ -213,7 +214,9 @@ def test_progress_rejects_anything_else(manager):
     assert job.state == "failed" and "ProgressEvent" in job.error
 
 
-@pytest.mark.parametrize("given, key", [(None, "cpu"), ("cpu", "cpu"), ("CUDA", "cuda:0"), ("cuda:1", "cuda:1"), ("mps", "mps")])
+@pytest.mark.parametrize(
+    "given, key", [(None, "cpu"), ("cpu", "cpu"), ("CUDA", "cuda:0"), ("cuda:1", "cuda:1"), ("mps", "mps")]
+)
 def test_device_keys(given, key):
     assert device_key(given) == key
 

@@ -1,4 +1,5 @@
 """Fairness metrics: cross-checked against Fairlearn (binary), hand-computed (multiclass), bootstrap CIs."""
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,9 @@ BINARY_CASES = {
     "random-2-groups": _random(0, 500, 2),
     "random-5-groups-skewed": _random(1, 300, 5, p_pos=0.2, p_pred=0.7),
     "random-small": _random(2, 17, 3),
-    "unequal-group-sizes": _case([1, 0, 1, 1, 0, 0, 1, 0, 1, 1], [1, 1, 0, 1, 0, 0, 1, 1, 0, 1], [0, 0, 0, 0, 0, 0, 0, 1, 2, 2]),
+    "unequal-group-sizes": _case(
+        [1, 0, 1, 1, 0, 0, 1, 0, 1, 1], [1, 1, 0, 1, 0, 0, 1, 1, 0, 1], [0, 0, 0, 0, 0, 0, 0, 1, 2, 2]
+    ),
     "group-without-positives": _case([0, 0, 1, 1, 0, 0], [1, 0, 1, 0, 0, 1], [0, 0, 0, 0, 1, 1]),
     "group-without-negatives": _case([1, 1, 1, 0, 1, 0], [1, 0, 1, 0, 1, 1], [0, 0, 0, 1, 1, 1]),
     "nothing-predicted-positive": _case([0, 1, 1, 0, 1, 0], [0, 0, 0, 0, 0, 0], [0, 0, 1, 1, 2, 2]),
@@ -43,7 +46,9 @@ BINARY_CASES = {
     "perfect-predictions": _case([0, 1, 1, 0, 1, 0, 1], [0, 1, 1, 0, 1, 0, 1], [0, 0, 0, 1, 1, 1, 1]),
     "single-group": _case([0, 1, 1, 0], [0, 1, 0, 0], [3, 3, 3, 3]),
     "groups-of-one": _case([1, 0, 1], [1, 1, 0], [0, 1, 2]),
-    "string-groups": _case([0, 1, 1, 0, 1, 0, 0, 1], [1, 1, 0, 0, 1, 0, 1, 1], ["b", "a", "b", "a", "c", "c", "b", "a"]),
+    "string-groups": _case(
+        [0, 1, 1, 0, 1, 0, 0, 1], [1, 1, 0, 0, 1, 0, 1, 1], ["b", "a", "b", "a", "c", "c", "b", "a"]
+    ),
 }
 
 # (our function, Fairlearn's function)
@@ -99,7 +104,12 @@ def test_binary_group_rows_and_audit_match_fairlearn(case):
     assert [r["group"] for r in rows] == [str(g) for g in by_group.index]
     for row, (_, ref) in zip(rows, by_group.iterrows()):
         assert row["n"] == ref["count"]
-        for ours, theirs in (("accuracy", "accuracy"), ("selection_rate", "selection_rate"), ("tpr", "tpr"), ("fpr", "fpr")):
+        for ours, theirs in (
+            ("accuracy", "accuracy"),
+            ("selection_rate", "selection_rate"),
+            ("tpr", "tpr"),
+            ("fpr", "fpr"),
+        ):
             _same(row[ours], ref[theirs])
     _same(M.worst_group_accuracy(y_true=y_true, y_pred=y_pred, groups=groups), frame.group_min()["accuracy"])
     _same(M.accuracy_gap(y_true=y_true, y_pred=y_pred, groups=groups), frame.difference()["accuracy"])
@@ -107,10 +117,21 @@ def test_binary_group_rows_and_audit_match_fairlearn(case):
         fair = M.audit_metrics(y_true=y_true, y_pred=y_pred, groups=groups, num_classes=2, n_boot=0)["fairness"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _same(fair["demographic_parity_difference"], fl.demographic_parity_difference(y_true, y_pred, sensitive_features=groups))
-            _same(fair["demographic_parity_ratio"], fl.demographic_parity_ratio(y_true, y_pred, sensitive_features=groups))
-            _same(fair["equalized_odds_difference"], fl.equalized_odds_difference(y_true, y_pred, sensitive_features=groups))
-            _same(fair["equal_opportunity_difference"], fl.equal_opportunity_difference(y_true, y_pred, sensitive_features=groups))
+            _same(
+                fair["demographic_parity_difference"],
+                fl.demographic_parity_difference(y_true, y_pred, sensitive_features=groups),
+            )
+            _same(
+                fair["demographic_parity_ratio"], fl.demographic_parity_ratio(y_true, y_pred, sensitive_features=groups)
+            )
+            _same(
+                fair["equalized_odds_difference"],
+                fl.equalized_odds_difference(y_true, y_pred, sensitive_features=groups),
+            )
+            _same(
+                fair["equal_opportunity_difference"],
+                fl.equal_opportunity_difference(y_true, y_pred, sensitive_features=groups),
+            )
         _same(fair["worst_group_accuracy"], frame.group_min()["accuracy"])
         _same(fair["accuracy_gap"], frame.difference()["accuracy"])
 
@@ -120,8 +141,12 @@ def test_balanced_accuracy_and_recall_match_sklearn(seed):
     rng = np.random.default_rng(seed)
     y_true = rng.integers(0, 4, 200)
     y_pred = np.where(rng.random(200) < 0.6, y_true, rng.integers(0, 4, 200))
-    assert M.balanced_accuracy(y_true=y_true, y_pred=y_pred) == pytest.approx(skm.balanced_accuracy_score(y_true, y_pred), abs=1e-12)
-    np.testing.assert_allclose(M.per_class_recall(y_true=y_true, y_pred=y_pred), skm.recall_score(y_true, y_pred, average=None), atol=1e-12)
+    assert M.balanced_accuracy(y_true=y_true, y_pred=y_pred) == pytest.approx(
+        skm.balanced_accuracy_score(y_true, y_pred), abs=1e-12
+    )
+    np.testing.assert_allclose(
+        M.per_class_recall(y_true=y_true, y_pred=y_pred), skm.recall_score(y_true, y_pred, average=None), atol=1e-12
+    )
 
 
 def test_nan_zero_division_leaves_undefined_groups_out():
@@ -144,7 +169,9 @@ MC_GROUPS = np.array([0, 0, 0, 0, 1, 1, 1, 1])
 
 
 def test_multiclass_by_hand():
-    r = M.audit_metrics(y_true=MC_TRUE, y_pred=MC_PRED, groups=MC_GROUPS, group_names=["A", "B"], num_classes=3, n_boot=0)
+    r = M.audit_metrics(
+        y_true=MC_TRUE, y_pred=MC_PRED, groups=MC_GROUPS, group_names=["A", "B"], num_classes=3, n_boot=0
+    )
     # selection rates: A predicts 0/1/2 at 1/4, 2/4, 1/4; B at 0, 2/4, 2/4
     a, b = r["groups"]
     assert a["selection_rate"] == [0.25, 0.5, 0.25] and b["selection_rate"] == [0.0, 0.5, 0.5]
@@ -154,7 +181,9 @@ def test_multiclass_by_hand():
     assert r["fairness"]["demographic_parity_ratio"] == 0.0
     # one-vs-rest TPR: A [1/2, 1, 1], B [0, 1, 1]; FPR: A [0, 1/3, 0], B [0, 0, 1/3]
     assert a["tpr_per_class"] == [0.5, 1.0, 1.0] and b["tpr_per_class"] == [0.0, 1.0, 1.0]
-    assert a["fpr_per_class"] == pytest.approx([0.0, 1 / 3, 0.0]) and b["fpr_per_class"] == pytest.approx([0.0, 0.0, 1 / 3])
+    assert a["fpr_per_class"] == pytest.approx([0.0, 1 / 3, 0.0]) and b["fpr_per_class"] == pytest.approx(
+        [0.0, 0.0, 1 / 3]
+    )
     # EO = max over classes of max(TPR gap, FPR gap) = max(1/2, 1/3, 1/3); equal opportunity 1/2
     assert r["fairness"]["equalized_odds_difference"] == 0.5
     assert r["fairness"]["equal_opportunity_difference"] == 0.5
@@ -176,12 +205,22 @@ def test_multiclass_with_a_group_missing_a_class():
     # class 2: TPR A undefined (0 by convention), B 1/2; FPR A 1/3, B undefined (0)
     assert M.equal_opportunity_difference(y_true=y_true, y_pred=y_pred, groups=groups, num_classes=3) == 1.0
     # class 0 TPR: A 1/2, B undefined -> 0; class 1 TPR: A 1, B undefined -> 0 -> worst gap 1
-    assert M.equal_opportunity_difference(y_true=y_true, y_pred=y_pred, groups=groups, num_classes=3, zero_division=np.nan) == 0.0
+    assert (
+        M.equal_opportunity_difference(y_true=y_true, y_pred=y_pred, groups=groups, num_classes=3, zero_division=np.nan)
+        == 0.0
+    )
     # with undefined rates left out: TPR gaps all undefined-or-0; FPR class 1: A 0/2=0, B 1/2; class 2: A 1/3, B undefined
-    assert M.equalized_odds_difference(y_true=y_true, y_pred=y_pred, groups=groups, num_classes=3, zero_division=np.nan) == 0.5
+    assert (
+        M.equalized_odds_difference(y_true=y_true, y_pred=y_pred, groups=groups, num_classes=3, zero_division=np.nan)
+        == 0.5
+    )
     # selection: A predicts 0/1/2 at 1/3 each; B 0, 1/2, 1/2 -> per-class DP [1/3, 1/6, 1/6]
-    assert M.per_class_demographic_parity(y_true=y_true, y_pred=y_pred, groups=groups, num_classes=3) == pytest.approx([1 / 3, 1 / 6, 1 / 6])
-    assert M.demographic_parity_difference(y_true=y_true, y_pred=y_pred, groups=groups, num_classes=3) == pytest.approx(1 / 3)
+    assert M.per_class_demographic_parity(y_true=y_true, y_pred=y_pred, groups=groups, num_classes=3) == pytest.approx(
+        [1 / 3, 1 / 6, 1 / 6]
+    )
+    assert M.demographic_parity_difference(y_true=y_true, y_pred=y_pred, groups=groups, num_classes=3) == pytest.approx(
+        1 / 3
+    )
 
 
 def test_two_class_multiclass_definitions_reduce_to_binary():
@@ -196,7 +235,9 @@ def test_two_class_multiclass_definitions_reduce_to_binary():
 def test_group_confusion_and_intersections():
     conf = M.group_confusion(y_true=MC_TRUE, y_pred=MC_PRED, groups=MC_GROUPS, num_classes=3)
     assert conf.shape == (2, 3, 3) and conf.sum() == 8 and conf[1, 0, 2] == 1
-    ids, names = M.intersect_groups(groups=[[0, 1, 1, 0, 1], [1, 1, 0, 1, 1]], names=[["orange", "blue"], ["aligned", "conflicting"]])
+    ids, names = M.intersect_groups(
+        groups=[[0, 1, 1, 0, 1], [1, 1, 0, 1, 1]], names=[["orange", "blue"], ["aligned", "conflicting"]]
+    )
     assert names == ["orange & conflicting", "blue & aligned", "blue & conflicting"]
     assert ids.tolist() == [0, 2, 1, 0, 2]
     ids, names = M.intersect_groups(groups=[["x", "y", "x"], [2, 2, 3]])
@@ -235,7 +276,12 @@ def test_bootstrap_is_seeded_and_reproducible():
     other = M.bootstrap_intervals(y_true=y_true, y_pred=y_pred, groups=groups, seed=4)
     assert one == two
     assert one["fairness"] != other["fairness"]
-    assert one["bootstrap"] == {"n_boot": 200, "level": 0.95, "seed": 3, "method": "group-stratified percentile bootstrap"}
+    assert one["bootstrap"] == {
+        "n_boot": 200,
+        "level": 0.95,
+        "seed": 3,
+        "method": "group-stratified percentile bootstrap",
+    }
 
 
 @pytest.mark.parametrize("n, num_classes", [(60, 2), (400, 2), (300, 4)])
@@ -260,7 +306,9 @@ def test_interval_narrows_with_more_data():
     widths = []
     for n in (200, 2000, 20000):
         y_true, y_pred, groups = _biased(n, seed=1)
-        ci = M.bootstrap_intervals(y_true=y_true, y_pred=y_pred, groups=groups)["fairness"]["demographic_parity_difference"]
+        ci = M.bootstrap_intervals(y_true=y_true, y_pred=y_pred, groups=groups)["fairness"][
+            "demographic_parity_difference"
+        ]
         widths.append(ci["high"] - ci["low"])
     assert widths[0] > 2 * widths[1] > 4 * widths[2]
     # and it covers the true DP (0.3) at the largest size
@@ -307,7 +355,12 @@ def test_audit_json_layout_is_strict_json():
     assert r["fairness"]["demographic_parity_ratio"] is None  # nobody predicted positive (Fairlearn: NaN)
     assert set(r) >= {"utility", "groups", "fairness", "fairness_ci", "per_class_recall", "per_class_dp"}
     assert set(r["groups"][0]) >= {"group", "n", "accuracy", "selection_rate", "tpr", "fpr", "confusion"}
-    assert set(r["fairness"]) >= {"demographic_parity_difference", "equalized_odds_difference", "worst_group_accuracy", "accuracy_gap"}
+    assert set(r["fairness"]) >= {
+        "demographic_parity_difference",
+        "equalized_odds_difference",
+        "worst_group_accuracy",
+        "accuracy_gap",
+    }
     assert "null" in text
 
 

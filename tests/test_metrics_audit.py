@@ -1,4 +1,5 @@
 """The audit workflow and `bamu audit`: one inference pass, intervals, saliency, gallery, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -51,7 +52,9 @@ def test_audit_runs_the_model_once_and_matches_the_metrics(subject):
     assert len(calls) == math.ceil(len(data) / 256)  # one pass over the split, nothing else
     with torch.no_grad():
         preds = subject.model(data.images(np.arange(len(data)))).argmax(1).numpy()
-    expected = audit_metrics(y_true=data.labels, y_pred=preds, groups=data.groups, group_names=["orange", "blue"], num_classes=2)
+    expected = audit_metrics(
+        y_true=data.labels, y_pred=preds, groups=data.groups, group_names=["orange", "blue"], num_classes=2
+    )
     for key in ("utility", "groups", "fairness", "fairness_ci", "utility_ci", "per_class_dp"):
         assert result.to_json()[key] == expected[key]
     assert result.saliency == {"enabled": False, "images": 0, "groups": []}
@@ -97,17 +100,43 @@ def test_bad_audit_arguments(subject):
 def test_cli_audit_prints_intervals_and_writes_json_and_gallery(checkpoint, tmp_path, capsys):
     out, gallery = tmp_path / "audit.json", tmp_path / "gallery"
     argv = ["audit", "--scenario", "binary-colored-digits", "--model", str(checkpoint), "--device", "cpu"]
-    argv += ["--json", str(out), "--gallery", str(gallery), "--gallery-k", "2", "--n-boot", "40", "--saliency-per-group", "4"]
+    argv += [
+        "--json",
+        str(out),
+        "--gallery",
+        str(gallery),
+        "--gallery-k",
+        "2",
+        "--n-boot",
+        "40",
+        "--saliency-per-group",
+        "4",
+    ]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    for needle in ("95% CI", "demographic parity ratio", "equal opportunity difference", "accuracy gap", "share on strokes", "orange"):
+    for needle in (
+        "95% CI",
+        "demographic parity ratio",
+        "equal opportunity difference",
+        "accuracy gap",
+        "share on strokes",
+        "orange",
+    ):
         assert needle in text
     result = json.loads(out.read_text())
     assert result["bootstrap"]["n_boot"] == 40 and result["saliency"]["images"] == 8
     lo, hi = result["fairness_ci"]["demographic_parity_difference"].values()
     assert lo <= result["fairness"]["demographic_parity_difference"] <= hi
     assert sorted(p.name for p in gallery.iterdir()) == sorted(
-        ["index.json", "orange_mean.png", "blue_mean.png", "orange_00.png", "orange_01.png", "blue_00.png", "blue_01.png"]
+        [
+            "index.json",
+            "orange_mean.png",
+            "blue_mean.png",
+            "orange_00.png",
+            "orange_01.png",
+            "blue_00.png",
+            "blue_01.png",
+        ]
     )
 
 

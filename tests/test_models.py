@@ -1,4 +1,5 @@
 """Architecture registry, safe checkpoint loading and the baselines."""
+
 from __future__ import annotations
 
 import pickle
@@ -126,7 +127,9 @@ def test_colored_digits_baseline_is_fast_and_really_biased(digits):
     correct = pred == digits.test.labels
     aligned = digits.test.attrs["alignment"] == 0
     gap = correct[aligned].mean() - correct[~aligned].mean()
-    print(f"colored-digits baseline: {seconds:.1f} s wall, {cpu:.1f} CPU s, aligned {correct[aligned].mean():.3f}, conflicting {correct[~aligned].mean():.3f}")
+    print(
+        f"colored-digits baseline: {seconds:.1f} s wall, {cpu:.1f} CPU s, aligned {correct[aligned].mean():.3f}, conflicting {correct[~aligned].mean():.3f}"
+    )
     assert gap >= 0.15
 
 

@@ -1,4 +1,5 @@
 """Membership-inference attacks: exact values on hand-made logits, chance vs memorisation on real models."""
+
 from __future__ import annotations
 
 import math
@@ -71,7 +72,10 @@ def test_loss_threshold_attack_balances_sizes_with_a_seed():
     [
         ({"members": ([[0.0, 1.0]], [0]), "nonmembers": ([[0.0, 1.0]] * 3, [0] * 3)}, "members needs at least 2"),
         ({"members": ([[0.0, 1.0]] * 3, [0, 1]), "nonmembers": ([[0.0, 1.0]] * 3, [0] * 3)}, "one entry per row"),
-        ({"members": ([[0.0, 1.0]] * 3, [0, 1, 2]), "nonmembers": ([[0.0, 1.0]] * 3, [0] * 3)}, r"labels must lie in \[0, 1\]"),
+        (
+            {"members": ([[0.0, 1.0]] * 3, [0, 1, 2]), "nonmembers": ([[0.0, 1.0]] * 3, [0] * 3)},
+            r"labels must lie in \[0, 1\]",
+        ),
         ({"members": ([[0.0, float("nan")]] * 3, [0] * 3), "nonmembers": ([[0.0, 1.0]] * 3, [0] * 3)}, "NaN"),
         ({"members": [1, 2, 3], "nonmembers": ([[0.0, 1.0]] * 3, [0] * 3)}, r"\(logits, labels\) pair"),
     ],

@@ -8,6 +8,7 @@
 - two sessions unlearning at once through the job queue and the run store get their own results,
   one job at a time per device, the second waiting with a visible queue position.
 """
+
 from __future__ import annotations
 
 import copy
@@ -95,10 +96,17 @@ def _exploding_lr():
 
 
 DIVERGENCE = [
-    Case("ga-nan-loss", "status diverged after step 2; the model of step 2 (the last good one) is returned", _nan_at_step_3),
+    Case(
+        "ga-nan-loss",
+        "status diverged after step 2; the model of step 2 (the last good one) is returned",
+        _nan_at_step_3,
+    ),
     Case("ga-inf-loss", "status diverged after step 2; the model of step 2 is returned", _inf_at_step_3),
-    Case("ga-exploding-lr", "learning rate 50: status diverged (non-finite loss or collapse); finite weights of a good step",
-         _exploding_lr),
+    Case(
+        "ga-exploding-lr",
+        "learning rate 50: status diverged (non-finite loss or collapse); finite weights of a good step",
+        _exploding_lr,
+    ),
 ]
 
 
@@ -109,7 +117,12 @@ def test_divergence_stops_as_diverged_with_the_last_good_model(case):
     (model, poison), extra = case.make()
     hp = {**FAST, "steps": 6, **extra}
     res = get_method("ga").run(
-        model, forget, retain, intensity=1.0, val=None, hyperparameters=hp,
+        model,
+        forget,
+        retain,
+        intensity=1.0,
+        val=None,
+        hyperparameters=hp,
         progress=poison.arm_after(2) if poison else None,
     )
     assert res.status == "diverged", res.message
@@ -119,7 +132,9 @@ def test_divergence_stops_as_diverged_with_the_last_good_model(case):
         assert res.chosen_step < hp["steps"]
         return
     assert res.steps == 2 and res.chosen_step == 2 and "at step 3" in res.message
-    clean = get_method("ga").run(tiny_model(), forget, retain, intensity=1.0, val=None, hyperparameters={**hp, "steps": 2})
+    clean = get_method("ga").run(
+        tiny_model(), forget, retain, intensity=1.0, val=None, hyperparameters={**hp, "steps": 2}
+    )
     assert same_state(state_of(res.model), state_of(clean.model))  # exactly the model after step 2
 
 
@@ -130,8 +145,16 @@ def test_a_diverged_run_is_stored_as_diverged_with_its_last_good_weights(tmp_pat
     poison = _Poison(float("nan"))
     poison.attach(subject.model)
     store = RunStore(tmp_path / "runs")
-    run = unlearn(subject, method="ga", intensity=1.0, forget="group:red", store=store, hyperparameters={**FAST, "steps": 6},
-                  progress=poison.arm_after(2), **QUICK_RUN)
+    run = unlearn(
+        subject,
+        method="ga",
+        intensity=1.0,
+        forget="group:red",
+        store=store,
+        hyperparameters={**FAST, "steps": 6},
+        progress=poison.arm_after(2),
+        **QUICK_RUN,
+    )
     assert run.status == "diverged" and "loss became nan at step 3" in run.message
     record = store.get(run.run_id)
     assert record.status == "complete" and record.result["status"] == "diverged"
@@ -161,8 +184,16 @@ def test_a_run_cancelled_midway_leaves_its_cancelled_row_and_no_artifacts(tmp_pa
         return len(calls) > 2
 
     with pytest.raises(StopRequested, match="cancelled before step 3 of 30.*nothing was saved"):
-        unlearn(tiny_subject(), method="ga", intensity=0.5, forget="group:red", store=store,
-                hyperparameters={**FAST, "steps": 30}, should_stop=should_stop, **QUICK_RUN)
+        unlearn(
+            tiny_subject(),
+            method="ga",
+            intensity=0.5,
+            forget="group:red",
+            store=store,
+            hyperparameters={**FAST, "steps": 30},
+            should_stop=should_stop,
+            **QUICK_RUN,
+        )
     [record] = store.list()
     assert record.status == "cancelled" and "nothing was saved" in record.message
     _nothing_but_the_row(store, record.run_id)
@@ -179,8 +210,17 @@ def test_a_cancel_while_the_result_is_measured_saves_nothing(tmp_path):
             done.set()  # the method has finished; the cancel arrives during the evaluation
 
     with pytest.raises(StopRequested, match="while its result was being measured"):
-        unlearn(tiny_subject(), method="ga", intensity=0.5, forget="group:red", store=store, hyperparameters=FAST,
-                progress=progress, should_stop=done.is_set, **QUICK_RUN)
+        unlearn(
+            tiny_subject(),
+            method="ga",
+            intensity=0.5,
+            forget="group:red",
+            store=store,
+            hyperparameters=FAST,
+            progress=progress,
+            should_stop=done.is_set,
+            **QUICK_RUN,
+        )
     [record] = store.list()
     assert record.status == "cancelled"
     _nothing_but_the_row(store, record.run_id)
@@ -203,7 +243,15 @@ def test_a_write_that_fails_midway_leaves_a_failed_row_and_no_artifacts(tmp_path
     monkeypatch.setattr(RunWriter, "add_json", add_json)
     store = RunStore(tmp_path / "runs")
     with pytest.raises(OSError, match="No space left"):
-        unlearn(tiny_subject(), method="ga", intensity=0.5, forget="group:red", store=store, hyperparameters=FAST, **QUICK_RUN)
+        unlearn(
+            tiny_subject(),
+            method="ga",
+            intensity=0.5,
+            forget="group:red",
+            store=store,
+            hyperparameters=FAST,
+            **QUICK_RUN,
+        )
     assert "unlearned.safetensors" in written and "audit_before.json" in written
     [record] = store.list()
     assert record.status == "failed" and "No space left on device" in record.message
@@ -224,8 +272,15 @@ def test_a_job_cancelled_from_the_dashboard_keeps_no_result_and_no_artifacts(tmp
         started.set()
         time.sleep(0.05)
 
-    fn = unlearn_task(tiny_subject(), method="ga", intensity=0.5, forget="group:red", hyperparameters={**FAST, "steps": 400},
-                      store=store, **QUICK_RUN)
+    fn = unlearn_task(
+        tiny_subject(),
+        method="ga",
+        intensity=0.5,
+        forget="group:red",
+        hyperparameters={**FAST, "steps": 400},
+        store=store,
+        **QUICK_RUN,
+    )
     job = manager.submit(lambda p, s: fn(lambda ev: (p(ev), progress(ev)), s), kind="unlearn", owner="tab-1")
     try:
         assert started.wait(60)
@@ -253,12 +308,48 @@ def test_a_bamu_unlearn_killed_mid_run_is_marked_failed_on_the_next_start(tmp_pa
     ckpt = model_file(tmp_path / "m.safetensors")
     out = tmp_path / "out" / "unlearned.safetensors"
     home = tmp_path / "home"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "BAMU_HOME": str(home), "BAMU_DEVICE": "cpu", "PYTHONUNBUFFERED": "1",
-           "OMP_NUM_THREADS": "1"}
-    argv = ["unlearn", "--data", str(root), "--meta", str(meta), "--image-size", "16", "--model", str(ckpt), "--arch", "small_cnn",
-            "--method", "finetune", "--intensity", "0.5", "--forget", "group:a", "--hp", "steps=100000", "--hp", "patience=100000", "--hp", "collapse_drop=1",
-            "--out", str(out)]
-    proc = subprocess.Popen([sys.executable, "-m", "bamu_core", *argv], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "BAMU_HOME": str(home),
+        "BAMU_DEVICE": "cpu",
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    argv = [
+        "unlearn",
+        "--data",
+        str(root),
+        "--meta",
+        str(meta),
+        "--image-size",
+        "16",
+        "--model",
+        str(ckpt),
+        "--arch",
+        "small_cnn",
+        "--method",
+        "finetune",
+        "--intensity",
+        "0.5",
+        "--forget",
+        "group:a",
+        "--hp",
+        "steps=100000",
+        "--hp",
+        "patience=100000",
+        "--hp",
+        "collapse_drop=1",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bamu_core", *argv],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
     seen = []
     try:
         deadline = time.time() + 120
@@ -334,7 +425,15 @@ def test_training_out_of_memory_splits_each_step_and_keeps_the_step_count():
     model = _oom_above(tiny_model(), 12)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        losses = fit(model, data, epochs=1, lr=1e-3, batch_size=32, optimizer="adam", progress=lambda ev: steps.append((ev.step, ev.total)))
+        losses = fit(
+            model,
+            data,
+            epochs=1,
+            lr=1e-3,
+            batch_size=32,
+            optimizer="adam",
+            progress=lambda ev: steps.append((ev.step, ev.total)),
+        )
     assert steps == [(1, 2), (2, 2)]  # 64 images, batch 32: still two optimiser steps
     assert _messages(record) == [
         "training: out of memory with batch size 32; continuing with batch size 16",
@@ -390,8 +489,23 @@ def test_bamu_prints_the_out_of_memory_fallback_as_one_line_warnings(tmp_path, c
         return original(self, x)
 
     monkeypatch.setattr(cls, "forward", forward)
-    argv = ["audit", "--data", str(root), "--meta", str(meta), "--image-size", "16", "--model", str(ckpt), "--arch", "small_cnn",
-            "--n-boot", "0", "--saliency-per-group", "0"]
+    argv = [
+        "audit",
+        "--data",
+        str(root),
+        "--meta",
+        str(meta),
+        "--image-size",
+        "16",
+        "--model",
+        str(ckpt),
+        "--arch",
+        "small_cnn",
+        "--n-boot",
+        "0",
+        "--saliency-per-group",
+        "0",
+    ]
     assert main(argv) == 0
     warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     sizes = [512, 256, 128, 64, 32, 16, 8, 4]
@@ -427,7 +541,9 @@ def test_two_sessions_unlearning_at_once_queue_and_keep_their_own_runs(tmp_path)
 
     jobs = {}
     for owner, method in (("tab-a", "ga"), ("tab-b", "finetune")):
-        fn = unlearn_task(subject, method=method, intensity=0.5, forget="group:red", hyperparameters=FAST, store=store, **QUICK_RUN)
+        fn = unlearn_task(
+            subject, method=method, intensity=0.5, forget="group:red", hyperparameters=FAST, store=store, **QUICK_RUN
+        )
         jobs[owner] = manager.submit(gated(fn), kind="unlearn", owner=owner, device="cpu", label=method)
     try:
         a, b = jobs["tab-a"], jobs["tab-b"]
@@ -461,7 +577,11 @@ def test_two_unlearning_runs_in_parallel_threads_match_their_solo_results(tmp_pa
     forget, retain = _forget_retain(subject)
     hp = {**FAST, "steps": 6}
     solo = {
-        m: state_of(get_method(m).run(subject.model, forget, retain, intensity=0.5, val=subject.scenario.val, hyperparameters=hp).model)
+        m: state_of(
+            get_method(m)
+            .run(subject.model, forget, retain, intensity=0.5, val=subject.scenario.val, hyperparameters=hp)
+            .model
+        )
         for m in ("ga", "finetune")
     }
     store = RunStore(tmp_path / "runs")
@@ -471,7 +591,9 @@ def test_two_unlearning_runs_in_parallel_threads_match_their_solo_results(tmp_pa
     def work(method):
         try:
             start.wait(10)
-            results[method] = unlearn(subject, method=method, intensity=0.5, forget="group:red", store=store, hyperparameters=hp, **QUICK_RUN)
+            results[method] = unlearn(
+                subject, method=method, intensity=0.5, forget="group:red", store=store, hyperparameters=hp, **QUICK_RUN
+            )
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -511,8 +633,15 @@ def test_the_shared_model_is_never_moved_in_place():
     audit(subject, n_boot=0, saliency_per_group=2)
     get_strategy("counterfactual")(subject.scenario, model=subject.model)  # (it may select none here)
     select_forget(subject.scenario, "influence:5", model=subject.model)
-    run = unlearn(subject, method="ga", intensity=0.5, forget="group:red", store=None, hyperparameters=FAST,
-                  **{**QUICK_RUN, "gradcam_images": 2})
+    run = unlearn(
+        subject,
+        method="ga",
+        intensity=0.5,
+        forget="group:red",
+        store=None,
+        hyperparameters=FAST,
+        **{**QUICK_RUN, "gradcam_images": 2},
+    )
     assert run.status in ("ok", "stopped_early") and same_state(state_of(subject.model), before)
 
 

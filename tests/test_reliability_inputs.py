@@ -7,6 +7,7 @@ valid (mixed image modes and sizes, extra CSV columns, padded headers) load, wit
 Cases already covered elsewhere (tests/test_folder.py, test_models.py, test_cli.py,
 test_unlearn_cli.py, test_app.py) are not repeated here.
 """
+
 from __future__ import annotations
 
 import io
@@ -114,51 +115,151 @@ def _not_utf8(tmp):
 
 
 FOLDER_CASES = [
-    Case("csv-missing-label-column", "refused: names the missing column, lists the columns the CSV has",
-         _edit_csv(lambda t: t.replace("path,label,site", "path,species,site")), ValueError,
-         r"lacks column\(s\) 'label'.*it has 'path', 'species', 'site'", r"--label-col"),
-    Case("csv-missing-path-column", "refused: names the missing column",
-         _edit_csv(lambda t: t.replace("path,label,site", "file,label,site")), ValueError,
-         r"lacks column\(s\) 'path'", r"rename the column"),
-    Case("csv-label-column-not-there", "refused: the chosen label column is named",
-         _no_header_columns, ValueError, r"lacks column\(s\) 'species'", r"--label-col"),
-    Case("csv-extra-id-column", "refused: an extra column with a new value in every row is not taken as groups",
-         _edit_csv(lambda t: "\n".join(line + (",id" if i == 0 else f",{i}") for i, line in enumerate(t.strip().splitlines())) + "\n"),
-         ValueError, r"column 'id' .* different value in every row", r"--group-col"),
-    Case("csv-not-utf8", "refused: says how to save the CSV",
-         _not_utf8, ValueError, r"cannot parse metadata CSV meta.csv", r"UTF-8 text with a header row"),
-    Case("csv-header-only", "refused: the CSV has no rows",
-         _edit_csv(lambda t: t.splitlines()[0] + "\n"), ValueError, r"has no rows", r"add one row per image"),
-    Case("csv-unknown-split", "refused: names the unknown split values",
-         _edit_csv(lambda t: "\n".join(line + (",split" if i == 0 else ",training") for i, line in enumerate(t.strip().splitlines())) + "\n"),
-         ValueError, r"column 'split' has value\(s\) \['training'\]", r"use train, val or test"),
-    Case("label-empty", "refused: names the column and the CSV line",
-         _edit_csv(lambda t: t + "img0.png,,a\n"), ValueError, r"column 'label' is empty in 1 row\(s\) \(CSV line 26\)",
-         r"fill in a value or remove those rows"),
-    Case("group-nan-literal", "refused: NaN / NA group values count as missing",
-         _edit_csv(lambda t: t + "img0.png,cat,NaN\nimg1.png,dog,NA\n"), ValueError,
-         r"column 'site' is empty in 2 row\(s\) \(CSV line 26, 27\)", r"fill in a value"),
-    Case("group-with-one-sample", "refused: the group cannot be measured on the test split",
-         _edit_csv(lambda t: t + "img0.png,cat,c\n"), ValueError,
-         r"group\(s\) 'c' of column 'site' have no image in the test split", r"add images .* or drop the group"),
-    Case("class-absent-from-test", "refused: a class with no test image cannot be measured",
-         _edit_csv(lambda t: t + "img0.png,bird,a\nimg1.png,bird,b\n"), ValueError,
-         r"class\(es\) 'bird' of column 'label' have no image in the test split", r"add images .* or remove those rows"),
-    Case("image-not-an-image", "refused: names the file",
-         _replace_image(b"%PDF-1.4 a document, not a picture"), ValueError,
-         r"cannot read image img5.png: UnidentifiedImageError", r"replace or remove this file"),
-    Case("image-empty-file", "refused: names the file",
-         _replace_image(b""), ValueError, r"cannot read image img5.png", r"replace or remove this file"),
-    Case("image-decompression-bomb", "refused before decoding: 400 million pixels declared",
-         _replace_image(_bomb_png()), ValueError, r"cannot read image img5.png: DecompressionBombError",
-         r"replace or remove this file"),
-    Case("image-path-absolute", "refused: an absolute path leaves the data folder",
-         _absolute_path, ValueError, r"points outside the data folder", r"paths must be relative to it"),
-    Case("image-symlink-outside", "refused: a link to a file outside the data folder",
-         _symlink_out, ValueError, r"'link.png' points outside the data folder", r"relative to it"),
-    Case("image-missing", "refused: counts the missing files and says where paths are looked up",
-         _edit_csv(lambda t: t + "nope/absent.png,cat,a\n"), FileNotFoundError,
-         r"1 image\(s\) listed in meta.csv are missing, e.g. nope/absent.png", r"relative to the data folder"),
+    Case(
+        "csv-missing-label-column",
+        "refused: names the missing column, lists the columns the CSV has",
+        _edit_csv(lambda t: t.replace("path,label,site", "path,species,site")),
+        ValueError,
+        r"lacks column\(s\) 'label'.*it has 'path', 'species', 'site'",
+        r"--label-col",
+    ),
+    Case(
+        "csv-missing-path-column",
+        "refused: names the missing column",
+        _edit_csv(lambda t: t.replace("path,label,site", "file,label,site")),
+        ValueError,
+        r"lacks column\(s\) 'path'",
+        r"rename the column",
+    ),
+    Case(
+        "csv-label-column-not-there",
+        "refused: the chosen label column is named",
+        _no_header_columns,
+        ValueError,
+        r"lacks column\(s\) 'species'",
+        r"--label-col",
+    ),
+    Case(
+        "csv-extra-id-column",
+        "refused: an extra column with a new value in every row is not taken as groups",
+        _edit_csv(
+            lambda t: (
+                "\n".join(line + (",id" if i == 0 else f",{i}") for i, line in enumerate(t.strip().splitlines())) + "\n"
+            )
+        ),
+        ValueError,
+        r"column 'id' .* different value in every row",
+        r"--group-col",
+    ),
+    Case(
+        "csv-not-utf8",
+        "refused: says how to save the CSV",
+        _not_utf8,
+        ValueError,
+        r"cannot parse metadata CSV meta.csv",
+        r"UTF-8 text with a header row",
+    ),
+    Case(
+        "csv-header-only",
+        "refused: the CSV has no rows",
+        _edit_csv(lambda t: t.splitlines()[0] + "\n"),
+        ValueError,
+        r"has no rows",
+        r"add one row per image",
+    ),
+    Case(
+        "csv-unknown-split",
+        "refused: names the unknown split values",
+        _edit_csv(
+            lambda t: (
+                "\n".join(line + (",split" if i == 0 else ",training") for i, line in enumerate(t.strip().splitlines()))
+                + "\n"
+            )
+        ),
+        ValueError,
+        r"column 'split' has value\(s\) \['training'\]",
+        r"use train, val or test",
+    ),
+    Case(
+        "label-empty",
+        "refused: names the column and the CSV line",
+        _edit_csv(lambda t: t + "img0.png,,a\n"),
+        ValueError,
+        r"column 'label' is empty in 1 row\(s\) \(CSV line 26\)",
+        r"fill in a value or remove those rows",
+    ),
+    Case(
+        "group-nan-literal",
+        "refused: NaN / NA group values count as missing",
+        _edit_csv(lambda t: t + "img0.png,cat,NaN\nimg1.png,dog,NA\n"),
+        ValueError,
+        r"column 'site' is empty in 2 row\(s\) \(CSV line 26, 27\)",
+        r"fill in a value",
+    ),
+    Case(
+        "group-with-one-sample",
+        "refused: the group cannot be measured on the test split",
+        _edit_csv(lambda t: t + "img0.png,cat,c\n"),
+        ValueError,
+        r"group\(s\) 'c' of column 'site' have no image in the test split",
+        r"add images .* or drop the group",
+    ),
+    Case(
+        "class-absent-from-test",
+        "refused: a class with no test image cannot be measured",
+        _edit_csv(lambda t: t + "img0.png,bird,a\nimg1.png,bird,b\n"),
+        ValueError,
+        r"class\(es\) 'bird' of column 'label' have no image in the test split",
+        r"add images .* or remove those rows",
+    ),
+    Case(
+        "image-not-an-image",
+        "refused: names the file",
+        _replace_image(b"%PDF-1.4 a document, not a picture"),
+        ValueError,
+        r"cannot read image img5.png: UnidentifiedImageError",
+        r"replace or remove this file",
+    ),
+    Case(
+        "image-empty-file",
+        "refused: names the file",
+        _replace_image(b""),
+        ValueError,
+        r"cannot read image img5.png",
+        r"replace or remove this file",
+    ),
+    Case(
+        "image-decompression-bomb",
+        "refused before decoding: 400 million pixels declared",
+        _replace_image(_bomb_png()),
+        ValueError,
+        r"cannot read image img5.png: DecompressionBombError",
+        r"replace or remove this file",
+    ),
+    Case(
+        "image-path-absolute",
+        "refused: an absolute path leaves the data folder",
+        _absolute_path,
+        ValueError,
+        r"points outside the data folder",
+        r"paths must be relative to it",
+    ),
+    Case(
+        "image-symlink-outside",
+        "refused: a link to a file outside the data folder",
+        _symlink_out,
+        ValueError,
+        r"'link.png' points outside the data folder",
+        r"relative to it",
+    ),
+    Case(
+        "image-missing",
+        "refused: counts the missing files and says where paths are looked up",
+        _edit_csv(lambda t: t + "nope/absent.png,cat,a\n"),
+        FileNotFoundError,
+        r"1 image\(s\) listed in meta.csv are missing, e.g. nope/absent.png",
+        r"relative to the data folder",
+    ),
 ]
 
 
@@ -230,16 +331,32 @@ def _save(path, image):
 
 
 DEPTH_CASES = [
-    Case("rgba-transparent", "transparent pixels composite onto black: (0, 0, 0)",
-         lambda: (Image.new("RGBA", (5, 3), (200, 100, 50, 0)), (0, 0, 0))),
-    Case("la-opaque", "grey with alpha keeps its grey: (90, 90, 90)", lambda: (Image.new("LA", (5, 3), (90, 255)), (90, 90, 90))),
+    Case(
+        "rgba-transparent",
+        "transparent pixels composite onto black: (0, 0, 0)",
+        lambda: (Image.new("RGBA", (5, 3), (200, 100, 50, 0)), (0, 0, 0)),
+    ),
+    Case(
+        "la-opaque",
+        "grey with alpha keeps its grey: (90, 90, 90)",
+        lambda: (Image.new("LA", (5, 3), (90, 255)), (90, 90, 90)),
+    ),
     Case("1-bit", "1-bit white is 255", lambda: (Image.new("1", (5, 3), 1), (255, 255, 255))),
-    Case("16-bit-40000", "16-bit maps by its full range: 40000 -> 156",
-         lambda: (Image.fromarray(np.full((3, 5), 40000, dtype=np.uint16)), (156, 156, 156))),
-    Case("32-bit-1000", "32-bit integers above 255 map as 16-bit: 1000 -> 4",
-         lambda: (Image.fromarray(np.full((3, 5), 1000, dtype=np.int32)), (4, 4, 4))),
-    Case("float-half", "float images in 0..1 map by 255: 0.5 -> 128",
-         lambda: (Image.fromarray(np.full((3, 5), 0.5, dtype=np.float32)), (128, 128, 128))),
+    Case(
+        "16-bit-40000",
+        "16-bit maps by its full range: 40000 -> 156",
+        lambda: (Image.fromarray(np.full((3, 5), 40000, dtype=np.uint16)), (156, 156, 156)),
+    ),
+    Case(
+        "32-bit-1000",
+        "32-bit integers above 255 map as 16-bit: 1000 -> 4",
+        lambda: (Image.fromarray(np.full((3, 5), 1000, dtype=np.int32)), (4, 4, 4)),
+    ),
+    Case(
+        "float-half",
+        "float images in 0..1 map by 255: 0.5 -> 128",
+        lambda: (Image.fromarray(np.full((3, 5), 0.5, dtype=np.float32)), (128, 128, 128)),
+    ),
 ]
 
 
@@ -294,17 +411,46 @@ def _no_tensors(tmp):
 
 
 CHECKPOINT_CASES = [
-    Case("checkpoint-nan-weights", "refused: NaN or infinite weights, named",
-         lambda tmp: model_file(tmp / "nan.safetensors", poison=True), ValueError,
-         r"holds NaN or infinite values in 1 tensor\(s\), e\.g\. conv1\.weight", r"use an earlier checkpoint"),
-    Case("checkpoint-truncated-pt", "refused: the file is cut short",
-         _truncated_pt, ValueError, r"m.pt cannot be read", r"truncated: save one with torch\.save"),
-    Case("checkpoint-truncated-safetensors", "refused: the file is cut short",
-         _truncated_safetensors, ValueError, r"not a valid safetensors file", r"truncated: save it again"),
-    Case("checkpoint-bare-tensor", "refused: a tensor is not a state dict",
-         _tensor_not_dict, ValueError, r"does not contain a state dict", r"torch\.save\(model\.state_dict\(\)"),
-    Case("checkpoint-without-tensors", "refused: a dict with no weights",
-         _no_tensors, ValueError, r"does not contain a state dict", r"torch\.save\(model\.state_dict\(\)"),
+    Case(
+        "checkpoint-nan-weights",
+        "refused: NaN or infinite weights, named",
+        lambda tmp: model_file(tmp / "nan.safetensors", poison=True),
+        ValueError,
+        r"holds NaN or infinite values in 1 tensor\(s\), e\.g\. conv1\.weight",
+        r"use an earlier checkpoint",
+    ),
+    Case(
+        "checkpoint-truncated-pt",
+        "refused: the file is cut short",
+        _truncated_pt,
+        ValueError,
+        r"m.pt cannot be read",
+        r"truncated: save one with torch\.save",
+    ),
+    Case(
+        "checkpoint-truncated-safetensors",
+        "refused: the file is cut short",
+        _truncated_safetensors,
+        ValueError,
+        r"not a valid safetensors file",
+        r"truncated: save it again",
+    ),
+    Case(
+        "checkpoint-bare-tensor",
+        "refused: a tensor is not a state dict",
+        _tensor_not_dict,
+        ValueError,
+        r"does not contain a state dict",
+        r"torch\.save\(model\.state_dict\(\)",
+    ),
+    Case(
+        "checkpoint-without-tensors",
+        "refused: a dict with no weights",
+        _no_tensors,
+        ValueError,
+        r"does not contain a state dict",
+        r"torch\.save\(model\.state_dict\(\)",
+    ),
 ]
 
 
@@ -347,26 +493,86 @@ def _bomb_zip() -> bytes:
 
 
 ZIP_CASES = [
-    Case("zip-parent-path", "refused: path traversal with ../", lambda: _zip({"ok/a.csv": b"x", "../evil.csv": b"x"}),
-         ValueError, r"'\.\./evil\.csv' points outside the archive folder \(path traversal\)", r"relative paths"),
-    Case("zip-nested-parent-path", "refused: path traversal inside a path",
-         lambda: _zip({"data/../../evil.csv": b"x"}), ValueError, r"path traversal", r"make the zip from inside the dataset folder"),
-    Case("zip-absolute-path", "refused: an absolute path", lambda: _zip({"/tmp/evil.csv": b"x"}),
-         ValueError, r"'/tmp/evil\.csv' points outside", r"relative paths"),
-    Case("zip-windows-drive", "refused: a drive-letter path", lambda: _zip({"C:\\evil.csv": b"x"}),
-         ValueError, r"points outside", r"make the zip from inside"),
-    Case("zip-backslash-parent", "refused: ..\\ traversal", lambda: _zip({"..\\evil.csv": b"x"}),
-         ValueError, r"path traversal", r"make the zip from inside the dataset folder"),
-    Case("zip-symlink", "refused: a symbolic link entry", lambda: _zip({"link": b"/etc/passwd"}, symlink="link"),
-         ValueError, r"'link' is a symbolic link", r"links are refused"),
-    Case("zip-encrypted", "refused: an encrypted entry", lambda: _zip({"a.csv": b"x"}, encrypted="a.csv"),
-         ValueError, r"'a\.csv' is encrypted", r"upload an unencrypted zip"),
-    Case("zip-too-many-entries", "refused: more entries than allowed",
-         lambda: _zip({f"f{i}.txt": b"" for i in range(12)}), ValueError, r"holds 12 entries", r"at most 10"),
-    Case("zip-bomb", "refused: expands beyond the allowed size", _bomb_zip, ValueError,
-         r"expands to 3 MB", r"at most 1 MB are accepted"),
-    Case("zip-not-a-zip", "refused: not an archive", lambda: b"PK but not really a zip", ValueError,
-         r"not a valid zip archive", r"zip -r data.zip"),
+    Case(
+        "zip-parent-path",
+        "refused: path traversal with ../",
+        lambda: _zip({"ok/a.csv": b"x", "../evil.csv": b"x"}),
+        ValueError,
+        r"'\.\./evil\.csv' points outside the archive folder \(path traversal\)",
+        r"relative paths",
+    ),
+    Case(
+        "zip-nested-parent-path",
+        "refused: path traversal inside a path",
+        lambda: _zip({"data/../../evil.csv": b"x"}),
+        ValueError,
+        r"path traversal",
+        r"make the zip from inside the dataset folder",
+    ),
+    Case(
+        "zip-absolute-path",
+        "refused: an absolute path",
+        lambda: _zip({"/tmp/evil.csv": b"x"}),
+        ValueError,
+        r"'/tmp/evil\.csv' points outside",
+        r"relative paths",
+    ),
+    Case(
+        "zip-windows-drive",
+        "refused: a drive-letter path",
+        lambda: _zip({"C:\\evil.csv": b"x"}),
+        ValueError,
+        r"points outside",
+        r"make the zip from inside",
+    ),
+    Case(
+        "zip-backslash-parent",
+        "refused: ..\\ traversal",
+        lambda: _zip({"..\\evil.csv": b"x"}),
+        ValueError,
+        r"path traversal",
+        r"make the zip from inside the dataset folder",
+    ),
+    Case(
+        "zip-symlink",
+        "refused: a symbolic link entry",
+        lambda: _zip({"link": b"/etc/passwd"}, symlink="link"),
+        ValueError,
+        r"'link' is a symbolic link",
+        r"links are refused",
+    ),
+    Case(
+        "zip-encrypted",
+        "refused: an encrypted entry",
+        lambda: _zip({"a.csv": b"x"}, encrypted="a.csv"),
+        ValueError,
+        r"'a\.csv' is encrypted",
+        r"upload an unencrypted zip",
+    ),
+    Case(
+        "zip-too-many-entries",
+        "refused: more entries than allowed",
+        lambda: _zip({f"f{i}.txt": b"" for i in range(12)}),
+        ValueError,
+        r"holds 12 entries",
+        r"at most 10",
+    ),
+    Case(
+        "zip-bomb",
+        "refused: expands beyond the allowed size",
+        _bomb_zip,
+        ValueError,
+        r"expands to 3 MB",
+        r"at most 1 MB are accepted",
+    ),
+    Case(
+        "zip-not-a-zip",
+        "refused: not an archive",
+        lambda: b"PK but not really a zip",
+        ValueError,
+        r"not a valid zip archive",
+        r"zip -r data.zip",
+    ),
 ]
 
 
@@ -386,16 +592,28 @@ def test_a_good_zip_is_extracted_in_place(tmp_path):
     """A well-formed dataset zip is extracted below its folder and its metadata CSV found."""
     from dashboard.uploads import extract_zip, find_metadata_csv
 
-    dest = extract_zip(_zip({"ds/meta.csv": b"path,label,g\n", "ds/img/a.png": png_bytes(np.zeros((2, 2), np.uint8))}), tmp_path / "x")
+    dest = extract_zip(
+        _zip({"ds/meta.csv": b"path,label,g\n", "ds/img/a.png": png_bytes(np.zeros((2, 2), np.uint8))}), tmp_path / "x"
+    )
     assert files_under(dest) == ["ds/img/a.png", "ds/meta.csv"]
     assert find_metadata_csv(dest) == dest / "ds" / "meta.csv"
 
 
 UPLOAD_CASES = [
-    Case("upload-pickle-suffix", "refused: lists the accepted checkpoint types", lambda: ("model.pkl", b"x"),
-         problem=r"unsupported file type \.pkl", advice=r"upload one of \.pt"),
-    Case("upload-empty-file", "refused: the file is empty", lambda: ("model.pt", b""),
-         problem=r"model\.pt is empty", advice=r"model\.pt is empty"),
+    Case(
+        "upload-pickle-suffix",
+        "refused: lists the accepted checkpoint types",
+        lambda: ("model.pkl", b"x"),
+        problem=r"unsupported file type \.pkl",
+        advice=r"upload one of \.pt",
+    ),
+    Case(
+        "upload-empty-file",
+        "refused: the file is empty",
+        lambda: ("model.pt", b""),
+        problem=r"model\.pt is empty",
+        advice=r"model\.pt is empty",
+    ),
 ]
 
 
@@ -419,25 +637,78 @@ def test_bad_single_file_uploads_are_refused(case):
 # ------------------------------------------------------------------------------------------------
 
 WORKFLOW_CASES = [
-    Case("intensity-above-1", "refused before any work; nothing stored", lambda: {"intensity": 1.5}, ValueError,
-         r"intensity must be a number in \[0, 1\], got 1\.5", r"in \[0, 1\]"),
-    Case("intensity-negative", "refused before any work; nothing stored", lambda: {"intensity": -0.1}, ValueError,
-         r"intensity must be a number in \[0, 1\], got -0\.1", r"in \[0, 1\]"),
-    Case("intensity-nan", "refused before any work; nothing stored", lambda: {"intensity": float("nan")}, ValueError,
-         r"got nan", r"in \[0, 1\]"),
-    Case("intensity-text", "refused before any work; nothing stored", lambda: {"intensity": "high"}, ValueError,
-         r"got 'high'", r"in \[0, 1\]"),
-    Case("forget-set-empty", "refused: the forget set is empty", lambda: {"forget": "indices:,"}, ValueError,
-         r"selected no training images", r"choose another forget set"),
-    Case("forget-set-everything", "refused: nothing would be left to retain",
-         lambda: {"forget": "indices:" + ",".join(map(str, range(64)))}, ValueError,
-         r"selected the whole training split", r"choose a smaller forget set"),
-    Case("forget-unknown-group", "refused: names the groups there are", lambda: {"forget": "group:blue"}, ValueError,
-         r"group 'blue' is not a group of 'colour'", r"choose one of \['red', 'green'\]"),
-    Case("method-unknown", "refused: lists the methods", lambda: {"method": "delete_bias"}, ValueError,
-         r"unknown unlearning method 'delete_bias'", r"available: .*ga"),
-    Case("hyperparameter-unknown", "refused: names the bad hyper-parameter",
-         lambda: {"hyperparameters": {"stepz": 3}}, ValueError, r"stepz", r"ga|steps"),
+    Case(
+        "intensity-above-1",
+        "refused before any work; nothing stored",
+        lambda: {"intensity": 1.5},
+        ValueError,
+        r"intensity must be a number in \[0, 1\], got 1\.5",
+        r"in \[0, 1\]",
+    ),
+    Case(
+        "intensity-negative",
+        "refused before any work; nothing stored",
+        lambda: {"intensity": -0.1},
+        ValueError,
+        r"intensity must be a number in \[0, 1\], got -0\.1",
+        r"in \[0, 1\]",
+    ),
+    Case(
+        "intensity-nan",
+        "refused before any work; nothing stored",
+        lambda: {"intensity": float("nan")},
+        ValueError,
+        r"got nan",
+        r"in \[0, 1\]",
+    ),
+    Case(
+        "intensity-text",
+        "refused before any work; nothing stored",
+        lambda: {"intensity": "high"},
+        ValueError,
+        r"got 'high'",
+        r"in \[0, 1\]",
+    ),
+    Case(
+        "forget-set-empty",
+        "refused: the forget set is empty",
+        lambda: {"forget": "indices:,"},
+        ValueError,
+        r"selected no training images",
+        r"choose another forget set",
+    ),
+    Case(
+        "forget-set-everything",
+        "refused: nothing would be left to retain",
+        lambda: {"forget": "indices:" + ",".join(map(str, range(64)))},
+        ValueError,
+        r"selected the whole training split",
+        r"choose a smaller forget set",
+    ),
+    Case(
+        "forget-unknown-group",
+        "refused: names the groups there are",
+        lambda: {"forget": "group:blue"},
+        ValueError,
+        r"group 'blue' is not a group of 'colour'",
+        r"choose one of \['red', 'green'\]",
+    ),
+    Case(
+        "method-unknown",
+        "refused: lists the methods",
+        lambda: {"method": "delete_bias"},
+        ValueError,
+        r"unknown unlearning method 'delete_bias'",
+        r"available: .*ga",
+    ),
+    Case(
+        "hyperparameter-unknown",
+        "refused: names the bad hyper-parameter",
+        lambda: {"hyperparameters": {"stepz": 3}},
+        ValueError,
+        r"stepz",
+        r"ga|steps",
+    ),
 ]
 
 
@@ -495,53 +766,142 @@ def _csv_edit(tmp, edit):
 
 
 CLI_CASES = [
-    Case("cli-csv-missing-column", "`bamu audit --data`: exit 2, one line naming the missing column and --label-col",
-         lambda t: ["audit", *_csv_edit(t, lambda s: s.replace("path,label,site", "path,kind,site")), *_cli_model(t)],
-         problem=r"lacks column\(s\) 'label'", advice=r"--label-col"),
-    Case("cli-corrupt-image", "exit 2, one line naming the unreadable image",
-         lambda t: ["audit", *_corrupt_image(t), *_cli_model(t)],
-         problem=r"cannot read image img3\.png", advice=r"replace or remove this file"),
-    Case("cli-class-absent-from-test", "exit 2, one line naming the class with no test image",
-         lambda t: ["audit", *_csv_edit(t, lambda s: s + "img0.png,bird,a\n"), *_cli_model(t)],
-         problem=r"class\(es\) 'bird'", advice=r"add images"),
-    Case("cli-group-nan", "exit 2, one line naming the column and CSV line with a NaN group",
-         lambda t: ["audit", *_csv_edit(t, lambda s: s + "img0.png,cat,nan\n"), *_cli_model(t)],
-         problem=r"column 'site' is empty", advice=r"fill in a value"),
-    Case("cli-checkpoint-other-arch", "ResNet-20 weights for a small CNN: exit 2, one line naming missing / unexpected keys",
-         lambda t: ["audit", *_cli_dataset(t), "--model", str(model_file(t / "r.safetensors", arch="resnet20")), "--arch", "small_cnn"],
-         problem=r"does not fit architecture 'small_cnn'", advice=r"check the architecture"),
-    Case("cli-checkpoint-other-class-count", "10-class weights for 2-class data: exit 2, one line naming the mismatched shapes",
-         lambda t: ["audit", *_cli_dataset(t), *_cli_model(t, num_classes=10)],
-         problem=r"shape mismatch.*fc\.weight: checkpoint \(10, ", advice=r"number of classes"),
-    Case("cli-checkpoint-pickle", "a pickle that would write a file: exit 2, one line; its code never runs",
-         lambda t: ["audit", *_cli_dataset(t), *_pickle_file(t)],
-         problem=r"holds pickled Python objects", advice=r"save model\.state_dict\(\) instead"),
-    Case("cli-checkpoint-nan", "NaN weights: exit 2, one line naming the tensor",
-         lambda t: ["audit", *_cli_dataset(t), *_cli_model(t, poison=True)],
-         problem=r"NaN or infinite values", advice=r"use an earlier checkpoint"),
-    Case("cli-unlearn-unknown-group", "`bamu unlearn --forget group:zzz`: exit 2, one line listing the groups",
-         lambda t: ["unlearn", *_cli_dataset(t), *_cli_model(t), "--method", "ga", "--intensity", "0.5", "--forget", "group:zzz"],
-         problem=r"group 'zzz' is not a group of 'site'", advice=r"choose one of \['a', 'b'\]"),
-    Case("cli-unlearn-intensity-nan", "`--intensity nan`: exit 2, one line, before any data is read",
-         lambda t: ["unlearn", *_cli_dataset(t), *_cli_model(t), "--method", "ga", "--intensity", "nan"],
-         problem=r"--intensity must be in \[0, 1\], got nan", advice=r"\[0, 1\]"),
-    Case("cli-bad-option-value", "`--image-size big`: exit 2, one line (not argparse's usage block) pointing to --help",
-         lambda t: ["audit", "--image-size", "big"], problem=r"argument --image-size: invalid int value: 'big'",
-         advice=r"see bamu audit --help"),
-    Case("cli-unknown-command", "exit 2, one line listing the commands", lambda t: ["forget-everything"],
-         problem=r"invalid choice: 'forget-everything'", advice=r"choose from .*audit"),
-    Case("cli-report-unknown-run", "exit 2, one line pointing to `bamu runs`", lambda t: ["report", "20990101-000000-abcdef12", "--html", str(t / "r.html")],
-         problem=r"no run '20990101-000000-abcdef12'", advice=r"see `bamu runs`"),
-    Case("cli-json-path-is-a-folder", "`--json` naming a folder: exit 2, one line", lambda t: ["scenarios", "--json", str(t)],
-         problem=r"is a folder", advice=r"give the path of a file"),
-    Case("cli-json-parent-is-a-file", "`--json` below a file: exit 2, one line",
-         lambda t: ["scenarios", "--json", str(model_file(t / "m.pt") / "out.json")],
-         problem=r"part of its folder path is a file", advice=r"not a folder"),
-    Case("cli-bamu-home-is-a-file", "BAMU_HOME naming a file: exit 2, one line",
-         lambda t: (["runs"], {"BAMU_HOME": str(model_file(t / "home.pt"))}),
-         problem=r"BAMU_HOME .* is not a folder", advice=r"set BAMU_HOME to a folder"),
-    Case("cli-run-id-traversal", "`bamu runs --delete ../../etc`: exit 2, one line; nothing deleted", lambda t: ["runs", "--delete", "../../etc"],
-         problem=r"'\.\./\.\./etc' is not a run id", advice=r"see `bamu runs`"),
+    Case(
+        "cli-csv-missing-column",
+        "`bamu audit --data`: exit 2, one line naming the missing column and --label-col",
+        lambda t: ["audit", *_csv_edit(t, lambda s: s.replace("path,label,site", "path,kind,site")), *_cli_model(t)],
+        problem=r"lacks column\(s\) 'label'",
+        advice=r"--label-col",
+    ),
+    Case(
+        "cli-corrupt-image",
+        "exit 2, one line naming the unreadable image",
+        lambda t: ["audit", *_corrupt_image(t), *_cli_model(t)],
+        problem=r"cannot read image img3\.png",
+        advice=r"replace or remove this file",
+    ),
+    Case(
+        "cli-class-absent-from-test",
+        "exit 2, one line naming the class with no test image",
+        lambda t: ["audit", *_csv_edit(t, lambda s: s + "img0.png,bird,a\n"), *_cli_model(t)],
+        problem=r"class\(es\) 'bird'",
+        advice=r"add images",
+    ),
+    Case(
+        "cli-group-nan",
+        "exit 2, one line naming the column and CSV line with a NaN group",
+        lambda t: ["audit", *_csv_edit(t, lambda s: s + "img0.png,cat,nan\n"), *_cli_model(t)],
+        problem=r"column 'site' is empty",
+        advice=r"fill in a value",
+    ),
+    Case(
+        "cli-checkpoint-other-arch",
+        "ResNet-20 weights for a small CNN: exit 2, one line naming missing / unexpected keys",
+        lambda t: [
+            "audit",
+            *_cli_dataset(t),
+            "--model",
+            str(model_file(t / "r.safetensors", arch="resnet20")),
+            "--arch",
+            "small_cnn",
+        ],
+        problem=r"does not fit architecture 'small_cnn'",
+        advice=r"check the architecture",
+    ),
+    Case(
+        "cli-checkpoint-other-class-count",
+        "10-class weights for 2-class data: exit 2, one line naming the mismatched shapes",
+        lambda t: ["audit", *_cli_dataset(t), *_cli_model(t, num_classes=10)],
+        problem=r"shape mismatch.*fc\.weight: checkpoint \(10, ",
+        advice=r"number of classes",
+    ),
+    Case(
+        "cli-checkpoint-pickle",
+        "a pickle that would write a file: exit 2, one line; its code never runs",
+        lambda t: ["audit", *_cli_dataset(t), *_pickle_file(t)],
+        problem=r"holds pickled Python objects",
+        advice=r"save model\.state_dict\(\) instead",
+    ),
+    Case(
+        "cli-checkpoint-nan",
+        "NaN weights: exit 2, one line naming the tensor",
+        lambda t: ["audit", *_cli_dataset(t), *_cli_model(t, poison=True)],
+        problem=r"NaN or infinite values",
+        advice=r"use an earlier checkpoint",
+    ),
+    Case(
+        "cli-unlearn-unknown-group",
+        "`bamu unlearn --forget group:zzz`: exit 2, one line listing the groups",
+        lambda t: [
+            "unlearn",
+            *_cli_dataset(t),
+            *_cli_model(t),
+            "--method",
+            "ga",
+            "--intensity",
+            "0.5",
+            "--forget",
+            "group:zzz",
+        ],
+        problem=r"group 'zzz' is not a group of 'site'",
+        advice=r"choose one of \['a', 'b'\]",
+    ),
+    Case(
+        "cli-unlearn-intensity-nan",
+        "`--intensity nan`: exit 2, one line, before any data is read",
+        lambda t: ["unlearn", *_cli_dataset(t), *_cli_model(t), "--method", "ga", "--intensity", "nan"],
+        problem=r"--intensity must be in \[0, 1\], got nan",
+        advice=r"\[0, 1\]",
+    ),
+    Case(
+        "cli-bad-option-value",
+        "`--image-size big`: exit 2, one line (not argparse's usage block) pointing to --help",
+        lambda t: ["audit", "--image-size", "big"],
+        problem=r"argument --image-size: invalid int value: 'big'",
+        advice=r"see bamu audit --help",
+    ),
+    Case(
+        "cli-unknown-command",
+        "exit 2, one line listing the commands",
+        lambda t: ["forget-everything"],
+        problem=r"invalid choice: 'forget-everything'",
+        advice=r"choose from .*audit",
+    ),
+    Case(
+        "cli-report-unknown-run",
+        "exit 2, one line pointing to `bamu runs`",
+        lambda t: ["report", "20990101-000000-abcdef12", "--html", str(t / "r.html")],
+        problem=r"no run '20990101-000000-abcdef12'",
+        advice=r"see `bamu runs`",
+    ),
+    Case(
+        "cli-json-path-is-a-folder",
+        "`--json` naming a folder: exit 2, one line",
+        lambda t: ["scenarios", "--json", str(t)],
+        problem=r"is a folder",
+        advice=r"give the path of a file",
+    ),
+    Case(
+        "cli-json-parent-is-a-file",
+        "`--json` below a file: exit 2, one line",
+        lambda t: ["scenarios", "--json", str(model_file(t / "m.pt") / "out.json")],
+        problem=r"part of its folder path is a file",
+        advice=r"not a folder",
+    ),
+    Case(
+        "cli-bamu-home-is-a-file",
+        "BAMU_HOME naming a file: exit 2, one line",
+        lambda t: (["runs"], {"BAMU_HOME": str(model_file(t / "home.pt"))}),
+        problem=r"BAMU_HOME .* is not a folder",
+        advice=r"set BAMU_HOME to a folder",
+    ),
+    Case(
+        "cli-run-id-traversal",
+        "`bamu runs --delete ../../etc`: exit 2, one line; nothing deleted",
+        lambda t: ["runs", "--delete", "../../etc"],
+        problem=r"'\.\./\.\./etc' is not a run id",
+        advice=r"see `bamu runs`",
+    ),
 ]
 
 
@@ -572,7 +932,9 @@ def test_a_pickle_checkpoint_in_a_real_process_is_refused_without_running_its_co
     """A pickle whose unpickling would write a file: `python -m bamu_core audit` exits 2 with one line; no file appears."""
     args = ["audit", *_cli_dataset(tmp_path), *_pickle_file(tmp_path)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "BAMU_HOME": str(tmp_path / "home")}
-    proc = subprocess.run([sys.executable, "-m", "bamu_core", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bamu_core", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "refuses to load" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "PWNED").exists()
@@ -640,25 +1002,69 @@ def _break_image(root, meta):
 
 
 APP_CASES = [
-    Case("app-csv-path-missing", "st.error: the CSV path does not exist", _missing_csv,
-         problem=r"metadata CSV .*no-such\.csv does not exist", advice=r"Check the path"),
-    Case("app-zip-corrupt-image", "st.error after Load: names the image", _zip_then_load(_break_image),
-         problem=r"cannot read image img3\.png", advice=r"replace or remove this file"),
-    Case("app-zip-class-absent-from-test", "st.error after Load", _zip_then_load(_append("img0.png,bird,a\n")),
-         problem=r"class\(es\) 'bird'", advice=r"add images"),
-    Case("app-zip-nan-group", "st.error after Load", _zip_then_load(_append("img0.png,cat,NaN\n")),
-         problem=r"column 'site' is empty", advice=r"fill in a value"),
-    Case("app-zip-group-with-one-sample", "st.error after Load", _zip_then_load(_append("img0.png,cat,c\n")),
-         problem=r"group\(s\) 'c' .* no image in the test split", advice=r"add images"),
-    Case("app-zip-symlink", "st.error on upload; nothing extracted", _upload_zip(_zip({"ds/link": b"/etc"}, symlink="ds/link")),
-         problem=r"is a symbolic link", advice=r"make the zip from inside the dataset folder"),
-    Case("app-checkpoint-nan", "st.error on upload", _upload_checkpoint(lambda t: model_file(t / "nan.safetensors", poison=True)),
-         problem=r"NaN or infinite values", advice=r"use an earlier checkpoint"),
-    Case("app-checkpoint-truncated", "st.error on upload", _upload_checkpoint(_truncated_pt),
-         problem=r"cannot be read", advice=r"truncated"),
-    Case("app-checkpoint-other-class-count", "st.error after Load: names the shapes",
-         _upload_checkpoint(lambda t: model_file(t / "ten.safetensors", num_classes=10), load=True),
-         problem=r"does not fit architecture 'small_cnn'.*fc\.weight: checkpoint \(10, ", advice=r"number of classes"),
+    Case(
+        "app-csv-path-missing",
+        "st.error: the CSV path does not exist",
+        _missing_csv,
+        problem=r"metadata CSV .*no-such\.csv does not exist",
+        advice=r"Check the path",
+    ),
+    Case(
+        "app-zip-corrupt-image",
+        "st.error after Load: names the image",
+        _zip_then_load(_break_image),
+        problem=r"cannot read image img3\.png",
+        advice=r"replace or remove this file",
+    ),
+    Case(
+        "app-zip-class-absent-from-test",
+        "st.error after Load",
+        _zip_then_load(_append("img0.png,bird,a\n")),
+        problem=r"class\(es\) 'bird'",
+        advice=r"add images",
+    ),
+    Case(
+        "app-zip-nan-group",
+        "st.error after Load",
+        _zip_then_load(_append("img0.png,cat,NaN\n")),
+        problem=r"column 'site' is empty",
+        advice=r"fill in a value",
+    ),
+    Case(
+        "app-zip-group-with-one-sample",
+        "st.error after Load",
+        _zip_then_load(_append("img0.png,cat,c\n")),
+        problem=r"group\(s\) 'c' .* no image in the test split",
+        advice=r"add images",
+    ),
+    Case(
+        "app-zip-symlink",
+        "st.error on upload; nothing extracted",
+        _upload_zip(_zip({"ds/link": b"/etc"}, symlink="ds/link")),
+        problem=r"is a symbolic link",
+        advice=r"make the zip from inside the dataset folder",
+    ),
+    Case(
+        "app-checkpoint-nan",
+        "st.error on upload",
+        _upload_checkpoint(lambda t: model_file(t / "nan.safetensors", poison=True)),
+        problem=r"NaN or infinite values",
+        advice=r"use an earlier checkpoint",
+    ),
+    Case(
+        "app-checkpoint-truncated",
+        "st.error on upload",
+        _upload_checkpoint(_truncated_pt),
+        problem=r"cannot be read",
+        advice=r"truncated",
+    ),
+    Case(
+        "app-checkpoint-other-class-count",
+        "st.error after Load: names the shapes",
+        _upload_checkpoint(lambda t: model_file(t / "ten.safetensors", num_classes=10), load=True),
+        problem=r"does not fit architecture 'small_cnn'.*fc\.weight: checkpoint \(10, ",
+        advice=r"number of classes",
+    ),
 ]
 
 

@@ -2,6 +2,7 @@
 uploads, never evaluates or unpickles user data, escapes user text it renders as HTML, and keeps
 uploads in a private per-session folder that is removed when the session ends.
 """
+
 from __future__ import annotations
 
 import ast
@@ -134,7 +135,14 @@ def test_the_running_dashboard_listens_on_localhost_refuses_uploads_without_xsrf
 # no eval / exec / pickle on user data
 # ------------------------------------------------------------------------------------------------
 
-SOURCES = sorted([*(REPO / "bamu_core").rglob("*.py"), REPO / "app.py", *(REPO / "pages").glob("*.py"), *(REPO / "dashboard").glob("*.py")])
+SOURCES = sorted(
+    [
+        *(REPO / "bamu_core").rglob("*.py"),
+        REPO / "app.py",
+        *(REPO / "pages").glob("*.py"),
+        *(REPO / "dashboard").glob("*.py"),
+    ]
+)
 
 
 def _call_name(node: ast.Call) -> str:
@@ -162,14 +170,37 @@ def _unsafe_calls(path: Path) -> list[str]:
         name = _call_name(node)
         last = name.rsplit(".", 1)[-1]
         bad = (
-            name in ("eval", "exec", "compile", "__import__", "os.system", "os.popen", "marshal.loads", "marshal.load",
-                     "shelve.open", "pd.read_pickle", "pandas.read_pickle", "dill.load", "dill.loads", "joblib.load",
-                     "yaml.unsafe_load", "yaml.full_load")
-            or name.startswith(("pickle.", "cPickle.", "_pickle.")) and last in ("load", "loads", "Unpickler")
-            or last == "load" and name.split(".")[0] == "torch" and _keyword(node, "weights_only") is not True
-            or last == "load" and name.split(".")[0] in ("np", "numpy") and _keyword(node, "allow_pickle") not in (None, False)
-            or name in ("yaml.load",) and _keyword(node, "Loader") is None
-            or last in ("run", "Popen", "call", "check_call", "check_output") and _keyword(node, "shell") not in (None, False)
+            name
+            in (
+                "eval",
+                "exec",
+                "compile",
+                "__import__",
+                "os.system",
+                "os.popen",
+                "marshal.loads",
+                "marshal.load",
+                "shelve.open",
+                "pd.read_pickle",
+                "pandas.read_pickle",
+                "dill.load",
+                "dill.loads",
+                "joblib.load",
+                "yaml.unsafe_load",
+                "yaml.full_load",
+            )
+            or name.startswith(("pickle.", "cPickle.", "_pickle."))
+            and last in ("load", "loads", "Unpickler")
+            or last == "load"
+            and name.split(".")[0] == "torch"
+            and _keyword(node, "weights_only") is not True
+            or last == "load"
+            and name.split(".")[0] in ("np", "numpy")
+            and _keyword(node, "allow_pickle") not in (None, False)
+            or name in ("yaml.load",)
+            and _keyword(node, "Loader") is None
+            or last in ("run", "Popen", "call", "check_call", "check_output")
+            and _keyword(node, "shell") not in (None, False)
         )
         if bad:
             found.append(f"{path.relative_to(REPO)}:{node.lineno}: {name}(...)")
@@ -193,7 +224,15 @@ def test_the_scanner_catches_what_it_looks_for(tmp_path):
         "torch.load(p, weights_only=True); np.load(p); subprocess.run(['ls'])\n"  # these are fine
     )
     hits = [h.split(": ", 1)[1] for h in _unsafe_calls_at(bad)]
-    assert hits == ["eval(...)", "exec(...)", "pickle.loads(...)", "torch.load(...)", "torch.load(...)", "np.load(...)", "subprocess.run(...)"]
+    assert hits == [
+        "eval(...)",
+        "exec(...)",
+        "pickle.loads(...)",
+        "torch.load(...)",
+        "torch.load(...)",
+        "np.load(...)",
+        "subprocess.run(...)",
+    ]
 
 
 def _unsafe_calls_at(path: Path) -> list[str]:

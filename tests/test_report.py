@@ -1,4 +1,5 @@
 """The HTML report (self-contained, escaped, offline in headless Chromium) and its JSON / CSV exports."""
+
 from __future__ import annotations
 
 import copy
@@ -29,10 +30,23 @@ def _audit(acc, dp, groups):
     return {
         "utility": {"accuracy": acc, "balanced_accuracy": acc - 0.01},
         "utility_ci": {"accuracy": {"low": acc - 0.02, "high": acc + 0.02}},
-        "fairness": {"demographic_parity_difference": dp, "equalized_odds_difference": dp + 0.1, "worst_group_accuracy": 0.5, "accuracy_gap": 0.25},
+        "fairness": {
+            "demographic_parity_difference": dp,
+            "equalized_odds_difference": dp + 0.1,
+            "worst_group_accuracy": 0.5,
+            "accuracy_gap": 0.25,
+        },
         "fairness_ci": {"demographic_parity_difference": {"low": dp - 0.05, "high": dp + 0.05}},
         "groups": [
-            {"group": name, "n": n, "accuracy": a, "selection_rate": s, "tpr": 0.7, "fpr": 0.2, "accuracy_ci": {"low": a - 0.1, "high": a + 0.1}}
+            {
+                "group": name,
+                "n": n,
+                "accuracy": a,
+                "selection_rate": s,
+                "tpr": 0.7,
+                "fpr": 0.2,
+                "accuracy_ci": {"low": a - 0.1, "high": a + 0.1},
+            }
             for name, n, a, s in groups
         ],
         "group_attr": "colour",
@@ -51,10 +65,30 @@ def result() -> dict:
         "message": f"stopped at step 12 {EVIL}",
         "before": _audit(0.75, 0.4, [("orange", 50, 0.9, 0.7), (EVIL, 50, 0.6, 0.3)]),
         "after": _audit(0.8, 0.1, [("orange", 50, 0.85, 0.55), (EVIL, 50, 0.75, 0.45)]),
-        "forget": {"n": 40, "accuracy_before": 1.0, "accuracy_after": 0.75, "strategy": "aligned", "description": "bias-aligned"},
+        "forget": {
+            "n": 40,
+            "accuracy_before": 1.0,
+            "accuracy_after": 0.75,
+            "strategy": "aligned",
+            "description": "bias-aligned",
+        },
         "privacy": {
-            "mia_before": {"auc": 0.7, "tpr_at_1pct_fpr": 0.05, "efficacy": 0.2, "attack_accuracy": 0.6, "attack": "logistic", "seed": 0},
-            "mia_after": {"auc": 0.55, "tpr_at_1pct_fpr": 0.02, "efficacy": 0.5, "attack_accuracy": 0.52, "attack": "logistic", "seed": 0},
+            "mia_before": {
+                "auc": 0.7,
+                "tpr_at_1pct_fpr": 0.05,
+                "efficacy": 0.2,
+                "attack_accuracy": 0.6,
+                "attack": "logistic",
+                "seed": 0,
+            },
+            "mia_after": {
+                "auc": 0.55,
+                "tpr_at_1pct_fpr": 0.02,
+                "efficacy": 0.5,
+                "attack_accuracy": 0.52,
+                "attack": "logistic",
+                "seed": 0,
+            },
         },
         "radar": {
             "before": {"utility": 1.0, "fairness": 0.6, "forgetting": 0.75, "privacy": 0.6},
@@ -62,7 +96,12 @@ def result() -> dict:
         },
         "score": 0.9375,
         "seconds": 3.25,
-        "dataset": {"name": "binary-colored-digits", "title": f"Digits {EVIL}", "classes": ["<5", ">=5"], "image_shape": [3, 28, 28]},
+        "dataset": {
+            "name": "binary-colored-digits",
+            "title": f"Digits {EVIL}",
+            "classes": ["<5", ">=5"],
+            "image_shape": [3, 28, 28],
+        },
         "model": {"arch": "small_cnn", "parameters": 12345, "source": EVIL},
         "settings": {"forget_strategy": "aligned", "hyperparameters": {"lr": 0.001, "steps": 40, EVIL: 1}},
         "timings": {"unlearning": 2.5, "evaluation": 0.75},
@@ -111,7 +150,9 @@ def test_png_artifacts_become_data_uris(result, tmp_path):
     paths["fake.png"] = tmp_path / "fake.png"
     page = build_report(result, artifacts=paths)
     markup = re.sub(r"<script\b.*?</script>", "", page, flags=re.S)
-    assert markup.count('<img alt="Grad-CAM ') == 2 and markup.count('src="data:image/png;base64,') == 2  # the fake PNG is skipped
+    assert (
+        markup.count('<img alt="Grad-CAM ') == 2 and markup.count('src="data:image/png;base64,') == 2
+    )  # the fake PNG is skipped
     assert page.index("Grad-CAM before") < page.index("Grad-CAM after")
 
 
@@ -134,7 +175,13 @@ def test_csv_rows_exact(result):
 def test_write_report_from_the_store(result, tmp_path):
     store = RunStore(tmp_path / "runs")
     rec = store.save(kind="unlearn", result=result, config={"scenario": "binary-colored-digits"})
-    out = write_report(rec.run_id, store=store, html_path=tmp_path / "r.html", json_path=tmp_path / "r.json", csv_path=tmp_path / "r.csv")
+    out = write_report(
+        rec.run_id,
+        store=store,
+        html_path=tmp_path / "r.html",
+        json_path=tmp_path / "r.json",
+        csv_path=tmp_path / "r.csv",
+    )
     assert set(out) == {"html", "json", "csv"}
     assert rec.run_id in (tmp_path / "r.html").read_text()
     exported = json.loads((tmp_path / "r.json").read_text())
@@ -171,7 +218,19 @@ def real_run(digits, digits_baseline, tmp_path_factory):
 def test_a_real_run_is_stored_with_the_design_keys(real_run, digits):
     store, record = real_run
     result = record.result
-    assert set(result) >= {"run_id", "method", "intensity", "before", "after", "forget", "privacy", "radar", "score", "seconds", "status"}
+    assert set(result) >= {
+        "run_id",
+        "method",
+        "intensity",
+        "before",
+        "after",
+        "forget",
+        "privacy",
+        "radar",
+        "score",
+        "seconds",
+        "status",
+    }
     assert result["run_id"] == record.run_id and record.status == "complete"
     assert set(result["forget"]) >= {"n", "accuracy_before", "accuracy_after"}
     assert set(result["privacy"]) == {"mia_before", "mia_after"} and 0 <= result["privacy"]["mia_after"]["auc"] <= 1
@@ -179,7 +238,13 @@ def test_a_real_run_is_stored_with_the_design_keys(real_run, digits):
     from bamu_core.scoring import composite_score
 
     assert result["score"] == pytest.approx(composite_score(result["radar"]["after"]))
-    assert set(record.artifacts) == {"unlearned.safetensors", "audit_before.json", "audit_after.json", "gradcam_before.png", "gradcam_after.png"}
+    assert set(record.artifacts) == {
+        "unlearned.safetensors",
+        "audit_before.json",
+        "audit_after.json",
+        "gradcam_before.png",
+        "gradcam_after.png",
+    }
     # the stored weights are the unlearned model's: they reproduce the "after" accuracy
     from bamu_core.models import load_model
     from bamu_core.training import predict
@@ -201,8 +266,14 @@ def test_report_of_a_real_run_renders_offline_in_chromium(real_run, artifacts_di
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
         )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -246,17 +317,26 @@ def test_bamu_report_writes_the_three_exports(result, tmp_path, monkeypatch, cap
     assert "no run" in capsys.readouterr().err and not (tmp_path / "x.html").exists()
 
 
-def test_an_unchanged_model_scores_as_the_original_and_a_missing_captum_skips_gradcam(digits, digits_baseline, monkeypatch):
+def test_an_unchanged_model_scores_as_the_original_and_a_missing_captum_skips_gradcam(
+    digits, digits_baseline, monkeypatch
+):
     import importlib.util
 
     from bamu_core.workflows import Subject, evaluate_unlearning
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name == "captum" else real(name, *a, **k))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a, **k: None if name == "captum" else real(name, *a, **k)
+    )
     subject = Subject(scenario=digits, model=digits_baseline[0], arch="small_cnn", model_source="baseline")
     result = evaluate_unlearning(
-        subject, unlearned=copy.deepcopy(digits_baseline[0]), forget_indices=np.arange(0, 300, 3), method="identity",
-        intensity=0.0, seconds=0.0, mia_samples=300,
+        subject,
+        unlearned=copy.deepcopy(digits_baseline[0]),
+        forget_indices=np.arange(0, 300, 3),
+        method="identity",
+        intensity=0.0,
+        seconds=0.0,
+        mia_samples=300,
     )
     assert result.run_id is None and "captum is not installed" in result.gradcam["skipped"]
     assert result.forget.n == 100 and result.forget.accuracy_before == result.forget.accuracy_after

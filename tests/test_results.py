@@ -5,6 +5,7 @@ digit scenarios as written before the results became typed (same seeds, CPU). To
 must have at least the same keys with the same values (additions are allowed); wall times, run
 ids, paths and the machine description are left out of the comparison.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,11 +65,15 @@ def test_the_differences_helper_sees_a_changed_value_and_a_missing_key():
     [
         (["audit", "--scenario", "binary-colored-digits"], "audit_binary-colored-digits.json"),
         (["audit", "--scenario", "colored-digits"], "audit_colored-digits.json"),
-        (["unlearn", "--scenario", "binary-colored-digits", "--method", "newton", "--intensity", "0.5"],
-         "unlearn_binary-colored-digits_newton.json"),
+        (
+            ["unlearn", "--scenario", "binary-colored-digits", "--method", "newton", "--intensity", "0.5"],
+            "unlearn_binary-colored-digits_newton.json",
+        ),
     ],
 )
-def test_the_cli_json_keeps_every_key_and_value_of_the_reference(argv, golden, tmp_path, binary_baseline, digits_baseline):
+def test_the_cli_json_keeps_every_key_and_value_of_the_reference(
+    argv, golden, tmp_path, binary_baseline, digits_baseline
+):
     out = tmp_path / "doc.json"
     extra = ["--out", str(tmp_path / "m.safetensors")] if argv[0] == "unlearn" else []
     assert main([*argv, *extra, "--json", str(out)]) == 0
@@ -109,12 +114,14 @@ def test_unknown_keys_are_kept_and_a_newer_schema_is_refused():
 
 
 def test_typed_accessors():
-    audit = AuditResult.from_json({
-        "utility": {"accuracy": 0.8},
-        "fairness": {"demographic_parity_difference": 0.3},
-        "fairness_ci": {"demographic_parity_difference": {"low": 0.2, "high": 0.4}},
-        "groups": [{"group": "a", "n": 3, "accuracy": 1.0, "accuracy_ci": {"low": 0.5, "high": 1.0}}],
-    })
+    audit = AuditResult.from_json(
+        {
+            "utility": {"accuracy": 0.8},
+            "fairness": {"demographic_parity_difference": 0.3},
+            "fairness_ci": {"demographic_parity_difference": {"low": 0.2, "high": 0.4}},
+            "groups": [{"group": "a", "n": 3, "accuracy": 1.0, "accuracy_ci": {"low": 0.5, "high": 1.0}}],
+        }
+    )
     assert audit.ci("demographic_parity_difference") == Interval(low=0.2, high=0.4)
     assert audit.ci("accuracy") is None and audit.accuracy == 0.8
     assert audit.group("a").accuracy_ci.low == 0.5 and audit.fairness.gap("demographic_parity_difference") == 0.3
@@ -134,8 +141,11 @@ def test_an_unlearn_report_keeps_its_model_out_of_the_document():
 
 
 def test_a_sweep_result_round_trips_with_typed_rows():
-    res = SweepResult(rows=[SweepRow(method="ga", intensity=0.5, accuracy=0.9, pareto=True)], front=[0],
-                      before={"accuracy": 0.8, "fairness": 0.6, "dp": 0.4})
+    res = SweepResult(
+        rows=[SweepRow(method="ga", intensity=0.5, accuracy=0.9, pareto=True)],
+        front=[0],
+        before={"accuracy": 0.8, "fairness": 0.6, "dp": 0.4},
+    )
     doc = res.to_json()
     assert doc["rows"][0]["pareto"] is True and doc["before"] == {"accuracy": 0.8, "fairness": 0.6, "dp": 0.4}
     back = SweepResult.from_json(doc)

@@ -1,4 +1,5 @@
 """The run store: round trip, atomicity, two concurrent writer processes, crash recovery, delete, compare."""
+
 from __future__ import annotations
 
 import json
@@ -127,7 +128,7 @@ def test_started_runs_end_complete_failed_or_cancelled(tmp_path):
     with pytest.raises(ZeroDivisionError):
         with store.start(kind="unlearn") as bad:
             bad.add_json("a.json", {})
-            1 / 0
+            1 / 0  # noqa: B018 (the failure under test)
     failed = store.get(bad.run_id)
     assert failed.status == "failed" and "ZeroDivisionError" in failed.message
     assert failed.artifacts == {} and not failed.folder.exists()
@@ -144,7 +145,10 @@ def test_started_runs_end_complete_failed_or_cancelled(tmp_path):
 
     with store.start(kind="unlearn") as cancelled:
         cancelled.cancel("user pressed stop")
-    assert (store.get(cancelled.run_id).status, store.get(cancelled.run_id).message) == ("cancelled", "user pressed stop")
+    assert (store.get(cancelled.run_id).status, store.get(cancelled.run_id).message) == (
+        "cancelled",
+        "user pressed stop",
+    )
     with pytest.raises(ValueError, match="already cancelled"):
         cancelled.complete({})
     assert {r.status for r in store.list()} <= set(RUN_STATUSES)
@@ -253,7 +257,9 @@ def test_a_folder_published_by_a_process_that_died_before_its_commit_is_removed(
 def test_delete_removes_row_and_artifacts(tmp_path):
     store = RunStore(tmp_path)
     keep = store.save(kind="unlearn", result=_result(0.1), artifacts={"a.json": {}})
-    gone = store.save(kind="unlearn", result=_result(0.2), artifacts={"a.json": {}, "b.png": np.zeros((2, 2), np.uint8)})
+    gone = store.save(
+        kind="unlearn", result=_result(0.2), artifacts={"a.json": {}, "b.png": np.zeros((2, 2), np.uint8)}
+    )
     assert gone.folder.is_dir()
     store.delete(gone.run_id)
     assert not gone.folder.exists() and gone.run_id not in store
@@ -273,7 +279,12 @@ def test_compare_two_runs(tmp_path):
     rows = {r["metric"]: r for r in cmp["rows"]}
     assert rows["score"] == {"metric": "score", "a": 0.5, "b": 0.625, "delta": 0.125}
     assert rows["accuracy (after)"]["delta"] == 0.125
-    assert rows["forget-set accuracy (after)"] == {"metric": "forget-set accuracy (after)", "a": None, "b": None, "delta": None}
+    assert rows["forget-set accuracy (after)"] == {
+        "metric": "forget-set accuracy (after)",
+        "a": None,
+        "b": None,
+        "delta": None,
+    }
     assert cmp["a"]["run_id"] == a.run_id and cmp["b"]["run_id"] == b.run_id
 
 
@@ -283,7 +294,10 @@ def test_compare_two_runs(tmp_path):
         (lambda s: s.save(kind="Unlearn!", result={}), "kind must be a short lowercase word"),
         (lambda s: s.save(kind="unlearn", result={}, artifacts={"../x.json": {}}), "plain file name"),
         (lambda s: s.save(kind="unlearn", result={}, artifacts={"w.bin": 3}), "expected bytes, got int"),
-        (lambda s: s.save(kind="unlearn", result={}, artifacts=lambda w: w.add_weights("w.pt", {})), r"must end with \.safetensors"),
+        (
+            lambda s: s.save(kind="unlearn", result={}, artifacts=lambda w: w.add_weights("w.pt", {})),
+            r"must end with \.safetensors",
+        ),
         (lambda s: s.save(kind="unlearn", result={}, artifacts=lambda w: w.add_png("x.png", b"GIF89a")), "not a PNG"),
         (lambda s: s.list(status="done"), "status must be one of"),
     ],

@@ -50,6 +50,7 @@ def test_counterfactual_changes_colour_but_not_shape(digits):
     d = digits.test
     x, cf = d.images_u8[:20].float(), d.counterfactual_u8[:20].float()
     assert not torch.equal(x, cf)
+
     # same digit strokes: the brightness pattern, scaled to its maximum, is identical
     def pattern(t):
         m = t.amax(1)

@@ -1,4 +1,5 @@
 """Radar axes, composite score and Pareto frontier on hand-made metric dicts (exact values)."""
+
 from __future__ import annotations
 
 import pytest

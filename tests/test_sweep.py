@@ -1,4 +1,5 @@
 """sweep(): the table, the fairness-utility Pareto front, failures, cancel, files and `bamu sweep`."""
+
 from __future__ import annotations
 
 import csv
@@ -39,7 +40,14 @@ def _fake_result(method, intensity):
         "intensity": intensity,
         "status": "ok",
         "before": {"utility": {"accuracy": 0.8}, "fairness": {"demographic_parity_difference": 0.4}},
-        "after": {"utility": {"accuracy": acc, "balanced_accuracy": acc}, "fairness": {"demographic_parity_difference": dp, "equalized_odds_difference": dp, "worst_group_accuracy": acc - dp}},
+        "after": {
+            "utility": {"accuracy": acc, "balanced_accuracy": acc},
+            "fairness": {
+                "demographic_parity_difference": dp,
+                "equalized_odds_difference": dp,
+                "worst_group_accuracy": acc - dp,
+            },
+        },
         "forget": {"n": 10, "accuracy_before": 1.0, "accuracy_after": 0.9},
         "privacy": {"mia_after": {"auc": 0.6}},
         "radar": {"after": {"utility": acc / 0.8, "fairness": 1 - dp, "forgetting": 0.9, "privacy": 0.8}},
@@ -65,11 +73,20 @@ def fake_unlearn(monkeypatch):
 
 def test_sweep_table_and_pareto_front_exact(fake_unlearn):
     seen = []
-    res = sweep(TOY, methods=["ga", "lora"], intensities=[0, 0.5, 1], forget="group:red", store=None,
-                progress=lambda ev: seen.append((ev.step, ev.total, ev.detail.method, ev.detail.intensity)))
+    res = sweep(
+        TOY,
+        methods=["ga", "lora"],
+        intensities=[0, 0.5, 1],
+        forget="group:red",
+        store=None,
+        progress=lambda ev: seen.append((ev.step, ev.total, ev.detail.method, ev.detail.intensity)),
+    )
     assert [(r.method, r.intensity) for r in res.rows] == list(POINTS)
     assert seen == [(i + 1, 6, m, x) for i, (m, x) in enumerate(POINTS)]
-    assert {c[2] for c in fake_unlearn} == {"group:red"} and fake_unlearn[0][3] == {"store": None, "original_audit": None}
+    assert {c[2] for c in fake_unlearn} == {"group:red"} and fake_unlearn[0][3] == {
+        "store": None,
+        "original_audit": None,
+    }
     # later runs reuse the first run's audit of the original model
     assert fake_unlearn[1][3]["original_audit"] == AuditResult.from_json(_fake_result("ga", 0.0)["before"])
     # maximise accuracy and 1 - DP: ga@0.5 (0.75, 0.8) is dominated by lora@1 (0.78, 0.8); the two
@@ -140,8 +157,22 @@ def test_bamu_sweep_cli(fake_unlearn, digits, tmp_path, capsys):
 
     ckpt = save_weights(build_model("small_cnn", num_classes=10), tmp_path / "m.safetensors")
     out = tmp_path / "sweep"
-    argv = ["sweep", "--scenario", "colored-digits", "--model", str(ckpt), "--methods", "ga,lora",
-            "--intensities", "0,0.5,1", "--out", str(out), "--no-store", "--json", str(tmp_path / "s.json")]
+    argv = [
+        "sweep",
+        "--scenario",
+        "colored-digits",
+        "--model",
+        str(ckpt),
+        "--methods",
+        "ga,lora",
+        "--intensities",
+        "0,0.5,1",
+        "--out",
+        str(out),
+        "--no-store",
+        "--json",
+        str(tmp_path / "s.json"),
+    ]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "ga" in text and "lora" in text and "pareto.html" in text
@@ -149,10 +180,27 @@ def test_bamu_sweep_cli(fake_unlearn, digits, tmp_path, capsys):
     assert json.loads((tmp_path / "s.json").read_text())["front"] == [2, 5, 4, 0, 3]
     assert fake_unlearn[0][3] == {"store": None, "original_audit": None}
     with pytest.raises(SystemExit) as exit_info:  # argparse: usage and a one-line error, exit code 2
-        main(["sweep", "--scenario", "colored-digits", "--model", str(ckpt), "--methods", "ga", "--intensities", "2", "--out", str(out)])
+        main(
+            [
+                "sweep",
+                "--scenario",
+                "colored-digits",
+                "--model",
+                str(ckpt),
+                "--methods",
+                "ga",
+                "--intensities",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
     assert exit_info.value.code == 2
     assert "expected comma-separated numbers in [0, 1], got '2'" in capsys.readouterr().err
-    assert main(["sweep", "--scenario", "colored-digits", "--model", str(ckpt), "--methods", "nope", "--out", str(out)]) == 2
+    assert (
+        main(["sweep", "--scenario", "colored-digits", "--model", str(ckpt), "--methods", "nope", "--out", str(out)])
+        == 2
+    )
     assert "unknown unlearning method 'nope'" in capsys.readouterr().err
 
 

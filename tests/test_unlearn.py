@@ -1,4 +1,5 @@
 """Unlearning methods on a tiny model: safety, intensity 0, cancel, divergence, selection, LoRA undo."""
+
 from __future__ import annotations
 
 import copy
@@ -66,7 +67,14 @@ def test_method_changes_weights_and_never_touches_the_input(method, tiny):
     before = _state(model)
     events = []
     res = get_method(method).run(
-        model, forget, retain, intensity=1.0, device="cpu", val=None, hyperparameters=_fast(method), progress=events.append
+        model,
+        forget,
+        retain,
+        intensity=1.0,
+        device="cpu",
+        val=None,
+        hyperparameters=_fast(method),
+        progress=events.append,
     )
     assert _same(before, _state(model))  # the caller's model is untouched
     after = res.model.state_dict()
@@ -97,7 +105,9 @@ def test_cancel_stops_within_one_step(method, tiny):
         return len(calls) > 2  # allow two steps, refuse the third
 
     hp = {"epochs": 3, "batch_size": 16} if method == "retrain" else {"steps": 20, "eval_every": 1, "batch_size": 16}
-    res = get_method(method).run(model, forget, retain, intensity=1.0, val=val, hyperparameters=hp, should_stop=should_stop)
+    res = get_method(method).run(
+        model, forget, retain, intensity=1.0, val=val, hyperparameters=hp, should_stop=should_stop
+    )
     assert res.status == "cancelled"
     assert len(calls) == 3  # nothing ran after should_stop() turned true
     if method != "retrain":
@@ -109,7 +119,9 @@ def test_cancel_stops_within_one_step(method, tiny):
 def test_a_nan_stops_the_run_as_diverged_and_returns_the_last_good_model(method, tiny):
     model, forget, retain, val = tiny
     poisoned = copy.deepcopy(model)
-    poisoned.register_buffer("poison", torch.zeros(1))  # no registered architecture: retrain re-initialises this module, hook included
+    poisoned.register_buffer(
+        "poison", torch.zeros(1)
+    )  # no registered architecture: retrain re-initialises this module, hook included
     poisoned.conv3.register_forward_hook(lambda _m, _i, out: out * float("nan"))
     before = _state(poisoned)
     res = get_method(method).run(poisoned, forget, retain, intensity=1.0, val=None, hyperparameters=_fast(method))
@@ -122,7 +134,10 @@ def test_a_nan_stops_the_run_as_diverged_and_returns_the_last_good_model(method,
 
 def test_runs_are_reproducible_for_a_seed(tiny):
     model, forget, retain, val = tiny
-    runs = [get_method("ga").run(model, forget, retain, intensity=1.0, val=None, hyperparameters=FAST, seed=s) for s in (3, 3, 4)]
+    runs = [
+        get_method("ga").run(model, forget, retain, intensity=1.0, val=None, hyperparameters=FAST, seed=s)
+        for s in (3, 3, 4)
+    ]
     assert _same(_state(runs[0].model), _state(runs[1].model))
     assert not _same(_state(runs[0].model), _state(runs[2].model))
 
@@ -148,7 +163,9 @@ def test_lora_adapter_applies_merges_and_undoes_exactly(tiny):
 def test_progress_events_carry_validation_metrics_on_evaluation_steps(tiny):
     model, forget, retain, val = tiny
     events = []
-    get_method("ga").run(model, forget, retain, intensity=1.0, val=val, hyperparameters={**FAST, "patience": 10}, progress=events.append)
+    get_method("ga").run(
+        model, forget, retain, intensity=1.0, val=val, hyperparameters={**FAST, "patience": 10}, progress=events.append
+    )
     assert [e.step for e in events] == [0, 1, 2, 3, 4]
     for e in events:
         evaluated = e.step % 2 == 0
@@ -185,7 +202,13 @@ def test_judge_picks_the_largest_admissible_fairness_gain():
     groups = [0, 0, 0, 0, 1, 1, 1, 1] * 5
     val = _val(labels, groups)
     empty = val.subset([])
-    judge = Judge(rule=SelectionRule(max_accuracy_drop=0.1, max_recall_drop=0.0, patience=3), val=val, forget=empty, retain=empty, device=torch.device("cpu"))
+    judge = Judge(
+        rule=SelectionRule(max_accuracy_drop=0.1, max_recall_drop=0.0, patience=3),
+        val=val,
+        forget=empty,
+        retain=empty,
+        device=torch.device("cpu"),
+    )
     # original: group a all predicted 1 (rate 1), group b right (rate 0.5): DP 0.5, accuracy 0.75
     base = judge.evaluate_logits(_logits([1, 1, 1, 1, 0, 0, 1, 1] * 5))
     assert (base.val_acc, base.val_dp) == (0.75, 0.5)
@@ -223,19 +246,34 @@ def test_paired_selection_measures_parity_on_images_and_their_counterfactuals():
     # "auto" with 3 classes: the accuracy gap, on the union too. Group a: images 0, 1 as given and
     # 2, 3 as counterfactuals, all right (1.0); group b: 2, 3 as given, 0, 1 as counterfactuals, 2 of 4 right
     assert judge.metric == "accuracy_gap" and ev.val_fairness == pytest.approx(0.5)
-    dp_judge = Judge(rule=SelectionRule(metric="demographic_parity_difference"), val=val, forget=empty, retain=empty, device=torch.device("cpu"))
+    dp_judge = Judge(
+        rule=SelectionRule(metric="demographic_parity_difference"),
+        val=val,
+        forget=empty,
+        retain=empty,
+        device=torch.device("cpu"),
+    )
     assert dp_judge.evaluate_logits(given, cf_logits=cf).val_fairness == pytest.approx(0.5)
     with pytest.raises(ValueError, match="counterfactual validation images"):
         judge.evaluate_logits(given)
-    unpaired = Judge(rule=SelectionRule(), val=_val(labels, groups), forget=empty, retain=empty, device=torch.device("cpu"))
+    unpaired = Judge(
+        rule=SelectionRule(), val=_val(labels, groups), forget=empty, retain=empty, device=torch.device("cpu")
+    )
     # unpaired: group a = images 0, 1 (both right), group b = images 2, 3 (one right): gap 0.5 as
     # well here, but the parity gap differs: class-0 rates 1/2 vs 1/2, class 1 1/2 vs 0, class 2 0 vs 1/2
     assert not unpaired.paired and unpaired.evaluate_logits(given).val_dp == pytest.approx(0.5)
 
 
 def test_flips_must_name_a_binary_attribute_and_need_counterfactuals():
-    base = dict(images=torch.zeros(2, 1, 2, 2, dtype=torch.uint8), labels=[0, 1], attrs={"g": [0, 1], "c": [0, 2]},
-                group_names={"g": ["a", "b"], "c": ["x", "y", "z"]}, group_attr="g", mean=(0.0,), std=(1.0,))
+    base = dict(
+        images=torch.zeros(2, 1, 2, 2, dtype=torch.uint8),
+        labels=[0, 1],
+        attrs={"g": [0, 1], "c": [0, 2]},
+        group_names={"g": ["a", "b"], "c": ["x", "y", "z"]},
+        group_attr="g",
+        mean=(0.0,),
+        std=(1.0,),
+    )
     with pytest.raises(ValueError, match="needs counterfactual"):
         ImageData(**base, flips=("g",))
     cf = torch.ones(2, 1, 2, 2, dtype=torch.uint8)
@@ -278,7 +316,9 @@ def test_selection_on_digits_cuts_validation_dp_within_the_bound(binary_digits, 
     assert sel["chosen"]["val_dp"] < 0.5 * sel["original"]["val_dp"]
     assert sel["chosen"]["val_acc"] >= sel["original"]["val_acc"] - 0.5 * ACCURACY_BOUND
     logits = predict(res.model, binary_digits.val)
-    assert (logits.argmax(1).numpy() == binary_digits.val.labels).mean() == pytest.approx(sel["chosen"]["val_acc"], abs=1e-6)
+    assert (logits.argmax(1).numpy() == binary_digits.val.labels).mean() == pytest.approx(
+        sel["chosen"]["val_acc"], abs=1e-6
+    )
 
 
 def test_intensity_table_interpolates_and_rejects_unknown_names():
@@ -333,7 +373,9 @@ def test_the_committed_hyperparameter_doc_matches_its_generator():
     from bamu_core.unlearn import hyperparameters_markdown
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "hyperparameters.md"
-    assert doc.read_text(encoding="utf-8") == hyperparameters_markdown(), "regenerate: python -m bamu_core.unlearn docs/hyperparameters.md"
+    assert doc.read_text(encoding="utf-8") == hyperparameters_markdown(), (
+        "regenerate: python -m bamu_core.unlearn docs/hyperparameters.md"
+    )
     for method in METHODS:
         assert f"## `{method}`" in hyperparameters_markdown()
 
@@ -367,7 +409,10 @@ def test_scenario_defaults_sit_between_the_table_and_user_overrides(binary_digit
         unlearn,
     )
 
-    sc = replace(binary_digits, unlearning={"all": {"lr": (1e-3, 3e-3), "eval_every": 5, "rank": 2}, "ga": {"forget_weight": 0.5}})
+    sc = replace(
+        binary_digits,
+        unlearning={"all": {"lr": (1e-3, 3e-3), "eval_every": 5, "rank": 2}, "ga": {"forget_weight": 0.5}},
+    )
     assert scenario_hyperparameters(sc, "ga", 0.5) == {"lr": pytest.approx(2e-3), "eval_every": 5, "forget_weight": 0.5}
     assert scenario_hyperparameters(sc, "lora", 1.0)["rank"] == 2  # only methods that have a name get it
     assert scenario_hyperparameters(sc, "newton", 1.0) == {"eval_every": 5}
@@ -379,13 +424,24 @@ def test_scenario_defaults_sit_between_the_table_and_user_overrides(binary_digit
     pretrained = replace(sc, baseline={**sc.baseline, "init": "shared-resnet20", "reinit": "layer3"})
     assert retrain_recipe(pretrained, "small_cnn")["init"] == "shared-resnet20"
     assert retrain_recipe(pretrained, "small_cnn")["reinit"] == ["layer3"]
-    assert (retrain_recipe(pretrained, "resnet18")["init"], retrain_recipe(pretrained, "resnet18")["reinit"]) == (None, [])
+    assert (retrain_recipe(pretrained, "resnet18")["init"], retrain_recipe(pretrained, "resnet18")["reinit"]) == (
+        None,
+        [],
+    )
     # only a pair of numbers is a range: other tuples are plain values
     odd = replace(sc, unlearning={"lora": {"targets": ("conv1", "fc")}})
     assert scenario_hyperparameters(odd, "lora", 0.5) == {"targets": ("conv1", "fc")}
     subject = Subject(scenario=sc, model=binary_baseline[0], arch="small_cnn", model_source="test baseline")
-    run = unlearn(subject, method="ga", intensity=0.5, hyperparameters={"steps": 2, "forget_weight": 0.25}, store=None,
-                  n_boot=0, gradcam_images=0, mia_samples=50)
+    run = unlearn(
+        subject,
+        method="ga",
+        intensity=0.5,
+        hyperparameters={"steps": 2, "forget_weight": 0.25},
+        store=None,
+        n_boot=0,
+        gradcam_images=0,
+        mia_samples=50,
+    )
     hp = run.hyperparameters
     assert (hp["lr"], hp["eval_every"], hp["forget_weight"], hp["steps"]) == (pytest.approx(2e-3), 5, 0.25, 2)
 
@@ -407,8 +463,10 @@ def test_initial_model_loads_the_pretrained_trunk_and_reinitialises_named_layers
         initial_model({"arch": "resnet20", "init": "imagenet"}, num_classes=10)
     one = initial_model({"arch": "resnet20", "init": "shared-resnet20", "reinit": "layer3"}, num_classes=10, seed=3)
     assert _same(one.state_dict(), state)  # a single name may be given as a string
-    assert _same(initial_model({"arch": "resnet20", "reinit": None}, num_classes=10, seed=3).state_dict(),
-                 initial_model({"arch": "resnet20"}, num_classes=10, seed=3).state_dict())
+    assert _same(
+        initial_model({"arch": "resnet20", "reinit": None}, num_classes=10, seed=3).state_dict(),
+        initial_model({"arch": "resnet20"}, num_classes=10, seed=3).state_dict(),
+    )
 
 
 def test_retrain_follows_the_recipe_starting_point(resnet20_path, monkeypatch):
@@ -417,7 +475,15 @@ def test_retrain_follows_the_recipe_starting_point(resnet20_path, monkeypatch):
     pretrained = read_state_dict(resnet20_path)
     data = bars(32, 0)
     model = build_model("resnet20", num_classes=2)
-    hp = {"epochs": 1, "batch_size": 16, "lr": 1e-9, "optimizer": "sgd", "init": "shared-resnet20", "reinit": ["linear"], "use_cache": False}
+    hp = {
+        "epochs": 1,
+        "batch_size": 16,
+        "lr": 1e-9,
+        "optimizer": "sgd",
+        "init": "shared-resnet20",
+        "reinit": ["linear"],
+        "use_cache": False,
+    }
     # a 2-class head cannot take the 10-class pretrained weights: a clear error
     with pytest.raises(ValueError):
         get_method("retrain").run(model, data.subset([0]), data, intensity=1.0, hyperparameters=hp)

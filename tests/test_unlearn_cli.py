@@ -1,4 +1,5 @@
 """``unlearn()`` and ``bamu unlearn``: before/after metrics, the saved model, exit code 2 on bad input."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,9 @@ def test_unlearn_workflow_returns_the_unlearn_json_and_the_model(binary_digits, 
     assert run.forget.n == n_aligned and run.forget.strategy == "aligned"
     assert 0 <= run.forget.accuracy_after <= 1
     pred = model(binary_digits.train.images(run.forget_set.indices)).argmax(1).numpy()
-    assert run.forget.accuracy_before == pytest.approx((pred == binary_digits.train.labels[run.forget_set.indices]).mean())
+    assert run.forget.accuracy_before == pytest.approx(
+        (pred == binary_digits.train.labels[run.forget_set.indices]).mean()
+    )
     assert run.before.split == "test" and run.after.split == "test"
     assert run.model is not model and run.chosen_step == doc["chosen_step"] > 0
     dp_before = run.before.fairness.demographic_parity_difference
@@ -34,7 +37,19 @@ def test_unlearn_workflow_returns_the_unlearn_json_and_the_model(binary_digits, 
 
 def test_cli_unlearn_prints_before_after_and_saves_the_model(tmp_path, capsys, binary_baseline):
     out, js = tmp_path / "m.safetensors", tmp_path / "u.json"
-    argv = ["unlearn", "--scenario", "binary-colored-digits", "--method", "newton", "--intensity", "0.5", "--out", str(out), "--json", str(js)]
+    argv = [
+        "unlearn",
+        "--scenario",
+        "binary-colored-digits",
+        "--method",
+        "newton",
+        "--intensity",
+        "0.5",
+        "--out",
+        str(out),
+        "--json",
+        str(js),
+    ]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "before" in text and "after" in text and "orange" in text and "blue" in text
@@ -66,7 +81,12 @@ def test_cli_unlearn_bad_input_exits_2_with_one_line(extra, match, capsys, binar
 
 def test_cli_unlearn_intensity_zero_saves_the_original_weights(tmp_path, capsys, binary_baseline):
     out = tmp_path / "same.safetensors"
-    assert main(["unlearn", "--scenario", "binary-colored-digits", "--method", "ga", "--intensity", "0", "--out", str(out)]) == 0
+    assert (
+        main(
+            ["unlearn", "--scenario", "binary-colored-digits", "--method", "ga", "--intensity", "0", "--out", str(out)]
+        )
+        == 0
+    )
     saved = read_state_dict(out)
     original = binary_baseline[0].state_dict()
     assert all(np.array_equal(saved[k].numpy(), original[k].numpy()) for k in original)

@@ -1,4 +1,5 @@
 """``bamu``: the workflows without the dashboard (also ``python -m bamu_core``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,13 @@ from .unlearn import _add_unlearn_command, _cmd_unlearn
 __all__ = ["main"]
 
 _COMMANDS = {
-    "scenarios": _cmd_scenarios, "archs": _cmd_archs, "audit": _cmd_audit, "unlearn": _cmd_unlearn,
-    "runs": _cmd_runs, "report": _cmd_report, "sweep": _cmd_sweep,
+    "scenarios": _cmd_scenarios,
+    "archs": _cmd_archs,
+    "audit": _cmd_audit,
+    "unlearn": _cmd_unlearn,
+    "runs": _cmd_runs,
+    "report": _cmd_report,
+    "sweep": _cmd_sweep,
 }
 
 
@@ -51,11 +57,16 @@ def main(argv: list[str] | None = None) -> int:
             from ..storage import atomic_write_json
 
             atomic_write_json(Path(args.json_path), result)
-    except USER_ERRORS as exc:  # the user's to fix: one line, exit code 2; anything else is a bug and keeps its traceback
+    except (
+        USER_ERRORS
+    ) as exc:  # the user's to fix: one line, exit code 2; anything else is a bug and keeps its traceback
         print(f"bamu {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except MemoryError as exc:
-        print(f"bamu {args.command}: error: out of memory: {_one_line(exc) or 'use a smaller dataset or image size'}", file=sys.stderr)
+        print(
+            f"bamu {args.command}: error: out of memory: {_one_line(exc) or 'use a smaller dataset or image size'}",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print(f"bamu {args.command}: interrupted", file=sys.stderr)

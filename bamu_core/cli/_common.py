@@ -1,4 +1,5 @@
 """Shared pieces of the command line: the parser class, argument types and number formats."""
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,9 @@ def _ints4(text: str) -> tuple[int, int, int, int]:
     try:
         parts = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected four comma-separated integers TOP,LEFT,HEIGHT,WIDTH, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected four comma-separated integers TOP,LEFT,HEIGHT,WIDTH, got {text!r}"
+        ) from None
     if len(parts) != 4:
         raise argparse.ArgumentTypeError(f"expected four comma-separated integers TOP,LEFT,HEIGHT,WIDTH, got {text!r}")
     return parts  # type: ignore[return-value]

@@ -1,4 +1,5 @@
 """The data and model options every command shares, and loading the subject they name."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,31 +12,80 @@ from ._common import _floats3
 def _add_subject_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data (one of --scenario, --data/--meta, --celeba-root, --cub-root or --waterbirds-root)")
     g.add_argument("--scenario", help="a built-in scenario (see `bamu scenarios`)")
-    g.add_argument("--cifar-root", help="CIFAR-10 PNG folder for patch-cifar10 (default: ../shared/data/cifar10 or $BAMU_CIFAR_ROOT)")
+    g.add_argument(
+        "--cifar-root",
+        help="CIFAR-10 PNG folder for patch-cifar10 (default: ../shared/data/cifar10 or $BAMU_CIFAR_ROOT)",
+    )
     g.add_argument("--data", help="image folder; paths in --meta are relative to it")
     g.add_argument("--meta", help="metadata CSV with columns path, label and group column(s)")
     g.add_argument("--label-col", default="label", help="label column in --meta (default: label)")
-    g.add_argument("--group-col", action="append", help="group column in --meta (repeatable; default: all other columns)")
-    g.add_argument("--group-attr", help="which group attribute to audit (default: the scenario's first, e.g. colour or patch)")
-    g.add_argument("--image-size", type=int, help="resize --data and dataset images to N x N (default: 64; 224 for a ViT --arch)")
-    g.add_argument("--mean", type=_floats3, help="normalisation mean R,G,B for --data and datasets (default: ImageNet 0.485,0.456,0.406)")
-    g.add_argument("--std", type=_floats3, help="normalisation std R,G,B for --data and datasets (default: ImageNet 0.229,0.224,0.225)")
+    g.add_argument(
+        "--group-col", action="append", help="group column in --meta (repeatable; default: all other columns)"
+    )
+    g.add_argument(
+        "--group-attr", help="which group attribute to audit (default: the scenario's first, e.g. colour or patch)"
+    )
+    g.add_argument(
+        "--image-size", type=int, help="resize --data and dataset images to N x N (default: 64; 224 for a ViT --arch)"
+    )
+    g.add_argument(
+        "--mean",
+        type=_floats3,
+        help="normalisation mean R,G,B for --data and datasets (default: ImageNet 0.485,0.456,0.406)",
+    )
+    g.add_argument(
+        "--std",
+        type=_floats3,
+        help="normalisation std R,G,B for --data and datasets (default: ImageNet 0.229,0.224,0.225)",
+    )
     o = p.add_argument_group("official datasets, read from a local copy in the release layout (see README)")
-    o.add_argument("--celeba-root", metavar="DIR", help="CelebA: folder with img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt")
+    o.add_argument(
+        "--celeba-root",
+        metavar="DIR",
+        help="CelebA: folder with img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt",
+    )
     o.add_argument("--target", metavar="ATTR", help="CelebA attribute to predict (default: Smiling)")
-    o.add_argument("--sensitive", metavar="ATTR", action="append", help="CelebA attribute that defines the groups (repeatable; default: Male)")
-    o.add_argument("--cub-root", metavar="DIR", help="CUB-200-2011: the CUB_200_2011 folder (images/, images.txt, parts/, attributes/ ...)")
-    o.add_argument("--group-source", choices=["visibility", "attribute"], help="CUB groups: part visibility (pose proxy, default) or an attribute")
-    o.add_argument("--part", help="CUB part whose visibility defines the groups, e.g. beak, 'left eye', or eyes (facing); default: beak")
-    o.add_argument("--cub-attribute", metavar="NAME", help="CUB attribute (name or id) for --group-source attribute, e.g. has_wing_color::blue")
+    o.add_argument(
+        "--sensitive",
+        metavar="ATTR",
+        action="append",
+        help="CelebA attribute that defines the groups (repeatable; default: Male)",
+    )
+    o.add_argument(
+        "--cub-root",
+        metavar="DIR",
+        help="CUB-200-2011: the CUB_200_2011 folder (images/, images.txt, parts/, attributes/ ...)",
+    )
+    o.add_argument(
+        "--group-source",
+        choices=["visibility", "attribute"],
+        help="CUB groups: part visibility (pose proxy, default) or an attribute",
+    )
+    o.add_argument(
+        "--part",
+        help="CUB part whose visibility defines the groups, e.g. beak, 'left eye', or eyes (facing); default: beak",
+    )
+    o.add_argument(
+        "--cub-attribute",
+        metavar="NAME",
+        help="CUB attribute (name or id) for --group-source attribute, e.g. has_wing_color::blue",
+    )
     o.add_argument("--classes", type=int, metavar="K", help="CUB: keep only the first K species (default: all 200)")
     o.add_argument("--waterbirds-root", metavar="DIR", help="Waterbirds: folder with metadata.csv and the images")
-    o.add_argument("--max-per-split", type=int, metavar="N", help="read at most N images per split (seeded subset; default: all)")
+    o.add_argument(
+        "--max-per-split", type=int, metavar="N", help="read at most N images per split (seeded subset; default: all)"
+    )
     m = p.add_argument_group("model")
-    m.add_argument("--model", help="checkpoint (.pt/.pth/.th state dict or .safetensors); default: train the scenario's baseline")
+    m.add_argument(
+        "--model", help="checkpoint (.pt/.pth/.th state dict or .safetensors); default: train the scenario's baseline"
+    )
     m.add_argument("--arch", help="architecture (see `bamu archs`; default: the scenario's)")
-    m.add_argument("--num-classes", type=int, help="number of classes the checkpoint predicts (checked against the data)")
-    p.add_argument("--device", choices=["cpu", "cuda", "mps"], help="compute device (default: $BAMU_DEVICE, else cuda, mps, cpu)")
+    m.add_argument(
+        "--num-classes", type=int, help="number of classes the checkpoint predicts (checked against the data)"
+    )
+    p.add_argument(
+        "--device", choices=["cpu", "cuda", "mps"], help="compute device (default: $BAMU_DEVICE, else cuda, mps, cpu)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for splits and training (default: 0)")
     p.add_argument("--json", dest="json_path", help="also write the result as JSON to this path")
 
@@ -80,7 +130,12 @@ def _subject(args):
 
 _DATASET_FLAGS = {
     "celeba": {"target": "--target", "sensitive": "--sensitive"},
-    "cub": {"group_source": "--group-source", "part": "--part", "cub_attribute": "--cub-attribute", "classes": "--classes"},
+    "cub": {
+        "group_source": "--group-source",
+        "part": "--part",
+        "cub_attribute": "--cub-attribute",
+        "classes": "--classes",
+    },
     "waterbirds": {},
 }
 

@@ -1,4 +1,5 @@
 """``bamu scenarios``, ``bamu archs`` and ``bamu audit``."""
+
 from __future__ import annotations
 
 import argparse
@@ -34,16 +35,40 @@ def _cmd_archs(args) -> dict:
 def _add_audit_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("audit")
     g.add_argument("--split", choices=["train", "val", "test"], default="test", help="split to audit (default: test)")
-    g.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for the 95%% intervals (default: 200; 0: none)")
+    g.add_argument(
+        "--n-boot", type=int, default=200, help="bootstrap resamples for the 95%% intervals (default: 200; 0: none)"
+    )
     g.add_argument("--level", type=float, default=0.95, help="coverage of the intervals (default: 0.95)")
-    g.add_argument("--intersect", type=_attr_pair, metavar="A,B", help="audit the intersection of two group attributes, e.g. colour,alignment")
-    g.add_argument("--region", type=_ints4, metavar="T,L,H,W", help="box for the bias-region saliency score (default: the scenario's patch)")
-    g.add_argument("--saliency-per-group", type=int, default=16, help="images per group for the saliency summary (default: 16; 0: skip)")
-    g.add_argument("--saliency-method", choices=["auto", "gradcam", "hirescam"], default="auto", help="saliency method (default: auto)")
+    g.add_argument(
+        "--intersect",
+        type=_attr_pair,
+        metavar="A,B",
+        help="audit the intersection of two group attributes, e.g. colour,alignment",
+    )
+    g.add_argument(
+        "--region",
+        type=_ints4,
+        metavar="T,L,H,W",
+        help="box for the bias-region saliency score (default: the scenario's patch)",
+    )
+    g.add_argument(
+        "--saliency-per-group",
+        type=int,
+        default=16,
+        help="images per group for the saliency summary (default: 16; 0: skip)",
+    )
+    g.add_argument(
+        "--saliency-method",
+        choices=["auto", "gradcam", "hirescam"],
+        default="auto",
+        help="saliency method (default: auto)",
+    )
     g.add_argument("--gallery", metavar="DIR", help="write Grad-CAM overlay PNGs per group into DIR")
     g.add_argument("--gallery-k", type=int, default=4, help="images per group in the gallery (default: 4)")
     g.add_argument(
-        "--gallery-rule", choices=["confident", "misclassified", "random"], default="confident",
+        "--gallery-rule",
+        choices=["confident", "misclassified", "random"],
+        default="confident",
         help="which images the gallery shows (default: confident)",
     )
 
@@ -55,7 +80,8 @@ def _print_audit(result: AuditResult, title: str) -> None:
     print(title)
     print(
         f"accuracy {u.accuracy:.3f} {_fmt_ci(result.utility_ci.get('accuracy'))}  balanced accuracy "
-        f"{u.balanced_accuracy:.3f} {_fmt_ci(result.utility_ci.get('balanced_accuracy'))}  (n={result.n}, {result.split} split)"
+        f"{u.balanced_accuracy:.3f} {_fmt_ci(result.utility_ci.get('balanced_accuracy'))}  (n={result.n}, "
+        f"{result.split} split)"
     )
     head = f"{'group (' + result.group_attr + ')':<28}{'n':>6}{'accuracy':>10}"
     head += f"{'sel.rate':>10}" if binary else ""
@@ -92,7 +118,9 @@ def _print_audit(result: AuditResult, title: str) -> None:
             if "region_share" in row:
                 parts.append(f"bias-region share {_fmt(row['region_share'], 0)} (uniform {sal['region_area']:.3f})")
             if "foreground_share" in row:
-                parts.append(f"share on strokes {_fmt(row['foreground_share'], 0)} (area {_fmt(row['foreground_area'], 0)})")
+                parts.append(
+                    f"share on strokes {_fmt(row['foreground_share'], 0)} (area {_fmt(row['foreground_area'], 0)})"
+                )
             com = row.get("centre_of_mass")
             parts.append("centre -" if com is None else f"centre ({com[0]:.2f}, {com[1]:.2f})")
             print("  ".join(parts))

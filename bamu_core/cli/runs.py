@@ -1,4 +1,5 @@
 """``bamu runs``, ``bamu report`` and ``bamu sweep``: stored runs, their reports, sweeps."""
+
 from __future__ import annotations
 
 import sys
@@ -10,7 +11,9 @@ from ._subject import _add_subject_options, _subject
 
 def _add_run_commands(sub) -> None:
     r = sub.add_parser("runs", help="list, compare or delete stored runs (BAMU_HOME/runs)")
-    r.add_argument("--status", choices=["running", "complete", "failed", "cancelled"], help="only runs with this status")
+    r.add_argument(
+        "--status", choices=["running", "complete", "failed", "cancelled"], help="only runs with this status"
+    )
     r.add_argument("--kind", help="only runs of this kind (e.g. unlearn)")
     r.add_argument("--limit", type=int, help="at most N runs, newest first")
     g = r.add_mutually_exclusive_group()
@@ -20,13 +23,23 @@ def _add_run_commands(sub) -> None:
     rep = sub.add_parser("report", help="write a stored run's self-contained HTML report and JSON / CSV exports")
     rep.add_argument("run_id", metavar="RUN_ID", help="a run id from `bamu runs`")
     rep.add_argument("--html", dest="html_path", help="write the HTML report here (opens offline)")
-    rep.add_argument("--json", dest="export_json", help="write the JSON export (run, full result, score definitions) here")
+    rep.add_argument(
+        "--json", dest="export_json", help="write the JSON export (run, full result, score definitions) here"
+    )
     rep.add_argument("--csv", dest="csv_path", help="write the CSV table (one row per before / after number) here")
-    sw = sub.add_parser("sweep", help="unlearn with every method x intensity; write a table and the fairness-utility Pareto plot")
+    sw = sub.add_parser(
+        "sweep", help="unlearn with every method x intensity; write a table and the fairness-utility Pareto plot"
+    )
     _add_subject_options(sw)
-    sw.add_argument("--methods", required=True, type=_names, help="comma-separated unlearning methods, e.g. ga,lora,finetune")
-    sw.add_argument("--intensities", type=_levels, default=[0.0, 0.25, 0.5, 0.75, 1.0],
-                    help="comma-separated intensities in [0, 1] (default: 0,0.25,0.5,0.75,1)")
+    sw.add_argument(
+        "--methods", required=True, type=_names, help="comma-separated unlearning methods, e.g. ga,lora,finetune"
+    )
+    sw.add_argument(
+        "--intensities",
+        type=_levels,
+        default=[0.0, 0.25, 0.5, 0.75, 1.0],
+        help="comma-separated intensities in [0, 1] (default: 0,0.25,0.5,0.75,1)",
+    )
     sw.add_argument("--forget", default="aligned", help="forget strategy for every run (default: aligned)")
     sw.add_argument("--out", required=True, help="folder for sweep.csv, sweep.json and pareto.html")
     sw.add_argument("--no-store", action="store_true", help="do not keep the individual runs in the run store")
@@ -50,7 +63,10 @@ def _cmd_runs(args) -> dict:
     if not records:
         print(f"no runs in {store.root}")
     else:
-        print(f"{'run':<26}{'created':<18}{'status':<11}{'method':<16}{'intensity':>10}{'score':>8}{'DP after':>10}  scenario")
+        print(
+            f"{'run':<26}{'created':<18}{'status':<11}{'method':<16}{'intensity':>10}{'score':>8}{'DP after':>10}  "
+            "scenario"
+        )
     for r in records:
         m = r.summary.get("metrics") or {}
         print(
@@ -87,13 +103,22 @@ def _cmd_sweep(args) -> dict:
 
     options = {"store": None if args.no_store else RunStore()}
     result = sweep(
-        subject, methods=args.methods, intensities=args.intensities, forget=args.forget, device=args.device,
-        seed=args.seed, progress=progress, **options,
+        subject,
+        methods=args.methods,
+        intensities=args.intensities,
+        forget=args.forget,
+        device=args.device,
+        seed=args.seed,
+        progress=progress,
+        **options,
     )
     from ..report import write_sweep
 
     written = write_sweep(result, args.out)
-    print(f"{subject.scenario.title} | {total} runs | original: accuracy {result.before.accuracy:.3f}, DP {result.before.dp:.3f}")
+    print(
+        f"{subject.scenario.title} | {total} runs | original: accuracy {result.before.accuracy:.3f}, DP "
+        f"{result.before.dp:.3f}"
+    )
     print(f"{'method':<16}{'intensity':>10}{'accuracy':>10}{'DP':>8}{'score':>8}  {'status':<14}pareto")
     for r in result.rows:
         print(

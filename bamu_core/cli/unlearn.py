@@ -1,4 +1,5 @@
 """``bamu unlearn``: remove a model's bias and print the before / after numbers."""
+
 from __future__ import annotations
 
 import sys
@@ -17,15 +18,27 @@ def _add_unlearn_command(sub) -> None:
     _add_subject_options(u)
     g = u.add_argument_group("unlearning")
     g.add_argument("--method", required=True, help=f"unlearning method: {_METHOD_HELP}")
-    g.add_argument("--intensity", required=True, help="strength in [0, 1]: 0 = no change, 1 = strongest within the accuracy bound")
+    g.add_argument(
+        "--intensity", required=True, help="strength in [0, 1]: 0 = no change, 1 = strongest within the accuracy bound"
+    )
     g.add_argument(
         "--forget",
         default="aligned",
         metavar="STRATEGY",
         help="forget set: aligned (default), counterfactual, group:NAME, influence:K or indices:I,J,...",
     )
-    g.add_argument("--out", metavar="FILE.safetensors", help="where to save the unlearned weights (default: under BAMU_HOME/unlearned)")
-    g.add_argument("--hp", action="append", type=_hp_pair, metavar="KEY=VALUE", help="raw hyper-parameter override (repeatable), e.g. --hp steps=30")
+    g.add_argument(
+        "--out",
+        metavar="FILE.safetensors",
+        help="where to save the unlearned weights (default: under BAMU_HOME/unlearned)",
+    )
+    g.add_argument(
+        "--hp",
+        action="append",
+        type=_hp_pair,
+        metavar="KEY=VALUE",
+        help="raw hyper-parameter override (repeatable), e.g. --hp steps=30",
+    )
     g.add_argument("--retain-max", type=int, metavar="N", help="subsample the retain set to N images")
 
 
@@ -90,13 +103,20 @@ def _cmd_unlearn(args) -> dict:
         store=RunStore(),
     )
     name = subject.scenario.name.replace(":", "_").replace("/", "_")
-    out = Path(args.out) if args.out else bamu_home() / "unlearned" / f"{name}-{args.method}-i{intensity:g}-s{args.seed}.safetensors"
+    out = (
+        Path(args.out)
+        if args.out
+        else bamu_home() / "unlearned" / f"{name}-{args.method}-i{intensity:g}-s{args.seed}.safetensors"
+    )
     save_weights(run.model, out)
     print(f"{subject.scenario.title} | model: {subject.arch} ({subject.model_source})")
     print(f"method {args.method} at intensity {intensity:g}, forget set: {run.forget.n} images ({run.forget.strategy})")
     _print_before_after(run)
     print(f"status {run.status}: {run.message}")
-    print(f"unlearning took {run.seconds:.2f} s ({run.steps} steps, chose step {run.chosen_step}); test split evaluated once per model")
+    print(
+        f"unlearning took {run.seconds:.2f} s ({run.steps} steps, chose step {run.chosen_step}); test split evaluated "
+        "once per model"
+    )
     print(f"saved the unlearned model to {out}")
     if run.run_id:
         print(f"score {run.score:.3f}; run {run.run_id} stored: `bamu report {run.run_id} --html report.html`")

@@ -1,5 +1,6 @@
 """Datasets with subgroup labels: built-in biased scenarios, official datasets (CelebA, CUB,
 Waterbirds) and user image folders."""
+
 from ._base import ImageData, Scenario, batches
 from ._official import (
     DATASETS,

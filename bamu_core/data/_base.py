@@ -1,4 +1,5 @@
 """In-memory image datasets with labels and subgroup attributes, and the one batch iterator."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -56,7 +57,9 @@ class ImageData(torch.utils.data.Dataset):
         flips: Sequence[str] = (),
     ):
         if images.dtype != torch.uint8 or images.ndim != 4:
-            raise BamuInputError(f"images must be a uint8 tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+            raise BamuInputError(
+                f"images must be a uint8 tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}"
+            )
         n = images.shape[0]
         self.images_u8 = images
         self.labels = np.asarray(labels, dtype=np.int64)
@@ -128,7 +131,7 @@ class ImageData(torch.utils.data.Dataset):
         return self.normalise(source.index_select(0, idx))
 
     # -- views ---------------------------------------------------------------------------
-    def with_group(self, attr: str) -> "ImageData":
+    def with_group(self, attr: str) -> ImageData:
         """The same data reporting ``attr`` as its group (shares storage)."""
         if attr not in self.attrs:
             raise BamuInputError(f"unknown group attribute {attr!r}; choose one of {sorted(self.attrs)}")
@@ -136,7 +139,7 @@ class ImageData(torch.utils.data.Dataset):
         other.group_attr = attr
         return other
 
-    def with_intersection(self, a: str, b: str) -> "ImageData":
+    def with_intersection(self, a: str, b: str) -> ImageData:
         """Add the intersectional attribute ``"a×b"`` (groups are pairs) and make it active."""
         for attr in (a, b):
             if attr not in self.attrs:
@@ -154,7 +157,7 @@ class ImageData(torch.utils.data.Dataset):
         other.group_attr = key
         return other
 
-    def subset(self, indices) -> "ImageData":
+    def subset(self, indices) -> ImageData:
         """A new dataset holding only ``indices`` (re-indexed from 0)."""
         idx = np.asarray(indices, dtype=np.int64)
         t = torch.as_tensor(idx)
@@ -259,9 +262,11 @@ class Scenario:
     def group_attrs(self) -> list[str]:
         return list(self.test.attrs)
 
-    def with_group(self, attr: str) -> "Scenario":
+    def with_group(self, attr: str) -> Scenario:
         """The same scenario with ``attr`` as the active group attribute on every split."""
-        return replace(self, train=self.train.with_group(attr), val=self.val.with_group(attr), test=self.test.with_group(attr))
+        return replace(
+            self, train=self.train.with_group(attr), val=self.val.with_group(attr), test=self.test.with_group(attr)
+        )
 
     def card(self) -> dict:
         """A JSON-ready description: sizes, classes, groups and counts per group x class."""
@@ -271,9 +276,7 @@ class Scenario:
             splits[split] = {
                 "n": len(d),
                 "counts": {
-                    attr: {
-                        d.group_names[attr][g]: d.counts(attr)[g].tolist() for g in range(len(d.group_names[attr]))
-                    }
+                    attr: {d.group_names[attr][g]: d.counts(attr)[g].tolist() for g in range(len(d.group_names[attr]))}
                     for attr in d.attrs
                 },
             }

@@ -5,6 +5,7 @@ Locating files under a user's root, reading whitespace-separated list files with
 the file and the line, reading the listed images (in parallel, with progress), capping split sizes
 and assembling :class:`~bamu_core.data.Scenario` splits.
 """
+
 from __future__ import annotations
 
 import os
@@ -140,7 +141,9 @@ def find_dir(root: Path, name: str, *, dataset: str, places: Sequence[str] = (""
     raise FileNotFoundError(f"{dataset}: folder {name}/ not found (looked in {where}); {hint}")
 
 
-def read_rows(path: Path, *, fields: int | tuple[int, int], skip: int = 0, what: str) -> Iterator[tuple[int, list[str]]]:
+def read_rows(
+    path: Path, *, fields: int | tuple[int, int], skip: int = 0, what: str
+) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line_number, fields)`` of a whitespace-separated file, skipping blank lines.
 
     ``fields`` is the exact count or an inclusive ``(min, max)`` range; a line with another count
@@ -169,7 +172,9 @@ def to_int(value: str, *, path: Path, line: int, what: str, allowed: Sequence[in
     except ValueError:
         raise BamuInputError(f"{path.name} line {line}: {what} must be an integer, got {value!r}") from None
     if allowed is not None and number not in allowed:
-        raise BamuInputError(f"{path.name} line {line}: {what} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+        raise BamuInputError(
+            f"{path.name} line {line}: {what} must be one of {', '.join(map(str, allowed))}, got {value!r}"
+        )
     return number
 
 
@@ -207,7 +212,9 @@ def match_name(wanted: str, names: Sequence[str], *, what: str, source: str) -> 
 def check_images_exist(paths: Sequence[Path], *, image_dir: Path, listed_in: str) -> None:
     absent = [p for p in paths if not p.is_file()]
     if absent:
-        examples = ", ".join(str(p.relative_to(image_dir)) if p.is_relative_to(image_dir) else str(p) for p in absent[:3])
+        examples = ", ".join(
+            str(p.relative_to(image_dir)) if p.is_relative_to(image_dir) else str(p) for p in absent[:3]
+        )
         raise FileNotFoundError(
             f"{len(absent)} image(s) listed in {listed_in} are missing from {image_dir}, e.g. {examples}; "
             "copy the complete image folder of the official release"
@@ -224,7 +231,8 @@ def read_images(
 ) -> torch.Tensor:
     """Read ``paths`` into a uint8 tensor (N, 3, image_size, image_size), in parallel threads.
 
-    ``progress(event)`` (a :class:`~bamu_core.progress.ProgressEvent`, phase ``reading images``) is called about every 1 % and at the end.
+    ``progress(event)`` (a :class:`~bamu_core.progress.ProgressEvent`, phase ``reading images``) is called about every
+    1 % and at the end.
     """
     n = len(paths)
     out = np.zeros((n, 3, image_size, image_size), dtype=np.uint8)
@@ -297,7 +305,8 @@ def make_splits(
             empty = [g for i, g in enumerate(names) if i not in present]
             if empty:
                 raise BamuInputError(
-                    f"{dataset}: group(s) {', '.join(map(repr, empty))} of {attr!r} have no image in the {s} split; {fix}"
+                    f"{dataset}: group(s) {', '.join(map(repr, empty))} of {attr!r} have no image in the {s} split; "
+                    f"{fix}"
                 )
     return out
 
@@ -305,4 +314,3 @@ def make_splits(
 def binary_names(attr: str) -> list[str]:
     """Group names for a yes/no attribute: ``["not X", "X"]``."""
     return [f"not {attr}", attr]
-

@@ -13,6 +13,7 @@ release's ``Anno/``, ``Eval/`` and ``Img/`` folders. torchvision's ``CelebA`` cl
 because it insists on the md5 sums of the full release; this reader checks the documented format
 line by line instead, so that errors name the file and the line.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -69,8 +70,13 @@ def celeba_attributes(root: str | Path) -> list[str]:
     ValueError
         The header is malformed.
     """
-    path = find_file(check_root(root, dataset="CelebA", hint=_HINT), CELEBA_FILES["attributes"],
-                     dataset="CelebA", places=_PLACES, hint=_HINT)
+    path = find_file(
+        check_root(root, dataset="CelebA", hint=_HINT),
+        CELEBA_FILES["attributes"],
+        dataset="CelebA",
+        places=_PLACES,
+        hint=_HINT,
+    )
     return _read_attr_header(path)[1]
 
 
@@ -132,7 +138,8 @@ def load_celeba(
     workers : int, optional
         Threads that decode images (default: up to 8).
     progress : callable, optional
-        ``progress(event)`` (a :class:`~bamu_core.progress.ProgressEvent`, phase ``reading images``) while images are read.
+        ``progress(event)`` (a :class:`~bamu_core.progress.ProgressEvent`, phase ``reading images``) while images are
+        read.
 
     Splits follow ``list_eval_partition.txt`` (0 train, 1 val, 2 test).
 
@@ -215,8 +222,15 @@ def load_celeba(
     attrs = {a: (values[:, j + 1] > 0).astype(np.int64) for j, a in enumerate(sensitive)}
     group_names = {a: binary_names(a) for a in sensitive}
     splits = make_splits(
-        images=images, labels=labels, attrs=attrs, group_names=group_names, group_attr=sensitive[0],
-        split=split, mean=mean, std=std, dataset="CelebA",
+        images=images,
+        labels=labels,
+        attrs=attrs,
+        group_names=group_names,
+        group_attr=sensitive[0],
+        split=split,
+        mean=mean,
+        std=std,
+        dataset="CelebA",
     )
     by = " and ".join(sensitive)
     return Scenario(

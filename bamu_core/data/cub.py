@@ -22,6 +22,7 @@ split (seeded, stratified by class).
 
 Waterbirds, built from CUB images, is read by :mod:`bamu_core.data.waterbirds`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -104,14 +105,19 @@ def _id_name_file(path: Path, what: str) -> dict[int, str]:
 def _attribute_names(root: Path) -> dict[int, str]:
     places = ("attributes", "", "..")
     path = find_file(
-        root, "attributes.txt", dataset="CUB-200-2011", places=places,
+        root,
+        "attributes.txt",
+        dataset="CUB-200-2011",
+        places=places,
         hint="it comes with the release, beside the CUB_200_2011 folder; copy it into CUB_200_2011/attributes/",
     )
     return _id_name_file(path, "attribute")
 
 
 def _part_names(root: Path) -> dict[int, str]:
-    return _id_name_file(find_file(root, "parts.txt", dataset="CUB-200-2011", places=("parts",), hint=_CUB_HINT), "part")
+    return _id_name_file(
+        find_file(root, "parts.txt", dataset="CUB-200-2011", places=("parts",), hint=_CUB_HINT), "part"
+    )
 
 
 def _id_value_file(path: Path, what: str, allowed: Sequence[int] | None = None) -> dict[int, int]:
@@ -128,7 +134,8 @@ def _require_all(ids: Sequence[int], table: dict, path: Path) -> None:
     absent = [i for i in ids if i not in table]
     if absent:
         raise BamuInputError(
-            f"{path.name} has no line for {len(absent)} image id(s) of images.txt, e.g. {', '.join(map(str, absent[:3]))}; "
+            f"{path.name} has no line for {len(absent)} image id(s) of images.txt, e.g. "
+            f"{', '.join(map(str, absent[:3]))}; "
             "use the files of one release"
         )
 
@@ -180,7 +187,8 @@ def load_cub(
     seed : int
         Seed of the validation split and of the subset.
     workers, progress
-        Image-decoding threads and ``progress(event)`` (a :class:`~bamu_core.progress.ProgressEvent`, phase ``reading images``).
+        Image-decoding threads and ``progress(event)`` (a :class:`~bamu_core.progress.ProgressEvent`, phase ``reading
+        images``).
 
     Raises
     ------
@@ -242,8 +250,11 @@ def load_cub(
     y_raw = np.array([labels[i] for i in ids])
     _carve_val(split, y_raw, values, val_fraction, np.random.default_rng(seed))
     split = split.astype(str)
-    keep = np.sort(np.concatenate([cap_indices(np.flatnonzero(split == s), caps[s], seed=seed + 1 + j)
-                                   for j, s in enumerate(SPLITS)]))
+    keep = np.sort(
+        np.concatenate(
+            [cap_indices(np.flatnonzero(split == s), caps[s], seed=seed + 1 + j) for j, s in enumerate(SPLITS)]
+        )
+    )
     ids = [ids[i] for i in keep]
     split, y_raw, values = split[keep], y_raw[keep], values[keep]
 
@@ -265,8 +276,15 @@ def load_cub(
     check_images_exist(paths, image_dir=image_dir, listed_in=images_path.name)
     images = read_images(paths, image_size=image_size, image_dir=image_dir, progress=progress, workers=workers)
     splits = make_splits(
-        images=images, labels=y, attrs={group_key: groups}, group_names=group_names, group_attr=group_key,
-        split=split, mean=mean, std=std, dataset="CUB-200-2011",
+        images=images,
+        labels=y,
+        attrs={group_key: groups},
+        group_names=group_names,
+        group_attr=group_key,
+        split=split,
+        mean=mean,
+        std=std,
+        dataset="CUB-200-2011",
         fix="raise val_fraction or max_per_split, keep more classes, or choose another part or attribute",
     )
     how = "attribute" if group_source == "attribute" else "part visibility (pose proxy)"
@@ -348,8 +366,10 @@ def _choose_classes(classes, class_names: dict[int, str]) -> list[int]:
 def _visibility_groups(root: Path, part: str, ids: list[int]) -> tuple[str, np.ndarray, dict[int, str]]:
     parts = _part_names(root)
     if part.strip().lower() == EYES:
-        wanted = [match_name("left eye", list(parts.values()), what="CUB part", source="parts.txt"),
-                  match_name("right eye", list(parts.values()), what="CUB part", source="parts.txt")]
+        wanted = [
+            match_name("left eye", list(parts.values()), what="CUB part", source="parts.txt"),
+            match_name("right eye", list(parts.values()), what="CUB part", source="parts.txt"),
+        ]
     else:
         wanted = [match_name(part, list(parts.values()), what="CUB part", source="parts.txt")]
     part_ids = [next(k for k, v in parts.items() if v == w) for w in wanted]
@@ -394,9 +414,7 @@ def _attribute_groups(root: Path, attribute, ids: list[int]) -> tuple[str, np.nd
     path = find_file(root, "image_attribute_labels.txt", dataset="CUB-200-2011", places=("attributes",), hint=_CUB_HINT)
     key = str(attr_id)
     present: dict[int, int] = {}
-    for line, fields in read_rows(
-        path, fields=(5, 6), what="image id, attribute id, is_present, certainty id, time"
-    ):
+    for line, fields in read_rows(path, fields=(5, 6), what="image id, attribute id, is_present, certainty id, time"):
         if fields[1] != key:
             continue
         img = to_int(fields[0], path=path, line=line, what="the image id")

@@ -1,4 +1,5 @@
 """A user's dataset: an image folder plus a metadata CSV (path, label, group columns)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,7 +33,9 @@ def _read_image(path: Path, size: int) -> np.ndarray:
         im.load()
         if im.mode.startswith("I;16") or im.mode in ("I", "F"):
             arr = np.asarray(im, dtype=np.float64)
-            im = Image.fromarray(np.rint(arr * (255.0 / _full_scale(im.mode, arr))).clip(0, 255).astype(np.uint8), mode="L")
+            im = Image.fromarray(
+                np.rint(arr * (255.0 / _full_scale(im.mode, arr))).clip(0, 255).astype(np.uint8), mode="L"
+            )
         if im.mode in ("RGBA", "LA", "P", "PA"):
             im = im.convert("RGBA")
             background = Image.new("RGBA", im.size, (0, 0, 0, 255))
@@ -46,7 +49,7 @@ def _full_scale(mode: str, arr: np.ndarray) -> float:
     hi = float(arr.max()) if arr.size else 0.0
     if mode.startswith("I;16"):
         return 65535.0
-    for scale in ((1.0, 255.0, 65535.0) if mode == "F" else (255.0, 65535.0)):
+    for scale in (1.0, 255.0, 65535.0) if mode == "F" else (255.0, 65535.0):
         if hi <= scale:
             return scale
     return hi
@@ -105,17 +108,22 @@ def load_folder(
         table = pd.read_csv(meta_csv, dtype=str, keep_default_na=True)
     except Exception as exc:  # pandas raises several parser error types
         raise BamuInputError(
-            f"cannot parse metadata CSV {meta_csv.name}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}; "
+            f"cannot parse metadata CSV {meta_csv.name}: "
+            f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}; "
             "save it as comma-separated UTF-8 text with a header row (path, label, group columns)"
         ) from None
     table.columns = [str(c).strip() for c in table.columns]  # " label" is "label", as the dashboard shows it
     if table.empty:
-        raise BamuInputError(f"metadata CSV {meta_csv.name} has no rows; add one row per image (path, label, group columns)")
+        raise BamuInputError(
+            f"metadata CSV {meta_csv.name} has no rows; add one row per image (path, label, group columns)"
+        )
     guessed = group_cols is None or len(group_cols) == 0
     if guessed:
         group_cols = [c for c in table.columns if c not in (path_col, label_col, split_col)]
         if not group_cols:
-            raise BamuInputError(f"metadata CSV {meta_csv.name} has no group column besides {path_col!r} and {label_col!r}")
+            raise BamuInputError(
+                f"metadata CSV {meta_csv.name} has no group column besides {path_col!r} and {label_col!r}"
+            )
     needed = [path_col, label_col, *group_cols]
     missing = [c for c in needed if c not in table.columns]
     if missing:

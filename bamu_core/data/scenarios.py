@@ -7,6 +7,7 @@
 - ``patch-cifar10``: CIFAR-10 from a local folder; a small checkerboard patch is stamped on a
   share of one target class's training images (a shortcut), and on half of all val/test images.
 """
+
 from __future__ import annotations
 
 import os
@@ -142,7 +143,11 @@ def _colour_splits(
             images=_colourise(intensity[idx], colour, palette),
             labels=y,
             attrs={"colour": colour, "alignment": (colour != home).astype(np.int64), "digit": digits[idx]},
-            group_names={"colour": colour_names, "alignment": ["aligned", "conflicting"], "digit": [str(d) for d in range(10)]},
+            group_names={
+                "colour": colour_names,
+                "alignment": ["aligned", "conflicting"],
+                "digit": [str(d) for d in range(10)],
+            },
             group_attr="colour",
             mean=_DIGIT_MEAN,
             std=_DIGIT_STD,
@@ -293,8 +298,13 @@ def _cached_cifar(root: Path, per_class: int | None) -> dict[str, np.ndarray]:
 PATCH_CIFAR10_UNLEARNING = {
     # the bias is a parity gap (patched images called airplane), so selection minimises it (on the
     # paired validation images) rather than the multiclass default, the accuracy gap
-    "all": {"optimizer": "sgd", "lr": (5e-4, 2e-3), "steps": (60, 200), "eval_every": 10,
-            "selection_metric": "demographic_parity_difference"},
+    "all": {
+        "optimizer": "sgd",
+        "lr": (5e-4, 2e-3),
+        "steps": (60, 200),
+        "eval_every": 10,
+        "selection_metric": "demographic_parity_difference",
+    },
     "ga": {"forget_weight": 0.05, "retain_weight": 1.0},
     "distill": {"forget_weight": 0.02, "ce_weight": 1.0},
     "random_label": {"forget_weight": 0.05, "retain_weight": 1.0},
@@ -361,7 +371,11 @@ def patch_cifar10(
     for c in range(10):
         members = np.flatnonzero(ty == c)
         is_val[members[-min(val_per_class, len(members) // 5) :]] = True
-    raw = {"train": (tx[~is_val], ty[~is_val]), "val": (tx[is_val], ty[is_val]), "test": (arrays["test_x"], arrays["test_y"])}
+    raw = {
+        "train": (tx[~is_val], ty[~is_val]),
+        "val": (tx[is_val], ty[is_val]),
+        "test": (arrays["test_x"], arrays["test_y"]),
+    }
 
     splits = {}
     for split in ("train", "val", "test"):
@@ -382,7 +396,11 @@ def patch_cifar10(
                 "class": y.copy(),
                 "alignment": (patched & (y == target)).astype(np.int64),
             },
-            group_names={"patch": ["no patch", "patch"], "class": CIFAR_CLASSES, "alignment": ["other", "patched target"]},
+            group_names={
+                "patch": ["no patch", "patch"],
+                "class": CIFAR_CLASSES,
+                "alignment": ["other", "patched target"],
+            },
             group_attr="patch",
             mean=CIFAR_MEAN,
             std=CIFAR_STD,

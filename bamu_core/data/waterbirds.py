@@ -1,10 +1,11 @@
 """Waterbirds read from its on-disk layout (the folder that holds ``metadata.csv``)::
 
-    metadata.csv              img_id,img_filename,y,split,place[,place_filename]
-                              y: 0 landbird, 1 waterbird; place: 0 land, 1 water;
-                              split: 0 train, 1 val, 2 test
-    <img_filename>            the images, paths relative to the folder
+metadata.csv              img_id,img_filename,y,split,place[,place_filename]
+                          y: 0 landbird, 1 waterbird; place: 0 land, 1 water;
+                          split: 0 train, 1 val, 2 test
+<img_filename>            the images, paths relative to the folder
 """
+
 from __future__ import annotations
 
 import csv
@@ -40,7 +41,9 @@ _WB_HINT = "point the root at the Waterbirds folder that holds metadata.csv and 
 _WB_COLUMNS = ("img_filename", "y", "split", "place")
 
 
-@register_dataset("waterbirds", summary="Waterbirds (metadata.csv with img_filename, y, split, place); bird type x background")
+@register_dataset(
+    "waterbirds", summary="Waterbirds (metadata.csv with img_filename, y, split, place); bird type x background"
+)
 def load_waterbirds(
     root: str | Path,
     *,
@@ -81,7 +84,9 @@ def load_waterbirds(
         header = [h.strip() for h in header]
         missing = [c for c in _WB_COLUMNS if c not in header]
         if missing:
-            raise BamuInputError(f"{meta.name} line 1: lacks column(s) {', '.join(missing)}; it has {', '.join(header)}")
+            raise BamuInputError(
+                f"{meta.name} line 1: lacks column(s) {', '.join(missing)}; it has {', '.join(header)}"
+            )
         col = {c: header.index(c) for c in _WB_COLUMNS}
         for fields in reader:
             line = reader.line_num
@@ -95,17 +100,22 @@ def load_waterbirds(
             path = (resolved / rel).resolve()
             if not path.is_relative_to(resolved):
                 raise BamuInputError(f"{meta.name} line {line}: image path {rel!r} points outside the root")
-            rows.append((
-                path,
-                to_int(fields[col["y"]].strip(), path=meta, line=line, what="y", allowed=(0, 1)),
-                to_int(fields[col["place"]].strip(), path=meta, line=line, what="place", allowed=(0, 1)),
-                to_int(fields[col["split"]].strip(), path=meta, line=line, what="split", allowed=(0, 1, 2)),
-            ))
+            rows.append(
+                (
+                    path,
+                    to_int(fields[col["y"]].strip(), path=meta, line=line, what="y", allowed=(0, 1)),
+                    to_int(fields[col["place"]].strip(), path=meta, line=line, what="place", allowed=(0, 1)),
+                    to_int(fields[col["split"]].strip(), path=meta, line=line, what="split", allowed=(0, 1, 2)),
+                )
+            )
     if not rows:
         raise BamuInputError(f"{meta.name} lists no image")
     split_ids = np.array([r[3] for r in rows])
-    keep = np.sort(np.concatenate([cap_indices(np.flatnonzero(split_ids == i), caps[s], seed=seed + i)
-                                   for i, s in enumerate(SPLITS)]))
+    keep = np.sort(
+        np.concatenate(
+            [cap_indices(np.flatnonzero(split_ids == i), caps[s], seed=seed + i) for i, s in enumerate(SPLITS)]
+        )
+    )
     rows = [rows[i] for i in keep]
     paths = [r[0] for r in rows]
     y = np.array([r[1] for r in rows], dtype=np.int64)

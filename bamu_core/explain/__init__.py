@@ -2,6 +2,7 @@
 
 Captum is imported only when a map is computed, so ``bamu_core`` imports without it.
 """
+
 from ._gallery import (
     SELECTION_RULES,
     Gallery,

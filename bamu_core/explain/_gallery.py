@@ -1,4 +1,5 @@
 """Per-group galleries of Grad-CAM overlays and the saliency summary of an audit."""
+
 from __future__ import annotations
 
 import re
@@ -383,7 +384,11 @@ def saliency_summary(
     rows = []
     for g, name in enumerate(names):
         m = ids == g
-        row: dict = {"group": name, "images": int(m.sum()), "empty_maps": int((sal.maps[torch.as_tensor(m)].flatten(1).amax(1) == 0).sum())}
+        row: dict = {
+            "group": name,
+            "images": int(m.sum()),
+            "empty_maps": int((sal.maps[torch.as_tensor(m)].flatten(1).amax(1) == 0).sum()),
+        }
         if shares is not None:
             row["region_share"] = _nanmean(shares[m])
         if fg_shares is not None:

@@ -1,4 +1,5 @@
 """Grad-CAM heat maps (Captum ``LayerGradCam``, or HiResCAM for spatial heads), batched, leaving the model as it was."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -229,7 +230,9 @@ def grad_cam(
         Captum is not installed.
     """
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise BamuInputError(f"images must be a tensor of shape (N, C, H, W), got {getattr(images, 'shape', type(images))}")
+        raise BamuInputError(
+            f"images must be a tensor of shape (N, C, H, W), got {getattr(images, 'shape', type(images))}"
+        )
     if batch_size < 1:
         raise BamuInputError(f"batch_size must be >= 1, got {batch_size}")
     if upsample not in UPSAMPLE_MODES:
@@ -277,11 +280,20 @@ def grad_cam(
             else:
                 t = wanted[start : start + batch_size].to(device)
             attr = explain(x, t).detach()
-            up = F.interpolate(attr, size=(height, width), mode=upsample, **({"align_corners": False} if upsample == "bilinear" else {}))
+            up = F.interpolate(
+                attr,
+                size=(height, width),
+                mode=upsample,
+                **({"align_corners": False} if upsample == "bilinear" else {}),
+            )
             peak = up.flatten(1).amax(dim=1).clamp_min(torch.finfo(up.dtype).tiny).view(-1, 1, 1, 1)
             maps.append((up / peak).squeeze(1).float().cpu())
             layer_maps.append(attr.squeeze(1).float().cpu())
             used.append(t.detach().cpu())
     if not maps:
-        return SaliencyMaps(torch.empty(0, height, width), torch.empty(0, 0, 0), torch.empty(0, dtype=torch.long), name, method)
-    return SaliencyMaps(maps=torch.cat(maps), layer_maps=torch.cat(layer_maps), targets=torch.cat(used), layer=name, method=method)
+        return SaliencyMaps(
+            torch.empty(0, height, width), torch.empty(0, 0, 0), torch.empty(0, dtype=torch.long), name, method
+        )
+    return SaliencyMaps(
+        maps=torch.cat(maps), layer_maps=torch.cat(layer_maps), targets=torch.cat(used), layer=name, method=method
+    )

@@ -1,4 +1,5 @@
 """Heat maps as pictures: a jet colour map (no matplotlib), un-normalised images, overlays, PNGs."""
+
 from __future__ import annotations
 
 from pathlib import Path

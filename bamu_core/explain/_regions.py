@@ -1,4 +1,5 @@
 """Where the saliency mass lies: share inside a box or a mask, group-averaged maps."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -27,7 +28,9 @@ def check_region(region: Sequence[int], image_size: tuple[int, int]) -> tuple[in
     if h < 1 or w < 1:
         raise BamuInputError(f"region height and width must be >= 1, got {h} x {w}")
     if top < 0 or left < 0 or top + h > height or left + w > width:
-        raise BamuInputError(f"region {(top, left, h, w)} (top, left, height, width) reaches outside the {height}x{width} image")
+        raise BamuInputError(
+            f"region {(top, left, h, w)} (top, left, height, width) reaches outside the {height}x{width} image"
+        )
     return top, left, h, w
 
 

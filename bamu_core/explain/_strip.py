@@ -1,4 +1,5 @@
 """Grad-CAM strips: the same few test images, one per group in turn, side by side."""
+
 from __future__ import annotations
 
 import io
@@ -21,7 +22,9 @@ def gradcam_strip(model: nn.Module, data, indices, *, device, scale: int = 4) ->
     x = data.images(indices)
     with on_device(model, device) as model:
         maps = grad_cam(model, x.to(device), method="auto").maps
-    rgb = overlay(to_rgb_uint8(x, mean=data.mean.flatten().tolist(), std=data.std.flatten().tolist()), maps.numpy(), alpha=0.45)
+    rgb = overlay(
+        to_rgb_uint8(x, mean=data.mean.flatten().tolist(), std=data.std.flatten().tolist()), maps.numpy(), alpha=0.45
+    )
     n, h, w, _ = rgb.shape
     gap = 2
     strip = np.full((h, n * w + (n - 1) * gap, 3), 255, dtype=np.uint8)
@@ -36,7 +39,10 @@ def gradcam_strip(model: nn.Module, data, indices, *, device, scale: int = 4) ->
 def one_per_group(data, k: int, seed: int) -> np.ndarray:
     """Up to ``k`` test indices, one from each group in turn (seeded), for the Grad-CAM strips."""
     rng = np.random.default_rng(seed)
-    pools = [rng.permutation(np.flatnonzero(data.groups == g)).tolist() for g in range(len(data.group_names[data.group_attr]))]
+    pools = [
+        rng.permutation(np.flatnonzero(data.groups == g)).tolist()
+        for g in range(len(data.group_names[data.group_attr]))
+    ]
     out: list[int] = []
     while len(out) < k and any(pools):
         for pool in pools:

@@ -4,6 +4,7 @@ right only through the bias, the most bias-influential samples, or an explicit l
 >>> fs = select_forget(scenario, "counterfactual", model=model)
 >>> forget, retain = fs.split(scenario.train)
 """
+
 from . import strategies as _strategies  # noqa: F401  (registers the strategies)
 from ._api import (
     STRATEGIES,

@@ -4,6 +4,7 @@ A strategy looks at a scenario's training split (and, for some, at the model) an
 :class:`ForgetSet`: indices into ``scenario.train`` plus a one-line description a person can
 read. The retain set is the complement, optionally subsampled (:meth:`ForgetSet.retain`).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -81,7 +82,9 @@ class ForgetSet:
     def split(self, train: ImageData, *, retain_max: int | None = None, seed: int = 0) -> tuple[ImageData, ImageData]:
         """``(forget, retain)`` as datasets (copies of the selected items of ``train``)."""
         if len(train) != self.n_train:
-            raise BamuInputError(f"this forget set refers to a training split of {self.n_train} items, got {len(train)}")
+            raise BamuInputError(
+                f"this forget set refers to a training split of {self.n_train} items, got {len(train)}"
+            )
         return train.subset(self.indices), train.subset(self.retain(max_size=retain_max, seed=seed))
 
     def to_json(self) -> dict:
@@ -154,7 +157,10 @@ def select_forget(scenario: Scenario, strategy: str, *, model=None, device=None,
     required = [
         p.name
         for p in params.values()
-        if p.kind is p.KEYWORD_ONLY and p.default is p.empty and p.name not in ("model", "device") and p.name not in options
+        if p.kind is p.KEYWORD_ONLY
+        and p.default is p.empty
+        and p.name not in ("model", "device")
+        and p.name not in options
     ]
     if required:
         hint = f" (e.g. '{name}:VALUE')" if getattr(fn, "main_option", None) in required else ""

@@ -7,6 +7,7 @@ convex problem whose Hessian is known in closed form: for samples with features 
 cost two matrix products, so ``H^{-1} v`` is solved by conjugate gradients without ever forming
 ``H`` (FMD, Chen et al. 2023; Koh & Liang 2017).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,7 +47,9 @@ def features(
     was_training = model.training
     model.eval()
     try:
-        for x, *_ in batches(data, batch_size=batch_size, indices=indices, device=device, counterfactual=counterfactual):
+        for x, *_ in batches(
+            data, batch_size=batch_size, indices=indices, device=device, counterfactual=counterfactual
+        ):
             model(x)
     finally:
         hook.remove()
@@ -79,7 +82,7 @@ class LastLayer:
     damping: float = 0.01
 
     @classmethod
-    def from_linear(cls, head: nn.Linear, phi: torch.Tensor, *, damping: float = 0.01) -> "LastLayer":
+    def from_linear(cls, head: nn.Linear, phi: torch.Tensor, *, damping: float = 0.01) -> LastLayer:
         w = head.weight.detach().double().cpu()
         b = head.bias.detach().double().cpu() if head.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
         return cls(theta=torch.cat([w, b[:, None]], dim=1), phi=phi.double(), damping=damping)
@@ -136,7 +139,9 @@ class LastLayer:
         return x
 
 
-def counterfactual_bias(layer: LastLayer, phi: torch.Tensor, phi_cf: torch.Tensor, theta: torch.Tensor | None = None) -> torch.Tensor:
+def counterfactual_bias(
+    layer: LastLayer, phi: torch.Tensor, phi_cf: torch.Tensor, theta: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean squared change of the softmax output when the bias attribute is flipped (FMD's bias)."""
     return ((layer.probs(phi, theta) - layer.probs(phi_cf, theta)) ** 2).sum(dim=1).mean()
 

@@ -1,5 +1,6 @@
 """The built-in forget strategies: a subgroup, the bias-aligned samples, the samples right only
 through the bias (counterfactual identification), the most bias-influential samples, a list."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,7 +57,13 @@ def group(scenario: Scenario, *, group, attr: str | None = None, model=None, dev
     gid = _group_id(train, attr, group)
     idx = np.flatnonzero(train.attrs[attr] == gid)
     name = train.group_names[attr][gid]
-    return ForgetSet(idx, "group", f"{len(idx)} training images of group '{name}' ({attr})", len(train), details={"attr": attr, "group": name})
+    return ForgetSet(
+        idx,
+        "group",
+        f"{len(idx)} training images of group '{name}' ({attr})",
+        len(train),
+        details={"attr": attr, "group": name},
+    )
 
 
 group.main_option = "group"
@@ -74,7 +81,9 @@ def aligned_mask(data: ImageData, *, bias_attr: str | None = None, lift: float =
         names = data.group_names["alignment"]
         hits = [i for i, n in enumerate(names) if n in ALIGNED_GROUP_NAMES]
         if len(hits) != 1:
-            raise BamuInputError(f"cannot tell which 'alignment' group is bias-aligned among {names}; use the 'group' strategy")
+            raise BamuInputError(
+                f"cannot tell which 'alignment' group is bias-aligned among {names}; use the 'group' strategy"
+            )
         return data.attrs["alignment"] == hits[0], f"alignment = '{names[hits[0]]}'"
     attr = _attr(data, bias_attr, None)
     if lift <= 1:
@@ -93,7 +102,9 @@ def aligned(scenario: Scenario, *, attr: str | None = None, lift: float = 1.5, m
     train = scenario.train
     mask, rule = aligned_mask(train, bias_attr=attr or scenario.bias_attr, lift=lift)
     idx = np.flatnonzero(mask)
-    return ForgetSet(idx, "aligned", f"{len(idx)} bias-aligned training images ({rule})", len(train), details={"rule": rule})
+    return ForgetSet(
+        idx, "aligned", f"{len(idx)} bias-aligned training images ({rule})", len(train), details={"rule": rule}
+    )
 
 
 @register_strategy(
@@ -109,7 +120,9 @@ def counterfactual(scenario: Scenario, *, model, device=None, batch_size: int = 
     """
     train = scenario.train
     if not train.has_counterfactual:
-        raise BamuInputError("the 'counterfactual' forget strategy needs counterfactual images, which this dataset lacks")
+        raise BamuInputError(
+            "the 'counterfactual' forget strategy needs counterfactual images, which this dataset lacks"
+        )
     dev = pick_device(device)
     with on_device(model, dev) as model:  # a shared model is never moved
         pred = predict(model, train, device=dev, batch_size=batch_size).argmax(1).numpy()
@@ -120,7 +133,10 @@ def counterfactual(scenario: Scenario, *, model, device=None, batch_size: int = 
         "counterfactual",
         f"{len(idx)} training images the model gets right only with their bias attribute (wrong once it is flipped)",
         len(train),
-        details={"correct": int((pred == train.labels).sum()), "correct_counterfactual": int((pred_cf == train.labels).sum())},
+        details={
+            "correct": int((pred == train.labels).sum()),
+            "correct_counterfactual": int((pred_cf == train.labels).sum()),
+        },
     )
 
 

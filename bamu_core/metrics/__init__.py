@@ -4,6 +4,7 @@ Binary metrics follow Fairlearn (class 1 positive); multiclass metrics take the 
 (see ``_fairness``). Everything is computed from per-group confusion counts, so
 one set of predictions gives every metric and every bootstrap interval.
 """
+
 from ._audit import audit_metrics
 from ._bootstrap import (
     DEFAULT_N_BOOT,

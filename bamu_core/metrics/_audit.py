@@ -1,4 +1,5 @@
 """The audit's metrics (the JSON layout of ``docs/results.md``) from one set of predictions."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -7,6 +7,7 @@ indices, in time independent of the number of samples (and only over the non-emp
 every replicate's metrics come from the same vectorised :func:`summary_from_counts` as the
 point estimate.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -130,9 +131,21 @@ def intervals_from_confusion(
     """Percentile intervals for the utility, fairness and per-class metrics of ``summary``."""
     check_bootstrap(n_boot, level)
     keys = (*UTILITY_KEYS, *FAIRNESS_KEYS, "per_class_dp", "per_class_recall", "group_accuracy")
-    meta = {"n_boot": int(n_boot), "level": float(level), "seed": int(seed), "method": "group-stratified percentile bootstrap"}
+    meta = {
+        "n_boot": int(n_boot),
+        "level": float(level),
+        "seed": int(seed),
+        "method": "group-stratified percentile bootstrap",
+    }
     if n_boot == 0:
-        return {"utility": {}, "fairness": {}, "per_class_dp": [], "per_class_recall": [], "group_accuracy": [], "bootstrap": meta}
+        return {
+            "utility": {},
+            "fairness": {},
+            "per_class_dp": [],
+            "per_class_recall": [],
+            "group_accuracy": [],
+            "bootstrap": meta,
+        }
     tp, true_c, pred_c = _bootstrap_margins(_check_confusion(confusion), n_boot, seed)
     rep = summary_from_counts(tp, true_c, pred_c, zero_division=zero_division)
     ci = {key: _pairs(*_interval(rep[key], summary[key], level)) for key in keys}

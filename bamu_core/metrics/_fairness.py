@@ -13,6 +13,7 @@ predicted that class; equalized odds and equal opportunity the same over one-vs-
 the DP ratio the smallest per-class min/max ratio. With two classes the multiclass definitions
 of DP and EO give the binary values.
 """
+
 from __future__ import annotations
 
 import warnings

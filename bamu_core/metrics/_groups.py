@@ -1,4 +1,5 @@
 """Per-group confusion counts (the one table every metric is computed from) and intersectional groups."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -11,14 +12,18 @@ from ._validation import check_inputs
 __all__ = ["group_confusion", "intersect_groups"]
 
 
-def confusion_from_ids(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, num_groups: int, num_classes: int) -> np.ndarray:
+def confusion_from_ids(
+    y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, num_groups: int, num_classes: int
+) -> np.ndarray:
     """Counts ``C[g, t, p]`` of samples in group ``g`` with label ``t`` predicted ``p`` (validated ids)."""
     k = num_classes
     cell = (groups * k + y_true) * k + y_pred
     return np.bincount(cell, minlength=num_groups * k * k).reshape(num_groups, k, k)
 
 
-def group_confusion(*, y_true, y_pred, groups, group_names: list[str] | None = None, num_classes: int | None = None) -> np.ndarray:
+def group_confusion(
+    *, y_true, y_pred, groups, group_names: list[str] | None = None, num_classes: int | None = None
+) -> np.ndarray:
     """Confusion matrix of every group.
 
     Parameters
@@ -41,7 +46,9 @@ def group_confusion(*, y_true, y_pred, groups, group_names: list[str] | None = N
     return confusion_from_ids(chk.y_true, chk.y_pred, chk.groups, chk.num_groups, chk.num_classes)
 
 
-def intersect_groups(*, groups: Sequence, names: Sequence[Sequence[str]] | None = None, sep: str = " & ") -> tuple[np.ndarray, list[str]]:
+def intersect_groups(
+    *, groups: Sequence, names: Sequence[Sequence[str]] | None = None, sep: str = " & "
+) -> tuple[np.ndarray, list[str]]:
     """Intersectional groups from two or more group columns.
 
     Parameters
@@ -71,7 +78,9 @@ def intersect_groups(*, groups: Sequence, names: Sequence[Sequence[str]] | None 
         raise BamuInputError(f"groups must hold at least two group columns to intersect, got {len(cols)}")
     lengths = {len(c) for c in cols}
     if len(lengths) != 1 or any(c.ndim != 1 for c in cols):
-        raise BamuInputError(f"every group column must be one-dimensional with the same length, got lengths {[len(c) for c in cols]}")
+        raise BamuInputError(
+            f"every group column must be one-dimensional with the same length, got lengths {[len(c) for c in cols]}"
+        )
     if names is not None and len(names) != len(cols):
         raise BamuInputError(f"names must have one list per group column: {len(names)} lists for {len(cols)} columns")
     coded, labels = [], []

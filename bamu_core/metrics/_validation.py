@@ -1,4 +1,5 @@
 """Input checks shared by every metric: early ``ValueError``s that name the bad argument."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -76,7 +77,8 @@ def check_inputs(
     g_raw = np.asarray(groups)
     if g_raw.ndim != 1:
         raise BamuInputError(
-            f"groups must be one-dimensional, got shape {g_raw.shape}; combine several group columns with intersect_groups()"
+            f"groups must be one-dimensional, got shape {g_raw.shape}; combine several group columns with "
+            "intersect_groups()"
         )
     if not (len(yt) == len(yp) == len(g_raw)):
         raise BamuInputError(
@@ -115,6 +117,7 @@ def check_inputs(
         empty = np.flatnonzero(counts == 0)
         if len(empty):
             raise BamuInputError(
-                f"group {names[int(empty[0])]!r} has no samples; drop it from group_names or audit data that contains it"
+                f"group {names[int(empty[0])]!r} has no samples; drop it from group_names or audit data that contains "
+                "it"
             )
     return CheckedInputs(y_true=yt, y_pred=yp, groups=ids, group_names=names, num_classes=int(num_classes))

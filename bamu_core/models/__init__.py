@@ -1,4 +1,5 @@
 """Architectures, where their layers are, safe checkpoint loading and baseline training."""
+
 from . import archs as _archs  # noqa: F401  (registers the architectures)
 from ._registry import ARCHS, ArchSpec, build_model, get_arch, list_archs, register_arch
 from .baseline import (

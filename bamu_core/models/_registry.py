@@ -1,5 +1,6 @@
 """The architecture registry: each name maps to an :class:`ArchSpec`, which says how to build the
 model and where its Grad-CAM layer, LoRA targets and classifier are."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """The registered architectures: a small CNN, CIFAR ResNets and torchvision models."""
+
 from __future__ import annotations
 
 import torch
@@ -130,7 +131,9 @@ def _first_conv_channels(model: nn.Module, in_channels: int) -> nn.Module:
     default_image_size=64,
 )
 def resnet18(*, num_classes: int, in_channels: int = 3):
-    return _first_conv_channels(import_torchvision().models.resnet18(weights=None, num_classes=num_classes), in_channels)
+    return _first_conv_channels(
+        import_torchvision().models.resnet18(weights=None, num_classes=num_classes), in_channels
+    )
 
 
 @register_arch(
@@ -143,7 +146,9 @@ def resnet18(*, num_classes: int, in_channels: int = 3):
     default_image_size=64,
 )
 def resnet50(*, num_classes: int, in_channels: int = 3):
-    return _first_conv_channels(import_torchvision().models.resnet50(weights=None, num_classes=num_classes), in_channels)
+    return _first_conv_channels(
+        import_torchvision().models.resnet50(weights=None, num_classes=num_classes), in_channels
+    )
 
 
 @register_arch(
@@ -263,7 +268,14 @@ def _vit_class():
 
 
 def build_vit(
-    *, num_classes: int, image_size: int, patch_size: int, num_layers: int, num_heads: int, hidden_dim: int, mlp_dim: int
+    *,
+    num_classes: int,
+    image_size: int,
+    patch_size: int,
+    num_layers: int,
+    num_heads: int,
+    hidden_dim: int,
+    mlp_dim: int,
 ) -> nn.Module:
     """A :class:`FlexibleViT` with torchvision's parameter layout (weights=None)."""
     import_torchvision()
@@ -298,6 +310,12 @@ _VIT_EXTRA = {
 )
 def vit_b_16(*, num_classes: int, in_channels: int = 3):
     model = build_vit(
-        num_classes=num_classes, image_size=224, patch_size=16, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072
+        num_classes=num_classes,
+        image_size=224,
+        patch_size=16,
+        num_layers=12,
+        num_heads=12,
+        hidden_dim=768,
+        mlp_dim=3072,
     )
     return _first_conv_channels(model, in_channels)

@@ -1,4 +1,5 @@
 """Train (or fine-tune) a baseline model on a scenario's biased training split, with a cache."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Safe checkpoint loading and saving: ``torch.load(weights_only=True)`` or safetensors, never pickle."""
+
 from __future__ import annotations
 
 import pickle
@@ -35,14 +36,19 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     suffix = path.suffix.lower()
     if suffix not in CHECKPOINT_SUFFIXES:
-        raise BamuInputError(f"checkpoint {path.name}: unsupported file type {suffix!r}; use {', '.join(CHECKPOINT_SUFFIXES)}")
+        raise BamuInputError(
+            f"checkpoint {path.name}: unsupported file type {suffix!r}; use {', '.join(CHECKPOINT_SUFFIXES)}"
+        )
     if suffix == ".safetensors":
         from safetensors.torch import load_file
 
         try:
             state = load_file(str(path), device="cpu")
         except Exception as exc:
-            raise BamuInputError(f"checkpoint {path.name} is not a valid safetensors file ({_first_line(exc)}); it may be truncated: save it again") from None
+            raise BamuInputError(
+                f"checkpoint {path.name} is not a valid safetensors file ({_first_line(exc)}); it may be truncated: "
+                "save it again"
+            ) from None
     else:
         try:
             with warnings.catch_warnings():  # torch notes a plain pickle's protocol; the refusal below says it all
@@ -52,20 +58,30 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             with open(path, "rb") as fh:
                 head = fh.read(2)
             if head[:2] != b"PK" and head[:1] != b"\x80":  # neither torch.save's zip nor a pickle stream
-                raise BamuInputError(f"checkpoint {path.name} cannot be read: it is not a PyTorch checkpoint; save one with torch.save(model.state_dict(), path) or as .safetensors") from None
+                raise BamuInputError(
+                    f"checkpoint {path.name} cannot be read: it is not a PyTorch checkpoint; save one with "
+                    "torch.save(model.state_dict(), path) or as .safetensors"
+                ) from None
             raise BamuInputError(
                 f"checkpoint {path.name} holds pickled Python objects, which bamu refuses to load (they can run code); "
                 "save model.state_dict() instead, or convert it to .safetensors"
             ) from exc
         except Exception as exc:
-            raise BamuInputError(f"checkpoint {path.name} cannot be read ({type(exc).__name__}: {_first_line(exc)}); it may be truncated: save one with torch.save(model.state_dict(), path) or as .safetensors") from None
+            raise BamuInputError(
+                f"checkpoint {path.name} cannot be read ({type(exc).__name__}: {_first_line(exc)}); it may be "
+                "truncated: save one with torch.save(model.state_dict(), path) or as .safetensors"
+            ) from None
         state = _unwrap(obj, path.name)
     if not state:
-        raise BamuInputError(f"checkpoint {path.name} holds no tensors; save one with torch.save(model.state_dict(), path) or as .safetensors")
+        raise BamuInputError(
+            f"checkpoint {path.name} holds no tensors; save one with torch.save(model.state_dict(), path) or as "
+            ".safetensors"
+        )
     broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if broken:
         raise BamuInputError(
-            f"checkpoint {path.name} holds NaN or infinite values in {len(broken)} tensor(s), e.g. {', '.join(broken[:3])}: "
+            f"checkpoint {path.name} holds NaN or infinite values in {len(broken)} tensor(s), e.g. "
+            f"{', '.join(broken[:3])}: "
             "it is damaged or comes from a training run that diverged; use an earlier checkpoint"
         )
     prefix = "module."
@@ -88,10 +104,15 @@ def _unwrap(obj, name: str) -> dict[str, torch.Tensor]:
         tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
         if tensors:
             return tensors
-    raise BamuInputError(f"checkpoint {name} does not contain a state dict (a mapping of parameter names to tensors); save one with torch.save(model.state_dict(), path) or as .safetensors")
+    raise BamuInputError(
+        f"checkpoint {name} does not contain a state dict (a mapping of parameter names to tensors); save one with "
+        "torch.save(model.state_dict(), path) or as .safetensors"
+    )
 
 
-def load_weights(model: nn.Module, state: dict[str, torch.Tensor], *, source: str = "checkpoint", arch=None) -> nn.Module:
+def load_weights(
+    model: nn.Module, state: dict[str, torch.Tensor], *, source: str = "checkpoint", arch=None
+) -> nn.Module:
     """Load ``state`` into ``model`` strictly, with an error naming missing, extra or mis-shaped keys.
 
     The error names the architecture: ``arch`` (a registered name or ``ArchSpec``) when given,
@@ -118,7 +139,8 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], *, source: st
         from .introspect import arch_name
 
         raise BamuInputError(
-            f"{source} does not fit architecture {arch_name(model, arch)!r}: " + "; ".join(problems)
+            f"{source} does not fit architecture {arch_name(model, arch)!r}: "
+            + "; ".join(problems)
             + " (check the architecture and the number of classes)"
         )
     model.load_state_dict(state, strict=True)

@@ -15,10 +15,10 @@ architecture with a layer replaced) gets the generic answers: the last ``nn.Line
 >>> gradcam_layer(model)[0], classifier_layer(model)[0]
 ('layer3', 'linear')
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Union
 
 import torch
 import torch.nn as nn
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: What the ``arch`` argument accepts: a registered name, a spec, or None (recognise it).
-ArchLike = Union[str, ArchSpec, None]
+ArchLike = str | ArchSpec | None
 
 
 def resolve_arch(arch: ArchLike) -> ArchSpec | None:

@@ -1,4 +1,5 @@
 """Membership-inference attacks on a forget set (loss threshold; SalUn's MIA-efficacy)."""
+
 from ._attacks import (
     ATTACKS,
     ModelOutputs,

@@ -10,6 +10,7 @@ Two attacks, both seeded and both on balanced member / non-member sets:
   features of retain samples (members) vs test samples (non-members); MIA-efficacy is the share of
   forget samples it predicts as non-members. Higher means the forget set looks less like training data.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple

@@ -1,4 +1,5 @@
 """Per-sample features an attacker can read from a model's output: loss, entropy, margin."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """Self-contained HTML reports of runs (plotly and images inline, opens offline), JSON and CSV exports,
 and every plotly figure of bamu with its colours (the report's and the dashboard's, :mod:`._figures`)."""
+
 from ._build import build_report, environment_info
 from ._export import report_json, report_rows, write_report
 from ._figures import (

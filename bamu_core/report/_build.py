@@ -5,6 +5,7 @@ The input is a run's :class:`~bamu_core.results.UnlearnReport` (or its JSON docu
 the dataset and model cards, settings, timings and environment. Every part is optional: a
 missing one is left out of the page.
 """
+
 from __future__ import annotations
 
 import platform
@@ -112,7 +113,9 @@ def build_report(
         Page heading (default: "Bias-aware unlearning report").
     """
     if not isinstance(result, (Mapping, UnlearnReport)):
-        raise BamuInputError(f"result must be a dict (the unlearn JSON) or an UnlearnReport, got {type(result).__name__}")
+        raise BamuInputError(
+            f"result must be a dict (the unlearn JSON) or an UnlearnReport, got {type(result).__name__}"
+        )
     result = UnlearnReport.from_json(result)
     radar_html, groups_html = _figures_html(result)
     ds = result.dataset or {}

@@ -1,4 +1,5 @@
 """The JSON and CSV exports of a run, and writing a stored run's files."""
+
 from __future__ import annotations
 
 import csv
@@ -72,14 +73,24 @@ def report_rows(result: UnlearnReport | Mapping) -> list[dict]:
 
     for block, keys in (("utility", _UTILITY), ("fairness", _FAIRNESS)):
         for key, _, _ in keys:
-            add(block, key, _value(block, b, key), _value(block, a, key), ci_b=_audit_ci(b, key), ci_a=_audit_ci(a, key))
+            add(
+                block, key, _value(block, b, key), _value(block, a, key), ci_b=_audit_ci(b, key), ci_a=_audit_ci(a, key)
+            )
     after_groups = {str(r.group): r for r in (a.groups if a is not None else [])}
     for rb in b.groups if b is not None else []:
         name = str(rb.group)
         ra = after_groups.get(name)
         add("group", "n", rb.n, _field(ra, "n"), group=name)
         for key, _, _ in _GROUP:
-            add("group", key, _field(rb, key), _field(ra, key), group=name, ci_b=_field(rb, f"{key}_ci"), ci_a=_field(ra, f"{key}_ci"))
+            add(
+                "group",
+                key,
+                _field(rb, key),
+                _field(ra, key),
+                group=name,
+                ci_b=_field(rb, f"{key}_ci"),
+                ci_a=_field(ra, f"{key}_ci"),
+            )
     add("forget", "accuracy", result.forget.accuracy_before, result.forget.accuracy_after)
     pb, pa = result.privacy.mia_before, result.privacy.mia_after
     for key, _, _ in _PRIVACY:
@@ -96,7 +107,9 @@ def _csv_text(rows: Sequence[Mapping]) -> str:
     writer = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: ("" if r.get(k) is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k])) for k in CSV_COLUMNS})
+        writer.writerow(
+            {k: ("" if r.get(k) is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k])) for k in CSV_COLUMNS}
+        )
     return buf.getvalue()
 
 
@@ -129,7 +142,9 @@ def write_report(
 
         run = (store or RunStore()).get(run)
     if run.status != "complete" or run.result is None:
-        raise BamuInputError(f"run {run.run_id} is {run.status}{f' ({run.message})' if run.message else ''}: it has no result to report")
+        raise BamuInputError(
+            f"run {run.run_id} is {run.status}{f' ({run.message})' if run.message else ''}: it has no result to report"
+        )
     summary = run.to_dict()
     out: dict[str, Path] = {}
     if html_path is not None:

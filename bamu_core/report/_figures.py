@@ -11,6 +11,7 @@ Pure functions (dicts in, figure out), testable without a browser. Plotly is imp
 functions (it is a UI dependency). Labels that come from the user's data (group names) are
 HTML-escaped, since plotly interprets a subset of HTML in text.
 """
+
 from __future__ import annotations
 
 import html
@@ -111,8 +112,9 @@ def _radar_axes(series: Sequence[Mapping]) -> list[str]:
     return sorted(found, key=lambda a: (AXES.index(a) if a in AXES else len(AXES), a))
 
 
-def _radar_traces(fig, series: Mapping[str, Mapping], axes: Sequence[str], labels: Sequence[str], *,
-                  marker_size: int, hover: bool) -> None:
+def _radar_traces(
+    fig, series: Mapping[str, Mapping], axes: Sequence[str], labels: Sequence[str], *, marker_size: int, hover: bool
+) -> None:
     """One closed polygon per series, in its role colour (the oracle dotted and unfilled)."""
     import plotly.graph_objects as go
 
@@ -174,15 +176,24 @@ def radar_figure(before: Mapping[str, float] | None, after: Mapping[str, float] 
         polar=dict(
             bgcolor="white",
             # radial ticks at 45 degrees, between the axis labels
-            radialaxis=dict(range=[0, 1], tickvals=[0.25, 0.5, 0.75, 1.0], angle=45, tickangle=45,
-                            gridcolor=_GRID, linecolor=_GRID, tickfont=dict(size=10, color=BEFORE_COLOUR)),
+            radialaxis=dict(
+                range=[0, 1],
+                tickvals=[0.25, 0.5, 0.75, 1.0],
+                angle=45,
+                tickangle=45,
+                gridcolor=_GRID,
+                linecolor=_GRID,
+                tickfont=dict(size=10, color=BEFORE_COLOUR),
+            ),
             angularaxis=dict(gridcolor=_GRID, linecolor="#cbd5e1", tickfont=dict(size=14)),
         ),
     )
     return fig
 
 
-def group_accuracy_figure(before_rows: Sequence[Mapping] | None, after_rows: Sequence[Mapping] | None, *, height: int = 360):
+def group_accuracy_figure(
+    before_rows: Sequence[Mapping] | None, after_rows: Sequence[Mapping] | None, *, height: int = 360
+):
     """Grouped bars of per-group accuracy before and after, with CI error bars when rows carry ``accuracy_ci``."""
     import plotly.graph_objects as go
 
@@ -199,7 +210,9 @@ def group_accuracy_figure(before_rows: Sequence[Mapping] | None, after_rows: Seq
                 y=y,
                 name=name,
                 marker_color=colour,
-                error_y=dict(type="data", array=hi, arrayminus=lo, visible=True, color=_INK, thickness=1.2) if has_ci else None,
+                error_y=dict(type="data", array=hi, arrayminus=lo, visible=True, color=_INK, thickness=1.2)
+                if has_ci
+                else None,
                 hovertemplate="%{x}: %{y:.3f}<extra>" + name + "</extra>",
             )
         )
@@ -240,7 +253,8 @@ def pareto_figure(
                 text=[f"{r['intensity']:g}" if _finite(r.get("intensity")) else "" for r in mine],
                 textposition="top center",
                 marker=dict(size=12, color=_PALETTE[i % len(_PALETTE)], line=dict(width=1, color="white")),
-                hovertemplate=f"{html.escape(str(m))}<br>intensity %{{text}}<br>{x} %{{x:.3f}}<br>{y} %{{y:.3f}}<extra></extra>",
+                hovertemplate=f"{html.escape(str(m))}<br>intensity %{{text}}<br>{x} %{{x:.3f}}<br>{y} "
+                f"%{{y:.3f}}<extra></extra>",
             )
         )
     if front:
@@ -265,9 +279,16 @@ def pareto_figure(
             )
         )
     _report_layout(fig, height=height)
-    heading = html.escape(title or "Fairness vs utility") + '<br><span style="font-size:12px;color:#64748b">point labels: intensity; dashed: Pareto front (no point is better on both axes)</span>'
-    fig.update_layout(title=dict(text=heading, x=0.01, xanchor="left", font=dict(size=17)), margin=dict(t=110),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="right", x=1))
+    heading = (
+        html.escape(title or "Fairness vs utility")
+        + '<br><span style="font-size:12px;color:#64748b">point labels: intensity; dashed: Pareto front (no point is '
+        "better on both axes)</span>"
+    )
+    fig.update_layout(
+        title=dict(text=heading, x=0.01, xanchor="left", font=dict(size=17)),
+        margin=dict(t=110),
+        legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="right", x=1),
+    )
     fig.update_xaxes(title_text=x_label, gridcolor=_GRID, zeroline=False)
     fig.update_yaxes(title_text=y_label, gridcolor=_GRID, zeroline=False)
     return fig
@@ -304,7 +325,9 @@ def radar(series: Mapping[str, Mapping[str, float]], *, title: str | None = None
         margin=dict(l=90, r=90, t=60 if title else 30, b=80),
         legend=dict(orientation="h", yanchor="top", y=-0.14, xanchor="center", x=0.5),
         polar=dict(
-            radialaxis=dict(range=[0, 1], tickvals=[0.25, 0.5, 0.75, 1.0], gridcolor=_DASH_GRID, tickfont=dict(size=12), angle=45),
+            radialaxis=dict(
+                range=[0, 1], tickvals=[0.25, 0.5, 0.75, 1.0], gridcolor=_DASH_GRID, tickfont=dict(size=12), angle=45
+            ),
             angularaxis=dict(tickfont=dict(size=16), gridcolor=_DASH_GRID),
         ),
     )
@@ -377,8 +400,15 @@ def gap_bars(fairness: Mapping, *, ci: Mapping | None = None, threshold: float, 
         )
     )
     fig.add_vline(x=threshold, line_dash="dash", line_color=_INK)
-    fig.add_annotation(x=threshold, y=1.0, yref="paper", yanchor="bottom", text=f"threshold {threshold:.2f}",
-                       showarrow=False, font=dict(size=14, color=_INK))
+    fig.add_annotation(
+        x=threshold,
+        y=1.0,
+        yref="paper",
+        yanchor="bottom",
+        text=f"threshold {threshold:.2f}",
+        showarrow=False,
+        font=dict(size=14, color=_INK),
+    )
     _dash_layout(fig, title=title, height=110 + 60 * max(1, len(keys)))
     fig.update_layout(margin=dict(t=80 if title else 40))
     top = max([threshold, *[v + h for v, h in zip(values, hi)]]) if values else 1.0
@@ -421,7 +451,9 @@ def loss_curve(events: Sequence, *, title: str | None = None):
 
     steps = [e.step for e in events]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Scatter(x=steps, y=[e.loss for e in events], name="loss", line=dict(color=COLOURS["after"], width=3)))
+    fig.add_trace(
+        go.Scatter(x=steps, y=[e.loss for e in events], name="loss", line=dict(color=COLOURS["after"], width=3))
+    )
     dp = [(e.step, e.val_dp) for e in events if _finite(getattr(e, "val_dp", None))]
     if dp:
         fig.add_trace(

@@ -1,4 +1,5 @@
 """HTML pieces of the report: escaping, number formats, tables and sections; the report's constants."""
+
 from __future__ import annotations
 
 import html
@@ -7,7 +8,18 @@ from typing import Any, Mapping, Sequence
 
 from ..results import AuditResult, Interval
 
-CSV_COLUMNS = ("section", "group", "metric", "before", "after", "change", "before_low", "before_high", "after_low", "after_high")
+CSV_COLUMNS = (
+    "section",
+    "group",
+    "metric",
+    "before",
+    "after",
+    "change",
+    "before_low",
+    "before_high",
+    "after_low",
+    "after_high",
+)
 
 # (key, label, higher is better)
 _UTILITY = [("accuracy", "Accuracy", True), ("balanced_accuracy", "Balanced accuracy", True)]
@@ -19,7 +31,12 @@ _FAIRNESS = [
     ("worst_group_accuracy", "Worst-group accuracy", True),
     ("demographic_parity_ratio", "Demographic parity ratio", True),
 ]
-_GROUP = [("accuracy", "Accuracy", True), ("selection_rate", "Selection rate", None), ("tpr", "TPR", True), ("fpr", "FPR", False)]
+_GROUP = [
+    ("accuracy", "Accuracy", True),
+    ("selection_rate", "Selection rate", None),
+    ("tpr", "TPR", True),
+    ("fpr", "FPR", False),
+]
 _PRIVACY = [
     ("auc", "Loss-threshold MIA AUC (forget vs test; 0.5 = chance)", None),
     ("tpr_at_1pct_fpr", "MIA TPR at 1 % FPR", False),
@@ -108,7 +125,9 @@ def _kv(pairs: Sequence[tuple[str, Any]]) -> str:
 def _table(head: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]]) -> str:
     """``head``: (label, css class); cells are HTML already escaped by the caller."""
     th = "".join(f'<th class="{cls}">{_e(label)}</th>' for label, cls in head)
-    body = "".join("<tr>" + "".join(f'<td class="{head[i][1]}">{c}</td>' for i, c in enumerate(r)) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="{head[i][1]}">{c}</td>' for i, c in enumerate(r)) + "</tr>" for r in rows
+    )
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 

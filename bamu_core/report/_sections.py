@@ -1,4 +1,5 @@
 """The report's sections, each from the run's :class:`~bamu_core.results.UnlearnReport`."""
+
 from __future__ import annotations
 
 import base64
@@ -43,11 +44,18 @@ def _kpis(result: UnlearnReport) -> str:
     cards = []
 
     def card(label, after, detail):
-        cards.append(f'<div class="kpi"><div class="label">{_e(label)}</div><div class="value a">{after}</div><div class="detail">{detail}</div></div>')
+        cards.append(
+            f'<div class="kpi"><div class="label">{_e(label)}</div><div class="value a">{after}</div><div '
+            f'class="detail">{detail}</div></div>'
+        )
 
     acc_b, acc_a = _utility(b, "accuracy"), _utility(a, "accuracy")
     if acc_a is not None:
-        card("Test accuracy", _fmt(acc_a), f'before <span class="b">{_fmt(acc_b)}</span> &middot; change {_change(acc_b, acc_a, True)}')
+        card(
+            "Test accuracy",
+            _fmt(acc_a),
+            f'before <span class="b">{_fmt(acc_b)}</span> &middot; change {_change(acc_b, acc_a, True)}',
+        )
     dp_b, dp_a = _gap(b, "demographic_parity_difference"), _gap(a, "demographic_parity_difference")
     if dp_a is not None:
         imp = ""
@@ -56,10 +64,18 @@ def _kpis(result: UnlearnReport) -> str:
         card("DP difference", _fmt(dp_a), f'before <span class="b">{_fmt(dp_b)}</span>{imp}')
     wg_b, wg_a = _gap(b, "worst_group_accuracy"), _gap(a, "worst_group_accuracy")
     if wg_a is not None:
-        card("Worst-group accuracy", _fmt(wg_a), f'before <span class="b">{_fmt(wg_b)}</span> &middot; change {_change(wg_b, wg_a, True)}')
+        card(
+            "Worst-group accuracy",
+            _fmt(wg_a),
+            f'before <span class="b">{_fmt(wg_b)}</span> &middot; change {_change(wg_b, wg_a, True)}',
+        )
     if _num(result.score) is not None:
         before_score = _score_of(result.radar.before)
-        card("Composite score", _fmt(result.score), f'before <span class="b">{_fmt(before_score)}</span> &middot; mean of the radar axes')
+        card(
+            "Composite score",
+            _fmt(result.score),
+            f'before <span class="b">{_fmt(before_score)}</span> &middot; mean of the radar axes',
+        )
     return f'<div class="kpis">{"".join(cards)}</div>' if cards else ""
 
 
@@ -92,17 +108,33 @@ def _radar_section(result: UnlearnReport, plotly_html: str | None) -> str:
     before = rb.present() if rb is not None else {}
     after = ra.present() if ra is not None else {}
     axes = [a for a in AXES if a in before or a in after]
-    rows = [[_e(AXIS_LABELS[a]), _fmt(before.get(a)), _fmt(after.get(a)), _change(before.get(a), after.get(a), True)] for a in axes]
-    rows.append(["<b>Composite score</b>", f"<b>{_fmt(_score_of(rb))}</b>", f"<b>{_fmt(result.score)}</b>",
-                 _change(_score_of(rb), result.score, True)])
-    defs = "".join(f"<tr><td>{_e(AXIS_LABELS[a])}</td><td class=\"mono\">{_e(AXIS_DEFINITIONS[a])}</td></tr>" for a in axes)
+    rows = [
+        [_e(AXIS_LABELS[a]), _fmt(before.get(a)), _fmt(after.get(a)), _change(before.get(a), after.get(a), True)]
+        for a in axes
+    ]
+    rows.append(
+        [
+            "<b>Composite score</b>",
+            f"<b>{_fmt(_score_of(rb))}</b>",
+            f"<b>{_fmt(result.score)}</b>",
+            _change(_score_of(rb), result.score, True),
+        ]
+    )
+    defs = "".join(
+        f'<tr><td>{_e(AXIS_LABELS[a])}</td><td class="mono">{_e(AXIS_DEFINITIONS[a])}</td></tr>' for a in axes
+    )
     legend = '<p class="legend">Each axis in [0, 1]; 1 is best.</p>'
-    chart = f'<div class="chart" id="radar-chart">{plotly_html}</div>' if plotly_html else '<p class="note">(plotly is not installed: chart omitted)</p>'
+    chart = (
+        f'<div class="chart" id="radar-chart">{plotly_html}</div>'
+        if plotly_html
+        else '<p class="note">(plotly is not installed: chart omitted)</p>'
+    )
     content = (
         f'<div class="grid2"><div>{legend}{chart}</div><div>{_table(_ba_head("Axis"), rows)}'
         f'<div class="formula">{_e(SCORE_FORMULA)}</div>'
-        '<p class="note">The composite score is our reading of the paper\'s joint score (Co-BUM): the criteria weighted equally.</p>'
-        f'<h3>Axis definitions</h3><table><tbody>{defs}</tbody></table></div></div>'
+        '<p class="note">The composite score is our reading of the paper\'s joint score (Co-BUM): the criteria '
+        "weighted equally.</p>"
+        f"<h3>Axis definitions</h3><table><tbody>{defs}</tbody></table></div></div>"
     )
     return _section("radar", "Scores: radar and composite", content)
 
@@ -115,12 +147,17 @@ def _metrics_section(result: UnlearnReport) -> str:
             vb, va = _value(block, b, key), _value(block, a, key)
             if vb is None and va is None:
                 continue
-            rows.append([_e(label), _with_ci(vb, _audit_ci(b, key)), _with_ci(va, _audit_ci(a, key)), _change(vb, va, hb)])
+            rows.append(
+                [_e(label), _with_ci(vb, _audit_ci(b, key)), _with_ci(va, _audit_ci(a, key)), _change(vb, va, hb)]
+            )
     if not rows:
         return ""
     split = _field(a, "split") or _field(b, "split") or "test"
     n = _field(a, "n") or _field(b, "n")
-    note = f'<p class="note">On the {_e(split)} split{f" ({int(n)} samples)" if n else ""}. Brackets: bootstrap confidence intervals where computed. DP improvement = (DP before - DP after) / DP before.</p>'
+    note = (
+        f'<p class="note">On the {_e(split)} split{f" ({int(n)} samples)" if n else ""}. Brackets: bootstrap '
+        "confidence intervals where computed. DP improvement = (DP before - DP after) / DP before.</p>"
+    )
     return _section("metrics", "Utility and fairness", _table(_ba_head("Metric"), rows) + note)
 
 
@@ -133,7 +170,9 @@ def _groups_section(result: UnlearnReport, plotly_html: str | None) -> str:
     names = [str(r.group) for r in (a_rows or b_rows)]
     after = {str(r.group): r for r in a_rows}
     head = [("Group", ""), ("n", "num")]
-    metrics = [(k, label, hb) for k, label, hb in _GROUP if any(_num(getattr(r, k)) is not None for r in b_rows + a_rows)]
+    metrics = [
+        (k, label, hb) for k, label, hb in _GROUP if any(_num(getattr(r, k)) is not None for r in b_rows + a_rows)
+    ]
     for _, label, _ in metrics:
         head += [(f"{label} before", "num b"), (f"{label} after", "num a")]
     head.append(("Accuracy change", "num"))
@@ -143,13 +182,19 @@ def _groups_section(result: UnlearnReport, plotly_html: str | None) -> str:
         n = _field(ra, "n") if ra is not None else _field(rb, "n")
         cells = [_e(name), _e("" if n is None else n)]
         for key, _, _ in metrics:
-            cells += [_with_ci(_field(rb, key), _field(rb, f"{key}_ci")), _with_ci(_field(ra, key), _field(ra, f"{key}_ci"))]
+            cells += [
+                _with_ci(_field(rb, key), _field(rb, f"{key}_ci")),
+                _with_ci(_field(ra, key), _field(ra, f"{key}_ci")),
+            ]
         cells.append(_change(_field(rb, "accuracy"), _field(ra, "accuracy"), True))
         rows.append(cells)
     attr = _field(result.after, "group_attr") or _field(result.before, "group_attr")
     title = f"Per-group results{f' (groups: {attr})' if attr else ''}"
     chart = f'<div class="chart" id="group-chart">{plotly_html}</div>' if plotly_html else ""
-    note = '<p class="note">Multiclass: TPR is the mean per-class recall within the group, FPR the mean one-vs-rest false-positive rate.</p>'
+    note = (
+        '<p class="note">Multiclass: TPR is the mean per-class recall within the group, FPR the mean one-vs-rest '
+        "false-positive rate.</p>"
+    )
     return _section("groups", title, chart + _table(head, rows) + note)
 
 
@@ -158,8 +203,14 @@ def _privacy_section(result: UnlearnReport) -> str:
     pb, pa = result.privacy.mia_before, result.privacy.mia_after
     rows = []
     if forget.accuracy_before is not None or forget.accuracy_after is not None:
-        rows.append(["Forget-set accuracy", _fmt(forget.accuracy_before), _fmt(forget.accuracy_after),
-                     _change(forget.accuracy_before, forget.accuracy_after, None)])
+        rows.append(
+            [
+                "Forget-set accuracy",
+                _fmt(forget.accuracy_before),
+                _fmt(forget.accuracy_after),
+                _change(forget.accuracy_before, forget.accuracy_after, None),
+            ]
+        )
     for key, label, hb in _PRIVACY:
         vb, va = _field(pb, key), _field(pa, key)
         if vb is None and va is None:
@@ -175,7 +226,11 @@ def _privacy_section(result: UnlearnReport) -> str:
         ("Description", _e(forget.description) if forget.description else None),
         ("Attack", _e(f"{attack} classifier on loss, entropy and margin; seed {seed}") if (pa or pb) else None),
     ]
-    return _section("privacy", "Forgetting and privacy", _kv(pairs) + "<h3>Before and after</h3>" + _table(_ba_head("Measure"), rows))
+    return _section(
+        "privacy",
+        "Forgetting and privacy",
+        _kv(pairs) + "<h3>Before and after</h3>" + _table(_ba_head("Measure"), rows),
+    )
 
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -196,7 +251,10 @@ def _gallery_section(artifacts: Mapping[str, Path] | None, info: Mapping | None 
         caption = re.sub(r"[_-]+", " ", name[:-4]).strip()
         caption = re.sub(r"\bgradcam\b", "Grad-CAM", caption, flags=re.I)
         src = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-        figures.append(f'<figure class="img {role}"><img alt="{_e(caption)}" src="{src}"><figcaption>{_e(caption)}</figcaption></figure>')
+        figures.append(
+            f'<figure class="img {role}"><img alt="{_e(caption)}" '
+            f'src="{src}"><figcaption>{_e(caption)}</figcaption></figure>'
+        )
     if not figures:
         return ""
     text = f'<p class="legend">{_e(info["caption"])}</p>' if info.get("caption") else ""
@@ -215,14 +273,21 @@ def _settings_section(result: UnlearnReport, run: Mapping | None) -> str:
         ("Method", _e(result.method)),
         ("Intensity", _fmt(result.intensity, digits=2) if result.intensity is not None else None),
         ("Status", f'<span class="badge {_e(result.status)}">{_e(result.status)}</span>' if result.status else None),
-        ("Run status", f'<span class="badge {_e((run or {}).get("status"))}">{_e((run or {}).get("status"))}</span>' if (run or {}).get("status") else None),
+        (
+            "Run status",
+            f'<span class="badge {_e((run or {}).get("status"))}">{_e((run or {}).get("status"))}</span>'
+            if (run or {}).get("status")
+            else None,
+        ),
     ]
     for k, v in settings.items():
         if k != "hyperparameters":
             pairs.append((k.replace("_", " ").capitalize(), _e(_plain(v))))
     content = _kv(pairs)
     if hp:
-        rows = [[f"<span class=\"mono\">{_e(k)}</span>", f"<span class=\"mono\">{_e(_plain(v))}</span>"] for k, v in hp.items()]
+        rows = [
+            [f'<span class="mono">{_e(k)}</span>', f'<span class="mono">{_e(_plain(v))}</span>'] for k, v in hp.items()
+        ]
         content += "<h3>Hyper-parameters</h3>" + _table([("Name", ""), ("Value", "")], rows)
     return _section("settings", "Method settings", content)
 
@@ -240,7 +305,11 @@ def _data_model_section(result: UnlearnReport) -> str:
     if not ds and not model:
         return ""
     classes = ds.get("classes") or []
-    class_text = f"{len(classes)}: " + ", ".join(str(c) for c in classes[:12]) + (" ..." if len(classes) > 12 else "") if classes else None
+    class_text = (
+        f"{len(classes)}: " + ", ".join(str(c) for c in classes[:12]) + (" ..." if len(classes) > 12 else "")
+        if classes
+        else None
+    )
     splits = ds.get("splits") or {}
     split_text = ", ".join(f"{k} {v.get('n')}" for k, v in splits.items() if isinstance(v, Mapping)) or None
     attr = ds.get("active_group_attr")
@@ -261,7 +330,9 @@ def _data_model_section(result: UnlearnReport) -> str:
         ("Source", _e(model.get("source"))),
         ("Classes", _e(model.get("num_classes"))),
     ]
-    content = f'<div class="grid2"><div><h3>Dataset</h3>{_kv(d_pairs)}</div><div><h3>Model</h3>{_kv(m_pairs)}</div></div>'
+    content = (
+        f'<div class="grid2"><div><h3>Dataset</h3>{_kv(d_pairs)}</div><div><h3>Model</h3>{_kv(m_pairs)}</div></div>'
+    )
     return _section("data", "Dataset and model", content)
 
 
@@ -269,14 +340,20 @@ def _timing_section(result: UnlearnReport, run: Mapping | None) -> str:
     timings = dict(result.timings or {})
     if result.seconds is not None:
         timings.setdefault("total", result.seconds)
-    t_rows = [[_e(k.replace("_", " ")), f"{_num(v):.2f} s" if _num(v) is not None else _e(v)] for k, v in timings.items()]
+    t_rows = [
+        [_e(k.replace("_", " ")), f"{_num(v):.2f} s" if _num(v) is not None else _e(v)] for k, v in timings.items()
+    ]
     env = result.environment or {}
     e_pairs = [(k, _e(v)) for k, v in env.items()]
     if run and run.get("created_iso"):
         e_pairs.insert(0, ("Run created", _e(run["created_iso"])))
     content = '<div class="grid2"><div><h3>Timings</h3>'
     content += _table([("Step", ""), ("Wall time", "num")], t_rows) if t_rows else '<p class="note">not recorded</p>'
-    content += "</div><div><h3>Environment</h3>" + (_kv(e_pairs) if e_pairs else '<p class="note">not recorded</p>') + "</div></div>"
+    content += (
+        "</div><div><h3>Environment</h3>"
+        + (_kv(e_pairs) if e_pairs else '<p class="note">not recorded</p>')
+        + "</div></div>"
+    )
     return _section("env", "Timings and environment", content)
 
 

@@ -1,4 +1,5 @@
 """A sweep's Pareto plot and its files: ``sweep.csv``, ``sweep.json``, ``pareto.html``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,9 +14,14 @@ def sweep_figure(result):
     """The Pareto plot (plotly) of a :class:`~bamu_core.workflows.SweepResult`: points per method
     with intensities, the front, the original."""
     return pareto_figure(
-        [r.to_json() for r in result.rows], result.front, x=result.x, y=result.y, before=result.before.to_json(),
+        [r.to_json() for r in result.rows],
+        result.front,
+        x=result.x,
+        y=result.y,
+        before=result.before.to_json(),
         title=result.title,
-        x_label="Test accuracy after unlearning", y_label="Fairness (1 - demographic parity difference)",
+        x_label="Test accuracy after unlearning",
+        y_label="Fairness (1 - demographic parity difference)",
     )
 
 

@@ -1,5 +1,6 @@
 """The HTML page of a report: layout and styles. ``$name`` placeholders are filled by the builder
 (``string.Template``), always with HTML that was escaped there; the page loads nothing from the network."""
+
 from string import Template
 
 __all__ = ["PAGE"]
@@ -77,7 +78,8 @@ figure.img.after { border-top: 4px solid var(--after); }
 .legend { font-size: 13px; color: var(--muted); margin: 0 0 8px; }
 .swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px; margin: 0 4px -1px 10px; }
 footer { color: var(--muted); font-size: 12px; text-align: center; padding: 0 0 30px; }
-@media print { body { background: #fff; } section.card { break-inside: avoid; border-color: #cbd5e1; } header.top { background: #fff; color: #000; } }
+@media print { body { background: #fff; } section.card { break-inside: avoid; border-color: #cbd5e1; } header.top {
+background: #fff; color: #000; } }
 </style>
 </head>
 <body>

@@ -6,6 +6,7 @@ keeps and the reports read) and ``from_json()``; documents carry ``schema_versio
 Consumers read attributes (``run.after.fairness.demographic_parity_difference``), never string
 paths into the JSON.
 """
+
 from ._audit import AuditResult, Fairness, GroupRow, Interval, TargetClass, Utility
 from ._record import SCHEMA_VERSION, Record
 from ._sweep import SWEEP_COLUMNS, SweepPoint, SweepResult, SweepRow

@@ -1,4 +1,5 @@
 """The audit of one split as a typed result (:class:`AuditResult`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -7,6 +7,7 @@ a newer or older writer round-trips unchanged); ``from_json()`` reads a document
 missing fields at their defaults. Fields declared with ``omit_none=True`` are left out of the
 document when they are ``None`` (optional sections such as an audit's ``gallery``).
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """A sweep over methods x intensities as a typed result (:class:`SweepResult`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields

@@ -1,4 +1,5 @@
 """An unlearning run's measurements as a typed result (:class:`UnlearnReport`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -135,7 +136,7 @@ class UnlearnReport(Record):
         return out
 
     @classmethod
-    def from_json(cls, doc) -> "UnlearnReport":
+    def from_json(cls, doc) -> UnlearnReport:
         if isinstance(doc, cls):
             return doc
         doc = dict(doc)

@@ -31,6 +31,7 @@ Typical use::
     store.list()                          # newest first
     store.get(run.run_id).result
 """
+
 from ._records import RunRecord
 from ._schema import RUN_STATUSES, RunNotFoundError
 from ._store import RunStore, default_store

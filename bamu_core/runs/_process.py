@@ -1,4 +1,5 @@
 """Which process writes a run, and whether it still runs (Linux /proc, else os.kill)."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """A stored run as read back, and the headline numbers kept for listings."""
+
 from __future__ import annotations
 
 import time
@@ -80,7 +81,6 @@ class RunRecord:
             d["config"] = self.config
             d["result"] = self.result
         return d
-
 
 
 def report_of(result: Mapping | None) -> UnlearnReport:

@@ -1,4 +1,5 @@
 """The run table's schema, names and small shared helpers."""
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,6 @@ class RunNotFoundError(BamuInputError, LookupError):
     """No run with that id in the store."""
 
 
-
 def _dumps(obj) -> str:
     return json.dumps(obj, default=_json_default)
 
@@ -79,5 +79,3 @@ def _check_kind(kind: str) -> str:
     if not isinstance(kind, str) or not re.match(r"^[a-z][a-z0-9_-]{0,31}$", kind):
         raise BamuInputError(f"kind must be a short lowercase word such as 'unlearn' or 'audit', got {kind!r}")
     return kind
-
-

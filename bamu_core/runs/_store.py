@@ -1,4 +1,5 @@
 """The run store: the SQLite table of runs and the folder of artifacts per run."""
+
 from __future__ import annotations
 
 import json
@@ -111,7 +112,9 @@ class RunStore:
         atomic_write_json(folder / _OWNER_FILE, _owner())
         return folder
 
-    def start(self, *, kind: str, config: Mapping | None = None, label: str = "", run_id: str | None = None) -> RunHandle:
+    def start(
+        self, *, kind: str, config: Mapping | None = None, label: str = "", run_id: str | None = None
+    ) -> RunHandle:
         """Begin a run: a ``running`` row now, artifacts and result at :meth:`RunHandle.complete`.
 
         Use the handle as a context manager: leaving the block with an exception marks the run
@@ -127,12 +130,22 @@ class RunStore:
         try:
             with self._transaction() as con:
                 con.execute(
-                    "INSERT INTO runs (run_id, kind, status, label, created, scenario, method, intensity, pid, pid_start, host, config, summary)"
+                    "INSERT INTO runs (run_id, kind, status, label, created, scenario, method, intensity, pid, "
+                    "pid_start, host, config, summary)"
                     " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        run_id, kind, str(label), time.time(), summ["scenario"], summ["method"],
-                        _num_or_none(summ["intensity"]), own["pid"], own["pid_start"], own["host"],
-                        _dumps(config), _dumps(summ),
+                        run_id,
+                        kind,
+                        str(label),
+                        time.time(),
+                        summ["scenario"],
+                        summ["method"],
+                        _num_or_none(summ["intensity"]),
+                        own["pid"],
+                        own["pid_start"],
+                        own["host"],
+                        _dumps(config),
+                        _dumps(summ),
                     ),
                 )
         except BaseException:
@@ -185,14 +198,29 @@ class RunStore:
                     own = _owner()
                     now = time.time()
                     con.execute(
-                        "INSERT INTO runs (run_id, kind, status, label, created, finished, scenario, method, intensity, score,"
+                        "INSERT INTO runs (run_id, kind, status, label, created, finished, scenario, method, "
+                        "intensity, score,"
                         " seconds, message, pid, pid_start, host, config, summary, result, artifacts)"
                         " VALUES (?, ?, 'complete', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
-                            writer.run_id, new_row["kind"], new_row["label"], now, now,
-                            summ["scenario"], summ["method"], _num_or_none(summ["intensity"]), _num_or_none(summ["score"]),
-                            _num_or_none(summ["seconds"]), message, own["pid"], own["pid_start"], own["host"],
-                            _dumps(config), _dumps(summ), json_result, _dumps(writer.names),
+                            writer.run_id,
+                            new_row["kind"],
+                            new_row["label"],
+                            now,
+                            now,
+                            summ["scenario"],
+                            summ["method"],
+                            _num_or_none(summ["intensity"]),
+                            _num_or_none(summ["score"]),
+                            _num_or_none(summ["seconds"]),
+                            message,
+                            own["pid"],
+                            own["pid_start"],
+                            own["host"],
+                            _dumps(config),
+                            _dumps(summ),
+                            json_result,
+                            _dumps(writer.names),
                         ),
                     )
                 else:
@@ -207,9 +235,17 @@ class RunStore:
                         "UPDATE runs SET status = 'complete', finished = ?, scenario = ?, method = ?, intensity = ?,"
                         " score = ?, seconds = ?, message = ?, summary = ?, result = ?, artifacts = ? WHERE run_id = ?",
                         (
-                            time.time(), summ["scenario"], summ["method"], _num_or_none(summ["intensity"]),
-                            _num_or_none(summ["score"]), _num_or_none(summ["seconds"]), message,
-                            _dumps(summ), json_result, _dumps(writer.names), writer.run_id,
+                            time.time(),
+                            summ["scenario"],
+                            summ["method"],
+                            _num_or_none(summ["intensity"]),
+                            _num_or_none(summ["score"]),
+                            _num_or_none(summ["seconds"]),
+                            message,
+                            _dumps(summ),
+                            json_result,
+                            _dumps(writer.names),
+                            writer.run_id,
                         ),
                     )
         except BaseException:
@@ -347,8 +383,13 @@ class RunStore:
         for r in dead:
             with self._transaction() as con:
                 cur = con.execute(
-                    "UPDATE runs SET status = 'failed', finished = ?, message = ? WHERE run_id = ? AND status = 'running'",
-                    (time.time(), f"the process writing this run (pid {r['pid']}) ended before it finished", r["run_id"]),
+                    "UPDATE runs SET status = 'failed', finished = ?, message = ? WHERE run_id = ? AND status = "
+                    "'running'",
+                    (
+                        time.time(),
+                        f"the process writing this run (pid {r['pid']}) ended before it finished",
+                        r["run_id"],
+                    ),
                 )
                 if cur.rowcount:
                     failed.append(r["run_id"])

@@ -1,4 +1,5 @@
 """Writing a run's artifacts into its staging folder, and the handle of a run in progress."""
+
 from __future__ import annotations
 
 import os
@@ -35,7 +36,9 @@ class RunWriter:
 
     def _path(self, name: str, suffix: str | None = None) -> Path:
         if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
-            raise BamuInputError(f"artifact name {name!r} must be a plain file name of letters, digits, '_', '-' and '.'")
+            raise BamuInputError(
+                f"artifact name {name!r} must be a plain file name of letters, digits, '_', '-' and '.'"
+            )
         if suffix and not name.lower().endswith(suffix):
             raise BamuInputError(f"artifact name {name!r} must end with {suffix}")
         if name in self.names:
@@ -45,7 +48,9 @@ class RunWriter:
 
     def add_bytes(self, name: str, data: bytes) -> Path:
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"artifact {name!r}: expected bytes, got {type(data).__name__}; use a .json, .png or .safetensors name")
+            raise TypeError(
+                f"artifact {name!r}: expected bytes, got {type(data).__name__}; use a .json, .png or .safetensors name"
+            )
         return atomic_write_bytes(self._path(name), bytes(data))
 
     def add_text(self, name: str, text: str) -> Path:
@@ -101,7 +106,7 @@ class RunWriter:
 class RunHandle(RunWriter):
     """A run begun with :meth:`RunStore.start`; use it as a context manager."""
 
-    def __init__(self, store: "RunStore", run_id: str, folder: Path):
+    def __init__(self, store: RunStore, run_id: str, folder: Path):
         super().__init__(run_id, folder)
         self._store = store
         self.status = "running"
@@ -125,7 +130,7 @@ class RunHandle(RunWriter):
     def cancel(self, message: str = "cancelled") -> None:
         self.fail(message, cancelled=True)
 
-    def __enter__(self) -> "RunHandle":
+    def __enter__(self) -> RunHandle:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:

@@ -1,4 +1,5 @@
 """Unlearning methods, registered by name, all driven by one ``intensity`` in [0, 1]."""
+
 from . import counterfactual, distill, finetune, ga, lora, newton, random_label, retrain  # noqa: F401  (registers the methods)
 from ._api import (
     METHODS,

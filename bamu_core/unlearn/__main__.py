@@ -1,5 +1,6 @@
 """``python -m bamu_core.unlearn [PATH]``: write the hyper-parameter reference (Markdown) to PATH
 (e.g. ``docs/hyperparameters.md``), or print it."""
+
 from __future__ import annotations
 
 import sys

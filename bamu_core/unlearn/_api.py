@@ -65,6 +65,7 @@ BatchNorm and dropout: every method except ``retrain`` runs the network in eval 
 updates the weights, so BatchNorm running statistics stay those of the original model (small-step
 updates on a small, skewed forget batch would otherwise corrupt them) and dropout is off.
 """
+
 from __future__ import annotations
 
 import copy
@@ -199,7 +200,9 @@ class UnlearningMethod:
         if len(retain) == 0 and self.uses_retain:
             raise BamuInputError("the retain set is empty; keep some training images out of the forget set")
         if self.needs_counterfactual and not forget.has_counterfactual:
-            raise BamuInputError(f"method {self.name!r} needs counterfactual images of the forget set, which this dataset lacks")
+            raise BamuInputError(
+                f"method {self.name!r} needs counterfactual images of the forget set, which this dataset lacks"
+            )
         hp = resolve_hyperparameters(self.name, intensity, hyperparameters)
         start = time.perf_counter()
         work = _copy_to_cpu(model)

@@ -20,6 +20,7 @@ these classes, so this module is the one place where a default lives.
 >>> GradientAscentConfig().lr  # made without arguments: the values at intensity 1
 0.0005
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -113,12 +114,20 @@ class CommonConfig(_Config):
     weight_decay: float = fixed(0.0, "L2 penalty of the optimiser")
     eval_every: int = fixed(1, "steps between validation evaluations (the useful window is short)")
     amp: str | bool = fixed("auto", "mixed precision: 'auto' is on for CUDA")
-    selection_metric: str = fixed("auto", "fairness gap to minimise; 'auto': DP difference for 2 classes, accuracy gap for more")
-    max_accuracy_drop: float | None = fixed(
-        None, "largest admissible fall of validation accuracy; None: ACCURACY_BOUND * intensity", shown_range=(0.0, ACCURACY_BOUND)
+    selection_metric: str = fixed(
+        "auto", "fairness gap to minimise; 'auto': DP difference for 2 classes, accuracy gap for more"
     )
-    max_recall_drop: float = fixed(0.10, "largest admissible fall of a class's validation recall (plus two standard errors)")
-    collapse_drop: float = fixed(0.25, "a validation / retain accuracy fall beyond this is a collapse (status diverged)")
+    max_accuracy_drop: float | None = fixed(
+        None,
+        "largest admissible fall of validation accuracy; None: ACCURACY_BOUND * intensity",
+        shown_range=(0.0, ACCURACY_BOUND),
+    )
+    max_recall_drop: float = fixed(
+        0.10, "largest admissible fall of a class's validation recall (plus two standard errors)"
+    )
+    collapse_drop: float = fixed(
+        0.25, "a validation / retain accuracy fall beyond this is a collapse (status diverged)"
+    )
     patience: int = fixed(8, "evaluations without a better admissible checkpoint before stopping")
     eval_size: int = fixed(128, "forget / retain images evaluated when a method does not see them")
 
@@ -146,7 +155,9 @@ class LoRAConfig(LoopConfig):
     lr: float = ranged(1e-3, 4e-3, "learning rate of the adapters")
     rank: int = fixed(8, "LoRA rank r")
     alpha: float = fixed(16.0, "LoRA alpha (the update is scaled by alpha / r)")
-    targets: list[str] | None = fixed(None, "module-name suffixes to adapt; None: the architecture's, else every conv / linear layer")
+    targets: list[str] | None = fixed(
+        None, "module-name suffixes to adapt; None: the architecture's, else every conv / linear layer"
+    )
     forget_weight: float = fixed(1.0, "weight of the ascent term on the forget set")
     retain_weight: float = fixed(4.0, "weight of the cross-entropy on the retain set (0: no retain stream)")
 
@@ -189,7 +200,9 @@ class NewtonConfig(CommonConfig):
     steps: int = ranged(10, 40, "grid points of the step scale (each one evaluated; no optimiser)")
     max_scale: float = ranged(0.1, 1.0, "largest scale, in units of the classifier's norm")
     damping: float = fixed(0.1, "added to the Hessian's diagonal")
-    use_counterfactual: bool = fixed(True, "replace forget images by their counterfactuals when there are any (else remove them)")
+    use_counterfactual: bool = fixed(
+        True, "replace forget images by their counterfactuals when there are any (else remove them)"
+    )
 
 
 @dataclass

@@ -19,6 +19,7 @@ stops when told to, and builds its :class:`~bamu_core.unlearn._api.Outcome` with
 >>> restore(driver.best)
 >>> outcome = driver.outcome()
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -128,8 +129,9 @@ class SelectionDriver:
             self.status, self.message = "diverged", f"collapse at step {step}: {verdict.collapse}"
             return True
         if verdict.stop:
-            self.status, self.message = "stopped_early", (
-                f"stopped at step {step}: no better admissible checkpoint in {self.judge.rule.patience} evaluations"
+            self.status, self.message = (
+                "stopped_early",
+                (f"stopped at step {step}: no better admissible checkpoint in {self.judge.rule.patience} evaluations"),
             )
             return True
         return False
@@ -168,7 +170,9 @@ class SelectionDriver:
             f"accuracy {b.val_acc:.3f} -> {c.val_acc:.3f}"
         )
 
-    def outcome(self, *, message: str | None = None, steps: int | None = None, selection: bool = True, **extras: Any) -> Outcome:
+    def outcome(
+        self, *, message: str | None = None, steps: int | None = None, selection: bool = True, **extras: Any
+    ) -> Outcome:
         """The run's :class:`Outcome`: the status, the message (by default the ending's, then
         :meth:`describe`), the steps taken (default: the last recorded step), the chosen step,
         the history, and ``extras`` after ``selection`` (the judge's summary; left out when

@@ -14,6 +14,7 @@ model (``Scenario.unlearning``, cells in the same form); :func:`bamu_core.workfl
 them between this table and the user's values (see ``patch-cifar10``: its pretrained ResNet-20
 needs plain SGD with far smaller steps than these Adam rates).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -70,7 +71,9 @@ def resolve_hyperparameters(method: str, intensity: float, overrides: dict | Non
     hp = at_intensity(row, intensity)
     unknown = sorted(set(overrides or {}) - set(hp))
     if unknown:
-        raise BamuInputError(f"method {method!r} has no hyper-parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(hp))}")
+        raise BamuInputError(
+            f"method {method!r} has no hyper-parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(hp))}"
+        )
     hp.update(overrides or {})
     return hp
 
@@ -93,11 +96,15 @@ def hyperparameter_rows(method: str, intensity: float, overrides: dict | None = 
     :func:`resolve_hyperparameters`, which raises on unknown names), in the order of its resolved
     dictionary: name, value, one-line help and the intensity range (None when fixed)."""
     hp = resolve_hyperparameters(method, float(intensity), overrides)
-    return [HyperparameterRow(f.name, hp[f.name], f.metadata["help"], _shown_range(f)) for f in dataclasses.fields(config_class(method))]
+    return [
+        HyperparameterRow(f.name, hp[f.name], f.metadata["help"], _shown_range(f))
+        for f in dataclasses.fields(config_class(method))
+    ]
 
 
 def intensity_table_markdown() -> str:
     """The table as Markdown: one row per method and hyper-parameter, then the shared settings."""
+
     def cells(cell):
         return cell if isinstance(cell, tuple) else (cell, cell)
 

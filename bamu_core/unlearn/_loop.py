@@ -6,6 +6,7 @@ progress events, the collapse guard and checkpoint selection on the validation s
 a :class:`~bamu_core.unlearn._driver.SelectionDriver` (as for ``newton`` and ``retrain``). A
 method only supplies the trainable parameters and a loss over one batch of each stream.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,10 +34,18 @@ class Stream:
     true labels.
     """
 
-    def __init__(self, data: ImageData, *, batch_size: int, seed: int, device: torch.device, counterfactual: bool = False):
+    def __init__(
+        self, data: ImageData, *, batch_size: int, seed: int, device: torch.device, counterfactual: bool = False
+    ):
         if len(data) == 0:
             raise BamuInputError("cannot stream batches from an empty dataset")
-        self.data, self.batch_size, self.seed, self.device, self.cf = data, min(batch_size, len(data)), seed, device, counterfactual
+        self.data, self.batch_size, self.seed, self.device, self.cf = (
+            data,
+            min(batch_size, len(data)),
+            seed,
+            device,
+            counterfactual,
+        )
         self.epoch = 0
         self._it = self._new_pass()
 
@@ -170,7 +179,9 @@ def run_loop(
     return outcome
 
 
-def _step(streams: dict[str, Stream], loss_fn, tally: Tally, opt: torch.optim.Optimizer, autocast, scaler) -> torch.Tensor:
+def _step(
+    streams: dict[str, Stream], loss_fn, tally: Tally, opt: torch.optim.Optimizer, autocast, scaler
+) -> torch.Tensor:
     """Draw one batch per stream, compute the loss and, when it is finite, apply its gradients."""
     batch = {name: s.next() for name, s in streams.items()}
     with autocast:

@@ -1,4 +1,5 @@
 """Loss pieces shared by the gradient-based methods (each method module combines them)."""
+
 from __future__ import annotations
 
 import torch
@@ -11,7 +12,9 @@ from ._loop import Stream, Tally
 __all__ = ["make_streams", "ascent_loss", "kl_to_teacher"]
 
 
-def make_streams(ctx: RunContext, *, forget: bool = False, retain: bool = False, forget_cf: bool = False) -> dict[str, Stream]:
+def make_streams(
+    ctx: RunContext, *, forget: bool = False, retain: bool = False, forget_cf: bool = False
+) -> dict[str, Stream]:
     """Seeded batch streams: ``forget``, ``retain`` and ``forget_cf`` (counterfactual forget images)."""
     bs, dev = int(ctx.hp["batch_size"]), ctx.device
     out = {}

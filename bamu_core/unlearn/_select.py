@@ -13,6 +13,7 @@ Among admissible checkpoints (the original, step 0, always is one) the one with 
 fairness gain ``metric(original) - metric(checkpoint)`` is returned; ties go to the earliest.
 The test split never chooses anything.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ class SelectionRule:
             raise BamuInputError(f"patience must be >= 1, got {self.patience}")
 
     @classmethod
-    def for_intensity(cls, intensity: float, hp: dict) -> "SelectionRule":
+    def for_intensity(cls, intensity: float, hp: dict) -> SelectionRule:
         """The rule of a run at ``intensity`` from its resolved hyper-parameters ``hp``
         (``max_accuracy_drop`` None: ``ACCURACY_BOUND * intensity``)."""
         drop = hp.get("max_accuracy_drop")
@@ -148,7 +149,9 @@ class Judge:
         rng = np.random.default_rng(self.seed + 7)
         for name, data in (("forget", self.forget), ("retain", self.retain)):
             n = len(data)
-            self._subsets[name] = np.sort(rng.choice(n, size=min(n, self.eval_size), replace=False)) if n else np.arange(0)
+            self._subsets[name] = (
+                np.sort(rng.choice(n, size=min(n, self.eval_size), replace=False)) if n else np.arange(0)
+            )
 
     # -- measuring ------------------------------------------------------------------------
     def _accuracy(self, net: nn.Module, data: ImageData, idx: np.ndarray) -> float | None:
@@ -189,7 +192,12 @@ class Judge:
         )
 
     def evaluate_logits(
-        self, val_logits: torch.Tensor | None, *, cf_logits: torch.Tensor | None = None, forget_acc=None, retain_acc=None
+        self,
+        val_logits: torch.Tensor | None,
+        *,
+        cf_logits: torch.Tensor | None = None,
+        forget_acc=None,
+        retain_acc=None,
     ) -> Evaluation:
         """An :class:`Evaluation` from validation logits (for methods that compute them directly).
 
@@ -210,11 +218,15 @@ class Judge:
         s = own
         if self.paired:
             pred2 = np.concatenate([pred, cf_logits.argmax(1).numpy()])
-            s = self._summary(pred2, np.tile(self.val.labels, 2), np.concatenate([self.val.groups, 1 - self.val.groups]), n_groups, k)
+            s = self._summary(
+                pred2, np.tile(self.val.labels, 2), np.concatenate([self.val.groups, 1 - self.val.groups]), n_groups, k
+            )
         ev.val_acc = float(own["accuracy"])
         ev.val_dp = float(s["demographic_parity_difference"])
-        self.metric = self.rule.metric if self.rule.metric != "auto" else (
-            "demographic_parity_difference" if k == 2 else "accuracy_gap"
+        self.metric = (
+            self.rule.metric
+            if self.rule.metric != "auto"
+            else ("demographic_parity_difference" if k == 2 else "accuracy_gap")
         )
         ev.val_fairness = float(s[self.metric])
         ev.recalls = np.asarray(own["per_class_recall"], dtype=float)
@@ -256,7 +268,12 @@ class Judge:
         if ev.val_acc is not None and ev.val_acc < b.val_acc - r.collapse_drop:
             return f"validation accuracy fell from {b.val_acc:.3f} to {ev.val_acc:.3f}"
         val_not_better = ev.val_acc is None or ev.val_acc <= b.val_acc
-        if val_not_better and ev.retain_acc is not None and b.retain_acc is not None and ev.retain_acc < b.retain_acc - r.collapse_drop:
+        if (
+            val_not_better
+            and ev.retain_acc is not None
+            and b.retain_acc is not None
+            and ev.retain_acc < b.retain_acc - r.collapse_drop
+        ):
             return f"retain accuracy fell from {b.retain_acc:.3f} to {ev.retain_acc:.3f}"
         if ev.top_share is not None and ev.top_share >= 0.95 and b.top_share < 0.9:
             return f"one class takes {ev.top_share:.0%} of the validation predictions"

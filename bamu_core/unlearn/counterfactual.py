@@ -3,9 +3,11 @@
 The forget images are replaced by their counterfactuals (the bias attribute flipped: colour
 swapped, patch added or removed) with their true labels, so the model sees the same content with
 and without the shortcut and learns not to use it (FMD's counterfactual set; measured as the
-most stable method in the CIFAR-10 patch benchmark, ``benchmarks/results/cifar_patch.md``). ``cf_fraction`` of each retain batch is also swapped for its
+most stable method in the CIFAR-10 patch benchmark, ``benchmarks/results/cifar_patch.md``). ``cf_fraction`` of each
+retain batch is also swapped for its
 counterfactual when the retain images have one.
 """
+
 from __future__ import annotations
 
 import torch

@@ -5,6 +5,7 @@ to the teacher on the retain set (KL plus cross-entropy on the true labels) and 
 from it on the forget set (KL maximised); SCRUB's alternating max / min steps are folded into
 one weighted loss per step.
 """
+
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,5 @@
 """``finetune``: cross-entropy fine-tuning on the retain set only (the forget set is simply not seen)."""
+
 from __future__ import annotations
 
 import torch.nn.functional as F

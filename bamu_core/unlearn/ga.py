@@ -1,4 +1,5 @@
 """``ga``: gradient ascent on the forget set, with cross-entropy descent on the retain set."""
+
 from __future__ import annotations
 
 from ._api import RunContext, UnlearningMethod, register_method

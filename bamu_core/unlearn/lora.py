@@ -12,6 +12,7 @@ Targets: the architecture's ``lora_targets`` (module-name suffixes, e.g. ``conv1
 the model is a registered architecture, else every ``nn.Conv2d`` and ``nn.Linear``;
 ``hyperparameters={"targets": [...]}`` overrides them.
 """
+
 from __future__ import annotations
 
 import copy
@@ -70,7 +71,9 @@ class LoRAAdapter:
         result = peft.set_peft_model_state_dict(pm, self.state)
         missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
         if missing:
-            raise BamuInputError(f"the adapter does not fit this model: {len(missing)} adapter weight(s) missing, e.g. {missing[0]}")
+            raise BamuInputError(
+                f"the adapter does not fit this model: {len(missing)} adapter weight(s) missing, e.g. {missing[0]}"
+            )
         return pm.eval()
 
     def merge(self, model: nn.Module) -> nn.Module:

@@ -14,6 +14,7 @@ grid of ``steps`` values of ``eta`` up to ``max_scale``; each is judged on the v
 ``loss`` of each progress event is the last layer's mean cross-entropy on the retain set at that
 scale (step 0: none, as for every method).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -64,7 +65,10 @@ class NewtonLastLayer(UnlearningMethod):
             val_logits = None if phi_v is None else layer.logits(phi_v, theta).float()
             cf_logits = None if phi_vcf is None else layer.logits(phi_vcf, theta).float()
             return driver.evaluate_logits(
-                val_logits, cf_logits=cf_logits, forget_acc=acc(phi_f, ctx.forget, sub_f), retain_acc=acc(phi_r, ctx.retain, sub_r)
+                val_logits,
+                cf_logits=cf_logits,
+                forget_acc=acc(phi_f, ctx.forget, sub_f),
+                retain_acc=acc(phi_r, ctx.retain, sub_r),
             )
 
         driver.start(evaluate(layer.theta), layer.theta)
@@ -78,7 +82,7 @@ class NewtonLastLayer(UnlearningMethod):
             theta = layer.theta + float(eta) * delta
             ev = evaluate(theta)
             retain_loss = torch.nn.functional.cross_entropy(layer.logits(phi_r, theta).float(), y_r)
-            if driver.consider(step, float(retain_loss), ev, lambda: theta):
+            if driver.consider(step, float(retain_loss), ev, lambda: theta):  # noqa: B023 (called at once)
                 break
         best_theta = driver.best
         with torch.no_grad():

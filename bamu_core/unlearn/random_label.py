@@ -1,4 +1,5 @@
 """``random_label``: train the forget set towards random wrong labels, with retain-set descent."""
+
 from __future__ import annotations
 
 import torch

@@ -8,6 +8,7 @@ weights to start from, ``reinit`` = submodules to initialise afresh, as in
 a second call returns at once; ``extras["train_seconds"]`` keeps the time the training took.
 Intensity only distinguishes 0 (no change) from > 0 (retrain). BatchNorm trains normally here.
 """
+
 from __future__ import annotations
 
 import copy
@@ -44,7 +45,9 @@ def _fresh(model: nn.Module, seed: int, hp: dict) -> nn.Module:
         num_classes = classifier_layer(model, spec)[1].out_features
         convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
         recipe = {"arch": spec.name, "init": hp.get("init"), "reinit": hp.get("reinit")}
-        return initial_model(recipe, num_classes=num_classes, in_channels=convs[0].in_channels if convs else 3, seed=seed)
+        return initial_model(
+            recipe, num_classes=num_classes, in_channels=convs[0].in_channels if convs else 3, seed=seed
+        )
     if hp.get("init") not in (None, "scratch"):
         raise BamuInputError(f"init {hp['init']!r} needs a model built by bamu (an architecture from the registry)")
     torch.manual_seed(seed)
@@ -67,7 +70,14 @@ class Retrain(UnlearningMethod):
         recipe["reinit"] = [reinit] if isinstance(reinit, str) else list(reinit)
         shapes = {k: list(v.shape) for k, v in ctx.model.state_dict().items()}
         key = config_hash(
-            {"arch": arch_name(ctx.model), "shapes": shapes, "retain": _fingerprint(ctx.retain), "recipe": recipe, "seed": ctx.seed, "v": 2}
+            {
+                "arch": arch_name(ctx.model),
+                "shapes": shapes,
+                "retain": _fingerprint(ctx.retain),
+                "recipe": recipe,
+                "seed": ctx.seed,
+                "v": 2,
+            }
         )
         path = bamu_home() / "retrain" / f"{key}.safetensors"
         meta = path.with_suffix(".json")
@@ -113,8 +123,15 @@ class Retrain(UnlearningMethod):
         model.to(ctx.device).eval()
         original = driver.evaluate(ctx.model)
         driver.accept(original, total, driver.evaluate(model), model)
-        start_from = "from scratch" if hp.get("init") in (None, "scratch") else f"from {hp['init']}" + (
-            f" (re-initialised: {', '.join(recipe['reinit'])})" if recipe["reinit"] else ""
+        start_from = (
+            "from scratch"
+            if hp.get("init") in (None, "scratch")
+            else f"from {hp['init']}"
+            + (f" (re-initialised: {', '.join(recipe['reinit'])})" if recipe["reinit"] else "")
         )
-        note = f"retrained {start_from} on {len(ctx.retain)} images" + (" (cached)" if cached else f" in {train_seconds:.1f} s")
-        return model, driver.outcome(message=note, steps=total, cached=cached, train_seconds=train_seconds, cache_path=str(path))
+        note = f"retrained {start_from} on {len(ctx.retain)} images" + (
+            " (cached)" if cached else f" in {train_seconds:.1f} s"
+        )
+        return model, driver.outcome(
+            message=note, steps=total, cached=cached, train_seconds=train_seconds, cache_path=str(path)
+        )

@@ -16,6 +16,7 @@
 
 Nothing here draws, composes images or imports the dashboard's packages (streamlit, plotly).
 """
+
 from .assessment import Assessment, assess, evaluate_unlearning
 from .auditing import audit
 from .catalogue import (

@@ -1,4 +1,5 @@
 """Before / after assessment of an unlearned model: audits, privacy, radar axes and score."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -49,8 +50,12 @@ class Assessment:
 
     def store_artifacts(self, unlearned: nn.Module) -> dict:
         """What the run store keeps of the run: weights, both audits, the Grad-CAM strips."""
-        return {"unlearned.safetensors": unlearned, "audit_before.json": self.before.to_json(),
-                "audit_after.json": self.after.to_json(), **self.artifacts}
+        return {
+            "unlearned.safetensors": unlearned,
+            "audit_before.json": self.before.to_json(),
+            "audit_after.json": self.after.to_json(),
+            **self.artifacts,
+        }
 
 
 def assess(
@@ -116,7 +121,10 @@ def assess(
     efficiency = retrain_seconds is not None
     radar = {
         name: radar_axes(
-            audit=audit_, original_audit=before, forget_accuracy=forget_acc[name], privacy=mia[name],
+            audit=audit_,
+            original_audit=before,
+            forget_accuracy=forget_acc[name],
+            privacy=mia[name],
             reference_forget_accuracy=reference_forget_accuracy,
             seconds=(0.0 if name == "before" else float(seconds)) if efficiency else None,
             retrain_seconds=retrain_seconds,
@@ -138,8 +146,8 @@ def assess(
         gradcam = {
             "test_indices": picks.tolist(),
             "files": ["gradcam_before.png", "gradcam_after.png"],
-            "caption": f"The same {len(picks)} test images for both models, left to right ({sc.test.group_attr} and class): "
-            f"{shown}. Red = the regions that drive the predicted class (Grad-CAM).",
+            "caption": f"The same {len(picks)} test images for both models, left to right "
+            f"({sc.test.group_attr} and class): {shown}. Red = the regions that drive the predicted class (Grad-CAM).",
         }
         timings["gradcam"] = time.perf_counter() - t0
 
@@ -148,7 +156,9 @@ def assess(
         after=after,
         forget_accuracy_before=forget_acc["before"],
         forget_accuracy_after=forget_acc["after"],
-        privacy=PrivacyComparison(mia_before=MIAResult.from_json(mia["before"]), mia_after=MIAResult.from_json(mia["after"])),
+        privacy=PrivacyComparison(
+            mia_before=MIAResult.from_json(mia["before"]), mia_after=MIAResult.from_json(mia["after"])
+        ),
         radar=RadarPair(before=RadarAxes.from_json(radar["before"]), after=RadarAxes.from_json(radar["after"])),
         score=composite_score(radar["after"]),
         dataset=dataset_card(sc),
@@ -221,9 +231,18 @@ def evaluate_unlearning(
         Grad-CAM, timings and environment; ``run_id`` is ``None`` when not stored.
     """
     parts = assess(
-        subject, unlearned=unlearned, forget_indices=forget_indices, retain_indices=retain_indices, before=before,
-        seconds=seconds, reference_forget_accuracy=reference_forget_accuracy, retrain_seconds=retrain_seconds,
-        device=device, seed=seed, mia_samples=mia_samples, gradcam_images=gradcam_images,
+        subject,
+        unlearned=unlearned,
+        forget_indices=forget_indices,
+        retain_indices=retain_indices,
+        before=before,
+        seconds=seconds,
+        reference_forget_accuracy=reference_forget_accuracy,
+        retrain_seconds=retrain_seconds,
+        device=device,
+        seed=seed,
+        mia_samples=mia_samples,
+        gradcam_images=gradcam_images,
     )
     info = dict(forget_info or {})
     report = UnlearnReport(
@@ -262,6 +281,7 @@ def evaluate_unlearning(
             run_id=run_id,
             result=report.to_json(),
             artifacts=parts.store_artifacts(unlearned),
-            config=config or {"scenario": subject.scenario.name, "method": method, "intensity": float(intensity), "seed": seed},
+            config=config
+            or {"scenario": subject.scenario.name, "method": method, "intensity": float(intensity), "seed": seed},
         )
     return report

@@ -1,4 +1,5 @@
 """The audit of one split: accuracy, fairness gaps with intervals, saliency per group."""
+
 from __future__ import annotations
 
 import contextlib
@@ -136,7 +137,13 @@ def audit(
                 "enabled": True,
                 "region_source": region_source,
                 **saliency_summary(
-                    model, data, per_group=saliency_per_group, seed=seed, logits=logits, region=region, method=saliency_method
+                    model,
+                    data,
+                    per_group=saliency_per_group,
+                    seed=seed,
+                    logits=logits,
+                    region=region,
+                    method=saliency_method,
                 ),
             }
         else:

@@ -5,6 +5,7 @@ resolved hyper-parameters of a method, and the compute device.
 Reading these never loads images or trains anything; :func:`dataset_choices` reads only the
 small list files of an official release, so that a wrong root is reported before loading.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -90,7 +91,9 @@ def dataset_choices(dataset: str, root: str | Path, *, group_source: str = "visi
     from ..data._official import check_root, find_file  # waterbirds
     from ..data.cub import _WB_HINT
 
-    find_file(check_root(root, dataset="Waterbirds", hint=_WB_HINT), "metadata.csv", dataset="Waterbirds", hint=_WB_HINT)
+    find_file(
+        check_root(root, dataset="Waterbirds", hint=_WB_HINT), "metadata.csv", dataset="Waterbirds", hint=_WB_HINT
+    )
     return {}
 
 
@@ -128,7 +131,9 @@ def method_hyperparameters(method: str, intensity: float, subject=None) -> dict:
     from ..unlearn import resolve_hyperparameters
     from .unlearning import scenario_hyperparameters
 
-    defaults = {} if subject is None else scenario_hyperparameters(subject.scenario, method, float(intensity), subject.arch)
+    defaults = (
+        {} if subject is None else scenario_hyperparameters(subject.scenario, method, float(intensity), subject.arch)
+    )
     return resolve_hyperparameters(method, float(intensity), defaults)
 
 

@@ -1,5 +1,6 @@
 """Looking at a subject before and after acting on it: sample images of a group, the forget set a
 strategy would select, a Grad-CAM gallery per group, and a checkpoint's weights read safely."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,7 +53,12 @@ def gallery(
 
     sc = subject.scenario
     return group_gallery(
-        subject.model if model is None else model, sc.test, k=k, rule=rule, seed=seed, region=region,
+        subject.model if model is None else model,
+        sc.test,
+        k=k,
+        rule=rule,
+        seed=seed,
+        region=region,
         class_names=sc.class_names,
     )
 

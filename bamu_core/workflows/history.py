@@ -3,6 +3,7 @@ delete, export (HTML report, JSON, CSV) and the Grad-CAM pictures saved with a r
 
 The caller chooses the store (the CLI and the dashboard open the one under ``BAMU_HOME``).
 """
+
 from __future__ import annotations
 
 import tempfile

@@ -1,4 +1,5 @@
 """What is audited: a subject (data with groups and a model), how it is loaded, and its cards."""
+
 from __future__ import annotations
 
 import json
@@ -97,7 +98,9 @@ def load_subject(
         source = f"checkpoint {Path(model_path).name}"
     else:
         model, info = train_baseline(sc, arch=arch, seed=seed, device=device, progress=progress)
-        source = f"baseline trained on the biased training split ({'cached' if info.cached else f'{info.seconds:.1f} s'})"
+        source = (
+            f"baseline trained on the biased training split ({'cached' if info.cached else f'{info.seconds:.1f} s'})"
+        )
         notes.append(source)
     return Subject(scenario=sc, model=model, arch=arch, model_source=source, notes=notes)
 
@@ -136,7 +139,11 @@ def dataset_card(scenario: Scenario) -> dict:
             if "image_size" in options
             else f"none: generated or stored at {h}x{w}"
         )
-        pre = {"resize": resize, "scale": "pixel / 255", "normalise": {"mean": list(scenario.mean), "std": list(scenario.std)}}
+        pre = {
+            "resize": resize,
+            "scale": "pixel / 255",
+            "normalise": {"mean": list(scenario.mean), "std": list(scenario.std)},
+        }
     card["preprocessing"] = pre
     card["source"] = json.loads(json.dumps(options, default=str))
     return card

@@ -1,4 +1,5 @@
 """Sweeps: methods x intensities, a table and the fairness-utility Pareto front."""
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -74,7 +75,8 @@ def sweep(
     forget : str
         The forget strategy every run uses (see :func:`bamu_core.forget.list_strategies`).
     progress : callable, optional
-        ``progress(event)`` after each run: a :class:`~bamu_core.progress.ProgressEvent` whose ``detail`` is the run's :class:`~bamu_core.results.SweepRow`.
+        ``progress(event)`` after each run: a :class:`~bamu_core.progress.ProgressEvent` whose ``detail`` is the run's
+        :class:`~bamu_core.results.SweepRow`.
     should_stop : callable, optional
         Checked before each run and passed on to it; once true the sweep ends with the rows so far.
     **unlearn_options
@@ -114,8 +116,15 @@ def sweep(
                 break
             try:
                 result = unlearn(
-                    subject, method=m, intensity=x, forget=forget, device=device, seed=seed, should_stop=should_stop,
-                    original_audit=before, **unlearn_options,
+                    subject,
+                    method=m,
+                    intensity=x,
+                    forget=forget,
+                    device=device,
+                    seed=seed,
+                    should_stop=should_stop,
+                    original_audit=before,
+                    **unlearn_options,
                 )
                 row = sweep_row(result)
                 before = before or result.before

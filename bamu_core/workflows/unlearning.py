@@ -1,4 +1,5 @@
 """Unlearning: choose a forget set, run a method, audit the model before and after, keep the run."""
+
 from __future__ import annotations
 
 import contextlib
@@ -28,9 +29,14 @@ def retrain_recipe(scenario: Scenario, arch: str | None = None) -> dict:
     (``init`` pretrained weights, ``reinit`` layers), which only the recipe's own architecture has."""
     recipe = baseline_recipe(scenario, {"arch": arch})
     reinit = recipe.get("reinit") or []
-    return {"epochs": int(recipe["epochs"]), "lr": float(recipe["lr"]), "batch_size": int(recipe["batch_size"]),
-            "optimizer": recipe["optimizer"], "init": recipe.get("init"),
-            "reinit": [reinit] if isinstance(reinit, str) else list(reinit)}
+    return {
+        "epochs": int(recipe["epochs"]),
+        "lr": float(recipe["lr"]),
+        "batch_size": int(recipe["batch_size"]),
+        "optimizer": recipe["optimizer"],
+        "init": recipe.get("init"),
+        "reinit": [reinit] if isinstance(reinit, str) else list(reinit),
+    }
 
 
 def scenario_hyperparameters(scenario: Scenario, method: str, intensity: float, arch: str | None = None) -> dict:
@@ -139,7 +145,10 @@ def unlearn(
     runner = get_method(method)
     if not isinstance(intensity, (int, float)) or not 0.0 <= float(intensity) <= 1.0:
         raise BamuInputError(f"intensity must be a number in [0, 1], got {intensity!r}")
-    hp = {**scenario_hyperparameters(subject.scenario, method, float(intensity), subject.arch), **(hyperparameters or {})}
+    hp = {
+        **scenario_hyperparameters(subject.scenario, method, float(intensity), subject.arch),
+        **(hyperparameters or {}),
+    }
     resolve_hyperparameters(method, float(intensity), hp)  # unknown names fail before any work
     sc = subject.scenario
     timings: dict[str, float] = {}
@@ -179,13 +188,29 @@ def unlearn(
         timings["evaluation"] = time.perf_counter() - t0
 
         parts = assess(
-            subject, unlearned=result.model, forget_indices=forget_set.indices, retain_indices=forget_set.retain(),
-            before=before, after=after, seconds=result.seconds, reference_forget_accuracy=reference_forget_accuracy,
-            retrain_seconds=retrain_seconds, device=device, seed=seed, mia_samples=mia_samples, gradcam_images=gradcam_images,
+            subject,
+            unlearned=result.model,
+            forget_indices=forget_set.indices,
+            retain_indices=forget_set.retain(),
+            before=before,
+            after=after,
+            seconds=result.seconds,
+            reference_forget_accuracy=reference_forget_accuracy,
+            retrain_seconds=retrain_seconds,
+            device=device,
+            seed=seed,
+            mia_samples=mia_samples,
+            gradcam_images=gradcam_images,
         )
         timings.update(parts.timings)
-        settings = {"forget_strategy": forget, "forget_options": forget_options or {}, "seed": seed, "steps": result.steps,
-                    "chosen_step": result.chosen_step, "hyperparameters": result.hyperparameters}
+        settings = {
+            "forget_strategy": forget,
+            "forget_options": forget_options or {},
+            "seed": seed,
+            "steps": result.steps,
+            "chosen_step": result.chosen_step,
+            "hyperparameters": result.hyperparameters,
+        }
         run = UnlearnReport(
             method=method,
             intensity=float(intensity),
