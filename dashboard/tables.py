@@ -18,7 +18,7 @@ import pandas as pd
 
 from bamu_core.report import report_rows
 from bamu_core.results import AuditResult, Interval, UnlearnReport
-from bamu_core.workflows import method_hyperparameters
+from bamu_core.workflows import method_hyperparameter_rows, method_hyperparameters
 
 __all__ = [
     "GAP_NAMES",
@@ -151,14 +151,13 @@ def region_scores(gallery):
 def editable_hyperparameters(method: str, intensity: float, subject=None):
     """The numeric hyper-parameters of ``method`` at ``intensity`` (with the defaults of the
     subject's scenario for its model, see :func:`bamu_core.workflows.method_hyperparameters`)
-    as a two-column DataFrame to edit."""
-    hp = method_hyperparameters(method, intensity, subject)
+    as a DataFrame to edit: name, value, and what it does (from the method's config)."""
     rows = [
-        {"hyper-parameter": k, "value": float(v)}
-        for k, v in hp.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
+        {"hyper-parameter": r.name, "value": float(r.value), "what it does": r.help}
+        for r in method_hyperparameter_rows(method, intensity, subject)
+        if isinstance(r.value, (int, float)) and not isinstance(r.value, bool)
     ]
-    return pd.DataFrame(rows, columns=["hyper-parameter", "value"])
+    return pd.DataFrame(rows, columns=["hyper-parameter", "value", "what it does"])
 
 
 def hyperparameter_overrides(method: str, intensity: float, edited, subject=None) -> dict:

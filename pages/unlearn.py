@@ -92,7 +92,10 @@ with st.container(border=True):
             + "; edit a value to override it."
         )
         edited = st.data_editor(
-            table, hide_index=True, disabled=["hyper-parameter"], key=f"ul_hp_{spec.key}_{method}_{intensity}"
+            table,
+            hide_index=True,
+            disabled=["hyper-parameter", "what it does"],
+            key=f"ul_hp_{spec.key}_{method}_{intensity}",
         )
         overrides = tables.hyperparameter_overrides(method, intensity, edited, subject)
         seed = st.number_input("Seed", 0, 10_000, 0, key="ul_seed")

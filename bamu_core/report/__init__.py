@@ -8,17 +8,13 @@ from ._figures import (
     BEFORE_COLOUR,
     COLOURS,
     ORACLE_COLOUR,
-    confusion_heatmap,
-    gap_bars,
     group_accuracy_figure,
-    group_bars,
-    loss_curve,
     pareto_figure,
-    radar,
     radar_figure,
     series_colour,
 )
 from ._html import CSV_COLUMNS
+from ._panels import confusion_heatmap, gap_bars, group_bars, loss_curve, radar
 from ._sweep import sweep_figure, write_sweep
 
 __all__ = [

@@ -116,3 +116,33 @@ def _summary_of(config: Mapping, result: Mapping | None) -> dict:
             "mia_auc_after": read(rep, lambda x: x.privacy.mia_after.auc),
         },
     }
+
+
+def compare_records(ra: RunRecord, rb: RunRecord) -> dict:
+    """Two stored runs side by side: their summaries and one row per headline metric with b - a
+    (``None`` where either run lacks it)."""
+    rows = []
+    reports = [report_of(ra.result), report_of(rb.result)]
+    for metric, get in _COMPARE_METRICS:
+        va, vb = (read(rep, get) for rep in reports)
+        delta = vb - va if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
+        rows.append({"metric": metric, "a": va, "b": vb, "delta": delta})
+    return {"a": ra.to_dict(), "b": rb.to_dict(), "rows": rows}
+
+
+_COMPARE_METRICS = [
+    ("accuracy (after)", lambda r: r.after.utility.accuracy),
+    ("balanced accuracy (after)", lambda r: r.after.utility.balanced_accuracy),
+    ("demographic parity difference (after)", lambda r: r.after.fairness.demographic_parity_difference),
+    ("equalized odds difference (after)", lambda r: r.after.fairness.equalized_odds_difference),
+    ("worst-group accuracy (after)", lambda r: r.after.fairness.worst_group_accuracy),
+    ("forget-set accuracy (after)", lambda r: r.forget.accuracy_after),
+    ("MIA AUC (after)", lambda r: r.privacy.mia_after.auc),
+    ("MIA efficacy (after)", lambda r: r.privacy.mia_after.efficacy),
+    ("radar: utility", lambda r: r.radar.after.utility),
+    ("radar: fairness", lambda r: r.radar.after.fairness),
+    ("radar: forgetting", lambda r: r.radar.after.forgetting),
+    ("radar: privacy", lambda r: r.radar.after.privacy),
+    ("score", lambda r: r.score),
+    ("seconds", lambda r: r.seconds),
+]

@@ -19,7 +19,7 @@ from ..storage import (
     bamu_home,
 )
 from ._process import _owner, _process_alive
-from ._records import RunRecord, _summary_of, read, report_of
+from ._records import RunRecord, _summary_of, compare_records
 from ._schema import (
     _DB_NAME,
     _ID_RE,
@@ -419,32 +419,7 @@ class RunStore:
         Returns ``{"a": summary, "b": summary, "rows": [{"metric", "a", "b", "delta"}]}``; metrics
         either run lacks are ``None``.
         """
-        ra, rb = self.get(a), self.get(b)
-        rows = []
-        reports = [report_of(ra.result), report_of(rb.result)]
-        for metric, get in _COMPARE_METRICS:
-            va, vb = (read(rep, get) for rep in reports)
-            delta = vb - va if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
-            rows.append({"metric": metric, "a": va, "b": vb, "delta": delta})
-        return {"a": ra.to_dict(), "b": rb.to_dict(), "rows": rows}
-
-
-_COMPARE_METRICS = [
-    ("accuracy (after)", lambda r: r.after.utility.accuracy),
-    ("balanced accuracy (after)", lambda r: r.after.utility.balanced_accuracy),
-    ("demographic parity difference (after)", lambda r: r.after.fairness.demographic_parity_difference),
-    ("equalized odds difference (after)", lambda r: r.after.fairness.equalized_odds_difference),
-    ("worst-group accuracy (after)", lambda r: r.after.fairness.worst_group_accuracy),
-    ("forget-set accuracy (after)", lambda r: r.forget.accuracy_after),
-    ("MIA AUC (after)", lambda r: r.privacy.mia_after.auc),
-    ("MIA efficacy (after)", lambda r: r.privacy.mia_after.efficacy),
-    ("radar: utility", lambda r: r.radar.after.utility),
-    ("radar: fairness", lambda r: r.radar.after.fairness),
-    ("radar: forgetting", lambda r: r.radar.after.forgetting),
-    ("radar: privacy", lambda r: r.radar.after.privacy),
-    ("score", lambda r: r.score),
-    ("seconds", lambda r: r.seconds),
-]
+        return compare_records(self.get(a), self.get(b))
 
 
 def default_store() -> RunStore:

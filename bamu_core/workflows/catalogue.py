@@ -137,6 +137,18 @@ def method_hyperparameters(method: str, intensity: float, subject=None) -> dict:
     return resolve_hyperparameters(method, float(intensity), defaults)
 
 
+def method_hyperparameter_rows(method: str, intensity: float, subject=None) -> list:
+    """:func:`method_hyperparameters` as documented rows (name, value, help, intensity range), from
+    the method's config dataclass (:func:`bamu_core.unlearn.hyperparameter_rows`)."""
+    from ..unlearn import hyperparameter_rows
+    from .unlearning import scenario_hyperparameters
+
+    defaults = (
+        {} if subject is None else scenario_hyperparameters(subject.scenario, method, float(intensity), subject.arch)
+    )
+    return hyperparameter_rows(method, float(intensity), defaults)
+
+
 def compute_device() -> tuple[str, str]:
     """The device computations run on (``BAMU_DEVICE``, else the best available): its name and a
     description such as ``cpu (2 threads)``. A ``BAMU_DEVICE`` this machine lacks gives the CPU
