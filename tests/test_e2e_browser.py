@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-WIDTH = 1366
+WIDTH = int(os.environ.get("BAMU_E2E_WIDTH", "1366"))  # the window width; 1920 for a wide check
 
 
 def _free_port() -> int:
@@ -129,7 +129,7 @@ def _shot(tab, artifacts_dir: Path, name: str) -> Path:
     )
     tab.set_viewport_size({"width": WIDTH, "height": min(max(900, int(height) + 40), 8000)})
     tab.wait_for_timeout(800)
-    path = artifacts_dir / f"page_{name}.png"
+    path = artifacts_dir / (f"page_{name}.png" if WIDTH == 1366 else f"page_{name}_{WIDTH}.png")
     tab.screenshot(path=str(path))
     tab.set_viewport_size({"width": WIDTH, "height": 900})
     return path
