@@ -10,7 +10,6 @@ document when they are ``None`` (optional sections such as an audit's ``gallery`
 
 from __future__ import annotations
 
-import math
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Mapping, TypeVar
 
@@ -102,10 +101,3 @@ class Record:
                 continue
             kwargs[key] = _decode(value, f.metadata.get("record"), f.metadata.get("container"))
         return cls(**kwargs, extra=extra)
-
-
-def finite_or_none(value: Any) -> float | None:
-    """``value`` as a float, or ``None`` when it is missing, not a number or not finite."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Mapping
 
 from ..errors import BamuInputError
 from ..storage import (
@@ -58,14 +57,6 @@ def _num_or_none(v) -> float | None:
         return None if v is None else float(v)
     except (TypeError, ValueError):
         return None
-
-
-def _dig(d, path: str):
-    for key in path.split("."):
-        if not isinstance(d, Mapping) or key not in d:
-            return None
-        d = d[key]
-    return d
 
 
 def _read_owner(folder: Path) -> dict | None:
