@@ -128,3 +128,13 @@ def test_scenario_registry_errors_are_input_errors_and_summaries_come_from_it():
         from bamu_core.data import register_scenario
 
         register_scenario("colored-digits", "again")(lambda **k: None)
+
+
+def test_the_binary_demo_describes_its_own_colours(binary_digits):
+    """The description names, for low and high digits, the colour most of their training images have."""
+    train = binary_digits.train
+    names = train.group_names["colour"]
+    majority = {
+        label: names[int(np.bincount(train.attrs["colour"][train.labels == label]).argmax())] for label in (0, 1)
+    }
+    assert f"low digits {majority[0]}, high digits {majority[1]}" in binary_digits.bias

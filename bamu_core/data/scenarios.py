@@ -201,7 +201,7 @@ def binary_colored_digits(*, seed: int = 0, aligned_fraction: float = 0.9) -> Sc
         seed=seed,
         labels_of=lambda d: (d >= 5).astype(np.int64),
         n_colours=2,
-        aligned_colour=lambda y: 1 - y,  # low digits mostly orange, high digits mostly blue
+        aligned_colour=lambda y: 1 - y,  # low digits (y = 0) mostly blue, high digits (y = 1) mostly orange
         aligned_fraction=aligned_fraction,
         palette=palette,
         colour_names=names,
@@ -211,7 +211,7 @@ def binary_colored_digits(*, seed: int = 0, aligned_fraction: float = 0.9) -> Sc
         title="Binary coloured digits (colour as sensitive attribute)",
         bias=(
             f"Target: is the digit 5 or more. In training the colour agrees with the target in {aligned_fraction:.0%} "
-            "of images (low digits orange, high digits blue); in validation and test colour is independent of "
+            "of images (low digits blue, high digits orange); in validation and test colour is independent of "
             "the target, so any gap in positive rates between colours is bias."
         ),
         class_names=["digit < 5", "digit >= 5"],
