@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bamu launcher.
 #   ./run.sh [OPTS]     set up .venv on first use, then start the dashboard on the built-in demo
-#                       (OPTS go to streamlit, e.g. --server.port 8502)
+#                       (OPTS go to streamlit, e.g. --server.port 8502; requests naming a Host other
+#                       than localhost or one in BAMU_ALLOWED_HOSTS are refused: dashboard/host_check.py)
 #   ./run.sh test [ARGS] set up .venv on first use, then run the test suite (ARGS go to pytest)
 #   ./run.sh lint       ruff: lint rules and formatting (configured in pyproject.toml)
 #   ./run.sh bamu ARGS  run the command-line tool inside .venv
@@ -22,7 +23,7 @@ if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then  # a first argument not starting wi
   shift
 fi
 case "$cmd" in
-  app)  exec .venv/bin/streamlit run app.py "$@" ;;
+  app)  exec .venv/bin/python -m dashboard.host_check run app.py "$@" ;;  # refuses other Host names
   test) exec .venv/bin/python -m pytest -ra --durations=15 "$@" ;;
   lint) .venv/bin/ruff check . && exec .venv/bin/ruff format --check . ;;
   bamu) exec .venv/bin/bamu "$@" ;;

@@ -9,6 +9,7 @@ Every refusal is a :class:`~bamu_core.errors.BamuInputError` saying what to chan
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import shutil
@@ -94,7 +95,10 @@ def extract_zip(
 
     Refused (``BamuInputError``, nothing written): an entry with an absolute path or ``..`` (path
     traversal), a symbolic link, more than ``max_files`` entries or more than ``max_bytes``
-    uncompressed (zip bomb), an encrypted entry. A file that is not a zip is refused too.
+    uncompressed (zip bomb), an encrypted entry, an empty or ``.`` name part, a name too long to
+    write, the same file twice, or a name that is a file in one entry and a folder in another. A
+    file that is not a zip is refused too. Should writing still fail (disk full, a corrupt entry),
+    what was written is removed and a ``BamuInputError`` says so.
     """
     import io
 
@@ -117,34 +121,98 @@ def extract_zip(
             raise BamuInputError(
                 f"the zip expands to {total / 1e6:.0f} MB; at most {max_bytes / 1e6:.0f} MB are accepted"
             )
-        targets = []
-        for info in infos:
-            name = info.filename
-            if info.flag_bits & 0x1:
-                raise BamuInputError(f"zip entry {name!r} is encrypted; upload an unencrypted zip")
-            if stat.S_ISLNK(info.external_attr >> 16):
-                raise BamuInputError(f"zip entry {name!r} is a symbolic link; links are refused: {_REZIP}")
-            parts = Path(name.replace("\\", "/")).parts
-            if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-                raise BamuInputError(
-                    f"zip entry {name!r} points outside the archive folder (path traversal); refused: {_REZIP}"
-                )
-            target = (root / name).resolve()
-            if not target.is_relative_to(root):
-                raise BamuInputError(
-                    f"zip entry {name!r} points outside the archive folder (path traversal); refused: {_REZIP}"
-                )
-            targets.append((info, target))
-        for info, target in targets:
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            if "__MACOSX" in Path(info.filename).parts:
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(info) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
+        targets = [(info, _entry_target(info, root)) for info in infos]
+        _refuse_clashes(targets, root)
+        written: list[Path] = []
+        try:
+            for info, target in targets:
+                if "__MACOSX" in Path(info.filename).parts:
+                    continue
+                if info.is_dir():
+                    _make_dirs(target, root, written)
+                    continue
+                _make_dirs(target.parent, root, written)
+                with archive.open(info) as src, open(target, "xb") as out:
+                    written.append(target)
+                    shutil.copyfileobj(src, out)
+        except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, NotImplementedError) as exc:
+            for path in reversed(written):  # nothing half-extracted stays behind
+                with contextlib.suppress(OSError):
+                    path.rmdir() if path.is_dir() and not path.is_symlink() else path.unlink()
+            raise BamuInputError(
+                f"cannot extract the zip ({type(exc).__name__}: {exc}); nothing was kept: {_REZIP}"
+            ) from None
     return dest
+
+
+_MAX_NAME_BYTES = 255  # one path component, as on every common file system
+_MAX_PATH_BYTES = 1024  # a whole entry name (Linux allows 4096, macOS 1024)
+
+
+def _entry_target(info: zipfile.ZipInfo, root: Path) -> Path:
+    """Where ``info`` goes below ``root``; a :class:`BamuInputError` for any entry that cannot be written there."""
+    name = info.filename
+    if info.flag_bits & 0x1:
+        raise BamuInputError(f"zip entry {name!r} is encrypted; upload an unencrypted zip")
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise BamuInputError(f"zip entry {name!r} is a symbolic link; links are refused: {_REZIP}")
+    posix = name.replace("\\", "/")
+    parts = posix.split("/")
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+        raise BamuInputError(
+            f"zip entry {name!r} points outside the archive folder (path traversal); refused: {_REZIP}"
+        )
+    if posix.endswith("/"):
+        parts = parts[:-1]  # a folder entry "a/b/"
+    shown = name if len(name) <= 80 else name[:60] + f"... ({len(name)} characters)"
+    if not parts or any(part in ("", ".") for part in parts) or "\0" in name:
+        raise BamuInputError(f"zip entry {shown!r} has an empty or '.' name part; refused: {_REZIP}")
+    if len(posix.encode()) > _MAX_PATH_BYTES or any(len(part.encode()) > _MAX_NAME_BYTES for part in parts):
+        raise BamuInputError(
+            f"zip entry {shown!r} has a name too long to write (at most {_MAX_NAME_BYTES} bytes per name and "
+            f"{_MAX_PATH_BYTES} in all); shorten it: {_REZIP}"
+        )
+    target = (root / "/".join(parts)).resolve()
+    if not target.is_relative_to(root) or target == root:
+        raise BamuInputError(
+            f"zip entry {shown!r} points outside the archive folder (path traversal); refused: {_REZIP}"
+        )
+    return target
+
+
+def _refuse_clashes(targets: list[tuple[zipfile.ZipInfo, Path]], root: Path) -> None:
+    """Two entries for one file, or a name that is a file in one entry and a folder in another, are refused."""
+    files: dict[Path, str] = {}
+    folders: dict[Path, str] = {}
+    for info, target in targets:
+        if info.is_dir():
+            folders.setdefault(target, info.filename)
+        elif target in files:
+            raise BamuInputError(f"zip entry {info.filename!r} appears twice; keep one copy: {_REZIP}")
+        else:
+            files[target] = info.filename
+        for parent in target.parents:
+            if parent == root:
+                break
+            folders.setdefault(parent, info.filename)
+    for path, name in files.items():
+        if path in folders:
+            raise BamuInputError(
+                f"zip entry {name!r} is a file, but {folders[path]!r} uses the same name as a folder; "
+                f"rename one: {_REZIP}"
+            )
+
+
+def _make_dirs(folder: Path, root: Path, written: list[Path]) -> None:
+    """``folder`` and its missing parents below ``root``, each recorded in ``written`` (for clean-up)."""
+    missing = []
+    for path in (folder, *folder.parents):
+        if path == root or path.exists():
+            break
+        missing.append(path)
+    for path in reversed(missing):
+        path.mkdir()
+        written.append(path)
 
 
 def find_metadata_csv(folder: str | Path) -> Path:

@@ -67,6 +67,25 @@ def _edit_csv(edit, **kw):
     return make
 
 
+def _new_images(root: Path, rows: str) -> str:
+    """Write a new image of its own (distinct pixels) for each CSV row in ``rows``; return ``rows``.
+
+    Rows added by a case name new files: a second row naming an existing image is refused as a duplicate.
+    """
+    for k, row in enumerate(rows.strip().splitlines()):
+        (root / row.split(",")[0]).write_bytes(png_bytes(np.full((10, 12, 3), 11 + k, dtype=np.uint8)))
+    return rows
+
+
+def _add_rows(rows: str, **kw):
+    def make(tmp):
+        root, meta = _dataset(tmp, **kw)
+        meta.write_text(meta.read_text() + _new_images(root, rows))
+        return _load(root, meta)
+
+    return make
+
+
 def _replace_image(data: bytes | Callable, name="img5.png"):  # noqa: F821 - Callable only in the hint
     def make(tmp):
         root, meta = _dataset(tmp)
@@ -199,7 +218,7 @@ FOLDER_CASES = [
     Case(
         "group-with-one-sample",
         "refused: the group cannot be measured on the test split",
-        _edit_csv(lambda t: t + "img0.png,cat,c\n"),
+        _add_rows("new0.png,cat,c\n"),
         ValueError,
         r"group\(s\) 'c' of column 'site' have no image in the test split",
         r"add images .* or drop the group",
@@ -207,7 +226,7 @@ FOLDER_CASES = [
     Case(
         "class-absent-from-test",
         "refused: a class with no test image cannot be measured",
-        _edit_csv(lambda t: t + "img0.png,bird,a\nimg1.png,bird,b\n"),
+        _add_rows("new0.png,bird,a\nnew1.png,bird,b\n"),
         ValueError,
         r"class\(es\) 'bird' of column 'label' have no image in the test split",
         r"add images .* or remove those rows",
@@ -758,6 +777,13 @@ def _corrupt_image(tmp):
     return args
 
 
+def _csv_rows(tmp, rows):
+    args = _cli_dataset(tmp)
+    meta = Path(args[3])
+    meta.write_text(meta.read_text() + _new_images(meta.parent, rows))
+    return args
+
+
 def _csv_edit(tmp, edit):
     args = _cli_dataset(tmp)
     meta = Path(args[3])
@@ -783,7 +809,7 @@ CLI_CASES = [
     Case(
         "cli-class-absent-from-test",
         "exit 2, one line naming the class with no test image",
-        lambda t: ["audit", *_csv_edit(t, lambda s: s + "img0.png,bird,a\n"), *_cli_model(t)],
+        lambda t: ["audit", *_csv_rows(t, "new0.png,bird,a\n"), *_cli_model(t)],
         problem=r"class\(es\) 'bird'",
         advice=r"add images",
     ),
@@ -960,6 +986,10 @@ def _append(text):
     return lambda root, meta: meta.write_text(meta.read_text() + text)
 
 
+def _append_rows(rows):
+    return lambda root, meta: meta.write_text(meta.read_text() + _new_images(root, rows))
+
+
 def _zip_then_load(edit=None):
     def act(at, tmp):
         at.radio(key="load_source").set_value("zip").run()
@@ -1019,7 +1049,7 @@ APP_CASES = [
     Case(
         "app-zip-class-absent-from-test",
         "st.error after Load",
-        _zip_then_load(_append("img0.png,bird,a\n")),
+        _zip_then_load(_append_rows("new0.png,bird,a\n")),
         problem=r"class\(es\) 'bird'",
         advice=r"add images",
     ),
@@ -1033,7 +1063,7 @@ APP_CASES = [
     Case(
         "app-zip-group-with-one-sample",
         "st.error after Load",
-        _zip_then_load(_append("img0.png,cat,c\n")),
+        _zip_then_load(_append_rows("new0.png,cat,c\n")),
         problem=r"group\(s\) 'c' .* no image in the test split",
         advice=r"add images",
     ),

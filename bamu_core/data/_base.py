@@ -10,7 +10,25 @@ import torch
 
 from ..errors import BamuInputError
 
-__all__ = ["ImageData", "Scenario", "batches"]
+__all__ = ["ImageData", "Scenario", "batches", "check_normalisation"]
+
+
+def check_normalisation(mean: Sequence[float], std: Sequence[float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``mean`` and ``std`` as 3 finite floats each, ``std`` positive; else a :class:`BamuInputError`."""
+    out = []
+    for name, values in (("mean", mean), ("std", std)):
+        try:
+            floats = tuple(float(v) for v in values)
+        except (TypeError, ValueError):
+            raise BamuInputError(f"{name} must be 3 numbers (R, G, B), got {values!r}") from None
+        if len(floats) != 3:
+            raise BamuInputError(f"{name} must have 3 values (R, G, B), got {len(floats)}: {values!r}")
+        if not all(np.isfinite(floats)):
+            raise BamuInputError(f"{name} must be finite numbers, got {floats}; give 3 numbers such as 0.5,0.5,0.5")
+        out.append(floats)
+    if any(s <= 0 for s in out[1]):
+        raise BamuInputError(f"std must be positive in every channel, got {out[1]}; e.g. 0.229,0.224,0.225")
+    return out[0], out[1]
 
 
 class ImageData(torch.utils.data.Dataset):
@@ -78,6 +96,8 @@ class ImageData(torch.utils.data.Dataset):
         self.group_names = {k: list(v) for k, v in group_names.items()}
         self.group_attr = group_attr
         c = images.shape[1]
+        if c == 3:
+            mean, std = check_normalisation(mean, std)
         self.mean = torch.tensor(list(mean), dtype=torch.float32).view(1, c, 1, 1)
         self.std = torch.tensor(list(std), dtype=torch.float32).view(1, c, 1, 1)
         if counterfactual is not None and counterfactual.shape != images.shape:
@@ -249,6 +269,19 @@ class Scenario:
     # the user's overrides: {"all" or method: {name: value or (low, high)}}
     unlearning: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)  # what the scenario was built with
+
+    def __post_init__(self):
+        for split in ("train", "val", "test"):
+            if len(getattr(self, split)) == 0:
+                raise BamuInputError(
+                    f"scenario {self.name!r}: the {split} split is empty; "
+                    + (
+                        "checkpoints are chosen on it during unlearning, so give it images (a split column "
+                        "with val rows, or more images per group and class)"
+                        if split == "val"
+                        else "give it images (a split column, or more images per group and class)"
+                    )
+                )
 
     @property
     def num_classes(self) -> int:

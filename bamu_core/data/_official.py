@@ -19,7 +19,7 @@ import torch
 from ..errors import BamuInputError
 from ..progress import Progress, ProgressEvent
 from ..registry import Registry
-from ._base import ImageData, Scenario
+from ._base import ImageData, Scenario, check_normalisation
 from .folder import _read_image
 
 __all__ = ["DATASETS", "register_dataset", "load_dataset", "list_datasets", "dataset_summary"]
@@ -63,8 +63,7 @@ def load_dataset(name: str, root: str | Path, **options) -> Scenario:
 def check_image_options(image_size: int, mean: Sequence[float], std: Sequence[float]) -> None:
     if not isinstance(image_size, int) or not 8 <= image_size <= 512:
         raise BamuInputError(f"image_size must be an integer between 8 and 512, got {image_size!r}")
-    if len(mean) != 3 or len(std) != 3 or any(s <= 0 for s in std):
-        raise BamuInputError("mean and std must each have 3 values, std all positive")
+    check_normalisation(mean, std)
 
 
 def split_caps(max_per_split: int | Mapping[str, int] | None) -> dict[str, int | None]:

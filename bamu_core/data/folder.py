@@ -10,26 +10,39 @@ import torch
 
 from ..errors import BamuInputError
 from ..progress import Progress, ProgressEvent
-from ._base import ImageData, Scenario
+from ._base import ImageData, Scenario, check_normalisation
 
-__all__ = ["load_folder", "IMAGENET_MEAN", "IMAGENET_STD", "DEFAULT_IMAGE_SIZE"]
+__all__ = ["load_folder", "check_normalisation", "IMAGENET_MEAN", "IMAGENET_STD", "DEFAULT_IMAGE_SIZE", "MAX_PIXELS"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_IMAGE_SIZE = 64
+#: The most pixels (width x height) an image may declare in its header; larger ones are refused
+#: before decoding. 64 million is 8000 x 8000, far above any dataset image (CelebA is 178 x 218),
+#: and below Pillow's own warning limit (89 million), so a tiny file cannot cost gigabytes.
+MAX_PIXELS = 64_000_000
 _SPLITS = ("train", "val", "test")
 
 
-def _read_image(path: Path, size: int) -> np.ndarray:
+def _read_image(path: Path, size: int, *, max_pixels: int | None = None) -> np.ndarray:
     """Any PIL-readable image -> uint8 RGB (3, size, size). Handles 16-bit, float, palette, alpha.
 
     High bit depths map by their full range, so the same picture gives the same pixels in any
     mode: 16-bit 0..65535, 32-bit integers 0..255 or 0..65535 (by their maximum), floats 0..1
-    or 0..255; transparency is composited onto black.
+    or 0..255; transparency is composited onto black. An image whose header declares more than
+    ``max_pixels`` (default :data:`MAX_PIXELS`) is refused before any pixel is decoded
+    (``PIL.Image.DecompressionBombError``; the loaders name the file).
     """
     from PIL import Image
 
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
     with Image.open(path) as im:
+        width, height = im.size
+        if width * height > limit:
+            raise Image.DecompressionBombError(
+                f"{width} x {height} = {width * height / 1e6:.0f} million pixels declared, above the limit of "
+                f"{limit / 1e6:.0f} million (a decompression bomb, or a picture far larger than needed); not decoded"
+            )
         im.load()
         if im.mode.startswith("I;16") or im.mode in ("I", "F"):
             arr = np.asarray(im, dtype=np.float64)
@@ -53,6 +66,18 @@ def _full_scale(mode: str, arr: np.ndarray) -> float:
         if hi <= scale:
             return scale
     return hi
+
+
+def _canonical(value: str) -> str:
+    """A label or group value as written, but integral numbers written one way: "1.0", "01", "1e0" -> "1"."""
+    value = value.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    if np.isfinite(number) and number == int(number) and any(c.isdigit() for c in value):
+        return str(int(number))
+    return value
 
 
 def _names(values, limit: int = 5) -> str:
@@ -84,13 +109,22 @@ def load_folder(
     id) and one or more group columns. An optional ``split`` column (train / val / test) fixes
     the splits; otherwise a seeded split stratified by label and first group is made.
 
+    Label and group values are compared as written (spaces around them dropped), except integral
+    numbers, which are written one way: ``1``, ``1.0`` and ``01`` are the same class. Each image
+    is listed once: two rows naming the same file (also through ``./``, ``..`` or a link) are
+    refused, since that image would be counted twice and could be both trained and tested on.
+    Byte-identical copies under different names are decoded once and always share a split: the
+    seeded split keeps them together, and a split column that puts them in two splits is refused.
+    An image declaring more than :data:`MAX_PIXELS` pixels is refused before it is decoded.
+
     Raises
     ------
     FileNotFoundError
         The folder, the CSV or an image listed in it does not exist.
     ValueError
-        A named column is missing, a value is empty, an image cannot be read, a path leaves
-        ``data_dir``, or a group has no sample in the test split.
+        (:class:`BamuInputError`) A named column is missing, a value is empty, an image cannot be read
+        or is too large, a path leaves ``data_dir`` or is listed twice, ``mean`` / ``std`` are not
+        finite (``std`` positive), or a split, group or class has no sample where it is needed.
     """
     import pandas as pd
 
@@ -102,8 +136,7 @@ def load_folder(
         raise FileNotFoundError(f"metadata CSV {meta_csv} does not exist")
     if not 8 <= image_size <= 512:
         raise BamuInputError(f"image_size must be between 8 and 512, got {image_size}")
-    if len(mean) != 3 or len(std) != 3 or any(s <= 0 for s in std):
-        raise BamuInputError("mean and std must each have 3 values, std all positive")
+    mean, std = check_normalisation(mean, std)
     try:
         table = pd.read_csv(meta_csv, dtype=str, keep_default_na=True)
     except Exception as exc:  # pandas raises several parser error types
@@ -161,24 +194,33 @@ def load_folder(
             f"paths in the CSV are relative to the data folder {data_dir}"
         )
 
-    class_names, labels = _encode(table[label_col].str.strip())
+    _refuse_repeated_paths(paths, root, meta_csv.name)
+    content = _content_ids(paths)
+
+    class_names, labels = _encode(table[label_col].map(_canonical))
     if len(class_names) < 2:
         raise BamuInputError(f"column {label_col!r} has only one class ({class_names[0]!r}); need at least two")
     attrs, group_names = {}, {}
     for col in group_cols:
-        group_names[col], attrs[col] = _encode(table[col].str.strip())
+        group_names[col], attrs[col] = _encode(table[col].map(_canonical))
 
-    split = _assign_splits(table, split_col, labels, attrs[group_cols[0]], val_fraction, test_fraction, seed)
+    split = _assign_splits(table, split_col, labels, attrs[group_cols[0]], val_fraction, test_fraction, seed, content)
+    _refuse_copies_across_splits(split, content, paths, root, split_col)
 
     images = np.zeros((len(paths), 3, image_size, image_size), dtype=np.uint8)
+    first: dict[int, int] = {}  # content id -> the row that decoded it
     for i, p in enumerate(paths):
-        try:
-            images[i] = _read_image(p, image_size)
-        except Exception as exc:
-            raise BamuInputError(
-                f"cannot read image {p.relative_to(root)}: {type(exc).__name__}: {exc}; replace or remove this file "
-                "(any format Pillow opens works: PNG, JPEG, BMP, GIF, TIFF, WebP ...)"
-            ) from None
+        if content[i] in first:  # the same bytes under another name: decoded once
+            images[i] = images[first[content[i]]]
+        else:
+            first[content[i]] = i
+            try:
+                images[i] = _read_image(p, image_size)
+            except Exception as exc:
+                raise BamuInputError(
+                    f"cannot read image {p.relative_to(root)}: {type(exc).__name__}: {exc}; replace or remove this "
+                    "file (any format Pillow opens works: PNG, JPEG, BMP, GIF, TIFF, WebP ...)"
+                ) from None
         if progress is not None and (i % 50 == 0 or i == len(paths) - 1):
             progress(ProgressEvent(step=i + 1, total=len(paths), phase="reading images"))
     tensor = torch.as_tensor(images)
@@ -223,6 +265,51 @@ def load_folder(
     )
 
 
+def _refuse_repeated_paths(paths: list[Path], root: Path, csv_name: str) -> None:
+    """Two rows naming one file (after resolving ``./``, ``..`` and links) are refused: that image would be
+    counted twice and could land in both the training and the test split."""
+    seen: dict[Path, list[int]] = {}
+    for i, p in enumerate(paths):
+        seen.setdefault(p, []).append(i)
+    repeated = [(p, rows) for p, rows in seen.items() if len(rows) > 1]
+    if repeated:
+        p, rows = repeated[0]
+        lines = ", ".join(str(r + 2) for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
+        raise BamuInputError(
+            f"{csv_name} lists image {str(p.relative_to(root))!r} {len(rows)} times (CSV lines {lines})"
+            + (f", and {len(repeated) - 1} other image(s) more than once" if len(repeated) > 1 else "")
+            + "; list each image once, so that no image is both trained and tested on"
+        )
+
+
+def _content_ids(paths: list[Path]) -> np.ndarray:
+    """One id per distinct file content (SHA-256 of the bytes): copies of an image under other names share it."""
+    import hashlib
+
+    ids: dict[bytes, int] = {}
+    out = np.empty(len(paths), dtype=np.int64)
+    for i, p in enumerate(paths):
+        digest = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        out[i] = ids.setdefault(digest.digest(), len(ids))
+    return out
+
+
+def _refuse_copies_across_splits(split, content, paths, root, split_col) -> None:
+    """Byte-identical images given to two different splits (by the CSV's split column) are refused."""
+    where: dict[int, int] = {}
+    for i, c in enumerate(content):
+        j = where.setdefault(int(c), i)
+        if split[j] != split[i]:
+            raise BamuInputError(
+                f"images {str(paths[j].relative_to(root))!r} ({split[j]}) and {str(paths[i].relative_to(root))!r} "
+                f"({split[i]}) are the same file content in two splits; put copies in one split "
+                f"(column {split_col!r}) or remove them"
+            )
+
+
 def _encode(values) -> tuple[list[str], np.ndarray]:
     names = sorted(set(values), key=_natural_key)
     lookup = {n: i for i, n in enumerate(names)}
@@ -236,7 +323,9 @@ def _natural_key(s: str):
         return (1, 0.0, s)
 
 
-def _assign_splits(table, split_col, labels, groups, val_fraction, test_fraction, seed) -> np.ndarray:
+def _assign_splits(table, split_col, labels, groups, val_fraction, test_fraction, seed, content=None) -> np.ndarray:
+    """The split of every row: the CSV's split column, or a seeded split stratified by label and group in
+    which byte-identical copies of an image (same ``content`` id) always share one split."""
     if split_col in table.columns:
         split = table[split_col].fillna("").str.strip().str.lower().to_numpy()
         bad = sorted(set(split) - set(_SPLITS))
@@ -248,6 +337,17 @@ def _assign_splits(table, split_col, labels, groups, val_fraction, test_fraction
         return split
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise BamuInputError("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
+    if content is None:
+        content = np.arange(len(labels))
+    _, reps, inverse = np.unique(content, return_index=True, return_inverse=True)
+    split = _stratified(labels[reps], groups[reps], val_fraction, test_fraction, seed)[inverse.reshape(-1)]
+    for s in ("train", "val"):
+        if not (split == s).any():
+            raise BamuInputError(f"too few images to make a {s!r} split; add images or give a {split_col!r} column")
+    return split.astype(str)
+
+
+def _stratified(labels, groups, val_fraction, test_fraction, seed) -> np.ndarray:
     rng = np.random.default_rng(seed)
     split = np.empty(len(labels), dtype=object)
     strata = labels * (groups.max() + 1) + groups
@@ -259,7 +359,4 @@ def _assign_splits(table, split_col, labels, groups, val_fraction, test_fraction
         split[members[:n_test]] = "test"
         split[members[n_test : n_test + n_val]] = "val"
         split[members[n_test + n_val :]] = "train"
-    for s in ("train", "val"):
-        if not (split == s).any():
-            raise BamuInputError(f"too few images to make a {s!r} split; add images or give a {split_col!r} column")
-    return split.astype(str)
+    return split
