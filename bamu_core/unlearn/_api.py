@@ -44,8 +44,10 @@ line), ``steps`` (steps taken), ``chosen_step`` (the step of the returned checkp
 original), ``seconds`` (wall time of the run), ``hyperparameters`` (the resolved values),
 ``history`` (every :class:`ProgressEvent`), ``extras`` (method-specific: ``lora`` holds a
 :class:`~bamu_core.unlearn.lora.LoRAAdapter` that re-applies or undoes the change; ``retrain``
-the cache path and the original training time; every method ``selection``: the validation
-metrics of the original and of the chosen checkpoint).
+the cache path and the original training time; ``dfr`` the balanced validation sample it refitted
+the last layer on (images per group) and the chosen ``C``; ``balanced_finetune`` the retain cells'
+sizes and the validation images per group; every method ``selection``: the validation metrics of
+the original and of the chosen checkpoint, the gain and its noise).
 
 Statuses (:data:`STATUSES`; :func:`status_label` gives each one's wording for people):
 

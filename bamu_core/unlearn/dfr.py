@@ -48,12 +48,13 @@ def balanced_sample(data: ImageData, per_cell: int | None, seed: int) -> np.ndar
     return np.sort(np.concatenate(picked))
 
 
-def _fit(phi: np.ndarray, y: np.ndarray, c: float, k: int, seed: int) -> np.ndarray:
-    """``[W | b]`` (k x (d + 1)) of a logistic regression on standardised ``phi``, in raw feature units."""
+def _fit(phi: np.ndarray, y: np.ndarray, c: float, k: int, seed: int, intercept: bool = True) -> np.ndarray:
+    """``[W | b]`` (k x (d + 1)) of a logistic regression on standardised ``phi``, in raw feature
+    units (``intercept`` false, for a layer without bias: scaled only, and ``b`` is 0)."""
     from sklearn.linear_model import LogisticRegression
 
-    mu, sd = phi.mean(0), phi.std(0) + 1e-6
-    clf = LogisticRegression(C=float(c), max_iter=2000, random_state=seed)
+    mu, sd = (phi.mean(0) if intercept else np.zeros(phi.shape[1])), phi.std(0) + 1e-6
+    clf = LogisticRegression(C=float(c), max_iter=2000, random_state=seed, fit_intercept=intercept)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings on separable samples
         clf.fit((phi - mu) / sd, y)
@@ -63,6 +64,8 @@ def _fit(phi: np.ndarray, y: np.ndarray, c: float, k: int, seed: int) -> np.ndar
     w = np.zeros((k, phi.shape[1]))
     b = np.full(k, -1e4)  # a class absent from the sample is never predicted
     w[clf.classes_], b[clf.classes_] = coef / sd, icpt - (coef / sd) @ mu
+    if not intercept:
+        b[clf.classes_] = 0.0
     return np.hstack([w, b[:, None]])
 
 
@@ -108,7 +111,8 @@ class DeepFeatureReweighting(UnlearningMethod):
             driver.end("diverged", "the features are not finite (check the model); returned the original model")
             mixes = mixes[:0]
         else:
-            theta1 = torch.as_tensor(self._refit(phi.numpy(), pool.labels[idx], pool.groups[idx], grid, k, ctx, info))
+            y, g = pool.labels[idx], pool.groups[idx]
+            theta1 = torch.as_tensor(self._refit(phi.numpy(), y, g, grid, k, ctx, info, head.bias is not None))
         for step, a in enumerate(mixes, start=1):
             if driver.cancelled(step):
                 break
@@ -129,7 +133,7 @@ class DeepFeatureReweighting(UnlearningMethod):
         return net, outcome
 
     @staticmethod
-    def _refit(phi, y, g, grid, k, ctx: RunContext, info: dict) -> np.ndarray:
+    def _refit(phi, y, g, grid, k, ctx: RunContext, info: dict, intercept: bool) -> np.ndarray:
         """Choose C on a held-out half of the sample (best worst-group accuracy), refit on all of it."""
         rng = np.random.default_rng(ctx.seed + 6)
         half = np.zeros(len(y), dtype=bool)
@@ -139,13 +143,14 @@ class DeepFeatureReweighting(UnlearningMethod):
         best_c, best_wga = grid[len(grid) // 2], None
         if half.any() and (~half).any() and len(np.unique(y[~half])) > 1:
             for c in grid:
-                wga = _worst_group_accuracy(_fit(phi[~half], y[~half], c, k, ctx.seed), phi[half], y[half], g[half])
+                theta = _fit(phi[~half], y[~half], c, k, ctx.seed, intercept)
+                wga = _worst_group_accuracy(theta, phi[half], y[half], g[half])
                 if best_wga is None or wga > best_wga:
                     best_c, best_wga = c, wga
         info["C"], info["held_out_worst_group_accuracy"] = best_c, best_wga
         if len(np.unique(y)) < 2:
             raise BamuInputError("the balanced sample holds one class only; DFR needs at least two")
-        return _fit(phi, y, best_c, k, ctx.seed)
+        return _fit(phi, y, best_c, k, ctx.seed, intercept)
 
 
 def _bias(head: torch.nn.Linear) -> torch.Tensor:
