@@ -174,6 +174,15 @@ def page_failed(exc: BaseException) -> None:
     show_error(exc, doing="show this page")
 
 
+def run_status(run) -> None:
+    """A run's status in words with its message: a success box only for a run that improved
+    fairness (``ok``, ``stopped_early``); ``no_change``, ``diverged`` and the rest are warnings."""
+    from bamu_core.unlearn import SUCCESS_STATUSES, status_label
+
+    box = st.success if run.status in SUCCESS_STATUSES else st.warning
+    box(f"**{status_label(run.status).capitalize()}** · {run.message}")
+
+
 def sidebar() -> None:
     """Current dataset, model and run at a glance, and this session's active jobs."""
     spec = state.current_spec()
@@ -193,8 +202,11 @@ def sidebar() -> None:
             st.markdown(f"**Not loaded** · {spec.describe()}")
         run = state.last_run()
         if run:
+            from bamu_core.unlearn import status_label
+
             st.markdown(
-                f"**Run** · {run.method or '?'} @ {run.intensity:.2f}  \n{run.run_id or 'not saved'} · {run.status}"
+                f"**Run** · {run.method or '?'} @ {run.intensity:.2f}  \n{run.run_id or 'not saved'} · "
+                f"{status_label(run.status)}"
             )
         else:
             st.markdown("**Run** · none yet")

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from bamu_core import workflows
+from bamu_core.unlearn import status_label
 from dashboard import charts, jobs, state, tables, tasks
 from dashboard import widgets as ui
 
@@ -24,8 +25,10 @@ with tab_run:
         oracle = state.oracle_for(spec.key, attr, forget)
         st.caption(
             f"Run {run.run_id or '(not saved)'}: **{run.method}** at intensity {run.intensity:.2f} · "
-            f"forget set: {run.forget.description or ''} · status {run.status}"
+            f"forget set: {run.forget.description or ''} · status: {status_label(run.status)}"
         )
+        if run.status == "no_change":
+            st.warning(f"**No change beyond noise** · {run.message}")
         series = {"before": run.radar.before, "after": run.radar.after}
         if oracle and oracle.get("radar"):
             series["oracle (retrain)"] = oracle["radar"]

@@ -144,8 +144,7 @@ if run is None:
     st.stop()
 
 st.subheader(f"Result: {run.method} at intensity {run.intensity:.2f}")
-status = run.status
-(st.success if status in ("ok", "stopped_early") else st.warning)(f"**{status}** · {run.message}")
+ui.run_status(run)
 b, a = run.before, run.after
 k = st.columns(4)
 k[0].metric("Accuracy", f"{a.utility.accuracy:.1%}", f"{a.utility.accuracy - b.utility.accuracy:+.1%}")

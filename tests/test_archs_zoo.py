@@ -186,7 +186,7 @@ def test_zoo_lora_unlearning_method_takes_a_step_and_returns_the_registered_layo
         val=tiny_celeba.val,
         hyperparameters={"steps": 1, "eval_every": 1},
     )
-    assert result.status in ("ok", "stopped_early", "diverged") and result.steps <= 1
+    assert result.status in ("ok", "stopped_early", "no_change", "diverged") and result.steps <= 1
     assert result.extras["lora_parameters"] > 0
     assert set(result.model.state_dict()) == set(before)  # merged back: loads as the registered architecture
     load_weights(build_model(arch, num_classes=2), result.model.state_dict(), source="merged LoRA model")

@@ -23,7 +23,18 @@ from bamu_core.unlearn import (
 )
 from bamu_core.unlearn._select import Judge
 
-METHODS = ["ga", "lora", "distill", "finetune", "retrain", "newton", "counterfactual", "random_label"]
+METHODS = [
+    "ga",
+    "lora",
+    "distill",
+    "finetune",
+    "retrain",
+    "newton",
+    "counterfactual",
+    "random_label",
+    "dfr",
+    "balanced_finetune",
+]
 FAST = {"steps": 4, "eval_every": 2, "batch_size": 16}
 FAST_RETRAIN = {"epochs": 1, "batch_size": 16}
 

@@ -10,7 +10,7 @@ from ..results import UnlearnReport
 from ._common import _fmt, _hp_pair, _parse_intensity
 from ._subject import _add_subject_options, _subject
 
-_METHOD_HELP = "ga, lora, distill, finetune, retrain, newton, counterfactual or random_label"
+_METHOD_HELP = "ga, lora, distill, finetune, retrain, newton, counterfactual, random_label, dfr or balanced_finetune"
 
 
 def _add_unlearn_command(sub) -> None:
@@ -112,7 +112,9 @@ def _cmd_unlearn(args) -> dict:
     print(f"{subject.scenario.title} | model: {subject.arch} ({subject.model_source})")
     print(f"method {args.method} at intensity {intensity:g}, forget set: {run.forget.n} images ({run.forget.strategy})")
     _print_before_after(run)
-    print(f"status {run.status}: {run.message}")
+    from ..unlearn import status_label
+
+    print(f"status {run.status} ({status_label(run.status)}): {run.message}")
     print(
         f"unlearning took {run.seconds:.2f} s ({run.steps} steps, chose step {run.chosen_step}); test split evaluated "
         "once per model"

@@ -1,9 +1,22 @@
 """Unlearning methods, registered by name, all driven by one ``intensity`` in [0, 1]."""
 
-from . import counterfactual, distill, finetune, ga, lora, newton, random_label, retrain  # noqa: F401  (registers the methods)
+from . import (  # noqa: F401  (registers the methods)
+    balanced_finetune,
+    counterfactual,
+    dfr,
+    distill,
+    finetune,
+    ga,
+    lora,
+    newton,
+    random_label,
+    retrain,
+)
 from ._api import (
     METHODS,
+    STATUS_LABELS,
     STATUSES,
+    SUCCESS_STATUSES,
     ForgetSet,
     ProgressEvent,
     UnlearningMethod,
@@ -12,11 +25,14 @@ from ._api import (
     list_methods,
     method_summary,
     register_method,
+    status_label,
 )
 from ._config import (
     CONFIGS,
+    BalancedFineTuneConfig,
     CommonConfig,
     CounterfactualConfig,
+    DFRConfig,
     DistillationConfig,
     FineTuneConfig,
     GradientAscentConfig,
@@ -51,6 +67,9 @@ __all__ = [
     "ProgressEvent",
     "ForgetSet",
     "STATUSES",
+    "STATUS_LABELS",
+    "SUCCESS_STATUSES",
+    "status_label",
     "SelectionRule",
     "SelectionDriver",
     "ACCURACY_BOUND",
@@ -74,4 +93,6 @@ __all__ = [
     "CounterfactualConfig",
     "NewtonConfig",
     "RetrainConfig",
+    "DFRConfig",
+    "BalancedFineTuneConfig",
 ]

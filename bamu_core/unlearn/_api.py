@@ -44,14 +44,31 @@ line), ``steps`` (steps taken), ``chosen_step`` (the step of the returned checkp
 original), ``seconds`` (wall time of the run), ``hyperparameters`` (the resolved values),
 ``history`` (every :class:`ProgressEvent`), ``extras`` (method-specific: ``lora`` holds a
 :class:`~bamu_core.unlearn.lora.LoRAAdapter` that re-applies or undoes the change; ``retrain``
-the cache path and the original training time; every method ``selection``: the validation
-metrics of the original and of the chosen checkpoint).
+the cache path and the original training time; ``dfr`` the balanced validation sample it refitted
+the last layer on (images per group) and the chosen ``C``; ``balanced_finetune`` the retain cells'
+sizes and the validation images per group; every method ``selection``: the validation metrics of
+the original and of the chosen checkpoint, the gain and its noise).
 
-Statuses: ``ok`` finished its step budget; ``stopped_early`` the selection rule ended the run
-(no new best admissible checkpoint in ``patience`` evaluations); ``cancelled``
-``should_stop()`` turned true; ``diverged`` a non-finite loss or a collapse (validation or retain
-accuracy more than ``collapse_drop`` below the original, or one class predicted for nearly
-everything) — the best checkpoint before it is returned.
+Statuses (:data:`STATUSES`; :func:`status_label` gives each one's wording for people):
+
+- ``ok`` (shown "complete"): the run finished its step budget and the chosen checkpoint improved
+  the validation fairness gap by more than noise (or, without ``val``, the last step is
+  returned). Intensity 0 is also ``ok``: it was asked to change nothing, and did exactly that
+  (``steps == 0``, message "intensity 0: ...").
+- ``stopped_early`` ("stopped early: no better checkpoint"): the selection rule ended the run
+  (no new best admissible checkpoint in ``patience`` evaluations); the best one, an improvement
+  beyond noise, is returned.
+- ``no_change`` ("no change beyond noise"): the returned model is the original (chosen step 0,
+  or weights identical to the input's), or its validation gain is not above the noise (twice the
+  paired-bootstrap standard error of the gain, :meth:`~bamu_core.unlearn._select.Judge.gain_noise`);
+  the message gives the validation gap before and after and the noise, and what to try next.
+  ``retrain`` (the oracle, compared rather than selected) is never ``no_change``.
+- ``cancelled``: ``should_stop()`` turned true.
+- ``diverged``: a non-finite loss or a collapse (validation or retain accuracy more than
+  ``collapse_drop`` below the original, or one class predicted for nearly everything) — the best
+  checkpoint before it is returned.
+
+The name ``ok`` is kept (stored runs and sweeps use it); the dashboard and the CLI show the label.
 
 Registering a method
 --------------------
@@ -96,11 +113,32 @@ __all__ = [
     "list_methods",
     "method_summary",
     "STATUSES",
+    "STATUS_LABELS",
+    "SUCCESS_STATUSES",
+    "status_label",
 ]
 
-# ok: finished normally; stopped_early: the selection rule ended the run before the budget;
-# cancelled: should_stop() turned true; diverged: non-finite loss or retain/validation collapse.
-STATUSES = ("ok", "stopped_early", "cancelled", "diverged")
+# ok: finished and improved (or intensity 0); stopped_early: the selection rule ended the run before
+# the budget, with an improvement; no_change: nothing beyond noise; cancelled: should_stop() turned
+# true; diverged: non-finite loss or retain/validation collapse. See the module docstring.
+STATUSES = ("ok", "stopped_early", "no_change", "cancelled", "diverged")
+
+#: Each status in words, for the dashboard and the CLI.
+STATUS_LABELS = {
+    "ok": "complete",
+    "stopped_early": "stopped early: no better checkpoint",
+    "no_change": "no change beyond noise",
+    "cancelled": "cancelled",
+    "diverged": "diverged: the best checkpoint before it is kept",
+}
+
+#: The statuses that are a success (shown as one); every other one is a warning.
+SUCCESS_STATUSES = ("ok", "stopped_early")
+
+
+def status_label(status: str | None) -> str:
+    """``status`` in words (:data:`STATUS_LABELS`); an unknown one as it is."""
+    return STATUS_LABELS.get(status or "", status or "unknown")
 
 
 @dataclass
@@ -212,7 +250,7 @@ class UnlearningMethod:
                 method=self.name,
                 intensity=0.0,
                 status="ok",
-                message="intensity 0: the model is returned unchanged",
+                message="intensity 0: the model is returned unchanged, as asked",
                 steps=0,
                 chosen_step=0,
                 seconds=time.perf_counter() - start,
@@ -239,6 +277,12 @@ class UnlearningMethod:
         new_model = new_model.to("cpu").eval()
         for p in new_model.parameters():
             p.requires_grad_(True)
+        if outcome.status in SUCCESS_STATUSES and _same_weights(new_model, model):
+            outcome.status = "no_change"
+            outcome.message = (
+                "the weights are identical to the original's: no setting changed the model; try a higher "
+                f"intensity, another method or forget set; {outcome.message}"
+            )
         return UnlearnResult(
             model=new_model,
             method=self.name,
@@ -255,6 +299,12 @@ class UnlearningMethod:
 
     def _unlearn(self, ctx: RunContext) -> tuple[nn.Module, Outcome]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def _same_weights(a: nn.Module, b: nn.Module) -> bool:
+    """Whether two models hold identical state dicts (compared on the CPU)."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k].cpu(), sb[k].detach().cpu()) for k in sa)
 
 
 def _copy_to_cpu(model: nn.Module) -> nn.Module:

@@ -46,6 +46,8 @@ __all__ = [
     "CounterfactualConfig",
     "NewtonConfig",
     "RetrainConfig",
+    "DFRConfig",
+    "BalancedFineTuneConfig",
 ]
 
 # Validation accuracy may fall by at most ACCURACY_BOUND * intensity (2 points at intensity 1).
@@ -219,6 +221,26 @@ class RetrainConfig(CommonConfig):
     use_cache: bool = fixed(True, "return a cached retrain of the same architecture, data, recipe and seed")
 
 
+@dataclass
+class DFRConfig(CommonConfig):
+    """``dfr``: last layer refitted by logistic regression on a group x class balanced validation sample."""
+
+    steps: int = ranged(5, 20, "grid points from the original last layer to the refitted one (each evaluated)")
+    max_mix: float = ranged(0.25, 1.0, "largest share of the refitted layer in its blend with the original")
+    c_grid: list[float] = fixed(
+        [0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
+        "inverse L2 strengths tried; the best worst-group accuracy on the held-out half of the sample wins",
+    )
+    per_cell: int | None = fixed(None, "images per group x class cell of the sample; None: the smallest cell's size")
+
+
+@dataclass
+class BalancedFineTuneConfig(LoopConfig):
+    """``balanced_finetune``: cross-entropy on the retain set with every group x class cell weighted equally."""
+
+    steps: int = ranged(20, 80, "optimisation steps")
+
+
 #: Each method's config class by method name, in the order of the intensity table.
 CONFIGS: dict[str, type[CommonConfig]] = {
     "ga": GradientAscentConfig,
@@ -229,6 +251,8 @@ CONFIGS: dict[str, type[CommonConfig]] = {
     "counterfactual": CounterfactualConfig,
     "newton": NewtonConfig,
     "retrain": RetrainConfig,
+    "dfr": DFRConfig,
+    "balanced_finetune": BalancedFineTuneConfig,
 }
 
 

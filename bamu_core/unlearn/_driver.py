@@ -54,7 +54,9 @@ class SelectionDriver:
     best : object
         The kept checkpoint (whatever the method's ``keep`` returned for the best step).
     status, message : str
-        ``ok`` and ``""`` until the run is cancelled, stopped early or diverges.
+        ``ok`` and ``""`` until the run is cancelled, stopped early or diverges; at
+        :meth:`outcome` a judged run whose chosen checkpoint is the original, or whose validation
+        gain is within noise (:meth:`Judge.gain_noise`), becomes ``no_change``.
     steps : int
         The last recorded step (the steps the run took).
     """
@@ -76,6 +78,7 @@ class SelectionDriver:
         self.status, self.message, self.steps = "ok", "", 0
         self.progress = ctx.progress
         self.should_stop = ctx.should_stop
+        self.accepted = False  # accept(): compared with the original, not selected
 
     # -- measuring (delegated to the judge) -------------------------------------------------
     def evaluate(self, net: nn.Module, *, measured: dict[str, float] | None = None) -> Evaluation:
@@ -141,6 +144,7 @@ class SelectionDriver:
         ``original`` evaluation (for ``retrain``, the oracle); records the event of ``step``."""
         self.judge.start(original)
         self.judge.accept(step, ev)
+        self.accepted = True
         self.best = checkpoint
         self.record(step, float("nan"), ev)
 
@@ -170,6 +174,27 @@ class SelectionDriver:
             f"accuracy {b.val_acc:.3f} -> {c.val_acc:.3f}"
         )
 
+    def no_change(self) -> str:
+        """Why the run changed nothing beyond noise (``""`` when it did change something, was not
+        judged, or ended cancelled / diverged): the chosen checkpoint is the original, or its
+        validation gain is at most :meth:`Judge.gain_noise`."""
+        judge = self.judge
+        if self.status not in ("ok", "stopped_early") or judge.val is None or self.accepted or judge.base is None:
+            return ""
+        metric = {"demographic_parity_difference": "DP", "equalized_odds_difference": "equalized odds gap"}.get(
+            judge.metric, judge.metric.replace("_", " ")
+        )
+        b, c = judge.base, judge.best_eval
+        noise = judge.gain_noise()
+        if self.chosen_step != 0 and judge.best_gain > noise:
+            return ""
+        before = f"stopped early at step {self.steps}: " if self.status == "stopped_early" else ""
+        return (
+            f"{before}no setting improved fairness beyond noise within the accuracy bound (validation {metric} "
+            f"{b.val_fairness:.2f} → {c.val_fairness:.2f}, noise ±{noise:.2f}); try a higher intensity, another "
+            "method or forget set"
+        )
+
     def outcome(
         self, *, message: str | None = None, steps: int | None = None, selection: bool = True, **extras: Any
     ) -> Outcome:
@@ -177,7 +202,12 @@ class SelectionDriver:
         :meth:`describe`), the steps taken (default: the last recorded step), the chosen step,
         the history, and ``extras`` after ``selection`` (the judge's summary; left out when
         ``selection`` is false: nothing was judged)."""
-        if message is None:
+        why = self.no_change() if selection else ""
+        if why:
+            self.status = "no_change"
+            tail = "returned the original model" if self.chosen_step == 0 else self.describe()
+            message = f"{why}; {tail}" if message is None else f"{why}; {message}"
+        elif message is None:
             tail = self.describe()
             message = f"{self.message}; {tail}" if self.message else tail
         return Outcome(

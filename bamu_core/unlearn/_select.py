@@ -12,6 +12,11 @@ labels and is disjoint from the reported test split). A checkpoint is *admissibl
 Among admissible checkpoints (the original, step 0, always is one) the one with the largest
 fairness gain ``metric(original) - metric(checkpoint)`` is returned; ties go to the earliest.
 The test split never chooses anything.
+
+Whether that gain is more than noise is :meth:`Judge.gain_noise`: twice the standard error of the
+gain from a paired bootstrap over the validation images (the original and the chosen checkpoint
+are scored on the same resampled images; an image and its counterfactual are resampled together
+where the split is paired). A run whose gain is not above it ends ``no_change``.
 """
 
 from __future__ import annotations
@@ -102,9 +107,10 @@ class Evaluation:
     top_share: float | None = None
     forget_acc: float | None = None
     retain_acc: float | None = None
+    pred: np.ndarray | None = None  # validation predictions (then those of the counterfactuals, if paired)
 
     def to_json(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k != "recalls"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("recalls", "pred")}
         out["recalls"] = None if self.recalls is None else [None if r != r else float(r) for r in self.recalls]
         return out
 
@@ -141,6 +147,7 @@ class Judge:
     best_gain: float = 0.0
     best_eval: Evaluation | None = None
     metric: str = ""  # the resolved selection metric
+    noise: float | None = None  # the last gain_noise()
     _stale: int = 0
     _recall_noise: np.ndarray | float = 0.0
     _subsets: dict = field(default_factory=dict)
@@ -216,8 +223,10 @@ class Judge:
         pred = val_logits.argmax(1).numpy()
         own = self._summary(pred, self.val.labels, self.val.groups, n_groups, k)
         s = own
+        ev.pred = pred
         if self.paired:
             pred2 = np.concatenate([pred, cf_logits.argmax(1).numpy()])
+            ev.pred = pred2
             s = self._summary(
                 pred2, np.tile(self.val.labels, 2), np.concatenate([self.val.groups, 1 - self.val.groups]), n_groups, k
             )
@@ -300,6 +309,36 @@ class Judge:
         oracle is compared with the original, not selected)."""
         self.best_step, self.best_eval = step, ev
 
+    def gain_noise(self, n_boot: int = 200) -> float:
+        """Twice the bootstrap standard error of the chosen checkpoint's fairness gain (when the
+        original is the choice: of the original's gap itself; 0.0 without a validation split).
+
+        Validation images are resampled with replacement ``n_boot`` times (seeded); each resample
+        scores the original's and the chosen checkpoint's predictions on the same images (each
+        image with its counterfactual when :attr:`paired`), so the noise is that of the
+        difference, not of either gap alone.
+        """
+        b, c = self.base, self.best_eval
+        if self.val is None or b is None or c is None or b.pred is None or c.pred is None:
+            return 0.0
+        n, k = len(self.val), len(b.recalls)
+        n_groups = len(self.val.group_names[self.val.group_attr])
+        labels, groups = self.val.labels, self.val.groups
+        if self.paired:
+            labels, groups = np.tile(labels, 2), np.concatenate([groups, 1 - groups])
+        rng = np.random.default_rng(self.seed + 11)
+        gains = []
+        for _ in range(n_boot):
+            i = rng.integers(0, n, n)
+            if self.paired:
+                i = np.concatenate([i, i + n])
+            g0 = self._summary(b.pred[i], labels[i], groups[i], n_groups, k)[self.metric]
+            g1 = self._summary(c.pred[i], labels[i], groups[i], n_groups, k)[self.metric] if self.best_step else 0.0
+            if g0 == g0 and g1 == g1:  # a resample may lack a group: no gap
+                gains.append(g0 - g1)
+        self.noise = 2.0 * float(np.std(gains)) if len(gains) > 1 else 0.0
+        return self.noise
+
     def summary(self) -> dict:
         """JSON-ready: the rule, the original's and the chosen checkpoint's validation metrics."""
         return {
@@ -310,4 +349,5 @@ class Judge:
             "chosen": None if self.best_eval is None else self.best_eval.to_json(),
             "chosen_step": self.best_step,
             "val_gain": self.best_gain,
+            "val_gain_noise": self.noise,
         }

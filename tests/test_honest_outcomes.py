@@ -1,0 +1,201 @@
+"""Honest outcomes: a run that changed nothing beyond noise says so (``no_change``) in the library,
+the CLI and the dashboard; the ``dfr`` and ``balanced_finetune`` baselines cut the bias."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bamu_core.data import ImageData
+from bamu_core.training import predict
+from bamu_core.unlearn import STATUS_LABELS, STATUSES, SelectionRule, get_method, status_label
+from bamu_core.unlearn._api import Outcome
+from bamu_core.unlearn._select import Judge
+
+
+def _state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _test_dp(model, data) -> float:
+    pred = predict(model, data).argmax(1).numpy()
+    rates = [pred[data.groups == g].mean() for g in (0, 1)]
+    return float(abs(rates[0] - rates[1]))
+
+
+@pytest.fixture(scope="module")
+def split(binary_digits, binary_baseline):
+    from bamu_core.forget import select_forget
+
+    forget, retain = select_forget(binary_digits, "aligned").split(binary_digits.train)
+    return binary_baseline[0], forget, retain
+
+
+@pytest.fixture
+def newton_changes_nothing(monkeypatch):
+    """``newton`` returns the original weights and claims success: the library must not believe it."""
+    from bamu_core.unlearn.newton import NewtonLastLayer
+
+    def unchanged(self, ctx):
+        return ctx.model, Outcome(status="ok", message="finished", steps=3, chosen_step=3)
+
+    monkeypatch.setattr(NewtonLastLayer, "_unlearn", unchanged)
+
+
+def test_every_status_has_words():
+    assert "no_change" in STATUSES and set(STATUS_LABELS) == set(STATUSES)
+    assert status_label("ok") == "complete" and "no better checkpoint" in status_label("stopped_early")
+    assert status_label("no_change") == "no change beyond noise" and status_label("weird") == "weird"
+
+
+def test_a_run_that_keeps_the_original_is_no_change(split, binary_digits):
+    model, forget, retain = split
+    before = _state(model)
+    res = get_method("ga").run(
+        model, forget, retain, intensity=0.5, val=binary_digits.val, hyperparameters={"lr": 1e-9, "batch_size": 32}
+    )
+    assert res.status == "no_change" and res.chosen_step == 0, res.message
+    assert "no setting improved fairness beyond noise" in res.message and "noise ±" in res.message
+    assert "try a higher intensity, another method or forget set" in res.message
+    assert _same(before, _state(res.model))
+    sel = res.extras["selection"]
+    assert sel["val_gain_noise"] > 0.01  # 300 paired validation images: a few points of noise
+
+
+def test_identical_weights_are_no_change_whatever_the_method_says(split, binary_digits, newton_changes_nothing):
+    model, forget, retain = split
+    res = get_method("newton").run(model, forget, retain, intensity=0.5, val=binary_digits.val)
+    assert res.status == "no_change" and "weights are identical" in res.message
+
+
+def test_intensity_zero_stays_ok(split, binary_digits):
+    model, forget, retain = split
+    res = get_method("dfr").run(model, forget, retain, intensity=0.0, val=binary_digits.val)
+    assert res.status == "ok" and "as asked" in res.message
+
+
+def _val(labels, groups) -> ImageData:
+    n = len(labels)
+    return ImageData(
+        images=torch.zeros(n, 1, 2, 2, dtype=torch.uint8),
+        labels=np.array(labels),
+        attrs={"g": np.array(groups)},
+        group_names={"g": ["a", "b"]},
+        group_attr="g",
+        mean=(0.0,),
+        std=(1.0,),
+    )
+
+
+def _logits(pred):
+    return torch.nn.functional.one_hot(torch.tensor(pred), 2).float()
+
+
+def test_a_gain_within_the_bootstrap_noise_is_not_an_improvement():
+    labels = [0, 1] * 40
+    groups = [0] * 40 + [1] * 40
+    val, empty = _val(labels, groups), _val(labels, groups).subset([])
+    judge = Judge(rule=SelectionRule(), val=val, forget=empty, retain=empty, device=torch.device("cpu"))
+    base = list(labels)
+    for i in range(0, 20, 2):  # group a: ten negatives predicted positive -> DP 0.25
+        base[i] = 1
+    judge.start(judge.evaluate_logits(_logits(base)))
+    one = list(base)
+    one[0] = 0  # one prediction mended: DP 0.25 -> 0.225
+    assert judge.consider(1, judge.evaluate_logits(_logits(one))).best
+    assert 0 < judge.best_gain < judge.gain_noise()
+    fixed = judge.evaluate_logits(_logits(labels))  # every prediction mended: DP 0
+    assert judge.consider(2, fixed).best and judge.best_gain > judge.gain_noise()
+
+
+# -- the baselines -------------------------------------------------------------------------
+# Measured on binary-colored-digits (test DP 0.331 before): dfr at intensity 1 reaches 0.035 in
+# 0.4 s, balanced_finetune 0.025 (aligned forget set) and 0.052 (the whole training set kept).
+
+
+@pytest.mark.parametrize(
+    "method, forget, limit",
+    [("dfr", "aligned", 0.12), ("balanced_finetune", "indices:0,1,2,3", 0.15)],
+)
+def test_the_baselines_cut_the_test_parity_gap(method, forget, limit, binary_digits, binary_baseline):
+    from bamu_core.forget import select_forget
+
+    model = binary_baseline[0]
+    forget_data, retain = select_forget(binary_digits, forget).split(binary_digits.train)
+    before = _state(model)
+    start = time.perf_counter()
+    res = get_method(method).run(model, forget_data, retain, intensity=1.0, val=binary_digits.val, device="cpu")
+    seconds = time.perf_counter() - start
+    assert _same(before, _state(model))  # the input model is never modified
+    assert res.status in ("ok", "stopped_early"), res.message
+    dp_before, dp_after = _test_dp(model, binary_digits.test), _test_dp(res.model, binary_digits.test)
+    assert dp_before > 0.3 and dp_after < limit, (dp_before, dp_after, seconds)
+    assert "validation images (orange" in res.message  # how many validation images, per group
+    if method == "dfr":
+        info = res.extras["dfr"]
+        assert info["source"] == "validation" and sum(info["per_group"].values()) == info["images"] > 100
+        assert seconds < 30
+    else:
+        assert res.extras["balanced"]["validation_per_group"] == {"orange": 148, "blue": 152}
+
+
+def test_dfr_without_a_validation_split_samples_the_retain_set(split):
+    model, forget, retain = split
+    res = get_method("dfr").run(model, forget, retain, intensity=1.0, val=None)
+    assert res.extras["dfr"]["source"] == "retain" and "no validation split" in res.message
+
+
+# -- the CLI and the dashboard ---------------------------------------------------------------
+def test_the_cli_prints_no_change_plainly(capsys, binary_baseline, newton_changes_nothing):
+    from bamu_core.cli import main
+
+    argv = ["unlearn", "--scenario", "binary-colored-digits", "--method", "newton", "--intensity", "0.5"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "status no_change (no change beyond noise): the weights are identical" in out
+
+
+def test_the_dashboard_shows_no_change_as_a_warning(binary_baseline, newton_changes_nothing):
+    from streamlit.testing.v1 import AppTest
+
+    from bamu_core.jobs import default_manager
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=120)
+    _settle(at)
+    at.switch_page("pages/unlearn.py")
+    _settle(at)
+    at.selectbox(key="ul_method").set_value("newton").run()
+    at.button(key="ul_run").click().run()
+    job = default_manager().get(at.session_state["job_ids"]["unlearn"])
+    _settle(at, timeout=300)
+    assert job.state == "done", job.error
+    assert not at.exception
+    warnings = " ".join(str(w.value) for w in at.warning)
+    assert "No change beyond noise" in warnings and "weights are identical" in warnings
+    assert not any("no change" in str(s.value).lower() for s in at.success)
+    assert "no change beyond noise" in " ".join(str(m.value) for m in at.sidebar.markdown)
+    at.switch_page("pages/compare.py")
+    _settle(at)
+    assert not at.exception
+    assert any("No change beyond noise" in str(w.value) for w in at.warning)
+
+
+def _settle(at, *, timeout: float = 120.0):
+    from bamu_core.jobs import default_manager
+
+    end = time.time() + timeout
+    at.run()
+    mine = (at.session_state["sid"], "")
+    while time.time() < end:
+        if not [j for j in default_manager().jobs(active=True) if j.owner in mine]:
+            break
+        time.sleep(0.2)
+    at.run()
