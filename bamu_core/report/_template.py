@@ -50,7 +50,7 @@ p.note { color: var(--muted); font-size: 13px; margin: 8px 0 0; }
   background: #e2e8f0; color: #334155; vertical-align: middle; }
 .badge.complete, .badge.ok { background: #dcfce7; color: #166534; }
 .badge.failed, .badge.diverged { background: #fee2e2; color: #991b1b; }
-.badge.cancelled, .badge.stopped_early, .badge.running { background: #fef9c3; color: #854d0e; }
+.badge.cancelled, .badge.stopped_early, .badge.running, .badge.no_change { background: #fef9c3; color: #854d0e; }
 .grid2 { display: grid; grid-template-columns: minmax(0, 1.1fr) minmax(0, 1fr); gap: 18px; align-items: start; }
 @media (max-width: 860px) { .grid2 { grid-template-columns: 1fr; } }
 table { border-collapse: collapse; width: 100%; font-size: 14px; }
