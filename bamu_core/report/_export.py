@@ -26,6 +26,7 @@ from ._html import (
     _audit_ci,
     _ci,
     _field,
+    _mia,
     _num,
     _value,
 )
@@ -94,11 +95,11 @@ def report_rows(result: UnlearnReport | Mapping) -> list[dict]:
     add("forget", "accuracy", result.forget.accuracy_before, result.forget.accuracy_after)
     pb, pa = result.privacy.mia_before, result.privacy.mia_after
     for key, _, _ in _PRIVACY:
-        add("privacy", key, _field(pb, key), _field(pa, key))
+        add("privacy", key, _mia(pb, key), _mia(pa, key), ci_b=_mia(pb, f"{key}_ci"), ci_a=_mia(pa, f"{key}_ci"))
     rb, ra = result.radar.before, result.radar.after
     for axis in AXES:
         add("radar", axis, _field(rb, axis), _field(ra, axis))
-    add("score", "composite", _score_of(rb), result.score)
+    add("score", "composite", _score_of(result), result.score)
     return rows
 
 
