@@ -170,7 +170,7 @@ def test_membership_inference_reports_both_attacks_by_name():
 
 
 def test_a_document_from_before_the_relative_scoring_loads_and_renders():
-    from bamu_core.report import build_report, report_rows
+    from bamu_core.report import build_report, report_json, report_rows
     from bamu_core.results import UnlearnReport
     from bamu_core.scoring import LEGACY_SCORE_FORMULA
 
@@ -187,6 +187,7 @@ def test_a_document_from_before_the_relative_scoring_loads_and_renders():
     assert rows[("score", "composite")]["before"] == pytest.approx(sum(before.values()) / len(before))
     page = build_report(run)
     assert LEGACY_SCORE_FORMULA in page and "not class-matched" in page
+    assert report_json(run)["scoring"] == {"version": None, "formula": LEGACY_SCORE_FORMULA}
 
 
 def test_a_new_document_keeps_the_scores_of_both_definitions():

@@ -13,6 +13,7 @@ from ..results import UnlearnReport
 from ..scoring import (
     AXES,
     AXIS_DEFINITIONS,
+    LEGACY_SCORE_FORMULA,
     SCORE_FORMULA,
 )
 from ..storage import atomic_write, atomic_write_json
@@ -30,17 +31,23 @@ from ._html import (
     _num,
     _value,
 )
-from ._sections import _score_of
+from ._sections import _is_relative, _score_of
 
 __all__ = ["report_json", "report_rows", "write_report"]
 
 
 def report_json(result: UnlearnReport | Mapping, *, run: Mapping | None = None) -> dict:
     """The JSON export: the run summary, the full result, and the score definitions used."""
+    typed = UnlearnReport.from_json(result)
+    scoring = (
+        {"version": typed.radar.scoring, "formula": SCORE_FORMULA, "axes": {a: AXIS_DEFINITIONS[a] for a in AXES}}
+        if _is_relative(typed)
+        else {"version": None, "formula": LEGACY_SCORE_FORMULA}
+    )
     return {
         "run": dict(run) if run else None,
         "result": result.to_json() if isinstance(result, UnlearnReport) else dict(result),
-        "scoring": {"formula": SCORE_FORMULA, "axes": {a: AXIS_DEFINITIONS[a] for a in AXES}},
+        "scoring": scoring,
         "bamu": __version__,
     }
 
