@@ -184,9 +184,11 @@ _BETTER = {  # which way is better, for the arrows of the before / after table
     "equal_opportunity_difference": "↓",
     "accuracy_gap": "↓",
     "efficacy": "↑",
-    "tpr_at_1pct_fpr": "↓",
+    "advantage": "↓",
+    "tpr_at_1pct_fpr": "→ 0.01",
     "auc": "→ 0.5",
     "attack_accuracy": "→ 0.5",
+    "auc_vs_all_test": "(not class-matched)",
 }
 
 

@@ -36,10 +36,12 @@ with tab_run:
         with left:
             charts.chart(
                 charts.radar(series, title="Scores before and after"),
-                "What am I looking at: each axis is a score in [0, 1], larger is better. Utility: accuracy kept; "
-                "fairness: 1 - the gap between groups; forgetting: the forget set is treated like unseen data; "
-                "privacy: membership attacks near chance. The dotted green line is a model retrained "
-                "without the forget set (the gold standard), when computed.",
+                "What am I looking at: each axis is a score in [0, 1], larger is better, measured against the "
+                "original model (grey: utility 0.5, fairness 0). Utility: 0.5 = accuracy unchanged, 1 = 10 points "
+                "gained, 0 = 10 lost; fairness: the share of the original gap between groups closed; forgetting: "
+                "the forget set is treated like unseen data; privacy: a membership attack against test images of "
+                "the same classes is near chance. The dotted green line is a model retrained without the forget "
+                "set (the gold standard), when computed.",
                 key="cmp_radar",
             )
         with right:
@@ -60,7 +62,9 @@ with tab_run:
         )
         st.caption(
             "What am I looking at: every headline number before and after. Arrows: ↑ higher is better, "
-            "↓ lower is better, → 0.5 closer to chance is better. Intervals are 95 % bootstrap CIs."
+            "↓ lower is better, → 0.5 / → 0.01 closer to chance is better. MIA numbers compare the forget set "
+            "with test images of the same classes (and groups), except the one marked not class-matched. "
+            "Intervals are 95 % bootstrap CIs."
         )
 
         st.subheader("Where the model looks, before and after (the same test images)")

@@ -158,16 +158,18 @@ k[2].metric("Demographic parity gap", f"{dp_a:.3f}", f"{dp_a - dp_b:+.3f}", delt
 k[3].metric(
     "Score",
     f"{run.score:.3f}" if run.score is not None else "n/a",
-    help="The mean of the radar axes (see the report for the formula).",
+    help="Fairness gained, utility and the other radar axes, relative to the original model: an unchanged "
+    "model scores at most 0.35, a collapsed one 0 (see the report for the formula).",
 )
 left, right = st.columns([3, 2])
 with left:
     series = {"before": run.radar.before, "after": run.radar.after}
     charts.chart(
         charts.radar(series, title="Before and after"),
-        "What am I looking at: four scores in [0, 1], larger is better: utility (accuracy kept), fairness "
-        "(1 - gap), forgetting (forget-set behaviour like a model that never saw it) and privacy "
-        "(membership attacks near chance). Grey: before; blue: after.",
+        "What am I looking at: four scores in [0, 1], larger is better, relative to the original model: "
+        "utility (0.5 = accuracy unchanged), fairness (share of the original gap closed; 0 = unchanged), "
+        "forgetting (forget-set behaviour like a model that never saw it) and privacy (a membership attack "
+        "against same-class test images near chance). Grey: before; blue: after.",
         key="ul_radar",
     )
 with right:

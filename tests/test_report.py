@@ -75,6 +75,7 @@ def result() -> dict:
         "privacy": {
             "mia_before": {
                 "auc": 0.7,
+                "matching": "class",
                 "tpr_at_1pct_fpr": 0.05,
                 "efficacy": 0.2,
                 "attack_accuracy": 0.6,
@@ -83,6 +84,7 @@ def result() -> dict:
             },
             "mia_after": {
                 "auc": 0.55,
+                "matching": "class",
                 "tpr_at_1pct_fpr": 0.02,
                 "efficacy": 0.5,
                 "attack_accuracy": 0.52,
@@ -93,6 +95,7 @@ def result() -> dict:
         "radar": {
             "before": {"utility": 1.0, "fairness": 0.6, "forgetting": 0.75, "privacy": 0.6},
             "after": {"utility": 1.0, "fairness": 0.9, "forgetting": 0.95, "privacy": 0.9},
+            "scoring": "relative-v2",
         },
         "score": 0.9375,
         "seconds": 3.25,
@@ -166,7 +169,8 @@ def test_csv_rows_exact(result):
     assert (g["before"], g["after"]) == (0.6, 0.75)
     assert by[("privacy", "", "auc")]["change"] == pytest.approx(-0.15)
     assert by[("radar", "", "fairness")]["after"] == 0.9
-    assert by[("score", "", "composite")]["before"] == pytest.approx((1.0 + 0.6 + 0.75 + 0.6) / 4)
+    # gate min(1, 2 x 1.0) x (0.5 fairness + 0.3 utility + 0.2 mean(forgetting, privacy))
+    assert by[("score", "", "composite")]["before"] == pytest.approx(0.5 * 0.6 + 0.3 * 1.0 + 0.2 * (0.75 + 0.6) / 2)
     assert by[("score", "", "composite")]["after"] == 0.9375
     assert ("radar", "", "efficiency") not in by
     assert all(set(r) == set(CSV_COLUMNS) for r in rows)
@@ -341,7 +345,9 @@ def test_an_unchanged_model_scores_as_the_original_and_a_missing_captum_skips_gr
     assert result.run_id is None and "captum is not installed" in result.gradcam["skipped"]
     assert result.forget.n == 100 and result.forget.accuracy_before == result.forget.accuracy_after
     assert result.privacy.mia_before == result.privacy.mia_after
-    assert result.radar.before == result.radar.after and result.radar.after.utility == 1.0
+    assert result.radar.before == result.radar.after
+    assert (result.radar.after.utility, result.radar.after.fairness) == (0.5, 0.0)  # the reference point
+    assert result.score == result.radar.score_before <= 0.35
     assert result.after.utility == result.before.utility
     page = build_report(result)
     assert "captum is not installed" in page

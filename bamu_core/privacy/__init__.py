@@ -1,4 +1,4 @@
-"""Membership-inference attacks on a forget set (loss threshold; SalUn's MIA-efficacy)."""
+"""Membership-inference attacks on a forget set (loss threshold, class-matched; SalUn's MIA-efficacy)."""
 
 from ._attacks import (
     ATTACKS,
@@ -9,6 +9,7 @@ from ._attacks import (
     model_outputs,
 )
 from ._features import FEATURE_NAMES, attack_features, per_sample_loss
+from ._matched import auc_from_scores, class_matched_attack, matched_indices
 
 __all__ = [
     "ModelOutputs",
@@ -17,6 +18,9 @@ __all__ = [
     "per_sample_loss",
     "FEATURE_NAMES",
     "loss_threshold_attack",
+    "class_matched_attack",
+    "matched_indices",
+    "auc_from_scores",
     "mia_efficacy",
     "membership_inference",
     "ATTACKS",

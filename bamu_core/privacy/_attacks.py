@@ -1,6 +1,7 @@
 """Membership-inference attacks on a forget set, from model outputs (logits and labels).
 
-Two attacks, both seeded and both on balanced member / non-member sets:
+Two attacks, both seeded and both on balanced member / non-member sets (a third,
+:func:`~bamu_core.privacy.class_matched_attack`, is the first against class-matched non-members):
 
 - :func:`loss_threshold_attack` (Yeom et al. 2018): a sample is called a member when its loss is
   below a threshold; sweeping the threshold gives the ROC curve, its AUC and the TPR at 1 % FPR.
@@ -211,33 +212,57 @@ def membership_inference(
     forget,
     retain,
     test,
+    forget_groups=None,
+    test_groups=None,
     attack: str = "logistic",
     seed: int = 0,
     max_samples: int | None = 2000,
+    n_bootstrap: int = 200,
 ) -> dict:
-    """Both attacks on one forget set: the privacy entry of the unlearn JSON.
+    """The attacks on one forget set: the privacy entry of the unlearn JSON.
 
     ``forget``, ``retain`` and ``test`` are a model's outputs on the forget set, the retained
     training samples and the test split (:func:`model_outputs`), so the model runs once per set.
+    ``forget_groups`` and ``test_groups`` (group ids, optional) refine the class matching.
 
     Returns
     -------
     dict
-        ``auc``, ``tpr_at_1pct_fpr``, ``advantage`` (loss-threshold attack, forget vs test),
-        ``efficacy``, ``attack_accuracy`` (SalUn MIA-efficacy), ``n_forget``, ``n_test``,
-        ``n_shadow``, ``attack``, ``seed``.
+        ``auc``, ``auc_ci``, ``tpr_at_1pct_fpr``, ``advantage``, ``n_pairs``, ``matching``: the
+        loss-threshold attack against class-matched test images
+        (:func:`~bamu_core.privacy.class_matched_attack`; the radar's privacy axis);
+        ``auc_vs_all_test``, ``tpr_at_1pct_fpr_vs_all_test``, ``advantage_vs_all_test``: the same
+        attack against the whole test split (not class-matched: it also measures how easy the
+        forget set's kind of image is); ``efficacy``, ``attack_accuracy`` (SalUn MIA-efficacy);
+        ``n_forget``, ``n_test``, ``n_shadow``, ``attack``, ``seed``.
     """
+    from ._matched import class_matched_attack
+
+    cm = class_matched_attack(
+        members=forget,
+        nonmembers=test,
+        member_groups=forget_groups,
+        nonmember_groups=test_groups,
+        seed=seed,
+        max_samples=max_samples,
+        n_bootstrap=n_bootstrap,
+    )
     lt = loss_threshold_attack(members=forget, nonmembers=test, seed=seed, max_samples=max_samples)
     eff = mia_efficacy(retain=retain, test=test, forget=forget, attack=attack, seed=seed, max_samples=max_samples)
     return {
-        "auc": lt["auc"],
-        "tpr_at_1pct_fpr": lt["tpr_at_1pct_fpr"],
-        "advantage": lt["advantage"],
+        "auc": cm["auc"],
+        "auc_ci": cm["auc_ci"],
+        "tpr_at_1pct_fpr": cm["tpr_at_1pct_fpr"],
+        "advantage": cm["advantage"],
+        "matching": cm["matching"],
+        "auc_vs_all_test": lt["auc"],
+        "tpr_at_1pct_fpr_vs_all_test": lt["tpr_at_1pct_fpr"],
+        "advantage_vs_all_test": lt["advantage"],
         "efficacy": eff["efficacy"],
         "attack_accuracy": eff["attack_accuracy"],
         "n_forget": eff["n_forget"],
         "n_test": int(len(_outputs(test, "test"))),
-        "n_pairs": lt["n"],
+        "n_pairs": cm["n"],
         "n_shadow": eff["n_shadow"],
         "attack": attack,
         "seed": seed,

@@ -13,6 +13,7 @@ from ..results import UnlearnReport
 from ..scoring import (
     AXES,
     AXIS_DEFINITIONS,
+    LEGACY_SCORE_FORMULA,
     SCORE_FORMULA,
 )
 from ..storage import atomic_write, atomic_write_json
@@ -26,20 +27,27 @@ from ._html import (
     _audit_ci,
     _ci,
     _field,
+    _mia,
     _num,
     _value,
 )
-from ._sections import _score_of
+from ._sections import _is_relative, _score_of
 
 __all__ = ["report_json", "report_rows", "write_report"]
 
 
 def report_json(result: UnlearnReport | Mapping, *, run: Mapping | None = None) -> dict:
     """The JSON export: the run summary, the full result, and the score definitions used."""
+    typed = UnlearnReport.from_json(result)
+    scoring = (
+        {"version": typed.radar.scoring, "formula": SCORE_FORMULA, "axes": {a: AXIS_DEFINITIONS[a] for a in AXES}}
+        if _is_relative(typed)
+        else {"version": None, "formula": LEGACY_SCORE_FORMULA}
+    )
     return {
         "run": dict(run) if run else None,
         "result": result.to_json() if isinstance(result, UnlearnReport) else dict(result),
-        "scoring": {"formula": SCORE_FORMULA, "axes": {a: AXIS_DEFINITIONS[a] for a in AXES}},
+        "scoring": scoring,
         "bamu": __version__,
     }
 
@@ -94,11 +102,11 @@ def report_rows(result: UnlearnReport | Mapping) -> list[dict]:
     add("forget", "accuracy", result.forget.accuracy_before, result.forget.accuracy_after)
     pb, pa = result.privacy.mia_before, result.privacy.mia_after
     for key, _, _ in _PRIVACY:
-        add("privacy", key, _field(pb, key), _field(pa, key))
+        add("privacy", key, _mia(pb, key), _mia(pa, key), ci_b=_mia(pb, f"{key}_ci"), ci_a=_mia(pa, f"{key}_ci"))
     rb, ra = result.radar.before, result.radar.after
     for axis in AXES:
         add("radar", axis, _field(rb, axis), _field(ra, axis))
-    add("score", "composite", _score_of(rb), result.score)
+    add("score", "composite", _score_of(result), result.score)
     return rows
 
 

@@ -37,11 +37,15 @@ _GROUP = [
     ("tpr", "TPR", True),
     ("fpr", "FPR", False),
 ]
+# (key, label, better): True / False = higher / lower is better, a number = closer to it is better,
+# None = no direction (not coloured)
 _PRIVACY = [
-    ("auc", "Loss-threshold MIA AUC (forget vs test; 0.5 = chance)", None),
-    ("tpr_at_1pct_fpr", "MIA TPR at 1 % FPR", False),
+    ("auc", "MIA AUC, forget vs class-matched test (0.5 = chance)", 0.5),
+    ("advantage", "MIA advantage, worst threshold |TPR - FPR| (0 = chance)", False),
+    ("tpr_at_1pct_fpr", "MIA TPR at 1 % FPR, class-matched (chance 0.01)", 0.01),
     ("efficacy", "MIA-efficacy (share of forget called non-member)", True),
-    ("attack_accuracy", "Attack accuracy on retain vs test", None),
+    ("attack_accuracy", "Attack accuracy on retain vs test (0.5 = chance)", 0.5),
+    ("auc_vs_all_test", "MIA AUC, forget vs all test (not class-matched: also measures how easy the images are)", None),
 ]
 
 
@@ -82,6 +86,11 @@ def _value(block: str, audit: AuditResult | None, key: str):
     return _utility(audit, key) if block == "utility" else _gap(audit, key)
 
 
+def _mia(record, key: str):
+    """A membership-inference number by its meaning (see :meth:`~bamu_core.results.MIAResult.measure`)."""
+    return record.measure(key) if record is not None else None
+
+
 def _field(record, key: str):
     """A field of a record that may be missing (``None`` then)."""
     return getattr(record, key, None) if record is not None else None
@@ -105,7 +114,9 @@ def _with_ci(v, ci) -> str:
     return text
 
 
-def _change(before, after, higher_better: bool | None) -> str:
+def _change(before, after, higher_better: bool | float | None) -> str:
+    """``after - before``, coloured good / bad: ``higher_better`` True or False, or a number
+    (closer to it is better), or None (not coloured)."""
     b, a = _num(before), _num(after)
     if b is None or a is None:
         return "&mdash;"
@@ -113,7 +124,13 @@ def _change(before, after, higher_better: bool | None) -> str:
     text = f"{d:+.3f}"
     if higher_better is None or abs(d) < 5e-4:
         return text
-    good = (d > 0) == higher_better
+    if isinstance(higher_better, bool):
+        good = (d > 0) == higher_better
+    else:
+        target = float(higher_better)
+        if abs(abs(a - target) - abs(b - target)) < 5e-4:
+            return text
+        good = abs(a - target) < abs(b - target)
     return f'<span class="{"good" if good else "bad"}">{text}</span>'
 
 

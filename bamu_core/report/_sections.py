@@ -8,13 +8,15 @@ import re
 from pathlib import Path
 from typing import Mapping
 
-from ..results import RadarAxes, UnlearnReport
+from ..results import UnlearnReport
 from ..scoring import (
     AXES,
     AXIS_DEFINITIONS,
     AXIS_LABELS,
+    LEGACY_SCORE_FORMULA,
     SCORE_FORMULA,
     composite_score,
+    legacy_composite_score,
 )
 from ..storage import _json_default
 from ._html import (
@@ -70,21 +72,33 @@ def _kpis(result: UnlearnReport) -> str:
             f'before <span class="b">{_fmt(wg_b)}</span> &middot; change {_change(wg_b, wg_a, True)}',
         )
     if _num(result.score) is not None:
-        before_score = _score_of(result.radar.before)
+        how = "relative to the original" if _is_relative(result) else "legacy: mean of the radar axes"
         card(
             "Composite score",
             _fmt(result.score),
-            f'before <span class="b">{_fmt(before_score)}</span> &middot; mean of the radar axes',
+            f'before <span class="b">{_fmt(_score_of(result))}</span> &middot; {how}',
         )
     return f'<div class="kpis">{"".join(cards)}</div>' if cards else ""
 
 
-def _score_of(axes: RadarAxes | None) -> float | None:
+def _is_relative(result: UnlearnReport) -> bool:
+    """Whether the run's radar has the axes relative to the original (documents without
+    ``radar.scoring`` were written with the earlier, absolute axes)."""
+    return result.radar is not None and bool(result.radar.scoring)
+
+
+def _score_of(result: UnlearnReport) -> float | None:
+    """The original model's composite: stored with the run, else computed from the radar before
+    with the definition the document was written with."""
+    radar = result.radar
+    if radar is not None and _num(radar.score_before) is not None:
+        return radar.score_before
+    axes = radar.before if radar is not None else None
     present = {k: v for k, v in axes.present().items() if _num(v) is not None} if axes is not None else {}
     if not present:
         return None
     try:
-        return composite_score(present)
+        return composite_score(present) if _is_relative(result) else legacy_composite_score(present)
     except ValueError:
         return None
 
@@ -115,15 +129,40 @@ def _radar_section(result: UnlearnReport, plotly_html: str | None) -> str:
     rows.append(
         [
             "<b>Composite score</b>",
-            f"<b>{_fmt(_score_of(rb))}</b>",
+            f"<b>{_fmt(_score_of(result))}</b>",
             f"<b>{_fmt(result.score)}</b>",
-            _change(_score_of(rb), result.score, True),
+            _change(_score_of(result), result.score, True),
         ]
     )
-    defs = "".join(
-        f'<tr><td>{_e(AXIS_LABELS[a])}</td><td class="mono">{_e(AXIS_DEFINITIONS[a])}</td></tr>' for a in axes
-    )
-    legend = '<p class="legend">Each axis in [0, 1]; 1 is best.</p>'
+    relative = _is_relative(result)
+    legacy_b = result.radar.legacy_score_before if result.radar is not None else None
+    legacy_a = result.radar.legacy_score_after if result.radar is not None else None
+    if relative and (_num(legacy_b) is not None or _num(legacy_a) is not None):
+        rows.append(
+            ["Legacy composite (for comparison)", _fmt(legacy_b), _fmt(legacy_a), _change(legacy_b, legacy_a, None)]
+        )
+    if relative:
+        defs = "".join(
+            f'<tr><td>{_e(AXIS_LABELS[a])}</td><td class="mono">{_e(AXIS_DEFINITIONS[a])}</td></tr>' for a in axes
+        )
+        legend = (
+            '<p class="legend">Each axis in [0, 1]; 1 is best. The original model is the reference: utility 0.5, '
+            "fairness 0.</p>"
+        )
+        formula = SCORE_FORMULA
+        note = (
+            '<p class="note">Fairness and utility are measured against the original model, so leaving it '
+            "unchanged scores no better than 0.35; closing half of its gap without losing accuracy scores at "
+            "least 0.40. The legacy composite (absolute axes, equal weights) is shown for comparison.</p>"
+        )
+    else:
+        defs = ""
+        legend = '<p class="legend">Each axis in [0, 1]; 1 is best (earlier, absolute axes).</p>'
+        formula = LEGACY_SCORE_FORMULA
+        note = (
+            '<p class="note">This run was scored with the earlier definition: absolute axes (fairness 1 - gap, '
+            "utility capped at 1, privacy against the whole test split), averaged with equal weights.</p>"
+        )
     chart = (
         f'<div class="chart" id="radar-chart">{plotly_html}</div>'
         if plotly_html
@@ -131,10 +170,9 @@ def _radar_section(result: UnlearnReport, plotly_html: str | None) -> str:
     )
     content = (
         f'<div class="grid2"><div>{legend}{chart}</div><div>{_table(_ba_head("Axis"), rows)}'
-        f'<div class="formula">{_e(SCORE_FORMULA)}</div>'
-        '<p class="note">The composite score is our reading of the paper\'s joint score (Co-BUM): the criteria '
-        "weighted equally.</p>"
-        f"<h3>Axis definitions</h3><table><tbody>{defs}</tbody></table></div></div>"
+        f'<div class="formula">{_e(formula)}</div>{note}'
+        + (f"<h3>Axis definitions</h3><table><tbody>{defs}</tbody></table>" if defs else "")
+        + "</div></div>"
     )
     return _section("radar", "Scores: radar and composite", content)
 
@@ -215,7 +253,14 @@ def _privacy_section(result: UnlearnReport) -> str:
         vb, va = _field(pb, key), _field(pa, key)
         if vb is None and va is None:
             continue
-        rows.append([_e(label), _fmt(vb), _fmt(va), _change(vb, va, hb)])
+        rows.append(
+            [
+                _e(label),
+                _with_ci(vb, _field(pb, f"{key}_ci")),
+                _with_ci(va, _field(pa, f"{key}_ci")),
+                _change(vb, va, hb),
+            ]
+        )
     if not rows:
         return ""
     seed = _field(pa, "seed") if _field(pa, "seed") is not None else _field(pb, "seed")
@@ -225,11 +270,22 @@ def _privacy_section(result: UnlearnReport) -> str:
         ("Strategy", _e(forget.strategy) if forget.strategy else None),
         ("Description", _e(forget.description) if forget.description else None),
         ("Attack", _e(f"{attack} classifier on loss, entropy and margin; seed {seed}") if (pa or pb) else None),
+        ("Non-members", _e(_matching_text(pa or pb)) if (pa or pb) else None),
     ]
     return _section(
         "privacy",
         "Forgetting and privacy",
         _kv(pairs) + "<h3>Before and after</h3>" + _table(_ba_head("Measure"), rows),
+    )
+
+
+def _matching_text(mia) -> str:
+    matching, n = _field(mia, "matching"), _field(mia, "n_pairs")
+    if not matching:
+        return "the whole test split (written before the class-matched attack: AUC not class-matched)"
+    size = f", {n} per side" if n else ""
+    return (
+        f"test images matched to the forget set by {matching}{size}; loss-threshold AUC with a 95 % bootstrap interval"
     )
 
 

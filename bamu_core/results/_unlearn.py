@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._audit import AuditResult
+from ._audit import AuditResult, Interval
 from ._record import Record, nested, optional
 
 __all__ = ["MIAResult", "PrivacyComparison", "RadarAxes", "RadarPair", "ForgetSummary", "UnlearnReport"]
@@ -15,13 +15,24 @@ __all__ = ["MIAResult", "PrivacyComparison", "RadarAxes", "RadarPair", "ForgetSu
 class MIAResult(Record):
     """Membership inference on the forget set (:func:`bamu_core.privacy.membership_inference`).
 
-    ``auc``, ``tpr_at_1pct_fpr`` and ``advantage`` come from the loss-threshold attack (forget vs
-    test), ``efficacy`` and ``attack_accuracy`` from SalUn's logistic-regression attack.
+    ``auc`` (with its bootstrap ``auc_ci``), ``tpr_at_1pct_fpr`` and ``advantage`` come from the
+    loss-threshold attack against class-matched test images (``matching`` says how; ``n_pairs``
+    samples per side); the ``*_vs_all_test`` numbers from the same attack against the whole test
+    split (not class-matched); ``efficacy`` and ``attack_accuracy`` from SalUn's attack.
+
+    Documents written before the class-matched attack (no ``matching``) hold the forget-vs-all-test
+    numbers under ``auc``, ``tpr_at_1pct_fpr`` and ``advantage``; they load unchanged, and
+    :meth:`measure` reads them by what they are.
     """
 
     auc: float | None = None
+    auc_ci: Interval | None = nested(Interval, default=None, omit_none=True)
     tpr_at_1pct_fpr: float | None = None
     advantage: float | None = None
+    matching: str | None = optional()
+    auc_vs_all_test: float | None = optional()
+    tpr_at_1pct_fpr_vs_all_test: float | None = optional()
+    advantage_vs_all_test: float | None = optional()
     efficacy: float | None = None
     attack_accuracy: float | None = None
     n_forget: int | None = None
@@ -30,6 +41,26 @@ class MIAResult(Record):
     n_shadow: int | None = None
     attack: str | None = None
     seed: int | None = None
+
+    @property
+    def class_matched(self) -> bool:
+        """Whether ``auc``, ``tpr_at_1pct_fpr`` and ``advantage`` are of the class-matched attack."""
+        return self.matching is not None
+
+    def measure(self, key: str):
+        """The field ``key`` by its meaning: in a document from before the class-matched attack,
+        ``auc`` / ``tpr_at_1pct_fpr`` / ``advantage`` (and their ``_ci``) are ``None`` and the
+        ``*_vs_all_test`` keys read the stored forget-vs-all-test numbers."""
+        if not self.class_matched:
+            if key in _MATCHED:
+                return None
+            if key.endswith(_ALL_TEST) and getattr(self, key, None) is None:
+                return getattr(self, key[: -len(_ALL_TEST)], None)
+        return getattr(self, key, None)
+
+
+_ALL_TEST = "_vs_all_test"
+_MATCHED = ("auc", "auc_ci", "tpr_at_1pct_fpr", "advantage")
 
 
 @dataclass
@@ -57,8 +88,21 @@ class RadarAxes(Record):
 
 @dataclass
 class RadarPair(Record):
+    """The radar of the original model (``before``) and of the unlearned one (``after``).
+
+    ``scoring`` names the definition of the axes (:data:`bamu_core.scoring.SCORING_VERSION`);
+    documents without it were written with the earlier, absolute axes, whose composite was
+    their mean. ``score_before`` is the original model's composite; ``legacy_score_before`` /
+    ``legacy_score_after`` the earlier composite of both (:func:`bamu_core.scoring.legacy_composite_score`),
+    kept for comparison.
+    """
+
     before: RadarAxes | None = nested(RadarAxes, default=None)
     after: RadarAxes | None = nested(RadarAxes, default=None)
+    scoring: str | None = optional()
+    score_before: float | None = optional()
+    legacy_score_before: float | None = optional()
+    legacy_score_after: float | None = optional()
 
 
 @dataclass
@@ -77,6 +121,10 @@ class ForgetSummary(Record):
 @dataclass
 class UnlearnReport(Record):
     """What an unlearning run measured: both audits, the forget set, privacy, radar and score.
+
+    ``score`` is :func:`bamu_core.scoring.composite_score` of the radar after; ``radar`` also
+    says which definition made it (``radar.scoring``) and holds the original model's score and
+    the legacy composites (see :class:`RadarPair`).
 
     Made by :func:`bamu_core.workflows.unlearn` (which also fills the run's ``chosen_step``,
     ``steps``, ``hyperparameters``, ``selection`` and ``history``) and

@@ -68,17 +68,23 @@ def assess(
     after: AuditResult | None = None,
     seconds: float,
     reference_forget_accuracy: float | None = None,
+    reference_gap: float | None = None,
     retrain_seconds: float | None = None,
     device: str | None = None,
     seed: int = 0,
     mia_samples: int = 2000,
     gradcam_images: int = 8,
 ) -> Assessment:
-    """Privacy, radar, score (and the audits if not given) of an unlearned model vs the original."""
+    """Privacy, radar, score (and the audits if not given) of an unlearned model vs the original.
+
+    The membership-inference attacks compare the forget set with test images of the same classes
+    and groups (:func:`bamu_core.privacy.membership_inference`); ``reference_gap`` (the retrain
+    oracle's demographic parity difference) is the fairness axis's target, 0 when not given.
+    """
     from ..explain import gradcam_strip, one_per_group
     from ..privacy import membership_inference, model_outputs
     from ..report import environment_info
-    from ..scoring import composite_score, radar_axes
+    from ..scoring import SCORING_VERSION, composite_score, legacy_composite_score, legacy_radar_axes, radar_axes
 
     sc = subject.scenario
     train = sc.train
@@ -115,7 +121,8 @@ def assess(
                 "test": model_outputs(model, sc.test, device=dev),
             }
     forget_acc = {k: float((o["forget"].logits.argmax(1) == o["forget"].labels).mean()) for k, o in outputs.items()}
-    mia = {k: membership_inference(**o, seed=seed, max_samples=mia_samples) for k, o in outputs.items()}
+    groups = {"forget_groups": train.groups[forget_idx], "test_groups": sc.test.groups}
+    mia = {k: membership_inference(**o, **groups, seed=seed, max_samples=mia_samples) for k, o in outputs.items()}
     timings["privacy"] = time.perf_counter() - t0
 
     efficiency = retrain_seconds is not None
@@ -126,8 +133,21 @@ def assess(
             forget_accuracy=forget_acc[name],
             privacy=mia[name],
             reference_forget_accuracy=reference_forget_accuracy,
+            reference_gap=reference_gap,
             seconds=(0.0 if name == "before" else float(seconds)) if efficiency else None,
             retrain_seconds=retrain_seconds,
+        )
+        for name, audit_ in (("before", before), ("after", after))
+    }
+    legacy = {
+        name: legacy_composite_score(
+            legacy_radar_axes(
+                audit=audit_,
+                original_audit=before,
+                forget_accuracy=forget_acc[name],
+                privacy=mia[name],
+                reference_forget_accuracy=reference_forget_accuracy,
+            )
         )
         for name, audit_ in (("before", before), ("after", after))
     }
@@ -159,7 +179,14 @@ def assess(
         privacy=PrivacyComparison(
             mia_before=MIAResult.from_json(mia["before"]), mia_after=MIAResult.from_json(mia["after"])
         ),
-        radar=RadarPair(before=RadarAxes.from_json(radar["before"]), after=RadarAxes.from_json(radar["after"])),
+        radar=RadarPair(
+            before=RadarAxes.from_json(radar["before"]),
+            after=RadarAxes.from_json(radar["after"]),
+            scoring=SCORING_VERSION,
+            score_before=composite_score(radar["before"]),
+            legacy_score_before=legacy["before"],
+            legacy_score_after=legacy["after"],
+        ),
         score=composite_score(radar["after"]),
         dataset=dataset_card(sc),
         model_card=model_card(subject, dev),
@@ -185,6 +212,7 @@ def evaluate_unlearning(
     forget_info: dict | None = None,
     before: AuditResult | None = None,
     reference_forget_accuracy: float | None = None,
+    reference_gap: float | None = None,
     retrain_seconds: float | None = None,
     device: str | None = None,
     seed: int = 0,
@@ -198,7 +226,8 @@ def evaluate_unlearning(
     :func:`unlearn` does the same for the registered methods; this is for a model from anywhere.
     Both models run once over the forget set, a retain sample (at most ``mia_samples``) and the
     test split; from those outputs come the forget-set accuracies and the membership-inference
-    attacks (:func:`bamu_core.privacy.membership_inference`). Test audits come from :func:`audit`.
+    attacks against class-matched test images (:func:`bamu_core.privacy.membership_inference`).
+    Test audits come from :func:`audit`.
     The radar axes and the composite score are :mod:`bamu_core.scoring`'s.
 
     Parameters
@@ -217,6 +246,8 @@ def evaluate_unlearning(
         The original model's test audit if already computed.
     reference_forget_accuracy : float, optional
         The retrain oracle's accuracy on the forget set (default reference: test accuracy).
+    reference_gap : float, optional
+        The retrain oracle's demographic parity difference: the fairness axis's target (default 0).
     retrain_seconds : float, optional
         Time to retrain from scratch; adds the efficiency axis.
     store : RunStore or None
@@ -238,6 +269,7 @@ def evaluate_unlearning(
         before=before,
         seconds=seconds,
         reference_forget_accuracy=reference_forget_accuracy,
+        reference_gap=reference_gap,
         retrain_seconds=retrain_seconds,
         device=device,
         seed=seed,
