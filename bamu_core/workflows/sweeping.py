@@ -19,7 +19,8 @@ def sweep_row(result: UnlearnReport) -> SweepRow:
     """One sweep table row from an unlearning run (``pareto`` filled by :func:`sweep`).
 
     ``accuracy`` is the test accuracy after unlearning; ``fairness`` = 1 - demographic parity
-    difference after (the radar's fairness axis); ``dp``/``eo`` the DP and EO differences after.
+    difference after (the Pareto plot's vertical axis; the radar's fairness axis is
+    ``fairness_axis``); ``dp``/``eo`` the DP and EO differences after.
     """
     result = UnlearnReport.from_json(result)
     after = result.after
