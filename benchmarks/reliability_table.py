@@ -17,7 +17,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("test_reliability_inputs", "test_reliability_faults", "test_reliability_security")
+MODULES = (
+    "test_reliability_inputs",
+    "test_reliability_faults",
+    "test_reliability_security",
+    "test_reliability_outputs",
+)
 START, END = "<!-- reliability table: start -->", "<!-- reliability table: end -->"
 
 
