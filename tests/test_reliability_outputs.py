@@ -235,6 +235,20 @@ def test_a_regular_file_target_is_replaced_atomically_and_report_writes_its_expo
     assert sorted(files_under(tmp_path)) == ["r.csv", "r.html", "r.json"]
 
 
+@reliability("bad input", "command line: output paths")
+def test_sweep_out_that_is_a_link_or_holds_the_json_is_refused_before_any_work(tmp_path, home, capsys):
+    """`bamu sweep --out LINK`, or `--json` naming the sweep's own `sweep.json`: exit 2, one line before any run; nothing written."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    argv = ["sweep", *_SC, "--methods", "ga", "--no-store"]
+    _refused([*argv, "--out", tmp_path / "link"], capsys, problem="symbolic link", advice="give a folder")
+    out = tmp_path / "sweep"
+    out.mkdir()
+    _refused([*argv, "--out", out, "--json", out / "sweep.json"], capsys, problem="which the sweep writes itself")
+    assert files_under(tmp_path) == [] and not (home / "models").exists()
+
+
 # ------------------------------------------------------------------------------------------------
 # missing folders, and --mkdir
 # ------------------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 from ..errors import BamuInputError
 from ._common import _add_mkdir_option, _bounded_int, _cell, _check_output, _levels, _names
@@ -113,6 +115,10 @@ def _cmd_sweep(args) -> dict:
     check_output_folder(
         args.out, names=SWEEP_FILES, inputs=files, input_folders=folders, mkdir=args.mkdir, flag="--out"
     )
+    for name in SWEEP_FILES:  # --json must not be one of the sweep's own files
+        key = os.path.realpath(Path(args.out).expanduser() / name)
+        if key in args.outputs_taken:
+            raise BamuInputError(f"{args.outputs_taken[key]} names {name} in --out, which the sweep writes itself")
     subject = _subject(args)
     total = len(args.methods) * len(args.intensities)
 

@@ -172,6 +172,4 @@ def _check_hp(method: str, intensity: float, overrides: dict) -> dict:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise BamuInputError(f"{given}: {key} must be a finite number, e.g. --hp {key}={default:g}")
             overrides[key] = float(value)
-        elif isinstance(default, str) and not isinstance(value, str):
-            raise BamuInputError(f"{given}: {key} must be text, e.g. --hp {key}={default}")
     return overrides
