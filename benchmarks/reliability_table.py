@@ -17,7 +17,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("test_reliability_inputs", "test_reliability_data", "test_reliability_faults", "test_reliability_security")
+MODULES = (
+    "test_reliability_inputs",
+    "test_reliability_data",
+    "test_reliability_outputs",
+    "test_reliability_faults",
+    "test_reliability_security",
+)
 START, END = "<!-- reliability table: start -->", "<!-- reliability table: end -->"
 
 

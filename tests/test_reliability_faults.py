@@ -342,6 +342,7 @@ def test_a_bamu_unlearn_killed_mid_run_is_marked_failed_on_the_next_start(tmp_pa
         "collapse_drop=1",
         "--out",
         str(out),
+        "--mkdir",
     ]
     proc = subprocess.Popen(
         [sys.executable, "-m", "bamu_core", *argv],

@@ -311,7 +311,7 @@ def test_bamu_report_writes_the_three_exports(result, tmp_path, monkeypatch, cap
     monkeypatch.setenv("BAMU_HOME", str(tmp_path))
     rec = RunStore().save(kind="unlearn", result=result)
     paths = [tmp_path / "out" / name for name in ("r.html", "r.json", "r.csv")]
-    argv = ["report", rec.run_id, "--html", str(paths[0]), "--json", str(paths[1]), "--csv", str(paths[2])]
+    argv = ["report", rec.run_id, "--html", str(paths[0]), "--json", str(paths[1]), "--csv", str(paths[2]), "--mkdir"]
     assert main(argv) == 0
     assert all(p.stat().st_size > 0 for p in paths)
     assert json.loads(paths[1].read_text())["run"]["run_id"] == rec.run_id

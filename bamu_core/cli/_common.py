@@ -100,3 +100,84 @@ def _levels(text: str) -> list[float]:
 
 def _cell(value, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
+
+
+def _bounded_int(low: int, high: int | None = None):
+    """An argparse type: an integer in ``[low, high]`` (argparse names the option in the message)."""
+
+    def parse(text: str) -> int:
+        value = int(text)  # a ValueError: argparse says "invalid int value: 'x'"
+        if value < low or (high is not None and value > high):
+            span = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"must be an integer {span}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _bounded_float(low: float, high: float, *, open_low: bool = False, open_high: bool = False):
+    """An argparse type: a number in the interval from ``low`` to ``high``."""
+
+    def parse(text: str) -> float:
+        value = float(text)  # a ValueError: argparse says "invalid float value: 'x'"
+        bad_low = value <= low if open_low else value < low
+        bad_high = value >= high if open_high else value > high
+        if value != value or bad_low or bad_high:
+            span = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+            raise argparse.ArgumentTypeError(f"must be a number in {span}, got {text}")
+        return value
+
+    parse.__name__ = "float"
+    return parse
+
+
+#: Largest values of the command line's numeric options (a larger value is refused naming the limit).
+MAX_N_BOOT = 10_000
+MAX_IMAGE_SIZE = 1024
+MIN_IMAGE_SIZE = 8
+MAX_PER_SPLIT = 10_000_000
+MAX_GALLERY_K = 256
+MAX_SALIENCY_PER_GROUP = 10_000
+MAX_SEED = 2**32 - 1
+MAX_RETAIN = 10_000_000
+MAX_CLASSES = 100_000
+
+
+def _add_mkdir_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--mkdir",
+        action="store_true",
+        help="create missing parent folders of the output paths (default: a missing folder is an error)",
+    )
+
+
+def _command_inputs(args) -> tuple[list, list]:
+    """The files and folders a command reads (outputs must not replace them)."""
+    files = [getattr(args, name, None) for name in ("model", "meta")]
+    folders = [
+        getattr(args, name, None) for name in ("data", "cifar_root", "celeba_root", "cub_root", "waterbirds_root")
+    ]
+    return [f for f in files if f], [d for d in folders if d]
+
+
+def _check_output(args, path, flag: str, *, taken: dict | None = None):
+    """Check an output path of the command (see :func:`bamu_core.storage.check_output_path`).
+
+    ``taken`` maps the paths already claimed by this command's other outputs to their flags.
+    """
+    import os
+    from pathlib import Path
+
+    from ..storage import check_output_path
+
+    if path is None:
+        return None
+    files, folders = _command_inputs(args)
+    out = check_output_path(path, inputs=files, input_folders=folders, mkdir=getattr(args, "mkdir", False), flag=flag)
+    if taken is not None:
+        key = os.path.realpath(Path(out).expanduser())
+        if key in taken:
+            raise BamuInputError(f"{flag} and {taken[key]} name the same file {path}; give each its own path")
+        taken[key] = flag
+    return out

@@ -6,7 +6,16 @@ import argparse
 import sys
 
 from ..errors import BamuInputError
-from ._common import _floats3
+from ._common import (
+    MAX_CLASSES,
+    MAX_IMAGE_SIZE,
+    MAX_PER_SPLIT,
+    MAX_SEED,
+    MIN_IMAGE_SIZE,
+    _add_mkdir_option,
+    _bounded_int,
+    _floats3,
+)
 
 
 def _add_subject_options(p: argparse.ArgumentParser) -> None:
@@ -26,7 +35,10 @@ def _add_subject_options(p: argparse.ArgumentParser) -> None:
         "--group-attr", help="which group attribute to audit (default: the scenario's first, e.g. colour or patch)"
     )
     g.add_argument(
-        "--image-size", type=int, help="resize --data and dataset images to N x N (default: 64; 224 for a ViT --arch)"
+        "--image-size",
+        type=_bounded_int(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+        help=f"resize --data and dataset images to N x N, {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE} (default: 64; 224 for a "
+        "ViT --arch)",
     )
     g.add_argument(
         "--mean",
@@ -70,10 +82,15 @@ def _add_subject_options(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="CUB attribute (name or id) for --group-source attribute, e.g. has_wing_color::blue",
     )
-    o.add_argument("--classes", type=int, metavar="K", help="CUB: keep only the first K species (default: all 200)")
+    o.add_argument(
+        "--classes", type=_bounded_int(2, 200), metavar="K", help="CUB: keep the first K species, 2..200 (default: all)"
+    )
     o.add_argument("--waterbirds-root", metavar="DIR", help="Waterbirds: folder with metadata.csv and the images")
     o.add_argument(
-        "--max-per-split", type=int, metavar="N", help="read at most N images per split (seeded subset; default: all)"
+        "--max-per-split",
+        type=_bounded_int(1, MAX_PER_SPLIT),
+        metavar="N",
+        help=f"read at most N images per split, 1..{MAX_PER_SPLIT:,} (seeded subset; default: all)",
     )
     m = p.add_argument_group("model")
     m.add_argument(
@@ -81,13 +98,22 @@ def _add_subject_options(p: argparse.ArgumentParser) -> None:
     )
     m.add_argument("--arch", help="architecture (see `bamu archs`; default: the scenario's)")
     m.add_argument(
-        "--num-classes", type=int, help="number of classes the checkpoint predicts (checked against the data)"
+        "--num-classes",
+        type=_bounded_int(2, MAX_CLASSES),
+        help=f"number of classes the checkpoint predicts, 2..{MAX_CLASSES:,} (checked against the data)",
     )
     p.add_argument(
         "--device", choices=["cpu", "cuda", "mps"], help="compute device (default: $BAMU_DEVICE, else cuda, mps, cpu)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed for splits and training (default: 0)")
-    p.add_argument("--json", dest="json_path", help="also write the result as JSON to this path")
+    p.add_argument(
+        "--seed", type=_bounded_int(0, MAX_SEED), default=0, help=f"seed for splits and training, 0..{MAX_SEED}"
+    )
+    p.add_argument(
+        "--json",
+        dest="json_path",
+        help="also write the result as JSON to this file (new or a regular file; never an input, a link or a device)",
+    )
+    _add_mkdir_option(p)
 
 
 def _subject(args):

@@ -6,7 +6,13 @@ import argparse
 
 from ..results import AuditResult
 from ._common import (
+    MAX_GALLERY_K,
+    MAX_N_BOOT,
+    MAX_SALIENCY_PER_GROUP,
     _attr_pair,
+    _bounded_float,
+    _bounded_int,
+    _command_inputs,
     _fmt,
     _fmt_ci,
     _ints4,
@@ -36,9 +42,17 @@ def _add_audit_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("audit")
     g.add_argument("--split", choices=["train", "val", "test"], default="test", help="split to audit (default: test)")
     g.add_argument(
-        "--n-boot", type=int, default=200, help="bootstrap resamples for the 95%% intervals (default: 200; 0: none)"
+        "--n-boot",
+        type=_bounded_int(0, MAX_N_BOOT),
+        default=200,
+        help=f"bootstrap resamples for the 95%% intervals, 0..{MAX_N_BOOT:,} (default: 200; 0: none)",
     )
-    g.add_argument("--level", type=float, default=0.95, help="coverage of the intervals (default: 0.95)")
+    g.add_argument(
+        "--level",
+        type=_bounded_float(0.0, 1.0, open_low=True, open_high=True),
+        default=0.95,
+        help="coverage of the intervals, in (0, 1) (default: 0.95)",
+    )
     g.add_argument(
         "--intersect",
         type=_attr_pair,
@@ -53,9 +67,9 @@ def _add_audit_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--saliency-per-group",
-        type=int,
+        type=_bounded_int(0, MAX_SALIENCY_PER_GROUP),
         default=16,
-        help="images per group for the saliency summary (default: 16; 0: skip)",
+        help=f"images per group for the saliency summary, 0..{MAX_SALIENCY_PER_GROUP:,} (default: 16; 0: skip)",
     )
     g.add_argument(
         "--saliency-method",
@@ -63,8 +77,17 @@ def _add_audit_options(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="saliency method (default: auto)",
     )
-    g.add_argument("--gallery", metavar="DIR", help="write Grad-CAM overlay PNGs per group into DIR")
-    g.add_argument("--gallery-k", type=int, default=4, help="images per group in the gallery (default: 4)")
+    g.add_argument(
+        "--gallery",
+        metavar="DIR",
+        help="write Grad-CAM overlay PNGs per group into DIR (created if missing; its parent must exist, or --mkdir)",
+    )
+    g.add_argument(
+        "--gallery-k",
+        type=_bounded_int(1, MAX_GALLERY_K),
+        default=4,
+        help=f"images per group in the gallery, 1..{MAX_GALLERY_K} (default: 4)",
+    )
     g.add_argument(
         "--gallery-rule",
         choices=["confident", "misclassified", "random"],
@@ -131,6 +154,11 @@ def _print_audit(result: AuditResult, title: str) -> None:
 def _cmd_audit(args) -> dict:
     from ..workflows import audit, dataset_card, model_card
 
+    if args.gallery:  # before any work: the folder is checked (and created) now, each file when written
+        from ..storage import check_output_folder
+
+        files, folders = _command_inputs(args)
+        check_output_folder(args.gallery, inputs=files, input_folders=folders, mkdir=args.mkdir, flag="--gallery")
     subject = _subject(args)
     result = audit(
         subject,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 from ..errors import BamuInputError
-from ._common import _cell, _levels, _names
+from ._common import _add_mkdir_option, _bounded_int, _cell, _check_output, _levels, _names
 from ._subject import _add_subject_options, _subject
 
 
@@ -15,11 +17,12 @@ def _add_run_commands(sub) -> None:
         "--status", choices=["running", "complete", "failed", "cancelled"], help="only runs with this status"
     )
     r.add_argument("--kind", help="only runs of this kind (e.g. unlearn)")
-    r.add_argument("--limit", type=int, help="at most N runs, newest first")
+    r.add_argument("--limit", type=_bounded_int(1), help="at most N runs (N >= 1), newest first")
     g = r.add_mutually_exclusive_group()
     g.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="show two runs side by side (B - A)")
     g.add_argument("--delete", metavar="RUN_ID", help="delete a run and its files")
-    r.add_argument("--json", dest="json_path", help="also write the listing / comparison as JSON to this path")
+    r.add_argument("--json", dest="json_path", help="also write the listing / comparison as JSON to this file")
+    _add_mkdir_option(r)
     rep = sub.add_parser("report", help="write a stored run's self-contained HTML report and JSON / CSV exports")
     rep.add_argument("run_id", metavar="RUN_ID", help="a run id from `bamu runs`")
     rep.add_argument("--html", dest="html_path", help="write the HTML report here (opens offline)")
@@ -27,6 +30,7 @@ def _add_run_commands(sub) -> None:
         "--json", dest="export_json", help="write the JSON export (run, full result, score definitions) here"
     )
     rep.add_argument("--csv", dest="csv_path", help="write the CSV table (one row per before / after number) here")
+    _add_mkdir_option(rep)
     sw = sub.add_parser(
         "sweep", help="unlearn with every method x intensity; write a table and the fairness-utility Pareto plot"
     )
@@ -41,7 +45,12 @@ def _add_run_commands(sub) -> None:
         help="comma-separated intensities in [0, 1] (default: 0,0.25,0.5,0.75,1)",
     )
     sw.add_argument("--forget", default="aligned", help="forget strategy for every run (default: aligned)")
-    sw.add_argument("--out", required=True, help="folder for sweep.csv, sweep.json and pareto.html")
+    sw.add_argument(
+        "--out",
+        required=True,
+        help="folder for sweep.csv, sweep.json and pareto.html (created if missing; its parent must exist unless "
+        "--mkdir)",
+    )
     sw.add_argument("--no-store", action="store_true", help="do not keep the individual runs in the run store")
 
 
@@ -81,19 +90,35 @@ def _cmd_report(args) -> dict:
 
     if not (args.html_path or args.export_json or args.csv_path):
         raise BamuInputError("give at least one of --html PATH, --json PATH, --csv PATH")
-    written = write_report(args.run_id, html_path=args.html_path, json_path=args.export_json, csv_path=args.csv_path)
+    taken = args.outputs_taken
+    for flag, path in (("--html", args.html_path), ("--json", args.export_json), ("--csv", args.csv_path)):
+        _check_output(args, path, flag, taken=taken)
+    written = write_report(
+        args.run_id, html_path=args.html_path, json_path=args.export_json, csv_path=args.csv_path, mkdir=args.mkdir
+    )
     for kind, path in written.items():
         print(f"{kind}: {path}")
     return {k: str(v) for k, v in written.items()}
 
 
 def _cmd_sweep(args) -> dict:
+    from ..report import SWEEP_FILES
     from ..runs import RunStore
+    from ..storage import check_output_folder
     from ..unlearn import get_method
     from ..workflows import sweep
+    from ._common import _command_inputs
 
     for name in args.methods:
         get_method(name)  # fail on a typo before loading data or training a baseline
+    files, folders = _command_inputs(args)
+    check_output_folder(
+        args.out, names=SWEEP_FILES, inputs=files, input_folders=folders, mkdir=args.mkdir, flag="--out"
+    )
+    for name in SWEEP_FILES:  # --json must not be one of the sweep's own files
+        key = os.path.realpath(Path(args.out).expanduser() / name)
+        if key in args.outputs_taken:
+            raise BamuInputError(f"{args.outputs_taken[key]} names {name} in --out, which the sweep writes itself")
     subject = _subject(args)
     total = len(args.methods) * len(args.intensities)
 
@@ -114,7 +139,7 @@ def _cmd_sweep(args) -> dict:
     )
     from ..report import write_sweep
 
-    written = write_sweep(result, args.out)
+    written = write_sweep(result, args.out, mkdir=args.mkdir)
     print(
         f"{subject.scenario.title} | {total} runs | original: accuracy {result.before.accuracy:.3f}, DP "
         f"{result.before.dp:.3f}"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import sys
-from pathlib import Path
 
 from ..errors import BamuInputError
 from ..results import UnlearnReport
-from ._common import _fmt, _hp_pair, _parse_intensity
+from ._common import MAX_RETAIN, _bounded_int, _check_output, _fmt, _hp_pair, _parse_intensity
 from ._subject import _add_subject_options, _subject
 
 _METHOD_HELP = "ga, lora, distill, finetune, retrain, newton, counterfactual, random_label, dfr or balanced_finetune"
@@ -30,7 +30,9 @@ def _add_unlearn_command(sub) -> None:
     g.add_argument(
         "--out",
         metavar="FILE.safetensors",
-        help="where to save the unlearned weights (default: under BAMU_HOME/unlearned)",
+        help="where to save the unlearned weights: a new or regular file whose folder exists (or --mkdir); never "
+        "the --model checkpoint, a link or a file of the run store or caches (default: "
+        "BAMU_HOME/unlearned/<scenario>-<method>-i<intensity>-s<seed>-<run id>.safetensors)",
     )
     g.add_argument(
         "--hp",
@@ -39,7 +41,12 @@ def _add_unlearn_command(sub) -> None:
         metavar="KEY=VALUE",
         help="raw hyper-parameter override (repeatable), e.g. --hp steps=30",
     )
-    g.add_argument("--retain-max", type=int, metavar="N", help="subsample the retain set to N images")
+    g.add_argument(
+        "--retain-max",
+        type=_bounded_int(1, MAX_RETAIN),
+        metavar="N",
+        help=f"subsample the retain set to N images, 1..{MAX_RETAIN:,}",
+    )
 
 
 def _print_before_after(run: UnlearnReport) -> None:
@@ -76,8 +83,8 @@ def _cmd_unlearn(args) -> dict:
     intensity = _parse_intensity(args.intensity)
     if args.out and not args.out.endswith(".safetensors"):
         raise BamuInputError(f"--out must be a .safetensors file, got {args.out!r}")
-    if args.retain_max is not None and args.retain_max < 1:
-        raise BamuInputError(f"--retain-max must be >= 1, got {args.retain_max}")
+    _check_output(args, args.out, "--out", taken=args.outputs_taken)  # before any work
+    hyperparameters = _check_hp(args.method, intensity, dict(args.hp or []))
     from ..runs import RunStore
 
     subject = _subject(args)
@@ -98,17 +105,18 @@ def _cmd_unlearn(args) -> dict:
         device=args.device,
         seed=args.seed,
         progress=progress,
-        hyperparameters=dict(args.hp or []),
+        hyperparameters=hyperparameters,
         retain_max=args.retain_max,
         store=RunStore(),
     )
-    name = subject.scenario.name.replace(":", "_").replace("/", "_")
-    out = (
-        Path(args.out)
-        if args.out
-        else bamu_home() / "unlearned" / f"{name}-{args.method}-i{intensity:g}-s{args.seed}.safetensors"
-    )
-    save_weights(run.model, out)
+    if args.out:
+        out = _check_output(args, args.out, "--out")  # again: something may have appeared there meanwhile
+    else:  # one file per run: the run id (or a fresh one when the run was not stored) keeps them apart
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", subject.scenario.name)
+        run_id = run.run_id or RunStore.new_run_id()
+        out = bamu_home() / "unlearned" / f"{name}-{args.method}-i{intensity:g}-s{args.seed}-{run_id}.safetensors"
+        out.parent.mkdir(parents=True, exist_ok=True)
+    save_weights(run.model, out, mkdir=False)
     print(f"{subject.scenario.title} | model: {subject.arch} ({subject.model_source})")
     print(f"method {args.method} at intensity {intensity:g}, forget set: {run.forget.n} images ({run.forget.strategy})")
     _print_before_after(run)
@@ -119,7 +127,51 @@ def _cmd_unlearn(args) -> dict:
         f"unlearning took {run.seconds:.2f} s ({run.steps} steps, chose step {run.chosen_step}); test split evaluated "
         "once per model"
     )
-    print(f"saved the unlearned model to {out}")
+    print(f"saved the unlearned model to {out}{f' (run {run.run_id})' if run.run_id else ''}")
     if run.run_id:
         print(f"score {run.score:.3f}; run {run.run_id} stored: `bamu report {run.run_id} --html report.html`")
     return {**run.to_json(), "model_path": str(out)}
+
+
+#: Hyper-parameters a --hp override may set at most (a larger value is refused naming the limit).
+_HP_LIMITS = {
+    "steps": (0, 1_000_000),
+    "batch_size": (1, 65_536),
+    "epochs": (0, 10_000),
+    "patience": (0, 1_000_000),
+    "eval_every": (1, 1_000_000),
+    "eval_size": (1, 1_000_000),
+    "rank": (1, 4_096),
+}
+
+
+def _check_hp(method: str, intensity: float, overrides: dict) -> dict:
+    """``--hp`` overrides checked against the method's own values: known names, the same kind of value, bounds."""
+    import math
+
+    from ..unlearn import resolve_hyperparameters
+
+    if not overrides:
+        return overrides
+    try:
+        defaults = resolve_hyperparameters(method, intensity, None)
+        resolve_hyperparameters(method, intensity, overrides)  # unknown names
+    except BamuInputError as exc:
+        raise BamuInputError(f"--hp: {exc}") from None
+    for key, value in overrides.items():
+        default, given = defaults.get(key), f"--hp {key}={value}"
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise BamuInputError(f"{given}: {key} must be true or false")
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise BamuInputError(f"{given}: {key} must be an integer, e.g. --hp {key}={default}")
+            low, high = _HP_LIMITS.get(key, (0, None))
+            if value < low or (high is not None and value > high):
+                span = f"{low}..{high:,}" if high is not None else f">= {low}"
+                raise BamuInputError(f"{given}: {key} must be an integer in {span}")
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise BamuInputError(f"{given}: {key} must be a finite number, e.g. --hp {key}={default:g}")
+            overrides[key] = float(value)
+    return overrides

@@ -281,8 +281,11 @@ def save_gallery(gallery: Gallery, directory: str | Path, *, scale: int = 4) -> 
     list of pathlib.Path
         The files written.
     """
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    from ..storage import check_output_folder
+
+    # no link, file or device is written through, nothing lands in the run store or a cache;
+    # each file is then written atomically and only over a regular file (atomic_write)
+    folder = check_output_folder(directory, mkdir=True, flag="gallery folder")
     written, entries = [], []
 
     def cls(c: int) -> str:

@@ -12,7 +12,7 @@ import torch.nn as nn
 from ..errors import BamuInputError
 from ..storage import atomic_write
 
-__all__ = ["read_state_dict", "load_weights", "save_weights", "CHECKPOINT_SUFFIXES"]
+__all__ = ["read_state_dict", "load_weights", "save_weights", "CHECKPOINT_SUFFIXES", "CheckpointWarning"]
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".th", ".bin", ".safetensors")
 
@@ -28,8 +28,15 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     FileNotFoundError
         The file does not exist.
     ValueError
-        The file is not a checkpoint bamu can read safely (e.g. a pickled model object), or its
-        weights hold NaN or infinite values.
+        The file is not a checkpoint bamu can read safely (e.g. a pickled model object), its keys
+        are not parameter names, a value is not a dense tensor (sparse, meta, quantized), a weight
+        is not floating point (bool, integer or complex; BatchNorm's ``num_batches_tracked`` may
+        be an integer), or its weights hold NaN or infinite values.
+
+    Warns
+    -----
+    CheckpointWarning
+        Weights above ``1e6`` in absolute value: loadable, but the scores would be meaningless.
     """
     path = Path(path)
     if not path.is_file():
@@ -77,16 +84,70 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             f"checkpoint {path.name} holds no tensors; save one with torch.save(model.state_dict(), path) or as "
             ".safetensors"
         )
-    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-    if broken:
-        raise BamuInputError(
-            f"checkpoint {path.name} holds NaN or infinite values in {len(broken)} tensor(s), e.g. "
-            f"{', '.join(broken[:3])}: "
-            "it is damaged or comes from a training run that diverged; use an earlier checkpoint"
-        )
+    state = _check_tensors(state, path.name)
     prefix = "module."
     if all(k.startswith(prefix) for k in state):
         state = {k[len(prefix) :]: v for k, v in state.items()}
+    return state
+
+
+#: Weights larger than this in absolute value are warned about: no trained network needs them,
+#: and they overflow half precision and most arithmetic downstream.
+ABSURD_MAGNITUDE = 1e6
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint bamu can load but whose weights look wrong (e.g. absurd magnitudes)."""
+
+
+def _check_tensors(state: dict, name: str) -> dict[str, torch.Tensor]:
+    """Refuse what cannot be a model's weights (one line each), warn about what looks damaged."""
+    advice = "save one with torch.save(model.state_dict(), path) or as .safetensors"
+    bad_keys = [k for k in state if not isinstance(k, str)]
+    if bad_keys:
+        raise BamuInputError(
+            f"checkpoint {name} has {len(bad_keys)} key(s) that are not parameter names, e.g. {bad_keys[0]!r} "
+            f"({type(bad_keys[0]).__name__}); {advice}"
+        )
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise BamuInputError(f"checkpoint {name}: {key!r} holds a {type(value).__name__}, not a tensor; {advice}")
+        if value.layout != torch.strided:
+            raise BamuInputError(
+                f"checkpoint {name}: tensor {key!r} is {str(value.layout).replace('torch.', '')}, not dense; "
+                "convert it with .to_dense() and save again"
+            )
+        if value.is_meta or value.device.type == "meta":
+            raise BamuInputError(
+                f"checkpoint {name}: tensor {key!r} is on the meta device and holds no values; save the weights "
+                "of a materialised model"
+            )
+        if value.is_quantized:
+            raise BamuInputError(f"checkpoint {name}: tensor {key!r} is quantized; save the float weights instead")
+        counter = key.endswith("num_batches_tracked")  # BatchNorm's step counter: an integer by design
+        if value.is_complex() or value.dtype == torch.bool or (not value.is_floating_point() and not counter):
+            raise BamuInputError(
+                f"checkpoint {name}: tensor {key!r} has dtype {str(value.dtype).replace('torch.', '')}; model "
+                f"weights must be floating point (float32, float16, bfloat16 or float64); {advice}"
+            )
+    broken = [k for k, v in state.items() if v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise BamuInputError(
+            f"checkpoint {name} holds NaN or infinite values in {len(broken)} tensor(s), e.g. "
+            f"{', '.join(broken[:3])}: "
+            "it is damaged or comes from a training run that diverged; use an earlier checkpoint"
+        )
+    huge = [
+        k for k, v in state.items() if v.is_floating_point() and v.numel() and float(v.abs().max()) > ABSURD_MAGNITUDE
+    ]
+    if huge:
+        warnings.warn(
+            CheckpointWarning(
+                f"checkpoint {name}: {len(huge)} tensor(s) hold values above {ABSURD_MAGNITUDE:g} in absolute value, "
+                f"e.g. {', '.join(huge[:3])}; the weights are probably damaged and the scores meaningless"
+            ),
+            stacklevel=3,
+        )
     return state
 
 
@@ -128,6 +189,14 @@ def load_weights(
         for k in own
         if k in state and tuple(state[k].shape) != tuple(own[k].shape)
     ]
+    kinds = [
+        f"{k}: {str(state[k].dtype).replace('torch.', '')}"
+        for k in own
+        if k in state
+        and isinstance(state[k], torch.Tensor)
+        and own[k].is_floating_point()
+        and not state[k].is_floating_point()
+    ]
     problems = []
     if missing:
         problems.append(f"{len(missing)} missing key(s) e.g. {', '.join(missing[:3])}")
@@ -135,6 +204,11 @@ def load_weights(
         problems.append(f"{len(unexpected)} unexpected key(s) e.g. {', '.join(unexpected[:3])}")
     if shapes:
         problems.append(f"{len(shapes)} shape mismatch(es) e.g. {'; '.join(shapes[:3])}")
+    if kinds:
+        problems.append(
+            f"{len(kinds)} tensor(s) that are not floating point where the model's weights are, e.g. "
+            f"{'; '.join(kinds[:3])} (weights must be float32, float16, bfloat16 or float64)"
+        )
     if problems:
         from .introspect import arch_name
 
@@ -147,10 +221,11 @@ def load_weights(
     return model
 
 
-def save_weights(model: nn.Module | dict, path: str | Path) -> Path:
-    """Save a state dict as safetensors, atomically."""
+def save_weights(model: nn.Module | dict, path: str | Path, *, mkdir: bool = True) -> Path:
+    """Save a state dict as safetensors, atomically (only over an absent or regular file;
+    ``mkdir``: create missing folders)."""
     from safetensors.torch import save_file
 
     state = model.state_dict() if isinstance(model, nn.Module) else model
     state = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
-    return atomic_write(path, lambda tmp: save_file(state, str(tmp)))
+    return atomic_write(path, lambda tmp: save_file(state, str(tmp)), mkdir=mkdir)

@@ -15,7 +15,7 @@ from ._figures import (
 )
 from ._html import CSV_COLUMNS
 from ._panels import confusion_heatmap, gap_bars, group_bars, loss_curve, radar
-from ._sweep import sweep_figure, write_sweep
+from ._sweep import SWEEP_FILES, sweep_figure, write_sweep
 
 __all__ = [
     "build_report",
@@ -39,4 +39,5 @@ __all__ = [
     "loss_curve",
     "sweep_figure",
     "write_sweep",
+    "SWEEP_FILES",
 ]

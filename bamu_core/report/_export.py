@@ -16,7 +16,7 @@ from ..scoring import (
     LEGACY_SCORE_FORMULA,
     SCORE_FORMULA,
 )
-from ..storage import atomic_write, atomic_write_json
+from ..storage import atomic_write, atomic_write_json, check_output_path
 from ._build import build_report
 from ._html import (
     _FAIRNESS,
@@ -128,6 +128,7 @@ def write_report(
     json_path: str | Path | None = None,
     csv_path: str | Path | None = None,
     store=None,
+    mkdir: bool = True,
 ) -> dict[str, Path]:
     """Write the HTML report and/or the JSON and CSV exports of a stored run (atomically).
 
@@ -136,7 +137,11 @@ def write_report(
     run : str or RunRecord
         A run id of ``store`` (default: the store under ``BAMU_HOME``) or a record from it.
     html_path, json_path, csv_path : path, optional
-        Where to write each export; at least one is required.
+        Where to write each export; at least one is required. Each is checked first
+        (:func:`~bamu_core.storage.check_output_path`): a link, folder, device or FIFO, a file of
+        the run store or a cache, or two exports at one path are refused with ``BamuInputError``.
+    mkdir : bool
+        Create missing parent folders (default); with ``False`` a missing folder is an error.
 
     Returns
     -------
@@ -145,6 +150,17 @@ def write_report(
     """
     if html_path is None and json_path is None and csv_path is None:
         raise BamuInputError("give at least one of html_path, json_path, csv_path")
+    import os
+
+    seen: dict[str, str] = {}
+    for name, target in (("html_path", html_path), ("json_path", json_path), ("csv_path", csv_path)):
+        if target is None:
+            continue
+        check_output_path(target, mkdir=mkdir, flag=name)
+        key = os.path.realpath(target)
+        if key in seen:
+            raise BamuInputError(f"{name} and {seen[key]} name the same file {target}; give each its own path")
+        seen[key] = name
     if isinstance(run, str):
         from ..runs import RunStore
 

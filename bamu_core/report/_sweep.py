@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..storage import atomic_write, atomic_write_json
+from ..storage import atomic_write, atomic_write_json, check_output_folder
 from ._figures import pareto_figure
 
-__all__ = ["sweep_figure", "write_sweep"]
+__all__ = ["sweep_figure", "write_sweep", "SWEEP_FILES"]
+
+#: The files :func:`write_sweep` writes into its folder.
+SWEEP_FILES = ("sweep.csv", "sweep.json", "pareto.html")
 
 
 def sweep_figure(result):
@@ -25,10 +28,14 @@ def sweep_figure(result):
     )
 
 
-def write_sweep(result, folder: str | Path) -> dict[str, Path]:
-    """Write ``sweep.csv``, ``sweep.json`` and ``pareto.html`` (self-contained) into ``folder``."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+def write_sweep(result, folder: str | Path, *, mkdir: bool = True) -> dict[str, Path]:
+    """Write ``sweep.csv``, ``sweep.json`` and ``pareto.html`` (self-contained) into ``folder``.
+
+    ``folder`` is created when missing (its missing parents too, unless ``mkdir`` is false); it and
+    the three files are checked first (:func:`~bamu_core.storage.check_output_folder`): no link,
+    device or folder is replaced, nothing is written into the run store or a cache.
+    """
+    folder = check_output_folder(folder, names=SWEEP_FILES, mkdir=mkdir, flag="sweep folder")
     out = {
         "csv": atomic_write(folder / "sweep.csv", lambda p: result.table().to_csv(p, index=False, float_format="%.6g")),
         "json": atomic_write_json(folder / "sweep.json", result.to_dict()),
