@@ -73,3 +73,16 @@ def test_bad_input_exits_2_with_one_line(argv, match, capsys):
 def test_module_entry_point_runs():
     proc = subprocess.run([sys.executable, "-m", "bamu_core", "scenarios"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "patch-cifar10" in proc.stdout
+
+
+def test_the_seed_draws_another_split_of_a_built_in_scenario(tmp_path, digits_baseline):
+    """``--seed`` changes the data as well as training: seed 1 audits another test split."""
+    docs = {}
+    for seed in (0, 1):
+        out = tmp_path / f"audit{seed}.json"
+        argv = ["audit", "--scenario", "colored-digits", "--seed", str(seed), "--n-boot", "0"]
+        assert main([*argv, "--saliency-per-group", "0", "--json", str(out)]) == 0
+        docs[seed] = json.loads(out.read_text())
+    counts = {seed: doc["dataset"]["splits"]["test"]["counts"] for seed, doc in docs.items()}
+    assert counts[0] != counts[1]
+    assert docs[0]["dataset"]["source"].get("seed", 0) != docs[1]["dataset"]["source"].get("seed", 0)

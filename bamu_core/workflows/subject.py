@@ -59,6 +59,8 @@ def load_subject(
     ``dataset_options`` (e.g. ``{"target": "Smiling", "sensitive": "Male"}``, see
     :func:`bamu_core.data.load_dataset`). ``image_size``, ``mean`` and ``std`` apply to the last two;
     for a vision transformer ``arch`` the image size defaults to the one it was built for (224).
+    ``seed`` draws a built-in scenario's data (its splits, colours or patch placement; a ``seed``
+    in ``scenario_options`` wins) and seeds baseline training and the folder loader's split.
     Without ``model_path`` the scenario's baseline is trained (cached after the first time).
     """
     if sum(x is not None for x in (scenario, data_dir, dataset)) != 1:
@@ -67,7 +69,8 @@ def load_subject(
             "or an official dataset (celeba, cub, waterbirds) with its root folder: exactly one of them"
         )
     if scenario is not None:
-        sc = load_scenario(scenario, **(scenario_options or {}))
+        # the seed draws the scenario's data (splits, colours, patches) as well as training
+        sc = load_scenario(scenario, **{"seed": seed, **(scenario_options or {})})
     else:
         kwargs = {}
         if image_size is None and arch is not None and get_arch(arch).family == "vit":
