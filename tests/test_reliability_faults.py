@@ -658,3 +658,77 @@ def test_on_device_uses_the_model_in_place_or_a_copy():
 
 
 README_TABLES = [("fault", "library: unlearning method (ga)", DIVERGENCE)]
+
+
+_HOLD_A_RUN = """
+import sys, time
+from bamu_core.runs import RunStore
+store = RunStore(sys.argv[1])
+handle = store.start(kind="unlearn", config={"scenario": "x", "method": "ga"})
+handle.add_json("a.json", {"ok": 1})
+print(handle.run_id, flush=True)
+sys.stdin.readline()  # wait for the test
+handle.complete({"method": "ga", "score": 0.5})
+print("done", flush=True)
+"""
+
+
+def _start_holder(root, *, prefix=()):
+    proc = subprocess.Popen(
+        [*prefix, sys.executable, "-c", _HOLD_A_RUN, str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    run_id = proc.stdout.readline().strip()
+    return proc, run_id
+
+
+@reliability("fault", "run store (another PID namespace)")
+def test_a_live_run_whose_pid_is_not_visible_here_is_not_declared_dead(tmp_path, monkeypatch):
+    """A run written by a live process whose pid this process cannot see (another PID namespace sharing BAMU_HOME): the next RunStore() leaves it running (its lease is held) and it completes with its work; once the writer is killed, the run becomes failed."""
+    from bamu_core.runs import _lease, _store
+
+    root = tmp_path / "runs"
+    proc, run_id = _start_holder(root)
+    try:
+        assert run_id, proc.stderr.read()
+        monkeypatch.setattr(_lease, "_process_alive", lambda pid, start: False)  # its pid means nothing here
+        monkeypatch.setattr(_store, "_process_alive", lambda pid, start: False)
+        assert RunStore(root).get(run_id).status == "running"
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "done"
+        record = RunStore(root).get(run_id)
+        assert record.status == "complete" and record.result["score"] == 0.5 and "a.json" in record.artifacts
+    finally:
+        proc.kill()
+        proc.wait()
+    proc, run_id = _start_holder(root)
+    proc.kill()  # SIGKILL: the kernel drops the lease
+    proc.wait()
+    record = RunStore(root).get(run_id)
+    assert record.status == "failed" and "ended before it finished" in record.message
+    assert not (root / ".staging" / run_id).exists() and not (root / ".leases" / f"{run_id}.lock").exists()
+
+
+def test_a_run_in_a_real_new_pid_namespace_stays_running(tmp_path):
+    """The same with a real PID namespace (unshare), where the machine allows one."""
+    root = tmp_path / "runs"
+    probe = subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("this machine does not allow a new PID namespace (unshare --pid)")
+    proc, run_id = _start_holder(root, prefix=("unshare", "--pid", "--fork"))
+    try:
+        assert run_id, proc.stderr.read()
+        row_pid = RunStore(root, recover=False).get(run_id).pid
+        assert RunStore(root).get(run_id).status == "running", f"pid {row_pid} in the other namespace"
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "done"
+        assert RunStore(root).get(run_id).status == "complete"
+    finally:
+        proc.kill()
+        proc.wait()

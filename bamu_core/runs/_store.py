@@ -18,6 +18,7 @@ from ..storage import (
     atomic_write_json,
     bamu_home,
 )
+from ._lease import LEASES, Lease, lease_state, remove_free_lease, writer_alive
 from ._process import _owner, _process_alive
 from ._records import RunRecord, _summary_of, compare_records
 from ._schema import (
@@ -54,6 +55,7 @@ class RunStore:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / ".staging").mkdir(exist_ok=True)
         (self.root / ".trash").mkdir(exist_ok=True)
+        (self.root / LEASES).mkdir(exist_ok=True)
         self.db_path = self.root / _DB_NAME
         self.busy_timeout = float(busy_timeout)
         with self._connection() as con:
@@ -124,6 +126,7 @@ class RunStore:
         kind = _check_kind(kind)
         config = dict(config or {})
         run_id = self._claim_id(run_id)
+        lease = Lease.acquire(self.root, run_id)  # held until the run's final status is written
         folder = self._staging(run_id)
         own = _owner()
         summ = _summary_of(config, None)
@@ -150,8 +153,9 @@ class RunStore:
                 )
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
+            lease.release()
             raise
-        return RunHandle(self, run_id, folder)
+        return RunHandle(self, run_id, folder, lease=lease)
 
     def save(
         self,
@@ -172,6 +176,7 @@ class RunStore:
         """
         kind = _check_kind(kind)
         run_id = self._claim_id(run_id)
+        lease = Lease.acquire(self.root, run_id)
         writer = RunWriter(run_id, self._staging(run_id))
         try:
             if callable(artifacts):
@@ -184,6 +189,8 @@ class RunStore:
         except BaseException:
             shutil.rmtree(writer.folder, ignore_errors=True)
             raise
+        finally:
+            lease.release()
 
     def _publish(self, writer: RunWriter, *, result: dict, message: str, new_row: dict | None) -> RunRecord:
         """Rename staging -> final folder, then mark the row complete (or insert it, with ``new_row``)."""
@@ -371,14 +378,17 @@ class RunStore:
         return None if row is None else row["pid_start"]
 
     def recover(self) -> list[str]:
-        """Mark ``running`` runs of dead processes on this host ``failed``; clean stale folders.
+        """Mark ``running`` runs whose writer has ended ``failed``; clean stale folders.
 
+        A run's writer holds its lease (:mod:`._lease`) while it works, so a run is dead when its
+        lease can be taken, whatever PID namespace or host name the writer had; runs without a
+        lease file (written by an earlier bamu) are dead when their process is gone from this host.
         Returns the ids of the runs marked failed.
         """
         host = socket.gethostname()
         with self._connection() as con:
             rows = con.execute("SELECT run_id, pid, pid_start, host FROM runs WHERE status = 'running'").fetchall()
-        dead = [r for r in rows if r["host"] == host and not _process_alive(r["pid"], r["pid_start"])]
+        dead = [r for r in rows if not writer_alive(self.root, r["run_id"], r["host"], r["pid"], r["pid_start"], host)]
         failed = []
         for r in dead:
             with self._transaction() as con:
@@ -394,6 +404,7 @@ class RunStore:
                 if cur.rowcount:
                     failed.append(r["run_id"])
             shutil.rmtree(self.root / ".staging" / r["run_id"], ignore_errors=True)
+            remove_free_lease(self.root, r["run_id"])
         # staging folders whose writer died (including one-shot saves that never got a row),
         # and final folders left by a writer that died between the rename and the commit
         with self._connection() as con:
@@ -402,10 +413,19 @@ class RunStore:
             p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in complete
         ]
         for folder in candidates:
-            owner = _read_owner(folder)
-            if owner is None or owner.get("host") != host or _process_alive(owner.get("pid"), owner.get("pid_start")):
+            state = lease_state(self.root, folder.name)
+            if state == "held":
                 continue
+            if state == "absent":
+                owner = _read_owner(folder)
+                if (
+                    owner is None
+                    or owner.get("host") != host
+                    or _process_alive(owner.get("pid"), owner.get("pid_start"))
+                ):
+                    continue
             self._discard(folder)
+            remove_free_lease(self.root, folder.name)
         for p in (self.root / ".trash").iterdir():  # named <pid of the deleting process>-...
             pid = p.name.split("-", 1)[0]
             if not pid.isdigit() or not _process_alive(int(pid), None):

@@ -19,6 +19,7 @@ from ._schema import (
 )
 
 if TYPE_CHECKING:
+    from ._lease import Lease
     from ._store import RunStore
 
 
@@ -106,17 +107,23 @@ class RunWriter:
 class RunHandle(RunWriter):
     """A run begun with :meth:`RunStore.start`; use it as a context manager."""
 
-    def __init__(self, store: RunStore, run_id: str, folder: Path):
+    def __init__(self, store: RunStore, run_id: str, folder: Path, *, lease: Lease | None = None):
         super().__init__(run_id, folder)
         self._store = store
+        self._lease = lease
         self.status = "running"
 
     def complete(self, result: Mapping, *, message: str = "") -> RunRecord:
         """Publish the artifacts and mark the run ``complete`` with ``result`` (a JSON-ready dict)."""
         if self.status != "running":
             raise BamuInputError(f"run {self.run_id} is already {self.status}")
-        record = self._store._publish(self, result=dict(result), message=message, new_row=None)
+        try:
+            record = self._store._publish(self, result=dict(result), message=message, new_row=None)
+        except BaseException:
+            self._release()  # the run ends failed (by __exit__ or the next recover())
+            raise
         self.status = "complete"
+        self._release()  # after the final status is written: a reader never fails a completing run
         return record
 
     def fail(self, message: str, *, cancelled: bool = False) -> None:
@@ -125,7 +132,14 @@ class RunHandle(RunWriter):
             return
         self.status = "cancelled" if cancelled else "failed"
         shutil.rmtree(self.folder, ignore_errors=True)
-        self._store._set_status(self.run_id, self.status, message)
+        try:
+            self._store._set_status(self.run_id, self.status, message)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lease is not None:
+            self._lease.release()
 
     def cancel(self, message: str = "cancelled") -> None:
         self.fail(message, cancelled=True)
