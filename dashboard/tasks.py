@@ -29,6 +29,7 @@ def unlearn_task(
     if oracle:
         options.setdefault("reference_forget_accuracy", oracle.get("forget_accuracy"))
         options.setdefault("retrain_seconds", oracle.get("seconds"))
+        options.setdefault("reference_gap", oracle.get("gap"))
 
     def run(progress, should_stop):
         from bamu_core.runs import RunStore
@@ -83,9 +84,11 @@ def sweep_task(
 
 
 def oracle_summary(run) -> dict:
-    """What later runs need from a ``retrain`` run: its radar, forget-set accuracy and time."""
+    """What later runs need from a ``retrain`` run: its radar, forget-set accuracy, fairness gap
+    (the target of the fairness axis) and time."""
     return {
         "radar": run.radar.after.present() if run.radar.after is not None else {},
+        "gap": run.after.fairness.demographic_parity_difference if run.after is not None else None,
         "forget_accuracy": run.forget.accuracy_after,
         "seconds": run.seconds,
         "run_id": run.run_id,

@@ -91,3 +91,16 @@ def test_cli_unlearn_intensity_zero_saves_the_original_weights(tmp_path, capsys,
     original = binary_baseline[0].state_dict()
     assert all(np.array_equal(saved[k].numpy(), original[k].numpy()) for k in original)
     assert "intensity 0" in capsys.readouterr().out
+
+
+def test_the_oracle_gap_is_the_fairness_axis_target(binary_digits, binary_baseline):
+    """With the retrain oracle's gap given, the fairness axis is the share of the gap closed towards it."""
+    from bamu_core.workflows import Subject, unlearn
+
+    subject = Subject(scenario=binary_digits, model=binary_baseline[0], arch="small_cnn", model_source="baseline")
+    quick = {"n_boot": 0, "gradcam_images": 0, "mia_samples": 200, "device": "cpu"}
+    run = unlearn(subject, method="newton", intensity=0.5, forget="aligned", reference_gap=0.1, **quick)
+    g0 = run.before.fairness.demographic_parity_difference
+    g1 = run.after.fairness.demographic_parity_difference
+    assert run.radar.after.fairness == pytest.approx(min(1.0, max(0.0, (g0 - g1) / (g0 - 0.1))))
+    assert run.radar.after.fairness == 1.0  # newton closes the gap past the oracle's 0.1 here

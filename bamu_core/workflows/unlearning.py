@@ -78,6 +78,7 @@ def unlearn(
     mia_samples: int = 2000,
     gradcam_images: int = 8,
     reference_forget_accuracy: float | None = None,
+    reference_gap: float | None = None,
     retrain_seconds: float | None = None,
     original_audit: AuditResult | None = None,
 ) -> UnlearnReport:
@@ -116,6 +117,9 @@ def unlearn(
         default) saves nothing. The CLI and the dashboard pass the store under ``BAMU_HOME``. The run's row is
         written (``running``) before the method starts and completed at the end; an exception marks
         it ``failed``, a killed process leaves it to be marked ``failed`` by the next ``RunStore()``.
+    reference_gap : float, optional
+        The retrain oracle's test demographic parity difference: the fairness axis measures the share
+        of the original gap closed towards it (default: towards 0).
     mia_samples, gradcam_images, reference_forget_accuracy, retrain_seconds :
         See :func:`evaluate_unlearning`: membership inference, Grad-CAM strips, the retrain
         oracle's forget-set accuracy and retraining time (for the forgetting and efficiency axes).
@@ -196,6 +200,7 @@ def unlearn(
             after=after,
             seconds=result.seconds,
             reference_forget_accuracy=reference_forget_accuracy,
+            reference_gap=reference_gap,
             retrain_seconds=retrain_seconds,
             device=device,
             seed=seed,
