@@ -39,28 +39,14 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(bamu_home: Path, log_path: Path):
-    """Run ``streamlit run app.py`` on a free port with ``BAMU_HOME=bamu_home``; yield its URL once healthy."""
+def serve(bamu_home: Path, log_path: Path, *, launcher: str = "streamlit", env: dict | None = None):
+    """Run ``python -m <launcher> run app.py`` (``streamlit``, or ``dashboard.host_check`` as ``./run.sh``
+    does) on a free port with ``BAMU_HOME=bamu_home`` (plus ``env``); yield its URL once healthy."""
     port = _free_port()
-    env = dict(os.environ, BAMU_HOME=str(bamu_home), BAMU_DEVICE="cpu", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, BAMU_HOME=str(bamu_home), BAMU_DEVICE="cpu", PYTHONUNBUFFERED="1", **(env or {}))
+    args = [sys.executable, "-m", launcher, "run", "app.py", "--server.headless", "true", "--server.port", str(port)]
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://localhost:{port}"
         try:
             deadline = time.time() + 60
@@ -72,7 +58,7 @@ def serve(bamu_home: Path, log_path: Path):
                 except OSError:
                     pass
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"streamlit did not start; see {log_path}")
+                    raise RuntimeError(f"streamlit did not start: {Path(log_path).read_text()[-2000:]}")
                 time.sleep(0.2)
             yield url
         finally:
@@ -81,6 +67,7 @@ def serve(bamu_home: Path, log_path: Path):
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
 
 
 @contextlib.contextmanager

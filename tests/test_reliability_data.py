@@ -8,12 +8,8 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
-import os
 import struct
-import subprocess
-import sys
 import time
-import urllib.request
 import zipfile
 import zlib
 from pathlib import Path
@@ -486,34 +482,12 @@ def test_host_names_are_matched_without_port_and_case():
 @contextlib.contextmanager
 def _launched(tmp_path: Path, *, allowed: str = "", bare: bool = False):
     """The dashboard started as ./run.sh starts it (or, ``bare``, as ``streamlit run app.py``); yields its port."""
-    from test_e2e_browser import _free_port
+    from test_e2e_browser import serve
 
-    port = _free_port()
-    env = dict(os.environ, BAMU_HOME=str(tmp_path / "home"), BAMU_DEVICE="cpu", BAMU_ALLOWED_HOSTS=allowed)
-    launcher = ["-m", "streamlit"] if bare else ["-m", "dashboard.host_check"]
-    args = [sys.executable, *launcher, "run", "app.py", "--server.headless", "true", "--server.port", str(port)]
-    with open(tmp_path / "server.log", "w") as log:
-        proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.time() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=1) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"the dashboard did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
-                time.sleep(0.2)
-            yield port
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    launcher = "streamlit" if bare else "dashboard.host_check"
+    env = {"BAMU_ALLOWED_HOSTS": allowed}
+    with serve(tmp_path / "home", tmp_path / "server.log", launcher=launcher, env=env) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def _get(port: int, host: str, path: str = "/") -> int:
