@@ -147,11 +147,11 @@ st.subheader(f"Result: {run.method} at intensity {run.intensity:.2f}")
 ui.run_status(run)
 b, a = run.before, run.after
 k = st.columns(4)
-k[0].metric("Accuracy", f"{a.utility.accuracy:.1%}", f"{a.utility.accuracy - b.utility.accuracy:+.1%}")
+k[0].metric("Accuracy", f"{a.utility.accuracy:.1%}", f"{100 * (a.utility.accuracy - b.utility.accuracy):+.1f} points")
 k[1].metric(
     "Worst-group accuracy",
     f"{a.fairness.worst_group_accuracy:.1%}",
-    f"{a.fairness.worst_group_accuracy - b.fairness.worst_group_accuracy:+.1%}",
+    f"{100 * (a.fairness.worst_group_accuracy - b.fairness.worst_group_accuracy):+.1f} points",
 )
 dp_b, dp_a = b.fairness.demographic_parity_difference, a.fairness.demographic_parity_difference
 k[2].metric("Demographic parity gap", f"{dp_a:.3f}", f"{dp_a - dp_b:+.3f}", delta_color="inverse")

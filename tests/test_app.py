@@ -305,6 +305,7 @@ def test_the_demo_flows_from_unlearn_to_compare_and_report(app):
     assert any("Result: newton" in h for h in _texts(app.subheader))
     metrics = {m.label: m for m in app.metric}
     assert float(metrics["Demographic parity gap"].value) < 0.331  # the bias went down
+    assert metrics["Accuracy"].delta.endswith(" points")  # a change of accuracy is in points, not percent
     run = app.session_state["last_run"]
     assert run.run_id and run.method == "newton"
     assert run.run_id in " ".join(_texts(app.sidebar.markdown))  # the sidebar shows the run
