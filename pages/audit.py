@@ -45,6 +45,9 @@ c[3].metric(
     delta="above threshold" if dp > threshold else "within threshold",
     delta_color="inverse" if dp > threshold else "off",
 )
+cautions = result.cautions()
+for caution in cautions:
+    st.warning(f"**Read with care:** {caution}.", icon=":material/report:")
 flagged = tables.gaps_above(result, threshold=threshold)
 if flagged:
     st.warning(
@@ -52,7 +55,7 @@ if flagged:
         "The Unlearn page can reduce them.",
         icon=":material/warning:",
     )
-else:
+elif not cautions:  # small gaps of a degenerate model or a tiny split are no good news
     st.success(f"All fairness gaps are at most {threshold:.2f}.", icon=":material/check_circle:")
 
 left, right = st.columns(2)

@@ -178,4 +178,6 @@ def _cmd_audit(args) -> dict:
     cards = {"dataset": dataset_card(subject.scenario), "model": model_card(subject)}
     _print_cards(cards["dataset"], cards["model"])
     _print_audit(result, f"{subject.scenario.title} | model: {subject.arch} ({subject.model_source})")
+    for caution in result.cautions():
+        print(f"read with care: {caution}")
     return {**result.to_json(), **cards}
