@@ -129,24 +129,25 @@ def method_hyperparameters(method: str, intensity: float, subject=None) -> dict:
     defaults of the subject's scenario for its model when a ``subject`` is given (see
     :func:`bamu_core.workflows.scenario_hyperparameters`)."""
     from ..unlearn import resolve_hyperparameters
-    from .unlearning import scenario_hyperparameters
 
-    defaults = (
-        {} if subject is None else scenario_hyperparameters(subject.scenario, method, float(intensity), subject.arch)
-    )
-    return resolve_hyperparameters(method, float(intensity), defaults)
+    return resolve_hyperparameters(method, float(intensity), _scenario_defaults(method, intensity, subject))
 
 
 def method_hyperparameter_rows(method: str, intensity: float, subject=None) -> list:
     """:func:`method_hyperparameters` as documented rows (name, value, help, intensity range), from
     the method's config dataclass (:func:`bamu_core.unlearn.hyperparameter_rows`)."""
     from ..unlearn import hyperparameter_rows
+
+    return hyperparameter_rows(method, float(intensity), _scenario_defaults(method, intensity, subject))
+
+
+def _scenario_defaults(method: str, intensity: float, subject) -> dict:
+    """The subject's scenario defaults for ``method`` (none without a subject)."""
     from .unlearning import scenario_hyperparameters
 
-    defaults = (
-        {} if subject is None else scenario_hyperparameters(subject.scenario, method, float(intensity), subject.arch)
-    )
-    return hyperparameter_rows(method, float(intensity), defaults)
+    if subject is None:
+        return {}
+    return scenario_hyperparameters(subject.scenario, method, float(intensity), subject.arch)
 
 
 def compute_device() -> tuple[str, str]:
