@@ -34,12 +34,18 @@ METHODS = [
     "random_label",
     "dfr",
     "balanced_finetune",
+    "auto",
 ]
+# per-step contracts (no validation split, a step budget); auto's own are in test_auto.py
+STEPPED = [m for m in METHODS if m != "auto"]
+FAST_AUTO = {"candidates": ["dfr", "finetune"], "lr_scales": [1.0]}
 FAST = {"steps": 4, "eval_every": 2, "batch_size": 16}
 FAST_RETRAIN = {"epochs": 1, "batch_size": 16}
 
 
 def _fast(method: str) -> dict:
+    if method == "auto":
+        return dict(FAST_AUTO)
     return dict(FAST_RETRAIN) if method == "retrain" else dict(FAST)
 
 
@@ -72,7 +78,7 @@ def test_every_method_is_registered_and_unknown_names_fail():
         get_method("nope")
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", STEPPED)
 def test_method_changes_weights_and_never_touches_the_input(method, tiny):
     model, forget, retain, _ = tiny
     before = _state(model)
@@ -106,7 +112,7 @@ def test_intensity_zero_returns_an_identical_copy(method, tiny):
     assert (res.status, res.steps, res.chosen_step) == ("ok", 0, 0)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", STEPPED)
 def test_cancel_stops_within_one_step(method, tiny):
     model, forget, retain, val = tiny
     calls = []
@@ -126,7 +132,7 @@ def test_cancel_stops_within_one_step(method, tiny):
     load_weights(build_model("small_cnn", num_classes=2), res.model.state_dict())  # a usable model comes back
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", STEPPED)
 def test_a_nan_stops_the_run_as_diverged_and_returns_the_last_good_model(method, tiny):
     model, forget, retain, val = tiny
     poisoned = copy.deepcopy(model)

@@ -10,7 +10,10 @@ from ..results import UnlearnReport
 from ._common import MAX_RETAIN, _bounded_int, _check_output, _fmt, _hp_pair, _parse_intensity
 from ._subject import _add_subject_options, _subject
 
-_METHOD_HELP = "ga, lora, distill, finetune, retrain, newton, counterfactual, random_label, dfr or balanced_finetune"
+_METHOD_HELP = (
+    "auto (search the others on validation), ga, lora, distill, finetune, retrain, newton, counterfactual, "
+    "random_label, dfr or balanced_finetune"
+)
 
 
 def _add_unlearn_command(sub) -> None:
@@ -42,6 +45,12 @@ def _add_unlearn_command(sub) -> None:
         help="raw hyper-parameter override (repeatable), e.g. --hp steps=30",
     )
     g.add_argument(
+        "--budget-s",
+        type=float,
+        metavar="SECONDS",
+        help="--method auto: seconds for the whole search (default 600 on a CPU, 300 on a GPU; it usually ends sooner)",
+    )
+    g.add_argument(
         "--retain-max",
         type=_bounded_int(1, MAX_RETAIN),
         metavar="N",
@@ -71,6 +80,20 @@ def _print_before_after(run: UnlearnReport) -> None:
     print(f"{'forget-set accuracy':<28}{_fmt(f.accuracy_before, 10)}{_fmt(f.accuracy_after, 10)}  ({f.description})")
 
 
+def _print_search(search: dict) -> None:
+    """The candidates ``auto`` tried, judged on the held-out validation half."""
+    metric = search["metric"].replace("_", " ")
+    print(f"auto: candidates judged on the held-out validation half ({metric}; * Pareto set)")
+    print(f"  {'candidate':<26}{'status':<16}{'seconds':>8}{'gain':>8}{'accuracy':>10}")
+    for c in search["candidates"]:
+        mark = "*" if c["pareto"] else (" " if c["admissible"] or c["gain"] is None else "x")
+        chosen = "  <- chosen" if c["label"] == search["chosen"] else ""
+        print(
+            f"{mark} {c['label']:<26}{c['status']:<16}{c['seconds']:>8.1f}{_fmt(c['gain'], 8)}"
+            f"{_fmt(c['val_accuracy'], 10)}{chosen}"
+        )
+
+
 def _cmd_unlearn(args) -> dict:
     from ..forget import get_strategy
     from ..models import save_weights
@@ -85,12 +108,25 @@ def _cmd_unlearn(args) -> dict:
         raise BamuInputError(f"--out must be a .safetensors file, got {args.out!r}")
     _check_output(args, args.out, "--out", taken=args.outputs_taken)  # before any work
     hyperparameters = _check_hp(args.method, intensity, dict(args.hp or []))
+    if args.budget_s is not None:
+        if args.method != "auto":
+            raise BamuInputError("--budget-s applies to --method auto only")
+        if not 0 < args.budget_s <= 86400:
+            raise BamuInputError(f"--budget-s must be in (0, 86400] seconds, got {args.budget_s:g}")
+        hyperparameters["budget_s"] = float(args.budget_s)
     from ..runs import RunStore
 
     subject = _subject(args)
 
     def progress(ev):
-        if ev.val_acc is not None and (ev.step % 10 == 0 or ev.step == ev.total):
+        if args.method == "auto" and ev.phase.startswith("auto: ") and " of " not in ev.phase:
+            print(
+                f"  {ev.phase} ({ev.step}/{ev.total}): held-out validation accuracy {ev.val_acc:.3f}, "
+                f"gap {ev.val_fairness:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif args.method != "auto" and ev.val_acc is not None and (ev.step % 10 == 0 or ev.step == ev.total):
             print(
                 f"  {args.method}: step {ev.step}/{ev.total} validation accuracy {ev.val_acc:.3f} DP {ev.val_dp:.3f}",
                 file=sys.stderr,
@@ -120,6 +156,8 @@ def _cmd_unlearn(args) -> dict:
     print(f"{subject.scenario.title} | model: {subject.arch} ({subject.model_source})")
     print(f"method {args.method} at intensity {intensity:g}, forget set: {run.forget.n} images ({run.forget.strategy})")
     _print_before_after(run)
+    if run.search:
+        _print_search(run.search)
     from ..unlearn import status_label
 
     print(f"status {run.status} ({status_label(run.status)}): {run.message}")

@@ -149,6 +149,7 @@ class UnlearnReport(Record):
     steps: int | None = None
     hyperparameters: dict = field(default_factory=dict)
     selection: dict | None = None
+    search: dict | None = optional()  # method "auto": the candidates it tried (AutoSearch.to_json())
     history: list[dict] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     privacy: PrivacyComparison = nested(PrivacyComparison, default=None)

@@ -1,6 +1,7 @@
 """Unlearning methods, registered by name, all driven by one ``intensity`` in [0, 1]."""
 
 from . import (  # noqa: F401  (registers the methods)
+    auto,
     balanced_finetune,
     counterfactual,
     dfr,
@@ -29,6 +30,7 @@ from ._api import (
 )
 from ._config import (
     CONFIGS,
+    AutoConfig,
     BalancedFineTuneConfig,
     CommonConfig,
     CounterfactualConfig,
@@ -55,6 +57,7 @@ from ._intensity import (
     resolve_hyperparameters,
 )
 from ._select import ACCURACY_BOUND, SelectionRule
+from .auto import AutoSearch, Candidate
 
 __all__ = [
     "get_method",
@@ -95,4 +98,7 @@ __all__ = [
     "RetrainConfig",
     "DFRConfig",
     "BalancedFineTuneConfig",
+    "AutoConfig",
+    "AutoSearch",
+    "Candidate",
 ]

@@ -48,6 +48,7 @@ __all__ = [
     "RetrainConfig",
     "DFRConfig",
     "BalancedFineTuneConfig",
+    "AutoConfig",
 ]
 
 # Validation accuracy may fall by at most ACCURACY_BOUND * intensity (2 points at intensity 1).
@@ -232,6 +233,30 @@ class DFRConfig(CommonConfig):
         "inverse L2 strengths tried; the best worst-group accuracy on the held-out half of the sample wins",
     )
     per_cell: int | None = fixed(None, "images per group x class cell of the sample; None: the smallest cell's size")
+    sample: str = fixed(
+        "balanced",
+        "'balanced': per_cell images of every group x class cell; 'all': every image of the split, "
+        "unbalanced (better when the smallest cell holds a few images)",
+    )
+
+
+@dataclass
+class AutoConfig(CommonConfig):
+    """``auto``: a time-budgeted search over methods and learning rates, chosen on a held-out half of validation."""
+
+    budget_s: float | None = fixed(
+        None, "seconds for the whole search; None: 600 on a CPU, 300 on a GPU (the search usually ends sooner)"
+    )
+    candidates: list[str] = fixed(
+        ["dfr", "balanced_finetune", "finetune", "ga", "lora", "distill", "counterfactual"],
+        "methods tried, cheapest first (counterfactual only where the data has counterfactual images)",
+    )
+    lr_scales: list[float] = fixed(
+        [1.0, 3.0], "multipliers of each training method's learning rate at this intensity (one candidate each)"
+    )
+    choose_fraction: float = fixed(
+        0.5, "share of the validation split held out to choose between candidates (they select on the rest)"
+    )
 
 
 @dataclass
@@ -253,6 +278,7 @@ CONFIGS: dict[str, type[CommonConfig]] = {
     "retrain": RetrainConfig,
     "dfr": DFRConfig,
     "balanced_finetune": BalancedFineTuneConfig,
+    "auto": AutoConfig,
 }
 
 

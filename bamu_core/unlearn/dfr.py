@@ -3,7 +3,9 @@
 The feature extractor is kept; only the last linear layer is refitted, by L2-regularised logistic
 regression (scikit-learn) on the penultimate features of a group x class balanced sample of the
 **validation** split (every cell gets ``per_cell`` images, by default as many as the smallest
-cell has). The inverse strength ``C`` is chosen on a held-out half of that sample (the best
+cell has), or with ``sample="all"`` on every validation image as it is (when the smallest cell
+holds a handful of images, a balanced sample is too small to fit: on ``colored-digits`` one
+image per cell). The inverse strength ``C`` is chosen on a held-out half of that sample (the best
 worst-group accuracy), then the layer is refitted on the whole sample with it. Features are
 standardised for the fit and the scaling is folded back into the weights.
 
@@ -88,7 +90,9 @@ class DeepFeatureReweighting(UnlearningMethod):
         name, head = classifier_layer(net)
         driver = SelectionDriver(ctx, total)
         source, pool = ("validation", ctx.val) if ctx.val is not None else ("retain", ctx.retain)
-        idx = balanced_sample(pool, hp["per_cell"], ctx.seed)
+        if hp["sample"] not in ("balanced", "all"):
+            raise BamuInputError(f"sample must be 'balanced' or 'all', got {hp['sample']!r}")
+        idx = balanced_sample(pool, hp["per_cell"], ctx.seed) if hp["sample"] == "balanced" else np.arange(len(pool))
         names = pool.group_names[pool.group_attr]
         per_group = {names[v]: int((pool.groups[idx] == v).sum()) for v in np.unique(pool.groups[idx])}
         info = {"source": source, "images": len(idx), "per_group": per_group, "layer": name}

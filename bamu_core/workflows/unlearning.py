@@ -52,11 +52,41 @@ def scenario_hyperparameters(scenario: Scenario, method: str, intensity: float, 
 
     if method == "retrain":
         return retrain_recipe(scenario, arch)
+    if method == "auto":  # the search uses no tuned table, only what the scenario says its bias is
+        metric = scenario.unlearning.get("all", {}).get("selection_metric")
+        return {} if metric is None else {"selection_metric": metric}
     if arch is not None and arch != baseline_recipe(scenario)["arch"]:
         return {}
     known = resolve_hyperparameters(method, float(intensity))
     row = {**scenario.unlearning.get("all", {}), **scenario.unlearning.get(method, {})}
     return {k: v for k, v in at_intensity(row, float(intensity)).items() if k in known}
+
+
+def _forget_set(subject: Subject, method: str, forget: str, options: dict | None, device):
+    """The forget set of ``forget``; for ``auto``, when it selects nothing (balanced data has no
+    bias-aligned majority), the first strategy that does: the images the model gets right only
+    through the bias (where there are counterfactual images), else the 10 % of training images
+    whose removal most reduces the bias (influence). The description says which was used."""
+    from ..forget import select_forget
+
+    sc = subject.scenario
+    try:
+        return select_forget(sc, forget, model=subject.model, device=device, **(options or {}))
+    except BamuInputError as exc:
+        if method != "auto" or "selected no training images" not in str(exc):
+            raise
+        why = str(exc).split(";")[0]
+    fallbacks = (["counterfactual"] if sc.train.has_counterfactual else []) + [
+        f"influence:{max(1, min(len(sc.train) - 1, len(sc.train) // 10))}"
+    ]
+    for name in fallbacks:
+        try:
+            fs = select_forget(sc, name, model=subject.model, device=device)
+        except BamuInputError:
+            continue
+        fs.description = f"{fs.description} (auto: {forget!r} selected nothing: {why})"
+        return fs
+    raise BamuInputError(f"no forget strategy selects any training image ({why})")
 
 
 def unlearn(
@@ -143,7 +173,6 @@ def unlearn(
     StopRequested
         ``should_stop()`` turned true: the run is stored as ``cancelled``, with no artifacts.
     """
-    from ..forget import select_forget
     from ..unlearn import get_method, resolve_hyperparameters
 
     runner = get_method(method)
@@ -158,7 +187,7 @@ def unlearn(
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    forget_set = select_forget(sc, forget, model=subject.model, device=device, **(forget_options or {}))
+    forget_set = _forget_set(subject, method, forget, forget_options, device)
     forget_data, retain_data = forget_set.split(sc.train, retain_max=retain_max, seed=seed)
     timings["forget_selection"] = time.perf_counter() - t0
 
@@ -237,6 +266,7 @@ def unlearn(
             steps=result.steps,
             hyperparameters=result.hyperparameters,
             selection=result.extras.get("selection"),
+            search=result.extras["auto"].to_json() if "auto" in result.extras else None,
             history=[e.to_json() for e in result.history],
             timings=timings,
             privacy=parts.privacy,

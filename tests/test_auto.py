@@ -1,0 +1,181 @@
+"""``auto``: the search over methods and learning rates, chosen on a held-out half of validation."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from bamu_core.data import load_scenario
+from bamu_core.errors import BamuInputError
+from bamu_core.forget import select_forget
+from bamu_core.training import predict
+from bamu_core.unlearn import get_method, list_methods
+from bamu_core.unlearn.auto import split_validation
+from bamu_core.workflows import Subject, unlearn
+
+QUICK = {"candidates": ["dfr", "finetune"], "lr_scales": [1.0]}
+
+
+def _dp(model, data) -> float:
+    pred = predict(model, data).argmax(1).numpy()
+    return float(abs(pred[data.groups == 0].mean() - pred[data.groups == 1].mean()))
+
+
+@pytest.fixture(scope="module")
+def split(binary_digits, binary_baseline):
+    forget, retain = select_forget(binary_digits, "aligned").split(binary_digits.train)
+    return binary_baseline[0], forget, retain
+
+
+@pytest.fixture(scope="module")
+def quick_run(split, binary_digits):
+    model, forget, retain = split
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    res = get_method("auto").run(
+        model, forget, retain, intensity=0.75, val=binary_digits.val, hyperparameters=QUICK, seed=0
+    )
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the input is untouched
+    return res
+
+
+def test_auto_is_a_method_and_the_cli_knows_it():
+    assert "auto" in list_methods()
+
+
+def test_the_validation_split_is_cut_in_two_disjoint_stratified_halves(binary_digits):
+    val = binary_digits.val
+    fit, choose = split_validation(val, 0.5, seed=3)
+    assert len(np.intersect1d(fit, choose)) == 0 and len(fit) + len(choose) == len(val)
+    k = int(val.labels.max()) + 1
+    for cell in np.unique(val.groups * k + val.labels):
+        n = int(((val.groups * k + val.labels) == cell).sum())
+        in_choose = int(((val.groups[choose] * k + val.labels[choose]) == cell).sum())
+        assert abs(in_choose - n / 2) <= 1  # every group x class cell split evenly
+    with pytest.raises(BamuInputError, match="choose_fraction"):
+        split_validation(val, 1.0, seed=0)
+
+
+def test_auto_returns_the_best_admissible_candidate_and_lists_them(quick_run, split, binary_digits):
+    model = split[0]
+    search = quick_run.extras["auto"]
+    assert quick_run.status == "ok", quick_run.message
+    assert [c.label for c in search.candidates] == ["dfr balanced", "dfr all", "finetune lr x1"]
+    judged = [c for c in search.candidates if c.admissible]
+    best = max(judged, key=lambda c: c.gain)
+    assert search.chosen == best.label and best.gain > search.gain_noise > 0
+    assert any(c.pareto for c in search.candidates) and best.pareto
+    assert sum(search.fit_per_group.values()) + sum(search.choose_per_group.values()) == len(binary_digits.val)
+    assert f"auto chose {best.label}" in quick_run.message and "held out to choose" in quick_run.message
+    # the model changed and its test parity gap fell (the test split chose nothing)
+    assert _dp(quick_run.model, binary_digits.test) < 0.5 * _dp(model, binary_digits.test)
+    assert quick_run.steps == 3 and quick_run.chosen_step == 1 + [c.label for c in search.candidates].index(best.label)
+
+
+def test_auto_never_sees_the_test_split(split, binary_digits):
+    model, forget, retain = split
+    shuffled = dataclasses.replace(binary_digits)
+    rng = np.random.default_rng(0)
+    shuffled.test = binary_digits.test.subset(rng.permutation(len(binary_digits.test))[: len(binary_digits.test) // 3])
+    subject = Subject(scenario=binary_digits, model=model, arch="small_cnn", model_source="baseline")
+    other = Subject(scenario=shuffled, model=model, arch="small_cnn", model_source="baseline")
+    options = {"method": "auto", "intensity": 0.5, "hyperparameters": QUICK, "n_boot": 0, "mia_samples": 50}
+    a = unlearn(subject, gradcam_images=0, **options)
+    b = unlearn(other, gradcam_images=0, **options)
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)  # the same choice with another test split
+    assert a.search["chosen"] == b.search["chosen"] and a.search["candidates"][0]["label"] == "dfr balanced"
+
+
+def test_when_no_candidate_changes_anything_auto_says_no_change(split, binary_digits):
+    model, forget, retain = split
+    res = get_method("auto").run(
+        model,
+        forget,
+        retain,
+        intensity=0.5,
+        val=binary_digits.val,
+        hyperparameters={"candidates": ["finetune"], "lr_scales": [0.0]},
+    )
+    assert res.status == "no_change" and "returned the original model" in res.message
+    sd = res.model.state_dict()
+    assert all(torch.equal(sd[k], v) for k, v in model.state_dict().items())
+
+
+def test_the_budget_bounds_the_search(split, binary_digits):
+    model, forget, retain = split
+    res = get_method("auto").run(
+        model, forget, retain, intensity=0.5, val=binary_digits.val, hyperparameters={**QUICK, "budget_s": 1e-6}
+    )
+    search = res.extras["auto"]
+    assert all(c.status == "skipped" and "budget" in c.message for c in search.candidates)
+    assert res.status == "no_change"
+
+
+def test_a_cancelled_search_is_cancelled(split, binary_digits):
+    model, forget, retain = split
+    calls = {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    res = get_method("auto").run(
+        model, forget, retain, intensity=0.5, val=binary_digits.val, hyperparameters=QUICK, should_stop=stop
+    )
+    assert res.status == "cancelled"
+
+
+def test_candidates_that_need_a_generator_are_skipped_without_one(split, binary_digits):
+    model, forget, retain = split
+    no_cf = copy.copy(forget)
+    no_cf.counterfactual_u8 = None
+    res = get_method("auto").run(
+        model,
+        no_cf,
+        retain,
+        intensity=0.5,
+        val=binary_digits.val,
+        hyperparameters={"candidates": ["counterfactual", "dfr"], "lr_scales": [1.0]},
+    )
+    first = res.extras["auto"].candidates[0]
+    assert first.method == "counterfactual" and first.status == "skipped" and "bias generator" in first.message
+
+
+def test_auto_needs_a_validation_split(split):
+    model, forget, retain = split
+    with pytest.raises(BamuInputError, match="validation"):
+        get_method("auto").run(model, forget, retain, intensity=0.5, val=None)
+
+
+def test_on_balanced_data_auto_picks_a_forget_set_that_selects_something(binary_baseline):
+    sc = load_scenario("binary-colored-digits", aligned_fraction=0.5)  # colour independent of the class
+    sc.train = copy.copy(sc.train)  # as a user's CSV: no alignment column
+    sc.train.attrs = {k: v for k, v in sc.train.attrs.items() if k != "alignment"}
+    sc.train.flips = tuple(f for f in sc.train.flips if f != "alignment")
+    subject = Subject(scenario=sc, model=binary_baseline[0], arch="small_cnn", model_source="baseline")
+    with pytest.raises(BamuInputError, match="selected no training images"):
+        unlearn(subject, method="ga", intensity=0.5, n_boot=0)
+    run = unlearn(
+        subject,
+        method="auto",
+        intensity=0.5,
+        hyperparameters={"candidates": ["dfr"]},
+        n_boot=0,
+        mia_samples=50,
+        gradcam_images=0,
+    )
+    assert run.forget.n > 0 and "auto: 'aligned' selected nothing" in run.forget.description
+    assert run.forget.strategy == "counterfactual"
+
+
+def test_a_model_that_gives_nan_is_returned_unchanged_and_not_a_success(split, binary_digits):
+    model, forget, retain = split
+    poisoned = copy.deepcopy(model)
+    poisoned.conv3.register_forward_hook(lambda _m, _i, out: out * float("nan"))
+    res = get_method("auto").run(poisoned, forget, retain, intensity=0.5, val=binary_digits.val, hyperparameters=QUICK)
+    assert res.status not in ("ok", "stopped_early") and res.chosen_step == 0
+    assert not any(c.gain for c in res.extras["auto"].candidates if c.gain is not None)
