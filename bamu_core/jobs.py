@@ -123,6 +123,8 @@ class Job:
         if self.state == "done":
             return 1.0
         ev = self.latest
+        if ev is not None and ev.overall is not None:
+            return max(0.0, min(1.0, ev.overall))
         if ev is None or not ev.total:
             return 0.0
         return max(0.0, min(1.0, ev.step / ev.total))

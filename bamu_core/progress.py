@@ -4,7 +4,9 @@ A progress callback is ``progress(event)`` with a :class:`ProgressEvent` (:data:
 ``step`` of ``total`` says how far the work is; ``phase`` what it is doing (``"training"``,
 ``"reading images"``, ``"unlearning"``, ``"sweep"``); ``loss`` the step's training loss (NaN where
 there is none). Unlearning methods fill the evaluation fields on the steps where they validate
-(step 0 = the original model) and leave them ``None`` otherwise. A sweep passes the
+(step 0 = the original model) and leave them ``None`` otherwise. Where ``step`` of ``total`` counts a
+part of the work (``auto`` runs one candidate after another), ``overall`` says how much of the
+whole is done, in [0, 1]. A sweep passes the
 :class:`~bamu_core.results.SweepRow` it just finished as ``detail``.
 """
 
@@ -36,6 +38,7 @@ class ProgressEvent:
     val_acc: float | None = None
     val_fairness: float | None = None
     phase: str = ""
+    overall: float | None = None  # share of the whole work done, when step / total count a part of it
     detail: Any = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
@@ -43,7 +46,7 @@ class ProgressEvent:
         NaN loss of step 0) as ``None``."""
         out = {}
         for k, v in self.__dict__.items():
-            if k == "detail" or (k == "phase" and not v):
+            if k == "detail" or (k == "phase" and not v) or (k == "overall" and v is None):
                 continue
             out[k] = None if isinstance(v, float) and not math.isfinite(v) else v
         return out

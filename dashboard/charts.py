@@ -8,6 +8,7 @@ import streamlit as st
 
 from bamu_core.report import (
     COLOURS,
+    candidates_figure,
     confusion_heatmap,
     gap_bars,
     group_bars,
@@ -26,6 +27,7 @@ __all__ = [
     "confusion_heatmap",
     "loss_curve",
     "sweep_figure",
+    "candidates_figure",
     "chart",
     "plot",
     "heat_image",

@@ -163,6 +163,11 @@ def subject_status(spec: SubjectSpec, *, start: bool = True) -> tuple[str, Any, 
     return job.state, None, job
 
 
+def unlearn_phase(ev) -> str:
+    """What an unlearning job's event counts: for ``auto``, which candidate of how many runs."""
+    return ev.phase[len("auto: ") :] if ev.phase.startswith("auto: ") else ""
+
+
 def load_phase(ev) -> str:
     """What a loading job's event counts, from its ``phase``: reading an official
     dataset's images, the others from training the baseline."""

@@ -259,3 +259,24 @@ def runs_table(records):
     ]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.dropna(axis=1, how="all") if len(frame) else frame
+
+
+def candidates_table(search: dict):
+    """``auto``'s candidates, one row each: settings, status, seconds and the held-out metrics."""
+    import pandas as pd
+
+    rows = []
+    for c in search.get("candidates", []):
+        rows.append(
+            {
+                "candidate": c["label"] + ("  ← chosen" if c["label"] == search.get("chosen") else ""),
+                "status": c["status"].replace("_", " "),
+                "seconds": round(float(c["seconds"]), 1),
+                "gap closed": c["gain"],
+                "accuracy": c["val_accuracy"],
+                "within bound": "yes" if c["admissible"] else ("-" if c["gain"] is None else "no"),
+                "Pareto": "yes" if c["pareto"] else "",
+                "note": c["message"] if c["status"] in ("skipped", "failed") else "",
+            }
+        )
+    return pd.DataFrame(rows)

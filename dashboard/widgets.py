@@ -122,7 +122,7 @@ def _render_job_body(job_id: str, title: str, curve: bool, phase=None) -> None:
         )
     else:
         text = progress_text(title, ev, phase)
-        st.progress(job.fraction, text=f"{text} · {job.elapsed:.0f} s on {job.device}")
+        st.progress(job.fraction, text=f"{text} · {job.elapsed:.0f} s on {job.device}{eta_text(job)}")
         if job.cancel_requested:
             st.caption("Stopping at the next step ...")
     if curve and ev is not None:
@@ -137,12 +137,22 @@ def _render_job_body(job_id: str, title: str, curve: bool, phase=None) -> None:
         st.rerun()
 
 
+def eta_text(job) -> str:
+    """`` · about N s left`` from the elapsed time and the share done (once 5 % is done), else ``""``."""
+    done, elapsed = job.fraction, job.elapsed
+    if not 0.05 <= done < 1.0 or elapsed <= 0:
+        return ""
+    left = elapsed * (1.0 - done) / done
+    return f" · about {left:.0f} s left" if left < 120 else f" · about {left / 60:.0f} min left"
+
+
 def progress_text(title: str, ev, phase=None) -> str:
     """The progress bar's line for the latest event ``ev`` (None before the first)."""
     if ev is None:
         return f"{title}: preparing ..."
     loss = f", loss {ev.loss:.3f}" if ev.loss == ev.loss and abs(ev.loss) != float("inf") else ""
-    what = f" ({phase(ev)})" if phase is not None else ""
+    named = phase(ev) if phase is not None else ""
+    what = f" ({named})" if named else ""
     return f"{title}{what}: step {ev.step} of {ev.total}{loss}"
 
 
@@ -181,6 +191,24 @@ def run_status(run) -> None:
 
     box = st.success if run.status in SUCCESS_STATUSES else st.warning
     box(f"**{status_label(run.status).capitalize()}** · {run.message}")
+
+
+def search_panel(run, *, key: str) -> None:
+    """What ``auto`` tried: its candidates on the held-out validation half (chart and table)."""
+    from .charts import candidates_figure, chart
+    from .tables import candidates_table
+
+    search = run.search or {}
+    fit, choose = search.get("fit_per_group", {}), search.get("choose_per_group", {})
+    chart(
+        candidates_figure(search),
+        "What am I looking at: every setting auto tried, judged on validation images none of them selected "
+        f"with ({sum(choose.values())} held out; {sum(fit.values())} others chose each candidate's checkpoint). "
+        "Up is more of the gap closed, right is higher accuracy; hollow points broke the accuracy bound or a "
+        "class's recall; the dashed line joins the Pareto set; the ring is the choice. The test split chose nothing.",
+        key=f"{key}_chart",
+    )
+    st.dataframe(candidates_table(search), hide_index=True, width="stretch", key=f"{key}_table")
 
 
 def sidebar() -> None:

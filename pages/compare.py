@@ -53,6 +53,9 @@ with tab_run:
                 "Fair means the bars of all groups are level.",
                 key="cmp_groups",
             )
+        if run.search:
+            st.subheader("What auto tried")
+            ui.search_panel(run, key="cmp_search")
         st.dataframe(
             tables.before_after_table(run),
             hide_index=True,

@@ -18,8 +18,8 @@ strategies = workflows.forget_strategies()
 job = jobs.session_job("unlearn")
 running = job is not None and job.active
 usable = list(methods)
-# newton (a closed-form step on the last layer) takes seconds on a CPU: the demo's default
-default_method = next((m for m in ("newton", "counterfactual", "ga") if m in usable), usable[0])
+# auto searches the other methods on validation: the default
+default_method = next((m for m in ("auto", "newton", "ga") if m in usable), usable[0])
 
 with st.container(border=True):
     c1, c2 = st.columns([3, 2])
@@ -132,7 +132,7 @@ if start:
 if job is None:
     st.stop()
 if job.active:
-    ui.job_panel(job, title=f"Unlearning with {job.label}")
+    ui.job_panel(job, title=f"Unlearning with {job.label}", phase=jobs.unlearn_phase)
     st.stop()
 
 run = jobs.collect_unlearn(job)
@@ -174,7 +174,9 @@ with left:
     )
 with right:
     events = run.history or []
-    if events:
+    if run.search:
+        ui.search_panel(run, key="ul_search")
+    elif events:
         from bamu_core.unlearn import ProgressEvent
 
         charts.chart(

@@ -288,3 +288,76 @@ def pareto_figure(
     fig.update_xaxes(title_text=x_label, gridcolor=_GRID, zeroline=False)
     fig.update_yaxes(title_text=y_label, gridcolor=_GRID, zeroline=False)
     return fig
+
+
+def candidates_figure(search: Mapping, *, height: int = 420):
+    """``auto``'s candidates on the held-out validation half: accuracy (x) against the fairness gap
+    closed (y), one colour per method, the Pareto set joined, the original model as a star and the
+    chosen candidate ringed. Inadmissible candidates (outside the accuracy bound or the recall
+    guard) are hollow."""
+    import plotly.graph_objects as go
+
+    cands = [c for c in search.get("candidates", []) if _finite(c.get("gain")) and _finite(c.get("val_accuracy"))]
+    fig = go.Figure()
+    methods = list(dict.fromkeys(c["method"] for c in cands))
+    for i, m in enumerate(methods):
+        mine = [c for c in cands if c["method"] == m]
+        colour = _PALETTE[i % len(_PALETTE)]
+        fig.add_trace(
+            go.Scatter(
+                x=[c["val_accuracy"] for c in mine],
+                y=[c["gain"] for c in mine],
+                mode="markers",
+                name=html.escape(m),
+                text=[html.escape(c["label"]) for c in mine],
+                marker=dict(
+                    size=12,
+                    color=[colour if c["admissible"] else "white" for c in mine],
+                    line=dict(width=2, color=colour),
+                ),
+                hovertemplate="%{text}<br>accuracy %{x:.3f}<br>gap closed %{y:.3f}<extra></extra>",
+            )
+        )
+    front = sorted((c for c in cands if c.get("pareto")), key=lambda c: c["val_accuracy"])
+    if len(front) > 1:
+        fig.add_trace(
+            go.Scatter(
+                x=[c["val_accuracy"] for c in front],
+                y=[c["gain"] for c in front],
+                mode="lines",
+                name="Pareto set",
+                line=dict(color=_INK, width=1.5, dash="dash"),
+                hoverinfo="skip",
+            )
+        )
+    chosen = [c for c in cands if c["label"] == search.get("chosen")]
+    if chosen:
+        fig.add_trace(
+            go.Scatter(
+                x=[chosen[0]["val_accuracy"]],
+                y=[chosen[0]["gain"]],
+                mode="markers",
+                name="chosen",
+                marker=dict(size=22, color="rgba(0,0,0,0)", line=dict(width=2.5, color=_INK)),
+                hoverinfo="skip",
+            )
+        )
+    if _finite(search.get("original_accuracy")):
+        fig.add_trace(
+            go.Scatter(
+                x=[search["original_accuracy"]],
+                y=[0.0],
+                mode="markers",
+                name="original model",
+                marker=dict(symbol="star", size=16, color=BEFORE_COLOUR),
+            )
+        )
+    _report_layout(fig, height=height)
+    metric = str(search.get("metric") or "gap").replace("_", " ")
+    fig.update_layout(
+        legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0),
+        margin=dict(t=30, b=90),
+    )
+    fig.update_xaxes(title_text="held-out validation accuracy", gridcolor=_GRID, zeroline=False)
+    fig.update_yaxes(title_text=f"{metric} closed", gridcolor=_GRID, zeroline=True, zerolinecolor=_GRID)
+    return fig

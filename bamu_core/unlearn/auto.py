@@ -239,6 +239,7 @@ class AutoMethod(UnlearningMethod):
             def relay(ev: ProgressEvent, _i=i, _label=cand.label) -> None:
                 if ctx.progress is not None:
                     ev.phase = f"auto: candidate {_i} of {n} ({_label})"
+                    ev.overall = (_i - 1 + (ev.step / ev.total if ev.total else 0.0)) / n
                     ctx.progress(ev)
 
             t0 = time.perf_counter()

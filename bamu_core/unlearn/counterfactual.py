@@ -21,7 +21,10 @@ from ._objectives import make_streams
 
 @register_method("counterfactual")
 class CounterfactualFineTune(UnlearningMethod):
-    summary = "fine-tune on retain plus counterfactual (bias-flipped) forget images with true labels (most stable)"
+    summary = (
+        "needs a bias generator: fine-tune on retain plus counterfactual (bias-flipped) forget images with true "
+        "labels (most stable)"
+    )
     needs_counterfactual = True
 
     def _unlearn(self, ctx: RunContext):
