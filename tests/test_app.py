@@ -344,6 +344,31 @@ def test_the_demo_flows_from_unlearn_to_compare_and_report(app):
     assert run.run_id not in RunStore()
 
 
+def test_auto_is_the_default_and_shows_what_it_tried(app, monkeypatch):
+    from bamu_core.jobs import default_manager
+    from bamu_core.unlearn import INTENSITY_TABLE
+
+    # two cheap candidates keep the test short; the page and the search are the real ones
+    monkeypatch.setitem(INTENSITY_TABLE, "auto", {**INTENSITY_TABLE["auto"], "candidates": ["dfr"]})
+    _unlearn_page(app)
+    assert app.selectbox(key="ul_method").value == "auto"
+    app.button(key="ul_run").click().run()
+    job = default_manager().get(app.session_state["job_ids"]["unlearn"])
+    settle(app, timeout=300)
+    assert job.state == "done", job.error
+    no_exceptions(app)
+    run = app.session_state["last_run"]
+    assert run.method == "auto" and [c["label"] for c in run.search["candidates"]] == ["dfr balanced", "dfr all"]
+    tables = [d.value for d in app.dataframe if "candidate" in getattr(d.value, "columns", [])]
+    assert tables and len(tables[0]) == 2 and tables[0]["candidate"].str.contains("chosen").sum() == (
+        1 if run.search["chosen"] else 0
+    )
+    app.switch_page("pages/compare.py")
+    settle(app)
+    no_exceptions(app)
+    assert "What auto tried" in _texts(app.subheader)
+
+
 def test_an_export_of_a_saved_run_is_a_real_report(app, tmp_path):
     """The download buttons' contents: HTML that embeds plotly, JSON with the result, CSV rows."""
     import json
