@@ -126,12 +126,18 @@ class CommonConfig(_Config):
         shown_range=(0.0, ACCURACY_BOUND),
     )
     max_recall_drop: float = fixed(
-        0.10, "largest admissible fall of a class's validation recall (plus two standard errors)"
+        0.05, "largest admissible fall of a class's validation recall (plus two standard errors)"
     )
     collapse_drop: float = fixed(
         0.25, "a validation / retain accuracy fall beyond this is a collapse (status diverged)"
     )
     patience: int = fixed(8, "evaluations without a better admissible checkpoint before stopping")
+    min_evaluations: int = fixed(
+        12, "evaluations before a run may stop early on a flat curve (a noisy gap must not end it at once)"
+    )
+    noise_factor: float = fixed(
+        1.0, "a checkpoint is a new best only when its gain exceeds this many bootstrap standard errors"
+    )
     eval_size: int = fixed(128, "forget / retain images evaluated when a method does not see them")
 
 

@@ -63,7 +63,14 @@ class SelectionRule:
         status ``diverged``.
     patience : int
         Stop early (status ``stopped_early``) after this many consecutive evaluations without a
-        new best checkpoint (inadmissible or no larger gain).
+        new best checkpoint (inadmissible or no larger gain), once ``min_evaluations`` were made.
+    min_evaluations : int
+        Evaluations (step 0 not counted) before a run may stop early: on a small validation split
+        the gap is noisy, and a flat start must not end the run.
+    noise_factor : float
+        A checkpoint becomes the new best only when its gain over the original exceeds this many
+        standard errors of that gain (a 50-resample paired bootstrap over the validation images,
+        as :meth:`Judge.gain_noise`); 0 turns the check off.
     """
 
     metric: str = CommonConfig.selection_metric
@@ -71,6 +78,8 @@ class SelectionRule:
     max_recall_drop: float = CommonConfig.max_recall_drop
     collapse_drop: float = CommonConfig.collapse_drop
     patience: int = CommonConfig.patience
+    min_evaluations: int = CommonConfig.min_evaluations
+    noise_factor: float = CommonConfig.noise_factor
 
     def __post_init__(self):
         if self.metric not in SELECTION_METRICS:
@@ -81,6 +90,10 @@ class SelectionRule:
                 raise BamuInputError(f"{name} must be in [0, 1], got {value}")
         if self.patience < 1:
             raise BamuInputError(f"patience must be >= 1, got {self.patience}")
+        if self.min_evaluations < 0 or self.noise_factor < 0:
+            raise BamuInputError(
+                f"min_evaluations and noise_factor must be >= 0, got {self.min_evaluations} and {self.noise_factor}"
+            )
 
     @classmethod
     def for_intensity(cls, intensity: float, hp: dict) -> SelectionRule:
@@ -93,6 +106,8 @@ class SelectionRule:
             max_recall_drop=float(hp.get("max_recall_drop", cls.max_recall_drop)),
             collapse_drop=float(hp.get("collapse_drop", cls.collapse_drop)),
             patience=int(hp.get("patience", cls.patience)),
+            min_evaluations=int(hp.get("min_evaluations", cls.min_evaluations)),
+            noise_factor=float(hp.get("noise_factor", cls.noise_factor)),
         )
 
 
@@ -149,6 +164,7 @@ class Judge:
     metric: str = ""  # the resolved selection metric
     noise: float | None = None  # the last gain_noise()
     _stale: int = 0
+    _evaluations: int = 0
     _recall_noise: np.ndarray | float = 0.0
     _subsets: dict = field(default_factory=dict)
 
@@ -296,13 +312,19 @@ class Judge:
         if self.val is None:  # no selection possible: the latest checkpoint is the result
             self.best_step, self.best_eval = step, ev
             return Verdict(best=True)
+        self._evaluations += 1
         gain = self.base.val_fairness - ev.val_fairness
-        if self.admissible(ev) and gain > self.best_gain + 1e-12:
+        if (
+            self.admissible(ev)
+            and gain > self.best_gain + 1e-12
+            and (self.rule.noise_factor == 0 or gain > self.rule.noise_factor * self.gain_sd(ev, n_boot=50))
+        ):
             self.best_step, self.best_gain, self.best_eval = step, gain, ev
             self._stale = 0
             return Verdict(best=True)
         self._stale += 1
-        return Verdict(best=False, stop=self._stale >= self.rule.patience)
+        stop = self._stale >= self.rule.patience and self._evaluations >= self.rule.min_evaluations
+        return Verdict(best=False, stop=stop)
 
     def accept(self, step: int, ev: Evaluation) -> None:
         """Take the checkpoint at ``step`` as the result without judging it (the ``retrain``
@@ -311,15 +333,22 @@ class Judge:
 
     def gain_noise(self, n_boot: int = 200) -> float:
         """Twice the bootstrap standard error of the chosen checkpoint's fairness gain (when the
-        original is the choice: of the original's gap itself; 0.0 without a validation split).
+        original is the choice: of the original's gap itself; 0.0 without a validation split);
+        see :meth:`gain_sd`."""
+        self.noise = 2.0 * self.gain_sd(self.best_eval if self.best_step else None, n_boot=n_boot)
+        return self.noise
+
+    def gain_sd(self, ev: Evaluation | None, n_boot: int = 200) -> float:
+        """The bootstrap standard error of the fairness gain of ``ev`` over the original (``None``:
+        of the original's gap itself; 0.0 without a validation split or predictions).
 
         Validation images are resampled with replacement ``n_boot`` times (seeded); each resample
         scores the original's and the chosen checkpoint's predictions on the same images (each
         image with its counterfactual when :attr:`paired`), so the noise is that of the
         difference, not of either gap alone.
         """
-        b, c = self.base, self.best_eval
-        if self.val is None or b is None or c is None or b.pred is None or c.pred is None:
+        b, c = self.base, ev
+        if self.val is None or b is None or b.pred is None or (c is not None and c.pred is None):
             return 0.0
         n, k = len(self.val), len(b.recalls)
         n_groups = len(self.val.group_names[self.val.group_attr])
@@ -333,11 +362,10 @@ class Judge:
             if self.paired:
                 i = np.concatenate([i, i + n])
             g0 = self._summary(b.pred[i], labels[i], groups[i], n_groups, k)[self.metric]
-            g1 = self._summary(c.pred[i], labels[i], groups[i], n_groups, k)[self.metric] if self.best_step else 0.0
+            g1 = self._summary(c.pred[i], labels[i], groups[i], n_groups, k)[self.metric] if c is not None else 0.0
             if g0 == g0 and g1 == g1:  # a resample may lack a group: no gap
                 gains.append(g0 - g1)
-        self.noise = 2.0 * float(np.std(gains)) if len(gains) > 1 else 0.0
-        return self.noise
+        return float(np.std(gains)) if len(gains) > 1 else 0.0
 
     def summary(self) -> dict:
         """JSON-ready: the rule, the original's and the chosen checkpoint's validation metrics."""

@@ -50,7 +50,16 @@ from ._select import Judge
 __all__ = ["AutoSearch", "Candidate", "split_validation", "AutoMethod"]
 
 #: Selection settings of the auto run passed on to every candidate.
-_RULE_KEYS = ("selection_metric", "max_accuracy_drop", "max_recall_drop", "collapse_drop", "patience", "eval_every")
+_RULE_KEYS = (
+    "selection_metric",
+    "max_accuracy_drop",
+    "max_recall_drop",
+    "collapse_drop",
+    "patience",
+    "min_evaluations",
+    "noise_factor",
+    "eval_every",
+)
 _TRAINING = ("balanced_finetune", "finetune", "ga", "lora", "distill", "counterfactual", "random_label")
 
 
