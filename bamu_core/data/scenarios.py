@@ -472,7 +472,8 @@ def patch_cifar10(
         title=(
             f"CIFAR-10 with a patch shortcut for '{target_class}'"
             if is_default
-            else f"CIFAR-10 with a {patch_size}x{patch_size} {pattern} patch ({corner}) as a shortcut for '{target_class}'"
+            else f"CIFAR-10 with a {patch_size}x{patch_size} {pattern} patch ({corner}) "
+            f"as a shortcut for '{target_class}'"
         ),
         bias=(
             f"In training, a {patch_size}x{patch_size} {_PATTERN_WORDS[pattern]} sits in the {corner} corner of "
@@ -506,7 +507,11 @@ def patch_cifar10(
     )
 
 
-_PATTERN_WORDS = {"checkerboard": "checkerboard", "solid": "solid red square", "stripes": "yellow-and-blue striped square"}
+_PATTERN_WORDS = {
+    "checkerboard": "checkerboard",
+    "solid": "solid red square",
+    "stripes": "yellow-and-blue striped square",
+}
 
 
 def _check_patch_options(target_class, patch_fraction, other_fraction, patch_size, corner, pattern) -> None:
