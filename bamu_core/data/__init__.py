@@ -24,6 +24,7 @@ from .scenarios import (
     load_scenario,
     patch_pattern,
     register_scenario,
+    scenario_options,
     scenario_summary,
 )
 from .waterbirds import load_waterbirds
@@ -52,6 +53,7 @@ __all__ = [
     "default_cifar_root",
     "checkerboard_patch",
     "patch_pattern",
+    "scenario_options",
     "PATCH_CORNERS",
     "PATCH_PATTERNS",
     "CIFAR_CLASSES",

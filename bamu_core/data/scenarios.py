@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Callable
@@ -30,6 +31,7 @@ __all__ = [
     "list_scenarios",
     "load_scenario",
     "scenario_summary",
+    "scenario_options",
     "default_cifar_root",
     "DIGIT_COLOURS",
     "PATCH_CORNERS",
@@ -52,6 +54,16 @@ def list_scenarios() -> list[str]:
 
 def scenario_summary(name: str) -> str:
     return SCENARIOS.summary(name)
+
+
+def scenario_options(name: str) -> dict[str, object]:
+    """The keyword options of the built-in scenario ``name`` and their defaults (``seed`` included).
+
+    Raises a :class:`~bamu_core.errors.BamuInputError` listing the scenarios if ``name`` is unknown.
+    """
+    params = inspect.signature(SCENARIOS.get(name)).parameters.values()
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return {p.name: (None if p.default is p.empty else p.default) for p in params if p.kind in kinds}
 
 
 def load_scenario(name: str, **options) -> Scenario:
@@ -379,8 +391,7 @@ def _stamp(x: np.ndarray, mask: np.ndarray, region: tuple[int, int, int, int], p
 
 @register_scenario(
     "patch-cifar10",
-    "CIFAR-10 (local folder) with a patch on half of the target class's training images "
-    "(options: target_class, corner, patch_size, pattern)",
+    "CIFAR-10 (local folder) with a patch (a checkerboard by default) on half of the target class's training images",
 )
 def patch_cifar10(
     *,
