@@ -153,12 +153,24 @@ def test_scenario_option_values_are_typed_and_reach_the_scenario():
     ],
 )
 def test_bad_scenario_options_exit_2_with_one_line(tmp_path, capsys, extra, match):
-    for split in ("train", "test"):  # an existing (empty) CIFAR folder: the options are checked before it is read
-        (tmp_path / split).mkdir()
     argv = ["audit", "--scenario", "patch-cifar10", "--cifar-root", str(tmp_path), *extra]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and match in err[0] and "Traceback" not in err[0]
+
+
+@pytest.mark.parametrize(
+    "pair, match",
+    [
+        ("aligned_fraction=many", "aligned_fraction must be in [0, 1], got 'many'"),
+        ("aligned_fraction=null", "aligned_fraction must be in [0, 1], got None"),
+        ("corner=top-left", "colored-digits has no option 'corner'; its options are aligned_fraction"),
+    ],
+)
+def test_a_bad_value_for_a_digit_scenario_exits_2(capsys, pair, match):
+    assert main(["audit", "--scenario", "colored-digits", "--scenario-option", pair]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0]
 
 
 @pytest.mark.parametrize(

@@ -280,12 +280,23 @@ def test_patch_cifar10_variants_never_share_a_cached_baseline_key(cifar_root):
         ({"patch_size": 17}, r"patch_size must be an integer in 1\.\.16, got 17"),
         ({"patch_size": 2.5}, r"patch_size must be an integer in 1\.\.16, got 2\.5"),
         ({"patch_fraction": 1.5}, r"patch_fraction must be a number in \[0, 1\], got 1\.5"),
+        ({"other_fraction": "a lot"}, r"other_fraction must be a number in \[0, 1\], got 'a lot'"),
+        ({"per_class": "ten"}, r"per_class must be an integer >= 1 or None \(all\), got 'ten'"),
+        ({"val_per_class": 0}, r"val_per_class must be an integer >= 1, got 0"),
     ],
 )
 def test_patch_cifar10_refuses_bad_options_naming_the_allowed_values(tmp_path, options, message):
     from bamu_core.errors import BamuInputError
 
-    for split in ("train", "test"):  # a folder that exists: the options are checked before any image is read
-        (tmp_path / split).mkdir()
+    # the options are checked before the data is looked for
     with pytest.raises(BamuInputError, match=message):
-        load_scenario("patch-cifar10", cifar_root=tmp_path, **options)
+        load_scenario("patch-cifar10", cifar_root=tmp_path / "absent", **options)
+
+
+@pytest.mark.parametrize("value", ["many", None, 1.5, True])
+def test_digit_scenarios_refuse_an_aligned_fraction_that_is_not_in_0_1(value):
+    from bamu_core.errors import BamuInputError
+
+    for name in ("colored-digits", "binary-colored-digits"):
+        with pytest.raises(BamuInputError, match=r"aligned_fraction must be in \[0, 1\], got "):
+            load_scenario(name, aligned_fraction=value)

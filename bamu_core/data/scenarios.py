@@ -134,8 +134,8 @@ def _colour_splits(
     palette: np.ndarray,
     colour_names: list[str],
 ) -> dict[str, ImageData]:
-    if not 0.0 <= aligned_fraction <= 1.0:
-        raise BamuInputError(f"aligned_fraction must be in [0, 1], got {aligned_fraction}")
+    if not _is_number(aligned_fraction) or not 0.0 <= aligned_fraction <= 1.0:
+        raise BamuInputError(f"aligned_fraction must be in [0, 1], got {aligned_fraction!r}")
     intensity, digits, order = _digit_intensities(seed)
     n_val, n_test = _split_sizes(len(order))
     parts = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
@@ -406,13 +406,16 @@ def patch_cifar10(
     val_per_class: int = 100,
     seed: int = 0,
 ) -> Scenario:
+    _check_patch_options(target_class, patch_fraction, other_fraction, patch_size, corner, pattern)
+    _check_count("per_class", per_class, allow_none=True)
+    _check_count("val_per_class", val_per_class)
+    patch_size = int(patch_size)
     root = Path(cifar_root) if cifar_root is not None else default_cifar_root()
     if root is None or not root.is_dir():
         raise FileNotFoundError(
             "patch-cifar10 needs CIFAR-10 as PNG folders (<root>/train/<class>/*.png and <root>/test/<class>/*.png); "
             "pass --cifar-root or set BAMU_CIFAR_ROOT"
         )
-    _check_patch_options(target_class, patch_fraction, other_fraction, patch_size, corner, pattern)
     arrays = _cached_cifar(root, per_class)
     target = CIFAR_CLASSES.index(target_class)
     region = _corner_region(corner, patch_size)
@@ -525,11 +528,22 @@ _PATTERN_WORDS = {
 }
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _check_count(name: str, value, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise BamuInputError(f"{name} must be an integer >= 1{' or None (all)' if allow_none else ''}, got {value!r}")
+
+
 def _check_patch_options(target_class, patch_fraction, other_fraction, patch_size, corner, pattern) -> None:
     if not isinstance(target_class, str) or target_class not in CIFAR_CLASSES:
         raise BamuInputError(f"target_class must be one of {', '.join(CIFAR_CLASSES)}, got {target_class!r}")
     for name, value in (("patch_fraction", patch_fraction), ("other_fraction", other_fraction)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        if not _is_number(value) or not 0.0 <= value <= 1.0:
             raise BamuInputError(f"{name} must be a number in [0, 1], got {value!r}")
     if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)) or not 1 <= patch_size <= 16:
         raise BamuInputError(f"patch_size must be an integer in 1..16, got {patch_size!r}")
