@@ -24,6 +24,8 @@ __all__ = ["DEMO_SCENARIO", "SubjectSpec", "SubjectStore", "with_group_attr"]
 
 DEMO_SCENARIO = "binary-colored-digits"
 _DATASET_FIELDS = ("dataset", "dataset_root", "dataset_options")
+#: Scenario options a spec does not take (the seed is the spec's own field).
+_NOT_SCENARIO_OPTIONS = ("seed",)
 
 
 def _frozen_options(dataset: str, options) -> tuple[tuple[str, Any], ...]:
@@ -51,6 +53,32 @@ def _frozen_options(dataset: str, options) -> tuple[tuple[str, Any], ...]:
     return tuple(out)
 
 
+def _frozen_scenario_options(scenario: str, options) -> tuple[tuple[str, Any], ...]:
+    """``options`` of built-in ``scenario`` as sorted ``(name, value)`` pairs, defaults dropped (so that
+    spelling out a default gives the same spec as leaving it out)."""
+    from bamu_core.data import scenario_options
+
+    pairs = dict(options.items() if hasattr(options, "items") else options)
+    defaults = {k: v for k, v in scenario_options(scenario).items() if k not in _NOT_SCENARIO_OPTIONS}
+    unknown = sorted(set(pairs) - set(defaults))
+    if unknown:
+        raise BamuInputError(
+            f"scenario_options {unknown} do not apply to {scenario}; its options are {', '.join(defaults) or 'none'}"
+        )
+    out = []
+    for name, value in sorted(pairs.items()):
+        if value == defaults[name] and type(value) is type(defaults[name]):
+            continue
+        try:
+            hash(value)
+        except TypeError:
+            raise BamuInputError(
+                f"scenario_options {name!r} must be a number, a string or None, got {type(value).__name__}"
+            ) from None
+        out.append((name, value))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class SubjectSpec:
     """What the user asked to load; two equal specs load the same subject.
@@ -58,8 +86,10 @@ class SubjectSpec:
     Exactly one data source: a built-in ``scenario``; a ``data_dir`` + ``meta_csv``; or an official
     ``dataset`` (``celeba``, ``cub``, ``waterbirds``) read from ``dataset_root`` with
     ``dataset_options`` (given as a dict or pairs, kept as sorted pairs so that the spec stays
-    hashable; see :func:`dataset_defaults`). Without ``checkpoint`` the data's baseline is
-    trained (cached on disk after the first time).
+    hashable; see :func:`dataset_defaults`). A built-in scenario takes ``scenario_options``
+    (e.g. ``{"target_class": "cat", "corner": "top-left"}`` for ``patch-cifar10``; see
+    :func:`bamu_core.data.scenario_options`), kept the same way without the defaults. Without
+    ``checkpoint`` the data's baseline is trained (cached on disk after the first time).
     """
 
     scenario: str | None = None
@@ -75,6 +105,7 @@ class SubjectSpec:
     dataset: str | None = None
     dataset_root: str | None = None
     dataset_options: tuple[tuple[str, Any], ...] = ()
+    scenario_options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self):
         if sum(x is not None for x in (self.scenario, self.data_dir, self.dataset)) != 1:
@@ -85,6 +116,11 @@ class SubjectSpec:
         if self.data_dir is not None and not self.meta_csv:
             raise BamuInputError("a data folder needs a metadata CSV (columns path, label and group columns)")
         object.__setattr__(self, "group_cols", tuple(self.group_cols))
+        if self.scenario is None:
+            if self.scenario_options:
+                raise BamuInputError("scenario_options only apply with a built-in scenario (scenario=...)")
+        else:
+            object.__setattr__(self, "scenario_options", _frozen_scenario_options(self.scenario, self.scenario_options))
         if self.dataset is None:
             if self.dataset_root is not None or self.dataset_options:
                 raise BamuInputError(
@@ -100,23 +136,33 @@ class SubjectSpec:
 
     @property
     def key(self) -> str:
-        """A short stable id of this spec (a spec without an official dataset keeps its earlier key)."""
+        """A short stable id of this spec (a spec without an official dataset or scenario options keeps
+        its earlier key)."""
         from bamu_core.storage import config_hash
 
         config = asdict(self)
         if self.dataset is None:
             for name in _DATASET_FIELDS:
                 config.pop(name)
+        if not self.scenario_options:
+            config.pop("scenario_options")
         return config_hash(config)
 
     @property
     def is_demo(self) -> bool:
-        return self.scenario == DEMO_SCENARIO and self.checkpoint is None and self.arch is None
+        return (
+            self.scenario == DEMO_SCENARIO
+            and not self.scenario_options
+            and self.checkpoint is None
+            and self.arch is None
+        )
 
     def describe(self) -> str:
         """One line for the sidebar."""
         if self.scenario:
             data = self.scenario
+            if self.scenario_options:
+                data += " (" + ", ".join(f"{k}={v}" for k, v in self.scenario_options) + ")"
         elif self.dataset:
             data = self._describe_dataset()
         else:
@@ -180,6 +226,7 @@ class SubjectSpec:
             options["progress"] = report
         return load_subject(
             scenario=self.scenario,
+            scenario_options=dict(self.scenario_options) or None,
             dataset=self.dataset,
             dataset_root=self.dataset_root,
             dataset_options=options,

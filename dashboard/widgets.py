@@ -25,6 +25,7 @@ __all__ = [
     "show_error",
     "page_failed",
     "sidebar",
+    "scenario_variant",
 ]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -246,3 +247,59 @@ def sidebar() -> None:
             f"<b style='color:{COLOURS['oracle']}'>■ retrain oracle</b></span>",
             unsafe_allow_html=True,
         )
+
+
+def scenario_variant(name: str, current: dict | None = None) -> dict:
+    """The Load page's "Variant" expander for a built-in scenario that has one (``patch-cifar10``:
+    target class, corner, patch size and pattern) and the options chosen in it; ``{}`` for the
+    others. Its widgets start at ``current`` (the loaded spec's options), else at the scenario's
+    defaults; the defaults are the scenario as it is without options."""
+    if name != "patch-cifar10":
+        return {}
+    from bamu_core.data import CIFAR_CLASSES, PATCH_CORNERS, PATCH_PATTERNS, scenario_options
+
+    start = {**scenario_options(name), **(current or {})}
+    with st.expander("Variant", expanded=bool(current)):
+        c1, c2, c3, c4 = st.columns(4)
+        chosen = {
+            "target_class": c1.selectbox(
+                "Target class",
+                CIFAR_CLASSES,
+                index=CIFAR_CLASSES.index(start["target_class"]),
+                key="load_patch_target",
+                persist_state="session",
+                help="The class whose training images mostly carry the patch: the shortcut a model learns.",
+            ),
+            "corner": c2.selectbox(
+                "Corner",
+                PATCH_CORNERS,
+                index=PATCH_CORNERS.index(start["corner"]),
+                key="load_patch_corner",
+                persist_state="session",
+            ),
+            "patch_size": int(
+                c3.number_input(
+                    "Patch size (pixels)",
+                    min_value=1,
+                    max_value=16,
+                    value=int(start["patch_size"]),
+                    step=1,
+                    key="load_patch_size",
+                    persist_state="session",
+                )
+            ),
+            "pattern": c4.selectbox(
+                "Pattern",
+                list(PATCH_PATTERNS),
+                index=list(PATCH_PATTERNS).index(start["pattern"]),
+                key="load_patch_pattern",
+                persist_state="session",
+                help="checkerboard: white and black squares; solid: one colour (red); stripes: yellow and blue.",
+            ),
+        }
+        st.caption(
+            "The defaults are the scenario's usual shortcut (an airplane, a 5x5 checkerboard bottom-right). "
+            "Another variant trains its own baseline, and unlearning uses the generic settings: the tuned ones "
+            "are for the default variant only."
+        )
+    return chosen

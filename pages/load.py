@@ -182,7 +182,8 @@ with st.container(border=True):
             format_func=lambda n: f"{n}: {scenarios[n]}",
             key="load_scenario",
         )
-        chosen = {"scenario": name}
+        variant = ui.scenario_variant(name, dict(spec.scenario_options) if spec.scenario == name else None)
+        chosen = {"scenario": name, "scenario_options": variant}
     elif source == "official":
         chosen, problem = official_dataset()
     else:

@@ -305,9 +305,10 @@ def test_equal_choices_give_equal_specs_and_keys_and_old_keys_stay():
         a.key
         != SubjectSpec(dataset="celeba", dataset_root="/other", image_size=16, dataset_options=a.dataset_options).key
     )
-    # a spec without an official dataset keeps the key it had before the dataset fields existed
+    # a spec without an official dataset or scenario options keeps the key it had before those fields existed
     demo = SubjectSpec(scenario="binary-colored-digits")
-    old = {k: v for k, v in asdict(demo).items() if k not in ("dataset", "dataset_root", "dataset_options")}
+    new_fields = ("dataset", "dataset_root", "dataset_options", "scenario_options")
+    old = {k: v for k, v in asdict(demo).items() if k not in new_fields}
     assert demo.key == config_hash(old) and len(old) == 10
 
 

@@ -138,3 +138,165 @@ def test_the_binary_demo_describes_its_own_colours(binary_digits):
         label: names[int(np.bincount(train.attrs["colour"][train.labels == label]).argmax())] for label in (0, 1)
     }
     assert f"low digits {majority[0]}, high digits {majority[1]}" in binary_digits.bias
+
+
+# --------------------------------------------------------------------------------------------
+# patch-cifar10 variants: target class, corner, patch size, pattern
+# --------------------------------------------------------------------------------------------
+
+
+def _tiny_cifar(cifar_root, **options):
+    return load_scenario("patch-cifar10", cifar_root=cifar_root, per_class=20, val_per_class=5, **options)
+
+
+def _region_is(images: torch.Tensor, region, patch: np.ndarray) -> np.ndarray:
+    top, left, h, w = region
+    return (images[:, :, top : top + h, left : left + w] == torch.as_tensor(patch)).flatten(1).all(1).numpy()
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    "corner, region",
+    [
+        ("bottom-right", (28, 28, 4, 4)),
+        ("bottom-left", (28, 0, 4, 4)),
+        ("top-left", (0, 0, 4, 4)),
+        ("top-right", (0, 28, 4, 4)),
+    ],
+)
+def test_patch_cifar10_corner_puts_the_patch_in_those_pixels(cifar_root, corner, region):
+    from bamu_core.data.scenarios import patch_pattern
+
+    sc = _tiny_cifar(cifar_root, corner=corner, patch_size=4, pattern="stripes")
+    assert sc.bias_region == region
+    patch = patch_pattern("stripes", 4)
+    top, left, h, w = region
+    outside = torch.ones(32, 32, dtype=torch.bool)
+    outside[top : top + h, left : left + w] = False
+    for split in ("train", "val", "test"):
+        d = getattr(sc, split)
+        patched = d.attrs["patch"] == 1
+        assert patched.any() and (~patched).any()
+        assert np.array_equal(_region_is(d.images_u8, region, patch), patched)
+        assert not _region_is(d.counterfactual_u8, region, patch)[patched].any()
+        # the image and its counterfactual differ only inside the corner's square
+        assert torch.equal(d.images_u8[:, :, outside], d.counterfactual_u8[:, :, outside])
+    assert sc.options["corner"] == corner if corner != "bottom-right" else "corner" not in sc.options
+    assert corner in sc.bias and "striped" in sc.bias
+
+
+@pytest.mark.shared
+def test_patch_cifar10_default_variant_is_the_checkerboard_bottom_right_as_before(cifar_root):
+    default = _tiny_cifar(cifar_root)
+    explicit = _tiny_cifar(
+        cifar_root, target_class="airplane", corner="bottom-right", patch_size=5, pattern="checkerboard"
+    )
+    other = _tiny_cifar(cifar_root, corner="top-left")
+    patch = checkerboard_patch(5)
+    assert default.bias_region == (27, 27, 5, 5)
+    assert default.title == "CIFAR-10 with a patch shortcut for 'airplane'"
+    assert "5x5 checkerboard sits in the bottom-right corner" in default.bias
+    # the options (and so the baseline cache key) are those of the scenario before corner and pattern existed
+    assert set(default.options) == {
+        "cifar_root", "target_class", "patch_fraction", "other_fraction", "patch_size", "per_class", "seed"
+    }  # fmt: skip
+    assert explicit.options == default.options
+    assert "lr" in default.unlearning["all"] and "ga" in default.unlearning
+    for split in ("train", "val", "test"):
+        d, e, o = getattr(default, split), getattr(explicit, split), getattr(other, split)
+        assert torch.equal(d.images_u8, e.images_u8) and torch.equal(d.counterfactual_u8, e.counterfactual_u8)
+        patched = d.attrs["patch"] == 1
+        mask = torch.as_tensor(patched)[:, None, None, None]
+        # the same images are patched whatever the corner, and the patch-free version is the raw image
+        assert np.array_equal(patched, o.attrs["patch"] == 1)
+        raw = torch.where(mask, d.counterfactual_u8, d.images_u8)
+        assert torch.equal(raw, torch.where(mask, o.counterfactual_u8, o.images_u8))
+        # the default = the raw image with the checkerboard stamped bottom-right on the patched ones
+        stamped = raw.clone()
+        stamped[:, :, 27:, 27:] = torch.as_tensor(patch)
+        assert torch.equal(d.images_u8, torch.where(mask, stamped, raw))
+        assert torch.equal(d.counterfactual_u8, torch.where(mask, raw, stamped))
+
+
+def test_patch_patterns_are_deterministic_uint8_squares_that_differ():
+    from bamu_core.data import PATCH_PATTERNS, patch_pattern
+
+    assert list(PATCH_PATTERNS) == ["checkerboard", "solid", "stripes"]
+    assert np.array_equal(patch_pattern("checkerboard", 5), checkerboard_patch(5))
+    for size in (1, 2, 5, 16):
+        patches = {name: patch_pattern(name, size) for name in PATCH_PATTERNS}
+        for name, patch in patches.items():
+            assert patch.dtype == np.uint8 and patch.shape == (3, size, size)
+            assert np.array_equal(patch, patch_pattern(name, size))
+        names = list(patches)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                assert not np.array_equal(patches[a], patches[b]), (a, b, size)
+    assert len(np.unique(patch_pattern("solid", 4).reshape(3, -1), axis=1)[0]) == 1  # one colour
+    with pytest.raises(ValueError, match="pattern must be one of checkerboard, solid, stripes, got 'dots'"):
+        patch_pattern("dots", 4)
+
+
+@pytest.mark.shared
+def test_patch_cifar10_variant_follows_the_target_class(cifar_root):
+    sc = _tiny_cifar(cifar_root, target_class="cat", pattern="solid", patch_size=3)
+    cat = 3
+    assert sc.target_class == cat and sc.class_names[cat] == "cat"
+    assert sc.title == "CIFAR-10 with a 3x3 solid patch (bottom-right) as a shortcut for 'cat'"
+    assert "'cat'" in sc.bias and "solid red" in sc.bias
+    assert sc.options["target_class"] == "cat" and sc.options["pattern"] == "solid" and sc.options["patch_size"] == 3
+    # no tuned unlearning settings for a variant: only the selection metric
+    assert sc.unlearning == {"all": {"selection_metric": "demographic_parity_difference"}}
+    for split in ("train", "test"):
+        d = getattr(sc, split)
+        assert d.group_names["alignment"] == ["other", "patched target"]
+        expected = (d.attrs["patch"] == 1) & (d.labels == cat)
+        assert np.array_equal(d.attrs["alignment"] == 1, expected) and expected.any()
+    target = sc.train.labels == cat
+    assert sc.train.attrs["patch"][target].mean() > 0.3 and sc.train.attrs["patch"][~target].mean() < 0.05
+    for other in ({"corner": "top-left"}, {"patch_size": 4}, {"pattern": "stripes"}):
+        assert set(_tiny_cifar(cifar_root, **other).unlearning) == {"all"}
+
+
+@pytest.mark.shared
+def test_patch_cifar10_variants_never_share_a_cached_baseline_key(cifar_root):
+    from bamu_core.storage import config_hash
+
+    keys = {
+        config_hash(_tiny_cifar(cifar_root, **o).options)
+        for o in ({}, {"corner": "top-left"}, {"pattern": "solid"}, {"target_class": "cat"}, {"patch_size": 3})
+    }
+    assert len(keys) == 5
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"corner": "middle"}, "corner must be one of bottom-right, bottom-left, top-left, top-right, got 'middle'"),
+        ({"pattern": "dots"}, "pattern must be one of checkerboard, solid, stripes, got 'dots'"),
+        ({"target_class": "zebra"}, "target_class must be one of airplane, automobile, .*truck, got 'zebra'"),
+        ({"target_class": 3}, "target_class must be one of airplane"),
+        ({"patch_size": 0}, r"patch_size must be an integer in 1\.\.16, got 0"),
+        ({"patch_size": 17}, r"patch_size must be an integer in 1\.\.16, got 17"),
+        ({"patch_size": 2.5}, r"patch_size must be an integer in 1\.\.16, got 2\.5"),
+        ({"patch_fraction": 1.5}, r"patch_fraction must be a number in \[0, 1\], got 1\.5"),
+        ({"other_fraction": "a lot"}, r"other_fraction must be a number in \[0, 1\], got 'a lot'"),
+        ({"per_class": "ten"}, r"per_class must be an integer >= 1 or None \(all\), got 'ten'"),
+        ({"val_per_class": 0}, r"val_per_class must be an integer >= 1, got 0"),
+    ],
+)
+def test_patch_cifar10_refuses_bad_options_naming_the_allowed_values(tmp_path, options, message):
+    from bamu_core.errors import BamuInputError
+
+    # the options are checked before the data is looked for
+    with pytest.raises(BamuInputError, match=message):
+        load_scenario("patch-cifar10", cifar_root=tmp_path / "absent", **options)
+
+
+@pytest.mark.parametrize("value", ["many", None, 1.5, True])
+def test_digit_scenarios_refuse_an_aligned_fraction_that_is_not_in_0_1(value):
+    from bamu_core.errors import BamuInputError
+
+    for name in ("colored-digits", "binary-colored-digits"):
+        with pytest.raises(BamuInputError, match=r"aligned_fraction must be in \[0, 1\], got "):
+            load_scenario(name, aligned_fraction=value)

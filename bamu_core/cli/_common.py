@@ -71,6 +71,21 @@ def _hp_pair(text: str) -> tuple[str, object]:
     return key.strip(), parsed
 
 
+_SPELLINGS = {"None": None, "none": None, "True": True, "False": False}
+
+
+def _option_pair(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE an integer, a number, true/false, null (or None) or else a string."""
+    key, value = _hp_pair(text)
+    if isinstance(value, str) and value in _SPELLINGS:
+        value = _SPELLINGS[value]
+    if isinstance(value, (list, dict)):
+        raise argparse.ArgumentTypeError(
+            f"expected KEY=VALUE with a number, true/false, null or a string as VALUE, got {text!r}"
+        )
+    return key, value
+
+
 def _parse_intensity(text: str) -> float:
     try:
         value = float(text)

@@ -15,6 +15,7 @@ from ._common import (
     _add_mkdir_option,
     _bounded_int,
     _floats3,
+    _option_pair,
 )
 
 
@@ -24,6 +25,14 @@ def _add_subject_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--cifar-root",
         help="CIFAR-10 PNG folder for patch-cifar10 (default: ../shared/data/cifar10 or $BAMU_CIFAR_ROOT)",
+    )
+    g.add_argument(
+        "--scenario-option",
+        action="append",
+        type=_option_pair,
+        metavar="KEY=VALUE",
+        help="an option of the --scenario (repeatable; see `bamu scenarios`), e.g. --scenario-option "
+        "target_class=cat --scenario-option corner=top-left; VALUE is read as a number, true/false, null or a string",
     )
     g.add_argument("--data", help="image folder; paths in --meta are relative to it")
     g.add_argument("--meta", help="metadata CSV with columns path, label and group column(s)")
@@ -119,7 +128,7 @@ def _add_subject_options(p: argparse.ArgumentParser) -> None:
 def _subject(args):
     from ..workflows import load_subject
 
-    options = {}
+    options = _scenario_option_args(args)
     if args.cifar_root:
         if args.scenario != "patch-cifar10":
             raise BamuInputError("--cifar-root only applies to --scenario patch-cifar10")
@@ -152,6 +161,40 @@ def _subject(args):
         device=args.device,
         progress=progress,
     )
+
+
+#: Scenario options that have their own flag (refused as --scenario-option).
+_OPTION_FLAGS = {"seed": "--seed", "cifar_root": "--cifar-root"}
+
+
+def settable_scenario_options(name: str) -> dict[str, object]:
+    """The options of scenario ``name`` that ``--scenario-option`` may set, with their defaults."""
+    from ..data import scenario_options
+
+    return {k: v for k, v in scenario_options(name).items() if k not in _OPTION_FLAGS}
+
+
+def _scenario_option_args(args) -> dict:
+    """The ``--scenario-option`` pairs as scenario options, each name checked against the scenario's."""
+    pairs = getattr(args, "scenario_option", None) or []
+    if not pairs:
+        return {}
+    if args.scenario is None:
+        raise BamuInputError("--scenario-option only applies with --scenario")
+    allowed = settable_scenario_options(args.scenario)  # an unknown scenario: its own error
+    options: dict = {}
+    for key, value in pairs:
+        if key in _OPTION_FLAGS:
+            raise BamuInputError(f"--scenario-option {key}=...: set it with {_OPTION_FLAGS[key]} instead")
+        if key not in allowed:
+            raise BamuInputError(
+                f"--scenario-option {key}: {args.scenario} has no option {key!r}; "
+                f"its options are {', '.join(allowed) or 'none'}"
+            )
+        if key in options:
+            raise BamuInputError(f"--scenario-option {key} is given twice")
+        options[key] = value
+    return options
 
 
 _DATASET_FLAGS = {

@@ -17,15 +17,20 @@ from ._common import (
     _fmt_ci,
     _ints4,
 )
-from ._subject import _print_cards, _subject
+from ._subject import _print_cards, _subject, settable_scenario_options
 
 
 def _cmd_scenarios(args) -> dict:
     from ..data import list_scenarios, scenario_summary
 
-    rows = [{"name": n, "summary": scenario_summary(n)} for n in list_scenarios()]
+    rows = [
+        {"name": n, "summary": scenario_summary(n), "options": settable_scenario_options(n)} for n in list_scenarios()
+    ]
     for r in rows:
         print(f"{r['name']:<24} {r['summary']}")
+        if r["options"]:
+            defaults = ", ".join(f"{k}={'null' if v is None else v}" for k, v in r["options"].items())
+            print(f"{'':<24} --scenario-option (defaults): {defaults}")
     return {"scenarios": rows}
 
 

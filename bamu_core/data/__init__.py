@@ -15,12 +15,16 @@ from .folder import DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, load_folder
 from .scenarios import (
     CIFAR_CLASSES,
     DIGIT_COLOURS,
+    PATCH_CORNERS,
+    PATCH_PATTERNS,
     SCENARIOS,
     checkerboard_patch,
     default_cifar_root,
     list_scenarios,
     load_scenario,
+    patch_pattern,
     register_scenario,
+    scenario_options,
     scenario_summary,
 )
 from .waterbirds import load_waterbirds
@@ -48,6 +52,10 @@ __all__ = [
     "SCENARIOS",
     "default_cifar_root",
     "checkerboard_patch",
+    "patch_pattern",
+    "scenario_options",
+    "PATCH_CORNERS",
+    "PATCH_PATTERNS",
     "CIFAR_CLASSES",
     "DIGIT_COLOURS",
     "DEFAULT_IMAGE_SIZE",

@@ -4,12 +4,14 @@
   ~95 % of each class carry that class's colour, in val/test colours are uniform.
 - ``binary-colored-digits``: target "digit >= 5"; the colour (the sensitive attribute) agrees
   with the target in ~90 % of train images and is independent of it in val/test.
-- ``patch-cifar10``: CIFAR-10 from a local folder; a small checkerboard patch is stamped on a
-  share of one target class's training images (a shortcut), and on half of all val/test images.
+- ``patch-cifar10``: CIFAR-10 from a local folder; a small patch (a checkerboard in the bottom-right
+  corner by default) is stamped on a share of one target class's training images (a shortcut), and
+  on half of all val/test images. The target class, corner, patch size and pattern are options.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Callable
@@ -29,8 +31,12 @@ __all__ = [
     "list_scenarios",
     "load_scenario",
     "scenario_summary",
+    "scenario_options",
     "default_cifar_root",
     "DIGIT_COLOURS",
+    "PATCH_CORNERS",
+    "PATCH_PATTERNS",
+    "patch_pattern",
 ]
 
 #: Every built-in scenario, by name (entries hold the function that builds it).
@@ -48,6 +54,16 @@ def list_scenarios() -> list[str]:
 
 def scenario_summary(name: str) -> str:
     return SCENARIOS.summary(name)
+
+
+def scenario_options(name: str) -> dict[str, object]:
+    """The keyword options of the built-in scenario ``name`` and their defaults (``seed`` included).
+
+    Raises a :class:`~bamu_core.errors.BamuInputError` listing the scenarios if ``name`` is unknown.
+    """
+    params = inspect.signature(SCENARIOS.get(name)).parameters.values()
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return {p.name: (None if p.default is p.empty else p.default) for p in params if p.kind in kinds}
 
 
 def load_scenario(name: str, **options) -> Scenario:
@@ -118,8 +134,8 @@ def _colour_splits(
     palette: np.ndarray,
     colour_names: list[str],
 ) -> dict[str, ImageData]:
-    if not 0.0 <= aligned_fraction <= 1.0:
-        raise BamuInputError(f"aligned_fraction must be in [0, 1], got {aligned_fraction}")
+    if not _is_number(aligned_fraction) or not 0.0 <= aligned_fraction <= 1.0:
+        raise BamuInputError(f"aligned_fraction must be in [0, 1], got {aligned_fraction!r}")
     intensity, digits, order = _digit_intensities(seed)
     n_val, n_test = _split_sizes(len(order))
     parts = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
@@ -324,6 +340,48 @@ def checkerboard_patch(size: int) -> np.ndarray:
     return np.repeat(board[None], 3, axis=0)
 
 
+def solid_patch(size: int) -> np.ndarray:
+    """A ``size`` x ``size`` square of one colour (pure red), uint8, shape (3, size, size)."""
+    patch = np.zeros((3, size, size), dtype=np.uint8)
+    patch[0] = 255
+    return patch
+
+
+def stripes_patch(size: int) -> np.ndarray:
+    """``size`` x ``size`` vertical one-pixel stripes, yellow and blue from the left, uint8, shape (3, size, size)."""
+    yellow = (np.arange(size) % 2 == 0)[None, :].repeat(size, axis=0)
+    patch = np.empty((3, size, size), dtype=np.uint8)
+    patch[0] = patch[1] = np.where(yellow, 255, 0)
+    patch[2] = np.where(yellow, 0, 255)
+    return patch
+
+
+#: The patterns of ``patch-cifar10`` by name (each differs from the others at every size).
+PATCH_PATTERNS: dict[str, Callable[[int], np.ndarray]] = {
+    "checkerboard": checkerboard_patch,
+    "solid": solid_patch,
+    "stripes": stripes_patch,
+}
+#: The corners ``patch-cifar10`` can stamp its patch in.
+PATCH_CORNERS = ("bottom-right", "bottom-left", "top-left", "top-right")
+_PATCH_DEFAULTS = {"target_class": "airplane", "corner": "bottom-right", "patch_size": 5, "pattern": "checkerboard"}
+
+
+def patch_pattern(pattern: str, size: int) -> np.ndarray:
+    """The ``size`` x ``size`` patch ``pattern`` (one of :data:`PATCH_PATTERNS`), uint8, shape (3, size, size)."""
+    if pattern not in PATCH_PATTERNS:
+        raise BamuInputError(f"pattern must be one of {', '.join(PATCH_PATTERNS)}, got {pattern!r}")
+    return PATCH_PATTERNS[pattern](size)
+
+
+def _corner_region(corner: str, size: int, image_size: int = 32) -> tuple[int, int, int, int]:
+    """``(top, left, height, width)`` of a ``size`` x ``size`` square in ``corner`` of the image."""
+    far = image_size - size
+    top = far if corner.startswith("bottom") else 0
+    left = far if corner.endswith("right") else 0
+    return (top, left, size, size)
+
+
 def _stamp(x: np.ndarray, mask: np.ndarray, region: tuple[int, int, int, int], patch: np.ndarray) -> np.ndarray:
     top, left, h, w = region
     out = x.copy()
@@ -333,7 +391,7 @@ def _stamp(x: np.ndarray, mask: np.ndarray, region: tuple[int, int, int, int], p
 
 @register_scenario(
     "patch-cifar10",
-    "CIFAR-10 (local folder) with a checkerboard patch on half of the target class's training images",
+    "CIFAR-10 (local folder) with a patch (a checkerboard by default) on half of the target class's training images",
 )
 def patch_cifar10(
     *,
@@ -342,27 +400,28 @@ def patch_cifar10(
     patch_fraction: float = 0.5,
     other_fraction: float = 0.01,
     patch_size: int = 5,
+    corner: str = "bottom-right",
+    pattern: str = "checkerboard",
     per_class: int | None = None,
     val_per_class: int = 100,
     seed: int = 0,
 ) -> Scenario:
+    _check_patch_options(target_class, patch_fraction, other_fraction, patch_size, corner, pattern)
+    _check_count("per_class", per_class, allow_none=True)
+    _check_count("val_per_class", val_per_class)
+    patch_size = int(patch_size)
     root = Path(cifar_root) if cifar_root is not None else default_cifar_root()
     if root is None or not root.is_dir():
         raise FileNotFoundError(
             "patch-cifar10 needs CIFAR-10 as PNG folders (<root>/train/<class>/*.png and <root>/test/<class>/*.png); "
             "pass --cifar-root or set BAMU_CIFAR_ROOT"
         )
-    if target_class not in CIFAR_CLASSES:
-        raise BamuInputError(f"target_class must be one of {CIFAR_CLASSES}, got {target_class!r}")
-    for name, value in (("patch_fraction", patch_fraction), ("other_fraction", other_fraction)):
-        if not 0.0 <= value <= 1.0:
-            raise BamuInputError(f"{name} must be in [0, 1], got {value}")
-    if not 1 <= patch_size <= 16:
-        raise BamuInputError(f"patch_size must be in 1..16, got {patch_size}")
     arrays = _cached_cifar(root, per_class)
     target = CIFAR_CLASSES.index(target_class)
-    region = (32 - patch_size, 32 - patch_size, patch_size, patch_size)
-    patch = checkerboard_patch(patch_size)
+    region = _corner_region(corner, patch_size)
+    patch = patch_pattern(pattern, patch_size)
+    variant = {"target_class": target_class, "corner": corner, "patch_size": patch_size, "pattern": pattern}
+    is_default = variant == _PATCH_DEFAULTS
     rng = np.random.default_rng(seed)
 
     # validation: the last `val_per_class` training images of each class (file order)
@@ -376,6 +435,21 @@ def patch_cifar10(
         "val": (tx[is_val], ty[is_val]),
         "test": (arrays["test_x"], arrays["test_y"]),
     }
+
+    options = {
+        "cifar_root": str(root),
+        "target_class": target_class,
+        "patch_fraction": patch_fraction,
+        "other_fraction": other_fraction,
+        "patch_size": patch_size,
+        "per_class": per_class,
+        "seed": seed,
+    }
+    # the corner and the pattern are recorded when they differ from the defaults, so that the default
+    # variant keeps the options (and hence the baseline cache key) it had before they were options
+    for name in ("corner", "pattern"):
+        if variant[name] != _PATCH_DEFAULTS[name]:
+            options[name] = variant[name]
 
     splits = {}
     for split in ("train", "val", "test"):
@@ -409,9 +483,14 @@ def patch_cifar10(
         )
     return Scenario(
         name="patch-cifar10",
-        title=f"CIFAR-10 with a patch shortcut for '{target_class}'",
+        title=(
+            f"CIFAR-10 with a patch shortcut for '{target_class}'"
+            if is_default
+            else f"CIFAR-10 with a {patch_size}x{patch_size} {pattern} patch ({corner}) "
+            f"as a shortcut for '{target_class}'"
+        ),
         bias=(
-            f"In training, a {patch_size}x{patch_size} checkerboard sits in the bottom-right corner of "
+            f"In training, a {patch_size}x{patch_size} {_PATTERN_WORDS[pattern]} sits in the {corner} corner of "
             f"{patch_fraction:.0%} of '{target_class}' images and {other_fraction:.0%} of the others; in validation "
             "and test half of all images carry it. A model that learned the shortcut calls patched images "
             f"'{target_class}'."
@@ -431,15 +510,44 @@ def patch_cifar10(
             "lr": 0.05,
             "batch_size": 128,
         },
-        unlearning=PATCH_CIFAR10_UNLEARNING,
-        options={
-            "cifar_root": str(root),
-            "target_class": target_class,
-            "patch_fraction": patch_fraction,
-            "other_fraction": other_fraction,
-            "patch_size": patch_size,
-            "per_class": per_class,
-            "seed": seed,
-        },
+        # the hand-set table was tuned on the default variant (an airplane shortcut, a 5x5 checkerboard
+        # bottom-right); no settings were tuned for other variants, so they keep only the selection
+        # metric (the bias is a parity gap whatever the variant) and the generic defaults otherwise
+        unlearning=(
+            PATCH_CIFAR10_UNLEARNING if is_default else {"all": {"selection_metric": "demographic_parity_difference"}}
+        ),
+        options=options,
         **splits,
     )
+
+
+_PATTERN_WORDS = {
+    "checkerboard": "checkerboard",
+    "solid": "solid red square",
+    "stripes": "yellow-and-blue striped square",
+}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _check_count(name: str, value, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise BamuInputError(f"{name} must be an integer >= 1{' or None (all)' if allow_none else ''}, got {value!r}")
+
+
+def _check_patch_options(target_class, patch_fraction, other_fraction, patch_size, corner, pattern) -> None:
+    if not isinstance(target_class, str) or target_class not in CIFAR_CLASSES:
+        raise BamuInputError(f"target_class must be one of {', '.join(CIFAR_CLASSES)}, got {target_class!r}")
+    for name, value in (("patch_fraction", patch_fraction), ("other_fraction", other_fraction)):
+        if not _is_number(value) or not 0.0 <= value <= 1.0:
+            raise BamuInputError(f"{name} must be a number in [0, 1], got {value!r}")
+    if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)) or not 1 <= patch_size <= 16:
+        raise BamuInputError(f"patch_size must be an integer in 1..16, got {patch_size!r}")
+    if not isinstance(corner, str) or corner not in PATCH_CORNERS:
+        raise BamuInputError(f"corner must be one of {', '.join(PATCH_CORNERS)}, got {corner!r}")
+    if not isinstance(pattern, str) or pattern not in PATCH_PATTERNS:
+        raise BamuInputError(f"pattern must be one of {', '.join(PATCH_PATTERNS)}, got {pattern!r}")

@@ -54,7 +54,9 @@ def load_subject(
 ) -> Subject:
     """Load data and a model (a checkpoint or a baseline).
 
-    The data is one of: a built-in ``scenario``; a ``data_dir`` with a ``meta_csv``; or an
+    The data is one of: a built-in ``scenario`` with its ``scenario_options`` (e.g.
+    ``{"target_class": "cat", "corner": "top-left"}`` for ``patch-cifar10``; see
+    :func:`bamu_core.data.scenario_options`); a ``data_dir`` with a ``meta_csv``; or an
     official ``dataset`` (``celeba``, ``cub``, ``waterbirds``) read from ``dataset_root`` with
     ``dataset_options`` (e.g. ``{"target": "Smiling", "sensitive": "Male"}``, see
     :func:`bamu_core.data.load_dataset`). ``image_size``, ``mean`` and ``std`` apply to the last two;
