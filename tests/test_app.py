@@ -360,8 +360,10 @@ def test_auto_is_the_default_and_shows_what_it_tried(app, monkeypatch):
     run = app.session_state["last_run"]
     assert run.method == "auto" and [c["label"] for c in run.search["candidates"]] == ["dfr balanced", "dfr all"]
     tables = [d.value for d in app.dataframe if "candidate" in getattr(d.value, "columns", [])]
-    assert tables and len(tables[0]) == 2 and tables[0]["candidate"].str.contains("chosen").sum() == (
-        1 if run.search["chosen"] else 0
+    assert (
+        tables
+        and len(tables[0]) == 2
+        and tables[0]["candidate"].str.contains("chosen").sum() == (1 if run.search["chosen"] else 0)
     )
     app.switch_page("pages/compare.py")
     settle(app)

@@ -63,7 +63,10 @@ def test_auto_returns_the_best_admissible_candidate_and_lists_them(quick_run, sp
     model = split[0]
     search = quick_run.extras["auto"]
     assert quick_run.status == "ok", quick_run.message
-    assert [c.label for c in search.candidates] == ["dfr balanced", "dfr all", "finetune lr x1"]
+    labels = [c.label for c in search.candidates]
+    assert labels[:2] == ["dfr balanced", "dfr all"] and labels[2].startswith("finetune lr ")
+    cal = search.calibration["finetune"]  # the range test placed the rate the candidate ran at
+    assert cal.probes and search.candidates[2].overrides["lr"] == pytest.approx(cal.lr)
     judged = [c for c in search.candidates if c.admissible]
     best = max(judged, key=lambda c: c.gain)
     assert search.chosen == best.label and best.gain > search.gain_noise > 0
@@ -179,3 +182,17 @@ def test_a_model_that_gives_nan_is_returned_unchanged_and_not_a_success(split, b
     res = get_method("auto").run(poisoned, forget, retain, intensity=0.5, val=binary_digits.val, hyperparameters=QUICK)
     assert res.status not in ("ok", "stopped_early") and res.chosen_step == 0
     assert not any(c.gain for c in res.extras["auto"].candidates if c.gain is not None)
+
+
+def test_the_range_test_lowers_a_rate_that_breaks_the_model_and_caches_it(split, binary_digits):
+    from bamu_core.unlearn._calibrate import FACTORS, calibrate_lr
+
+    model, forget, retain = split
+    options = dict(intensity=0.5, table_lr=0.1, bound=0.01, device="cpu", seed=0)
+    cal = calibrate_lr("finetune", model, forget, retain, binary_digits.val, **options)
+    rates = [lr for lr, _ in cal.probes]
+    assert rates == pytest.approx([0.1 * f for f in FACTORS[: len(rates)]])  # largest first
+    assert cal.lr < 0.1 and all(drop > 0.01 for _, drop in cal.probes[:-1])  # the large ones broke it
+    assert cal.within_bound == (cal.probes[-1][1] <= 0.01 + 0.05)
+    again = calibrate_lr("finetune", model, forget, retain, binary_digits.val, **options)
+    assert again.cached and again.lr == cal.lr

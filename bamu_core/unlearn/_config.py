@@ -258,7 +258,7 @@ class AutoConfig(CommonConfig):
         "methods tried, cheapest first (counterfactual only where the data has counterfactual images)",
     )
     lr_scales: list[float] = fixed(
-        [1.0, 3.0], "multipliers of each training method's learning rate at this intensity (one candidate each)"
+        [1.0, 0.33], "multipliers of each training method's calibrated learning rate (one candidate each)"
     )
     choose_fraction: float = fixed(
         0.5, "share of the validation split held out to choose between candidates (they select on the rest)"

@@ -19,7 +19,10 @@ the original model is returned with status ``no_change``.
 Candidates, cheapest first (``candidates``): ``dfr`` on a group x class balanced sample and on
 every fit-half image; then every training method (``balanced_finetune``, ``finetune``, ``ga``,
 ``lora``, ``distill``; ``counterfactual`` where the data has counterfactual images) at its
-intensity-table settings with its learning rate multiplied by each of ``lr_scales``. Scenario
+intensity-table settings, its learning rate calibrated on this model by a short range test
+(:mod:`bamu_core.unlearn._calibrate`: the largest of the table's rate x 3, x 1, x 1/3, ... whose
+few probe steps keep validation accuracy within the bound) and multiplied by each of
+``lr_scales``. Scenario
 tables are not used: the search is the same on any model and data. Every candidate runs at the
 run's intensity and accuracy bound.
 
@@ -44,6 +47,7 @@ from ..data import ImageData
 from ..errors import BamuInputError
 from ..progress import ProgressEvent
 from ._api import Outcome, RunContext, UnlearningMethod, get_method, register_method
+from ._calibrate import calibrate_lr
 from ._intensity import resolve_hyperparameters
 from ._select import Judge
 
@@ -70,6 +74,7 @@ class Candidate:
     label: str
     method: str
     overrides: dict
+    lr_scale: float | None = None  # a training method: its rate is this times the calibrated one
     status: str = "skipped"  # the candidate's own status, or "skipped" / "failed"
     message: str = ""
     seconds: float = 0.0
@@ -101,10 +106,12 @@ class AutoSearch:
     chosen_method: str | None = None
     chosen_hyperparameters: dict = field(default_factory=dict)
     gain_noise: float | None = None
+    calibration: dict = field(default_factory=dict)  # method -> LRCalibration
 
     def to_json(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k != "candidates"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("candidates", "calibration")}
         out["candidates"] = [c.to_json() for c in self.candidates]
+        out["calibration"] = {m: c.to_json() for m, c in self.calibration.items()}
         return out
 
 
@@ -144,7 +151,7 @@ def _plan(ctx: RunContext, names: list[str], scales: list[float]) -> list[Candid
             plan.append(Candidate(name, name, {}))
             continue
         for s in scales:
-            plan.append(Candidate(f"{name} lr x{s:g}", name, {"lr": float(lr) * float(s)}))
+            plan.append(Candidate(f"{name} lr x{s:.2g}", name, {}, lr_scale=float(s)))
     return plan
 
 
@@ -253,6 +260,25 @@ class AutoMethod(UnlearningMethod):
 
             t0 = time.perf_counter()
             try:
+                if cand.lr_scale is not None:
+                    cal = search.calibration.get(cand.method)
+                    if cal is None:
+                        cal = search.calibration[cand.method] = calibrate_lr(
+                            cand.method,
+                            ctx.model,
+                            ctx.forget,
+                            ctx.retain,
+                            fit,
+                            intensity=ctx.intensity,
+                            table_lr=float(resolve_hyperparameters(cand.method, ctx.intensity)["lr"]),
+                            bound=float(rule["max_accuracy_drop"]),
+                            device=ctx.device,
+                            seed=ctx.seed,
+                            rule=rule,
+                            should_stop=lambda: user_stop() or time.perf_counter() >= deadline,
+                        )
+                    cand.overrides = {"lr": cal.lr * cand.lr_scale}
+                    cand.label = f"{cand.method} lr {cal.lr * cand.lr_scale:.2g}"
                 res = get_method(cand.method).run(
                     ctx.model,
                     ctx.forget,
