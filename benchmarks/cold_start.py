@@ -5,7 +5,8 @@ first use, nothing is cached), opens it in headless Chromium, waits for the buil
 runs unlearning with the default settings of the Unlearn page and stops the clock when the radar
 chart of the result is drawn. Prints one JSON line and writes ``benchmarks/out/cold_start.json``.
 
-    .venv/bin/python -m benchmarks.cold_start            # default method (newton)
+    .venv/bin/python -m benchmarks.cold_start            # the page's default method (auto)
+    .venv/bin/python -m benchmarks.cold_start --method newton
     .venv/bin/python -m benchmarks.cold_start --method ga
 
 Needs ``/usr/bin/chromium``. The browser flow is the one of ``tests/test_e2e_browser.py``.

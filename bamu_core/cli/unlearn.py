@@ -161,6 +161,10 @@ def _cmd_unlearn(args) -> dict:
     from ..unlearn import status_label
 
     print(f"status {run.status} ({status_label(run.status)}): {run.message}")
+    sel = run.selection or {}
+    if sel.get("validation_per_group"):
+        groups = ", ".join(f"{g} {n}" for g, n in sel["validation_per_group"].items())
+        print(f"checkpoints judged on {sel['validation_images']} labelled validation images ({groups})")
     print(
         f"unlearning took {run.seconds:.2f} s ({run.steps} steps, chose step {run.chosen_step}); test split evaluated "
         "once per model"

@@ -378,4 +378,14 @@ class Judge:
             "chosen_step": self.best_step,
             "val_gain": self.best_gain,
             "val_gain_noise": self.noise,
+            "validation_images": 0 if self.val is None else len(self.val),
+            "validation_per_group": self.images_per_group(),
         }
+
+    def images_per_group(self) -> dict:
+        """The validation images that judge checkpoints, per group of the active attribute."""
+        if self.val is None:
+            return {}
+        names = self.val.group_names[self.val.group_attr]
+        counts = np.bincount(self.val.groups, minlength=len(names))
+        return {names[v]: int(n) for v, n in enumerate(counts) if n}

@@ -354,6 +354,12 @@ class AutoMethod(UnlearningMethod):
                     f"{base.val_acc:.3f} -> {c.val_acc:.3f}"
                 )
         message += f"; {sizes}"
+        fewest = min(search.choose_per_group.values())
+        if fewest < 20:
+            message += (
+                f"; the held-out half has only {fewest} images in its smallest group: the choice is uncertain "
+                "(label more validation images)"
+            )
         return model, Outcome(
             status=status,
             message=message,
