@@ -155,6 +155,11 @@ class GradientAscentConfig(LoopConfig):
 
     forget_weight: float = fixed(1.0, "weight of the ascent term on the forget set")
     retain_weight: float = fixed(4.0, "weight of the cross-entropy on the retain set (0: no retain stream)")
+    balance: str = fixed(
+        "none",
+        "'group': the retain cross-entropy weights every group x class cell equally (removes the shortcut "
+        "rather than the class; auto uses it)",
+    )
 
 
 @dataclass
@@ -169,6 +174,11 @@ class LoRAConfig(LoopConfig):
     )
     forget_weight: float = fixed(1.0, "weight of the ascent term on the forget set")
     retain_weight: float = fixed(4.0, "weight of the cross-entropy on the retain set (0: no retain stream)")
+    balance: str = fixed(
+        "none",
+        "'group': the retain cross-entropy weights every group x class cell equally (removes the shortcut "
+        "rather than the class; auto uses it)",
+    )
 
 
 @dataclass
@@ -179,6 +189,11 @@ class DistillationConfig(LoopConfig):
     forget_weight: float = fixed(1.0, "weight of the KL maximised on the forget set")
     retain_weight: float = fixed(0.5, "weight of the KL to the teacher on the retain set")
     ce_weight: float = fixed(4.0, "weight of the cross-entropy on the retain set")
+    balance: str = fixed(
+        "none",
+        "'group': the retain cross-entropy weights every group x class cell equally (removes the shortcut "
+        "rather than the class; auto uses it)",
+    )
 
 
 @dataclass

@@ -9,7 +9,35 @@ import torch.nn.functional as F
 from ._api import RunContext
 from ._loop import Stream, Tally
 
-__all__ = ["make_streams", "ascent_loss", "kl_to_teacher"]
+__all__ = ["make_streams", "ascent_loss", "kl_to_teacher", "retain_weights", "retain_ce"]
+
+#: Values of the ``balance`` hyper-parameter of ``ga``, ``lora`` and ``distill``.
+BALANCES = ("none", "group")
+
+
+def retain_weights(ctx: RunContext) -> torch.Tensor | None:
+    """Per retain image weights (on the run's device) for ``balance="group"``: every group x class
+    cell of the retain set weighs the same, so the retain term teaches that the bias attribute does
+    not predict the class (the shortcut is removed rather than the class); ``None`` for ``"none"``."""
+    from ..errors import BamuInputError
+    from .balanced_finetune import cell_weights
+
+    balance = ctx.hp.get("balance", "none")
+    if balance not in BALANCES:
+        raise BamuInputError(f"balance must be one of {', '.join(BALANCES)}, got {balance!r}")
+    if balance == "none" or len(ctx.retain) == 0:
+        return None
+    k = int(ctx.retain.labels.max()) + 1
+    w, _ = cell_weights(ctx.retain.labels, ctx.retain.groups, k)
+    return torch.as_tensor(w, device=ctx.device)
+
+
+def retain_ce(out: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Cross-entropy of a retain batch, weighted by ``weights[idx]`` (normalised) when given."""
+    if weights is None:
+        return F.cross_entropy(out.float(), y)
+    w = weights[idx]
+    return (F.cross_entropy(out.float(), y, reduction="none") * w).sum() / w.sum()
 
 
 def make_streams(
@@ -27,17 +55,26 @@ def make_streams(
     return out
 
 
-def ascent_loss(net: nn.Module, b: dict, tally: Tally, *, forget_weight: float, retain_weight: float) -> torch.Tensor:
-    """``-forget_weight * CE(forget) + retain_weight * CE(retain)``."""
+def ascent_loss(
+    net: nn.Module,
+    b: dict,
+    tally: Tally,
+    *,
+    forget_weight: float,
+    retain_weight: float,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``-forget_weight * CE(forget) + retain_weight * CE(retain)`` (the retain term weighted by
+    ``weights``, see :func:`retain_weights`)."""
     x, y, *_ = b["forget"]
     out = net(x)
     tally.add("forget", out, y)
     loss = -forget_weight * F.cross_entropy(out.float(), y)
     if "retain" in b and retain_weight > 0:
-        xr, yr, *_ = b["retain"]
+        xr, yr, _g, ir = b["retain"]
         out_r = net(xr)
         tally.add("retain", out_r, yr)
-        loss = loss + retain_weight * F.cross_entropy(out_r.float(), yr)
+        loss = loss + retain_weight * retain_ce(out_r, yr, ir, weights)
     return loss
 
 

@@ -19,12 +19,13 @@ the original model is returned with status ``no_change``.
 Candidates, cheapest first (``candidates``): ``dfr`` on a group x class balanced sample and on
 every fit-half image; then every training method (``balanced_finetune``, ``finetune``, ``ga``,
 ``lora``, ``distill``; ``counterfactual`` where the data has counterfactual images) at its
-intensity-table settings, its learning rate calibrated on this model by a short range test
-(:mod:`bamu_core.unlearn._calibrate`: the largest of the table's rate x 3, x 1, x 1/3, ... whose
-few probe steps keep validation accuracy within the bound) and multiplied by each of
-``lr_scales``. Scenario
-tables are not used: the search is the same on any model and data. Every candidate runs at the
-run's intensity and accuracy bound.
+intensity-table settings (``ga``, ``lora`` and ``distill`` with their retain term
+group-balanced, ``balance="group"``, so that they remove the shortcut rather than the class), its
+learning rate calibrated on this model by a short range test (:mod:`bamu_core.unlearn._calibrate`:
+the largest of the table's rate x 3, x 1, x 1/3, ... whose few probe steps keep validation accuracy
+within the bound) and multiplied by each of ``lr_scales``. Scenario tables are not used: the
+search is the same on any model and data. Every candidate runs at the run's intensity and
+accuracy bound.
 
 Budget: ``budget_s`` seconds for the whole search (default 600 on a CPU, 300 on a GPU); the
 candidate running when it runs out is stopped (its best checkpoint so far is judged), the ones
@@ -64,6 +65,8 @@ _RULE_KEYS = (
     "noise_factor",
     "eval_every",
 )
+#: Methods whose retain term auto group-balances (``balance="group"``).
+_BALANCED = ("ga", "lora", "distill")
 _TRAINING = ("balanced_finetune", "finetune", "ga", "lora", "distill", "counterfactual", "random_label")
 
 
@@ -150,8 +153,9 @@ def _plan(ctx: RunContext, names: list[str], scales: list[float]) -> list[Candid
         if lr is None or name not in _TRAINING:
             plan.append(Candidate(name, name, {}))
             continue
+        fixed = {"balance": "group"} if name in _BALANCED else {}
         for s in scales:
-            plan.append(Candidate(f"{name} lr x{s:.2g}", name, {}, lr_scale=float(s)))
+            plan.append(Candidate(f"{name} lr x{s:.2g}", name, dict(fixed), lr_scale=float(s)))
     return plan
 
 
@@ -274,10 +278,10 @@ class AutoMethod(UnlearningMethod):
                             bound=float(rule["max_accuracy_drop"]),
                             device=ctx.device,
                             seed=ctx.seed,
-                            rule=rule,
+                            rule={**rule, **cand.overrides},
                             should_stop=lambda: user_stop() or time.perf_counter() >= deadline,
                         )
-                    cand.overrides = {"lr": cal.lr * cand.lr_scale}
+                    cand.overrides = {**cand.overrides, "lr": cal.lr * cand.lr_scale}
                     cand.label = f"{cand.method} lr {cal.lr * cand.lr_scale:.2g}"
                 res = get_method(cand.method).run(
                     ctx.model,

@@ -11,11 +11,10 @@ from __future__ import annotations
 import copy
 
 import torch
-import torch.nn.functional as F
 
 from ._api import RunContext, UnlearningMethod, register_method
 from ._loop import run_loop
-from ._objectives import kl_to_teacher, make_streams
+from ._objectives import kl_to_teacher, make_streams, retain_ce, retain_weights
 
 
 @register_method("distill")
@@ -29,10 +28,11 @@ class Distillation(UnlearningMethod):
             p.requires_grad_(False)
         streams = make_streams(ctx, forget=True, retain=True)
         t = float(hp["temperature"])
+        weights = retain_weights(ctx)
 
         def loss_fn(b, tally):
             xf, yf, *_ = b["forget"]
-            xr, yr, *_ = b["retain"]
+            xr, yr, _g, ir = b["retain"]
             with torch.no_grad():
                 tf, tr = teacher(xf), teacher(xr)
             sf, sr = student(xf), student(xr)
@@ -40,7 +40,7 @@ class Distillation(UnlearningMethod):
             tally.add("retain", sr, yr)
             return (
                 hp["retain_weight"] * kl_to_teacher(sr, tr, t)
-                + hp["ce_weight"] * F.cross_entropy(sr.float(), yr)
+                + hp["ce_weight"] * retain_ce(sr, yr, ir, weights)
                 - hp["forget_weight"] * kl_to_teacher(sf, tf, t)
             )
 

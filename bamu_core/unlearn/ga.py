@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._api import RunContext, UnlearningMethod, register_method
 from ._loop import run_loop
-from ._objectives import ascent_loss, make_streams
+from ._objectives import ascent_loss, make_streams, retain_weights
 
 
 @register_method("ga")
@@ -15,8 +15,12 @@ class GradientAscent(UnlearningMethod):
         hp, net = ctx.hp, ctx.model
         streams = make_streams(ctx, forget=True, retain=hp["retain_weight"] > 0)
 
+        weights = retain_weights(ctx)
+
         def loss_fn(b, tally):
-            return ascent_loss(net, b, tally, forget_weight=hp["forget_weight"], retain_weight=hp["retain_weight"])
+            return ascent_loss(
+                net, b, tally, forget_weight=hp["forget_weight"], retain_weight=hp["retain_weight"], weights=weights
+            )
 
         params = [p for p in net.parameters() if p.requires_grad]
         return net, run_loop(ctx, net=net, params=params, streams=streams, loss_fn=loss_fn)

@@ -24,7 +24,7 @@ from .._compat import import_torchvision
 from ..errors import BamuInputError
 from ._api import Outcome, RunContext, UnlearningMethod, register_method
 from ._loop import run_loop
-from ._objectives import ascent_loss, make_streams
+from ._objectives import ascent_loss, make_streams, retain_weights
 
 __all__ = ["LoRAAdapter", "lora_targets"]
 
@@ -97,8 +97,12 @@ class LoRAUnlearning(UnlearningMethod):
         params = [p for p in pm.parameters() if p.requires_grad]
         streams = make_streams(ctx, forget=True, retain=hp["retain_weight"] > 0)
 
+        weights = retain_weights(ctx)
+
         def loss_fn(b, tally):
-            return ascent_loss(pm, b, tally, forget_weight=hp["forget_weight"], retain_weight=hp["retain_weight"])
+            return ascent_loss(
+                pm, b, tally, forget_weight=hp["forget_weight"], retain_weight=hp["retain_weight"], weights=weights
+            )
 
         outcome = run_loop(ctx, net=pm, params=params, streams=streams, loss_fn=loss_fn)
         state = {k: v.detach().to("cpu").clone() for k, v in peft.get_peft_model_state_dict(pm).items()}
