@@ -196,3 +196,36 @@ def test_the_range_test_lowers_a_rate_that_breaks_the_model_and_caches_it(split,
     assert cal.within_bound == (cal.probes[-1][1] <= 0.01 + 0.05)
     again = calibrate_lr("finetune", model, forget, retain, binary_digits.val, **options)
     assert again.cached and again.lr == cal.lr
+
+
+def test_group_balance_weights_every_retain_cell_equally(split):
+    from types import SimpleNamespace
+
+    from bamu_core.unlearn._objectives import retain_ce, retain_weights
+
+    _model, _forget, retain = split
+    ctx = SimpleNamespace(hp={"balance": "group"}, retain=retain, device=torch.device("cpu"))
+    w = retain_weights(ctx).numpy()
+    k = int(retain.labels.max()) + 1
+    cells = retain.groups * k + retain.labels
+    totals = [w[cells == c].sum() for c in np.unique(cells)]
+    assert np.allclose(totals, totals[0])  # every group x class cell weighs the same in total
+    assert retain_weights(SimpleNamespace(hp={"balance": "none"}, retain=retain, device="cpu")) is None
+    with pytest.raises(BamuInputError, match="balance"):
+        retain_weights(SimpleNamespace(hp={"balance": "odd"}, retain=retain, device="cpu"))
+    out = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+    y = torch.tensor([0, 0, 0])
+    weights = torch.tensor([1.0, 3.0, 0.0])
+    per = torch.nn.functional.cross_entropy(out, y, reduction="none")
+    assert float(retain_ce(out, y, torch.arange(3), weights)) == pytest.approx(float((per[0] + 3 * per[1]) / 4))
+
+
+def test_ga_with_group_balance_runs_and_differs_from_plain_ga(split, binary_digits):
+    model, forget, retain = split
+    hp = {"steps": 4, "eval_every": 2, "batch_size": 16}
+    plain = get_method("ga").run(model, forget, retain, intensity=1.0, val=None, hyperparameters=hp)
+    bal = get_method("ga").run(
+        model, forget, retain, intensity=1.0, val=None, hyperparameters={**hp, "balance": "group"}
+    )
+    a, b = plain.model.state_dict(), bal.model.state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)
