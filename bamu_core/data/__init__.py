@@ -23,6 +23,7 @@ from .scenarios import (
     register_scenario,
     scenario_summary,
 )
+from .utkface import check_bias, default_utkface_root
 from .waterbirds import load_waterbirds
 
 __all__ = [
@@ -47,6 +48,8 @@ __all__ = [
     "scenario_summary",
     "SCENARIOS",
     "default_cifar_root",
+    "default_utkface_root",
+    "check_bias",
     "checkerboard_patch",
     "CIFAR_CLASSES",
     "DIGIT_COLOURS",
