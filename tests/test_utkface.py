@@ -60,7 +60,7 @@ def test_scenario_fields(faces):
     assert faces.test.group_names["race"] == ["white", "asian", "indian", "other"]
     assert set(faces.group_attrs) == {"race", "gender"}
     assert faces.image_shape == (3, 32, 32)
-    assert faces.options["minority_cell"] == "female/indian"
+    assert faces.options["minority_cell"] == "female/white"
     assert faces.options["minority_share"] == 0.05
     assert faces.options["image_size"] == 32
     assert faces.title and faces.default_arch == faces.baseline["arch"]
@@ -88,17 +88,18 @@ def test_splits_are_disjoint_and_match_the_scenario():
 @needs_data
 def test_minority_cell_is_subsampled_to_its_share(faces):
     train = _cells(faces.train)
-    indian, female = UTKFACE_RACES.index("indian"), UTKFACE_GENDERS.index("female")
+    white, female = UTKFACE_RACES.index("white"), UTKFACE_GENDERS.index("female")
     full = load_scenario("utkface-gender", minority_share=1.0, **SMALL)
-    pool = _cells(full.train)[indian, female]
-    assert train[indian, female] == round(0.05 * pool)
-    assert train[indian, female] < 0.1 * train[UTKFACE_RACES.index("white"), female]
+    pool = _cells(full.train)[white, female]
+    assert pool == 2599 - 150  # every female/white image not in val / test
+    assert train[white, female] == round(0.05 * pool)
+    assert f"keeps {round(0.05 * pool):,} of the {pool:,} female/white" in faces.bias
     # the other cells are untouched
     other = np.ones_like(train, dtype=bool)
-    other[indian, female] = False
+    other[white, female] = False
     assert np.array_equal(train[other], _cells(full.train)[other])
     none = load_scenario("utkface-gender", minority_share=0.0, **SMALL)
-    assert _cells(none.train)[indian, female] == 0
+    assert _cells(none.train)[white, female] == 0
 
 
 @needs_data
@@ -121,21 +122,22 @@ def test_seed_changes_the_split_and_the_minority_subsample():
     sb = load_scenario("utkface-gender", seed=1, **SMALL)
     assert minority
     assert not torch.equal(sa.test.images_u8, sb.test.images_u8)
-    fi = (sa.train.attrs["race"] == UTKFACE_RACES.index("indian")) & (sa.train.labels == 0)
-    fj = (sb.train.attrs["race"] == UTKFACE_RACES.index("indian")) & (sb.train.labels == 0)
+    fi = (sa.train.attrs["race"] == UTKFACE_RACES.index("white")) & (sa.train.labels == 0)
+    fj = (sb.train.attrs["race"] == UTKFACE_RACES.index("white")) & (sb.train.labels == 0)
     assert fi.sum() == fj.sum()
     assert not torch.equal(sa.train.images_u8[fi], sb.train.images_u8[fj])
 
 
 @needs_data
 def test_other_minority_cell_and_sizes():
-    sc = load_scenario("utkface-gender", minority_cell="asian/male", val_per_cell=10, test_per_cell=20, **SMALL)
-    assert sc.options["minority_cell"] == "male/asian"
+    sc = load_scenario("utkface-gender", minority_cell="indian/female", val_per_cell=10, test_per_cell=20, **SMALL)
+    assert sc.options["minority_cell"] == "female/indian"
     assert (_cells(sc.val) == 10).all() and (_cells(sc.test) == 20).all()
-    assert "male/asian" in sc.title
+    assert "female/indian" in sc.title
+    assert _cells(sc.train)[UTKFACE_RACES.index("indian"), 0] == round(0.05 * (707 - 30))
     capped = load_scenario("utkface-gender", max_train_per_cell=40, **SMALL)
     train = _cells(capped.train)
-    assert train.max() == 40 and train[UTKFACE_RACES.index("indian"), 0] == 2
+    assert train.max() == 40 and train[UTKFACE_RACES.index("white"), 0] == 2
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,11 @@ groups (white, asian, indian, other).
 
 Splits are seeded, per race x gender cell: validation and test are **balanced** (the same number
 of images in every cell), and the training split takes the rest, except that of the minority cell
-(``female/indian`` by default) it keeps only ``minority_share`` (5 %). A model trained on it calls
-too many Indian women "male", so its test positive rate (class 1 = male) and its false-positive
-rate differ between races: a demographic-parity and equalized-odds gap over ``race``.
+(``female/white`` by default) it keeps only ``minority_share`` (5 %). A model trained on it calls
+too many white women "male", so its test positive rate (class 1 = male) and its false-positive
+rate differ between races: a demographic-parity and equalized-odds gap over ``race``. (Removing
+Indian women instead, even all of them, left no gap beyond chance in a small CNN: it recognised
+them from the women of the other races.)
 :func:`check_bias` measures both gaps on the test split with bootstrap intervals and compares them
 with a permutation estimate of how large they are by chance alone.
 
@@ -52,7 +54,7 @@ UTKFACE_STD = (0.242, 0.220, 0.219)
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 128
 _CACHE_VERSION = 1
 #: The baseline recipe: a small CNN from scratch (no downloads), a few minutes on two CPU cores.
-UTKFACE_BASELINE = {"arch": "small_cnn", "epochs": 10, "lr": 1e-3, "batch_size": 64}
+UTKFACE_BASELINE = {"arch": "small_cnn", "epochs": 10, "lr": 3e-3, "batch_size": 64}
 
 
 def default_utkface_root() -> Path | None:
@@ -234,7 +236,7 @@ def _split_indices(race: np.ndarray, gender: np.ndarray, opts: _Options) -> tupl
 def utkface_split_paths(
     *,
     utkface_root: str | os.PathLike | None = None,
-    minority_cell: str = "female/indian",
+    minority_cell: str = "female/white",
     minority_share: float = 0.05,
     val_per_cell: int = 50,
     test_per_cell: int = 100,
@@ -266,13 +268,13 @@ def _cell_counts(race: np.ndarray, gender: np.ndarray) -> np.ndarray:
 
 @register_scenario(
     "utkface-gender",
-    "UTKFace faces (local folder): predict gender; Indian women are rare in training, race is the group",
+    "UTKFace faces (local folder): predict gender; white women are rare in training, race is the group",
 )
 def utkface_gender(
     *,
     utkface_root: str | os.PathLike | None = None,
     image_size: int = 64,
-    minority_cell: str = "female/indian",
+    minority_cell: str = "female/white",
     minority_share: float = 0.05,
     val_per_cell: int = 50,
     test_per_cell: int = 100,
@@ -288,7 +290,7 @@ def utkface_gender(
         ``../shared/data/utkface`` beside the checkout or the working directory).
     image_size : int, default 64
         Images are resized to ``image_size`` x ``image_size`` (16..128).
-    minority_cell : str, default "female/indian"
+    minority_cell : str, default "female/white"
         The gender/race cell made rare in training.
     minority_share : float, default 0.05
         Share of that cell's training pool kept in training (0 removes it, 1 keeps it all).
