@@ -6,6 +6,8 @@ Images are loaded at 32 px (the first load decodes them once into the session's 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -210,3 +212,28 @@ def test_check_bias_on_fixed_rules(faces):
     assert 0 < bright.dp_p < 0.05
     assert "beyond noise" in bright.summary()
     assert bright.as_dict()["attr"] == "race"
+
+
+def test_cli_lists_the_scenario(capsys):
+    from bamu_core.cli import main
+
+    assert main(["scenarios"]) == 0
+    assert "utkface-gender" in capsys.readouterr().out
+
+
+@needs_data
+def test_cli_audits_a_checkpoint_on_the_scenario(tmp_path, capsys):
+    """``bamu audit --scenario utkface-gender`` with a (untrained) small CNN: race groups, 800 test images."""
+    from bamu_core.cli import main
+    from bamu_core.models import build_model, save_weights
+
+    torch.manual_seed(0)
+    ckpt = tmp_path / "faces.safetensors"
+    save_weights(build_model("small_cnn", num_classes=2), ckpt)
+    out = tmp_path / "audit.json"
+    argv = ["audit", "--scenario", "utkface-gender", "--model", str(ckpt), "--arch", "small_cnn", "--json", str(out)]
+    assert main([*argv, "--saliency-per-group", "0"]) == 0
+    result = json.loads(out.read_text())
+    assert {g["group"] for g in result["groups"]} == set(UTKFACE_RACES)
+    assert sum(g["n"] for g in result["groups"]) == 800
+    assert "female/white" in capsys.readouterr().out
