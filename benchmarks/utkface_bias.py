@@ -57,7 +57,7 @@ def run(seeds: list[int], threads: int, reference: bool) -> None:
             row = {
                 "seed": seed,
                 "variant": variant,
-                "options": sc.options,
+                "options": {k: v for k, v in sc.options.items() if k != "utkface_root"},  # no local paths
                 "recipe": info.recipe,
                 "train_seconds": round(seconds, 1),
                 "threads": threads,
@@ -105,7 +105,9 @@ def report() -> str:
         f"protocol). Device: {DEVICE} (torch {rows[0]['torch']}, {rows[0]['threads']} thread(s) per run). Recipe: "
         f"`{recipe['arch']}` from scratch, {recipe['epochs']} epochs, {recipe['optimizer']} lr {recipe['lr']}, "
         f"batch {recipe['batch_size']}, {rows[0]['options']['image_size']} px. Minority cell: "
-        f"{rows[0]['options']['minority_cell']} (share {rows[0]['options']['minority_share']:.0%} in the biased variant).",
+        f"{rows[0]['options']['minority_cell']} (share {rows[0]['options']['minority_share']:.0%} in the biased variant). "
+        "Training seconds are wall-clock times with other jobs sharing the cores (and seeds run side by side), so they "
+        "are upper bounds.",
         "",
         "Test split: balanced, 100 images per race x gender cell (800). DP / EO: demographic-parity and",
         "equalized-odds differences over race (male = positive), with 95 % bootstrap intervals; chance: the 95 %",
@@ -118,11 +120,22 @@ def report() -> str:
     for row in rows:
         c = row["check"]
         lines.append(
-            f"| {row['variant']} | {row['seed']} | {row['n_train']:,} | {row['train_cells'][row['options']['minority_cell']]} | "
+            f"| {row['variant']} | {row['seed']} | {row['n_train']:,} | {row['train_cells'][row['options']['minority_cell']]:,} | "
             f"{row['train_seconds']:.0f} | {c['accuracy']:.3f} | {c['cell_accuracy'][row['options']['minority_cell']]:.2f} | "
             f"{_ci(c, 'dp')} | {c['dp_null']:.3f} ({c['dp_p']:.3f}) | {_ci(c, 'eo')} | "
             f"{c['eo_null']:.3f} ({c['eo_p']:.3f}) | {'yes' if c['beyond_noise'] else 'no'} |"
         )
+    by = {(row["variant"], row["seed"]): row["check"] for row in rows}
+    biased, reference = list(VARIANTS)
+    pairs = sorted(seed for variant, seed in by if variant == biased and (reference, seed) in by)
+    if pairs:
+        lines += ["", "What removing the minority cell adds (biased minus reference, same seed and test split):", ""]
+        for seed in pairs:
+            b, r = by[(biased, seed)], by[(reference, seed)]
+            lines.append(
+                f"- seed {seed}: race DP {b['dp'] - r['dp']:+.3f}, race EO {b['eo'] - r['eo']:+.3f}, "
+                f"accuracy {b['accuracy'] - r['accuracy']:+.3f}"
+            )
     lines += ["", "Accuracy per gender/race cell (test, 100 images each):", ""]
     cells = list(rows[0]["check"]["cell_accuracy"])
     lines += ["| variant | seed | " + " | ".join(cells) + " |", "|---|---|" + "---|" * len(cells)]
