@@ -15,7 +15,9 @@ differences over race (class 1 = male positive) with 95 % group-stratified boots
 permuted within each true class (2,000 permutations), with its p-value. As a second noise
 reference the same recipe is trained on the same split with the minority cell kept whole
 (``minority_share=1``); its gaps show what the model does without the removal. Rows accumulate in
-``results/utkface_bias.jsonl`` (a rerun of a seed replaces its rows in the report).
+``results/utkface_bias.jsonl`` (a rerun of a seed replaces its rows in the report). With
+``--minority-cell female/indian --no-reference`` the same is measured with another cell made rare
+(the reference keeps every cell whole, so it is the same model for every cell).
 """
 
 from __future__ import annotations
@@ -42,14 +44,15 @@ DEVICE = "CPU, 2 shared cores"
 VARIANTS = {"biased": {}, "reference (minority kept whole)": {"minority_share": 1.0}}
 
 
-def run(seeds: list[int], threads: int, reference: bool) -> None:
+def run(seeds: list[int], threads: int, reference: bool, minority_cell: str | None = None) -> None:
     torch.set_num_threads(threads)
     HERE.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
         for variant, options in VARIANTS.items():
             if options and not reference:
                 continue
-            sc = load_scenario("utkface-gender", seed=seed, **options)
+            cell = {} if minority_cell is None else {"minority_cell": minority_cell}
+            sc = load_scenario("utkface-gender", seed=seed, **cell, **options)
             start = time.perf_counter()
             model, info = train_baseline(sc, seed=seed, use_cache=False)
             seconds = time.perf_counter() - start
@@ -75,7 +78,9 @@ def run(seeds: list[int], threads: int, reference: bool) -> None:
             }
             with open(ROWS, "a") as fh:  # one line per write: concurrent seeds do not interleave
                 fh.write(json.dumps(row) + "\n")
-            print(f"seed {seed} {variant}: {seconds:.0f} s; {result.summary()}", flush=True)
+            print(
+                f"{sc.options['minority_cell']} seed {seed} {variant}: {seconds:.0f} s; {result.summary()}", flush=True
+            )
 
 
 def _rows() -> list[dict]:
@@ -84,8 +89,11 @@ def _rows() -> list[dict]:
         for line in ROWS.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
-                latest[(row["seed"], row["variant"])] = row
-    return [latest[k] for k in sorted(latest, key=lambda k: (list(VARIANTS).index(k[1]), k[0]))]
+                latest[(row["options"]["minority_cell"], row["variant"], row["seed"])] = row
+    order = {"female/white": 0}  # the scenario's default first
+    return [
+        latest[k] for k in sorted(latest, key=lambda k: (order.get(k[0], 1), k[0], list(VARIANTS).index(k[1]), k[2]))
+    ]
 
 
 def _ci(check: dict, key: str) -> str:
@@ -104,8 +112,8 @@ def report() -> str:
         "Written by `python -m benchmarks.utkface_bias report` from `utkface_bias.jsonl` (see the script for the",
         f"protocol). Device: {DEVICE} (torch {rows[0]['torch']}, {rows[0]['threads']} thread(s) per run). Recipe: "
         f"`{recipe['arch']}` from scratch, {recipe['epochs']} epochs, {recipe['optimizer']} lr {recipe['lr']}, "
-        f"batch {recipe['batch_size']}, {rows[0]['options']['image_size']} px. Minority cell: "
-        f"{rows[0]['options']['minority_cell']} (share {rows[0]['options']['minority_share']:.0%} in the biased variant). "
+        f"batch {recipe['batch_size']}, {rows[0]['options']['image_size']} px. Share of the minority cell kept in "
+        f"the biased variant: {rows[0]['options']['minority_share']:.0%} (the scenario's default cell is female/white). "
         "Training seconds are wall-clock times with other jobs sharing the cores (and seeds run side by side), so they "
         "are upper bounds.",
         "",
@@ -113,35 +121,37 @@ def report() -> str:
         "equalized-odds differences over race (male = positive), with 95 % bootstrap intervals; chance: the 95 %",
         "quantile of the gap with race permuted within each true class, p its permutation p-value.",
         "",
-        "| variant | seed | train imgs | minority train | train s | test acc | minority acc | race DP "
+        "| minority cell | variant | seed | train imgs | minority train | train s | test acc | minority acc | race DP "
         "[95 % CI] | DP chance (p) | race EO [95 % CI] | EO chance (p) | beyond noise |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         c = row["check"]
         lines.append(
-            f"| {row['variant']} | {row['seed']} | {row['n_train']:,} | {row['train_cells'][row['options']['minority_cell']]:,} | "
+            f"| {row['options']['minority_cell']} | {row['variant']} | {row['seed']} | {row['n_train']:,} | {row['train_cells'][row['options']['minority_cell']]:,} | "
             f"{row['train_seconds']:.0f} | {c['accuracy']:.3f} | {c['cell_accuracy'][row['options']['minority_cell']]:.2f} | "
             f"{_ci(c, 'dp')} | {c['dp_null']:.3f} ({c['dp_p']:.3f}) | {_ci(c, 'eo')} | "
             f"{c['eo_null']:.3f} ({c['eo_p']:.3f}) | {'yes' if c['beyond_noise'] else 'no'} |"
         )
-    by = {(row["variant"], row["seed"]): row["check"] for row in rows}
     biased, reference = list(VARIANTS)
-    pairs = sorted(seed for variant, seed in by if variant == biased and (reference, seed) in by)
+    # the reference keeps every cell whole: for one seed it is the same model whichever cell is the minority
+    refs = {row["seed"]: row["check"] for row in rows if row["variant"] == reference}
+    pairs = [row for row in rows if row["variant"] == biased and row["seed"] in refs]
     if pairs:
         lines += ["", "What removing the minority cell adds (biased minus reference, same seed and test split):", ""]
-        for seed in pairs:
-            b, r = by[(biased, seed)], by[(reference, seed)]
+        for row in pairs:
+            b, r = row["check"], refs[row["seed"]]
             lines.append(
-                f"- seed {seed}: race DP {b['dp'] - r['dp']:+.3f}, race EO {b['eo'] - r['eo']:+.3f}, "
-                f"accuracy {b['accuracy'] - r['accuracy']:+.3f}"
+                f"- {row['options']['minority_cell']}, seed {row['seed']}: race DP {b['dp'] - r['dp']:+.3f}, "
+                f"race EO {b['eo'] - r['eo']:+.3f}, accuracy {b['accuracy'] - r['accuracy']:+.3f}"
             )
     lines += ["", "Accuracy per gender/race cell (test, 100 images each):", ""]
     cells = list(rows[0]["check"]["cell_accuracy"])
-    lines += ["| variant | seed | " + " | ".join(cells) + " |", "|---|---|" + "---|" * len(cells)]
+    lines += ["| minority cell | variant | seed | " + " | ".join(cells) + " |", "|---|---|---|" + "---|" * len(cells)]
     for row in rows:
         acc = row["check"]["cell_accuracy"]
-        lines.append(f"| {row['variant']} | {row['seed']} | " + " | ".join(f"{acc[k]:.2f}" for k in cells) + " |")
+        head = f"| {row['options']['minority_cell']} | {row['variant']} | {row['seed']} | "
+        lines.append(head + " | ".join(f"{acc[k]:.2f}" for k in cells) + " |")
     text = "\n".join(lines) + "\n"
     atomic_write(REPORT, lambda tmp: tmp.write_text(text))
     return text
@@ -154,10 +164,11 @@ def main(argv=None) -> None:
     r.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     r.add_argument("--threads", type=int, default=int(os.environ.get("BAMU_BENCH_THREADS", "1")))
     r.add_argument("--no-reference", action="store_true", help="skip the model trained with the minority kept")
+    r.add_argument("--minority-cell", help="another gender/race cell to make rare (default: the scenario's)")
     sub.add_parser("report", help=f"write {REPORT.name} from the rows")
     args = p.parse_args(argv)
     if args.cmd == "run":
-        run([int(s) for s in args.seeds.split(",")], args.threads, not args.no_reference)
+        run([int(s) for s in args.seeds.split(",")], args.threads, not args.no_reference, args.minority_cell)
     else:
         print(report())
 
