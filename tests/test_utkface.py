@@ -237,3 +237,43 @@ def test_cli_audits_a_checkpoint_on_the_scenario(tmp_path, capsys):
     assert {g["group"] for g in result["groups"]} == set(UTKFACE_RACES)
     assert sum(g["n"] for g in result["groups"]) == 800
     assert "female/white" in capsys.readouterr().out
+
+
+def test_benchmark_report_is_built_from_rows(tmp_path, monkeypatch):
+    import benchmarks.utkface_bias as bench
+
+    check = {
+        "accuracy": 0.7,
+        "dp": 0.3,
+        "dp_ci": [0.2, 0.4],
+        "dp_null": 0.1,
+        "dp_p": 0.001,
+        "eo": 0.4,
+        "eo_ci": [0.3, 0.5],
+        "eo_null": 0.17,
+        "eo_p": 0.001,
+        "beyond_noise": True,
+        "cell_accuracy": {"female/white": 0.3, "male/white": 0.9},
+    }
+    base = {
+        "seed": 0,
+        "options": {"image_size": 64, "minority_cell": "female/white", "minority_share": 0.05},
+        "recipe": {"arch": "small_cnn", "epochs": 10, "optimizer": "adam", "lr": 0.003, "batch_size": 64},
+        "train_seconds": 100.0,
+        "threads": 1,
+        "n_train": 4145,
+        "train_cells": {"female/white": 122, "male/white": 2087},
+        "torch": "x",
+    }
+    rows = [
+        {**base, "variant": "biased", "check": check},
+        {**base, "variant": "reference (minority kept whole)", "check": {**check, "dp": 0.1, "eo": 0.2}},
+    ]
+    monkeypatch.setattr(bench, "ROWS", tmp_path / "rows.jsonl")
+    monkeypatch.setattr(bench, "REPORT", tmp_path / "report.md")
+    bench.ROWS.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = bench.report()
+    assert bench.REPORT.read_text() == text
+    assert "| female/white | biased | 0 | 4,145 | 122 | 100 | 0.700 | 0.30 | 0.300 [0.200, 0.400]" in text
+    assert "female/white, seed 0: race DP +0.200, race EO +0.200" in text
+    assert "CPU, 2 shared cores" in text
