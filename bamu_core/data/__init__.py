@@ -27,6 +27,7 @@ from .scenarios import (
     scenario_options,
     scenario_summary,
 )
+from .utkface import check_bias, default_utkface_root
 from .waterbirds import load_waterbirds
 
 __all__ = [
@@ -51,6 +52,8 @@ __all__ = [
     "scenario_summary",
     "SCENARIOS",
     "default_cifar_root",
+    "default_utkface_root",
+    "check_bias",
     "checkerboard_patch",
     "patch_pattern",
     "scenario_options",
