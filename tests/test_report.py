@@ -351,3 +351,50 @@ def test_an_unchanged_model_scores_as_the_original_and_a_missing_captum_skips_gr
     assert result.after.utility == result.before.utility
     page = build_report(result)
     assert "captum is not installed" in page
+
+
+def test_an_auto_run_shows_what_it_tried():
+    search = {
+        "metric": "demographic_parity_difference",
+        "fit_per_group": {"orange": 75, "blue": 75},
+        "choose_per_group": {"orange": 74, "blue": 76},
+        "original_accuracy": 0.8,
+        "chosen": "ga lr 0.001",
+        "gain_noise": 0.07,
+        "candidates": [
+            {
+                "label": "dfr all",
+                "method": "dfr",
+                "status": "ok",
+                "seconds": 0.4,
+                "gain": 0.2,
+                "val_accuracy": 0.93,
+                "admissible": True,
+                "pareto": True,
+            },
+            {
+                "label": "ga lr 0.001",
+                "method": "ga",
+                "status": "stopped_early",
+                "seconds": 2.0,
+                "gain": 0.3,
+                "val_accuracy": 0.91,
+                "admissible": True,
+                "pareto": True,
+            },
+            {
+                "label": "lora lr 0.01",
+                "method": "lora",
+                "status": "skipped",
+                "seconds": 0.0,
+                "gain": None,
+                "val_accuracy": None,
+                "admissible": False,
+                "pareto": False,
+            },
+        ],
+    }
+    page = build_report({"method": "auto", "intensity": 0.75, "search": search})
+    assert 'id="search"' in page and "ga lr 0.001 (chosen)" in page and 'id="search-chart"' in page
+    assert "compared on 150 others (orange 74, blue 76)" in page
+    assert 'id="search"' not in build_report({"method": "ga", "intensity": 0.5})

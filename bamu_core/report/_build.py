@@ -16,7 +16,7 @@ from typing import Mapping
 from .. import __version__
 from ..errors import BamuInputError
 from ..results import UnlearnReport
-from ._figures import AFTER_COLOUR, BEFORE_COLOUR, group_accuracy_figure, radar_figure
+from ._figures import AFTER_COLOUR, BEFORE_COLOUR, candidates_figure, group_accuracy_figure, radar_figure
 from ._html import _e, _fmt
 from ._sections import (
     _data_model_section,
@@ -25,6 +25,7 @@ from ._sections import (
     _metrics_section,
     _privacy_section,
     _radar_section,
+    _search_section,
     _settings_section,
     _summary_section,
     _timing_section,
@@ -70,7 +71,7 @@ def _figures_html(result: UnlearnReport) -> tuple[str | None, str | None]:
     try:
         import plotly.io as pio
     except ImportError:  # pragma: no cover - plotly is a UI dependency
-        return None, None
+        return None, None, None
     include = True
     out = []
     figs = []
@@ -81,6 +82,7 @@ def _figures_html(result: UnlearnReport) -> tuple[str | None, str | None]:
     b_rows = [r.to_json() for r in result.before.groups] if result.before is not None else []
     a_rows = [r.to_json() for r in result.after.groups] if result.after is not None else []
     figs.append(("groups", group_accuracy_figure(b_rows or None, a_rows or None) if (b_rows or a_rows) else None))
+    figs.append(("search", candidates_figure(result.search) if result.search else None))
     config = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"]}
     for name, fig in figs:
         if fig is None:
@@ -88,7 +90,7 @@ def _figures_html(result: UnlearnReport) -> tuple[str | None, str | None]:
             continue
         out.append(pio.to_html(fig, include_plotlyjs=include, full_html=False, config=config, div_id=f"plot-{name}"))
         include = False
-    return out[0], out[1]
+    return out[0], out[1], out[2]
 
 
 def build_report(
@@ -117,7 +119,7 @@ def build_report(
             f"result must be a dict (the unlearn JSON) or an UnlearnReport, got {type(result).__name__}"
         )
     result = UnlearnReport.from_json(result)
-    radar_html, groups_html = _figures_html(result)
+    radar_html, groups_html, search_html = _figures_html(result)
     ds = result.dataset or {}
     run_id = (run or {}).get("run_id") or result.run_id
     heading = title or "Bias-aware unlearning report"
@@ -136,6 +138,7 @@ def build_report(
         ("metrics", "Utility and fairness", _metrics_section(result)),
         ("groups", "Groups", _groups_section(result, groups_html)),
         ("privacy", "Forgetting and privacy", _privacy_section(result)),
+        ("search", "What auto tried", _search_section(result, search_html)),
         ("images", "Grad-CAM", _gallery_section({k: Path(v) for k, v in (artifacts or {}).items()}, result.gradcam)),
         ("data", "Dataset and model", _data_model_section(result)),
         ("settings", "Settings", _settings_section(result, run)),

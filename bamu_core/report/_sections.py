@@ -236,6 +236,46 @@ def _groups_section(result: UnlearnReport, plotly_html: str | None) -> str:
     return _section("groups", title, chart + _table(head, rows) + note)
 
 
+def _search_section(result: UnlearnReport, plotly_html: str | None) -> str:
+    """``auto``'s candidates, judged on the held-out half of the validation split."""
+    search = result.search
+    if not search:
+        return ""
+    head = [
+        ("Candidate", ""),
+        ("Status", ""),
+        ("Seconds", "num"),
+        ("Gap closed", "num"),
+        ("Accuracy", "num"),
+        ("Within bound", ""),
+        ("Pareto", ""),
+    ]
+    rows = []
+    for c in search.get("candidates", []):
+        chosen = " (chosen)" if c.get("label") == search.get("chosen") else ""
+        rows.append(
+            [
+                _e(f"{c.get('label')}{chosen}"),
+                _e(str(c.get("status", "")).replace("_", " ")),
+                _fmt(c.get("seconds"), digits=1),
+                _fmt(c.get("gain")),
+                _fmt(c.get("val_accuracy")),
+                "yes" if c.get("admissible") else ("-" if c.get("gain") is None else "no"),
+                "yes" if c.get("pareto") else "",
+            ]
+        )
+    fit, choose = search.get("fit_per_group") or {}, search.get("choose_per_group") or {}
+    note = (
+        f'<p class="note">Each candidate chose its checkpoint on {sum(fit.values())} validation images; the '
+        f"candidates were compared on {sum(choose.values())} others "
+        f"({', '.join(f'{_e(g)} {n}' for g, n in choose.items())}), with the accuracy bound and the per-class "
+        f"recall guard; the gain of the choice had to exceed twice its bootstrap standard error "
+        f"({_fmt(search.get('gain_noise'))}). The test split chose nothing.</p>"
+    )
+    chart = f'<div class="chart" id="search-chart">{plotly_html}</div>' if plotly_html else ""
+    return _section("search", "What auto tried", chart + _table(head, rows) + note)
+
+
 def _privacy_section(result: UnlearnReport) -> str:
     forget = result.forget
     pb, pa = result.privacy.mia_before, result.privacy.mia_after
