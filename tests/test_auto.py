@@ -72,7 +72,8 @@ def test_auto_returns_the_best_admissible_candidate_and_lists_them(quick_run, sp
     assert search.chosen == best.label and best.gain > search.gain_noise > 0
     assert any(c.pareto for c in search.candidates) and best.pareto
     assert sum(search.fit_per_group.values()) + sum(search.choose_per_group.values()) == len(binary_digits.val)
-    assert f"auto chose {best.label}" in quick_run.message and "held out to choose" in quick_run.message
+    assert f" chose {best.label}" in quick_run.message and "refitted on the whole validation split" in quick_run.message
+    assert len(best.fold_gains) == 2 and best.gain == pytest.approx(sum(best.fold_gains) / 2)
     # the model changed and its test parity gap fell (the test split chose nothing)
     assert _dp(quick_run.model, binary_digits.test) < 0.5 * _dp(model, binary_digits.test)
     assert quick_run.steps == 3 and quick_run.chosen_step == 1 + [c.label for c in search.candidates].index(best.label)

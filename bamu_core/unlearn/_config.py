@@ -278,6 +278,11 @@ class AutoConfig(CommonConfig):
     choose_fraction: float = fixed(
         0.5, "share of the validation split held out to choose between candidates (they select on the rest)"
     )
+    folds: int = fixed(
+        2,
+        "2: every candidate runs twice, each half of validation selecting while the other judges (the mean "
+        "gain has less noise), and the winner runs once more on the whole split; 1: one split",
+    )
 
 
 @dataclass

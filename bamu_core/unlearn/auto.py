@@ -1,20 +1,22 @@
 """``auto``: search methods and learning rates on the validation split under a time budget.
 
-The validation split is cut in two, stratified by group x class (``choose_fraction`` of every
-cell, default half, is held out):
-
-- the **fit half** is what every candidate sees as its validation split: it chooses the
-  candidate's checkpoint (and is what ``dfr`` refits the last layer on);
-- the **choose half** judges the candidates against each other, with the same rule a method
-  applies to its own checkpoints (:class:`~bamu_core.unlearn._select.Judge`: the accuracy bound of
-  the intensity, the per-class recall guard, the collapse guard). The admissible candidate with the
-  largest fairness gain on it wins; ties go to the cheaper one (tried first).
+The validation split is cut in two halves A and B, stratified by group x class
+(``choose_fraction`` of every cell, default half, goes to B). With ``folds=2`` (the default)
+every candidate runs twice: once selecting its checkpoint on A (A is what ``dfr`` refits on) and
+judged on B, once the other way round. Judging applies the rule a method applies to its own
+checkpoints (:class:`~bamu_core.unlearn._select.Judge`: the accuracy bound of the intensity, the
+per-class recall guard, the collapse guard) on each held-out half; a candidate is admissible when
+it passes on both, and its gain is the mean of the two held-out gains. The admissible candidate
+with the largest mean gain wins (ties go to the cheaper one, tried first), and it is run once more
+selecting on the whole validation split: that model is returned. ``folds=1`` uses the A/B split
+only and returns the model selected on A.
 
 A candidate's validation gain is therefore never the number that picks it: ``dfr`` fits on the
-fit half, and a method that overfits its selection to the fit half gains nothing on the held-out
-one. The test split is not seen. When the winner's gain on the choose half is not above its noise
-(twice the paired-bootstrap standard error, :meth:`~bamu_core.unlearn._select.Judge.gain_noise`),
-the original model is returned with status ``no_change``.
+selecting half, and a method that overfits its selection gains nothing on the held-out one. The
+test split is not seen. When the winner's mean gain is not above its noise (twice the standard
+error of the mean of the two held-out gains, each from a paired bootstrap,
+:meth:`~bamu_core.unlearn._select.Judge.gain_sd`), the original model is returned with status
+``no_change``.
 
 Candidates, cheapest first (``candidates``): ``dfr`` on a group x class balanced sample and on
 every fit-half image; then every training method (``balanced_finetune``, ``finetune``, ``ga``,
@@ -32,7 +34,8 @@ candidate running when it runs out is stopped (its best checkpoint so far is jud
 not started are listed as skipped. ``should_stop()`` cancels the search.
 
 ``extras["auto"]``: :class:`AutoSearch` (``to_json()``): the split sizes per group, every
-candidate with its settings, status, seconds and choose-half metrics, the Pareto set (no other
+candidate with its settings, status, seconds and held-out metrics (means over the folds, and the
+gain of each), the Pareto set (no other
 candidate has both a larger gain and a higher accuracy), the winner and the noise of its gain.
 """
 
@@ -88,6 +91,7 @@ class Candidate:
     gain: float | None = None
     admissible: bool = False
     pareto: bool = False
+    fold_gains: list = field(default_factory=list)  # the gain on each held-out half
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -109,6 +113,9 @@ class AutoSearch:
     chosen_method: str | None = None
     chosen_hyperparameters: dict = field(default_factory=dict)
     gain_noise: float | None = None
+    folds: int = 1
+    final_status: str | None = None  # the winner run again on the whole validation split
+    final_message: str = ""
     calibration: dict = field(default_factory=dict)  # method -> LRCalibration
 
     def to_json(self) -> dict:
@@ -191,14 +198,18 @@ class AutoMethod(UnlearningMethod):
         hp = ctx.hp
         if ctx.val is None or len(ctx.val) == 0:
             raise BamuInputError("auto chooses on the validation split, and this data has none")
-        fit_idx, choose_idx = split_validation(ctx.val, float(hp["choose_fraction"]), ctx.seed)
-        fit, choose = ctx.val.subset(fit_idx), ctx.val.subset(choose_idx)
-        for part, what in ((fit, "fit"), (choose, "choose")):
+        n_folds = int(hp["folds"])
+        if n_folds not in (1, 2):
+            raise BamuInputError(f"folds must be 1 or 2, got {n_folds}")
+        a_idx, b_idx = split_validation(ctx.val, float(hp["choose_fraction"]), ctx.seed)
+        part_a, part_b = ctx.val.subset(a_idx), ctx.val.subset(b_idx)
+        for part, what in ((part_a, "fit"), (part_b, "choose")):
             if len(np.unique(part.groups)) < 2:
                 raise BamuInputError(
                     f"the validation split ({len(ctx.val)} images) is too small for auto: its {what} half "
                     "holds fewer than two groups; add labelled validation images or pick a method"
                 )
+        folds = [(part_a, part_b), (part_b, part_a)][:n_folds]  # (select on, compare on)
         budget = hp["budget_s"]
         budget = float(budget if budget is not None else (300.0 if ctx.device.type == "cuda" else 600.0))
         if budget <= 0:
@@ -206,44 +217,70 @@ class AutoMethod(UnlearningMethod):
         start = time.perf_counter()
         deadline = start + budget
         user_stop = ctx.should_stop or (lambda: False)
+        stop_or_late = lambda: user_stop() or time.perf_counter() >= deadline  # noqa: E731
 
-        judge = Judge(
-            rule=ctx.rule,
-            val=choose,
-            forget=ctx.forget,
-            retain=ctx.retain,
-            device=ctx.device,
-            seed=ctx.seed,
-            eval_size=int(hp.get("eval_size", 128)),
-            batch_size=64 if ctx.device.type == "cpu" else 512,
-        )
-        base = judge.evaluate(ctx.model)
-        judge.start(base)
+        judges = []
+        for _fit, compare in folds:
+            j = Judge(
+                rule=ctx.rule,
+                val=compare,
+                forget=ctx.forget,
+                retain=ctx.retain,
+                device=ctx.device,
+                seed=ctx.seed,
+                eval_size=int(hp.get("eval_size", 128)),
+                batch_size=64 if ctx.device.type == "cpu" else 512,
+            )
+            j.start(j.evaluate(ctx.model))
+            judges.append(j)
+        bases = [j.base for j in judges]
         search = AutoSearch(
-            metric=judge.metric,
-            fit_per_group=_per_group(fit),
-            choose_per_group=_per_group(choose),
+            metric=judges[0].metric,
+            fit_per_group=_per_group(part_a),
+            choose_per_group=_per_group(part_b),
             budget_s=budget,
-            original_accuracy=base.val_acc,
-            original_fairness=base.val_fairness,
+            folds=n_folds,
+            original_accuracy=float(np.mean([b.val_acc for b in bases])),
+            original_fairness=float(np.mean([b.val_fairness for b in bases])),
             candidates=_plan(ctx, list(hp["candidates"]), list(hp["lr_scales"])),
         )
         rule = {k: hp[k] for k in _RULE_KEYS if k in hp}
         if rule.get("max_accuracy_drop") is None:
             rule["max_accuracy_drop"] = ctx.rule.max_accuracy_drop
+        n = len(search.candidates)
         history = [
             ProgressEvent(
                 step=0,
-                total=len(search.candidates),
-                val_acc=base.val_acc,
-                val_fairness=base.val_fairness,
-                val_dp=base.val_dp,
+                total=n,
+                val_acc=search.original_accuracy,
+                val_fairness=search.original_fairness,
                 phase="auto",
             )
         ]
-        models: dict[int, nn.Module] = {}
-        n = len(search.candidates)
+        runs = n * n_folds + (1 if n_folds > 1 else 0)  # the last: the winner on the whole split
+        best_i, best_gain, best_evals, best_model = 0, 0.0, None, None
         cancelled = False
+
+        def run(cand: Candidate, val: ImageData, k: int):
+            def relay(ev: ProgressEvent) -> None:
+                if ctx.progress is not None:
+                    ev.phase = f"auto: candidate {min(k // n_folds + 1, n)} of {n} ({cand.label})"
+                    ev.overall = (k + (ev.step / ev.total if ev.total else 0.0)) / runs
+                    ctx.progress(ev)
+
+            return get_method(cand.method).run(
+                ctx.model,
+                ctx.forget,
+                ctx.retain,
+                intensity=ctx.intensity,
+                device=ctx.device,
+                progress=relay,
+                should_stop=stop_or_late,
+                val=val,
+                hyperparameters={**rule, **cand.overrides},
+                seed=ctx.seed,
+            )
+
         for i, cand in enumerate(search.candidates, start=1):
             if user_stop():
                 cancelled = True
@@ -255,14 +292,8 @@ class AutoMethod(UnlearningMethod):
             if time.perf_counter() >= deadline:
                 cand.message = f"not started: the {budget:.0f} s budget was spent"
                 continue
-
-            def relay(ev: ProgressEvent, _i=i, _label=cand.label) -> None:
-                if ctx.progress is not None:
-                    ev.phase = f"auto: candidate {_i} of {n} ({_label})"
-                    ev.overall = (_i - 1 + (ev.step / ev.total if ev.total else 0.0)) / n
-                    ctx.progress(ev)
-
             t0 = time.perf_counter()
+            evals, model = [], None
             try:
                 if cand.lr_scale is not None:
                     cal = search.calibration.get(cand.method)
@@ -272,103 +303,122 @@ class AutoMethod(UnlearningMethod):
                             ctx.model,
                             ctx.forget,
                             ctx.retain,
-                            fit,
+                            part_a,
                             intensity=ctx.intensity,
                             table_lr=float(resolve_hyperparameters(cand.method, ctx.intensity)["lr"]),
                             bound=float(rule["max_accuracy_drop"]),
                             device=ctx.device,
                             seed=ctx.seed,
                             rule={**rule, **cand.overrides},
-                            should_stop=lambda: user_stop() or time.perf_counter() >= deadline,
+                            should_stop=stop_or_late,
                         )
                     cand.overrides = {**cand.overrides, "lr": cal.lr * cand.lr_scale}
                     cand.label = f"{cand.method} lr {cal.lr * cand.lr_scale:.2g}"
-                res = get_method(cand.method).run(
-                    ctx.model,
-                    ctx.forget,
-                    ctx.retain,
-                    intensity=ctx.intensity,
-                    device=ctx.device,
-                    progress=relay,
-                    should_stop=lambda: user_stop() or time.perf_counter() >= deadline,
-                    val=fit,
-                    hyperparameters={**rule, **cand.overrides},
-                    seed=ctx.seed,
-                )
+                for f, ((fit, _compare), judge) in enumerate(zip(folds, judges)):
+                    res = run(cand, fit, (i - 1) * n_folds + f)
+                    cand.steps, cand.chosen_step = res.steps, res.chosen_step
+                    cand.status, cand.message = res.status, res.message
+                    if res.status == "cancelled":
+                        break
+                    evals.append(judge.evaluate(res.model.to(ctx.device)))
+                    model = res.model.to("cpu")
             except (BamuInputError, RuntimeError) as exc:  # one candidate failing does not end the search
                 cand.status, cand.message, cand.seconds = "failed", str(exc).splitlines()[0], time.perf_counter() - t0
                 continue
             cand.seconds = time.perf_counter() - t0
-            cand.status, cand.message = res.status, res.message
-            cand.steps, cand.chosen_step = res.steps, res.chosen_step
-            if res.status == "cancelled" and user_stop():
+            if cand.status == "cancelled" and user_stop():
                 cancelled = True
                 break
-            ev = judge.evaluate(res.model.to(ctx.device))
-            res.model.to("cpu")
-            cand.val_accuracy, cand.val_fairness = ev.val_acc, ev.val_fairness
-            cand.gain = float(base.val_fairness - ev.val_fairness)
-            cand.admissible = judge.admissible(ev) and not judge.collapsed(ev)
-            if cand.admissible and cand.gain > judge.best_gain + 1e-12:
-                judge.best_step, judge.best_gain, judge.best_eval = i, cand.gain, ev
-                models = {i: res.model}  # only the best is kept
+            if len(evals) < n_folds:
+                cand.message = (
+                    f"stopped by the {budget:.0f} s budget before it was judged on every fold; {cand.message}"
+                )
+                continue
+            cand.fold_gains = [float(b.val_fairness - e.val_fairness) for b, e in zip(bases, evals)]
+            cand.gain = float(np.mean(cand.fold_gains))
+            cand.val_accuracy = float(np.mean([e.val_acc for e in evals]))
+            cand.val_fairness = float(np.mean([e.val_fairness for e in evals]))
+            cand.admissible = all(j.admissible(e) and not j.collapsed(e) for j, e in zip(judges, evals))
+            if cand.admissible and cand.gain > best_gain + 1e-12:
+                best_i, best_gain, best_evals, best_model = i, cand.gain, evals, model
             history.append(
                 ProgressEvent(
                     step=i,
                     total=n,
-                    val_acc=ev.val_acc,
-                    val_fairness=ev.val_fairness,
-                    val_dp=ev.val_dp,
+                    val_acc=cand.val_accuracy,
+                    val_fairness=cand.val_fairness,
                     phase=f"auto: {cand.label}",
+                    overall=(i * n_folds) / runs,
                 )
             )
             if ctx.progress is not None:
                 ctx.progress(history[-1])
 
         _mark_pareto(search.candidates)
-        search.seconds = time.perf_counter() - start
         tried = sum(c.status not in ("skipped",) for c in search.candidates)
-        sizes = f"{len(fit)} validation images to fit / select, {len(choose)} held out to choose"
+        sizes = f"{len(part_a)} + {len(part_b)} validation images, each half selecting while the other judged"
+        if n_folds == 1:
+            sizes = f"{len(part_a)} validation images to fit / select, {len(part_b)} held out to choose"
+        judge = judges[0]
+        metric = judge.metric.replace("_", " ")
         if cancelled:
-            model, status = models.get(judge.best_step, ctx.model), "cancelled"
+            model, status = best_model if best_model is not None else ctx.model, "cancelled"
             message = f"auto was cancelled after {tried} of {n} candidates"
         else:
-            noise = judge.gain_noise()
+            # the noise of the mean gain over the folds (each fold's paired-bootstrap error)
+            sds = (
+                [j.gain_sd(e) for j, e in zip(judges, best_evals)] if best_evals else [j.gain_sd(None) for j in judges]
+            )
+            noise = 2.0 * float(np.sqrt(np.sum(np.square(sds)))) / len(sds)
             search.gain_noise = noise
-            metric = judge.metric.replace("_", " ")
-            if judge.best_step == 0 or judge.best_gain <= noise:
+            if best_i == 0 or best_gain <= noise:
                 model, status = ctx.model, "no_change"
                 best = max((c for c in search.candidates if c.admissible), key=lambda c: c.gain or 0, default=None)
                 seen = f"best {best.label}: gain {best.gain:+.3f}" if best is not None else "no admissible candidate"
                 message = (
                     f"no setting improved fairness beyond noise within the accuracy bound ({tried} candidates, "
-                    f"{seen}, noise ±{noise:.3f} on the held-out validation half); returned the original model; "
+                    f"{seen}, noise ±{noise:.3f} on held-out validation images); returned the original model; "
                     "try a higher intensity, another forget set or more labelled validation images"
                 )
-                judge.best_step = 0
+                best_i = 0
             else:
-                win = search.candidates[judge.best_step - 1]
-                model, status = models[judge.best_step], "ok"
+                win = search.candidates[best_i - 1]
                 search.chosen, search.chosen_method = win.label, win.method
                 search.chosen_hyperparameters = dict(win.overrides)
-                c = judge.best_eval
+                model, status = best_model, "ok"
                 message = (
-                    f"auto chose {win.label} of {tried} candidates in {search.seconds:.0f} s: held-out validation "
-                    f"{metric} {base.val_fairness:.3f} -> {c.val_fairness:.3f} (noise ±{noise:.3f}), accuracy "
-                    f"{base.val_acc:.3f} -> {c.val_acc:.3f}"
+                    f"auto chose {win.label} of {tried} candidates: held-out validation {metric} "
+                    f"{search.original_fairness:.3f} -> {win.val_fairness:.3f} (noise ±{noise:.3f}), accuracy "
+                    f"{search.original_accuracy:.3f} -> {win.val_accuracy:.3f}"
                 )
-        message += f"; {sizes}"
+                if n_folds > 1:  # the chosen setting once more, selecting on the whole validation split
+                    final = run(win, ctx.val, runs - 1)
+                    search.final_status, search.final_message = final.status, final.message
+                    if final.status in ("ok", "stopped_early"):
+                        model = final.model
+                        message += "; refitted on the whole validation split"
+                    else:
+                        message += (
+                            f"; on the whole validation split it ended {final.status}, so the model "
+                            f"chosen on half of it is kept"
+                        )
+        search.seconds = time.perf_counter() - start
+        message = message.replace("auto chose", f"auto ({search.seconds:.0f} s) chose") + f"; {sizes}"
         fewest = min(search.choose_per_group.values())
         if fewest < 20:
             message += (
                 f"; the held-out half has only {fewest} images in its smallest group: the choice is uncertain "
                 "(label more validation images)"
             )
+        judge.best_step = best_i
+        judge.best_gain = best_gain if best_i else 0.0
+        judge.best_eval = best_evals[0] if best_i and best_evals else judge.base
+        judge.noise = search.gain_noise
         return model, Outcome(
             status=status,
             message=message,
             steps=tried,
-            chosen_step=judge.best_step,
+            chosen_step=best_i,
             history=history,
             extras={"selection": judge.summary(), "auto": search},
         )
