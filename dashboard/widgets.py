@@ -194,22 +194,33 @@ def run_status(run) -> None:
     box(f"**{status_label(run.status).capitalize()}** · {run.message}")
 
 
-def search_panel(run, *, key: str) -> None:
-    """What ``auto`` tried: its candidates on the held-out validation half (chart and table)."""
+def search_chart(run, *, key: str) -> None:
+    """What ``auto`` tried: its candidates on the held-out validation halves, as a chart."""
     from .charts import candidates_figure, chart
-    from .tables import candidates_table
 
     search = run.search or {}
     fit, choose = search.get("fit_per_group", {}), search.get("choose_per_group", {})
     chart(
         candidates_figure(search),
-        "What am I looking at: every setting auto tried, judged on validation images none of them selected "
-        f"with ({sum(choose.values())} held out; {sum(fit.values())} others chose each candidate's checkpoint). "
-        "Up is more of the gap closed, right is higher accuracy; hollow points broke the accuracy bound or a "
-        "class's recall; the dashed line joins the Pareto set; the ring is the choice. The test split chose nothing.",
+        "What am I looking at: every setting auto tried, judged on validation images it did not select on "
+        f"({sum(fit.values())} + {sum(choose.values())}, each half in turn). Up is more of the gap closed, right "
+        "is higher accuracy; hollow points broke the accuracy bound or a class's recall; the dashed line joins "
+        "the Pareto set; the ring is the choice. The test split chose nothing.",
         key=f"{key}_chart",
     )
-    st.dataframe(candidates_table(search), hide_index=True, width="stretch", key=f"{key}_table")
+
+
+def search_table(run, *, key: str) -> None:
+    """What ``auto`` tried, one row per candidate."""
+    from .tables import candidates_table
+
+    st.dataframe(candidates_table(run.search or {}), hide_index=True, width="stretch", key=f"{key}_table")
+
+
+def search_panel(run, *, key: str) -> None:
+    """The chart and the table of :func:`search_chart` and :func:`search_table`."""
+    search_chart(run, key=key)
+    search_table(run, key=key)
 
 
 def sidebar() -> None:

@@ -175,7 +175,7 @@ with left:
 with right:
     events = run.history or []
     if run.search:
-        ui.search_panel(run, key="ul_search")
+        ui.search_chart(run, key="ul_search")
     elif events:
         from bamu_core.unlearn import ProgressEvent
 
@@ -185,6 +185,9 @@ with right:
             "(the best admissible checkpoint on the validation split).",
             key="ul_loss",
         )
+if run.search:
+    st.markdown("**What auto tried**")
+    ui.search_table(run, key="ul_search")
 st.caption(
     f"Run {run.run_id or '(not saved)'} · {run.seconds:.1f} s of unlearning · forget set: "
     f"{run.forget.description or ''}"

@@ -353,10 +353,12 @@ def candidates_figure(search: Mapping, *, height: int = 420):
             )
         )
     _report_layout(fig, height=height)
-    metric = str(search.get("metric") or "gap").replace("_", " ")
+    metric = {"demographic_parity_difference": "DP gap", "accuracy_gap": "accuracy gap"}.get(
+        str(search.get("metric")), "gap"
+    )
     fig.update_layout(
-        legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0),
-        margin=dict(t=30, b=90),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+        margin=dict(t=60, b=50, l=60),
     )
     fig.update_xaxes(title_text="held-out validation accuracy", gridcolor=_GRID, zeroline=False)
     fig.update_yaxes(title_text=f"{metric} closed", gridcolor=_GRID, zeroline=True, zerolinecolor=_GRID)
