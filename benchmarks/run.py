@@ -18,6 +18,13 @@ from bamu_core.storage import atomic_write
 
 HERE = Path(__file__).parent
 SECTIONS = [
+    ("auto_digits.md", "auto and strong baselines on the digit scenarios (3 data seeds)", "benchmarks/auto_bench.py"),
+    (
+        "auto_utkface.md",
+        "auto and strong baselines on UTKFace gender / race (3 data seeds)",
+        "benchmarks/auto_bench.py",
+    ),
+    ("utkface_bias.md", "The UTKFace scenario's bias, per seed", "benchmarks/utkface_bias.py"),
     ("cifar_patch.md", "CIFAR-10 patch bias, the paper's setting", "benchmarks/cifar_patch.py"),
     ("unlearn_digits.md", "Unlearning on the digit scenarios", "benchmarks/unlearn_digits.py"),
     ("audit_speed.md", "Audit throughput and Grad-CAM latency", "benchmarks/audit_speed.py"),
