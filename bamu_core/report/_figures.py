@@ -357,7 +357,7 @@ def candidates_figure(search: Mapping, *, height: int = 420):
         str(search.get("metric")), "gap"
     )
     fig.update_layout(
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0, entrywidth=105, font=dict(size=11)),
         margin=dict(t=60, b=50, l=60),
     )
     fig.update_xaxes(title_text="held-out validation accuracy", gridcolor=_GRID, zeroline=False)

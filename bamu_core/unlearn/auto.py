@@ -191,7 +191,10 @@ def _mark_pareto(cands: list[Candidate]) -> None:
 
 @register_method("auto")
 class AutoMethod(UnlearningMethod):
-    summary = "searches methods and learning rates on a held-out half of validation under a time budget (default)"
+    summary = (
+        "picks the method for you (default); searches methods and learning rates on held-out validation images "
+        "under a time budget and keeps the best within the accuracy bound"
+    )
     uses_forget = False  # candidates that need a forget set are skipped without one
 
     def _unlearn(self, ctx: RunContext) -> tuple[nn.Module, Outcome]:
