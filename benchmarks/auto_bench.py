@@ -247,7 +247,7 @@ def report(rows: list[dict], meta: dict) -> str:
         "its checkpoint (and `dfr` fits) on one half and is judged on the other, both ways round; the mean "
         "held-out gain chooses, a winner within twice its standard error is `no_change` (the original model), "
         "and the winner is run once more selecting on the whole split. Its seconds are the whole search "
-        "(the machine's 2 cores were shared with other jobs while these ran: compare times within a table).",
+        "(on a machine whose 2 cores other jobs may share: compare times within a table).",
         "- `finetune without selection` keeps the last step of a retain-set fine-tune: no validation data at all.",
         "- `counterfactual` and `auto` (which may pick it) use the scenario's bias generator (colour-swapped "
         "images); `auto (no generator)` is the number to compare with on data that has none.",
