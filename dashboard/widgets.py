@@ -214,7 +214,9 @@ def search_table(run, *, key: str) -> None:
     """What ``auto`` tried, one row per candidate."""
     from .tables import candidates_table
 
-    st.dataframe(candidates_table(run.search or {}), hide_index=True, width="stretch", key=f"{key}_table")
+    st.dataframe(
+        candidates_table(run.search or {}), hide_index=True, width="stretch", height="content", key=f"{key}_table"
+    )
 
 
 def search_panel(run, *, key: str) -> None:
