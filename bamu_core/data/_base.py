@@ -193,6 +193,12 @@ class ImageData(torch.utils.data.Dataset):
             flips=self.flips,
         )
 
+    def group_sizes(self) -> dict[str, int]:
+        """Images per group of the active attribute, by group name (empty groups left out)."""
+        names = self.group_names[self.group_attr]
+        counts = np.bincount(self.groups, minlength=len(names))
+        return {names[v]: int(n) for v, n in enumerate(counts) if n}
+
     def counts(self, attr: str | None = None) -> np.ndarray:
         """Counts per group (rows) x class (columns) for ``attr`` (default: the active one)."""
         attr = attr or self.group_attr

@@ -62,16 +62,7 @@ class SelectionDriver:
     """
 
     def __init__(self, ctx: RunContext, total: int):
-        self.judge = Judge(
-            rule=ctx.rule,
-            val=ctx.val,
-            forget=ctx.forget,
-            retain=ctx.retain,
-            device=ctx.device,
-            seed=ctx.seed,
-            eval_size=int(ctx.hp.get("eval_size", 128)),
-            batch_size=64 if ctx.device.type == "cpu" else 512,  # small batches are faster on a CPU
-        )
+        self.judge = Judge.for_run(ctx, ctx.val)
         self.total = int(total)
         self.history: list[ProgressEvent] = []
         self.best: Any = None

@@ -168,6 +168,21 @@ class Judge:
     _recall_noise: np.ndarray | float = 0.0
     _subsets: dict = field(default_factory=dict)
 
+    @classmethod
+    def for_run(cls, ctx, val: ImageData | None) -> Judge:
+        """The judge of a run (a :class:`~bamu_core.unlearn._api.RunContext`) on ``val``: its rule,
+        splits, device, seed and ``eval_size``; small evaluation batches on a CPU, where they are faster."""
+        return cls(
+            rule=ctx.rule,
+            val=val,
+            forget=ctx.forget,
+            retain=ctx.retain,
+            device=ctx.device,
+            seed=ctx.seed,
+            eval_size=int(ctx.hp.get("eval_size", 128)),
+            batch_size=64 if ctx.device.type == "cpu" else 512,
+        )
+
     def __post_init__(self):
         rng = np.random.default_rng(self.seed + 7)
         for name, data in (("forget", self.forget), ("retain", self.retain)):
@@ -379,13 +394,5 @@ class Judge:
             "val_gain": self.best_gain,
             "val_gain_noise": self.noise,
             "validation_images": 0 if self.val is None else len(self.val),
-            "validation_per_group": self.images_per_group(),
+            "validation_per_group": {} if self.val is None else self.val.group_sizes(),
         }
-
-    def images_per_group(self) -> dict:
-        """The validation images that judge checkpoints, per group of the active attribute."""
-        if self.val is None:
-            return {}
-        names = self.val.group_names[self.val.group_attr]
-        counts = np.bincount(self.val.groups, minlength=len(names))
-        return {names[v]: int(n) for v, n in enumerate(counts) if n}

@@ -143,11 +143,6 @@ def split_validation(val: ImageData, fraction: float, seed: int) -> tuple[np.nda
     return np.flatnonzero(~choose), np.flatnonzero(choose)
 
 
-def _per_group(data: ImageData) -> dict:
-    names = data.group_names[data.group_attr]
-    return {names[v]: int(n) for v, n in enumerate(np.bincount(data.groups, minlength=len(names))) if n}
-
-
 def _plan(ctx: RunContext, names: list[str], scales: list[float]) -> list[Candidate]:
     plan = []
     for name in names:
@@ -224,23 +219,14 @@ class AutoMethod(UnlearningMethod):
 
         judges = []
         for _fit, compare in folds:
-            j = Judge(
-                rule=ctx.rule,
-                val=compare,
-                forget=ctx.forget,
-                retain=ctx.retain,
-                device=ctx.device,
-                seed=ctx.seed,
-                eval_size=int(hp.get("eval_size", 128)),
-                batch_size=64 if ctx.device.type == "cpu" else 512,
-            )
+            j = Judge.for_run(ctx, compare)
             j.start(j.evaluate(ctx.model))
             judges.append(j)
         bases = [j.base for j in judges]
         search = AutoSearch(
             metric=judges[0].metric,
-            fit_per_group=_per_group(part_a),
-            choose_per_group=_per_group(part_b),
+            fit_per_group=part_a.group_sizes(),
+            choose_per_group=part_b.group_sizes(),
             budget_s=budget,
             folds=n_folds,
             original_accuracy=float(np.mean([b.val_acc for b in bases])),

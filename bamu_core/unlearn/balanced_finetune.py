@@ -57,8 +57,7 @@ class BalancedFineTune(UnlearningMethod):
         outcome = run_loop(ctx, net=net, params=params, streams=streams, loss_fn=loss_fn)
         val_groups = {}
         if ctx.val is not None:
-            names = ctx.val.group_names[ctx.val.group_attr]
-            val_groups = {names[v]: int(n) for v, n in enumerate(np.bincount(ctx.val.groups)) if n}
+            val_groups = ctx.val.group_sizes()
             used = ", ".join(f"{g} {n}" for g, n in val_groups.items())
             outcome.message += f"; checkpoint chosen on {len(ctx.val)} validation images ({used})"
         outcome.extras["balanced"] = {"cells": sizes, "validation_per_group": val_groups}
