@@ -199,14 +199,15 @@ def test_the_range_test_lowers_a_rate_that_breaks_the_model_and_caches_it(split,
     assert again.cached and again.lr == cal.lr
 
 
-def test_group_balance_weights_every_retain_cell_equally(split):
+def test_group_balance_draws_every_retain_cell_equally_often(split):
     from types import SimpleNamespace
 
-    from bamu_core.unlearn._objectives import retain_ce, retain_weights
+    from bamu_core.unlearn._loop import Stream
+    from bamu_core.unlearn._objectives import retain_weights
 
     _model, _forget, retain = split
     ctx = SimpleNamespace(hp={"balance": "group"}, retain=retain, device=torch.device("cpu"))
-    w = retain_weights(ctx).numpy()
+    w = retain_weights(ctx)
     k = int(retain.labels.max()) + 1
     cells = retain.groups * k + retain.labels
     totals = [w[cells == c].sum() for c in np.unique(cells)]
@@ -214,11 +215,47 @@ def test_group_balance_weights_every_retain_cell_equally(split):
     assert retain_weights(SimpleNamespace(hp={"balance": "none"}, retain=retain, device="cpu")) is None
     with pytest.raises(BamuInputError, match="balance"):
         retain_weights(SimpleNamespace(hp={"balance": "odd"}, retain=retain, device="cpu"))
-    out = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
-    y = torch.tensor([0, 0, 0])
-    weights = torch.tensor([1.0, 3.0, 0.0])
-    per = torch.nn.functional.cross_entropy(out, y, reduction="none")
-    assert float(retain_ce(out, y, torch.arange(3), weights)) == pytest.approx(float((per[0] + 3 * per[1]) / 4))
+
+    def drawn(seed):
+        s = Stream(retain, batch_size=64, seed=seed, device=torch.device("cpu"), weights=w)
+        return np.concatenate([s.next()[3].numpy() for _ in range(60)])
+
+    idx = drawn(0)
+    share = np.bincount(cells[idx], minlength=cells.max() + 1)[np.unique(cells)] / len(idx)
+    n_cells = len(np.unique(cells))
+    plain_share = np.bincount(cells, minlength=cells.max() + 1)[np.unique(cells)] / len(cells)
+    assert np.allclose(share, 1 / n_cells, atol=0.3 / n_cells)  # the batches are balanced ...
+    assert np.abs(share - 1 / n_cells).max() < np.abs(plain_share - 1 / n_cells).max() / 2  # ... the data is not
+    assert np.array_equal(idx, drawn(0)) and not np.array_equal(idx, drawn(1))  # seeded
+    with pytest.raises(BamuInputError, match="sampling weights"):
+        Stream(retain, batch_size=8, seed=0, device=torch.device("cpu"), weights=np.zeros(len(retain)))
+    with pytest.raises(BamuInputError, match="sampling weights"):
+        Stream(retain, batch_size=8, seed=0, device=torch.device("cpu"), weights=np.ones(3))
+
+
+def test_eval_every_zero_sizes_evaluation_to_a_quarter_of_the_time():
+    from bamu_core.unlearn._loop import auto_eval_every
+
+    assert auto_eval_every(600, 64, 40) == 10  # ceil(600 / 64)
+    assert auto_eval_every(600, 128, 40) == 5
+    assert auto_eval_every(100, 64, 40) == 2
+    assert auto_eval_every(50, 64, 40) == 1
+    assert auto_eval_every(10_000, 64, 40) == 10  # judged at least four times
+    assert auto_eval_every(10_000, 64, 3) == 1
+    assert auto_eval_every(0, 64, 40) == 1
+
+
+def test_a_run_with_eval_every_zero_evaluates_at_the_sized_steps(split, binary_digits):
+    from bamu_core.unlearn._loop import auto_eval_every
+
+    model, forget, retain = split
+    hp = {"steps": 24, "eval_every": 0, "batch_size": 32}
+    res = get_method("finetune").run(model, forget, retain, intensity=0.5, val=binary_digits.val, hyperparameters=hp)
+    k = auto_eval_every(len(binary_digits.val) * (2 if binary_digits.val.paired else 1), 32, 24)
+    assert k > 1
+    judged = [e.step for e in res.history if e.val_acc is not None and e.step > 0]
+    assert judged and all(s % k == 0 or s == res.steps for s in judged)
+    assert judged[0] == k
 
 
 def test_ga_with_group_balance_runs_and_differs_from_plain_ga(split, binary_digits):

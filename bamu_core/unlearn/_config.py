@@ -115,7 +115,11 @@ class CommonConfig(_Config):
     batch_size: int = fixed(64, "images per stream per step")
     optimizer: str = fixed("adam", "'adam', or 'sgd' (momentum 0.9)")
     weight_decay: float = fixed(0.0, "L2 penalty of the optimiser")
-    eval_every: int = fixed(1, "steps between validation evaluations (the useful window is short)")
+    eval_every: int = fixed(
+        1,
+        "steps between validation evaluations (the useful window is short); 0: sized so that validation takes "
+        "about a quarter of the run's time (auto's candidates use it)",
+    )
     amp: str | bool = fixed("auto", "mixed precision: 'auto' is on for CUDA")
     selection_metric: str = fixed(
         "auto", "fairness gap to minimise; 'auto': DP difference for 2 classes, accuracy gap for more"
@@ -157,7 +161,7 @@ class GradientAscentConfig(LoopConfig):
     retain_weight: float = fixed(4.0, "weight of the cross-entropy on the retain set (0: no retain stream)")
     balance: str = fixed(
         "none",
-        "'group': the retain cross-entropy weights every group x class cell equally (removes the shortcut "
+        "'group': retain batches draw every group x class cell equally often (removes the shortcut "
         "rather than the class; auto uses it)",
     )
 
@@ -176,7 +180,7 @@ class LoRAConfig(LoopConfig):
     retain_weight: float = fixed(4.0, "weight of the cross-entropy on the retain set (0: no retain stream)")
     balance: str = fixed(
         "none",
-        "'group': the retain cross-entropy weights every group x class cell equally (removes the shortcut "
+        "'group': retain batches draw every group x class cell equally often (removes the shortcut "
         "rather than the class; auto uses it)",
     )
 
@@ -191,7 +195,7 @@ class DistillationConfig(LoopConfig):
     ce_weight: float = fixed(4.0, "weight of the cross-entropy on the retain set")
     balance: str = fixed(
         "none",
-        "'group': the retain cross-entropy weights every group x class cell equally (removes the shortcut "
+        "'group': retain batches draw every group x class cell equally often (removes the shortcut "
         "rather than the class; auto uses it)",
     )
 
@@ -265,6 +269,11 @@ class DFRConfig(CommonConfig):
 class AutoConfig(CommonConfig):
     """``auto``: a time-budgeted search over methods and learning rates, chosen on a held-out half of validation."""
 
+    eval_every: int = fixed(
+        0,
+        "passed on to every candidate; 0: each candidate evaluates about as often as keeps validation at a "
+        "quarter of its time (every step on small validation splits, every 10-20 on CIFAR-10's)",
+    )
     budget_s: float | None = fixed(
         None, "seconds for the whole search; None: 600 on a CPU, 300 on a GPU (the search usually ends sooner)"
     )

@@ -13,6 +13,7 @@ import math
 from contextlib import nullcontext
 from typing import Callable, Iterator
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -22,7 +23,7 @@ from ..memory import is_out_of_memory, smaller_batch
 from ._api import Outcome, RunContext
 from ._driver import SelectionDriver
 
-__all__ = ["Stream", "Tally", "run_loop"]
+__all__ = ["Stream", "Tally", "auto_eval_every", "run_loop"]
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -31,11 +32,23 @@ class Stream:
     """Endless shuffled batches over ``data`` (reshuffled, seeded, every pass).
 
     ``counterfactual=True`` yields the counterfactual images (bias attribute flipped) with the
-    true labels.
+    true labels. ``weights`` (one non-negative number per image) makes every pass a seeded draw of
+    ``len(data)`` images with replacement, each with probability proportional to its weight:
+    group-balanced batches when the weights equalise the group x class cells. Sampling keeps a
+    batch's loss an unweighted mean; weighting the loss of uniformly drawn batches instead gives a
+    few rare images most of a batch's gradient and is far noisier (it broke a pretrained ResNet-20
+    on CIFAR-10 within 60 steps where balanced batches at the same rate did not).
     """
 
     def __init__(
-        self, data: ImageData, *, batch_size: int, seed: int, device: torch.device, counterfactual: bool = False
+        self,
+        data: ImageData,
+        *,
+        batch_size: int,
+        seed: int,
+        device: torch.device,
+        counterfactual: bool = False,
+        weights: np.ndarray | None = None,
     ):
         if len(data) == 0:
             raise BamuInputError("cannot stream batches from an empty dataset")
@@ -46,15 +59,26 @@ class Stream:
             device,
             counterfactual,
         )
+        self.p = None
+        if weights is not None:
+            w = np.asarray(weights, dtype=np.float64)
+            if w.shape != (len(data),) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+                raise BamuInputError("sampling weights need one finite non-negative value per image, not all zero")
+            self.p = w / w.sum()
         self.epoch = 0
         self._it = self._new_pass()
 
     def _new_pass(self) -> Iterator[Batch]:
+        seed = self.seed * 100_003 + self.epoch
+        indices = None
+        if self.p is not None:
+            indices = np.random.default_rng(seed).choice(len(self.data), size=len(self.data), p=self.p)
         return batches(
             self.data,
             batch_size=self.batch_size,
-            shuffle=True,
-            seed=self.seed * 100_003 + self.epoch,
+            indices=indices,
+            shuffle=self.p is None,
+            seed=seed,
             device=self.device,
             counterfactual=self.cf,
         )
@@ -115,6 +139,18 @@ def _optimizer(params: list[nn.Parameter], hp: dict) -> torch.optim.Optimizer:
     raise BamuInputError(f"optimizer must be 'adam' or 'sgd', got {hp['optimizer']!r}")
 
 
+def auto_eval_every(images_per_evaluation: int, images_per_step: int, total: int) -> int:
+    """Steps between evaluations for ``eval_every=0``: about ``images_per_evaluation /
+    images_per_step``, so that validation (one forward pass per image) takes about a quarter of the
+    time next to training (a forward and a backward pass, about three forward passes, per image);
+    at least 1, and at most a quarter of ``total`` so that a run is judged at least four times.
+    Counted from sizes, not measured times, so that a run is the same on any machine."""
+    if images_per_evaluation <= 0 or images_per_step <= 0:
+        return 1
+    k = math.ceil(images_per_evaluation / images_per_step)
+    return int(max(1, min(k, total // 4)))
+
+
 def run_loop(
     ctx: RunContext,
     *,
@@ -127,17 +163,22 @@ def run_loop(
 
     ``net`` is kept in eval mode (BatchNorm statistics frozen, dropout off). At the end the
     parameters hold the selected checkpoint. ``ctx.hp`` supplies ``steps``, ``lr``,
-    ``optimizer``, ``weight_decay``, ``eval_every`` and ``amp`` (``"auto"``: on for CUDA).
+    ``optimizer``, ``weight_decay``, ``eval_every`` (0: :func:`auto_eval_every`) and ``amp``
+    (``"auto"``: on for CUDA).
     """
     hp = ctx.hp
     total, eval_every = int(hp["steps"]), int(hp["eval_every"])
-    if total < 1 or eval_every < 1:
-        raise BamuInputError(f"steps and eval_every must be >= 1, got {total} and {eval_every}")
+    if total < 1 or eval_every < 0:
+        raise BamuInputError(f"steps must be >= 1 and eval_every >= 0, got {total} and {eval_every}")
     amp = hp.get("amp", "auto")
     autocast, scaler = _autocast(ctx.device, ctx.device.type == "cuda" if amp == "auto" else bool(amp))
     opt = _optimizer(params, hp)
     net.eval()
     driver = SelectionDriver(ctx, total)
+    if eval_every == 0:
+        eval_every = auto_eval_every(
+            driver.judge.images_per_evaluation, sum(s.batch_size for s in streams.values()), total
+        )
 
     def snapshot() -> list[torch.Tensor]:
         return [p.detach().clone() for p in params]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -9,16 +10,16 @@ import torch.nn.functional as F
 from ._api import RunContext
 from ._loop import Stream, Tally
 
-__all__ = ["make_streams", "ascent_loss", "kl_to_teacher", "retain_weights", "retain_ce"]
+__all__ = ["make_streams", "ascent_loss", "kl_to_teacher", "retain_weights"]
 
 #: Values of the ``balance`` hyper-parameter of ``ga``, ``lora`` and ``distill``.
 BALANCES = ("none", "group")
 
 
-def retain_weights(ctx: RunContext) -> torch.Tensor | None:
-    """Per retain image weights (on the run's device) for ``balance="group"``: every group x class
-    cell of the retain set weighs the same, so the retain term teaches that the bias attribute does
-    not predict the class (the shortcut is removed rather than the class); ``None`` for ``"none"``."""
+def retain_weights(ctx: RunContext) -> np.ndarray | None:
+    """Per retain image sampling weights for ``balance="group"``: every group x class cell of the
+    retain set is drawn equally often, so the retain term teaches that the bias attribute does not
+    predict the class (the shortcut is removed rather than the class); ``None`` for ``"none"``."""
     from ..errors import BamuInputError
     from .balanced_finetune import cell_weights
 
@@ -29,27 +30,26 @@ def retain_weights(ctx: RunContext) -> torch.Tensor | None:
         return None
     k = int(ctx.retain.labels.max()) + 1
     w, _ = cell_weights(ctx.retain.labels, ctx.retain.groups, k)
-    return torch.as_tensor(w, device=ctx.device)
-
-
-def retain_ce(out: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    """Cross-entropy of a retain batch, weighted by ``weights[idx]`` (normalised) when given."""
-    if weights is None:
-        return F.cross_entropy(out.float(), y)
-    w = weights[idx]
-    return (F.cross_entropy(out.float(), y, reduction="none") * w).sum() / w.sum()
+    return w
 
 
 def make_streams(
-    ctx: RunContext, *, forget: bool = False, retain: bool = False, forget_cf: bool = False
+    ctx: RunContext,
+    *,
+    forget: bool = False,
+    retain: bool = False,
+    forget_cf: bool = False,
+    retain_sampling: np.ndarray | None = None,
 ) -> dict[str, Stream]:
-    """Seeded batch streams: ``forget``, ``retain`` and ``forget_cf`` (counterfactual forget images)."""
+    """Seeded batch streams: ``forget``, ``retain`` (drawn by ``retain_sampling`` weights when
+    given, see :class:`~bamu_core.unlearn._loop.Stream`) and ``forget_cf`` (counterfactual forget
+    images)."""
     bs, dev = int(ctx.hp["batch_size"]), ctx.device
     out = {}
     if forget:
         out["forget"] = Stream(ctx.forget, batch_size=bs, seed=ctx.seed, device=dev)
     if retain:
-        out["retain"] = Stream(ctx.retain, batch_size=bs, seed=ctx.seed + 1, device=dev)
+        out["retain"] = Stream(ctx.retain, batch_size=bs, seed=ctx.seed + 1, device=dev, weights=retain_sampling)
     if forget_cf:
         out["forget_cf"] = Stream(ctx.forget, batch_size=bs, seed=ctx.seed + 2, device=dev, counterfactual=True)
     return out
@@ -62,19 +62,17 @@ def ascent_loss(
     *,
     forget_weight: float,
     retain_weight: float,
-    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``-forget_weight * CE(forget) + retain_weight * CE(retain)`` (the retain term weighted by
-    ``weights``, see :func:`retain_weights`)."""
+    """``-forget_weight * CE(forget) + retain_weight * CE(retain)``."""
     x, y, *_ = b["forget"]
     out = net(x)
     tally.add("forget", out, y)
     loss = -forget_weight * F.cross_entropy(out.float(), y)
     if "retain" in b and retain_weight > 0:
-        xr, yr, _g, ir = b["retain"]
+        xr, yr, *_ = b["retain"]
         out_r = net(xr)
         tally.add("retain", out_r, yr)
-        loss = loss + retain_weight * retain_ce(out_r, yr, ir, weights)
+        loss = loss + retain_weight * F.cross_entropy(out_r.float(), yr)
     return loss
 
 

@@ -213,6 +213,13 @@ class Judge:
         paired estimate was 0.091)."""
         return self.val is not None and self.val.paired
 
+    @property
+    def images_per_evaluation(self) -> int:
+        """Validation images one evaluation runs through the network (twice the split when paired)."""
+        if self.val is None:
+            return 0
+        return len(self.val) * (2 if self.paired else 1)
+
     def evaluate(self, net: nn.Module, *, measured: dict[str, float] | None = None) -> Evaluation:
         """Validation metrics, plus forget / retain accuracy: taken from ``measured`` (running
         accuracy of the training batches) where given, else measured on the fixed subsets."""

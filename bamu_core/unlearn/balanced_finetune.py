@@ -1,7 +1,7 @@
 """``balanced_finetune``: fine-tune on the retain set with every group x class cell weighted equally.
 
-Each retain image's cross-entropy is weighted by ``1 / (n_cells * n_cell)`` (its cell's share
-inverted, the weights of a batch normalised to sum to one), so minority cells such as
+Retain batches are drawn with every group x class cell equally likely (each image with
+probability ``1 / (n_cells * n_cell)``, with replacement), so minority cells such as
 bias-conflicting images count as much as the majority, as in group-balanced empirical risk
 minimisation (Sagawa et al. 2020; Idrissi et al. 2022). All weights train, on the shared loop with
 checkpoint selection on the validation split; the forget set is not seen.
@@ -13,7 +13,6 @@ that chose the checkpoint.
 from __future__ import annotations
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 
 from ._api import RunContext, UnlearningMethod, register_method
@@ -43,15 +42,13 @@ class BalancedFineTune(UnlearningMethod):
         net = ctx.model
         k = int(max(ctx.retain.labels.max(), ctx.val.labels.max() if ctx.val is not None else 0)) + 1
         weights, sizes = cell_weights(ctx.retain.labels, ctx.retain.groups, k)
-        w_all = torch.as_tensor(weights, device=ctx.device)
-        streams = make_streams(ctx, retain=True)
+        streams = make_streams(ctx, retain=True, retain_sampling=weights)
 
         def loss_fn(b, tally):
-            x, y, _g, i = b["retain"]
+            x, y, *_ = b["retain"]
             out = net(x)
             tally.add("retain", out, y)
-            w = w_all[i]
-            return (F.cross_entropy(out.float(), y, reduction="none") * w).sum() / w.sum()
+            return F.cross_entropy(out.float(), y)
 
         params = [p for p in net.parameters() if p.requires_grad]
         outcome = run_loop(ctx, net=net, params=params, streams=streams, loss_fn=loss_fn)

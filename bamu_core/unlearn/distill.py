@@ -11,10 +11,11 @@ from __future__ import annotations
 import copy
 
 import torch
+import torch.nn.functional as F
 
 from ._api import RunContext, UnlearningMethod, register_method
 from ._loop import run_loop
-from ._objectives import kl_to_teacher, make_streams, retain_ce, retain_weights
+from ._objectives import kl_to_teacher, make_streams, retain_weights
 
 
 @register_method("distill")
@@ -26,13 +27,12 @@ class Distillation(UnlearningMethod):
         teacher = copy.deepcopy(student).eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
-        streams = make_streams(ctx, forget=True, retain=True)
+        streams = make_streams(ctx, forget=True, retain=True, retain_sampling=retain_weights(ctx))
         t = float(hp["temperature"])
-        weights = retain_weights(ctx)
 
         def loss_fn(b, tally):
             xf, yf, *_ = b["forget"]
-            xr, yr, _g, ir = b["retain"]
+            xr, yr, *_ = b["retain"]
             with torch.no_grad():
                 tf, tr = teacher(xf), teacher(xr)
             sf, sr = student(xf), student(xr)
@@ -40,7 +40,7 @@ class Distillation(UnlearningMethod):
             tally.add("retain", sr, yr)
             return (
                 hp["retain_weight"] * kl_to_teacher(sr, tr, t)
-                + hp["ce_weight"] * retain_ce(sr, yr, ir, weights)
+                + hp["ce_weight"] * F.cross_entropy(sr.float(), yr)
                 - hp["forget_weight"] * kl_to_teacher(sf, tf, t)
             )
 

@@ -13,14 +13,10 @@ class GradientAscent(UnlearningMethod):
 
     def _unlearn(self, ctx: RunContext):
         hp, net = ctx.hp, ctx.model
-        streams = make_streams(ctx, forget=True, retain=hp["retain_weight"] > 0)
-
-        weights = retain_weights(ctx)
+        streams = make_streams(ctx, forget=True, retain=hp["retain_weight"] > 0, retain_sampling=retain_weights(ctx))
 
         def loss_fn(b, tally):
-            return ascent_loss(
-                net, b, tally, forget_weight=hp["forget_weight"], retain_weight=hp["retain_weight"], weights=weights
-            )
+            return ascent_loss(net, b, tally, forget_weight=hp["forget_weight"], retain_weight=hp["retain_weight"])
 
         params = [p for p in net.parameters() if p.requires_grad]
         return net, run_loop(ctx, net=net, params=params, streams=streams, loss_fn=loss_fn)

@@ -95,14 +95,10 @@ class LoRAUnlearning(UnlearningMethod):
         config = {"r": int(hp["rank"]), "lora_alpha": float(hp["alpha"]), "target_modules": targets}
         pm = peft.get_peft_model(ctx.model, peft.LoraConfig(lora_dropout=0.0, **config))
         params = [p for p in pm.parameters() if p.requires_grad]
-        streams = make_streams(ctx, forget=True, retain=hp["retain_weight"] > 0)
-
-        weights = retain_weights(ctx)
+        streams = make_streams(ctx, forget=True, retain=hp["retain_weight"] > 0, retain_sampling=retain_weights(ctx))
 
         def loss_fn(b, tally):
-            return ascent_loss(
-                pm, b, tally, forget_weight=hp["forget_weight"], retain_weight=hp["retain_weight"], weights=weights
-            )
+            return ascent_loss(pm, b, tally, forget_weight=hp["forget_weight"], retain_weight=hp["retain_weight"])
 
         outcome = run_loop(ctx, net=pm, params=params, streams=streams, loss_fn=loss_fn)
         state = {k: v.detach().to("cpu").clone() for k, v in peft.get_peft_model_state_dict(pm).items()}
