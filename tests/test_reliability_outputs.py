@@ -265,6 +265,87 @@ def test_a_missing_output_folder_is_an_error_unless_mkdir(tmp_path, home, capsys
     assert target.is_file()
 
 
+@reliability("fault", "command line: output paths")
+def test_a_failed_mkdir_run_removes_the_empty_folders_it_created(tmp_path, home, capsys):
+    """`bamu audit --mkdir --json new/a/b/out.json` that then fails (missing data folder): exit 2, one line, no `new/` left behind."""
+    target = tmp_path / "new" / "a" / "b" / "out.json"
+    argv = ["audit", "--data", tmp_path / "no-such-folder", "--json", target, "--mkdir", *_AUDIT_QUICK]
+    code, err, _ = _bamu(argv, capsys)
+    assert code == 2 and len(err) == 1, err
+    assert not (tmp_path / "new").exists()
+    assert list(tmp_path.iterdir()) == []  # nothing else was created either
+
+
+@reliability("fault", "command line: output paths")
+def test_a_crashed_mkdir_run_removes_its_folders_but_keeps_pre_existing_ones(tmp_path, home, monkeypatch, capsys):
+    """A command that crashes after `--mkdir` created `kept/new/a/b/`: `new/a/b` are removed, the pre-existing empty `kept/` stays."""
+    from bamu_core import cli
+
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    target = kept / "new" / "a" / "b" / "out.json"
+
+    def crash(args):
+        assert target.parent.is_dir()  # created before the command ran
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(cli._COMMANDS, "scenarios", crash)
+    with pytest.raises(RuntimeError, match="boom"):
+        cli.main(["scenarios", "--json", str(target), "--mkdir"])
+    assert kept.is_dir() and list(kept.iterdir()) == []
+
+
+@reliability("valid input", "command line: output paths")
+def test_a_succeeding_mkdir_run_keeps_its_folders(tmp_path, home, capsys):
+    """`bamu scenarios --mkdir --json new/a/b/out.json` that succeeds: the folders and the file stay."""
+    target = tmp_path / "new" / "a" / "b" / "out.json"
+    code, err, _ = _bamu(["scenarios", "--json", target, "--mkdir"], capsys)
+    assert code == 0, err
+    assert target.is_file()
+
+
+def test_a_failed_run_keeps_a_created_folder_that_is_no_longer_empty(tmp_path, home, monkeypatch, capsys):
+    """Only empty folders are removed: a file written into a created folder keeps it (and its parents)."""
+    from bamu_core import cli
+    from bamu_core.errors import BamuInputError
+
+    target = tmp_path / "new" / "a" / "out.json"
+
+    def fail(args):
+        (target.parent / "partial.png").write_bytes(b"x")
+        raise BamuInputError("bad input after writing a file")
+
+    monkeypatch.setitem(cli._COMMANDS, "scenarios", fail)
+    code, err, _ = _bamu(["scenarios", "--json", target, "--mkdir"], capsys)
+    assert code == 2, err
+    assert (target.parent / "partial.png").is_file()
+
+
+def test_created_folders_are_recorded_only_inside_the_tracker(tmp_path):
+    """Folders made outside :func:`track_created_folders` or before it are never rolled back."""
+    from bamu_core.storage import track_created_folders
+
+    before = tmp_path / "before" / "x.json"
+    check_output_path(before, mkdir=True)
+    with track_created_folders() as created:
+        check_output_folder(tmp_path / "before" / "g1" / "g2", mkdir=True)
+        check_output_path(tmp_path / "c" / "d" / "y.json", mkdir=True)
+    assert created.folders == [
+        tmp_path / "before" / "g1",
+        tmp_path / "before" / "g1" / "g2",
+        tmp_path / "c",
+        tmp_path / "c" / "d",
+    ]
+    removed = created.rollback()
+    assert removed == [
+        tmp_path / "c" / "d",
+        tmp_path / "c",
+        tmp_path / "before" / "g1" / "g2",
+        tmp_path / "before" / "g1",
+    ]
+    assert (tmp_path / "before").is_dir() and not (tmp_path / "c").exists()
+
+
 @reliability("bad input", "command line: output paths")
 def test_unlearn_out_under_a_missing_folder_is_refused_before_any_work(folder_data, home, tmp_path, capsys):
     """`bamu unlearn --out new/tree/m.safetensors`: exit 2, one line, before training; no folder, no run."""
