@@ -779,6 +779,48 @@ def test_absurd_weights_load_with_one_warning_line(folder_data, home, tmp_path, 
     )
 
 
+@reliability("valid input", "library: checkpoint")
+def test_non_tensor_entries_beside_the_tensors_are_left_out_with_a_warning_naming_them(tmp_path):
+    """A state dict with `epoch: 3` and a string beside its tensors: it loads, and one CheckpointWarning names both left-out keys."""
+    state = {**_state(), "epoch": 3, "note": "best"}
+    path = tmp_path / "extras.pt"
+    torch.save(state, path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = read_state_dict(path)
+    assert set(loaded) == set(_state())
+    [w] = caught
+    assert issubclass(w.category, CheckpointWarning)
+    assert re.search(r"left out 2 value\(s\) that are not tensors: 'epoch' \(int\), 'note' \(str\)", str(w.message))
+    with warnings.catch_warnings():  # a plain state dict warns about nothing
+        warnings.simplefilter("error")
+        torch.save(_state(), path)
+        read_state_dict(path)
+
+
+@reliability("bad input", "dashboard: Load page")
+def test_checkpoint_warnings_of_an_upload_are_shown_on_the_load_page(tmp_path):
+    """Uploading a checkpoint with weights of 3e38 and an `epoch: 3` entry: the Load page shows both CheckpointWarnings with st.warning."""
+    from reliability_kit import close_app, open_app, texts
+
+    state = {k: torch.full_like(v, 3e38) if v.is_floating_point() else v for k, v in _state().items()}
+    path = tmp_path / "odd.pt"
+    torch.save({**state, "epoch": 3}, path)
+    at = open_app(tmp_path)
+    try:
+        at.radio(key="load_source").set_value("folder").run()
+        at.radio(key="load_model").set_value("checkpoint").run()
+        at.file_uploader(key="load_ckpt").upload("odd.pt", path.read_bytes()).run()
+        assert not at.exception, texts(at.exception)
+        shown = texts(at.warning)
+        assert any(re.search(r"checkpoint odd\.pt: .* above 1e\+06", t) for t in shown), shown
+        assert any("left out 1 value(s) that are not tensors: 'epoch' (int)" in t for t in shown), shown
+        at.run()  # the upload is checked once; its warnings stay on every rerun
+        assert len([t for t in texts(at.warning) if "odd.pt" in t]) == 2, texts(at.warning)
+    finally:
+        close_app(at)
+
+
 README_TABLES = [
     ("bad input", "command line: numeric options", BOUNDS),
     ("bad input", "library: checkpoint", CHECKPOINTS),
