@@ -412,15 +412,15 @@ BOUNDS = [
     ),
     Case(
         "image-size-small",
-        "`--image-size 2`: exit 2, one line naming the range 8..1024",
+        "`--image-size 2`: exit 2, one line naming the range 8..512",
         lambda t: ["audit", *_SC, "--image-size", "2"],
-        problem=r"argument --image-size: must be an integer from 8 to 1024",
+        problem=r"argument --image-size: must be an integer from 8 to 512",
     ),
     Case(
         "image-size-huge",
-        "`--image-size 100000`: exit 2, one line naming the range 8..1024",
+        "`--image-size 100000`: exit 2, one line naming the range 8..512",
         lambda t: ["audit", *_SC, "--image-size", "100000"],
-        problem=r"argument --image-size: must be an integer from 8 to 1024",
+        problem=r"argument --image-size: must be an integer from 8 to 512",
     ),
     Case(
         "max-per-split-zero",
