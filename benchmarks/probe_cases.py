@@ -184,9 +184,10 @@ def run_probe(probe: Probe, ws: Workspace) -> ProbeResult:
     )
 
 
-def run_all(probes: list[Probe], root: Path, *, workers: int = 2) -> list[ProbeResult]:
-    """Build the workspace under ``root`` and run ``probes`` (``workers`` at a time), in order."""
-    ws = Workspace.build(root)
+def run_all(probes: list[Probe], root: Path, *, workers: int = 2, stored_run: bool = True) -> list[ProbeResult]:
+    """Build the workspace under ``root`` and run ``probes`` (``workers`` at a time), in order;
+    ``stored_run=False`` skips the workspace's stored run (only the ``report`` cases need it)."""
+    ws = Workspace.build(root, stored_run=stored_run)
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(lambda p: run_probe(p, ws), probes))
@@ -674,8 +675,9 @@ def _unlearn(*extra):
 BOUND_PROBES = [
     _bound("n-boot-huge", "`--n-boot 100000000`: refused at once naming the limit 10000", _audit("--n-boot", "100000000"), r"argument --n-boot: must be an integer from 0 to 10000"),
     _bound("n-boot-negative", "`--n-boot -1`: refused naming the range", _audit("--n-boot", "-1"), r"argument --n-boot: must be an integer from 0"),
-    _bound("image-size-small", "`--image-size 2`: refused naming 8..1024", _audit("--image-size", "2"), r"argument --image-size: must be an integer from 8 to 1024"),
-    _bound("image-size-huge", "`--image-size 100000`: refused naming 8..1024", _audit("--image-size", "100000"), r"argument --image-size: must be an integer from 8 to 1024"),
+    _bound("image-size-small", "`--image-size 2`: refused naming 8..512", _audit("--image-size", "2"), r"argument --image-size: must be an integer from 8 to 512"),
+    _bound("image-size-huge", "`--image-size 100000`: refused naming 8..512", _audit("--image-size", "100000"), r"argument --image-size: must be an integer from 8 to 512"),
+    _bound("image-size-just-above", "`--image-size 513`: refused naming 8..512 (the data loaders' own limit)", _audit("--image-size", "513"), r"argument --image-size: must be an integer from 8 to 512"),
     _bound("max-per-split-zero", "`--max-per-split 0`: refused", lambda c: ["audit", "--waterbirds-root", c.waterbirds, "--max-per-split", "0"], r"argument --max-per-split: must be an integer from 1"),
     _bound("max-per-split-huge", "`--max-per-split 10**12`: refused naming the limit", lambda c: ["audit", "--waterbirds-root", c.waterbirds, "--max-per-split", "1000000000000"], r"argument --max-per-split: must be an integer from 1 to 10000000"),
     _bound("gallery-k-huge", "`--gallery-k 100000`: refused naming 256", lambda c: ["audit", *c.subject(), "--gallery", c.dir / "g", "--gallery-k", "100000"], r"argument --gallery-k: must be an integer from 1 to 256"),

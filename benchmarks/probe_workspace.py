@@ -181,12 +181,19 @@ class Workspace:
     waterbirds: Path
 
     @classmethod
-    def build(cls, root: Path) -> Workspace:
+    def build(cls, root: Path, *, stored_run: bool = True) -> Workspace:
+        """The data, checkpoint and home under ``root``; ``stored_run``: with one real ``bamu unlearn``
+        run in the home's run store (the ``report`` cases need it; a few seconds)."""
         root.mkdir(parents=True, exist_ok=True)
         data = root / "data"
         write_folder(data)
         model = save_model(root / "model.safetensors")
         home = root / "home"
+        (home / "models").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(model, home / "models" / CACHE_NAME)
+        waterbirds = write_waterbirds(root / "waterbirds")
+        if not stored_run:
+            return cls(root=root, data=data, model=model, home=home, run_id="", waterbirds=waterbirds)
         argv = ["unlearn", "--data", data, "--meta", data / "meta.csv", "--image-size", "16", "--model", model]
         done = subprocess.run(
             bamu_command([*argv, "--arch", "small_cnn", *UNLEARN_QUICK]),
@@ -209,9 +216,6 @@ class Workspace:
         if listing.returncode != 0:
             raise RuntimeError(f"bamu runs failed: {listing.stderr[-2000:]}")
         run_id = json.loads((root / "runs.json").read_text())["runs"][0]["run_id"]
-        (home / "models").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(model, home / "models" / CACHE_NAME)
-        waterbirds = write_waterbirds(root / "waterbirds")
         return cls(root=root, data=data, model=model, home=home, run_id=run_id, waterbirds=waterbirds)
 
 
