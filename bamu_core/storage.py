@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import os
 import stat
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from .errors import BamuInputError
 
@@ -18,6 +21,8 @@ __all__ = [
     "managed_folders",
     "check_output_path",
     "check_output_folder",
+    "CreatedFolders",
+    "track_created_folders",
     "atomic_write",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -86,6 +91,73 @@ def _kind_problem(path: Path) -> str | None:
     return None
 
 
+@dataclass
+class CreatedFolders:
+    """The folders the output checks created while it was active (shallowest first)."""
+
+    folders: list[Path] = field(default_factory=list)
+
+    def rollback(self) -> list[Path]:
+        """Remove the recorded folders that are still empty, deepest first; return those removed.
+
+        Only folders this record created are touched; one that holds anything (or that is gone,
+        or replaced by something other than a folder) is left as it is.
+        """
+        removed: list[Path] = []
+        for folder in reversed(self.folders):
+            try:
+                if os.path.islink(folder) or not folder.is_dir():
+                    continue
+                folder.rmdir()  # fails on a non-empty folder: that one is kept
+            except OSError:
+                continue
+            removed.append(folder)
+        self.folders.clear()
+        return removed
+
+
+_CREATED: contextvars.ContextVar[CreatedFolders | None] = contextvars.ContextVar("bamu_created_folders", default=None)
+
+
+@contextlib.contextmanager
+def track_created_folders() -> Iterator[CreatedFolders]:
+    """Record the folders :func:`check_output_path` / :func:`check_output_folder` create inside the block.
+
+    The caller decides what to do with them: ``bamu``'s ``main`` calls
+    :meth:`CreatedFolders.rollback` when the command fails, so that a failed ``--mkdir`` run
+    leaves no empty folders behind.
+    """
+    record = CreatedFolders()
+    token = _CREATED.set(record)
+    try:
+        yield record
+    finally:
+        _CREATED.reset(token)
+
+
+def _make_folders(folder: Path) -> None:
+    """``folder.mkdir(parents=True)``, recording each folder it creates with the active tracker.
+
+    Each missing folder is made one at a time, so that one another process creates meanwhile is
+    not recorded (and so never removed) as this one's.
+    """
+    missing: list[Path] = []
+    probe = folder
+    while not os.path.lexists(probe) and probe.parent != probe:
+        missing.append(probe)
+        probe = probe.parent
+    record = _CREATED.get()
+    for path in reversed(missing):  # shallowest first
+        try:
+            path.mkdir()
+        except FileExistsError:
+            if not path.is_dir():
+                raise
+            continue
+        if record is not None:
+            record.folders.append(path)
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -148,7 +220,7 @@ def check_output_path(
             raise BamuInputError(
                 f"{flag} {path}: folder {parent} does not exist; create it first or pass --mkdir to create it"
             )
-        parent.mkdir(parents=True, exist_ok=True)
+        _make_folders(parent)
     return path
 
 
@@ -192,7 +264,7 @@ def check_output_folder(
                 f"{flag} {folder}: folder {folder.parent} does not exist; create it first or pass --mkdir to create it"
             )
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            _make_folders(folder)
         except (FileExistsError, NotADirectoryError):
             raise BamuInputError(f"{flag} {folder}: part of its folder path is a file, not a folder") from None
     for name in names:

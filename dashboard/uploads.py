@@ -1,6 +1,8 @@
 """Uploads of one browser session: a private folder, and zip archives unpacked safely into it.
 
 - :class:`UploadDir`: a per-session temporary folder (0700), removed when the session goes;
+- :func:`check_checkpoint`: reads an uploaded checkpoint as weights only and keeps the
+  :class:`~bamu_core.models.checkpoint.CheckpointWarning` s it raised, for the page to show;
 - :func:`extract_zip`: refuses path traversal, links, encrypted entries and zip bombs before
   writing anything; :func:`find_metadata_csv`: the dataset's CSV inside; :func:`csv_columns`.
 
@@ -15,14 +17,47 @@ import re
 import shutil
 import stat
 import tempfile
+import warnings
 import weakref
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from bamu_core.errors import BamuInputError
 
-__all__ = ["UploadDir", "extract_zip", "find_metadata_csv", "csv_columns"]
+__all__ = ["UploadDir", "CheckedCheckpoint", "check_checkpoint", "extract_zip", "find_metadata_csv", "csv_columns"]
+
+
+@dataclass(frozen=True)
+class CheckedCheckpoint:
+    """An uploaded checkpoint that can be read: its path, how many tensors it holds, and the
+    warnings reading it raised (e.g. absurd magnitudes, entries that are not tensors left out)."""
+
+    path: str
+    tensors: int
+    warnings: tuple[str, ...] = ()
+
+
+def check_checkpoint(path: str | Path) -> CheckedCheckpoint:
+    """Read the checkpoint at ``path`` as weights only (never unpickled) and record its warnings.
+
+    Raises what :func:`bamu_core.models.read_state_dict` raises (one line, the user's to fix).
+    Warnings other than :class:`~bamu_core.models.checkpoint.CheckpointWarning` are passed on.
+    """
+    from bamu_core.models.checkpoint import CheckpointWarning
+    from bamu_core.workflows import checkpoint_tensors
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        n = checkpoint_tensors(path)
+    mine = []
+    for w in caught:
+        if issubclass(w.category, CheckpointWarning):
+            mine.append(" ".join(str(w.message).split()))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return CheckedCheckpoint(path=str(path), tensors=n, warnings=tuple(mine))
 
 
 class UploadDir:

@@ -12,7 +12,7 @@ from dashboard import jobs, state, tables
 from dashboard import widgets as ui
 from dashboard.errors import USER_ERRORS
 from dashboard.subjects import DEMO_SCENARIO, SubjectSpec
-from dashboard.uploads import csv_columns, extract_zip, find_metadata_csv
+from dashboard.uploads import check_checkpoint, csv_columns, extract_zip, find_metadata_csv
 
 ui.enter_page()
 st.title("Load a model and a dataset")
@@ -276,10 +276,7 @@ with st.container(border=True):
             if ckpt.file_id not in checked:  # save and check each upload once
                 try:
                     path = state.uploads().save(ckpt.name, ckpt.getvalue(), allowed=CHECKPOINT_SUFFIXES)
-                    checked[ckpt.file_id] = (
-                        str(path),
-                        workflows.checkpoint_tensors(path),
-                    )  # weights only, never pickle
+                    checked[ckpt.file_id] = check_checkpoint(path)  # weights only, never pickle
                 except USER_ERRORS as exc:
                     checked[ckpt.file_id] = exc
             found = checked[ckpt.file_id]
@@ -291,9 +288,10 @@ with st.container(border=True):
                 )
                 problem = "the checkpoint cannot be used"
             else:
-                path, n_tensors = found
-                chosen.update(checkpoint=path, checkpoint_sha256=Path(path).parent.name)
-                c2.caption(f"{ckpt.name}: {n_tensors} tensors, read safely (weights only).")
+                chosen.update(checkpoint=found.path, checkpoint_sha256=Path(found.path).parent.name)
+                c2.caption(f"{ckpt.name}: {found.tensors} tensors, read safely (weights only).")
+                for message in found.warnings:  # loadable, but something in it looks wrong
+                    c2.warning(message)
 
     new_spec = None
     if problem is None and chosen:

@@ -96,3 +96,70 @@ def test_cifar_report_is_built_from_rows(tmp_path, monkeypatch):
     (tmp_path / "cpu.jsonl").write_text(json.dumps(cpu) + "\n")
     text = bench.part_report()
     assert "## Time on a CPU" in text and "| ga | 0.5 | 0 | 81.0 | -0.5 | 20 | 0.050 | – | ok |" in text
+
+
+# ------------------------------------------------------------------------------------------------
+# benchmarks/probe_cases.py and benchmarks/memory_bounds.py, on a few of their cases
+# ------------------------------------------------------------------------------------------------
+
+_PROBES = (
+    "audit-json-onto-symlink",
+    "unlearn-out-onto-checkpoint",
+    "bound-seed-negative",
+    "ckpt-int-keys",
+    "mkdir-failed-audit-json",
+    "zip-parent-path",
+)
+
+
+def test_probe_cases_hold_and_are_reported(tmp_path):
+    """A few probe cases through the benchmark's own runner: they hold, and the report counts them."""
+    from benchmarks.probe_cases import F_KIND, Probe, Setup, catalogue, run_all, write_results
+
+    probes = [p for p in catalogue() if p.name in _PROBES]
+    assert len(probes) == len(_PROBES)
+
+    def wrong(c):  # a case whose expectation is wrong on purpose: the judge must call it failed
+        target = c.dir / "kept.txt"
+        target.write_text("mine\n")
+        return Setup(argv=["scenarios", "--json", c.dir / "link.json"], watch=[target])
+
+    probes.append(Probe("expects-a-refusal-that-does-not-come", F_KIND, "a success taken for a refusal", wrong))
+    results = run_all(probes, tmp_path / "work", stored_run=False)
+    by_name = {r.name: r for r in results}
+    for name in _PROBES:
+        r = by_name[name]
+        assert r.passed and r.exit_code == 2 and r.one_line and r.unchanged, r
+        assert r.seconds < 20
+    symlink = by_name["audit-json-onto-symlink"]
+    assert "symbolic link" in symlink.detail
+    bad = by_name["expects-a-refusal-that-does-not-come"]
+    assert not bad.passed and bad.exit_code == 0 and "exit code 0, expected 2" in bad.detail
+    write_results(results, tmp_path / "out")
+    data = json.loads((tmp_path / "out" / "probe_cases.json").read_text())
+    assert data["total"] == len(probes) and data["held"] == len(_PROBES) and data["failed"] == 1
+    assert data["machine"]["cpus"] >= 1 and data["machine"]["torch"]
+    md = (tmp_path / "out" / "probe_cases.md").read_text()
+    assert f"**{len(probes)} cases: {len(_PROBES)} held, 1 failed, 0 skipped**" in md
+    assert "`expects-a-refusal-that-does-not-come`" in md.split("## Failed cases")[1].split("##")[0]
+
+
+def test_the_catalogue_has_every_finding_class_and_at_least_118_cases():
+    from benchmarks.probe_cases import FINDINGS, catalogue
+
+    probes = catalogue()
+    assert len(probes) >= 118
+    assert {p.finding for p in probes} == set(FINDINGS)
+
+
+@pytest.mark.parametrize("option", ["--n-boot", "--image-size 512"])
+def test_a_run_at_the_limit_of_an_option_stays_under_2_gib(option, tmp_path):
+    from benchmarks.memory_bounds import BOUNDS, BUDGET_MIB, measure
+    from benchmarks.probe_workspace import CaseDir, Workspace
+
+    [bound] = [b for b in BOUNDS if f"{b.option} {b.limit}".startswith(option)]
+    ws = Workspace.build(tmp_path, stored_run=False)
+    case = CaseDir.make(ws, "bound")
+    code, mib, seconds = measure(bound.argv(case), case, timeout=60)
+    assert code == 0, (case.dir / "out.log").read_text()[-2000:]
+    assert 50 < mib < BUDGET_MIB, mib  # a real measurement (a Python process with torch), under the budget

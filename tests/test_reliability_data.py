@@ -60,6 +60,20 @@ def test_a_tiny_png_declaring_144_million_pixels_is_refused_from_its_header(tmp_
     assert elapsed < 0.5, elapsed  # decoding it took 18.6 s and 1 GB
 
 
+@reliability("bad input", "command line")
+def test_bamu_audit_on_a_144_million_pixel_png_prints_one_line_not_pillows_warning_too(tmp_path, monkeypatch, capsys):
+    """`bamu audit` on data holding a 12000 x 12000 PNG: exit 2 and only bamu's one error line (Pillow's DecompressionBombWarning is not printed as a second line)."""
+    from bamu_core.cli import main
+
+    monkeypatch.setenv("BAMU_HOME", str(tmp_path / "home"))
+    root, meta = write_folder(tmp_path / "d")
+    (root / "img5.png").write_bytes(_one_bit_png(12_000, 12_000))
+    code = main(["audit", "--data", str(root), "--meta", str(meta), "--image-size", "16", "--n-boot", "0"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("bamu audit: error: ") and "144 million pixels" in lines[0], lines
+
+
 def test_an_image_at_the_budget_still_loads(tmp_path):
     path = tmp_path / "wide.png"
     path.write_bytes(_one_bit_png(4000, 2))

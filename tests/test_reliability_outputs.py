@@ -265,6 +265,87 @@ def test_a_missing_output_folder_is_an_error_unless_mkdir(tmp_path, home, capsys
     assert target.is_file()
 
 
+@reliability("fault", "command line: output paths")
+def test_a_failed_mkdir_run_removes_the_empty_folders_it_created(tmp_path, home, capsys):
+    """`bamu audit --mkdir --json new/a/b/out.json` that then fails (missing data folder): exit 2, one line, no `new/` left behind."""
+    target = tmp_path / "new" / "a" / "b" / "out.json"
+    argv = ["audit", "--data", tmp_path / "no-such-folder", "--json", target, "--mkdir", *_AUDIT_QUICK]
+    code, err, _ = _bamu(argv, capsys)
+    assert code == 2 and len(err) == 1, err
+    assert not (tmp_path / "new").exists()
+    assert list(tmp_path.iterdir()) == []  # nothing else was created either
+
+
+@reliability("fault", "command line: output paths")
+def test_a_crashed_mkdir_run_removes_its_folders_but_keeps_pre_existing_ones(tmp_path, home, monkeypatch, capsys):
+    """A command that crashes after `--mkdir` created `kept/new/a/b/`: `new/a/b` are removed, the pre-existing empty `kept/` stays."""
+    from bamu_core import cli
+
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    target = kept / "new" / "a" / "b" / "out.json"
+
+    def crash(args):
+        assert target.parent.is_dir()  # created before the command ran
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(cli._COMMANDS, "scenarios", crash)
+    with pytest.raises(RuntimeError, match="boom"):
+        cli.main(["scenarios", "--json", str(target), "--mkdir"])
+    assert kept.is_dir() and list(kept.iterdir()) == []
+
+
+@reliability("valid input", "command line: output paths")
+def test_a_succeeding_mkdir_run_keeps_its_folders(tmp_path, home, capsys):
+    """`bamu scenarios --mkdir --json new/a/b/out.json` that succeeds: the folders and the file stay."""
+    target = tmp_path / "new" / "a" / "b" / "out.json"
+    code, err, _ = _bamu(["scenarios", "--json", target, "--mkdir"], capsys)
+    assert code == 0, err
+    assert target.is_file()
+
+
+def test_a_failed_run_keeps_a_created_folder_that_is_no_longer_empty(tmp_path, home, monkeypatch, capsys):
+    """Only empty folders are removed: a file written into a created folder keeps it (and its parents)."""
+    from bamu_core import cli
+    from bamu_core.errors import BamuInputError
+
+    target = tmp_path / "new" / "a" / "out.json"
+
+    def fail(args):
+        (target.parent / "partial.png").write_bytes(b"x")
+        raise BamuInputError("bad input after writing a file")
+
+    monkeypatch.setitem(cli._COMMANDS, "scenarios", fail)
+    code, err, _ = _bamu(["scenarios", "--json", target, "--mkdir"], capsys)
+    assert code == 2, err
+    assert (target.parent / "partial.png").is_file()
+
+
+def test_created_folders_are_recorded_only_inside_the_tracker(tmp_path):
+    """Folders made outside :func:`track_created_folders` or before it are never rolled back."""
+    from bamu_core.storage import track_created_folders
+
+    before = tmp_path / "before" / "x.json"
+    check_output_path(before, mkdir=True)
+    with track_created_folders() as created:
+        check_output_folder(tmp_path / "before" / "g1" / "g2", mkdir=True)
+        check_output_path(tmp_path / "c" / "d" / "y.json", mkdir=True)
+    assert created.folders == [
+        tmp_path / "before" / "g1",
+        tmp_path / "before" / "g1" / "g2",
+        tmp_path / "c",
+        tmp_path / "c" / "d",
+    ]
+    removed = created.rollback()
+    assert removed == [
+        tmp_path / "c" / "d",
+        tmp_path / "c",
+        tmp_path / "before" / "g1" / "g2",
+        tmp_path / "before" / "g1",
+    ]
+    assert (tmp_path / "before").is_dir() and not (tmp_path / "c").exists()
+
+
 @reliability("bad input", "command line: output paths")
 def test_unlearn_out_under_a_missing_folder_is_refused_before_any_work(folder_data, home, tmp_path, capsys):
     """`bamu unlearn --out new/tree/m.safetensors`: exit 2, one line, before training; no folder, no run."""
@@ -331,15 +412,15 @@ BOUNDS = [
     ),
     Case(
         "image-size-small",
-        "`--image-size 2`: exit 2, one line naming the range 8..1024",
+        "`--image-size 2`: exit 2, one line naming the range 8..512",
         lambda t: ["audit", *_SC, "--image-size", "2"],
-        problem=r"argument --image-size: must be an integer from 8 to 1024",
+        problem=r"argument --image-size: must be an integer from 8 to 512",
     ),
     Case(
         "image-size-huge",
-        "`--image-size 100000`: exit 2, one line naming the range 8..1024",
+        "`--image-size 100000`: exit 2, one line naming the range 8..512",
         lambda t: ["audit", *_SC, "--image-size", "100000"],
-        problem=r"argument --image-size: must be an integer from 8 to 1024",
+        problem=r"argument --image-size: must be an integer from 8 to 512",
     ),
     Case(
         "max-per-split-zero",
@@ -696,6 +777,48 @@ def test_absurd_weights_load_with_one_warning_line(folder_data, home, tmp_path, 
     assert len(warned) == 1 and re.match(
         r"bamu audit: warning: checkpoint huge\.safetensors: .* above 1e\+06", warned[0]
     )
+
+
+@reliability("valid input", "library: checkpoint")
+def test_non_tensor_entries_beside_the_tensors_are_left_out_with_a_warning_naming_them(tmp_path):
+    """A state dict with `epoch: 3` and a string beside its tensors: it loads, and one CheckpointWarning names both left-out keys."""
+    state = {**_state(), "epoch": 3, "note": "best"}
+    path = tmp_path / "extras.pt"
+    torch.save(state, path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = read_state_dict(path)
+    assert set(loaded) == set(_state())
+    [w] = caught
+    assert issubclass(w.category, CheckpointWarning)
+    assert re.search(r"left out 2 value\(s\) that are not tensors: 'epoch' \(int\), 'note' \(str\)", str(w.message))
+    with warnings.catch_warnings():  # a plain state dict warns about nothing
+        warnings.simplefilter("error")
+        torch.save(_state(), path)
+        read_state_dict(path)
+
+
+@reliability("bad input", "dashboard: Load page")
+def test_checkpoint_warnings_of_an_upload_are_shown_on_the_load_page(tmp_path):
+    """Uploading a checkpoint with weights of 3e38 and an `epoch: 3` entry: the Load page shows both CheckpointWarnings with st.warning."""
+    from reliability_kit import close_app, open_app, texts
+
+    state = {k: torch.full_like(v, 3e38) if v.is_floating_point() else v for k, v in _state().items()}
+    path = tmp_path / "odd.pt"
+    torch.save({**state, "epoch": 3}, path)
+    at = open_app(tmp_path)
+    try:
+        at.radio(key="load_source").set_value("folder").run()
+        at.radio(key="load_model").set_value("checkpoint").run()
+        at.file_uploader(key="load_ckpt").upload("odd.pt", path.read_bytes()).run()
+        assert not at.exception, texts(at.exception)
+        shown = texts(at.warning)
+        assert any(re.search(r"checkpoint odd\.pt: .* above 1e\+06", t) for t in shown), shown
+        assert any("left out 1 value(s) that are not tensors: 'epoch' (int)" in t for t in shown), shown
+        at.run()  # the upload is checked once; its warnings stay on every rerun
+        assert len([t for t in texts(at.warning) if "odd.pt" in t]) == 2, texts(at.warning)
+    finally:
+        close_app(at)
 
 
 README_TABLES = [

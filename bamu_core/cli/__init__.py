@@ -46,9 +46,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import warnings
+    """Run one command; return its exit code. A failed command removes the (still empty) folders
+    that its output checks created (``--mkdir``, a new gallery or sweep folder)."""
+    from ..storage import track_created_folders
 
     args = _parser().parse_args(argv)
+    with track_created_folders() as created:
+        code = 1
+        try:
+            code = _run(args)
+        finally:
+            if code != 0:
+                created.rollback()
+    return code
+
+
+def _run(args) -> int:
+    import warnings
 
     def show_warning(message, category, filename, lineno, file=None, line=None):
         print(f"bamu {args.command}: warning: {_one_line(message)}", file=sys.stderr, flush=True)

@@ -149,7 +149,7 @@ def _bounded_float(low: float, high: float, *, open_low: bool = False, open_high
 
 #: Largest values of the command line's numeric options (a larger value is refused naming the limit).
 MAX_N_BOOT = 10_000
-MAX_IMAGE_SIZE = 1024
+MAX_IMAGE_SIZE = 512  # the data loaders (bamu_core.data) and the dashboard refuse larger images too
 MIN_IMAGE_SIZE = 8
 MAX_PER_SPLIT = 10_000_000
 MAX_GALLERY_K = 256

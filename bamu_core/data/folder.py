@@ -36,6 +36,7 @@ def _read_image(path: Path, size: int, *, max_pixels: int | None = None) -> np.n
     from PIL import Image
 
     limit = MAX_PIXELS if max_pixels is None else max_pixels
+    _quiet_pil_bomb_warning()
     with Image.open(path) as im:
         width, height = im.size
         if width * height > limit:
@@ -55,6 +56,19 @@ def _read_image(path: Path, size: int, *, max_pixels: int | None = None) -> np.n
             im = Image.alpha_composite(background, im)
         im = im.convert("RGB").resize((size, size), Image.BILINEAR)
         return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def _quiet_pil_bomb_warning() -> None:
+    """Silence Pillow's ``DecompressionBombWarning`` (raised from 89 million pixels): every image
+    above :data:`MAX_PIXELS` (64 million) is refused here first with a one-line error naming the
+    file, so the warning would only print a second, vaguer line. Added once (a no-op when the
+    filter is already in place, e.g. from another thread)."""
+    import warnings
+
+    from PIL import Image
+
+    if ("ignore", None, Image.DecompressionBombWarning, None, 0) not in warnings.filters:
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def _full_scale(mode: str, arr: np.ndarray) -> float:

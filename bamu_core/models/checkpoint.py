@@ -37,6 +37,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     -----
     CheckpointWarning
         Weights above ``1e6`` in absolute value: loadable, but the scores would be meaningless.
+        Entries that are not tensors beside the tensors (e.g. ``epoch: 3``): left out, and named.
     """
     path = Path(path)
     if not path.is_file():
@@ -164,6 +165,17 @@ def _unwrap(obj, name: str) -> dict[str, torch.Tensor]:
                 break
         tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
         if tensors:
+            dropped = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+            if dropped:
+                shown = ", ".join(f"{k!r} ({type(obj[k]).__name__})" for k in dropped[:5])
+                more = f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""
+                warnings.warn(
+                    CheckpointWarning(
+                        f"checkpoint {name}: left out {len(dropped)} value(s) that are not tensors: {shown}{more}; "
+                        "only the tensors are loaded"
+                    ),
+                    stacklevel=3,
+                )
             return tensors
     raise BamuInputError(
         f"checkpoint {name} does not contain a state dict (a mapping of parameter names to tensors); save one with "
