@@ -58,6 +58,25 @@ SCENARIOS = {
         "goal": 0.50,
         "also": "equalized_odds_difference",
     },
+    # the patch shortcut: headline = the largest per-class parity gap between patched and clean
+    # images (max over classes), beside it the target class's gap; points = clean accuracy and the
+    # target's recall on clean images (the goal allows -1 and -5 points)
+    "patch-cifar10": {
+        "attr": "patch",
+        "headline": "dp_max",
+        "goal": 0.80,
+        "also": "dp_target",
+        "points": ("clean_accuracy", "target_recall_clean"),
+    },
+    "patch-cifar10-cat-top-left": {
+        "load": "patch-cifar10",
+        "options": {"target_class": "cat", "corner": "top-left"},
+        "attr": "patch",
+        "headline": "dp_max",
+        "goal": 0.80,
+        "also": "dp_target",
+        "points": ("clean_accuracy", "target_recall_clean"),
+    },
 }
 NO_GENERATOR = [c for c in INTENSITY_TABLE["auto"]["candidates"] if c != "counterfactual"]
 ROWS = (
@@ -73,6 +92,16 @@ ROWS = (
 )
 GENERATOR_ROWS = {"auto", "counterfactual"}  # may use the counterfactual images
 HERE = Path(__file__).parent / "results"
+
+
+def _scenario_metrics(model, sc, spec: dict) -> dict:
+    """The test metrics of ``model``; for the patch scenarios also the clean / patched views."""
+    out = _test_metrics(model, sc.test, spec["attr"], sc.num_classes)
+    if spec.get("load", "") == "patch-cifar10" or spec["attr"] == "patch":
+        from .cifar_patch import _bias_metrics
+
+        out.update(_bias_metrics(model, sc))
+    return out
 
 
 def _test_metrics(model, data, attr: str, num_classes: int) -> dict:
@@ -100,16 +129,22 @@ def _finetune_without_selection(subject: Subject, intensity: float, seed: int):
     return res.model, res.status, time.perf_counter() - t0, res.steps, None
 
 
-def run_seed(name: str, seed: int, intensity: float, log) -> list[dict]:
+def run_seed(name: str, seed: int, intensity: float, log, rows_wanted=None) -> list[dict]:
     spec = SCENARIOS[name]
-    sc = load_scenario(name, seed=seed).with_group(spec["attr"])
+    sc = load_scenario(spec.get("load", name), seed=seed, **spec.get("options", {})).with_group(spec["attr"])
+    t0 = time.perf_counter()
     model, info = train_baseline(sc, seed=seed)
+    log(
+        f"{name} seed {seed}: baseline {'from the cache' if info.cached else 'trained'} in {time.perf_counter() - t0:.0f} s"
+    )
     subject = Subject(scenario=sc, model=model, arch=info.arch, model_source="baseline")
-    before = _test_metrics(model, sc.test, spec["attr"], sc.num_classes)
+    before = _scenario_metrics(model, sc, spec)
     val_per_group = dict(zip(sc.val.group_names[spec["attr"]], np.bincount(sc.val.groups).tolist()))
     log(f"{name} seed {seed}: baseline {before}, validation images per group {val_per_group}")
     rows = []
     for label, method, hp in ROWS:
+        if rows_wanted is not None and label not in rows_wanted:
+            continue
         if method is not None and get_method(method).needs_counterfactual and not sc.train.has_counterfactual:
             continue  # no bias generator in this data
         if method is None:
@@ -128,7 +163,7 @@ def run_seed(name: str, seed: int, intensity: float, log) -> list[dict]:
             )
             net, status, seconds, steps, search = run.model, run.status, run.seconds, run.steps, run.search
             chosen = search["chosen"] if search else run.chosen_step
-        after = _test_metrics(net, sc.test, spec["attr"], sc.num_classes)
+        after = _scenario_metrics(net, sc, spec)
         h = spec["headline"]
         row = {
             "scenario": name,
@@ -143,6 +178,7 @@ def run_seed(name: str, seed: int, intensity: float, log) -> list[dict]:
             "cut": 1.0 - after[h] / before[h] if before[h] > 0 else float("nan"),
             "cut_also": (1.0 - after[spec["also"]] / before[spec["also"]]) if "also" in spec else None,
             "accuracy_change": after["accuracy"] - before["accuracy"],
+            **{f"{k}_change": after[k] - before[k] for k in spec.get("points", ())},
             "validation_per_group": val_per_group,
         }
         if search:
@@ -205,15 +241,18 @@ def report(rows: list[dict], meta: dict) -> str:
         also = spec.get("also", "").replace("_", " ")
         base = [r["before"][spec["headline"]] for r in mine if r["row"] == "auto"]
         acc = [r["before"]["accuracy"] for r in mine if r["row"] == "auto"]
+        points = spec.get("points", ())
+        pcols = "".join(f" {k.replace('_', ' ')} change |" for k in points)
+        options = f", options {spec['options']}" if spec.get("options") else ""
         out += [
-            f"## {name} (groups: {spec['attr']}; headline: {h})",
+            f"## {name} (groups: {spec['attr']}; headline: {h}{options})",
             "",
             f"Original model: {h} {np.mean(base):.3f}, accuracy {np.mean(acc):.3f} (mean over seeds). "
             f"Goal for `auto`: a cut of at least {spec['goal']:.0%} without losing accuracy.",
             "",
-            f"| method | {h} cut |{f' {also} cut |' if also else ''} accuracy change | seconds | status per seed "
-            "| chosen (per seed) |",
-            "|---|---|---|---|---|---|" + ("---|" if also else ""),
+            f"| method | {h} cut |{f' {also} cut |' if also else ''} accuracy change |{pcols} seconds | "
+            "status per seed | chosen (per seed) |",
+            "|---|---|---|---|---|---|" + ("---|" if also else "") + "---|" * len(points),
         ]
         generator = any(r["row"] == "counterfactual" for r in mine)  # the data has counterfactual images
         special = GENERATOR_ROWS if generator else set()
@@ -224,7 +263,7 @@ def report(rows: list[dict], meta: dict) -> str:
             if not any(r["row"] in labels for r in mine):
                 continue
             if block:
-                out.append(f"| *{block}* | | | | | |" + (" |" if also else ""))
+                out.append(f"| *{block}* | | | | | |" + (" |" if also else "") + " |" * len(points))
             for label in labels:
                 rs = [r for r in mine if r["row"] == label]
                 if not rs:
@@ -233,9 +272,10 @@ def report(rows: list[dict], meta: dict) -> str:
                 statuses = ", ".join(r["status"] for r in rs)
                 chosen = ", ".join(str(r["chosen"]) for r in rs) if rs[0]["row"].startswith("auto") else ""
                 extra = f" {_cell([r['cut_also'] for r in rs])} |" if also else ""
+                pts = "".join(f" {_cell([r[f'{k}_change'] for r in rs], pct=False, points=True)} |" for k in points)
                 out.append(
                     f"| {label} | {_cell([r['cut'] for r in rs])} |{extra} "
-                    f"{_cell([r['accuracy_change'] for r in rs], pct=False, points=True)} | {secs:.1f} (median) | "
+                    f"{_cell([r['accuracy_change'] for r in rs], pct=False, points=True)} |{pts} {secs:.1f} (median) | "
                     f"{statuses} | {chosen} |"
                 )
         vals = {json.dumps(r["validation_per_group"]) for r in mine if r["row"] == "auto"}
@@ -269,6 +309,12 @@ def _meta(seeds, intensity) -> dict:
     }
 
 
+def _save_partial(stem: Path, rows: list[dict], seeds, intensity) -> None:
+    """The rows so far (``<stem>.partial.json``), so that a long run interrupted keeps its work."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(stem.with_suffix(".partial.json"), {"meta": _meta(seeds, intensity), "rows": rows})
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", default="0,1,2")
@@ -276,6 +322,7 @@ def main(argv=None) -> None:
     p.add_argument("--scenarios", default="binary-colored-digits,colored-digits")
     p.add_argument("--out", default=str(HERE / "auto_digits"), help="path stem of the .md and .json written")
     p.add_argument("--report-only", action="store_true", help="rewrite the .md from the .json of --out")
+    p.add_argument("--rows", default=None, help="comma-separated row labels to run (default: every row)")
     args = p.parse_args(argv)
     stem = Path(args.out)
     if args.report_only:
@@ -289,7 +336,9 @@ def main(argv=None) -> None:
     rows = []
     for name in args.scenarios.split(","):
         for seed in seeds:
-            rows += run_seed(name, seed, args.intensity, lambda s: print(s, flush=True))
+            wanted = set(args.rows.split(",")) if args.rows else None
+            rows += run_seed(name, seed, args.intensity, lambda s: print(s, flush=True), wanted)
+            _save_partial(stem, rows, seeds, args.intensity)
     meta = _meta(seeds, args.intensity)
     meta["argv"] = " ".join(argv if argv is not None else __import__("sys").argv[1:])
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -300,6 +349,7 @@ def main(argv=None) -> None:
         tmp.write_text(text)
 
     atomic_write(stem.with_suffix(".md"), write)
+    stem.with_suffix(".partial.json").unlink(missing_ok=True)
     print(text)
 
 

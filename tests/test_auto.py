@@ -236,11 +236,11 @@ def test_group_balance_draws_every_retain_cell_equally_often(split):
 def test_eval_every_zero_sizes_evaluation_to_a_quarter_of_the_time():
     from bamu_core.unlearn._loop import auto_eval_every
 
-    assert auto_eval_every(600, 64, 40) == 10  # ceil(600 / 64)
-    assert auto_eval_every(600, 128, 40) == 5
+    assert auto_eval_every(600, 64, 160) == 10  # ceil(600 / 64)
+    assert auto_eval_every(600, 128, 160) == 5
     assert auto_eval_every(100, 64, 40) == 2
     assert auto_eval_every(50, 64, 40) == 1
-    assert auto_eval_every(10_000, 64, 40) == 10  # judged at least four times
+    assert auto_eval_every(10_000, 64, 40) == 5  # judged at least eight times
     assert auto_eval_every(10_000, 64, 3) == 1
     assert auto_eval_every(0, 64, 40) == 1
 

@@ -278,8 +278,10 @@ class AutoConfig(CommonConfig):
         None, "seconds for the whole search; None: 600 on a CPU, 300 on a GPU (the search usually ends sooner)"
     )
     candidates: list[str] = fixed(
-        ["dfr", "balanced_finetune", "finetune", "ga", "lora", "distill", "counterfactual"],
-        "methods tried, cheapest first (counterfactual only where the data has counterfactual images)",
+        ["dfr", "balanced_finetune", "ga", "lora", "distill", "counterfactual", "finetune"],
+        "methods tried in this order, most promising first (counterfactual only where the data has "
+        "counterfactual images; plain finetune last: on a retain set without bias-conflicting images it "
+        "rarely helps)",
     )
     lr_scales: list[float] = fixed(
         [1.0, 0.33], "multipliers of each training method's calibrated learning rate (one candidate each)"

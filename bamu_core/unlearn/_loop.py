@@ -143,12 +143,13 @@ def auto_eval_every(images_per_evaluation: int, images_per_step: int, total: int
     """Steps between evaluations for ``eval_every=0``: about ``images_per_evaluation /
     images_per_step``, so that validation (one forward pass per image) takes about a quarter of the
     time next to training (a forward and a backward pass, about three forward passes, per image);
-    at least 1, and at most a quarter of ``total`` so that a run is judged at least four times.
+    at least 1, and at most an eighth of ``total`` so that a run is judged at least eight times (the
+    useful window of a fine-tune can be a few steps long).
     Counted from sizes, not measured times, so that a run is the same on any machine."""
     if images_per_evaluation <= 0 or images_per_step <= 0:
         return 1
     k = math.ceil(images_per_evaluation / images_per_step)
-    return int(max(1, min(k, total // 4)))
+    return int(max(1, min(k, total // 8)))
 
 
 def run_loop(
@@ -215,6 +216,7 @@ def run_loop(
         for p, saved in zip(params, driver.best):
             p.copy_(saved)
     outcome = driver.outcome()
+    outcome.extras["eval_every"] = eval_every
     if reduced:
         outcome.message += f"; ran out of memory, so batches were cut to {reduced} images"
     return outcome

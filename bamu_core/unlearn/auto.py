@@ -18,9 +18,9 @@ error of the mean of the two held-out gains, each from a paired bootstrap,
 :meth:`~bamu_core.unlearn._select.Judge.gain_sd`), the original model is returned with status
 ``no_change``.
 
-Candidates, cheapest first (``candidates``): ``dfr`` on a group x class balanced sample and on
-every fit-half image; then every training method (``balanced_finetune``, ``finetune``, ``ga``,
-``lora``, ``distill``; ``counterfactual`` where the data has counterfactual images) at its
+Candidates, in order (``candidates``): ``dfr`` on a group x class balanced sample and on
+every fit-half image; then every training method (``balanced_finetune``, ``ga``, ``lora``,
+``distill``, ``counterfactual`` where the data has counterfactual images, ``finetune``) at its
 intensity-table settings (``ga``, ``lora`` and ``distill`` with their retain term
 group-balanced, ``balance="group"``, so that they remove the shortcut rather than the class), its
 learning rate calibrated on this model by a short range test (:mod:`bamu_core.unlearn._calibrate`:
@@ -28,6 +28,12 @@ the largest of the table's rate x 3, x 1, x 1/3, ... whose few probe steps keep 
 within the bound) and multiplied by each of ``lr_scales``. Scenario tables are not used: the
 search is the same on any model and data. Every candidate runs at the run's intensity and
 accuracy bound.
+
+Each candidate evaluates every ``eval_every`` steps (0, the default: as often as keeps validation
+at about a quarter of its time, :func:`~bamu_core.unlearn._loop.auto_eval_every`). When the winner
+of a training method kept a checkpoint in the last quarter of its steps it was still improving: it
+runs once more with ``EXTEND_STEPS`` (3) times the steps at the same rate, and that longer run
+competes like any candidate (on CIFAR-10, where 65 steps of ``balanced_finetune`` were not enough).
 
 Budget: ``budget_s`` seconds for the whole search (default 600 on a CPU, 300 on a GPU); the
 candidate running when it runs out is stopped (its best checkpoint so far is judged), the ones
@@ -70,6 +76,8 @@ _RULE_KEYS = (
 )
 #: Methods whose retain term auto group-balances (``balance="group"``).
 _BALANCED = ("ga", "lora", "distill")
+#: A winner still improving at its end is tried once more with this many times its steps.
+EXTEND_STEPS = 3
 _TRAINING = ("balanced_finetune", "finetune", "ga", "lora", "distill", "counterfactual", "random_label")
 
 
@@ -247,8 +255,6 @@ class AutoMethod(UnlearningMethod):
             )
         ]
         runs = n * n_folds + (1 if n_folds > 1 else 0)  # the last: the winner on the whole split
-        best_i, best_gain, best_evals, best_model = 0, 0.0, None, None
-        cancelled = False
 
         def run(cand: Candidate, val: ImageData, k: int):
             def relay(ev: ProgressEvent) -> None:
@@ -270,21 +276,21 @@ class AutoMethod(UnlearningMethod):
                 seed=ctx.seed,
             )
 
-        for i, cand in enumerate(search.candidates, start=1):
-            if user_stop():
-                cancelled = True
-                break
+        state = {"best_i": 0, "best_gain": 0.0, "best_evals": None, "best_model": None, "cancelled": False}
+
+        def attempt(i: int, cand: Candidate) -> None:
+            """Run candidate ``i`` (1-based) on every fold and judge it; updates ``state``."""
             why = _skip_reason(cand.method, ctx)
             if why:
                 cand.message = why
-                continue
+                return
             if time.perf_counter() >= deadline:
                 cand.message = f"not started: the {budget:.0f} s budget was spent"
-                continue
+                return
             t0 = time.perf_counter()
             evals, model = [], None
             try:
-                if cand.lr_scale is not None:
+                if cand.lr_scale is not None and "lr" not in cand.overrides:
                     cal = search.calibration.get(cand.method)
                     if cal is None:
                         cal = search.calibration[cand.method] = calibrate_lr(
@@ -304,8 +310,11 @@ class AutoMethod(UnlearningMethod):
                     cand.overrides = {**cand.overrides, "lr": cal.lr * cand.lr_scale}
                     cand.label = f"{cand.method} lr {cal.lr * cand.lr_scale:.2g}"
                 for f, ((fit, _compare), judge) in enumerate(zip(folds, judges)):
-                    res = run(cand, fit, (i - 1) * n_folds + f)
-                    cand.steps, cand.chosen_step = res.steps, res.chosen_step
+                    res = run(cand, fit, (min(i, n) - 1) * n_folds + f)
+                    cand.steps, cand.chosen_step = res.steps, max(cand.chosen_step, res.chosen_step)
+                    if "eval_every" in res.extras and "eval_every" not in cand.overrides:
+                        # the final run on the whole split evaluates at the same steps
+                        cand.overrides = {**cand.overrides, "eval_every": int(res.extras["eval_every"])}
                     cand.status, cand.message = res.status, res.message
                     if res.status == "cancelled":
                         break
@@ -313,35 +322,63 @@ class AutoMethod(UnlearningMethod):
                     model = res.model.to("cpu")
             except (BamuInputError, RuntimeError) as exc:  # one candidate failing does not end the search
                 cand.status, cand.message, cand.seconds = "failed", str(exc).splitlines()[0], time.perf_counter() - t0
-                continue
+                return
             cand.seconds = time.perf_counter() - t0
             if cand.status == "cancelled" and user_stop():
-                cancelled = True
-                break
+                state["cancelled"] = True
+                return
             if len(evals) < n_folds:
                 cand.message = (
                     f"stopped by the {budget:.0f} s budget before it was judged on every fold; {cand.message}"
                 )
-                continue
+                return
             cand.fold_gains = [float(b.val_fairness - e.val_fairness) for b, e in zip(bases, evals)]
             cand.gain = float(np.mean(cand.fold_gains))
             cand.val_accuracy = float(np.mean([e.val_acc for e in evals]))
             cand.val_fairness = float(np.mean([e.val_fairness for e in evals]))
             cand.admissible = all(j.admissible(e) and not j.collapsed(e) for j, e in zip(judges, evals))
-            if cand.admissible and cand.gain > best_gain + 1e-12:
-                best_i, best_gain, best_evals, best_model = i, cand.gain, evals, model
+            if cand.admissible and cand.gain > state["best_gain"] + 1e-12:
+                state.update(best_i=i, best_gain=cand.gain, best_evals=evals, best_model=model)
             history.append(
                 ProgressEvent(
                     step=i,
-                    total=n,
+                    total=len(search.candidates),
                     val_acc=cand.val_accuracy,
                     val_fairness=cand.val_fairness,
                     phase=f"auto: {cand.label}",
-                    overall=(i * n_folds) / runs,
+                    overall=(min(i, n) * n_folds) / runs,
                 )
             )
             if ctx.progress is not None:
                 ctx.progress(history[-1])
+
+        for i, cand in enumerate(search.candidates, start=1):
+            if user_stop():
+                state["cancelled"] = True
+                break
+            attempt(i, cand)
+            if state["cancelled"]:
+                break
+        # a winner whose kept checkpoint is in the last quarter of its steps was still improving:
+        # it runs once more with EXTEND_STEPS times the steps (same rate), budget permitting
+        win = search.candidates[state["best_i"] - 1] if state["best_i"] else None
+        if (
+            win is not None
+            and not state["cancelled"]
+            and win.lr_scale is not None
+            and win.steps > 0
+            and win.chosen_step >= 0.75 * win.steps
+        ):
+            longer = Candidate(
+                f"{win.label}, {EXTEND_STEPS}x steps",
+                win.method,
+                {**win.overrides, "steps": EXTEND_STEPS * win.steps},
+                lr_scale=win.lr_scale,
+            )
+            search.candidates.append(longer)
+            attempt(len(search.candidates), longer)
+        best_i, best_gain = state["best_i"], state["best_gain"]
+        best_evals, best_model, cancelled = state["best_evals"], state["best_model"], state["cancelled"]
 
         _mark_pareto(search.candidates)
         tried = sum(c.status not in ("skipped",) for c in search.candidates)
