@@ -420,9 +420,13 @@ class AutoMethod(UnlearningMethod):
                 if n_folds > 1:  # the chosen setting once more, selecting on the whole validation split
                     final = run(win, ctx.val, runs - 1)
                     search.final_status, search.final_message = final.status, final.message
-                    if final.status in ("ok", "stopped_early"):
+                    # a run that collapsed after its kept checkpoint still returns that checkpoint
+                    kept = final.status == "diverged" and final.chosen_step > 0
+                    if final.status in ("ok", "stopped_early") or kept:
                         model = final.model
                         message += "; refitted on the whole validation split"
+                        if kept:
+                            message += f" (kept step {final.chosen_step}; later steps collapsed)"
                     else:
                         message += (
                             f"; on the whole validation split it ended {final.status}, so the model "
