@@ -124,7 +124,8 @@ def gaps_above(result: AuditResult, *, threshold: float) -> list[str]:
 
 
 def region_scores(gallery):
-    """Per-group mean share of saliency inside the gallery's region, beside the share of a flat map.
+    """Per-group mean share of saliency inside the gallery's region, beside the share a uniform
+    (flat) map would put there (the region's share of the image).
 
     Returns None when the gallery has no region.
     """
@@ -144,7 +145,7 @@ def region_scores(gallery):
     frame = pd.DataFrame(rows)
     h, w = gallery.groups[0].maps.shape[-2:] if gallery.groups and len(gallery.groups[0].maps) else (None, None)
     if h:
-        frame["flat-map share"] = gallery.region[2] * gallery.region[3] / (h * w)
+        frame["share if saliency were uniform"] = gallery.region[2] * gallery.region[3] / (h * w)
     return frame
 
 

@@ -138,6 +138,12 @@ def _render_job_body(job_id: str, title: str, curve: bool, phase=None) -> None:
         st.rerun()
 
 
+def region_words(region) -> str:
+    """A bias region ``(top, left, height, width)`` in words: "rows 27-31, columns 27-31 (5 x 5 pixels)"."""
+    top, left, h, w = (int(v) for v in region)
+    return f"rows {top}-{top + h - 1}, columns {left}-{left + w - 1} ({h} x {w} pixels)"
+
+
 def eta_text(job) -> str:
     """`` · about N s left`` from the elapsed time and the share done (once 5 % is done), else ``""``."""
     done, elapsed = job.fraction, job.elapsed

@@ -145,7 +145,7 @@ rule = g3.selectbox(
     help="confident: the most confident predictions; misclassified: the wrong ones; random: a seeded draw.",
 )
 region = sc.bias_region
-with st.expander("Bias region" + (f": the known bias area {region}" if region else ": draw a box")):
+with st.expander("Bias region" + (f": the known bias area, {ui.region_words(region)}" if region else ": draw a box")):
     h, w = sc.image_shape[1:]
     use_box = st.checkbox("Use my own box (top, left, height, width in pixels)", value=False, key="cam_box_on")
     if use_box:

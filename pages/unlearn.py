@@ -180,9 +180,14 @@ with right:
         from bamu_core.unlearn import ProgressEvent
 
         charts.chart(
-            charts.loss_curve([ProgressEvent(**e) for e in events], title="Loss during the run"),
-            f"What am I looking at: the training loss per step; the run kept step {run.chosen_step} "
-            "(the best admissible checkpoint on the validation split).",
+            charts.loss_curve(
+                [ProgressEvent(**e) for e in events], title="Loss during the run", kept_step=run.chosen_step
+            ),
+            f"What am I looking at: the training loss per step; the dashed line marks step {run.chosen_step}, the "
+            "checkpoint the run kept: the fairest one on the validation split among those that kept accuracy "
+            "within the bound and no class's recall down by more than the recall guard (that is what "
+            "“admissible” means). Methods that push the forget set away (ga, lora) add a negative term, so "
+            "their loss can fall below zero.",
             key="ul_loss",
         )
 if run.search:

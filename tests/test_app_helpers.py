@@ -261,6 +261,17 @@ def test_the_loss_curve_adds_the_validation_gap_when_reported():
     assert list(fig.data[0].y) == [0.9, 0.5, 0.4]
     assert list(fig.data[1].x) == [2] and list(fig.data[1].y) == [0.2]
     assert len(charts.loss_curve(events[:1]).data) == 1
+    assert not fig.layout.shapes  # no kept step given: no marker
+    kept = charts.loss_curve(events, kept_step=2)
+    assert [sh.x0 for sh in kept.layout.shapes] == [2] and kept.layout.annotations[0].text == "kept: step 2"
+    assert not charts.loss_curve(events, kept_step=0).layout.shapes  # the original kept: nothing to mark
+
+
+def test_a_bias_region_reads_as_rows_and_columns():
+    from dashboard.widgets import region_words
+
+    assert region_words((27, 27, 5, 5)) == "rows 27-31, columns 27-31 (5 x 5 pixels)"
+    assert region_words((0, 3, 2, 4)) == "rows 0-1, columns 3-6 (2 x 4 pixels)"
 
 
 def test_user_text_in_figures_is_escaped():

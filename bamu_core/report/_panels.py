@@ -175,8 +175,9 @@ def confusion_heatmap(matrix: Sequence[Sequence[int]], *, class_names: Sequence[
     return fig
 
 
-def loss_curve(events: Sequence, *, title: str | None = None):
-    """Loss per step (and the validation DP when the method reports it) from progress events."""
+def loss_curve(events: Sequence, *, title: str | None = None, kept_step: int | None = None):
+    """Loss per step (and the validation DP when the method reports it) from progress events; a
+    dashed vertical line marks ``kept_step`` (the checkpoint the run returned) when it is > 0."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -200,6 +201,13 @@ def loss_curve(events: Sequence, *, title: str | None = None):
         fig.update_yaxes(title_text="DP gap", secondary_y=True, rangemode="tozero")
     _dash_layout(fig, title=title, height=320)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0), margin=dict(b=70))
-    fig.update_xaxes(title_text="step", gridcolor=_DASH_GRID)
+    fig.update_xaxes(title_text="step", gridcolor=_DASH_GRID, tickformat="d", rangemode="tozero")
     fig.update_yaxes(title_text="loss", secondary_y=False, gridcolor=_DASH_GRID)
+    if kept_step:
+        fig.add_vline(
+            x=kept_step,
+            line=dict(color=COLOURS["before"], width=2, dash="dash"),
+            annotation_text=f"kept: step {kept_step}",
+            annotation_position="top",
+        )
     return fig
