@@ -93,6 +93,29 @@ def test_cli_unlearn_intensity_zero_saves_the_original_weights(tmp_path, capsys,
     assert "intensity 0" in capsys.readouterr().out
 
 
+def test_cli_oracle_retrains_first_and_its_gap_is_the_fairness_target(tmp_path, capsys, binary_baseline):
+    js = tmp_path / "u.json"
+    argv = ["unlearn", "--scenario", "binary-colored-digits", "--method", "dfr", "--intensity", "0.5"]
+    assert main([*argv, "--oracle", "--json", str(js)]) == 0
+    text = capsys.readouterr().out
+    doc = json.loads(js.read_text())
+    oracle = doc["oracle"]
+    assert oracle["method"] == "retrain" and oracle["seconds"] > 0 and 0 <= oracle["demographic_parity_difference"] <= 1
+    assert f"{oracle['demographic_parity_difference']:.3f}" in text and "oracle (retrain" in text
+    g0 = doc["before"]["fairness"]["demographic_parity_difference"]
+    g1 = doc["after"]["fairness"]["demographic_parity_difference"]
+    gap = oracle["demographic_parity_difference"]
+    # retrained without the aligned images, the digits model learns the reverse shortcut: an oracle no
+    # fairer than the original is no target, and the score counts the gap closed towards 0
+    assert oracle["fairness_target"] == (gap < g0)
+    target = gap if gap < g0 else 0.0
+    assert ("not the fairness target" in text) == (gap >= g0)
+    want = min(1.0, max(0.0, (g0 - g1) / (g0 - target)))
+    assert doc["radar"]["after"]["fairness"] == pytest.approx(want, abs=1e-9)
+    assert main([*argv[:4], "retrain", *argv[5:], "--oracle"]) == 2
+    assert "the method is retrain already" in capsys.readouterr().err
+
+
 def test_the_oracle_gap_is_the_fairness_axis_target(binary_digits, binary_baseline):
     """With the retrain oracle's gap given, the fairness axis is the share of the gap closed towards it."""
     from bamu_core.workflows import Subject, unlearn
