@@ -1,0 +1,219 @@
+"""Views inside the model (bamu_core.insight): known answers on synthetic data, then the digit scenarios."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bamu_core.errors import BamuInputError
+from bamu_core.insight import (
+    InsightOptions,
+    benjamini_hochberg,
+    find_cohorts,
+    leakage,
+    linear_cka,
+    probe_scores,
+    representation,
+    wilson_interval,
+    within_class_auc,
+)
+from bamu_core.results import Cohorts, Leakage, Representation
+
+# -- CKA -------------------------------------------------------------------------------------
+
+
+def test_cka_of_features_with_themselves_and_a_rotation_is_one():
+    from scipy.stats import ortho_group
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 16))
+    q = ortho_group.rvs(16, random_state=1)
+    assert linear_cka(x, x) == pytest.approx(1.0, abs=1e-6)
+    assert linear_cka(x, x @ q) == pytest.approx(1.0, abs=1e-6)
+    assert linear_cka(x, 3.0 * x @ q + 5.0) == pytest.approx(1.0, abs=1e-6)  # scale and shift too
+    # more features than images: the Gram-matrix form gives the same answer
+    wide = rng.normal(size=(20, 64))
+    assert linear_cka(wide, wide @ ortho_group.rvs(64, random_state=2)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_cka_of_independent_noise_is_well_below_one_and_matches_the_formula():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(500, 10)), rng.normal(size=(500, 10))
+    assert linear_cka(x, y) < 0.1
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    hsic = np.linalg.norm(yc.T @ xc) ** 2
+    assert linear_cka(x, y) == pytest.approx(hsic / (np.linalg.norm(xc.T @ xc) * np.linalg.norm(yc.T @ yc)))
+    # half of the features kept, half replaced by noise: in between
+    mixed = np.hstack([x[:, :5], rng.normal(size=(500, 5))])
+    assert 0.2 < linear_cka(x, mixed) < 0.9
+    with pytest.raises(BamuInputError):
+        linear_cka(x, y[:10])
+
+
+# -- leakage ---------------------------------------------------------------------------------
+
+
+def test_within_class_auc_is_sklearns_auc_inside_one_class_and_ignores_between_class_pairs():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    g = rng.integers(0, 2, 120)
+    s = np.round(rng.random(120), 1)  # ties count half, as in sklearn
+    one = np.zeros(120, dtype=int)
+    assert within_class_auc(np.c_[1 - s, s], g, one, 2)[0] == pytest.approx(roc_auc_score(g, s))
+    # two classes whose scores are offset: pooled AUC is fooled, the within-class one is not
+    y = np.r_[np.zeros(60, int), np.ones(60, int)]
+    g2 = np.r_[rng.random(60) < 0.2, rng.random(60) < 0.8].astype(int)
+    score = y + 0.01 * rng.random(120)  # knows the class only
+    auc, per_class = within_class_auc(np.c_[1 - score, score], g2, y, 2)
+    assert roc_auc_score(g2, score) > 0.75
+    expected = [roc_auc_score(g2[y == c], score[y == c]) for c in (0, 1)]
+    assert per_class == pytest.approx(expected)
+    w = [(g2[y == c] == 1).sum() * (g2[y == c] == 0).sum() for c in (0, 1)]
+    assert auc == pytest.approx(np.average(expected, weights=w))
+
+
+def test_macro_one_vs_rest_auc_with_one_class_equals_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(4)
+    g = rng.integers(0, 3, 150)
+    p = rng.dirichlet(np.ones(3), size=150)
+    auc, _ = within_class_auc(p, g, np.zeros(150, int), 3)
+    assert auc == pytest.approx(roc_auc_score(g, p, multi_class="ovr", average="macro"))
+
+
+def test_leakage_is_chance_when_the_attribute_is_independent_and_near_one_when_planted():
+    rng = np.random.default_rng(0)
+    n, d = 400, 24
+    y = rng.integers(0, 3, n)
+    g = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, d)) + np.eye(3)[y] @ rng.normal(size=(3, d)) * 2  # class information only
+    planted = x.copy()
+    planted[:, 0] += 3.0 * g
+    res = leakage(x, g, y, unlearned=planted, group_names=["a", "b"], attr="colour", n_boot=100)
+    assert abs(res.original.auc - 0.5) <= 0.1
+    assert res.unlearned.auc > 0.95
+    assert res.unlearned.auc_ci.low > 0.9 and res.original.auc_ci.low < 0.5 < res.original.auc_ci.high
+    assert res.chance == 0.5 and res.n == n and res.groups == ["a", "b"]
+    assert "colour" in res.reading and f"{res.original.auc:.2f} -> {res.unlearned.auc:.2f}" in res.reading
+    back = Leakage.from_json(json.loads(json.dumps(res.to_json())))
+    assert back.unlearned.auc == res.unlearned.auc and back.original.auc_ci.low == res.original.auc_ci.low
+
+
+def test_leakage_with_many_groups_is_chance_when_independent():
+    rng = np.random.default_rng(1)
+    n = 600
+    y, g = rng.integers(0, 4, n), rng.integers(0, 5, n)
+    x = rng.normal(size=(n, 16))
+    scores = probe_scores(x, g, y, 5, folds=5, seed=0)
+    assert scores.shape == (n, 5) and np.allclose(scores.sum(1), 1.0)
+    assert abs(within_class_auc(scores, g, y, 5)[0] - 0.5) <= 0.1
+    res = leakage(x, g, y, unlearned=x + np.eye(5)[g] @ rng.normal(size=(5, 16)) * 2, n_boot=50)
+    assert res.unlearned.auc > 0.9 and "macro one-vs-rest" in res.method
+
+
+def test_leakage_refuses_too_few_images_of_a_group():
+    x = np.zeros((10, 3))
+    with pytest.raises(BamuInputError, match="at least 5 images"):
+        leakage(x, np.r_[np.zeros(8, int), np.ones(2, int)], np.zeros(10, int))
+    with pytest.raises(BamuInputError, match="two groups"):
+        leakage(x, np.zeros(10, int), np.zeros(10, int))
+
+
+# -- cohorts ---------------------------------------------------------------------------------
+
+
+def test_benjamini_hochberg_matches_scipy_and_a_worked_example():
+    from scipy.stats import false_discovery_control
+
+    p = np.random.default_rng(0).random(40) ** 2
+    assert benjamini_hochberg(p) == pytest.approx(false_discovery_control(p))
+    # Benjamini & Hochberg's procedure by hand: sorted p * m / rank, made monotone from the top
+    assert benjamini_hochberg([0.01, 0.04, 0.03, 0.5]).tolist() == pytest.approx(
+        [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5]
+    )
+
+
+def test_wilson_interval_matches_statsmodels_formula():
+    low, high = wilson_interval(8, 10)
+    # the closed form: (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n), z = 1.959964
+    z = 1.959963984540054
+    p, n = 0.8, 10
+    centre, half = (p + z * z / (2 * n)), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    assert (low, high) == pytest.approx(((centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)))
+    assert wilson_interval(0, 0) == (None, None)
+
+
+def test_a_planted_slice_is_recovered_and_nothing_is_found_in_noise():
+    rng = np.random.default_rng(0)
+    n = 2000
+    cols = {
+        "colour": (rng.integers(0, 4, n), ["red", "green", "blue", "grey"]),
+        "site": (rng.integers(0, 3, n), ["a", "b", "c"]),
+        "age": (rng.integers(0, 5, n), [f"age{i}" for i in range(5)]),
+    }
+    correct = rng.random(n) < 0.9
+    assert find_cohorts(correct, cols).slices == []
+    planted = (cols["colour"][0] == 2) & (cols["site"][0] == 1)
+    correct = np.where(planted, rng.random(n) < 0.5, correct)
+    res = find_cohorts(correct, cols, k=3)
+    top = res.slices[0]
+    assert top.where == {"colour": "blue", "site": "b"} and top.label == "colour=blue & site=b"
+    assert top.n == planted.sum() and top.accuracy == pytest.approx(correct[planted].mean())
+    assert top.rest_accuracy == pytest.approx(correct[~planted].mean())
+    assert top.q_value < 0.05 and top.accuracy_ci.low < top.accuracy < top.accuracy_ci.high
+    assert len(res.slices) <= 3 and res.tested == 4 + 3 + 5 + 12 + 20 + 15
+    assert "colour=blue & site=b" in res.reading
+    back = Cohorts.from_json(json.loads(json.dumps(res.to_json())))
+    assert back.slices[0].where == top.where and back.slices[0].p_value == top.p_value
+
+
+def test_cohort_p_values_are_fishers_and_duplicate_slices_are_tested_once():
+    from scipy.stats import fisher_exact
+
+    rng = np.random.default_rng(1)
+    n = 300
+    a = rng.integers(0, 2, n)
+    cols = {"a": (a, ["x", "y"]), "copy": (a.copy(), ["x2", "y2"])}
+    correct = np.where(a == 1, rng.random(n) < 0.6, rng.random(n) < 0.95)
+    res = find_cohorts(correct, cols, min_size=5, pairs=True)
+    assert res.tested == 2  # a=x, a=y; the copies and the pairs hold the same images
+    s = res.slices[0]
+    k = int(correct[a == 1].sum())
+    rest = int(correct[a == 0].sum())
+    expected = fisher_exact([[k, s.n - k], [rest, (n - s.n) - rest]])[1]
+    assert s.label == "a=y" and s.p_value == pytest.approx(expected)
+    with pytest.raises(BamuInputError):
+        find_cohorts(correct, {"a": (a[:5], ["x", "y"])})
+
+
+# -- representation --------------------------------------------------------------------------
+
+
+def test_representation_has_one_row_per_shared_block_and_a_bounded_projection():
+    rng = np.random.default_rng(0)
+    blocks = {"b1": rng.normal(size=(1500, 8)), "b2": rng.normal(size=(1500, 4))}
+    same = {"b1": blocks["b1"], "b2": rng.normal(size=(1500, 4))}
+    emb = {"original": blocks["b1"], "unlearned": same["b1"]}
+    res = representation(blocks, same, embeddings=emb, groups=["g"] * 1500, classes=["c"] * 1500, max_points=1000)
+    assert [b.block for b in res.blocks] == ["b1", "b2"]
+    assert res.blocks[0].unlearned == pytest.approx(1.0) and res.blocks[1].unlearned < 0.1
+    assert len(res.projection.indices) == 1000 and len(res.projection.coordinates["original"]) == 1000
+    assert res.projection.method == "pca" and "b2" in res.reading
+    back = Representation.from_json(json.loads(json.dumps(res.to_json())))
+    assert back.blocks[1].unlearned == res.blocks[1].unlearned and back.projection.indices == res.projection.indices
+
+
+# -- options ---------------------------------------------------------------------------------
+
+
+def test_insight_options_refuse_bad_values():
+    with pytest.raises(BamuInputError, match="folds"):
+        InsightOptions(folds=1)
+    with pytest.raises(BamuInputError, match="cohort_alpha"):
+        InsightOptions(cohort_alpha=1.5)
+    off = InsightOptions.off()
+    assert not (off.leakage or off.cohorts or off.representation or off.relearning)
