@@ -12,7 +12,24 @@ from .._compat import on_device, pick_device
 from ..data import ImageData, batches
 from ..models import classifier_layer
 
-__all__ = ["Embeddings", "embed", "pooled"]
+__all__ = ["Embeddings", "embed", "pooled", "as_device", "small_blas"]
+
+
+def small_blas():
+    """A context in which NumPy's BLAS runs on one thread: the probes and projections fit a few
+    hundred rows, where more threads only contend (on a busy machine 50 x slower)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on it
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def as_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a :class:`torch.device` (a name or None goes through :func:`pick_device`)."""
+    return device if isinstance(device, torch.device) else pick_device(device)
 
 
 def pooled(t: torch.Tensor) -> torch.Tensor:
@@ -48,7 +65,7 @@ def embed(
     """Run ``model`` (eval mode, no gradients, never moved: a device copy is used) over ``data``
     once and keep the input of its classifier layer and, with ``blocks``, the pooled output of every
     top-level child module (:func:`pooled`), in ``named_children`` order."""
-    dev = pick_device(device)
+    dev = as_device(device)
     idx = np.arange(len(data)) if indices is None else np.asarray(indices, dtype=np.int64)
     with on_device(model, dev) as net:
         layer, head = classifier_layer(net)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import BamuInputError
 from ..results import Interval, Leakage, ProbeScore
+from ._features import small_blas
 
 __all__ = ["within_class_auc", "probe_scores", "probe_auc", "leakage", "leakage_reading"]
 
@@ -160,7 +161,8 @@ def probe_auc(
 
 
 def _score(embedding, groups, classes, n_groups, *, folds, n_boot, level, seed) -> ProbeScore:
-    scores = probe_scores(embedding, groups, classes, n_groups, folds=folds, seed=seed)
+    with small_blas():
+        scores = probe_scores(embedding, groups, classes, n_groups, folds=folds, seed=seed)
     return probe_auc(scores, groups, classes, n_groups, n_boot=n_boot, level=level, seed=seed)
 
 

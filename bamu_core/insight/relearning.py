@@ -19,12 +19,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .._compat import pick_device
 from ..data import ImageData, batches
 from ..errors import BamuInputError
 from ..metrics import demographic_parity_difference
 from ..results import Relearning, RelearningCurve
 from ..training import predict
+from ._features import as_device
 
 __all__ = ["relearning_curve", "relearning", "relearning_reading"]
 
@@ -54,7 +54,7 @@ def relearning_curve(
         raise BamuInputError(f"k must be >= 0 and every >= 1, got {k} and {every}")
     if len(aligned) == 0:
         raise BamuInputError("the relearning test needs at least one bias-aligned training image")
-    dev = pick_device(device)
+    dev = as_device(device)
     net = copy.deepcopy(model).to(dev)
     curve = RelearningCurve()
 

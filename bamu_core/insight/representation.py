@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import BamuInputError
 from ..results import BlockSimilarity, Projection, Representation
+from ._features import small_blas
 
 __all__ = ["linear_cka", "project", "representation", "representation_reading"]
 
@@ -104,6 +105,38 @@ def representation(
     (model name -> (n, d)), a 2-D projection of up to ``max_points`` of them (a seeded sample)
     with each point's group and class name."""
     start = time.perf_counter()
+    with small_blas():
+        return _representation(
+            original_blocks,
+            unlearned_blocks,
+            oracle_blocks=oracle_blocks,
+            embeddings=embeddings,
+            groups=groups,
+            classes=classes,
+            indices=indices,
+            max_points=max_points,
+            method=method,
+            split=split,
+            seed=seed,
+            start=start,
+        )
+
+
+def _representation(
+    original_blocks,
+    unlearned_blocks,
+    *,
+    oracle_blocks,
+    embeddings,
+    groups,
+    classes,
+    indices,
+    max_points,
+    method,
+    split,
+    seed,
+    start,
+) -> Representation:
     blocks = []
     n = 0
     for name, x in original_blocks.items():
