@@ -6,20 +6,23 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from bamu_core.errors import BamuInputError
 from bamu_core.insight import (
     InsightOptions,
     benjamini_hochberg,
+    embed,
     find_cohorts,
     leakage,
     linear_cka,
     probe_scores,
+    relearning,
     representation,
     wilson_interval,
     within_class_auc,
 )
-from bamu_core.results import Cohorts, Leakage, Representation
+from bamu_core.results import Cohorts, Leakage, Relearning, Representation, UnlearnReport
 
 # -- CKA -------------------------------------------------------------------------------------
 
@@ -217,3 +220,99 @@ def test_insight_options_refuse_bad_values():
         InsightOptions(cohort_alpha=1.5)
     off = InsightOptions.off()
     assert not (off.leakage or off.cohorts or off.representation or off.relearning)
+
+
+# -- the digit scenarios ---------------------------------------------------------------------
+
+
+def _subject(scenario, baseline):
+    from bamu_core.workflows import Subject
+
+    return Subject(scenario=scenario, model=baseline[0], arch="small_cnn", model_source="test baseline")
+
+
+def test_the_cohort_finder_surfaces_the_colour_conflicting_slice_of_colored_digits(digits, digits_baseline):
+    from bamu_core.workflows import audit
+
+    result = audit(_subject(digits, digits_baseline), n_boot=0, saliency_per_group=0)
+    coh = result.cohorts
+    assert coh is not None and coh.columns == ["class", "colour", "alignment", "digit"]
+    # nobody said which column holds the bias: the finder names the conflicting images among the worst
+    assert any(s.where.get("alignment") == "conflicting" for s in coh.slices)
+    assert all(s.q_value < 0.05 and s.gap < 0 and s.n >= 20 for s in coh.slices)
+    assert [s.gap for s in coh.slices] == sorted(s.gap for s in coh.slices)
+    skipped = audit(
+        _subject(digits, digits_baseline), n_boot=0, saliency_per_group=0, insight=InsightOptions(cohorts=False)
+    )
+    assert skipped.cohorts is None and "cohorts" not in skipped.to_json()
+
+
+def test_embed_keeps_the_classifier_input_and_each_top_level_block(binary_digits, binary_baseline):
+    from bamu_core.forget._influence import features
+
+    model = binary_baseline[0]
+    emb = embed(model, binary_digits.test, indices=np.arange(50))
+    assert emb.layer == "fc" and list(emb.blocks) == ["conv1", "conv2", "conv3", "pool"]
+    assert np.allclose(emb.penultimate, features(model, binary_digits.test, indices=np.arange(50)).double().numpy())
+    assert emb.blocks["conv1"].shape == (50, 16) and emb.blocks["pool"].shape == (50, 64)
+
+
+def test_an_unlearn_run_carries_the_views_and_leaves_the_callers_model_alone(binary_digits, binary_baseline):
+    from bamu_core.workflows import unlearn
+
+    subject = _subject(binary_digits, binary_baseline)
+    state = {k: v.clone() for k, v in subject.model.state_dict().items()}
+    options = InsightOptions(
+        relearning=True, relearning_steps=10, relearning_every=5, relearning_images=32, oracle=subject.model
+    )
+    run = unlearn(subject, method="newton", intensity=0.5, n_boot=0, gradcam_images=0, mia_samples=50, insight=options)
+    assert all(torch.equal(state[k], v) for k, v in subject.model.state_dict().items())
+    leak = run.leakage
+    assert leak.attr == "colour" and leak.groups == ["orange", "blue"] and leak.n == len(binary_digits.test)
+    assert leak.oracle.auc == leak.original.auc  # the oracle given here is the original model itself
+    assert 0.0 <= leak.unlearned.auc <= 1.0 and leak.reading
+    # newton changes only the classifier: every block before it is the same representation
+    rep = run.representation
+    assert [b.block for b in rep.blocks] == ["conv1", "conv2", "conv3", "pool", "fc (input)"]
+    assert all(
+        b.unlearned == pytest.approx(1.0, abs=1e-6) and b.oracle == pytest.approx(1.0, abs=1e-6) for b in rep.blocks
+    )
+    assert len(rep.projection.indices) == len(binary_digits.test)
+    assert set(rep.projection.coordinates) == {"original", "unlearned", "oracle"}
+    assert set(rep.projection.groups) == {"orange", "blue"}
+    rel = run.relearning
+    assert rel.unlearned.steps == [0, 5, 10] and rel.original.steps == [0, 5, 10] and rel.images == 32
+    assert rel.unlearned.dp[0] == pytest.approx(run.after.fairness.demographic_parity_difference)
+    assert rel.original.dp[0] == pytest.approx(run.before.fairness.demographic_parity_difference)
+    if rel.target is not None:
+        assert rel.target == pytest.approx((rel.unlearned.dp[0] + rel.original.dp[0]) / 2)
+    assert run.before.cohorts is not None and run.after.cohorts is not None
+    assert {"insight_views", "insight_relearning"} <= set(run.timings)
+    doc = json.loads(json.dumps(run.to_json()))
+    back = UnlearnReport.from_json(doc)
+    assert back.to_json() == doc
+    assert isinstance(back.relearning, Relearning) and back.leakage.unlearned.auc == leak.unlearned.auc
+    plain = unlearn(
+        subject,
+        method="newton",
+        intensity=0.5,
+        n_boot=0,
+        gradcam_images=0,
+        mia_samples=50,
+        insight=InsightOptions.off(),
+    )
+    doc = plain.to_json()
+    assert not {"leakage", "representation", "relearning"} & set(doc) and "cohorts" not in doc["after"]
+    assert plain.after.fairness.demographic_parity_difference == run.after.fairness.demographic_parity_difference
+
+
+def test_relearning_brings_a_gap_back_and_reports_not_within_k_otherwise(binary_digits, binary_baseline):
+    from bamu_core.workflows import Subject, aligned_images
+
+    model = binary_baseline[0]
+    aligned = aligned_images(Subject(binary_digits, model, "small_cnn", "test"), 32, seed=0)
+    assert len(aligned) == 32 and (aligned.attrs["alignment"] == 0).all()
+    res = relearning(model, model, aligned, binary_digits.test, num_classes=2, k=5, every=5)
+    assert res.target is None and res.unlearned.steps_to_half is None  # nothing was removed
+    assert "nothing to relearn" in res.reading
+    assert res.unlearned.dp == res.original.dp  # same model, same seed: the same curve
