@@ -107,12 +107,19 @@ def relearning_reading(result: Relearning) -> str:
             f"the removed bias did not come back within {result.k} fine-tuning steps on {result.images} "
             f"bias-aligned images (DP {u.dp[0]:.2f} -> {u.dp[-1]:.2f})"
         )
-    quick = u.steps_to_half <= max(result.every, result.k // 5)
-    return (
+    text = (
         f"half of the removed bias came back after {u.steps_to_half} fine-tuning steps on {result.images} "
         f"bias-aligned images (DP {u.dp[0]:.2f} -> {u.dp[-1]:.2f})"
-        + (": it was hidden rather than removed" if quick else "")
     )
+    r = result.oracle
+    if r is not None:
+        if r.steps_to_half is None:
+            text += f"; the retrained oracle did not get there within {result.k}: the bias was hidden, not removed"
+        elif r.steps_to_half > 2 * u.steps_to_half:
+            text += f"; the retrained oracle needed {r.steps_to_half}: the bias was hidden rather than removed"
+        else:
+            text += f"; the retrained oracle needed {r.steps_to_half}, about as many"
+    return text
 
 
 def relearning(
