@@ -316,3 +316,20 @@ def test_relearning_brings_a_gap_back_and_reports_not_within_k_otherwise(binary_
     assert res.target is None and res.unlearned.steps_to_half is None  # nothing was removed
     assert "nothing to relearn" in res.reading
     assert res.unlearned.dp == res.original.dp  # same model, same seed: the same curve
+
+
+def test_the_cli_prints_one_line_per_view_and_writes_them_to_json(tmp_path, capsys, binary_baseline):
+    from bamu_core.cli import main
+
+    out = tmp_path / "run.json"
+    argv = ["unlearn", "--scenario", "binary-colored-digits", "--method", "newton", "--intensity", "0.5"]
+    argv += ["--out", str(tmp_path / "m.safetensors"), "--json", str(out), "--no-representation"]
+    assert main([*argv, "--relearning", "--relearning-steps", "5", "--relearning-images", "16"]) == 0
+    text = capsys.readouterr().out
+    assert "\nleakage: the unlearned model" in text and "\ncohorts: before, " in text
+    assert "\nrelearning: " in text and "representation:" not in text
+    doc = json.loads(out.read_text())
+    assert doc["leakage"]["reading"] in text and "cohorts" in doc["before"] and "representation" not in doc
+    assert doc["relearning"]["k"] == 5 and doc["relearning"]["images"] == 16
+    with pytest.raises(SystemExit):
+        main([*argv, "--relearning-steps", "0"])
