@@ -333,3 +333,47 @@ def test_the_cli_prints_one_line_per_view_and_writes_them_to_json(tmp_path, caps
     assert doc["relearning"]["k"] == 5 and doc["relearning"]["images"] == 16
     with pytest.raises(SystemExit):
         main([*argv, "--relearning-steps", "0"])
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def _synthetic_report() -> UnlearnReport:
+    from bamu_core.results import AuditResult, BlockSimilarity, Cohort, Interval, ProbeScore, RelearningCurve
+
+    leak = Leakage(
+        attr="colour",
+        groups=["orange", "blue"],
+        original=ProbeScore(auc=0.93, auc_ci=Interval(low=0.9, high=0.95)),
+        unlearned=ProbeScore(auc=0.61, auc_ci=Interval(low=0.55, high=0.66)),
+        reading="the unlearned model still encodes colour within a class (chance 0.5): probe AUC 0.93 -> 0.61",
+    )
+    slice_ = Cohort(where={"alignment": "conflicting"}, label="alignment=conflicting", n=40, accuracy=0.5, gap=-0.4)
+    before = AuditResult(cohorts=Cohorts(slices=[slice_], tested=3, significant=1, reading="worst on conflicting"))
+    rep = Representation(
+        blocks=[
+            BlockSimilarity(block="conv1", dim=16, unlearned=0.99),
+            BlockSimilarity(block="fc", dim=8, unlearned=0.7),
+        ],
+        reading="the representations moved most in fc",
+    )
+    curve = RelearningCurve(steps=[0, 5], dp=[0.05, 0.3], accuracy=[0.9, 0.9], steps_to_half=5)
+    rel = Relearning(
+        k=5, target=0.2, unlearned=curve, original=RelearningCurve(steps=[0, 5], dp=[0.35, 0.4]), reading="came back"
+    )
+    return UnlearnReport(
+        method="newton", before=before, after=AuditResult(), leakage=leak, representation=rep, relearning=rel
+    )
+
+
+def test_the_html_report_has_a_section_per_view_with_its_reading():
+    from bamu_core.report import build_report
+
+    run = _synthetic_report()
+    page = build_report(run)
+    section = page[page.index('id="insight"') :]
+    assert run.leakage.reading.replace(">", "&gt;") in section and "worst on conflicting" in section
+    assert "alignment=conflicting" in section and "the representations moved most in fc" in section
+    assert "came back" in section and 'href="#insight"' in page and 'id="plot-cka"' in section
+    plain = build_report(UnlearnReport(method="newton", before=run.before.__class__(), after=run.after))
+    assert 'id="insight"' not in plain
