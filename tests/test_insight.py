@@ -377,3 +377,20 @@ def test_the_html_report_has_a_section_per_view_with_its_reading():
     assert "came back" in section and 'href="#insight"' in page and 'id="plot-cka"' in section
     plain = build_report(UnlearnReport(method="newton", before=run.before.__class__(), after=run.after))
     assert 'id="insight"' not in plain
+
+
+def test_a_probe_that_cannot_run_is_reported_not_raised(binary_digits, binary_baseline):
+    from bamu_core.insight import model_views
+
+    test = binary_digits.test
+    few_blue = np.r_[np.flatnonzero(test.groups == 0)[:60], np.flatnonzero(test.groups == 1)[:3]]
+    data = test.subset(few_blue)
+    model = binary_baseline[0]
+    leak, rep = model_views(model, model, data, options=InsightOptions(), seed=0)
+    assert leak.original is None and leak.reading.startswith("the leakage probe did not run")
+    assert "at least 5 images" in leak.reading
+    assert rep.blocks and all(b.unlearned == pytest.approx(1.0) for b in rep.blocks)  # the same model
+    # a sample of at most max_images test images feeds both views
+    leak, rep = model_views(model, model, test, options=InsightOptions(max_images=100, projection_points=50), seed=0)
+    assert leak.n == 100 and rep.n == 100 and len(rep.projection.indices) == 50
+    assert set(rep.projection.indices) <= set(range(len(test)))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data import ImageData
+from ..errors import BamuInputError
 from ..results import Leakage, Representation
 from ._features import Embeddings, embed, pooled
 from ._options import InsightOptions
@@ -81,28 +82,41 @@ def model_views(
     models = {"original": original, "unlearned": unlearned}
     if options.oracle is not None:
         models["oracle"] = options.oracle
-    emb = {k: embed(m, data, blocks=options.representation, device=device) for k, m in models.items()}
-    groups, classes = data.groups, data.labels
+    idx = sample_indices(len(data), options.max_images, seed)
+    groups, classes = data.groups[idx], data.labels[idx]
+    names = data.group_names[data.group_attr]
+    try:
+        emb = {k: embed(m, data, indices=idx, blocks=options.representation, device=device) for k, m in models.items()}
+    except BamuInputError as exc:  # e.g. a model without an nn.Linear classifier
+        why = f"did not run: {exc}"
+        return (
+            Leakage(attr=data.group_attr, reading=f"the leakage probe {why}") if options.leakage else None,
+            Representation(reading=f"the representation view {why}") if options.representation else None,
+        )
     leak = None
     if options.leakage:
-        leak = leakage(
-            emb["original"].penultimate,
-            groups,
-            classes,
-            unlearned=emb["unlearned"].penultimate,
-            oracle=emb["oracle"].penultimate if "oracle" in emb else None,
-            group_names=data.group_names[data.group_attr],
-            attr=data.group_attr,
-            layer=emb["original"].layer,
-            split=split,
-            folds=options.folds,
-            n_boot=options.n_boot,
-            seed=seed,
-        )
+        try:
+            leak = leakage(
+                emb["original"].penultimate,
+                groups,
+                classes,
+                unlearned=emb["unlearned"].penultimate,
+                oracle=emb["oracle"].penultimate if "oracle" in emb else None,
+                group_names=names,
+                attr=data.group_attr,
+                layer=emb["original"].layer,
+                split=split,
+                folds=options.folds,
+                n_boot=options.n_boot,
+                seed=seed,
+            )
+        except BamuInputError as exc:  # e.g. a group with fewer test images than folds
+            leak = Leakage(
+                attr=data.group_attr, groups=list(names), n=len(idx), reading=f"the leakage probe did not run: {exc}"
+            )
     rep = None
     if options.representation:
-        names = data.group_names[data.group_attr]
-        cls = list(class_names) if class_names is not None else [str(c) for c in range(int(classes.max()) + 1)]
+        cls = list(class_names) if class_names is not None else [str(c) for c in range(int(data.labels.max()) + 1)]
         penult = {k: e.penultimate for k, e in emb.items()}
         blocks = {k: {**e.blocks, e.layer + " (input)": e.penultimate} for k, e in emb.items()}
         rep = representation(
@@ -112,6 +126,7 @@ def model_views(
             embeddings=penult if options.projection_points else None,
             groups=[names[g] for g in groups],
             classes=[cls[c] for c in classes],
+            indices=idx,
             max_points=options.projection_points,
             method=options.projection,
             split=split,

@@ -30,6 +30,7 @@ class InsightOptions:
     cohort_k: int = 5
     cohort_alpha: float = 0.05
     projection_points: int = 1000
+    max_images: int = 5000
     projection: str = "pca"
     relearning_steps: int = 50
     relearning_images: int = 64
@@ -44,6 +45,7 @@ class InsightOptions:
             "cohort_min_size": (self.cohort_min_size, 1),
             "cohort_k": (self.cohort_k, 1),
             "projection_points": (self.projection_points, 0),
+            "max_images": (self.max_images, 10),
             "relearning_steps": (self.relearning_steps, 1),
             "relearning_images": (self.relearning_images, 1),
             "relearning_every": (self.relearning_every, 1),

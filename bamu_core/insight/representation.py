@@ -66,7 +66,9 @@ def project(
         else:
             pca = PCA(n_components=2, random_state=seed).fit(z)
             coords[name] = pca.transform(z)
-            explained[name] = [round(float(v), 4) for v in pca.explained_variance_ratio_]
+            ratio = pca.explained_variance_ratio_
+            explained[name] = [round(float(v), 4) for v in ratio] if np.isfinite(ratio).all() else []
+        coords[name] = np.nan_to_num(np.asarray(coords[name], dtype=np.float64))
     return method, coords, explained
 
 
