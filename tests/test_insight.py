@@ -394,3 +394,21 @@ def test_a_probe_that_cannot_run_is_reported_not_raised(binary_digits, binary_ba
     leak, rep = model_views(model, model, test, options=InsightOptions(max_images=100, projection_points=50), seed=0)
     assert leak.n == 100 and rep.n == 100 and len(rep.projection.indices) == 50
     assert set(rep.projection.indices) <= set(range(len(test)))
+
+
+def test_evaluate_unlearning_adds_the_views_of_a_model_from_anywhere(binary_digits, binary_baseline):
+    import copy
+
+    from bamu_core.workflows import evaluate_unlearning
+
+    subject = _subject(binary_digits, binary_baseline)
+    same = copy.deepcopy(subject.model)
+    opts = {"forget_indices": np.arange(0, 90, 3), "method": "identity", "intensity": 0.0, "seconds": 0.0}
+    run = evaluate_unlearning(subject, unlearned=same, mia_samples=60, gradcam_images=0, **opts)
+    assert run.leakage.unlearned.auc == run.leakage.original.auc  # the same network
+    assert all(b.unlearned == pytest.approx(1.0, abs=1e-6) for b in run.representation.blocks)
+    assert run.before.cohorts.to_json() == run.after.cohorts.to_json()
+    off = evaluate_unlearning(
+        subject, unlearned=same, mia_samples=60, gradcam_images=0, insight=InsightOptions.off(), **opts
+    )
+    assert off.leakage is None and off.representation is None and off.after.cohorts is None
