@@ -286,6 +286,7 @@ def test_an_unlearn_run_carries_the_views_and_leaves_the_callers_model_alone(bin
     assert rel.original.dp[0] == pytest.approx(run.before.fairness.demographic_parity_difference)
     if rel.target is not None:
         assert rel.target == pytest.approx((rel.unlearned.dp[0] + rel.original.dp[0]) / 2)
+        assert rel.rise == pytest.approx((rel.original.dp[0] - rel.unlearned.dp[0]) / 2)
     assert run.before.cohorts is not None and run.after.cohorts is not None
     assert {"insight_views", "insight_relearning"} <= set(run.timings)
     doc = json.loads(json.dumps(run.to_json()))
@@ -412,3 +413,12 @@ def test_evaluate_unlearning_adds_the_views_of_a_model_from_anywhere(binary_digi
         subject, unlearned=same, mia_samples=60, gradcam_images=0, insight=InsightOptions.off(), **opts
     )
     assert off.leakage is None and off.representation is None and off.after.cohorts is None
+
+
+def test_steps_to_half_counts_each_curve_from_its_own_start():
+    from bamu_core.insight.relearning import _steps_to_rise
+    from bamu_core.results import RelearningCurve
+
+    curve = RelearningCurve(steps=[0, 5, 10, 15], dp=[0.30, 0.32, 0.41, 0.60])
+    assert _steps_to_rise(curve, 0.1) == 10  # 0.41 >= 0.30 + 0.1; 0.32 is not
+    assert _steps_to_rise(curve, 0.5) is None and _steps_to_rise(curve, None) is None

@@ -16,6 +16,7 @@ The measurement runs on the test split: nothing is chosen on it.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
@@ -58,7 +59,13 @@ def _within_class(scores, groups, classes, n_groups, weights_by_class) -> tuple[
             num[j] += np.nan_to_num(auc) * d
             den[j] += d
             class_aucs.append(auc)
-        per_class[c] = np.nanmean(np.array(class_aucs), axis=0) if np.isfinite(class_aucs).any() else None
+        stacked = np.array(class_aucs)
+        if np.isfinite(stacked).any():
+            with warnings.catch_warnings():  # a bootstrap draw may leave one class without two groups
+                warnings.simplefilter("ignore", RuntimeWarning)
+                per_class[c] = np.nanmean(stacked, axis=0)
+        else:
+            per_class[c] = None
     with np.errstate(invalid="ignore", divide="ignore"):
         by_group = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
     defined = np.isfinite(by_group)

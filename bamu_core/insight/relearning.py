@@ -4,10 +4,11 @@ A deep copy of each model (the caller's models are never changed) is fine-tuned 
 with Adam on minibatches drawn from a small set of bias-aligned training images; the test
 demographic parity difference is measured every ``every`` steps. A bias that was only hidden
 comes back within a few steps; one that was removed from the representation needs about as
-many steps as it took the original model to learn it. The unlearned model's *steps to half* is
-the first measured step at which its DP is back to at least half of the gap unlearning removed
-(``DP_unlearned + (DP_original - DP_unlearned) / 2``); the same level is reported for the
-original and the oracle under the same procedure.
+many steps as it took the original model to learn it. A model's *steps to half* is the first
+measured step at which its DP has risen by half the gap unlearning removed
+(``rise = (DP_original - DP_unlearned) / 2`` above the model's own DP at step 0); for the
+unlearned model that is the DP level ``target = DP_unlearned + rise``. The original and the
+oracle go through the same procedure, each against its own starting DP, so the counts compare.
 """
 
 from __future__ import annotations
@@ -87,11 +88,13 @@ def relearning_curve(
     return curve
 
 
-def _first_at_or_above(curve: RelearningCurve, target: float | None) -> int | None:
-    if target is None:
+def _steps_to_rise(curve: RelearningCurve, rise: float | None) -> int | None:
+    """The first measured step whose DP is at least ``rise`` above the curve's DP at step 0."""
+    if rise is None or not curve.dp:
         return None
+    level = curve.dp[0] + rise
     for s, d in zip(curve.steps, curve.dp):
-        if d is not None and d >= target:
+        if d is not None and d >= level:
             return s
     return None
 
@@ -114,11 +117,17 @@ def relearning_reading(result: Relearning) -> str:
     r = result.oracle
     if r is not None:
         if r.steps_to_half is None:
-            text += f"; the retrained oracle did not get there within {result.k}: the bias was hidden, not removed"
+            text += (
+                f"; the same tuning did not raise the retrained oracle's DP as much within {result.k} steps: "
+                "the bias was hidden rather than removed"
+            )
         elif r.steps_to_half > 2 * u.steps_to_half:
-            text += f"; the retrained oracle needed {r.steps_to_half}: the bias was hidden rather than removed"
+            text += (
+                f"; the retrained oracle's DP took {r.steps_to_half} steps to rise as much: the bias was hidden "
+                "rather than removed"
+            )
         else:
-            text += f"; the retrained oracle needed {r.steps_to_half}, about as many"
+            text += f"; the retrained oracle's DP took {r.steps_to_half} steps to rise as much, about as many"
     return text
 
 
@@ -153,16 +162,17 @@ def relearning(
     o = relearning_curve(original, aligned, test, **opts)
     r = relearning_curve(oracle, aligned, test, **opts) if oracle is not None else None
     removed = o.dp[0] - u.dp[0]
-    target = u.dp[0] + removed / 2.0 if removed > 0 else None
+    rise = removed / 2.0 if removed > 0 else None
     for curve in (u, o, r):
         if curve is not None:
-            curve.steps_to_half = _first_at_or_above(curve, target)
+            curve.steps_to_half = _steps_to_rise(curve, rise)
     result = Relearning(
         k=k,
         images=len(aligned),
         lr=lr,
         every=every,
-        target=target,
+        target=None if rise is None else u.dp[0] + rise,
+        rise=rise,
         unlearned=u,
         original=o,
         oracle=r,

@@ -80,7 +80,7 @@ def representation_reading(result: Representation) -> str:
     last_block, last = vals[-1]
     if low >= 0.95:
         return (
-            f"the unlearned model's internal representations are almost unchanged (CKA >= {low:.2f} in every "
+            f"the unlearned model's internal representations are almost unchanged (CKA >= {low:.3f} in every "
             "block): the change sits near the output"
         )
     return (

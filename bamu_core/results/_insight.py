@@ -129,7 +129,7 @@ class RelearningCurve(Record):
     steps: list[int] = field(default_factory=list)
     dp: list[float | None] = field(default_factory=list)
     accuracy: list[float | None] = field(default_factory=list)
-    steps_to_half: int | None = None  # first step whose DP regains half the removed gap (None: not within k)
+    steps_to_half: int | None = None  # first step whose DP rose by half the removed gap (None: not within k)
 
 
 @dataclass
@@ -141,7 +141,8 @@ class Relearning(Record):
     images: int = 64
     lr: float = 0.0
     every: int = 5
-    target: float | None = None  # DP at which half the removed gap is back
+    target: float | None = None  # the unlearned model's DP once half the removed gap is back
+    rise: float | None = optional()  # half the removed gap: the DP rise each curve's steps_to_half waits for
     unlearned: RelearningCurve | None = nested(RelearningCurve, default=None)
     original: RelearningCurve | None = nested(RelearningCurve, default=None)
     oracle: RelearningCurve | None = nested(RelearningCurve, default=None, omit_none=True)
