@@ -422,3 +422,18 @@ def test_steps_to_half_counts_each_curve_from_its_own_start():
     curve = RelearningCurve(steps=[0, 5, 10, 15], dp=[0.30, 0.32, 0.41, 0.60])
     assert _steps_to_rise(curve, 0.1) == 10  # 0.41 >= 0.30 + 0.1; 0.32 is not
     assert _steps_to_rise(curve, 0.5) is None and _steps_to_rise(curve, None) is None
+
+
+def test_the_relearning_reading_compares_with_the_oracle_only_when_it_can_rise():
+    from bamu_core.insight.relearning import relearning_reading
+    from bamu_core.results import RelearningCurve
+
+    def result(oracle_dp):
+        u = RelearningCurve(steps=[0, 5, 10], dp=[0.1, 0.4, 0.6], steps_to_half=5)
+        o = RelearningCurve(steps=[0, 5, 10], dp=oracle_dp)
+        o.steps_to_half = next((s for s, d in zip(o.steps, o.dp) if d >= o.dp[0] + 0.2), None)
+        return Relearning(k=10, every=5, images=64, target=0.3, rise=0.2, unlearned=u, oracle=o)
+
+    assert "hidden rather than removed" in relearning_reading(result([0.1, 0.12, 0.15]))
+    assert "about as many" in relearning_reading(result([0.1, 0.35, 0.5]))
+    assert "no comparison" in relearning_reading(result([0.95, 0.2, 1.0]))

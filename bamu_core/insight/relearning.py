@@ -115,7 +115,11 @@ def relearning_reading(result: Relearning) -> str:
         f"bias-aligned images (DP {u.dp[0]:.2f} -> {u.dp[-1]:.2f})"
     )
     r = result.oracle
-    if r is not None:
+    if r is not None and r.dp and result.rise is not None and r.dp[0] + result.rise > 1.0:
+        text += (
+            f"; the retrained oracle starts with a gap of {r.dp[0]:.2f}, too close to 1 to rise as much: no comparison"
+        )
+    elif r is not None:
         if r.steps_to_half is None:
             text += (
                 f"; the same tuning did not raise the retrained oracle's DP as much within {result.k} steps: "
