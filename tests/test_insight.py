@@ -437,3 +437,15 @@ def test_the_relearning_reading_compares_with_the_oracle_only_when_it_can_rise()
     assert "hidden rather than removed" in relearning_reading(result([0.1, 0.12, 0.15]))
     assert "about as many" in relearning_reading(result([0.1, 0.35, 0.5]))
     assert "no comparison" in relearning_reading(result([0.95, 0.2, 1.0]))
+
+
+def test_the_audit_cli_prints_its_cohorts_and_can_skip_them(tmp_path, capsys, binary_baseline):
+    from bamu_core.cli import main
+
+    out = tmp_path / "audit.json"
+    argv = ["audit", "--scenario", "binary-colored-digits", "--n-boot", "0", "--saliency-per-group", "0"]
+    assert main([*argv, "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert f"cohorts: {doc['cohorts']['reading']}" in capsys.readouterr().out
+    assert main([*argv, "--no-cohorts", "--json", str(out)]) == 0
+    assert "cohorts" not in json.loads(out.read_text()) and "cohorts:" not in capsys.readouterr().out
