@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.run digits       # method x intensity x 3 seeds on the digit scenarios
     .venv/bin/python -m benchmarks.run cifar ARGS   # the paper's CIFAR-10 patch setting (see benchmarks/cifar_patch.py)
     .venv/bin/python -m benchmarks.run speed        # audit throughput and Grad-CAM latency
+    .venv/bin/python -m benchmarks.run insight      # the views inside the model on the digit scenarios
     .venv/bin/python -m benchmarks.run results      # rebuild benchmarks/RESULTS.md from benchmarks/results/*.md
 
 Every figure in ``RESULTS.md`` is in one of the result files, each written by the script named at
@@ -27,6 +28,7 @@ SECTIONS = [
     ("utkface_bias.md", "The UTKFace scenario's bias, per seed", "benchmarks/utkface_bias.py"),
     ("cifar_patch.md", "CIFAR-10 patch bias, the paper's setting", "benchmarks/cifar_patch.py"),
     ("unlearn_digits.md", "Unlearning on the digit scenarios", "benchmarks/unlearn_digits.py"),
+    ("insight_digits.md", "Views inside the model on the digit scenarios", "benchmarks/insight_digits.py"),
     ("audit_speed.md", "Audit throughput and Grad-CAM latency", "benchmarks/audit_speed.py"),
     ("zoo_and_datasets-cuda.md", "Official-format loaders and backbones on a GPU", "benchmarks/zoo_and_datasets.py"),
     ("cold_start.md", "Dashboard cold start to the first radar chart", "benchmarks/cold_start.py"),
@@ -78,11 +80,15 @@ def main(argv=None) -> None:
         from . import audit_speed
 
         audit_speed.main(rest)
+    elif part == "insight":
+        from . import insight_digits
+
+        insight_digits.main(rest)
     elif part == "results":
         write_results()
         print(f"wrote {HERE / 'RESULTS.md'}")
     else:
-        raise SystemExit(f"unknown part {part!r}; use digits, cifar, speed or results")
+        raise SystemExit(f"unknown part {part!r}; use digits, cifar, speed, insight or results")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import streamlit as st
 
 from bamu_core import workflows
 from bamu_core.unlearn import status_label
-from dashboard import charts, jobs, state, tables, tasks
+from dashboard import charts, insight, jobs, state, tables, tasks
 from dashboard import widgets as ui
 
 ui.enter_page()
@@ -69,6 +69,7 @@ with tab_run:
             "with test images of the same classes (and groups), except the one marked not class-matched. "
             "Intervals are 95 % bootstrap CIs."
         )
+        insight.insight_panel(run, key="cmp_insight")
 
         st.subheader("Where the model looks, before and after (the same test images)")
         pictures = workflows.run_gradcam(run.run_id, store=state.run_store())

@@ -59,7 +59,7 @@ def test_audit_runs_the_model_once_and_matches_the_metrics(subject):
         assert result.to_json()[key] == expected[key]
     assert result.saliency == {"enabled": False, "images": 0, "groups": []}
     assert result.n == len(data) and result.group_attr == "colour" and result.split == "test"
-    assert set(result.timing) == {"inference", "metrics", "saliency"}
+    assert set(result.timing) == {"inference", "metrics", "cohorts", "saliency"}  # cohorts: bamu_core.insight
 
 
 def test_audit_with_saliency_intersection_and_user_box(subject, tmp_path):

@@ -99,6 +99,11 @@ def _add_audit_options(p: argparse.ArgumentParser) -> None:
         default="confident",
         help="which images the gallery shows (default: confident)",
     )
+    g.add_argument(
+        "--no-cohorts",
+        action="store_true",
+        help="skip the search for the worst slices over the metadata columns (cohorts)",
+    )
 
 
 def _print_audit(result: AuditResult, title: str) -> None:
@@ -154,9 +159,12 @@ def _print_audit(result: AuditResult, title: str) -> None:
             print("  ".join(parts))
     if result.gallery is not None:
         print(f"gallery: {result.gallery['files']} files in {result.gallery['dir']}")
+    if result.cohorts is not None:
+        print(f"cohorts: {result.cohorts.reading}")
 
 
 def _cmd_audit(args) -> dict:
+    from ..insight import InsightOptions
     from ..workflows import audit, dataset_card, model_card
 
     if args.gallery:  # before any work: the folder is checked (and created) now, each file when written
@@ -179,6 +187,7 @@ def _cmd_audit(args) -> dict:
         gallery_dir=args.gallery,
         gallery_k=args.gallery_k,
         gallery_rule=args.gallery_rule,
+        insight=InsightOptions(cohorts=not args.no_cohorts),
     )
     cards = {"dataset": dataset_card(subject.scenario), "model": model_card(subject)}
     _print_cards(cards["dataset"], cards["model"])

@@ -63,6 +63,29 @@ def _add_unlearn_command(sub) -> None:
         metavar="N",
         help=f"subsample the retain set to N images, 1..{MAX_RETAIN:,}",
     )
+    v = u.add_argument_group("views inside the model (docs/insight.md)")
+    v.add_argument("--no-leakage", action="store_true", help="skip the attribute-leakage probe")
+    v.add_argument("--no-cohorts", action="store_true", help="skip the worst-slice search in both audits")
+    v.add_argument("--no-representation", action="store_true", help="skip CKA per block and the 2-D projection")
+    v.add_argument(
+        "--relearning",
+        action="store_true",
+        help="run the relearning stress test: fine-tune copies on bias-aligned images (adds seconds per model)",
+    )
+    v.add_argument(
+        "--relearning-steps",
+        type=_bounded_int(1, 10_000),
+        default=50,
+        metavar="K",
+        help="fine-tuning steps of the relearning test, 1..10,000 (default: 50)",
+    )
+    v.add_argument(
+        "--relearning-images",
+        type=_bounded_int(1, 100_000),
+        default=64,
+        metavar="N",
+        help="bias-aligned training images the relearning test tunes on, 1..100,000 (default: 64)",
+    )
 
 
 def _print_before_after(run: UnlearnReport) -> None:
@@ -87,6 +110,18 @@ def _print_before_after(run: UnlearnReport) -> None:
     print(f"{'forget-set accuracy':<28}{_fmt(f.accuracy_before, 10)}{_fmt(f.accuracy_after, 10)}  ({f.description})")
 
 
+def _print_insight(run: UnlearnReport) -> None:
+    """One line per view inside the model."""
+    if run.leakage is not None:
+        print(f"leakage: {run.leakage.reading}")
+    if run.before.cohorts is not None and run.after.cohorts is not None:
+        print(f"cohorts: before, {run.before.cohorts.reading}; after, {run.after.cohorts.reading}")
+    if run.representation is not None:
+        print(f"representation: {run.representation.reading}")
+    if run.relearning is not None:
+        print(f"relearning: {run.relearning.reading}")
+
+
 def _print_search(search: dict) -> None:
     """The candidates ``auto`` tried, judged on the held-out validation half."""
     metric = search["metric"].replace("_", " ")
@@ -103,6 +138,7 @@ def _print_search(search: dict) -> None:
 
 def _cmd_unlearn(args) -> dict:
     from ..forget import get_strategy
+    from ..insight import InsightOptions
     from ..models import save_weights
     from ..storage import bamu_home
     from ..unlearn import get_method
@@ -169,6 +205,15 @@ def _cmd_unlearn(args) -> dict:
         retain_max=args.retain_max,
         store=RunStore(),
         reference_gap=_oracle_target(oracle),
+        insight=InsightOptions(
+            leakage=not args.no_leakage,
+            cohorts=not args.no_cohorts,
+            representation=not args.no_representation,
+            relearning=args.relearning,
+            relearning_steps=args.relearning_steps,
+            relearning_images=args.relearning_images,
+            oracle=oracle.model if oracle is not None else None,
+        ),
     )
     if args.out:
         out = _check_output(args, args.out, "--out")  # again: something may have appeared there meanwhile
@@ -181,6 +226,7 @@ def _cmd_unlearn(args) -> dict:
     print(f"{subject.scenario.title} | model: {subject.arch} ({subject.model_source})")
     print(f"method {args.method} at intensity {intensity:g}, forget set: {run.forget.n} images ({run.forget.strategy})")
     _print_before_after(run)
+    _print_insight(run)
     if run.search:
         _print_search(run.search)
     from ..unlearn import status_label

@@ -15,6 +15,7 @@ from ._figures import (
     series_colour,
 )
 from ._html import CSV_COLUMNS
+from ._insight import cka_figure, cohort_rows, leakage_rows, projection_figure
 from ._panels import confusion_heatmap, gap_bars, group_bars, loss_curve, radar
 from ._sweep import SWEEP_FILES, sweep_figure, write_sweep
 
@@ -42,4 +43,8 @@ __all__ = [
     "sweep_figure",
     "write_sweep",
     "SWEEP_FILES",
+    "cka_figure",
+    "projection_figure",
+    "leakage_rows",
+    "cohort_rows",
 ]

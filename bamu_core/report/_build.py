@@ -18,6 +18,7 @@ from ..errors import BamuInputError
 from ..results import UnlearnReport
 from ._figures import AFTER_COLOUR, BEFORE_COLOUR, candidates_figure, group_accuracy_figure, radar_figure
 from ._html import _e, _fmt
+from ._insight import cka_figure, insight_section
 from ._sections import (
     _data_model_section,
     _gallery_section,
@@ -66,12 +67,12 @@ def environment_info(device: str | None = None) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def _figures_html(result: UnlearnReport) -> tuple[str | None, str | None]:
-    """The radar and the per-group chart as HTML fragments; plotly.js is embedded once, inline."""
+def _figures_html(result: UnlearnReport) -> tuple[str | None, ...]:
+    """The radar, the per-group chart, auto's candidates and the CKA bars as HTML fragments (plotly.js once, inline)."""
     try:
         import plotly.io as pio
     except ImportError:  # pragma: no cover - plotly is a UI dependency
-        return None, None, None
+        return None, None, None, None
     include = True
     out = []
     figs = []
@@ -83,6 +84,8 @@ def _figures_html(result: UnlearnReport) -> tuple[str | None, str | None]:
     a_rows = [r.to_json() for r in result.after.groups] if result.after is not None else []
     figs.append(("groups", group_accuracy_figure(b_rows or None, a_rows or None) if (b_rows or a_rows) else None))
     figs.append(("search", candidates_figure(result.search) if result.search else None))
+    rep = result.representation
+    figs.append(("cka", cka_figure(rep) if rep is not None and rep.blocks else None))
     config = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"]}
     for name, fig in figs:
         if fig is None:
@@ -90,7 +93,7 @@ def _figures_html(result: UnlearnReport) -> tuple[str | None, str | None]:
             continue
         out.append(pio.to_html(fig, include_plotlyjs=include, full_html=False, config=config, div_id=f"plot-{name}"))
         include = False
-    return out[0], out[1], out[2]
+    return out[0], out[1], out[2], out[3]
 
 
 def build_report(
@@ -119,7 +122,7 @@ def build_report(
             f"result must be a dict (the unlearn JSON) or an UnlearnReport, got {type(result).__name__}"
         )
     result = UnlearnReport.from_json(result)
-    radar_html, groups_html, search_html = _figures_html(result)
+    radar_html, groups_html, search_html, cka_html = _figures_html(result)
     ds = result.dataset or {}
     run_id = (run or {}).get("run_id") or result.run_id
     heading = title or "Bias-aware unlearning report"
@@ -139,6 +142,7 @@ def build_report(
         ("groups", "Groups", _groups_section(result, groups_html)),
         ("privacy", "Forgetting and privacy", _privacy_section(result)),
         ("search", "What auto tried", _search_section(result, search_html)),
+        ("insight", "Inside the model", insight_section(result, cka_html)),
         ("images", "Grad-CAM", _gallery_section({k: Path(v) for k, v in (artifacts or {}).items()}, result.gradcam)),
         ("data", "Dataset and model", _data_model_section(result)),
         ("settings", "Settings", _settings_section(result, run)),

@@ -8,6 +8,17 @@ paths into the JSON.
 """
 
 from ._audit import AuditResult, Fairness, GroupRow, Interval, TargetClass, Utility
+from ._insight import (
+    BlockSimilarity,
+    Cohort,
+    Cohorts,
+    Leakage,
+    ProbeScore,
+    Projection,
+    Relearning,
+    RelearningCurve,
+    Representation,
+)
 from ._record import SCHEMA_VERSION, Record
 from ._sweep import SWEEP_COLUMNS, SweepPoint, SweepResult, SweepRow
 from ._unlearn import (
@@ -38,4 +49,13 @@ __all__ = [
     "SweepPoint",
     "SweepResult",
     "SWEEP_COLUMNS",
+    "ProbeScore",
+    "Leakage",
+    "Cohort",
+    "Cohorts",
+    "BlockSimilarity",
+    "Projection",
+    "Representation",
+    "RelearningCurve",
+    "Relearning",
 ]

@@ -6,17 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BamuInputError
+from ._insight import Cohorts
+from ._interval import Interval
 from ._record import Record, nested, optional
 
 __all__ = ["Interval", "Utility", "Fairness", "GroupRow", "TargetClass", "AuditResult"]
-
-
-@dataclass
-class Interval(Record):
-    """A confidence interval: ``low`` and ``high`` (``None`` where undefined)."""
-
-    low: float | None = None
-    high: float | None = None
 
 
 @dataclass
@@ -101,6 +95,7 @@ class AuditResult(Record):
     target_class: TargetClass | None = nested(TargetClass, default=None, omit_none=True)
     saliency: dict = field(default_factory=dict)
     gallery: dict | None = optional()
+    cohorts: Cohorts | None = nested(Cohorts, default=None, omit_none=True)
     group_attr: str = ""
     split: str = ""
     n: int = 0

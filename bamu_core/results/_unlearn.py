@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._audit import AuditResult, Interval
+from ._insight import Leakage, Relearning, Representation
 from ._record import Record, nested, optional
 
 __all__ = ["MIAResult", "PrivacyComparison", "RadarAxes", "RadarPair", "ForgetSummary", "UnlearnReport"]
@@ -160,6 +161,10 @@ class UnlearnReport(Record):
     gradcam: dict | None = None
     environment: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    # views inside the model (bamu_core.insight); absent when switched off or from older documents
+    leakage: Leakage | None = nested(Leakage, default=None, omit_none=True)
+    representation: Representation | None = nested(Representation, default=None, omit_none=True)
+    relearning: Relearning | None = nested(Relearning, default=None, omit_none=True)
     model: Any = field(default=None, repr=False, compare=False, metadata={"skip": True})
     result: Any = field(default=None, repr=False, compare=False, metadata={"skip": True})
     forget_set: Any = field(default=None, repr=False, compare=False, metadata={"skip": True})

@@ -12,6 +12,8 @@
   options, architectures, methods, forget strategies, each with its help) and the device;
 - :mod:`.explore`: sample images, the forget set a strategy selects, a Grad-CAM gallery, a
   checkpoint read safely;
+- :mod:`.inspection`: :func:`inspect_unlearning`, the views inside the model of a run
+  (leakage probe, representation, relearning; :mod:`bamu_core.insight`);
 - :mod:`.history`: the runs of a given run store: list, load, compare, delete, export.
 
 Nothing here draws, composes images or imports the dashboard's packages (streamlit, plotly).
@@ -43,6 +45,7 @@ from .history import (
     load_run,
     run_gradcam,
 )
+from .inspection import InsightOptions, aligned_images, inspect_unlearning
 from .subject import Subject, dataset_card, load_subject, model_card
 from .sweeping import SWEEP_COLUMNS, SweepResult, sweep, sweep_row
 from .unlearning import retrain_recipe, scenario_hyperparameters, unlearn
@@ -53,6 +56,9 @@ __all__ = [
     "model_card",
     "dataset_card",
     "audit",
+    "InsightOptions",
+    "inspect_unlearning",
+    "aligned_images",
     "evaluate_unlearning",
     "assess",
     "Assessment",

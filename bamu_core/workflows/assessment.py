@@ -21,6 +21,7 @@ from ..results import (
     UnlearnReport,
 )
 from .auditing import audit
+from .inspection import inspect_unlearning
 from .subject import Subject, dataset_card, model_card
 
 __all__ = ["evaluate_unlearning", "assess", "Assessment"]
@@ -74,6 +75,7 @@ def assess(
     seed: int = 0,
     mia_samples: int = 2000,
     gradcam_images: int = 8,
+    insight=None,
 ) -> Assessment:
     """Privacy, radar, score (and the audits if not given) of an unlearned model vs the original.
 
@@ -104,11 +106,13 @@ def assess(
 
     t0 = time.perf_counter()
     if before is None:
-        before = audit(subject, device=device, seed=seed, saliency_per_group=0)
+        before = audit(subject, device=device, seed=seed, saliency_per_group=0, insight=insight)
         timings["audit_before"] = time.perf_counter() - t0
     if after is None:
         t0 = time.perf_counter()
-        after = audit(replace(subject, model=unlearned), device=device, seed=seed, saliency_per_group=0)
+        after = audit(
+            replace(subject, model=unlearned), device=device, seed=seed, saliency_per_group=0, insight=insight
+        )
         timings["audit_after"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -220,6 +224,7 @@ def evaluate_unlearning(
     gradcam_images: int = 8,
     store=None,
     config: dict | None = None,
+    insight=None,
 ) -> UnlearnReport:
     """Measure a model unlearned elsewhere against the original and (optionally) store the run.
 
@@ -254,6 +259,9 @@ def evaluate_unlearning(
         Where to save the run (weights, audits, Grad-CAM strips); ``None`` saves nothing.
     config : dict, optional
         What the run store keeps as the run's configuration (default: scenario, method, intensity).
+    insight : InsightOptions, optional
+        The views inside the model, as for :func:`unlearn` (default: leakage, cohorts and
+        representation on, relearning off; see ``docs/insight.md``).
 
     Returns
     -------
@@ -275,6 +283,11 @@ def evaluate_unlearning(
         seed=seed,
         mia_samples=mia_samples,
         gradcam_images=gradcam_images,
+        insight=insight,
+    )
+    timings = {"unlearning": float(seconds), **parts.timings}
+    leak, rep, relearn = inspect_unlearning(
+        subject, unlearned, options=insight, device=device, seed=seed, timings=timings
     )
     info = dict(forget_info or {})
     report = UnlearnReport(
@@ -301,8 +314,11 @@ def evaluate_unlearning(
         model_card=parts.model_card,
         settings=dict(settings or {}),
         gradcam=parts.gradcam,
-        timings={"unlearning": float(seconds), **parts.timings},
+        timings=timings,
         environment=parts.environment,
+        leakage=leak,
+        representation=rep,
+        relearning=relearn,
         model=unlearned,
     )
     if store is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .._compat import describe_device, on_device, pick_device
 from ..errors import BamuInputError
@@ -13,6 +13,9 @@ from ..metrics import DEFAULT_N_BOOT, audit_metrics, check_bootstrap
 from ..results import AuditResult
 from ..training import predict
 from .subject import Subject
+
+if TYPE_CHECKING:
+    from ..insight import InsightOptions
 
 __all__ = ["audit"]
 
@@ -33,6 +36,7 @@ def audit(
     gallery_dir: str | Path | None = None,
     gallery_k: int = 4,
     gallery_rule: str = "confident",
+    insight: InsightOptions | None = None,
 ) -> AuditResult:
     """Evaluate the model once on ``split`` and return its audit.
 
@@ -67,6 +71,9 @@ def audit(
     gallery_dir : path, optional
         Also write overlay PNGs of ``gallery_k`` images per group chosen by ``gallery_rule``
         (``confident``, ``misclassified`` or ``random``) into this folder.
+    insight : InsightOptions, optional
+        Which views inside the model to add (:mod:`bamu_core.insight`); the audit uses
+        ``cohorts`` (on by default; ``InsightOptions(cohorts=False)`` or ``.off()`` skips it).
 
     Returns
     -------
@@ -74,7 +81,8 @@ def audit(
         ``utility``, ``groups``, ``fairness`` with their intervals (``utility_ci``,
         ``fairness_ci``), per-class recall and DP (:func:`bamu_core.metrics.audit_metrics`),
         ``target_class`` (DP and recall of the scenario's target class, when it has one),
-        ``saliency``, ``gallery`` (when written), ``group_attr``, ``split``, ``n``, ``seconds``,
+        ``saliency``, ``gallery`` (when written), ``cohorts`` (the worst slices over the metadata
+        columns, :func:`bamu_core.insight.find_cohorts`), ``group_attr``, ``split``, ``n``, ``seconds``,
         ``timing`` and ``device`` (see ``docs/results.md``). ``saliency`` (see
         :func:`bamu_core.explain.saliency_summary`) reports per group the share of saliency inside
         the bias region when there is one (``region_share`` vs ``region_area``), and for images
@@ -82,6 +90,9 @@ def audit(
         vs ``foreground_area``); always the centre of mass of the group-averaged map.
     """
     from ..explain import check_region, group_gallery, saliency_summary, save_gallery
+    from ..insight import InsightOptions, audit_cohorts
+
+    insight = insight if insight is not None else InsightOptions()
 
     if split not in ("train", "val", "test"):
         raise BamuInputError(f"split must be train, val or test, got {split!r}")
@@ -120,6 +131,10 @@ def audit(
         seed=seed,
     )
     timing["metrics"] = time.perf_counter() - t0
+    if insight.cohorts:
+        t0 = time.perf_counter()
+        result["cohorts"] = audit_cohorts(data, y_pred, insight, class_names=subject.scenario.class_names).to_json()
+        timing["cohorts"] = time.perf_counter() - t0
     target = subject.scenario.target_class
     if target is not None:
         result["target_class"] = {

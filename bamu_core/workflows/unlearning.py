@@ -15,9 +15,11 @@ from ..results import AuditResult, ForgetSummary, UnlearnReport
 from ..training import StopRequested
 from .assessment import assess
 from .auditing import audit
+from .inspection import inspect_unlearning
 from .subject import Subject
 
 if TYPE_CHECKING:
+    from ..insight import InsightOptions
     from ..runs import RunStore
 
 __all__ = ["unlearn", "retrain_recipe", "scenario_hyperparameters"]
@@ -111,6 +113,7 @@ def unlearn(
     reference_gap: float | None = None,
     retrain_seconds: float | None = None,
     original_audit: AuditResult | None = None,
+    insight: InsightOptions | None = None,
 ) -> UnlearnReport:
     """Choose a forget set, run an unlearning method, and audit the model before and after.
 
@@ -156,6 +159,11 @@ def unlearn(
     original_audit : dict, optional
         The original model's audit made with the same ``device``, ``n_boot``, ``seed`` and
         ``saliency_per_group`` (a sweep passes its first run's ``before``), so it is not measured again.
+    insight : InsightOptions, optional
+        The views inside the model (:mod:`bamu_core.insight`, ``docs/insight.md``): by default the
+        leakage probe (``leakage``), the representation view (``representation``) and the audits'
+        cohorts are added, the relearning stress test (``relearning``) is not; ``oracle`` adds a
+        retrained model's numbers beside the unlearned one's.
 
     Returns
     -------
@@ -215,7 +223,13 @@ def unlearn(
             raise StopRequested(f"unlearning was cancelled ({result.message.split(';')[0]}); nothing was saved")
 
         t0 = time.perf_counter()
-        audit_options = {"device": device, "n_boot": n_boot, "seed": seed, "saliency_per_group": saliency_per_group}
+        audit_options = {
+            "device": device,
+            "n_boot": n_boot,
+            "seed": seed,
+            "saliency_per_group": saliency_per_group,
+            "insight": insight,
+        }
         before = original_audit if original_audit is not None else audit(subject, **audit_options)
         after = audit(replace(subject, model=result.model), **audit_options)
         timings["evaluation"] = time.perf_counter() - t0
@@ -237,6 +251,9 @@ def unlearn(
             gradcam_images=gradcam_images,
         )
         timings.update(parts.timings)
+        leak, rep, relearn = inspect_unlearning(
+            subject, result.model, options=insight, device=device, seed=seed, timings=timings
+        )
         settings = {
             "forget_strategy": forget,
             "forget_options": forget_options or {},
@@ -277,6 +294,9 @@ def unlearn(
             gradcam=parts.gradcam,
             environment=parts.environment,
             settings=settings,
+            leakage=leak,
+            representation=rep,
+            relearning=relearn,
             model=result.model,
             result=result,
             forget_set=forget_set,

@@ -1,0 +1,134 @@
+"""The views inside the model (``bamu_core.insight``) on the digit scenarios: what they say and what they cost.
+
+Run: ``.venv/bin/python -m benchmarks.insight_digits`` (writes ``benchmarks/results/insight_digits.md`` and
+the raw numbers ``insight_digits.json``).
+
+Torch and BLAS run on one thread. For each scenario the biased baseline (seed 0, cached under ``BAMU_HOME``)
+is unlearned with a few methods (forget set: the bias-aligned images, intensity 0.5); a model
+retrained without the forget set (``retrain``) is the oracle of the leakage probe, the CKA and the
+relearning stress test (50 steps on 64 bias-aligned images). The added time is the median over
+three runs of ``newton`` with the default views on against ``InsightOptions.off()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from bamu_core.insight import InsightOptions
+from bamu_core.storage import atomic_write, atomic_write_json
+from bamu_core.workflows import load_subject, unlearn
+
+RESULTS = Path(__file__).parent / "results" / "insight_digits.md"
+METHODS = ("newton", "finetune", "dfr")
+
+
+def _cost(subject, repeats: int) -> dict:
+    on, off, views = [], [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run = unlearn(subject, method="newton", intensity=0.5, seed=0)
+        on.append(time.perf_counter() - t)
+        views.append(run.timings["insight_views"] + run.before.timing["cohorts"] + run.after.timing["cohorts"])
+        t = time.perf_counter()
+        unlearn(subject, method="newton", intensity=0.5, seed=0, insight=InsightOptions.off())
+        off.append(time.perf_counter() - t)
+    return {
+        "with_views_s": statistics.median(on),
+        "without_s": statistics.median(off),
+        "views_s": statistics.median(views),
+    }
+
+
+def _row(run) -> dict:
+    leak, rep, rel = run.leakage, run.representation, run.relearning
+    return {
+        "method": run.method,
+        "dp_before": run.before.fairness.demographic_parity_difference,
+        "dp_after": run.after.fairness.demographic_parity_difference,
+        "leakage": {k: getattr(leak, k).auc for k in ("original", "unlearned", "oracle") if getattr(leak, k)},
+        "cka_min": min(b.unlearned for b in rep.blocks),
+        "cka_last": rep.blocks[-1].unlearned,
+        "cka_oracle_min": min(b.oracle for b in rep.blocks if b.oracle is not None),
+        "steps_to_half": {
+            k: getattr(rel, k).steps_to_half for k in ("unlearned", "original", "oracle") if getattr(rel, k)
+        },
+        "dp_curves": {k: getattr(rel, k).dp for k in ("unlearned", "original", "oracle") if getattr(rel, k)},
+        "worst_slice_after": run.after.cohorts.slices[0].label if run.after.cohorts.slices else None,
+        "readings": {
+            "leakage": leak.reading,
+            "cohorts_before": run.before.cohorts.reading,
+            "cohorts_after": run.after.cohorts.reading,
+            "representation": rep.reading,
+            "relearning": rel.reading,
+        },
+        "seconds": {k: v for k, v in run.timings.items() if k.startswith("insight")},
+    }
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scenarios", nargs="+", default=["binary-colored-digits", "colored-digits"])
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    out: dict = {"threads": 1, "seed": 0, "device": "cpu", "scenarios": {}}
+    for name in args.scenarios:
+        subject = load_subject(scenario=name, device="cpu")
+        entry = {"cost": _cost(subject, args.repeats), "runs": []}
+        oracle = unlearn(subject, method="retrain", intensity=1.0, seed=0, insight=InsightOptions.off()).model
+        options = InsightOptions(relearning=True, oracle=oracle)
+        for method in METHODS:
+            entry["runs"].append(_row(unlearn(subject, method=method, intensity=0.5, seed=0, insight=options)))
+        out["scenarios"][name] = entry
+        print(name, json.dumps(entry["cost"]), flush=True)
+    atomic_write_json(RESULTS.with_suffix(".json"), out)
+    lines = [
+        "# Views inside the model on the digit scenarios",
+        "",
+        "Made by `benchmarks/insight_digits.py` (CPU, one torch and BLAS thread, seed 0; forget set: bias-aligned "
+        "images; intensity 0.5; oracle: `retrain` without the forget set; relearning: 50 steps on 64 "
+        "bias-aligned images). Leakage: within-class probe AUC (chance 0.5), original / unlearned / oracle. "
+        "CKA: lowest over blocks, and of the classifier input. Steps to half: unlearned / original / oracle "
+        "(- = not within 50).",
+        "",
+    ]
+    for name, entry in out["scenarios"].items():
+        c = entry["cost"]
+        lines += [
+            f"## {name}",
+            "",
+            f"Added time of the default views (leakage, cohorts, representation) on a `newton` run: "
+            f"{c['views_s']:.2f} s measured inside the run; whole run {c['without_s']:.2f} s -> {c['with_views_s']:.2f} s "
+            f"(median of {args.repeats}).",
+            "",
+            "| method | DP before | DP after | leakage | CKA min / last | oracle CKA min | steps to half | "
+            "oracle DP at 0 -> 50 | worst slice after |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in entry["runs"]:
+            leak = " / ".join(f"{v:.2f}" for v in r["leakage"].values())
+            steps = " / ".join("-" if v is None else str(v) for v in r["steps_to_half"].values())
+            curve = r["dp_curves"].get("oracle") or []
+            oracle_dp = f"{curve[0]:.2f} -> {curve[-1]:.2f}" if curve else "-"
+            lines.append(
+                f"| {r['method']} | {r['dp_before']:.3f} | {r['dp_after']:.3f} | {leak} | {r['cka_min']:.3f} / "
+                f"{r['cka_last']:.3f} | {r['cka_oracle_min']:.3f} | {steps} | {oracle_dp} | "
+                f"{r['worst_slice_after'] or '-'} |"
+            )
+        lines += ["", "Readings:", ""]
+        for r in entry["runs"]:
+            lines += [f"- **{r['method']}**"] + [f"  - {k}: {v}" for k, v in r["readings"].items()]
+        lines.append("")
+    text = "\n".join(lines)
+    atomic_write(RESULTS, lambda tmp: tmp.write_text(text))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

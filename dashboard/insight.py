@@ -1,0 +1,95 @@
+"""The Compare page's "Inside the model" panel: each view's reading, its table and its chart."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from bamu_core.report import cka_figure, cohort_rows, leakage_rows, projection_figure
+from bamu_core.results import UnlearnReport
+
+from . import charts
+
+__all__ = ["has_views", "leakage_table", "cohorts_table", "insight_panel"]
+
+
+def has_views(run: UnlearnReport) -> bool:
+    """Whether the run carries any view inside the model (older runs and switched-off views do not)."""
+    cohorts = [a.cohorts for a in (run.before, run.after) if a is not None]
+    return any(v is not None for v in (run.leakage, run.representation, run.relearning, *cohorts))
+
+
+def leakage_table(run: UnlearnReport) -> pd.DataFrame:
+    return pd.DataFrame(leakage_rows(run.leakage) if run.leakage is not None else [])
+
+
+def cohorts_table(run: UnlearnReport) -> pd.DataFrame:
+    rows = cohort_rows(run.before.cohorts if run.before else None, "before")
+    rows += cohort_rows(run.after.cohorts if run.after else None, "after")
+    return pd.DataFrame(rows, columns=["model", "slice", "n", "accuracy", "rest", "gap", "q"])
+
+
+_NUM = st.column_config.NumberColumn
+
+
+def insight_panel(run: UnlearnReport, *, key: str = "ins") -> None:
+    """Readings, tables and charts of the run's views inside the model (nothing when it has none)."""
+    if not has_views(run):
+        return
+    st.subheader("Inside the model")
+    st.caption(
+        "Is the bias gone from the model, or only hidden from its output? Each view says it in one sentence; "
+        "all are measured on the test split."
+    )
+    if run.leakage is not None:
+        st.markdown(f"**Attribute leakage ({run.leakage.attr}).** {run.leakage.reading}")
+        st.dataframe(
+            leakage_table(run),
+            hide_index=True,
+            column_config={c: _NUM(format="%.3f") for c in ("probe AUC", "CI low", "CI high")},
+            key=f"{key}_leak",
+        )
+        st.caption(
+            "What am I looking at: a linear probe reads the group from the model's penultimate features, among "
+            "images of the same class. 0.5 = it cannot tell the groups apart (chance); 1 = the model's features "
+            "still carry the attribute, whether or not the output shows it."
+        )
+    table = cohorts_table(run)
+    if run.before.cohorts is not None or run.after.cohorts is not None:
+        for when, audit in (("Before", run.before), ("After", run.after)):
+            if audit is not None and audit.cohorts is not None:
+                st.markdown(f"**Worst slices, {when.lower()}.** {audit.cohorts.reading}")
+        st.dataframe(
+            table,
+            hide_index=True,
+            column_config={c: _NUM(format="%.3f") for c in ("accuracy", "rest", "gap")} | {"q": _NUM(format="%.2g")},
+            key=f"{key}_cohorts",
+        )
+        st.caption(
+            "What am I looking at: the slices of the test data (one metadata value, or two together) where the "
+            "model is most below its accuracy on the rest, found without being told where to look; q is the "
+            "Benjamini-Hochberg adjusted p-value (below 0.05: not chance)."
+        )
+    rep = run.representation
+    if rep is not None:
+        st.markdown(f"**Representation.** {rep.reading}")
+        if rep.blocks:
+            charts.chart(
+                cka_figure(rep),
+                "What am I looking at: how similar each block's output is to the original model's (linear CKA; "
+                "1 = the same up to a rotation). Low bars show where unlearning changed the network.",
+                key=f"{key}_cka",
+            )
+        if rep.projection is not None and rep.projection.coordinates:
+            cols = st.columns(len(rep.projection.coordinates))
+            for col, model in zip(cols, rep.projection.coordinates):
+                with col:
+                    charts.plot(projection_figure(rep, model), key=f"{key}_proj_{model}")
+            st.caption(
+                "What am I looking at: test images placed by their embeddings (2-D "
+                f"{rep.projection.method.upper()}), one colour per group. Groups in separate clusters mean the "
+                "model tells them apart; mixed colours mean it does not."
+            )
+    rel = run.relearning
+    if rel is not None:
+        st.markdown(f"**Relearning stress test.** {rel.reading}")

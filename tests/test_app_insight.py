@@ -1,0 +1,76 @@
+"""The Compare page's "Inside the model" panel, with Streamlit's AppTest (no browser)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+pytest.importorskip("streamlit")
+
+from test_app import APP, _texts, no_exceptions, settle  # noqa: E402
+
+
+@pytest.fixture
+def app(binary_baseline):
+    """The app on its default page, the built-in demo loaded (as in test_app)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    settle(at)
+    no_exceptions(at)
+    return at
+
+
+def test_compare_shows_each_view_of_the_last_run(app):
+    from bamu_core.insight import InsightOptions
+    from bamu_core.workflows import load_subject, unlearn
+
+    subject = load_subject(scenario="binary-colored-digits")
+    options = InsightOptions(relearning=True, relearning_steps=5, relearning_images=16)
+    run = unlearn(
+        subject, method="finetune", intensity=0.5, n_boot=0, gradcam_images=0, mia_samples=50, insight=options
+    )
+    app.session_state["last_run"] = replace(run, model=None, result=None, forget_set=None)
+    app.switch_page("pages/compare.py")
+    settle(app)
+    no_exceptions(app)
+    assert not app.error, _texts(app.error)
+    assert "Inside the model" in _texts(app.subheader)
+    text = " ".join(_texts(app.markdown))
+    for reading in (
+        run.leakage.reading,
+        run.before.cohorts.reading,
+        run.representation.reading,
+        run.relearning.reading,
+    ):
+        assert reading in text
+    frames = {tuple(d.value.columns): d.value for d in app.dataframe}
+    leak = frames[("model", "probe AUC", "CI low", "CI high")]
+    assert list(leak["model"]) == ["original", "unlearned"]
+    assert leak["probe AUC"].tolist() == [run.leakage.original.auc, run.leakage.unlearned.auc]
+    cohorts = frames[("model", "slice", "n", "accuracy", "rest", "gap", "q")]
+    assert set(cohorts["model"]) <= {"before", "after"}
+    assert len(cohorts) == len(run.before.cohorts.slices) + len(run.after.cohorts.slices)
+    assert len(app.get("plotly_chart")) >= 2 + 1 + 2  # radar and groups, CKA bars, two projections
+
+
+def test_a_run_without_views_shows_no_panel(app):
+    from bamu_core.insight import InsightOptions
+    from bamu_core.workflows import load_subject, unlearn
+
+    subject = load_subject(scenario="binary-colored-digits")
+    run = unlearn(
+        subject,
+        method="newton",
+        intensity=0.5,
+        n_boot=0,
+        gradcam_images=0,
+        mia_samples=50,
+        insight=InsightOptions.off(),
+    )
+    app.session_state["last_run"] = replace(run, model=None, result=None, forget_set=None)
+    app.switch_page("pages/compare.py")
+    settle(app)
+    no_exceptions(app)
+    assert "Inside the model" not in _texts(app.subheader)
