@@ -25,11 +25,26 @@ SECTIONS = [
         "auto and strong baselines on UTKFace gender / race (3 data seeds)",
         "benchmarks/auto_bench.py",
     ),
+    (
+        "auto_cifar.md",
+        "auto without the generator on CIFAR-10 patch bias, no hand table (3 data seeds)",
+        "benchmarks/auto_bench.py",
+    ),
+    (
+        "auto_cifar_variant.md",
+        "auto on a CIFAR-10 patch variant (target cat, patch top-left)",
+        "benchmarks/auto_bench.py",
+    ),
     ("utkface_bias.md", "The UTKFace scenario's bias, per seed", "benchmarks/utkface_bias.py"),
     ("cifar_patch.md", "CIFAR-10 patch bias, the paper's setting", "benchmarks/cifar_patch.py"),
     ("unlearn_digits.md", "Unlearning on the digit scenarios", "benchmarks/unlearn_digits.py"),
     ("insight_digits.md", "Views inside the model on the digit scenarios", "benchmarks/insight_digits.py"),
     ("audit_speed.md", "Audit throughput and Grad-CAM latency", "benchmarks/audit_speed.py"),
+    (
+        "probe_cases/probe_cases.md",
+        "Adversarial input and output cases, memory at each bound",
+        "benchmarks/probe_cases.py",
+    ),
     ("zoo_and_datasets-cuda.md", "Official-format loaders and backbones on a GPU", "benchmarks/zoo_and_datasets.py"),
     ("cold_start.md", "Dashboard cold start to the first radar chart", "benchmarks/cold_start.py"),
 ]
