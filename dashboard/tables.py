@@ -193,13 +193,20 @@ _BETTER = {  # which way is better, for the arrows of the before / after table
 }
 
 
+_WORDS = {  # metric names that read badly with underscores replaced
+    "tpr_at_1pct_fpr": "true-positive rate at 1 % false positives",
+    "auc": "AUC",
+    "auc_vs_all_test": "AUC vs all test images",
+}
+
+
 def before_after_table(run: UnlearnReport):
     """Headline before / after numbers of an unlearn result (from :func:`bamu_core.report.report_rows`)."""
     rows = []
     for r in report_rows(run):
         if r["section"] not in ("utility", "fairness", "forget", "privacy"):
             continue
-        name = r["metric"].replace("_", " ")
+        name = _WORDS.get(r["metric"], r["metric"].replace("_", " "))
         if r["section"] in ("forget", "privacy"):
             name = f"{'forget-set' if r['section'] == 'forget' else 'MIA'} {name}"
         rows.append(

@@ -309,3 +309,18 @@ def test_the_loading_panel_says_whether_it_reads_images_or_trains():
     assert progress_text("Loading", training, load_phase) == "Loading (training the baseline): step 5 of 40, loss 0.250"
     assert progress_text("Sweep", training) == "Sweep: step 5 of 40, loss 0.250"
     assert progress_text("Sweep", None) == "Sweep: preparing ..."
+
+
+def test_the_before_after_table_names_membership_metrics_in_words():
+    import json
+    from pathlib import Path
+
+    from bamu_core.results import UnlearnReport
+    from dashboard.tables import before_after_table
+
+    golden = Path(__file__).parent / "data" / "golden"
+    doc = json.loads((golden / "unlearn_binary-colored-digits_newton.json").read_text())
+    frame = before_after_table(UnlearnReport.from_json(doc))
+    names = list(frame["metric"])
+    assert "MIA true-positive rate at 1 % false positives → 0.01" in names and "MIA AUC → 0.5" in names
+    assert not any("1pct" in n or "tpr" in n for n in names)
