@@ -138,6 +138,16 @@ def _render_job_body(job_id: str, title: str, curve: bool, phase=None) -> None:
         st.rerun()
 
 
+def time_words(run) -> str:
+    """ "12.3 s in all (4.1 s unlearning, 8.2 s measuring)": the wait the user had, and its parts."""
+    unlearning = float(run.seconds or 0.0)
+    total = float(sum(v for v in (run.timings or {}).values() if isinstance(v, (int, float))))
+    if total <= unlearning + 0.05:
+        return f"{unlearning:.1f} s of unlearning"
+    rest = total - unlearning
+    return f"{total:.1f} s in all ({unlearning:.1f} s unlearning, {rest:.1f} s measuring before and after)"
+
+
 def region_words(region) -> str:
     """A bias region ``(top, left, height, width)`` in words: "rows 27-31, columns 27-31 (5 x 5 pixels)"."""
     top, left, h, w = (int(v) for v in region)

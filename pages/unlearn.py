@@ -193,8 +193,5 @@ with right:
 if run.search:
     st.markdown("**What auto tried**")
     ui.search_table(run, key="ul_search")
-st.caption(
-    f"Run {run.run_id or '(not saved)'} · {run.seconds:.1f} s of unlearning · forget set: "
-    f"{run.forget.description or ''}"
-)
+st.caption(f"Run {run.run_id or '(not saved)'} · {ui.time_words(run)} · forget set: {run.forget.description or ''}")
 st.page_link("pages/compare.py", label="Compare before and after in detail", icon=":material/balance:")

@@ -324,3 +324,13 @@ def test_the_before_after_table_names_membership_metrics_in_words():
     names = list(frame["metric"])
     assert "MIA true-positive rate at 1 % false positives → 0.01" in names and "MIA AUC → 0.5" in names
     assert not any("1pct" in n or "tpr" in n for n in names)
+
+
+def test_the_time_line_says_how_long_the_user_waited_and_its_parts():
+    from types import SimpleNamespace
+
+    from dashboard.widgets import time_words
+
+    run = SimpleNamespace(seconds=4.0, timings={"unlearning": 4.0, "audit_before": 3.0, "privacy": 1.5, "note": "x"})
+    assert time_words(run) == "8.5 s in all (4.0 s unlearning, 4.5 s measuring before and after)"
+    assert time_words(SimpleNamespace(seconds=2.0, timings={})) == "2.0 s of unlearning"
