@@ -239,8 +239,11 @@ def report(rows: list[dict], meta: dict) -> str:
             continue
         h = spec["headline"].replace("_", " ")
         also = spec.get("also", "").replace("_", " ")
-        base = [r["before"][spec["headline"]] for r in mine if r["row"] == "auto"]
-        acc = [r["before"]["accuracy"] for r in mine if r["row"] == "auto"]
+        first = {}  # one row per seed: every row of a seed shares its original model
+        for r in mine:
+            first.setdefault(r["seed"], r)
+        base = [r["before"][spec["headline"]] for r in first.values()]
+        acc = [r["before"]["accuracy"] for r in first.values()]
         points = spec.get("points", ())
         pcols = "".join(f" {k.replace('_', ' ')} change |" for k in points)
         options = f", options {spec['options']}" if spec.get("options") else ""
@@ -278,7 +281,7 @@ def report(rows: list[dict], meta: dict) -> str:
                     f"{_cell([r['accuracy_change'] for r in rs], pct=False, points=True)} |{pts} {secs:.1f} (median) | "
                     f"{statuses} | {chosen} |"
                 )
-        vals = {json.dumps(r["validation_per_group"]) for r in mine if r["row"] == "auto"}
+        vals = {json.dumps(r["validation_per_group"]) for r in first.values()}
         out += ["", f"Validation images per group (per seed): {'; '.join(sorted(vals))}.", ""]
     out += [
         "## How to read this",
@@ -290,7 +293,8 @@ def report(rows: list[dict], meta: dict) -> str:
         "(on a machine whose 2 cores other jobs may share: compare times within a table).",
         "- `finetune without selection` keeps the last step of a retain-set fine-tune: no validation data at all.",
         "- `counterfactual` and `auto` (which may pick it) use the scenario's bias generator (colour-swapped "
-        "images); `auto (no generator)` is the number to compare with on data that has none.",
+        "images on the digits, the patch removed / stamped on CIFAR-10); `auto (no generator)` is the number to "
+        "compare with on data that has none.",
         "- Three seeds give wide intervals; a cut whose interval reaches below the goal has not shown it.",
         "",
     ]
