@@ -4,7 +4,7 @@ import streamlit as st
 
 from bamu_core import workflows
 from bamu_core.unlearn import status_label
-from dashboard import charts, insight, jobs, state, tables, tasks
+from dashboard import charts, insight, jobs, membership, state, tables, tasks
 from dashboard import widgets as ui
 
 ui.enter_page()
@@ -70,6 +70,7 @@ with tab_run:
             "Intervals are 95 % bootstrap CIs."
         )
         insight.insight_panel(run, key="cmp_insight")
+        membership.membership_panel(run, sc, key="cmp_mia")
 
         st.subheader("Where the model looks, before and after (the same test images)")
         pictures = workflows.run_gradcam(run.run_id, store=state.run_store())

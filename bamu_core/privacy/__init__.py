@@ -10,6 +10,7 @@ from ._attacks import (
 )
 from ._features import FEATURE_NAMES, attack_features, per_sample_loss
 from ._matched import auc_from_scores, class_matched_attack, matched_indices
+from ._threshold import ThresholdPoint, at_threshold, worst_case
 
 __all__ = [
     "ModelOutputs",
@@ -21,6 +22,9 @@ __all__ = [
     "class_matched_attack",
     "matched_indices",
     "auc_from_scores",
+    "ThresholdPoint",
+    "at_threshold",
+    "worst_case",
     "mia_efficacy",
     "membership_inference",
     "ATTACKS",

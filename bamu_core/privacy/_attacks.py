@@ -234,7 +234,9 @@ def membership_inference(
         ``auc_vs_all_test``, ``tpr_at_1pct_fpr_vs_all_test``, ``advantage_vs_all_test``: the same
         attack against the whole test split (not class-matched: it also measures how easy the
         forget set's kind of image is); ``efficacy``, ``attack_accuracy`` (SalUn MIA-efficacy);
-        ``n_forget``, ``n_test``, ``n_shadow``, ``attack``, ``seed``.
+        ``n_forget``, ``n_test``, ``n_shadow``, ``attack``, ``seed``; ``scores``: the class-matched
+        attack's per-sample scores (``-loss``, higher = more member-like; see
+        :func:`~bamu_core.privacy.class_matched_attack`).
     """
     from ._matched import class_matched_attack
 
@@ -266,4 +268,5 @@ def membership_inference(
         "n_shadow": eff["n_shadow"],
         "attack": attack,
         "seed": seed,
+        "scores": cm["scores"],
     }

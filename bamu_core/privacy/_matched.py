@@ -144,7 +144,12 @@ def class_matched_attack(
         ``auc`` (score ``-loss``, 0.5 = chance), ``auc_ci`` (``{"low", "high"}``, percentile
         bootstrap) , ``tpr_at_1pct_fpr``, ``advantage`` (worst case over thresholds of
         ``|TPR - FPR|``: either direction of the threshold counts), ``n`` (samples per side),
-        ``matching``.
+        ``matching``, and ``scores``: the per-sample attack scores, ``{"member", "nonmember",
+        "member_index"}`` (lists). A score is ``-loss`` (cross-entropy of the true class), the
+        quantity the attack ranks by: higher means "more likely a member", and the attack predicts
+        member when the score is at or above its threshold. ``member_index`` gives each member
+        score's position in ``members`` (the forget set), in the same order; at most
+        ``max_samples`` of each side.
     """
     from sklearn.metrics import roc_curve
 
@@ -187,4 +192,9 @@ def class_matched_attack(
         "advantage": float(np.max(np.abs(tpr - fpr))),
         "n": int(len(mi)),
         "matching": matching,
+        "scores": {
+            "member": (-loss_m).astype(float).tolist(),
+            "nonmember": (-loss_n).astype(float).tolist(),
+            "member_index": mi.astype(int).tolist(),
+        },
     }

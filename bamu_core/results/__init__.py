@@ -24,6 +24,7 @@ from ._sweep import SWEEP_COLUMNS, SweepPoint, SweepResult, SweepRow
 from ._unlearn import (
     ForgetSummary,
     MIAResult,
+    MIAScores,
     PrivacyComparison,
     RadarAxes,
     RadarPair,
@@ -40,6 +41,7 @@ __all__ = [
     "TargetClass",
     "AuditResult",
     "MIAResult",
+    "MIAScores",
     "PrivacyComparison",
     "RadarAxes",
     "RadarPair",

@@ -9,7 +9,25 @@ from ._audit import AuditResult, Interval
 from ._insight import Leakage, Relearning, Representation
 from ._record import Record, nested, optional
 
-__all__ = ["MIAResult", "PrivacyComparison", "RadarAxes", "RadarPair", "ForgetSummary", "UnlearnReport"]
+__all__ = ["MIAScores", "MIAResult", "PrivacyComparison", "RadarAxes", "RadarPair", "ForgetSummary", "UnlearnReport"]
+
+
+@dataclass
+class MIAScores(Record):
+    """The class-matched attack's per-sample scores (:func:`bamu_core.privacy.class_matched_attack`).
+
+    A score is ``-loss`` (the cross-entropy of the true class): higher means the attack is surer the
+    image was trained on, and it predicts "member" when the score is at or above its threshold
+    (:func:`bamu_core.privacy.at_threshold`). ``member`` are the forget images' scores,
+    ``nonmember`` those of the class-matched test images (at most the attack's ``max_samples``
+    each); ``member_index`` is each member score's position in the forget set and ``train_index``
+    (when known) its index into the training split, in the same order as ``member``.
+    """
+
+    member: list[float] = field(default_factory=list)
+    nonmember: list[float] = field(default_factory=list)
+    member_index: list[int] = field(default_factory=list)
+    train_index: list[int] | None = optional()
 
 
 @dataclass
@@ -18,8 +36,9 @@ class MIAResult(Record):
 
     ``auc`` (with its bootstrap ``auc_ci``), ``tpr_at_1pct_fpr`` and ``advantage`` come from the
     loss-threshold attack against class-matched test images (``matching`` says how; ``n_pairs``
-    samples per side); the ``*_vs_all_test`` numbers from the same attack against the whole test
-    split (not class-matched); ``efficacy`` and ``attack_accuracy`` from SalUn's attack.
+    samples per side; ``scores`` its per-sample scores, absent in older documents); the
+    ``*_vs_all_test`` numbers from the same attack against the whole test split (not
+    class-matched); ``efficacy`` and ``attack_accuracy`` from SalUn's attack.
 
     Documents written before the class-matched attack (no ``matching``) hold the forget-vs-all-test
     numbers under ``auc``, ``tpr_at_1pct_fpr`` and ``advantage``; they load unchanged, and
@@ -42,6 +61,7 @@ class MIAResult(Record):
     n_shadow: int | None = None
     attack: str | None = None
     seed: int | None = None
+    scores: MIAScores | None = nested(MIAScores, default=None, omit_none=True)
 
     @property
     def class_matched(self) -> bool:

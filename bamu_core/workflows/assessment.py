@@ -127,6 +127,8 @@ def assess(
     forget_acc = {k: float((o["forget"].logits.argmax(1) == o["forget"].labels).mean()) for k, o in outputs.items()}
     groups = {"forget_groups": train.groups[forget_idx], "test_groups": sc.test.groups}
     mia = {k: membership_inference(**o, **groups, seed=seed, max_samples=mia_samples) for k, o in outputs.items()}
+    for m in mia.values():  # the scored forget images' indices into the training split (for the image grid)
+        m["scores"]["train_index"] = forget_idx[np.asarray(m["scores"]["member_index"], dtype=np.int64)].tolist()
     timings["privacy"] = time.perf_counter() - t0
 
     efficiency = retrain_seconds is not None
