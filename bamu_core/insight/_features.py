@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,7 +68,9 @@ def embed(
     top-level child module (:func:`pooled`), in ``named_children`` order."""
     dev = as_device(device)
     idx = np.arange(len(data)) if indices is None else np.asarray(indices, dtype=np.int64)
-    with on_device(model, dev) as net:
+    with on_device(model, dev) as shared:
+        # hooks go on a private copy: another thread may be running the same model object meanwhile
+        net = copy.deepcopy(shared)
         layer, head = classifier_layer(net)
         penult: list[torch.Tensor] = []
         outs: dict[str, list[torch.Tensor]] = {}
