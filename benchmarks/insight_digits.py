@@ -1,7 +1,9 @@
-"""The views inside the model (``bamu_core.insight``) on the digit scenarios: what they say and what they cost.
+"""The views inside the model (``bamu_core.insight``) on built-in scenarios: what they say and what they cost.
 
 Run: ``.venv/bin/python -m benchmarks.insight_digits`` (writes ``benchmarks/results/insight_digits.md`` and
-the raw numbers ``insight_digits.json``).
+the raw numbers ``insight_digits.json``). On CIFAR-10 with the patch shortcut (needs the CIFAR-10 folder):
+``python -m benchmarks.insight_digits --scenarios patch-cifar10 --methods dfr balanced_finetune counterfactual
+--repeats 0 --out benchmarks/results/insight_cifar.md`` (``--repeats 0`` skips the cost measurement).
 
 Torch and BLAS run on one thread. For each scenario the biased baseline (seed 0, cached under ``BAMU_HOME``)
 is unlearned with a few methods (forget set: the bias-aligned images, intensity 0.5); a model
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -74,25 +77,32 @@ def _row(run) -> dict:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scenarios", nargs="+", default=["binary-colored-digits", "colored-digits"])
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--methods", nargs="+", default=list(METHODS))
+    p.add_argument("--intensity", type=float, default=0.5)
+    p.add_argument("--repeats", type=int, default=3, help="runs per timing (0: no timing)")
+    p.add_argument("--out", type=Path, default=RESULTS, help="the markdown table (the JSON beside it)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     out: dict = {"threads": 1, "seed": 0, "device": "cpu", "scenarios": {}}
     for name in args.scenarios:
         subject = load_subject(scenario=name, device="cpu")
-        entry = {"cost": _cost(subject, args.repeats), "runs": []}
+        entry = {"cost": _cost(subject, args.repeats) if args.repeats else None, "runs": []}
         oracle = unlearn(subject, method="retrain", intensity=1.0, seed=0, insight=InsightOptions.off()).model
         options = InsightOptions(relearning=True, oracle=oracle)
-        for method in METHODS:
-            entry["runs"].append(_row(unlearn(subject, method=method, intensity=0.5, seed=0, insight=options)))
+        for method in args.methods:
+            run = unlearn(subject, method=method, intensity=args.intensity, seed=0, insight=options)
+            entry["runs"].append({**_row(run), "status": run.status})
+            print(name, method, run.status, f"{run.seconds:.0f} s", flush=True)
         out["scenarios"][name] = entry
         print(name, json.dumps(entry["cost"]), flush=True)
-    atomic_write_json(RESULTS.with_suffix(".json"), out)
+    out["intensity"] = args.intensity
+    atomic_write_json(args.out.with_suffix(".json"), out)
+    command = "python -m benchmarks.insight_digits " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = [
-        "# Views inside the model on the digit scenarios",
+        f"# Views inside the model on {', '.join(args.scenarios)}",
         "",
-        "Made by `benchmarks/insight_digits.py` (CPU, one torch and BLAS thread, seed 0; forget set: bias-aligned "
-        "images; intensity 0.5; oracle: `retrain` without the forget set; relearning: 50 steps on 64 "
+        f"Made by `{command.strip()}` (CPU, one torch and BLAS thread, seed 0; forget set: bias-aligned "
+        f"images; intensity {args.intensity}; oracle: `retrain` without the forget set; relearning: 50 steps on 64 "
         "bias-aligned images). Leakage: within-class probe AUC (chance 0.5), original / unlearned / oracle. "
         "CKA: lowest over blocks, and of the classifier input. Steps to half: unlearned / original / oracle "
         "(- = not within 50).",
@@ -100,16 +110,18 @@ def main(argv=None) -> None:
     ]
     for name, entry in out["scenarios"].items():
         c = entry["cost"]
+        lines += [f"## {name}", ""]
+        if c is not None:
+            lines += [
+                f"Added time of the default views (leakage, cohorts, representation) on a `newton` run: "
+                f"{c['views_s']:.2f} s measured inside the run; whole run {c['without_s']:.2f} s -> "
+                f"{c['with_views_s']:.2f} s (median of {args.repeats}).",
+                "",
+            ]
         lines += [
-            f"## {name}",
-            "",
-            f"Added time of the default views (leakage, cohorts, representation) on a `newton` run: "
-            f"{c['views_s']:.2f} s measured inside the run; whole run {c['without_s']:.2f} s -> {c['with_views_s']:.2f} s "
-            f"(median of {args.repeats}).",
-            "",
-            "| method | DP before | DP after | leakage | CKA min / last | oracle CKA min | steps to half | "
+            "| method | status | DP before | DP after | leakage | CKA min / last | oracle CKA min | steps to half | "
             "oracle DP at 0 -> 50 | worst slice after |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in entry["runs"]:
             leak = " / ".join(f"{v:.2f}" for v in r["leakage"].values())
@@ -117,7 +129,7 @@ def main(argv=None) -> None:
             curve = r["dp_curves"].get("oracle") or []
             oracle_dp = f"{curve[0]:.2f} -> {curve[-1]:.2f}" if curve else "-"
             lines.append(
-                f"| {r['method']} | {r['dp_before']:.3f} | {r['dp_after']:.3f} | {leak} | {r['cka_min']:.3f} / "
+                f"| {r['method']} | {r.get('status', '-')} | {r['dp_before']:.3f} | {r['dp_after']:.3f} | {leak} | {r['cka_min']:.3f} / "
                 f"{r['cka_last']:.3f} | {r['cka_oracle_min']:.3f} | {steps} | {oracle_dp} | "
                 f"{r['worst_slice_after'] or '-'} |"
             )
@@ -126,8 +138,8 @@ def main(argv=None) -> None:
             lines += [f"- **{r['method']}**"] + [f"  - {k}: {v}" for k, v in r["readings"].items()]
         lines.append("")
     text = "\n".join(lines)
-    atomic_write(RESULTS, lambda tmp: tmp.write_text(text))
-    print(f"wrote {RESULTS}")
+    atomic_write(args.out, lambda tmp: tmp.write_text(text))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
