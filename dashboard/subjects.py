@@ -314,9 +314,21 @@ INTERSECTION = "×"
 
 def group_attr_choices(scenario) -> list[str]:
     """The group attributes of ``scenario``, then the intersection of every pair of them (``"a×b"``)
-    when it has two or more."""
+    when it has two or more, except a pair where one already splits the other's groups (Waterbirds'
+    ``group`` is bird type x ``place``: crossing them again gives ``group``)."""
     base = [a for a in scenario.group_attrs if INTERSECTION not in a]
-    return base + [f"{a}{INTERSECTION}{b}" for a, b in itertools.combinations(base, 2)]
+    return base + [
+        f"{a}{INTERSECTION}{b}" for a, b in itertools.combinations(base, 2) if _crossing_adds(scenario, a, b)
+    ]
+
+
+def _crossing_adds(scenario, a: str, b: str) -> bool:
+    """Whether the intersection of ``a`` and ``b`` has more groups than each of them (in all splits)."""
+    import numpy as np
+
+    splits = (scenario.train, scenario.val, scenario.test)
+    pairs = np.unique(np.concatenate([d.pair_codes(a, b) for d in splits])).size
+    return all(pairs > np.unique(np.concatenate([d.attrs[attr] for d in splits])).size for attr in (a, b))
 
 
 def group_attr_label(attr: str) -> str:

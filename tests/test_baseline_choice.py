@@ -149,6 +149,15 @@ def test_the_dashboard_offers_and_applies_intersections(tmp_path):
     assert with_group_attr(crossed, "age").scenario.test.group_attr == "age"
 
 
+def test_a_pair_where_one_attribute_splits_the_other_is_not_offered(tmp_path):
+    root, meta = _two_attribute_folder(tmp_path)
+    rows = meta.read_text().splitlines()
+    zones = [f"{r.split(',')[2]}-{r.split(',')[3]}" for r in rows[1:]]  # site x age, already crossed
+    meta.write_text("\n".join([rows[0] + ",zone"] + [r + f",{z}" for r, z in zip(rows[1:], zones)]) + "\n")
+    subject = load_subject(data_dir=root, meta_csv=meta, group_cols=["site", "age", "zone"], image_size=16, epochs=1)
+    assert group_attr_choices(subject.scenario) == ["site", "age", "zone", "site×age"]
+
+
 def test_slow_scenarios_state_their_load_time_from_one_table():
     cifar = expected_load_time("patch-cifar10")
     assert cifar is LOAD_TIMES["patch-cifar10"]
