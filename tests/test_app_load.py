@@ -128,3 +128,58 @@ def test_a_slow_scenario_says_how_long_it_takes_before_loading(app):
     assert f"Loading patch-cifar10 takes {words} (measured: benchmarks/results/cifar_patch.md)." in _texts(app.caption)
     app.selectbox(key="load_scenario").set_value("colored-digits").run()
     assert not [c for c in _texts(app.caption) if c.startswith("Loading ")]
+
+
+@pytest.fixture(scope="module")
+def waterbirds_root(tmp_path_factory):
+    from test_datasets_official import make_waterbirds
+
+    return make_waterbirds(tmp_path_factory.mktemp("official") / "waterbirds")
+
+
+def test_an_official_dataset_starts_at_its_recipe_and_only_a_change_reaches_the_spec(app, waterbirds_root):
+    from bamu_core.workflows import dataset_baseline
+
+    app.radio(key="load_source").set_value("official").run()
+    app.selectbox(key="load_dataset").set_value("waterbirds").run()
+    app.text_input(key="load_root_waterbirds").input(str(waterbirds_root)).run()
+    app.number_input(key="load_image_size").set_value(16).run()
+    no_exceptions(app)
+    recipe = dataset_baseline("waterbirds")
+    assert (_widget(app.selectbox, "Baseline architecture").value, _widget(app.number_input, "Epochs").value) == (
+        recipe["arch"],
+        recipe["epochs"],
+    )
+    assert f"Waterbirds's own recipe: {recipe['arch']}, {recipe['epochs']} epochs." in _texts(app.caption)
+    _widget(app.selectbox, "Baseline architecture").set_value("small_cnn").run()
+    _click_load(app)
+    spec = app.session_state["spec"]
+    assert (spec.dataset, spec.arch, spec.epochs) == (
+        "waterbirds",
+        "small_cnn",
+        None,
+    )  # the recipe's epochs stay implicit
+    assert "**Architecture** small_cnn" in " ".join(_texts(app.markdown))
+
+
+def test_the_unlearn_page_does_not_show_a_run_started_on_the_previous_subject(app):
+    from bamu_core.jobs import default_manager
+
+    def broken(progress, should_stop):
+        raise RuntimeError("this run belongs to another subject")
+
+    job = default_manager().submit(
+        broken,
+        kind="unlearn",
+        label="ga @ 0.50",
+        owner=app.session_state["sid"],
+        device="cpu",
+        meta={"spec_key": "another-subject"},
+    )
+    app.session_state["job_ids"] = {"unlearn": job.id}
+    app.switch_page("pages/unlearn.py")
+    settle(app)
+    no_exceptions(app)
+    assert job.state == "failed"
+    assert not [e for e in _texts(app.error) if "another subject" in e]  # its failure is not this subject's
+    assert not [h for h in _texts(app.subheader) if h.startswith("Result")]
