@@ -208,13 +208,14 @@ def baseline_widgets(chosen: dict) -> dict:
         )
     )
     st.caption(why + ("" if arch == default_arch else f" {arch}: {archs[arch]}."))
-    if "dataset" in chosen:  # the recipe's own values stay implicit, as on the command line
-        return {
-            k: v
-            for k, v in (("arch", arch), ("epochs", epochs))
-            if v != {"arch": default_arch, "epochs": default_epochs}[k]
-        }
-    return {"arch": arch, "epochs": epochs}
+    if "dataset" not in chosen:
+        return {"arch": arch, "epochs": epochs}
+    fields = {}  # the recipe's own values stay implicit, as on the command line
+    if arch != default_arch:
+        fields["arch"] = arch
+    if epochs != default_epochs:
+        fields["epochs"] = epochs
+    return fields
 
 
 with st.container(border=True):
@@ -386,7 +387,6 @@ attr = st.selectbox(
     attrs,
     index=attrs.index(current_attr) if current_attr in attrs else 0,
     format_func=group_attr_label,
-    key="load_group_attr",
     help="Which attribute defines the subgroups on every page; 'a × b' is their intersection (every pair "
     "of an a group and a b group that occurs is a group).",
 )

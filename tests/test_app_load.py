@@ -104,7 +104,7 @@ def test_two_group_attributes_offer_their_intersection(tmp_path):
     at.session_state["group_attr"] = None
     settle(at)
     no_exceptions(at)
-    box = at.selectbox(key="load_group_attr")
+    box = _widget(at.selectbox, "Group attribute to audit")
     assert box.options == ["site", "age", "site × age"]
     box.set_value("site×age").run()
     no_exceptions(at)
@@ -116,6 +116,11 @@ def test_two_group_attributes_offer_their_intersection(tmp_path):
     no_exceptions(at)
     assert not at.error, _texts(at.error)
     assert list(at.dataframe[1].value["group"]) == ["a & old", "a & young", "b & old", "b & young"]
+    for page in ("pages/unlearn.py", "pages/compare.py"):  # every page takes the intersection
+        at.switch_page(page)
+        settle(at)
+        no_exceptions(at)
+    assert "groups by *site×age*" in " ".join(_texts(at.sidebar.markdown))
 
 
 def test_a_slow_scenario_says_how_long_it_takes_before_loading(app):
