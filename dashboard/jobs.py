@@ -89,9 +89,13 @@ def submit_job(fn: Callable, *, kind: str, label: str, meta: dict | None = None,
     return job
 
 
-def session_job(kind: str) -> Job | None:
-    """This session's latest job of ``kind`` (None when there is none or it was forgotten)."""
-    return default_manager().get(st.session_state.get(keys.JOB_IDS, {}).get(kind))
+def session_job(kind: str, spec_key: str | None = None) -> Job | None:
+    """This session's latest job of ``kind`` (None when there is none or it was forgotten); with
+    ``spec_key``, only if it was started on that subject."""
+    job = default_manager().get(st.session_state.get(keys.JOB_IDS, {}).get(kind))
+    if job is not None and spec_key is not None and job.meta.get("spec_key") != spec_key:
+        return None
+    return job
 
 
 def active_jobs() -> list[Job]:
@@ -118,7 +122,7 @@ def collect_unlearn(job: Job | None) -> UnlearnReport | None:
             meta = job.meta
             state.set_oracle(meta.get("spec_key"), meta.get("attr"), meta.get("forget"), oracle_summary(summary))
         else:
-            state.set_last_run(summary)
+            state.set_last_run(summary, job.meta.get("spec_key"))
         done[job.id] = summary
         job.result = None  # the model now lives in the model store; the summary in this session
         st.rerun()  # once per job: the sidebar (drawn before the page) shows the new run

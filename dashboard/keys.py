@@ -13,4 +13,5 @@ CKPT_CACHE = "ckpt_cache"  # uploaded checkpoint's file id -> (path, tensors), o
 JOB_IDS = "job_ids"  # job kind -> id of this session's latest job of that kind
 COLLECTED = "collected"  # job id -> the JSON summary of a finished unlearning job
 LAST_RUN = "last_run"  # the JSON summary of this session's latest unlearning run
+LAST_RUN_SPEC = "last_run_spec"  # the key of the SubjectSpec that run was made on
 ORACLES = "oracles"  # (spec key, group attribute, forget set) -> the retrain oracle's summary

@@ -69,10 +69,13 @@ def current_spec() -> SubjectSpec:
 
 
 def set_spec(spec: SubjectSpec) -> None:
-    """Make ``spec`` this session's subject (its loading starts on the next status check)."""
+    """Make ``spec`` this session's subject (its loading starts on the next status check); the
+    latest run, which was the previous subject's, is no longer current."""
     if st.session_state.get(keys.SPEC) != spec:
         st.session_state[keys.SPEC] = spec
         st.session_state[keys.GROUP_ATTR] = None
+        st.session_state[keys.LAST_RUN] = None
+        st.session_state[keys.LAST_RUN_SPEC] = None
 
 
 def group_attr() -> str | None:
@@ -85,12 +88,23 @@ def set_group_attr(attr: str | None) -> None:
 
 
 def last_run() -> UnlearnReport | None:
-    """The report of this session's latest unlearning run, without its model (None before the first)."""
-    return st.session_state.get(keys.LAST_RUN)
+    """The report of this session's latest unlearning run of the current subject, without its model
+    (None before the first, and after another subject was loaded)."""
+    run = st.session_state.get(keys.LAST_RUN)
+    made_on = st.session_state.get(keys.LAST_RUN_SPEC)
+    if run is None or (made_on is not None and made_on != current_spec().key):
+        return None
+    return run
 
 
-def set_last_run(run: UnlearnReport) -> None:
+def set_last_run(run: UnlearnReport, spec_key: str | None = None) -> None:
+    """Make ``run`` this session's latest run, if it was made on the current subject (``spec_key``,
+    default: the current one): a run of a previous subject that finishes later is not current."""
+    current = current_spec().key
+    if spec_key is not None and spec_key != current:
+        return
     st.session_state[keys.LAST_RUN] = run
+    st.session_state[keys.LAST_RUN_SPEC] = current
 
 
 def forget_run(run_id: str) -> None:

@@ -4,7 +4,8 @@
   or a checkpoint; hashable, with a stable :attr:`SubjectSpec.key` and :meth:`SubjectSpec.load`.
 - :class:`SubjectStore`: loaded subjects by spec key (the dashboard keeps one in
   ``st.cache_resource``, shared by browser sessions), least recently used dropped first.
-- :func:`with_group_attr`: the same subject audited by another group attribute.
+- :func:`with_group_attr`: the same subject audited by another group attribute, or by the
+  intersection of two (``"gender×age"``, :func:`group_attr_choices` lists them).
 
 Free of Streamlit, so that it can be unit-tested.
 """
@@ -12,6 +13,7 @@ Free of Streamlit, so that it can be unit-tested.
 from __future__ import annotations
 
 import collections
+import itertools
 import threading
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -20,7 +22,15 @@ from typing import Any, Callable
 from bamu_core.errors import BamuInputError
 from bamu_core.workflows import DATASET_TITLES, dataset_defaults
 
-__all__ = ["DEMO_SCENARIO", "SubjectSpec", "SubjectStore", "with_group_attr"]
+__all__ = [
+    "DEMO_SCENARIO",
+    "INTERSECTION",
+    "SubjectSpec",
+    "SubjectStore",
+    "group_attr_choices",
+    "group_attr_label",
+    "with_group_attr",
+]
 
 DEMO_SCENARIO = "binary-colored-digits"
 _DATASET_FIELDS = ("dataset", "dataset_root", "dataset_options")
@@ -89,7 +99,10 @@ class SubjectSpec:
     hashable; see :func:`dataset_defaults`). A built-in scenario takes ``scenario_options``
     (e.g. ``{"target_class": "cat", "corner": "top-left"}`` for ``patch-cifar10``; see
     :func:`bamu_core.data.scenario_options`), kept the same way without the defaults. Without
-    ``checkpoint`` the data's baseline is trained (cached on disk after the first time).
+    ``checkpoint`` the data's baseline ``arch`` is trained for ``epochs`` (None: the data's recipe,
+    or for a folder the choice of :func:`bamu_core.models.suggest_baseline`; cached on disk after
+    the first time). ``name`` names a folder dataset where its folder's name says nothing (an
+    uploaded zip unpacked into a private folder: the zip's name).
     """
 
     scenario: str | None = None
@@ -99,6 +112,8 @@ class SubjectSpec:
     group_cols: tuple[str, ...] = ()
     image_size: int | None = None
     arch: str | None = None
+    epochs: int | None = None
+    name: str | None = None
     checkpoint: str | None = None
     checkpoint_sha256: str | None = None
     seed: int = 0
@@ -116,6 +131,14 @@ class SubjectSpec:
         if self.data_dir is not None and not self.meta_csv:
             raise BamuInputError("a data folder needs a metadata CSV (columns path, label and group columns)")
         object.__setattr__(self, "group_cols", tuple(self.group_cols))
+        if self.epochs is not None:
+            if isinstance(self.epochs, bool) or int(self.epochs) != self.epochs or self.epochs < 1:
+                raise BamuInputError(f"epochs must be a whole number >= 1, got {self.epochs!r}")
+            object.__setattr__(self, "epochs", int(self.epochs))
+        if self.epochs is not None and self.checkpoint is not None:
+            raise BamuInputError("epochs only apply to a baseline trained here, not to a checkpoint")
+        if self.name is not None and self.data_dir is None:
+            raise BamuInputError("name only applies to a data folder (data_dir with meta_csv)")
         if self.scenario is None:
             if self.scenario_options:
                 raise BamuInputError("scenario_options only apply with a built-in scenario (scenario=...)")
@@ -136,8 +159,8 @@ class SubjectSpec:
 
     @property
     def key(self) -> str:
-        """A short stable id of this spec (a spec without an official dataset or scenario options keeps
-        its earlier key)."""
+        """A short stable id of this spec (a spec without an official dataset, scenario options,
+        epochs or name keeps its earlier key)."""
         from bamu_core.storage import config_hash
 
         config = asdict(self)
@@ -146,6 +169,9 @@ class SubjectSpec:
                 config.pop(name)
         if not self.scenario_options:
             config.pop("scenario_options")
+        for name in ("epochs", "name"):
+            if config[name] is None:
+                config.pop(name)
         return config_hash(config)
 
     @property
@@ -166,8 +192,10 @@ class SubjectSpec:
         elif self.dataset:
             data = self._describe_dataset()
         else:
-            data = f"folder {Path(self.data_dir).name}"
+            data = f"folder {self.name or Path(self.data_dir).name}"
         model = f"checkpoint {Path(self.checkpoint).name}" if self.checkpoint else "baseline"
+        if not self.checkpoint and self.arch:
+            model += f" {self.arch}" + (f", {self.epochs} epochs" if self.epochs else "")
         return f"{data} · {model}"
 
     def _describe_dataset(self) -> str:
@@ -237,6 +265,8 @@ class SubjectSpec:
             image_size=self.image_size,
             model_path=self.checkpoint,
             arch=self.arch,
+            epochs=self.epochs,
+            data_name=self.name,
             seed=self.seed,
             device=device,
             progress=report,
@@ -278,8 +308,41 @@ class SubjectStore:
             return len(self._items)
 
 
+#: Joins two group attributes into their intersection, as :meth:`ImageData.with_intersection` names it.
+INTERSECTION = "×"
+
+
+def group_attr_choices(scenario) -> list[str]:
+    """The group attributes of ``scenario``, then the intersection of every pair of them (``"a×b"``)
+    when it has two or more, except a pair where one already splits the other's groups (Waterbirds'
+    ``group`` is bird type x ``place``: crossing them again gives ``group``)."""
+    base = [a for a in scenario.group_attrs if INTERSECTION not in a]
+    return base + [
+        f"{a}{INTERSECTION}{b}" for a, b in itertools.combinations(base, 2) if _crossing_adds(scenario, a, b)
+    ]
+
+
+def _crossing_adds(scenario, a: str, b: str) -> bool:
+    """Whether the intersection of ``a`` and ``b`` has more groups than each of them (in all splits)."""
+    import numpy as np
+
+    splits = (scenario.train, scenario.val, scenario.test)
+    pairs = np.unique(np.concatenate([d.pair_codes(a, b) for d in splits])).size
+    return all(pairs > np.unique(np.concatenate([d.attrs[attr] for d in splits])).size for attr in (a, b))
+
+
+def group_attr_label(attr: str) -> str:
+    """``"gender × age"`` for the intersection ``"gender×age"``; a plain attribute as it is."""
+    return f" {INTERSECTION} ".join(attr.split(INTERSECTION))
+
+
 def with_group_attr(subject, attr: str | None):
-    """The same subject audited by group attribute ``attr`` (data shared, nothing copied)."""
+    """The same subject audited by group attribute ``attr`` (data shared, nothing copied), or by the
+    intersection of two (``"a×b"``, :meth:`bamu_core.data.Scenario.with_intersection`)."""
     if attr is None or attr == subject.scenario.test.group_attr:
         return subject
-    return replace(subject, scenario=subject.scenario.with_group(attr))
+    sc = subject.scenario
+    if attr not in sc.group_attrs and INTERSECTION in attr:
+        a, _, b = attr.partition(INTERSECTION)
+        return replace(subject, scenario=sc.with_intersection(a, b))
+    return replace(subject, scenario=sc.with_group(attr))

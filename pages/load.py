@@ -2,16 +2,19 @@
 dataset (CelebA, CUB-200-2011, Waterbirds) from a folder on this machine, and a model."""
 
 import html
+import re
 from pathlib import Path
 
 import streamlit as st
 
 from bamu_core import workflows
+from bamu_core.models import suggest_baseline
 from bamu_core.workflows import CHECKPOINT_SUFFIXES, DATASET_TITLES
 from dashboard import jobs, state, tables
 from dashboard import widgets as ui
+from dashboard.baseline_choice import csv_training_size
 from dashboard.errors import USER_ERRORS
-from dashboard.subjects import DEMO_SCENARIO, SubjectSpec
+from dashboard.subjects import DEMO_SCENARIO, SubjectSpec, group_attr_choices, group_attr_label
 from dashboard.uploads import check_checkpoint, csv_columns, extract_zip, find_metadata_csv
 
 ui.enter_page()
@@ -165,6 +168,56 @@ def official_dataset() -> tuple[dict, str | None]:
     return chosen, problem
 
 
+def baseline_widgets(chosen: dict) -> dict:
+    """The baseline's architecture and epochs for a folder or an official dataset, starting at the
+    library's choice for that data; the spec fields they set."""
+    archs = workflows.architectures()
+    if "dataset" in chosen:
+        recipe = workflows.dataset_baseline(chosen["dataset"])
+        default_arch, default_epochs = recipe["arch"], recipe["epochs"]
+        why = f"{DATASET_TITLES[chosen['dataset']]}'s own recipe: {default_arch}, {default_epochs} epochs."
+    else:
+        try:
+            size = csv_training_size(chosen["meta_csv"], chosen["label_col"])
+        except USER_ERRORS as exc:
+            ui.show_error(exc, doing="count the training images")
+            return {}
+        choice = suggest_baseline(max(size.images, 1), chosen["image_size"], max(size.classes, 2))
+        default_arch, default_epochs = choice.arch, choice.epochs
+        why = f"{choice.arch} chosen for {size.words()} because {choice.why}."
+        if not size.exact:
+            why += " (Estimated from the CSV's rows: the training split is drawn when loading.)"
+    c1, c2 = st.columns([2, 1])
+    names = list(archs)
+    arch = c1.selectbox(
+        "Baseline architecture",
+        names,
+        index=names.index(default_arch),
+        key=f"load_base_arch_{default_arch}",  # new data with another suggestion starts at that one
+        help="The network trained on this data's (biased) training split.",
+    )
+    epochs = int(
+        c2.number_input(
+            "Epochs",
+            min_value=1,
+            max_value=1000,
+            value=default_epochs,
+            step=1,
+            key=f"load_base_epochs_{default_epochs}",
+            help="Passes over the training split.",
+        )
+    )
+    st.caption(why + ("" if arch == default_arch else f" {arch}: {archs[arch]}."))
+    if "dataset" not in chosen:
+        return {"arch": arch, "epochs": epochs}
+    fields = {}  # the recipe's own values stay implicit, as on the command line
+    if arch != default_arch:
+        fields["arch"] = arch
+    if epochs != default_epochs:
+        fields["epochs"] = epochs
+    return fields
+
+
 with st.container(border=True):
     source = st.radio(
         "Data", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="load_source", persist_state="session"
@@ -182,6 +235,9 @@ with st.container(border=True):
             format_func=lambda n: f"{n}: {scenarios[n]}",
             key="load_scenario",
         )
+        slow = workflows.expected_load_time(name)
+        if slow is not None:
+            st.caption(f"Loading {name} takes {slow.words()} (measured: {slow.source}).")
         variant = ui.scenario_variant(name, dict(spec.scenario_options) if spec.scenario == name else None)
         chosen = {"scenario": name, "scenario_options": variant}
     elif source == "official":
@@ -207,7 +263,9 @@ with st.container(border=True):
                 "For a larger dataset choose 'Folder + CSV on this machine'.",
             )
             data_dir = meta_csv = ""
+            name = None
             if upload is not None:
+                name = re.sub(r"[^\w .-]+", "_", Path(upload.name).stem).strip() or None  # shown as the data's name
                 unpacked = state.upload_cache("zip")
                 if upload.file_id not in unpacked:  # unpack each upload once
                     try:
@@ -240,6 +298,8 @@ with st.container(border=True):
                 "group_cols": tuple(group_cols),
                 "image_size": image_size_input(c3),
             }
+            if source == "zip":
+                chosen["name"] = name
             if not group_cols:
                 problem = "choose at least one group column"
         elif source == "folder" and not (data_dir and meta_csv):
@@ -250,6 +310,8 @@ with st.container(border=True):
     model_choice = st.radio(
         "Model", list(MODELS), format_func=MODELS.get, horizontal=True, key="load_model", persist_state="session"
     )
+    if model_choice == "baseline" and chosen and source != "builtin":
+        chosen.update(baseline_widgets(chosen))
     if model_choice == "checkpoint":
         archs = workflows.architectures()
         c1, c2 = st.columns([1, 2])
@@ -318,13 +380,15 @@ sc = subject.scenario
 
 st.header(sc.title)
 st.write(sc.bias)
-attrs = sc.group_attrs
+attrs = group_attr_choices(sc)
 current_attr = state.group_attr() or sc.test.group_attr
 attr = st.selectbox(
     "Group attribute to audit",
     attrs,
     index=attrs.index(current_attr) if current_attr in attrs else 0,
-    help="Which attribute defines the subgroups on every page.",
+    format_func=group_attr_label,
+    help="Which attribute defines the subgroups on every page; 'a × b' is their intersection (every pair "
+    "of an a group and a b group that occurs is a group).",
 )
 if attr != current_attr:
     state.set_group_attr(attr)

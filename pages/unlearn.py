@@ -15,7 +15,7 @@ attr = sc.test.group_attr
 methods = workflows.unlearning_methods(sc)  # those this data can run
 strategies = workflows.forget_strategies()
 
-job = jobs.session_job("unlearn")
+job = jobs.session_job("unlearn", spec.key)  # a run of a previous subject is not this one's
 running = job is not None and job.active
 usable = list(methods)
 # auto searches the other methods on validation: the default

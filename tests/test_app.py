@@ -219,7 +219,7 @@ def test_an_uploaded_dataset_zip_trains_a_baseline_and_shows_its_card(app):
     settle(app)
     no_exceptions(app)
     assert not app.error, _texts(app.error)
-    assert "Image folder ds" in " ".join(_texts(app.header))
+    assert "Image folder shapes" in " ".join(_texts(app.header))  # named after the zip
     assert list(app.dataframe[0].value.index) == ["green", "red"]
 
 

@@ -103,7 +103,7 @@ def test_celeba_trains_a_baseline_and_every_page_uses_it(app, roots):
     assert sum(len(i.value) for i in app.image) == 6  # every test image shown under its group
 
     attr = next(s for s in app.selectbox if s.label == "Group attribute to audit")
-    assert attr.options == ["Male", "Young"]
+    assert attr.options == ["Male", "Young", "Male × Young"]  # and their intersection
     attr.select("Young").run()
     no_exceptions(app)
     assert list(app.dataframe[0].value.index) == ["not Young", "Young"]
@@ -305,9 +305,10 @@ def test_equal_choices_give_equal_specs_and_keys_and_old_keys_stay():
         a.key
         != SubjectSpec(dataset="celeba", dataset_root="/other", image_size=16, dataset_options=a.dataset_options).key
     )
-    # a spec without an official dataset or scenario options keeps the key it had before those fields existed
+    # a spec without an official dataset, scenario options, epochs or a name keeps the key it had before those
+    # fields existed
     demo = SubjectSpec(scenario="binary-colored-digits")
-    new_fields = ("dataset", "dataset_root", "dataset_options", "scenario_options")
+    new_fields = ("dataset", "dataset_root", "dataset_options", "scenario_options", "epochs", "name")
     old = {k: v for k, v in asdict(demo).items() if k not in new_fields}
     assert demo.key == config_hash(old) and len(old) == 10
 

@@ -105,7 +105,17 @@ def _add_subject_options(p: argparse.ArgumentParser) -> None:
     m.add_argument(
         "--model", help="checkpoint (.pt/.pth/.th state dict or .safetensors); default: train the scenario's baseline"
     )
-    m.add_argument("--arch", help="architecture (see `bamu archs`; default: the scenario's)")
+    m.add_argument(
+        "--arch",
+        help="architecture (see `bamu archs`; default: the scenario's, or for --data the one suited to its size, "
+        "as the dashboard suggests)",
+    )
+    m.add_argument(
+        "--epochs",
+        type=_bounded_int(1, 1000),
+        help="epochs of the baseline trained without --model, 1..1000 (default: the scenario's recipe, or for "
+        "--data the number suited to its size)",
+    )
     m.add_argument(
         "--num-classes",
         type=_bounded_int(2, MAX_CLASSES),
@@ -156,6 +166,7 @@ def _subject(args):
         group_attr=args.group_attr,
         model_path=args.model,
         arch=args.arch,
+        epochs=args.epochs,
         num_classes=args.num_classes,
         seed=args.seed,
         device=args.device,

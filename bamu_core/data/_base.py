@@ -159,16 +159,19 @@ class ImageData(torch.utils.data.Dataset):
         other.group_attr = attr
         return other
 
-    def with_intersection(self, a: str, b: str) -> ImageData:
-        """Add the intersectional attribute ``"a×b"`` (groups are pairs) and make it active."""
-        for attr in (a, b):
-            if attr not in self.attrs:
-                raise BamuInputError(f"unknown group attribute {attr!r}; choose one of {sorted(self.attrs)}")
+    def with_intersection(self, a: str, b: str, *, combos: Sequence[int] | None = None) -> ImageData:
+        """Add the intersectional attribute ``"a×b"`` (groups are pairs) and make it active.
+
+        Only the pairs that occur get a group (numbered in the order of ``a``, then ``b``);
+        ``combos`` (pair codes ``id_a * len(names of b) + id_b``, see :meth:`pair_codes`) fixes
+        which pairs, so that several splits share one numbering (:meth:`Scenario.with_intersection`).
+        """
+        combo = self.pair_codes(a, b)
         nb = len(self.group_names[b])
-        combo = self.attrs[a] * nb + self.attrs[b]
-        present = np.unique(combo)
-        remap = {int(c): i for i, c in enumerate(present)}
-        ids = np.array([remap[int(c)] for c in combo], dtype=np.int64)
+        present = np.unique(combo) if combos is None else np.unique(np.asarray(combos, dtype=np.int64))
+        if combos is not None and not np.isin(combo, present).all():
+            raise BamuInputError(f"combos leave out pairs of {a!r} and {b!r} that occur in this data")
+        ids = np.searchsorted(present, combo).astype(np.int64)  # present is sorted and holds every code
         names = [f"{self.group_names[a][c // nb]} & {self.group_names[b][c % nb]}" for c in present]
         other = _shallow_copy(self)
         key = f"{a}×{b}"
@@ -176,6 +179,15 @@ class ImageData(torch.utils.data.Dataset):
         other.group_names = {**self.group_names, key: names}
         other.group_attr = key
         return other
+
+    def pair_codes(self, a: str, b: str) -> np.ndarray:
+        """The code ``id_a * len(names of b) + id_b`` of every item's pair of groups of ``a`` and ``b``."""
+        for attr in (a, b):
+            if attr not in self.attrs:
+                raise BamuInputError(f"unknown group attribute {attr!r}; choose one of {sorted(self.attrs)}")
+        if a == b:
+            raise BamuInputError(f"intersect two different group attributes, got {a!r} twice")
+        return self.attrs[a] * len(self.group_names[b]) + self.attrs[b]
 
     def subset(self, indices) -> ImageData:
         """A new dataset holding only ``indices`` (re-indexed from 0)."""
@@ -305,6 +317,18 @@ class Scenario:
         """The same scenario with ``attr`` as the active group attribute on every split."""
         return replace(
             self, train=self.train.with_group(attr), val=self.val.with_group(attr), test=self.test.with_group(attr)
+        )
+
+    def with_intersection(self, a: str, b: str) -> Scenario:
+        """The same scenario grouped by the intersection ``"a×b"`` of two group attributes on every
+        split (:meth:`ImageData.with_intersection`), numbered alike in all splits: a pair that occurs
+        in any split is a group of each."""
+        combos = np.unique(np.concatenate([getattr(self, s).pair_codes(a, b) for s in ("train", "val", "test")]))
+        return replace(
+            self,
+            train=self.train.with_intersection(a, b, combos=combos),
+            val=self.val.with_intersection(a, b, combos=combos),
+            test=self.test.with_intersection(a, b, combos=combos),
         )
 
     def card(self) -> dict:

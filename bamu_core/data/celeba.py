@@ -47,6 +47,9 @@ from .folder import DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["load_celeba", "celeba_attributes", "CELEBA_FILES"]
 
+#: The training recipe of the baseline on this dataset (see :func:`bamu_core.models.train_baseline`).
+CELEBA_BASELINE = {"arch": "resnet18", "epochs": 3, "lr": 1e-3}
+
 CELEBA_FILES = {
     "attributes": "list_attr_celeba.txt",
     "partition": "list_eval_partition.txt",
@@ -246,7 +249,7 @@ def load_celeba(
         default_arch="resnet18",
         bias_attr=sensitive[0],
         target_class=1,
-        baseline={"arch": "resnet18", "epochs": 3, "lr": 1e-3},
+        baseline=dict(CELEBA_BASELINE),
         options={
             "dataset": "celeba",
             "root": str(root),

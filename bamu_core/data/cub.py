@@ -57,6 +57,9 @@ from .waterbirds import _WB_HINT, WATERBIRDS_GROUPS, load_waterbirds  # noqa: F4
 
 __all__ = ["load_cub", "cub_attributes", "cub_parts", "load_waterbirds", "GROUP_SOURCES", "WATERBIRDS_GROUPS"]
 
+#: The training recipe of the baseline on this dataset (see :func:`bamu_core.models.train_baseline`).
+CUB_BASELINE = {"arch": "resnet18", "epochs": 10, "lr": 1e-3}
+
 GROUP_SOURCES = ("visibility", "attribute")
 EYES = "eyes"
 _EYE_GROUPS = {(1, 1): "both eyes visible", (1, 0): "left eye only", (0, 1): "right eye only", (0, 0): "no eye visible"}
@@ -297,7 +300,7 @@ def load_cub(
         std=tuple(std),
         default_arch="resnet18",
         bias_attr=group_key,
-        baseline={"arch": "resnet18", "epochs": 10, "lr": 1e-3},
+        baseline=dict(CUB_BASELINE),
         options={
             "dataset": "cub",
             "root": str(root),

@@ -35,6 +35,9 @@ from .folder import DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["load_waterbirds", "WATERBIRDS_GROUPS"]
 
+#: The training recipe of the baseline on this dataset (see :func:`bamu_core.models.train_baseline`).
+WATERBIRDS_BASELINE = {"arch": "resnet18", "epochs": 5, "lr": 1e-3}
+
 WATERBIRDS_GROUPS = ["landbird on land", "landbird on water", "waterbird on land", "waterbird on water"]
 _WB_HINT = "point the root at the Waterbirds folder that holds metadata.csv and the image folders"
 
@@ -144,7 +147,7 @@ def load_waterbirds(
         default_arch="resnet18",
         bias_attr="place",
         target_class=1,
-        baseline={"arch": "resnet18", "epochs": 5, "lr": 1e-3},
+        baseline=dict(WATERBIRDS_BASELINE),
         options={
             "dataset": "waterbirds",
             "root": str(root),

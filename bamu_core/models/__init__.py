@@ -3,11 +3,13 @@
 from . import archs as _archs  # noqa: F401  (registers the architectures)
 from ._registry import ARCHS, ArchSpec, build_model, get_arch, list_archs, register_arch
 from .baseline import (
+    BaselineChoice,
     BaselineInfo,
     baseline_recipe,
     initial_model,
     load_model,
     shared_resnet20_path,
+    suggest_baseline,
     train_baseline,
 )
 from .checkpoint import CHECKPOINT_SUFFIXES, load_weights, read_state_dict, save_weights
@@ -42,6 +44,8 @@ __all__ = [
     "baseline_recipe",
     "initial_model",
     "BaselineInfo",
+    "BaselineChoice",
+    "suggest_baseline",
     "shared_resnet20_path",
     "read_state_dict",
     "load_weights",

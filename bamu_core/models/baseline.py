@@ -20,7 +20,28 @@ from ..training import fit
 from ._registry import build_model
 from .checkpoint import load_weights, read_state_dict, save_weights
 
-__all__ = ["train_baseline", "baseline_recipe", "initial_model", "BaselineInfo", "shared_resnet20_path", "load_model"]
+__all__ = [
+    "train_baseline",
+    "baseline_recipe",
+    "initial_model",
+    "BaselineInfo",
+    "BaselineChoice",
+    "suggest_baseline",
+    "shared_resnet20_path",
+    "load_model",
+]
+
+#: Images per optimiser step of a baseline without a recipe of its own (see :func:`baseline_recipe`).
+BASELINE_BATCH_SIZE = 128
+#: Below this many training images (or this many per class) the baseline is the small CNN.
+SMALL_DATA_IMAGES = 2_000
+SMALL_DATA_PER_CLASS = 100
+#: Up to this many training images at up to this image size the baseline is a CIFAR ResNet-20.
+MEDIUM_DATA_IMAGES = 20_000
+MEDIUM_IMAGE_SIZE = 64
+#: Epochs are chosen for about this many optimiser steps, within [MIN_EPOCHS, MAX_EPOCHS].
+TARGET_STEPS = 300
+MIN_EPOCHS, MAX_EPOCHS = 5, 30
 
 
 def shared_resnet20_path() -> Path | None:
@@ -57,12 +78,71 @@ class BaselineInfo:
     losses: list[float]
 
 
+@dataclass(frozen=True)
+class BaselineChoice:
+    """The architecture and epochs suggested for a baseline, and why, in words (a clause that
+    follows "<arch> chosen for <N> training images because")."""
+
+    arch: str
+    epochs: int
+    why: str
+
+
+def suggest_baseline(n_train_images: int, image_size: int, n_classes: int) -> BaselineChoice:
+    """The baseline to train on data that brings no training recipe of its own (a folder + CSV or
+    an official dataset), from its size.
+
+    - fewer than :data:`SMALL_DATA_IMAGES` training images, or fewer than
+      :data:`SMALL_DATA_PER_CLASS` per class: ``small_cnn`` (about 26 thousand parameters), since a
+      large network memorises so few images rather than learning from them;
+    - up to :data:`MEDIUM_DATA_IMAGES` images of at most :data:`MEDIUM_IMAGE_SIZE` pixels:
+      ``resnet20`` (the CIFAR ResNet, 0.27 M parameters, built for small images);
+    - more, or larger images: ``resnet18`` (11 M parameters; its strided stem shrinks large images).
+
+    Epochs give about :data:`TARGET_STEPS` optimiser steps of :data:`BASELINE_BATCH_SIZE` images,
+    at least :data:`MIN_EPOCHS` and at most :data:`MAX_EPOCHS`.
+    """
+    for name, value, low in (
+        ("n_train_images", n_train_images, 1),
+        ("image_size", image_size, 1),
+        ("n_classes", n_classes, 2),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise BamuInputError(f"{name} must be an integer >= {low}, got {value!r}")
+    per_class = n_train_images / n_classes
+    if n_train_images < SMALL_DATA_IMAGES or per_class < SMALL_DATA_PER_CLASS:
+        arch = "small_cnn"
+        why = (
+            f"a small network learns from so few images ({per_class:,.0f} per class) where a larger one would "
+            "memorise them"
+        )
+    elif n_train_images <= MEDIUM_DATA_IMAGES and image_size <= MEDIUM_IMAGE_SIZE:
+        arch = "resnet20"
+        why = f"that many images of {image_size} x {image_size} pixels suit the compact ResNet built for small images"
+    elif n_train_images > MEDIUM_DATA_IMAGES:
+        arch = "resnet18"
+        why = "that many images are enough to train a larger network"
+    else:
+        arch = "resnet18"
+        why = f"images of {image_size} x {image_size} pixels need a network that downsamples them early"
+    steps_per_epoch = -(-n_train_images // BASELINE_BATCH_SIZE)
+    epochs = min(MAX_EPOCHS, max(MIN_EPOCHS, -(-TARGET_STEPS // steps_per_epoch)))
+    why += f"; {epochs} epochs of {steps_per_epoch:,} step{'s' if steps_per_epoch != 1 else ''} each"
+    return BaselineChoice(arch=arch, epochs=epochs, why=why)
+
+
 def baseline_recipe(scenario: Scenario, overrides: dict | None = None) -> dict:
     """The scenario's training recipe (arch, epochs, lr, batch size, optimizer and, for the
     recipe's own architecture, its starting point ``init`` / ``reinit``), with ``overrides``
     (None values ignored) applied."""
     overrides = overrides or {}
-    recipe = {"arch": scenario.default_arch, "epochs": 5, "lr": 0.01, "batch_size": 128, "optimizer": None}
+    recipe = {
+        "arch": scenario.default_arch,
+        "epochs": 5,
+        "lr": 0.01,
+        "batch_size": BASELINE_BATCH_SIZE,
+        "optimizer": None,
+    }
     recipe.update(scenario.baseline)
     recipe.update({k: v for k, v in overrides.items() if v is not None})
     if recipe["optimizer"] is None:

@@ -26,6 +26,7 @@ from .catalogue import (
     DATASET_TITLES,
     architectures,
     compute_device,
+    dataset_baseline,
     dataset_choices,
     dataset_defaults,
     datasets,
@@ -46,11 +47,16 @@ from .history import (
     run_gradcam,
 )
 from .inspection import InsightOptions, aligned_images, inspect_unlearning
+from .load_times import LOAD_TIMES, LoadTime, expected_load_time
 from .subject import Subject, dataset_card, load_subject, model_card
 from .sweeping import SWEEP_COLUMNS, SweepResult, sweep, sweep_row
 from .unlearning import retrain_recipe, scenario_hyperparameters, unlearn
 
 __all__ = [
+    "LOAD_TIMES",
+    "LoadTime",
+    "expected_load_time",
+    "dataset_baseline",
     "Subject",
     "load_subject",
     "model_card",

@@ -22,6 +22,7 @@ __all__ = [
     "datasets",
     "dataset_defaults",
     "dataset_choices",
+    "dataset_baseline",
     "architectures",
     "unlearning_methods",
     "forget_strategies",
@@ -63,6 +64,17 @@ def dataset_defaults(dataset: str) -> dict[str, Any]:
     loader = {"celeba": load_celeba, "cub": load_cub, "waterbirds": load_waterbirds}[dataset]
     params = inspect.signature(loader).parameters.values()
     return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY and p.name not in _LOADER_ARGS}
+
+
+def dataset_baseline(dataset: str) -> dict[str, Any]:
+    """The training recipe of an official ``dataset``'s baseline (arch, epochs, lr), e.g.
+    ``{"arch": "resnet18", "epochs": 3, "lr": 0.001}`` for ``celeba``."""
+    from ..data.celeba import CELEBA_BASELINE
+    from ..data.cub import CUB_BASELINE
+    from ..data.waterbirds import WATERBIRDS_BASELINE
+
+    _check_dataset(dataset)
+    return dict({"celeba": CELEBA_BASELINE, "cub": CUB_BASELINE, "waterbirds": WATERBIRDS_BASELINE}[dataset])
 
 
 def dataset_choices(dataset: str, root: str | Path, *, group_source: str = "visibility") -> dict[str, list[str]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -13,7 +13,7 @@ import torch.nn as nn
 from .._compat import describe_device, pick_device
 from ..data import Scenario, load_dataset, load_folder, load_scenario
 from ..errors import BamuInputError
-from ..models import get_arch, load_model, train_baseline
+from ..models import get_arch, load_model, suggest_baseline, train_baseline
 from ..progress import Progress
 
 __all__ = ["Subject", "load_subject", "model_card", "dataset_card"]
@@ -47,6 +47,8 @@ def load_subject(
     group_attr: str | None = None,
     model_path: str | Path | None = None,
     arch: str | None = None,
+    epochs: int | None = None,
+    data_name: str | None = None,
     num_classes: int | None = None,
     seed: int = 0,
     device: str | None = None,
@@ -63,7 +65,12 @@ def load_subject(
     for a vision transformer ``arch`` the image size defaults to the one it was built for (224).
     ``seed`` draws a built-in scenario's data (its splits, colours or patch placement; a ``seed``
     in ``scenario_options`` wins) and seeds baseline training and the folder loader's split.
-    Without ``model_path`` the scenario's baseline is trained (cached after the first time).
+    Without ``model_path`` the scenario's baseline is trained (cached after the first time) for
+    ``epochs`` (default: its recipe's). Data that brings no training recipe of its own (a folder,
+    an official dataset) gets the architecture and epochs :func:`~bamu_core.models.suggest_baseline`
+    chooses from its size, unless ``arch`` / ``epochs`` are given; why is in the subject's ``notes``.
+    ``data_name`` names a folder dataset (its title and name; default: the folder's name), e.g.
+    after the uploaded archive it came from.
     """
     if sum(x is not None for x in (scenario, data_dir, dataset)) != 1:
         raise BamuInputError(
@@ -91,18 +98,30 @@ def load_subject(
             raise BamuInputError("a data folder needs a metadata CSV (--meta)")
         else:
             sc = load_folder(data_dir, meta_csv, label_col=label_col, group_cols=group_cols, seed=seed, **kwargs)
+            if data_name:
+                sc = replace(sc, name=f"folder:{data_name}", title=f"Image folder {data_name}")
     if group_attr is not None:
         sc = sc.with_group(group_attr)
     if num_classes is not None and num_classes != sc.num_classes:
         raise BamuInputError(f"--num-classes {num_classes} does not match the data, which has {sc.num_classes} classes")
+    if data_name and data_dir is None:
+        raise BamuInputError("data_name only applies to a data folder (data_dir with meta_csv)")
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise BamuInputError(f"epochs must be a whole number >= 1, got {epochs!r}")
+    notes = []
+    if model_path is None and "arch" not in sc.baseline:  # no recipe of its own: one suited to its size
+        choice = suggest_baseline(len(sc.train), sc.image_shape[1], sc.num_classes)
+        if arch is None:
+            notes.append(f"{choice.arch} chosen for {len(sc.train):,} training images because {choice.why}")
+        arch = arch or choice.arch
+        epochs = epochs or choice.epochs
     arch = arch or sc.default_arch
     get_arch(arch)  # validates the name
-    notes = []
     if model_path is not None:
         model = load_model(arch, num_classes=sc.num_classes, checkpoint=model_path, in_channels=sc.image_shape[0])
         source = f"checkpoint {Path(model_path).name}"
     else:
-        model, info = train_baseline(sc, arch=arch, seed=seed, device=device, progress=progress)
+        model, info = train_baseline(sc, arch=arch, epochs=epochs, seed=seed, device=device, progress=progress)
         source = (
             f"baseline trained on the biased training split ({'cached' if info.cached else f'{info.seconds:.1f} s'})"
         )
