@@ -432,7 +432,15 @@ def test_scenario_defaults_sit_between_the_table_and_user_overrides(binary_digit
     )
     assert scenario_hyperparameters(sc, "ga", 0.5) == {"lr": pytest.approx(2e-3), "eval_every": 5, "forget_weight": 0.5}
     assert scenario_hyperparameters(sc, "lora", 1.0)["rank"] == 2  # only methods that have a name get it
-    assert scenario_hyperparameters(sc, "newton", 1.0) == {"eval_every": 5}
+    # a method without gradient steps takes only the selection rule from "all" (its steps are grid points)
+    assert scenario_hyperparameters(sc, "newton", 1.0) == {}
+    ruled = replace(sc, unlearning={"all": {"steps": (60, 200), "eval_every": 10, "selection_metric": "accuracy_gap"}})
+    assert scenario_hyperparameters(ruled, "dfr", 0.75) == {"selection_metric": "accuracy_gap"}
+    assert scenario_hyperparameters(ruled, "ga", 0.75) == {
+        "steps": 165,
+        "eval_every": 10,
+        "selection_metric": "accuracy_gap",
+    }
     assert scenario_hyperparameters(sc, "retrain", 1.0) == retrain_recipe(sc)
     assert scenario_hyperparameters(binary_digits, "ga", 0.5) == {}
     # the defaults were set for the scenario's own model: another architecture gets the plain table

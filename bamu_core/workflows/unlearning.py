@@ -41,6 +41,18 @@ def retrain_recipe(scenario: Scenario, arch: str | None = None) -> dict:
     }
 
 
+#: The selection rule's settings: a scenario's ``"all"`` entry gives these to every method.
+SELECTION_KEYS = (
+    "selection_metric",
+    "max_accuracy_drop",
+    "max_recall_drop",
+    "collapse_drop",
+    "patience",
+    "min_evaluations",
+    "noise_factor",
+)
+
+
 def scenario_hyperparameters(scenario: Scenario, method: str, intensity: float, arch: str | None = None) -> dict:
     """The scenario's defaults for ``method`` at ``intensity``: for ``retrain`` its baseline recipe
     (:func:`retrain_recipe`); for the other methods its ``unlearning`` entries, which were set for
@@ -48,7 +60,11 @@ def scenario_hyperparameters(scenario: Scenario, method: str, intensity: float, 
 
     Precedence, lowest first: the intensity table (the method's row over ``COMMON``), the
     scenario's ``"all"`` entry, the scenario's entry for the method, the user's overrides (given
-    to :func:`unlearn`). Names the method lacks are left out.
+    to :func:`unlearn`). Names the method lacks are left out. A method that does not train by
+    gradient steps (no ``lr``: ``dfr``, ``newton``, whose ``steps`` are points of a grid) takes only
+    the selection rule from the ``"all"`` entry (:data:`SELECTION_KEYS`), not its loop settings: the
+    ``steps`` and ``eval_every`` set for SGD on ``patch-cifar10`` made ``dfr`` stop at a fifth of its
+    mixing grid.
     """
     from ..unlearn import at_intensity, resolve_hyperparameters
 
@@ -60,7 +76,10 @@ def scenario_hyperparameters(scenario: Scenario, method: str, intensity: float, 
     if arch is not None and arch != baseline_recipe(scenario)["arch"]:
         return {}
     known = resolve_hyperparameters(method, float(intensity))
-    row = {**scenario.unlearning.get("all", {}), **scenario.unlearning.get(method, {})}
+    shared = scenario.unlearning.get("all", {})
+    if "lr" not in known:
+        shared = {k: v for k, v in shared.items() if k in SELECTION_KEYS}
+    row = {**shared, **scenario.unlearning.get(method, {})}
     return {k: v for k, v in at_intensity(row, float(intensity)).items() if k in known}
 
 
