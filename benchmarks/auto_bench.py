@@ -186,6 +186,8 @@ def run_seed(name: str, seed: int, intensity: float, log, rows_wanted=None) -> l
                 {k: c[k] for k in ("label", "status", "seconds", "gain", "val_accuracy", "admissible")}
                 for c in search["candidates"]
             ]
+            row["gain_noise"] = search.get("gain_noise")
+            row["passed_over"] = search.get("passed_over")
         rows.append(row)
         log(
             f"  {label:<28} {h} {before[h]:.3f} -> {after[h]:.3f} (cut {row['cut']:.0%}), accuracy "
@@ -327,6 +329,11 @@ def main(argv=None) -> None:
     p.add_argument("--out", default=str(HERE / "auto_digits"), help="path stem of the .md and .json written")
     p.add_argument("--report-only", action="store_true", help="rewrite the .md from the .json of --out")
     p.add_argument("--rows", default=None, help="comma-separated row labels to run (default: every row)")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the rows of --out's .json that this run does not redo (same scenario, seed and row label)",
+    )
     args = p.parse_args(argv)
     stem = Path(args.out)
     if args.report_only:
@@ -345,6 +352,12 @@ def main(argv=None) -> None:
             _save_partial(stem, rows, seeds, args.intensity)
     meta = _meta(seeds, args.intensity)
     meta["argv"] = " ".join(argv if argv is not None else __import__("sys").argv[1:])
+    if args.merge and stem.with_suffix(".json").exists():
+        old = json.loads(stem.with_suffix(".json").read_text())
+        redone = {(r["scenario"], r["seed"], r["row"]) for r in rows}
+        kept = [r for r in old["rows"] if (r["scenario"], r["seed"], r["row"]) not in redone]
+        rows = kept + rows
+        meta["argv"] = f"{old['meta'].get('argv', '')}; then {meta['argv']} (rows redone: {len(redone)})"
     stem.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(stem.with_suffix(".json"), {"meta": meta, "rows": rows})
     text = report(rows, meta)

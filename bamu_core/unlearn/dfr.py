@@ -80,6 +80,7 @@ def _worst_group_accuracy(theta: np.ndarray, phi: np.ndarray, y: np.ndarray, g: 
 class DeepFeatureReweighting(UnlearningMethod):
     summary = "Deep Feature Reweighting: refit the last layer on a group x class balanced validation sample (seconds)"
     uses_forget = False
+    last_layer_only = True
 
     def _unlearn(self, ctx: RunContext) -> tuple[torch.nn.Module, Outcome]:
         hp, net, dev = ctx.hp, ctx.model, ctx.device
