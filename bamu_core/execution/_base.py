@@ -187,9 +187,7 @@ def get_executor(
     if executor == "ray":
         from ._ray import RayExecutor
 
-        return RayExecutor(
-            address=address, num_cpus=num_cpus, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task
-        )
+        return RayExecutor(address=address, num_cpus=num_cpus, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task)
     if isinstance(executor, str):
         raise BamuInputError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if not isinstance(executor, Executor):

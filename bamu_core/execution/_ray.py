@@ -20,7 +20,9 @@ def import_ray():
     try:
         import ray
     except ImportError as exc:
-        raise BamuInputError(f"the Ray executor needs the ray package, which is not installed: {RAY_INSTALL_HINT}") from exc
+        raise BamuInputError(
+            f"the Ray executor needs the ray package, which is not installed: {RAY_INSTALL_HINT}"
+        ) from exc
     return ray
 
 
@@ -130,7 +132,7 @@ class RayExecutor:
             if should_stop is not None and should_stop():
                 for ref in pending:
                     ray.cancel(ref, force=True)
-                for ref, i in pending.items():
+                for i in pending.values():
                     outcomes[i] = TaskOutcome(
                         index=i, failure=TaskFailure(error="cancelled before it finished", kind="cancelled")
                     )

@@ -7,7 +7,9 @@
   unlearned model (privacy, radar axes, score);
 - :mod:`.unlearning`: :func:`unlearn` (forget set, method, assessment, run store) and the
   scenario's hyper-parameter defaults;
-- :mod:`.sweeping`: :func:`sweep` over methods x intensities and its Pareto front;
+- :mod:`.subject_spec`: :class:`SubjectSpec`, a picklable recipe of a subject per seed;
+- :mod:`.sweeping`: :func:`sweep` over seeds x methods x intensities and its Pareto front, here or
+  on an executor (:mod:`bamu_core.execution`); :mod:`.sweep_tasks`, one configuration as a task;
 - :mod:`.catalogue`: what there is to choose from (scenarios, official datasets and their
   options, architectures, methods, forget strategies, each with its help) and the device;
 - :mod:`.explore`: sample images, the forget set a strategy selects, a Grad-CAM gallery, a
@@ -47,11 +49,13 @@ from .history import (
 )
 from .inspection import InsightOptions, aligned_images, inspect_unlearning
 from .subject import Subject, dataset_card, load_subject, model_card
+from .subject_spec import SubjectSpec
 from .sweeping import SWEEP_COLUMNS, SweepResult, sweep, sweep_row
 from .unlearning import retrain_recipe, scenario_hyperparameters, unlearn
 
 __all__ = [
     "Subject",
+    "SubjectSpec",
     "load_subject",
     "model_card",
     "dataset_card",

@@ -51,6 +51,7 @@ def load_subject(
     seed: int = 0,
     device: str | None = None,
     progress: Progress | None = None,
+    baseline_epochs: int | None = None,
 ) -> Subject:
     """Load data and a model (a checkpoint or a baseline).
 
@@ -63,7 +64,8 @@ def load_subject(
     for a vision transformer ``arch`` the image size defaults to the one it was built for (224).
     ``seed`` draws a built-in scenario's data (its splits, colours or patch placement; a ``seed``
     in ``scenario_options`` wins) and seeds baseline training and the folder loader's split.
-    Without ``model_path`` the scenario's baseline is trained (cached after the first time).
+    Without ``model_path`` the scenario's baseline is trained (cached after the first time), for
+    ``baseline_epochs`` epochs when given instead of the scenario's recipe (a quick, smaller baseline).
     """
     if sum(x is not None for x in (scenario, data_dir, dataset)) != 1:
         raise BamuInputError(
@@ -102,7 +104,7 @@ def load_subject(
         model = load_model(arch, num_classes=sc.num_classes, checkpoint=model_path, in_channels=sc.image_shape[0])
         source = f"checkpoint {Path(model_path).name}"
     else:
-        model, info = train_baseline(sc, arch=arch, seed=seed, device=device, progress=progress)
+        model, info = train_baseline(sc, arch=arch, epochs=baseline_epochs, seed=seed, device=device, progress=progress)
         source = (
             f"baseline trained on the biased training split ({'cached' if info.cached else f'{info.seconds:.1f} s'})"
         )
