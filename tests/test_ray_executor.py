@@ -1,0 +1,175 @@
+"""Executors: a sweep and a sharded audit give the same numbers on Ray as in process; a dead
+worker fails only its task; cancel stops pending tasks; a clear error without ray."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+
+import pytest
+
+from bamu_core.errors import BamuInputError
+from bamu_core.execution import InProcessExecutor, RayExecutor, get_executor
+from bamu_core.insight import InsightOptions
+from bamu_core.workflows import Subject, SubjectSpec, audit, sweep
+
+NUMBERS = (
+    "accuracy",
+    "balanced_accuracy",
+    "dp",
+    "eo",
+    "worst_group_accuracy",
+    "fairness",
+    "forget_accuracy",
+    "mia_auc",
+    "utility_axis",
+    "fairness_axis",
+    "forgetting_axis",
+    "privacy_axis",
+    "score",
+)
+# small and quick: a one-epoch baseline, three unlearning steps, no bootstrap, no extra views;
+# noise_factor 0 and loose accuracy bounds so that the runs do change the model
+QUICK = {
+    "store": None,
+    "n_boot": 0,
+    "gradcam_images": 0,
+    "mia_samples": 50,
+    "insight": InsightOptions.off(),
+    "hyperparameters": {"steps": 3, "eval_size": 32, "noise_factor": 0.0, "max_recall_drop": 1.0},
+}
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One local Ray (2 CPUs) for the whole module; the executors join it and leave it running."""
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": _pythonpath()}})
+    # the test module's helpers travel by value: workers cannot import tests/
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    yield ray
+    ray.shutdown()
+
+
+def _pythonpath() -> str:
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return SubjectSpec("colored-digits", baseline_epochs=1)
+
+
+def _numbers(rows):
+    return [[getattr(r, k) for k in NUMBERS] for r in rows]
+
+
+@pytest.mark.ray
+def test_sweep_on_ray_equals_the_sweep_in_process(ray_session, spec):
+    grid = {"methods": ["ga", "finetune"], "intensities": [0.0, 0.5, 1.0], "seeds": [0, 1, 2]}
+    seen = []
+    here = sweep(spec, executor=InProcessExecutor(threads=1), **grid, **QUICK)
+    on_ray = sweep(
+        spec, executor=RayExecutor(cpus_per_task=1), progress=lambda ev: seen.append(ev.step), **grid, **QUICK
+    )
+    keys = [(s, m, x) for s in grid["seeds"] for m in grid["methods"] for x in grid["intensities"]]
+    for res in (here, on_ray):
+        assert [(r.seed, r.method, r.intensity) for r in res.rows] == keys
+        assert all(r.status != "failed" for r in res.rows), [r.message for r in res.rows]
+    assert seen == list(range(1, 19))
+    for a, b in zip(_numbers(here.rows), _numbers(on_ray.rows)):
+        assert a == pytest.approx(b, abs=1e-6, nan_ok=True)
+    assert here.front == on_ray.front and here.before == on_ray.before
+    # the seeds are different subjects (data and baseline) and the runs changed the models
+    originals = {r.seed: tuple(_numbers([r])[0]) for r in here.rows if r.intensity == 0.0}
+    assert len(set(originals.values())) == 3
+    assert any(tuple(_numbers([r])[0]) != originals[r.seed] for r in here.rows if r.intensity > 0)
+
+
+def _kill_when_training(module, inputs):
+    """A forward pre-hook: a worker (not the test process) that trains the model dies at once."""
+    if module.training and os.getpid() != module.driver_pid:
+        os._exit(1)
+
+
+@pytest.mark.ray
+def test_a_worker_killed_mid_sweep_fails_only_its_run(ray_session, spec):
+    subject = spec(0)
+    model = subject.model.__class__(num_classes=10)
+    model.load_state_dict(subject.model.state_dict())
+    model.driver_pid = os.getpid()
+    model.register_forward_pre_hook(_kill_when_training)
+    doomed = Subject(scenario=subject.scenario, model=model.eval(), arch=subject.arch, model_source="test")
+    res = sweep(doomed, methods=["ga"], intensities=[0.0, 0.5, 0.0], executor=RayExecutor(), **QUICK)
+    assert [r.status for r in res.rows] == ["ok", "failed", "ok"]
+    assert "WorkerCrashedError" in res.rows[1].message and res.rows[1].seed == 0
+    assert res.rows[0].accuracy == pytest.approx(res.before.accuracy)
+
+
+def _logits_match(a, b):
+    return a == pytest.approx(b, abs=0, nan_ok=True)
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("shards", [3, None])
+def test_a_sharded_audit_equals_the_audit_in_process(ray_session, spec, shards):
+    subject = spec(1)
+    options = {"n_boot": 50, "saliency_per_group": 2, "batch_size": 128}
+    one = audit(subject, **options)
+    many = audit(subject, executor=RayExecutor(), shards=shards, **options)
+    a, b = one.to_json(), many.to_json()
+    for k in ("seconds", "timing"):
+        a.pop(k), b.pop(k)
+    assert a == b
+    assert many.n == len(subject.scenario.test) and not math.isnan(many.utility.accuracy)
+
+
+def _nap(_, seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+@pytest.mark.ray
+def test_cancel_stops_the_pending_and_running_tasks(ray_session):
+    done = []
+    start = time.perf_counter()
+    out = RayExecutor().map(
+        _nap, [0.0, 30, 30, 30, 30], progress=lambda o, n, total: done.append(o.index), should_stop=lambda: bool(done)
+    )
+    assert time.perf_counter() - start < 25  # the 30 s naps never ran to their end
+    assert out[0].ok and out[0].value == 0.0
+    assert [o.failure.kind for o in out[1:]] == ["cancelled"] * 4 and done == [0]
+
+
+@pytest.mark.ray
+def test_a_task_that_raises_or_dies_loses_no_other(ray_session):
+    def task(shared, x):
+        if x == 1:
+            raise RuntimeError("boom")
+        if x == 2:
+            os._exit(1)
+        return shared + x
+
+    out = RayExecutor().map(task, [0, 1, 2, 3], shared=10)
+    assert [o.value for o in out] == [10, None, None, 13]
+    assert out[1].failure.kind == "error" and out[1].failure.error == "RuntimeError: boom"
+    assert out[2].failure.kind == "worker-died"
+    here = InProcessExecutor().map(task, [0, 1, 3], shared=10)
+    assert [o.value for o in here] == [10, None, 13] and here[1].failure.error == "RuntimeError: boom"
+
+
+def test_asking_for_ray_without_ray_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    with pytest.raises(BamuInputError, match=r"pip install -r requirements-ray.txt"):
+        get_executor("ray")
+    with pytest.raises(BamuInputError, match=r"pip install -r requirements-ray.txt"):
+        sweep(SubjectSpec("colored-digits"), methods=["ga"], intensities=[0.5], executor="ray")
+    with pytest.raises(BamuInputError, match="unknown executor 'dask'"):
+        get_executor("dask")
+    with pytest.raises(BamuInputError, match="only apply with executor='ray'"):
+        get_executor("local", cpus_per_task=2)
