@@ -179,3 +179,92 @@ def test_asking_for_ray_without_ray_says_how_to_install_it(monkeypatch):
         get_executor("dask")
     with pytest.raises(BamuInputError, match="only apply with executor='ray'"):
         get_executor("local", cpus_per_task=2)
+
+
+def _sweep_argv(tmp_path, *extra):
+    from bamu_core.models import build_model, save_weights
+
+    ckpt = save_weights(build_model("small_cnn", num_classes=10), tmp_path / "m.safetensors")
+    return [
+        "sweep",
+        "--scenario",
+        "colored-digits",
+        "--model",
+        str(ckpt),
+        "--methods",
+        "ga",
+        "--intensities",
+        "0",
+        "--out",
+        str(tmp_path / "sweep"),
+        "--no-store",
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--ray-address", "auto"], "--ray-address only with --executor ray"),
+        (["--gpus-per-task", "0.5"], "--gpus-per-task only with --executor ray"),
+        (["--cpus-per-task", "1.5"], "torch threads: a whole number"),
+        (["--seeds", "0,1", "--seed", "3"], "either --seed or --seeds"),
+    ],
+)
+def test_bamu_sweep_refuses_executor_options_that_do_not_fit(tmp_path, capsys, extra, message):
+    from bamu_core.cli import main
+
+    assert main(_sweep_argv(tmp_path, *extra)) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "sweep" / "sweep.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--seeds", "0,0"], "argument --seeds: a seed is given twice in '0,0'"),
+        (["--seeds", "x"], "argument --seeds: expected comma-separated whole numbers, got 'x'"),
+        (["--cpus-per-task", "0"], "argument --cpus-per-task: expected a number > 0, got '0'"),
+        (["--gpus-per-task", "-1", "--executor", "ray"], "argument --gpus-per-task: expected a number >= 0"),
+        (["--executor", "dask"], "argument --executor: invalid choice: 'dask'"),
+    ],
+)
+def test_bamu_sweep_rejects_bad_seeds_and_sizes_on_the_command_line(tmp_path, capsys, extra, message):
+    from bamu_core.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(_sweep_argv(tmp_path, *extra))
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.ray
+def test_bamu_sweep_on_ray_with_seeds_writes_the_seed_of_every_row(ray_session, tmp_path, capsys):
+    import csv
+    import json
+
+    from bamu_core.cli import main
+
+    argv = _sweep_argv(tmp_path, "--seeds", "0,1", "--executor", "ray", "--cpus-per-task", "1", "--json")
+    assert main([*argv, str(tmp_path / "s.json")]) == 0
+    rows = json.loads((tmp_path / "s.json").read_text())["rows"]
+    assert [(r["seed"], r["method"], r["status"]) for r in rows] == [(0, "ga", "ok"), (1, "ga", "ok")]
+    assert rows[0]["accuracy"] != rows[1]["accuracy"] or rows[0]["dp"] != rows[1]["dp"]  # two data splits
+    table = list(csv.DictReader((tmp_path / "sweep" / "sweep.csv").open()))
+    assert [t["seed"] for t in table] == ["0", "1"]
+    assert "seed" in capsys.readouterr().out
+
+
+@pytest.mark.ray
+def test_bamu_audit_sharded_on_ray_prints_the_same_audit(ray_session, tmp_path, capsys):
+    import json
+
+    from bamu_core.cli import main
+
+    argv = ["audit", "--scenario", "colored-digits", "--model", str(_sweep_argv(tmp_path)[4]), "--n-boot", "20"]
+    argv += ["--saliency-per-group", "0"]
+    assert main([*argv, "--json", str(tmp_path / "one.json")]) == 0
+    one = capsys.readouterr().out
+    assert main([*argv, "--executor", "ray", "--shards", "2", "--json", str(tmp_path / "two.json")]) == 0
+    assert capsys.readouterr().out == one
+    a, b = (_untimed(json.loads((tmp_path / f"{n}.json").read_text())) for n in ("one", "two"))
+    assert a == b
