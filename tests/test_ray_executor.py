@@ -100,17 +100,29 @@ def _kill_when_training(module, inputs):
 
 
 @pytest.mark.ray
-def test_a_worker_killed_mid_sweep_fails_only_its_run(ray_session, spec):
+def test_a_worker_killed_mid_sweep_fails_only_its_run_and_the_driver_stores_the_rest(ray_session, spec, tmp_path):
+    from bamu_core.runs import RunStore
+
     subject = spec(0)
     model = subject.model.__class__(num_classes=10)
     model.load_state_dict(subject.model.state_dict())
     model.driver_pid = os.getpid()
     model.register_forward_pre_hook(_kill_when_training)
     doomed = Subject(scenario=subject.scenario, model=model.eval(), arch=subject.arch, model_source="test")
-    res = sweep(doomed, methods=["ga"], intensities=[0.0, 0.5, 0.0], executor=RayExecutor(), **QUICK)
+    store = RunStore(tmp_path / "runs")
+    options = {**QUICK, "store": store}
+    res = sweep(doomed, methods=["ga"], intensities=[0.0, 0.5, 0.0], executor=RayExecutor(), **options)
     assert [r.status for r in res.rows] == ["ok", "failed", "ok"]
     assert "WorkerCrashedError" in res.rows[1].message and res.rows[1].seed == 0
     assert res.rows[0].accuracy == pytest.approx(res.before.accuracy)
+    # the workers wrote nothing; this process stored the two finished runs, with their artifacts
+    ids = [r.run_id for r in res.rows]
+    assert ids[1] is None and ids[0] and ids[2] and ids[0] != ids[2]
+    records = {r.run_id: r for r in store.list()}
+    assert set(records) == {ids[0], ids[2]} and {r.status for r in records.values()} == {"complete"}
+    for run_id in (ids[0], ids[2]):
+        assert (store.root / run_id / "unlearned.safetensors").is_file()
+        assert (store.root / run_id / "audit_after.json").is_file()
 
 
 def _untimed(doc):
