@@ -19,7 +19,7 @@ from ._base import (
     get_executor,
     task_threads,
 )
-from ._ray import RayExecutor, import_ray
+from ._ray import RayExecutor, import_ray, ray_available
 
 __all__ = [
     "EXECUTORS",
@@ -30,5 +30,6 @@ __all__ = [
     "TaskOutcome",
     "get_executor",
     "import_ray",
+    "ray_available",
     "task_threads",
 ]

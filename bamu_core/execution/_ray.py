@@ -9,10 +9,17 @@ from typing import Any
 from ..errors import BamuInputError
 from ._base import TaskFailure, TaskOutcome, failure_of, run_task
 
-__all__ = ["RayExecutor", "import_ray", "RAY_INSTALL_HINT"]
+__all__ = ["RayExecutor", "import_ray", "ray_available", "RAY_INSTALL_HINT"]
 
 #: What to tell a user who asks for Ray without having it.
 RAY_INSTALL_HINT = "install with pip install -r requirements-ray.txt (or pip install 'bamu[ray]')"
+
+
+def ray_available() -> bool:
+    """Whether ``ray`` can be imported here (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
 
 
 def import_ray():
