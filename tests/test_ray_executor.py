@@ -165,6 +165,22 @@ def test_cancel_stops_the_pending_and_running_tasks(ray_session):
 
 
 @pytest.mark.ray
+def test_a_cancelled_sweep_on_ray_keeps_the_finished_rows_only(ray_session, spec):
+    rows = []
+    res = sweep(
+        spec,
+        methods=["ga"],
+        intensities=[0.0, 1.0, 0.5, 1.0],
+        executor=RayExecutor(),
+        progress=lambda ev: rows.append(ev.detail),
+        should_stop=lambda: bool(rows),
+        **QUICK,
+    )
+    assert len(res.rows) == 1 and res.rows == rows and res.rows[0].status != "failed"
+    assert res.before.accuracy is not None  # the original's point is still measured
+
+
+@pytest.mark.ray
 def test_a_task_that_raises_or_dies_loses_no_other(ray_session):
     def task(shared, x):
         if x == 1:

@@ -45,7 +45,9 @@ class RayExecutor:
     A task is never retried: a worker that dies makes that task's outcome a ``worker-died``
     failure and the other tasks go on. Cancelling (``should_stop``) cancels pending tasks and
     force-cancels running ones (their worker processes are killed). Each task runs with
-    ``max(1, int(cpus_per_task))`` torch threads (``threads``).
+    ``max(1, int(cpus_per_task))`` torch threads (``threads``). Entering the executor again inside
+    its own ``with`` block (e.g. a sweep and an audit given the same executor) reuses the running
+    Ray; the outermost block's exit stops it.
 
     ``ray`` is imported when the executor is made: without it a :class:`BamuInputError` says how
     to install it.
@@ -80,6 +82,7 @@ class RayExecutor:
         self.threads = max(1, int(cpus_per_task))
         self.poll_seconds = poll_seconds
         self._owns_ray = False
+        self._depth = 0  # nested ``with`` blocks: only the outermost one shuts Ray down
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -118,10 +121,18 @@ class RayExecutor:
         self._owns_ray = False
 
     def __enter__(self) -> RayExecutor:
-        return self.start()
+        self._depth += 1
+        try:
+            return self.start()
+        except BaseException:
+            self._depth -= 1
+            raise
 
     def __exit__(self, *exc) -> None:
-        self.close()
+        self._depth -= 1
+        if self._depth <= 0:
+            self._depth = 0
+            self.close()
 
     # -- tasks --------------------------------------------------------------------------------
 

@@ -223,6 +223,8 @@ def _sweep_here(subject, factory, seed_list, methods, levels, forget, device, pr
             before = audit(subj, device=device, saliency_per_group=0)
         if before is not None:
             befores.append(before)
+    if first is None:  # stopped before the first seed
+        first = subject(seed_list[0]) if factory else subject
     return rows, befores, first
 
 
