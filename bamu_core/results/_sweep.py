@@ -18,9 +18,9 @@ class SweepRow(Record):
 
     method: str | None = None
     intensity: float | None = None
-    seed: int | None = None
     status: str | None = None
     run_id: str | None = None
+    seed: int | None = None
     accuracy: float | None = None
     balanced_accuracy: float | None = None
     dp: float | None = None
