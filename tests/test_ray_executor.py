@@ -46,7 +46,7 @@ QUICK = {
 @pytest.fixture(scope="module")
 def ray_session():
     """One local Ray (2 CPUs) for the whole module; the executors join it and leave it running."""
-    ray = pytest.importorskip("ray")
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install -r requirements-ray.txt)")
     if ray.is_initialized():
         ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": _pythonpath()}})
@@ -197,12 +197,17 @@ def test_a_task_that_raises_or_dies_loses_no_other(ray_session):
     assert [o.value for o in here] == [10, None, 13] and here[1].failure.error == "RuntimeError: boom"
 
 
-def test_asking_for_ray_without_ray_says_how_to_install_it(monkeypatch):
+def test_asking_for_ray_without_ray_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    from bamu_core.cli import main
+
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
     with pytest.raises(BamuInputError, match=r"pip install -r requirements-ray.txt"):
         get_executor("ray")
     with pytest.raises(BamuInputError, match=r"pip install -r requirements-ray.txt"):
         sweep(SubjectSpec("colored-digits"), methods=["ga"], intensities=[0.5], executor="ray")
+    assert main(_sweep_argv(tmp_path, "--executor", "ray")) == 2  # one line, before any work
+    assert "pip install -r requirements-ray.txt" in capsys.readouterr().err
+    assert not (tmp_path / "sweep" / "sweep.csv").exists()
     with pytest.raises(BamuInputError, match="unknown executor 'dask'"):
         get_executor("dask")
     with pytest.raises(BamuInputError, match="only apply with executor='ray'"):
