@@ -269,7 +269,10 @@ def _sweep_on(subject, factory, seed_list, methods, levels, forget, device, exec
         if outcome.ok:
             row = outcome.value.row
             if store is not None and outcome.value.run is not None:
-                row.run_id = store_collected(store, outcome.value.run)
+                try:
+                    row.run_id = store_collected(store, outcome.value.run)
+                except Exception as exc:  # the row still counts; say why the run is not in the store
+                    row.message = f"{row.message} (not stored: {type(exc).__name__}: {exc})".strip()
         elif outcome.failure.kind == "cancelled":
             return
         else:
