@@ -301,3 +301,50 @@ def test_bamu_audit_sharded_on_ray_prints_the_same_audit(ray_session, tmp_path, 
     assert capsys.readouterr().out == one
     a, b = (_untimed(json.loads((tmp_path / f"{n}.json").read_text())) for n in ("one", "two"))
     assert a == b
+
+
+@pytest.mark.parametrize("n, shards, batch", [(1000, 3, 128), (1000, 100, 128), (5, 2, 512), (512, 2, 256)])
+def test_shards_cover_the_split_in_order_on_batch_boundaries(n, shards, batch):
+    from bamu_core.workflows.sharded_inference import shard_bounds
+
+    bounds = shard_bounds(n, shards, batch)
+    assert bounds[0][0] == 0 and bounds[-1][1] == n and len(bounds) <= shards
+    assert all(a < b for a, b in bounds) and all(b == c for (_, b), (c, _) in zip(bounds, bounds[1:]))
+    assert all(b % batch == 0 for _, b in bounds[:-1])
+
+
+class _CountingFactory:
+    """A hashable subject factory that counts its calls (stands in for a SubjectSpec)."""
+
+    calls: list = []
+
+    def __eq__(self, other):
+        return isinstance(other, _CountingFactory)
+
+    def __hash__(self):
+        return 1
+
+    def __call__(self, seed):
+        self.calls.append(seed)
+        return object()
+
+
+def test_a_process_builds_each_subject_of_a_factory_once():
+    from bamu_core.workflows.subject_spec import _CACHE, subject_for_seed
+
+    _CACHE.clear()
+    _CountingFactory.calls = []
+    a, b = subject_for_seed(_CountingFactory(), 0), subject_for_seed(_CountingFactory(), 0)
+    c = subject_for_seed(_CountingFactory(), 1)
+    assert a is b and c is not a and _CountingFactory.calls == [0, 1]
+    assert subject_for_seed({3: "given"}, 3) == "given"  # a mapping of built subjects is used as it is
+    _CACHE.clear()
+
+
+def test_sweep_refuses_several_seeds_for_one_subject_and_bad_seeds():
+    toy = Subject(scenario=None, model=None, arch="small_cnn", model_source="test")
+    with pytest.raises(BamuInputError, match="several seeds need a new subject per seed"):
+        sweep(toy, methods=["ga"], intensities=[0.5], seeds=[0, 1])
+    for seeds, match in (([], "seeds is empty"), ([0, 0], "seeds repeat"), ([-1], "whole numbers >= 0")):
+        with pytest.raises(BamuInputError, match=match):
+            sweep(toy, methods=["ga"], intensities=[0.5], seeds=seeds)

@@ -2,7 +2,8 @@
 
 - :mod:`.subject`: :class:`Subject` (data with groups and a model), :func:`load_subject`,
   :func:`model_card`, :func:`dataset_card`;
-- :mod:`.auditing`: :func:`audit` of one split;
+- :mod:`.auditing`: :func:`audit` of one split (optionally its inference in shards on an
+  executor, :mod:`.sharded_inference`);
 - :mod:`.assessment`: :func:`evaluate_unlearning`, the before / after measurements of an
   unlearned model (privacy, radar axes, score);
 - :mod:`.unlearning`: :func:`unlearn` (forget set, method, assessment, run store) and the
