@@ -114,6 +114,7 @@ def test_a_worker_killed_mid_sweep_fails_only_its_run_and_the_driver_stores_the_
     res = sweep(doomed, methods=["ga"], intensities=[0.0, 0.5, 0.0], executor=RayExecutor(), **options)
     assert [r.status for r in res.rows] == ["ok", "failed", "ok"]
     assert "WorkerCrashedError" in res.rows[1].message and res.rows[1].seed == 0
+    assert ray_session.is_initialized()  # an executor that joined a running Ray leaves it running
     assert res.rows[0].accuracy == pytest.approx(res.before.accuracy)
     # the workers wrote nothing; this process stored the two finished runs, with their artifacts
     ids = [r.run_id for r in res.rows]
