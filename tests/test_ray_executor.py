@@ -349,3 +349,15 @@ def test_sweep_refuses_several_seeds_for_one_subject_and_bad_seeds():
     for seeds, match in (([], "seeds is empty"), ([0, 0], "seeds repeat"), ([-1], "whole numbers >= 0")):
         with pytest.raises(BamuInputError, match=match):
             sweep(toy, methods=["ga"], intensities=[0.5], seeds=seeds)
+
+
+def test_the_dashboard_sweep_job_passes_the_executor_on(monkeypatch):
+    import bamu_core.workflows as workflows
+    from dashboard import tasks
+
+    seen = {}
+    monkeypatch.setattr(workflows, "sweep", lambda subject, **kw: seen.update(kw) or "result")
+    job = tasks.sweep_task("subject", methods=["ga"], intensities=[0.5], forget="aligned", executor="ray")
+    assert job(None, None) == "result" and seen["executor"] == "ray" and seen["store"] is None
+    tasks.sweep_task("subject", methods=["ga"], intensities=[0.5], forget="aligned")(None, None)
+    assert seen["executor"] is None  # by default the runs stay in the job's thread
