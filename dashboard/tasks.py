@@ -61,8 +61,13 @@ def sweep_task(
     forget: str,
     forget_options: dict | None = None,
     seed: int = 0,
+    executor: str | None = None,
 ) -> Callable:
-    """A job function running :func:`bamu_core.workflows.sweep` (runs not saved: a sweep is exploration)."""
+    """A job function running :func:`bamu_core.workflows.sweep` (runs not saved: a sweep is exploration).
+
+    ``executor`` ``"ray"`` runs the configurations as tasks on an embedded local Ray (all CPUs,
+    started and stopped by the job); ``None`` runs them one after another in the job's thread.
+    """
 
     def run(progress, should_stop):
         from bamu_core.workflows import sweep
@@ -78,6 +83,7 @@ def sweep_task(
             should_stop=should_stop,
             store=None,
             gradcam_images=0,
+            executor=executor,
         )
 
     return run

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from bamu_core import workflows
+from bamu_core.execution import ray_available
 from bamu_core.unlearn import status_label
 from dashboard import charts, insight, jobs, membership, state, tables, tasks
 from dashboard import widgets as ui
@@ -170,6 +171,16 @@ with tab_sweep:
     chosen = c1.multiselect("Methods", usable, default=default, key="sw_methods")
     levels = c2.multiselect("Intensities", [0.1, 0.25, 0.5, 0.75, 1.0], default=[0.25, 0.5, 0.75, 1.0], key="sw_levels")
     forget = (run.settings or {}).get("forget_strategy") if run else "aligned"
+    executor = None
+    if ray_available():  # the Ray executor is optional (requirements-ray.txt)
+        where = st.radio(
+            "Run on",
+            ["this process", "Ray (local, all CPUs)"],
+            horizontal=True,
+            key="sw_executor",
+            help="Ray runs the configurations side by side as tasks, one CPU (and one torch thread) each.",
+        )
+        executor = "ray" if where.startswith("Ray") else None
     st.caption(
         f"Each point is one unlearning run with forget set “{forget}”; {len(chosen) * len(levels)} run(s), "
         "in the background. Sweep runs are not added to the history."
@@ -180,7 +191,13 @@ with tab_sweep:
     else:
         if st.button("Run the sweep", key="sw_run", disabled=not (chosen and levels), type="primary"):
             jobs.submit_job(
-                tasks.sweep_task(subject, methods=chosen, intensities=sorted(levels), forget=forget or "aligned"),
+                tasks.sweep_task(
+                    subject,
+                    methods=chosen,
+                    intensities=sorted(levels),
+                    forget=forget or "aligned",
+                    executor=executor,
+                ),
                 kind="sweep",
                 label=f"sweep {', '.join(chosen)}",
             )

@@ -17,6 +17,7 @@ from ._common import (
     _fmt_ci,
     _ints4,
 )
+from ._execution import _add_executor_options, _executor
 from ._subject import _print_cards, _subject, settable_scenario_options
 
 
@@ -104,6 +105,7 @@ def _add_audit_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip the search for the worst slices over the metadata columns (cohorts)",
     )
+    _add_executor_options(p, shards=True)
 
 
 def _print_audit(result: AuditResult, title: str) -> None:
@@ -172,6 +174,7 @@ def _cmd_audit(args) -> dict:
 
         files, folders = _command_inputs(args)
         check_output_folder(args.gallery, inputs=files, input_folders=folders, mkdir=args.mkdir, flag="--gallery")
+    executor = _executor(args)  # bad executor options (or no ray) fail before a baseline is trained
     subject = _subject(args)
     result = audit(
         subject,
@@ -188,6 +191,8 @@ def _cmd_audit(args) -> dict:
         gallery_k=args.gallery_k,
         gallery_rule=args.gallery_rule,
         insight=InsightOptions(cohorts=not args.no_cohorts),
+        executor=executor,
+        shards=args.shards,
     )
     cards = {"dataset": dataset_card(subject.scenario), "model": model_card(subject)}
     _print_cards(cards["dataset"], cards["model"])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import BamuInputError
 from ._common import _add_mkdir_option, _bounded_int, _cell, _check_output, _levels, _names
+from ._execution import ArgsSubjects, _add_executor_options, _executor, _seeds
 from ._subject import _add_subject_options, _subject
 
 
@@ -52,6 +53,13 @@ def _add_run_commands(sub) -> None:
         "--mkdir)",
     )
     sw.add_argument("--no-store", action="store_true", help="do not keep the individual runs in the run store")
+    sw.add_argument(
+        "--seeds",
+        type=_seeds,
+        metavar="S,S,...",
+        help="sweep these seeds (each a new data split and baseline, as --seed; instead of --seed), e.g. 0,1,2",
+    )
+    _add_executor_options(sw)
 
 
 def _cmd_runs(args) -> dict:
@@ -119,12 +127,25 @@ def _cmd_sweep(args) -> dict:
         key = os.path.realpath(Path(args.out).expanduser() / name)
         if key in args.outputs_taken:
             raise BamuInputError(f"{args.outputs_taken[key]} names {name} in --out, which the sweep writes itself")
-    subject = _subject(args)
-    total = len(args.methods) * len(args.intensities)
+    if args.seeds is not None and args.seed != 0:
+        raise BamuInputError("give either --seed or --seeds, not both")
+    seeds = args.seeds or [args.seed]
+    executor = _executor(args)  # bad executor options (or no ray) fail before a baseline is trained
+    if len(seeds) > 1 or executor is not None:
+        subject = ArgsSubjects(args)  # a subject per seed, built where the runs go
+    else:
+        subject = _subject(args)
+    total = len(seeds) * len(args.methods) * len(args.intensities)
+    several = len(seeds) > 1
 
     def progress(ev):
         row = ev.detail
-        print(f"  [{ev.step}/{ev.total}] {row.method} @ {row.intensity:g}: {row.status}", file=sys.stderr, flush=True)
+        seed = f" seed {row.seed}" if several else ""
+        print(
+            f"  [{ev.step}/{ev.total}] {row.method} @ {row.intensity:g}{seed}: {row.status}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     options = {"store": None if args.no_store else RunStore()}
     result = sweep(
@@ -133,22 +154,27 @@ def _cmd_sweep(args) -> dict:
         intensities=args.intensities,
         forget=args.forget,
         device=args.device,
-        seed=args.seed,
+        seeds=seeds,
+        executor=executor,
         progress=progress,
         **options,
     )
     from ..report import write_sweep
 
     written = write_sweep(result, args.out, mkdir=args.mkdir)
+    mean = " (mean over seeds)" if several else ""
+    name = result.title.rsplit(": fairness vs", 1)[0]
     print(
-        f"{subject.scenario.title} | {total} runs | original: accuracy {result.before.accuracy:.3f}, DP "
-        f"{result.before.dp:.3f}"
+        f"{name} | {total} runs | original{mean}: accuracy {_cell(result.before.accuracy)}, DP "
+        f"{_cell(result.before.dp)}"
     )
-    print(f"{'method':<16}{'intensity':>10}{'accuracy':>10}{'DP':>8}{'score':>8}  {'status':<14}pareto")
+    seed_head = f"{'seed':>6}" if several else ""
+    print(f"{'method':<16}{'intensity':>10}{seed_head}{'accuracy':>10}{'DP':>8}{'score':>8}  {'status':<14}pareto")
     for r in result.rows:
+        seed_cell = f"{_cell(r.seed, 'd'):>6}" if several else ""
         print(
-            f"{(r.method or '-')[:15]:<16}{_cell(r.intensity, '.2f'):>10}{_cell(r.accuracy):>10}{_cell(r.dp):>8}"
-            f"{_cell(r.score):>8}  {(r.status or '-'):<14}{'*' if r.pareto else ''}"
+            f"{(r.method or '-')[:15]:<16}{_cell(r.intensity, '.2f'):>10}{seed_cell}{_cell(r.accuracy):>10}"
+            f"{_cell(r.dp):>8}{_cell(r.score):>8}  {(r.status or '-'):<14}{'*' if r.pareto else ''}"
         )
     for kind, path in written.items():
         print(f"{kind}: {path}")

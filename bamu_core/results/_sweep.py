@@ -11,7 +11,8 @@ __all__ = ["SweepRow", "SweepPoint", "SweepResult", "SWEEP_COLUMNS"]
 
 @dataclass
 class SweepRow(Record):
-    """One run of a sweep. ``accuracy``/``dp``/``eo`` are test numbers after unlearning;
+    """One run of a sweep. ``seed`` drew the run's subject (data split and baseline) and seeded the
+    run; ``accuracy``/``dp``/``eo`` are test numbers after unlearning;
     ``fairness`` = 1 - DP difference; the ``*_axis`` columns are the radar's; ``pareto`` marks the
     rows on the fairness-utility front."""
 
@@ -19,6 +20,7 @@ class SweepRow(Record):
     intensity: float | None = None
     status: str | None = None
     run_id: str | None = None
+    seed: int | None = None
     accuracy: float | None = None
     balanced_accuracy: float | None = None
     dp: float | None = None
@@ -52,12 +54,12 @@ class SweepPoint(Record):
 
 @dataclass
 class SweepResult(Record):
-    """A sweep's table (one row per method x intensity), its Pareto front and the original model.
+    """A sweep's table (one row per seed x method x intensity), its Pareto front and the original model.
 
     ``front`` holds the indices of the rows on the fairness-utility Pareto front (test accuracy
     and 1 - DP difference, both maximised), sorted by accuracy. ``before`` is the original
-    model's point. :func:`bamu_core.report.write_sweep` writes its files, and
-    :func:`bamu_core.report.sweep_figure` draws it.
+    model's point (with several seeds, the mean of their original models).
+    :func:`bamu_core.report.write_sweep` writes its files, and :func:`bamu_core.report.sweep_figure` draws it.
     """
 
     versioned = True

@@ -2,12 +2,15 @@
 
 - :mod:`.subject`: :class:`Subject` (data with groups and a model), :func:`load_subject`,
   :func:`model_card`, :func:`dataset_card`;
-- :mod:`.auditing`: :func:`audit` of one split;
+- :mod:`.auditing`: :func:`audit` of one split (optionally its inference in shards on an
+  executor, :mod:`.sharded_inference`);
 - :mod:`.assessment`: :func:`evaluate_unlearning`, the before / after measurements of an
   unlearned model (privacy, radar axes, score);
 - :mod:`.unlearning`: :func:`unlearn` (forget set, method, assessment, run store) and the
   scenario's hyper-parameter defaults;
-- :mod:`.sweeping`: :func:`sweep` over methods x intensities and its Pareto front;
+- :mod:`.subject_spec`: :class:`SubjectSpec`, a picklable recipe of a subject per seed;
+- :mod:`.sweeping`: :func:`sweep` over seeds x methods x intensities and its Pareto front, here or
+  on an executor (:mod:`bamu_core.execution`); :mod:`.sweep_tasks`, one configuration as a task;
 - :mod:`.catalogue`: what there is to choose from (scenarios, official datasets and their
   options, architectures, methods, forget strategies, each with its help) and the device;
 - :mod:`.explore`: sample images, the forget set a strategy selects, a Grad-CAM gallery, a
@@ -49,6 +52,7 @@ from .history import (
 from .inspection import InsightOptions, aligned_images, inspect_unlearning
 from .load_times import LOAD_TIMES, LoadTime, expected_load_time
 from .subject import Subject, dataset_card, load_subject, model_card
+from .subject_spec import SubjectSpec
 from .sweeping import SWEEP_COLUMNS, SweepResult, sweep, sweep_row
 from .unlearning import retrain_recipe, scenario_hyperparameters, unlearn
 
@@ -58,6 +62,7 @@ __all__ = [
     "expected_load_time",
     "dataset_baseline",
     "Subject",
+    "SubjectSpec",
     "load_subject",
     "model_card",
     "dataset_card",

@@ -15,6 +15,7 @@ from ..training import predict
 from .subject import Subject
 
 if TYPE_CHECKING:
+    from ..execution import Executor
     from ..insight import InsightOptions
 
 __all__ = ["audit"]
@@ -37,6 +38,8 @@ def audit(
     gallery_k: int = 4,
     gallery_rule: str = "confident",
     insight: InsightOptions | None = None,
+    executor: str | Executor | None = None,
+    shards: int | None = None,
 ) -> AuditResult:
     """Evaluate the model once on ``split`` and return its audit.
 
@@ -74,6 +77,14 @@ def audit(
     insight : InsightOptions, optional
         Which views inside the model to add (:mod:`bamu_core.insight`); the audit uses
         ``cohorts`` (on by default; ``InsightOptions(cohorts=False)`` or ``.off()`` skips it).
+    executor : "local", "ray" or an executor, optional
+        Run the inference over the split in ``shards`` tasks on this executor
+        (:mod:`bamu_core.execution`) and merge their logits in order
+        (:func:`~bamu_core.workflows.sharded_inference.sharded_logits`); the metrics, intervals,
+        cohorts and saliency are then computed here from those predictions, so every number equals
+        the one-process audit's (with the same torch threads). ``None``: inference here.
+    shards : int, optional
+        How many inference tasks (default with an executor: one per batch); only with ``executor``.
 
     Returns
     -------
@@ -103,6 +114,10 @@ def audit(
         raise BamuInputError(f"gallery k must be >= 1, got {gallery_k}")
     if gallery_rule not in ("confident", "misclassified", "random"):
         raise BamuInputError(f"gallery_rule must be confident, misclassified or random, got {gallery_rule!r}")
+    if shards is not None and executor is None:
+        raise BamuInputError("shards only apply with an executor (executor='ray' or 'local')")
+    if shards is not None and (not isinstance(shards, int) or shards < 1):
+        raise BamuInputError(f"shards must be a whole number >= 1, got {shards!r}")
     data = getattr(subject.scenario, split)
     if intersect is not None:
         if len(intersect) != 2:
@@ -116,7 +131,14 @@ def audit(
     start = time.perf_counter()
     device_copy = contextlib.ExitStack()  # the subject's model may be shared: it is never moved
     model = device_copy.enter_context(on_device(subject.model, dev))
-    logits = predict(model, data, batch_size=batch_size, device=dev)
+    if executor is None:
+        logits = predict(model, data, batch_size=batch_size, device=dev)
+    else:
+        from .sharded_inference import sharded_logits
+
+        logits = sharded_logits(
+            subject.model, data, executor=executor, shards=shards, batch_size=batch_size, device=device
+        )
     timing["inference"] = time.perf_counter() - start
     y_pred = logits.argmax(1).numpy()
     t0 = time.perf_counter()
