@@ -23,6 +23,7 @@ __all__ = [
     "job_panel",
     "progress_text",
     "show_error",
+    "audit_warnings",
     "page_failed",
     "sidebar",
     "scenario_variant",
@@ -185,6 +186,12 @@ def job_panel(job: Job, *, title: str, curve: bool = True, phase=None) -> None:
 # ------------------------------------------------------------------------------------------------
 # messages and the sidebar
 # ------------------------------------------------------------------------------------------------
+
+
+def audit_warnings(result, *, after: bool = False) -> None:
+    """One ``st.warning`` line per warning of an audit (:attr:`AuditResult.warnings`); nothing without any."""
+    for w in (result.warnings if result is not None else None) or ():
+        st.warning(f"**Read with care{' (after unlearning)' if after else ''}:** {w.message}", icon=":material/report:")
 
 
 def show_error(exc: BaseException | str, *, doing: str = "", hint: str = "") -> None:

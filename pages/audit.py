@@ -22,6 +22,7 @@ try:
 except Exception as exc:  # shown, never a traceback
     ui.show_error(exc, doing="audit the model")
     st.stop()
+ui.audit_warnings(result)
 
 threshold = st.slider(
     "Flag a fairness gap above",
@@ -45,9 +46,6 @@ c[3].metric(
     delta="above threshold" if dp > threshold else "within threshold",
     delta_color="inverse" if dp > threshold else "off",
 )
-cautions = result.cautions()
-for caution in cautions:
-    st.warning(f"**Read with care:** {caution}.", icon=":material/report:")
 flagged = tables.gaps_above(result, threshold=threshold)
 if flagged:
     st.warning(
@@ -55,7 +53,7 @@ if flagged:
         "The Unlearn page can reduce them.",
         icon=":material/warning:",
     )
-elif not cautions:  # small gaps of a degenerate model or a tiny split are no good news
+elif not result.warnings:  # small gaps of a degenerate model or a tiny split are no good news
     st.success(f"All fairness gaps are at most {threshold:.2f}.", icon=":material/check_circle:")
 
 left, right = st.columns(2)

@@ -163,6 +163,12 @@ def _print_audit(result: AuditResult, title: str) -> None:
         print(f"cohorts: {result.cohorts.reading}")
 
 
+def _print_warnings(result: AuditResult, prefix: str = "") -> None:
+    """One line per warning of the audit (nothing when there is none)."""
+    for w in result.warnings or ():
+        print(f"{prefix}warning ({w.code}): {w.message}")
+
+
 def _cmd_audit(args) -> dict:
     from ..insight import InsightOptions
     from ..workflows import audit, dataset_card, model_card
@@ -192,6 +198,5 @@ def _cmd_audit(args) -> dict:
     cards = {"dataset": dataset_card(subject.scenario), "model": model_card(subject)}
     _print_cards(cards["dataset"], cards["model"])
     _print_audit(result, f"{subject.scenario.title} | model: {subject.arch} ({subject.model_source})")
-    for caution in result.cautions():
-        print(f"read with care: {caution}")
+    _print_warnings(result)
     return {**result.to_json(), **cards}

@@ -8,6 +8,7 @@ paths into the JSON.
 """
 
 from ._audit import AuditResult, Fairness, GroupRow, Interval, TargetClass, Utility
+from ._warnings import AuditWarning
 from ._insight import (
     BlockSimilarity,
     Cohort,
@@ -40,6 +41,7 @@ __all__ = [
     "GroupRow",
     "TargetClass",
     "AuditResult",
+    "AuditWarning",
     "MIAResult",
     "MIAScores",
     "PrivacyComparison",

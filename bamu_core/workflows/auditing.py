@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from .._compat import describe_device, on_device, pick_device
 from ..errors import BamuInputError
-from ..metrics import DEFAULT_N_BOOT, audit_metrics, check_bootstrap
+from ..metrics import DEFAULT_N_BOOT, audit_metrics, audit_warnings, check_bootstrap
 from ..results import AuditResult
 from ..training import predict
 from .subject import Subject
@@ -83,7 +83,8 @@ def audit(
         ``target_class`` (DP and recall of the scenario's target class, when it has one),
         ``saliency``, ``gallery`` (when written), ``cohorts`` (the worst slices over the metadata
         columns, :func:`bamu_core.insight.find_cohorts`), ``group_attr``, ``split``, ``n``, ``seconds``,
-        ``timing`` and ``device`` (see ``docs/results.md``). ``saliency`` (see
+        ``timing``, ``device`` and ``warnings`` (why the numbers may mislead, :func:`bamu_core.metrics.audit_warnings`;
+        see ``docs/results.md``). ``saliency`` (see
         :func:`bamu_core.explain.saliency_summary`) reports per group the share of saliency inside
         the bias region when there is one (``region_share`` vs ``region_area``), and for images
         on a black background (the digit scenarios) the share on the strokes (``foreground_share``
@@ -192,4 +193,6 @@ def audit(
             "device": describe_device(dev),
         }
     )
-    return AuditResult.from_json(result)
+    out = AuditResult.from_json(result)
+    out.warnings = audit_warnings(out)
+    return out
