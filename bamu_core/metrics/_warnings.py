@@ -81,7 +81,9 @@ def _small_split(result: AuditResult, min_split: int) -> AuditWarning | None:
     where = f"the {result.split} split" if result.split else "the audited data"
     return AuditWarning(
         code="small_split",
-        message=f"{where.capitalize()} has only {n} images (fewer than {min_split}): treat every number as a rough guess.",
+        message=(
+            f"{where.capitalize()} has only {n} images (fewer than {min_split}): treat every number as a rough guess."
+        ),
         numbers={"n": n, "threshold": min_split},
     )
 

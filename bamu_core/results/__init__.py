@@ -8,7 +8,6 @@ paths into the JSON.
 """
 
 from ._audit import AuditResult, Fairness, GroupRow, Interval, TargetClass, Utility
-from ._warnings import AuditWarning
 from ._insight import (
     BlockSimilarity,
     Cohort,
@@ -31,6 +30,7 @@ from ._unlearn import (
     RadarPair,
     UnlearnReport,
 )
+from ._warnings import AuditWarning
 
 __all__ = [
     "SCHEMA_VERSION",
