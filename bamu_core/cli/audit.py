@@ -45,7 +45,12 @@ def _cmd_archs(args) -> dict:
 
 def _add_audit_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("audit")
-    g.add_argument("--split", choices=["train", "val", "test"], default="test", help="split to audit (default: test)")
+    g.add_argument(
+        "--split",
+        choices=["train", "val", "test", "all"],
+        default="test",
+        help="split to audit (default: test; all: every image of the data, train, val and test together)",
+    )
     g.add_argument(
         "--n-boot",
         type=_bounded_int(0, MAX_N_BOOT),

@@ -46,7 +46,14 @@ from .history import (
     run_gradcam,
 )
 from .inspection import InsightOptions, aligned_images, inspect_unlearning
-from .subject import Subject, dataset_card, load_subject, model_card
+from .subject import (
+    Subject,
+    dataset_card,
+    load_subject,
+    model_card,
+    require_training_rows,
+    training_rows_problem,
+)
 from .sweeping import SWEEP_COLUMNS, SweepResult, sweep, sweep_row
 from .unlearning import retrain_recipe, scenario_hyperparameters, unlearn
 
@@ -55,6 +62,8 @@ __all__ = [
     "load_subject",
     "model_card",
     "dataset_card",
+    "training_rows_problem",
+    "require_training_rows",
     "audit",
     "InsightOptions",
     "inspect_unlearning",

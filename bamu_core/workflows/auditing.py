@@ -47,8 +47,8 @@ def audit(
     ----------
     subject : Subject
         Data and model (see :func:`load_subject`).
-    split : {"train", "val", "test"}, default "test"
-        Which split to audit.
+    split : {"train", "val", "test", "all"}, default "test"
+        Which split to audit; ``all``: every image of the data (train, val and test together).
     device : str, optional
         Compute device (default: :func:`pick_device`).
     batch_size : int, default 512
@@ -95,8 +95,8 @@ def audit(
 
     insight = insight if insight is not None else InsightOptions()
 
-    if split not in ("train", "val", "test"):
-        raise BamuInputError(f"split must be train, val or test, got {split!r}")
+    if split not in ("train", "val", "test", "all"):
+        raise BamuInputError(f"split must be train, val, test or all, got {split!r}")
     check_bootstrap(n_boot, level)
     if saliency_per_group < 0:
         raise BamuInputError(f"saliency_per_group must be >= 0, got {saliency_per_group}")
@@ -104,7 +104,7 @@ def audit(
         raise BamuInputError(f"gallery k must be >= 1, got {gallery_k}")
     if gallery_rule not in ("confident", "misclassified", "random"):
         raise BamuInputError(f"gallery_rule must be confident, misclassified or random, got {gallery_rule!r}")
-    data = getattr(subject.scenario, split)
+    data = subject.scenario.split(split)
     if intersect is not None:
         if len(intersect) != 2:
             raise BamuInputError(f"intersect needs two group attributes, got {list(intersect)}")
