@@ -106,6 +106,8 @@ def term_of(label: str) -> str | None:
     with (arrows, brackets and "MIA"/"forget-set" prefixes of the dashboard's tables are ignored)."""
     text = re.sub(r"\s*[↑↓→].*$", "", label).strip().lower()
     text = re.sub(r"\s*\(.*\)$", "", text) if text not in ALIASES else text
+    if text in _LOWER:  # names with underscores (eval_every) as they are
+        return _LOWER[text]
     text = re.sub(r"\s+", " ", text.replace("_", " ").replace(",", " ")).strip()
     if text in _LOWER:
         return _LOWER[text]
