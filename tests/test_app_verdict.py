@@ -95,3 +95,32 @@ def test_every_metric_label_of_the_audit_and_compare_pages_is_in_the_glossary():
     for term in ("oracle", "forget set", "retain set", "admissible checkpoint", "eval_every", "max_recall_drop",
                  "collapse_drop", "bootstrap interval", "membership inference", "AUC"):  # fmt: skip
         assert term_of(term) == term
+
+
+def _all_test_zip() -> bytes:
+    """The shapes dataset of ``test_app`` with a split column that is ``test`` in every row."""
+    import io
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(_folder_dataset_zip()))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as out:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.endswith("meta.csv"):
+                lines = data.decode().strip().splitlines()
+                data = ("\n".join([lines[0] + ",split"] + [f"{line},test" for line in lines[1:]]) + "\n").encode()
+            out.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_audit_only_data_without_a_checkpoint_says_it_needs_one(app):
+    app.radio(key="load_source").set_value("zip").run()
+    app.file_uploader(key="load_zip").upload("audit.zip", _all_test_zip(), "application/zip").run()
+    no_exceptions(app)
+    app.number_input[0].set_value(16).run()
+    app.button(key="load_button").click()
+    settle(app)
+    no_exceptions(app)
+    errors = " ".join(_texts(app.error))
+    assert "training a baseline needs training rows" in errors and "checkpoint" in errors, errors

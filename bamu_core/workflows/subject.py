@@ -138,7 +138,10 @@ def load_subject(
     else:
         problem = training_rows_problem(sc, doing="training a baseline")
         if problem is not None:
-            raise BamuInputError(f"{problem}; to audit it, give the model to audit (--model)")
+            raise BamuInputError(
+                f"{problem}; to audit it, give the model to audit (--model, or a checkpoint on the dashboard's "
+                "Load page)"
+            )
         model, info = train_baseline(sc, arch=arch, seed=seed, device=device, progress=progress)
         source = (
             f"baseline trained on the biased training split ({'cached' if info.cached else f'{info.seconds:.1f} s'})"
