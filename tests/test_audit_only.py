@@ -84,7 +84,7 @@ def test_audit_only_data_without_a_model_says_it_needs_one(tmp_path, capsys):
     root, meta, _ = make_folder(tmp_path / "d", splits=["test"])
     assert main(["audit", "--data", str(root), "--meta", str(meta), "--image-size", "16"]) == 2
     err = capsys.readouterr().err
-    assert "training a baseline needs training rows" in err and "give the model to audit (--model)" in err
+    assert "training a baseline needs training rows" in err and "give the model to audit (--model" in err
 
 
 def test_unlearning_audit_only_data_is_refused_clearly(tmp_path, capsys, checkpoint):
@@ -121,3 +121,12 @@ def test_the_unlearn_page_explains_why_audit_only_data_cannot_be_unlearned(tmp_p
     assert training_rows_problem(sc).startswith("unlearning needs training rows, and every image of folder:d")
     normal = load_folder(*make_folder(tmp_path / "n", splits=["train", "val", "test"])[:2], image_size=8)
     assert training_rows_problem(normal) is None
+
+
+def test_a_sweep_of_audit_only_data_is_refused_before_any_run(tmp_path, checkpoint):
+    from bamu_core.workflows import load_subject, sweep
+
+    root, meta, _ = make_folder(tmp_path / "d", splits=["test"])
+    subject = load_subject(data_dir=root, meta_csv=meta, model_path=checkpoint, arch="small_cnn", image_size=16)
+    with pytest.raises(BamuInputError, match="a sweep of unlearning runs needs training rows"):
+        sweep(subject, methods=["finetune"], intensities=[0.5])
