@@ -53,6 +53,8 @@ def test_one_class_predictions_fire_at_95_percent_and_not_below():
     assert w.code == "one_class"
     assert w.numbers == {"class": 1, "share": 0.95, "n": 200, "threshold": 0.95}
     assert "class 1) for 95% of the 200 images" in w.message and "accuracy 55.0%" in w.message
+    (named,) = audit_warnings(at, class_names=["cat", "dog"])
+    assert "the same answer (“dog”) for 95% of the 200 images" in named.message
     below = _audit({"a": [[6, 44], [0, 50]], "b": [[5, 45], [0, 50]]})  # 189 of 200 = 94.5 %
     assert _codes(below) == []
 

@@ -35,7 +35,7 @@ def _finite(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _one_class(result: AuditResult, top_share: float) -> AuditWarning | None:
+def _one_class(result: AuditResult, top_share: float, class_names=None) -> AuditWarning | None:
     rows = [r for r in result.groups if r.confusion]
     n = sum(sum(map(sum, r.confusion)) for r in rows)
     if not n:
@@ -47,10 +47,11 @@ def _one_class(result: AuditResult, top_share: float) -> AuditWarning | None:
     if share < top_share:
         return None
     acc = result.utility.accuracy
+    name = f"“{class_names[top]}”" if class_names is not None and top < len(class_names) else f"class {top}"
     return AuditWarning(
         code="one_class",
         message=(
-            f"The model gives the same answer (class {top}) for {share:.0%} of the {n} images: its gaps look small "
+            f"The model gives the same answer ({name}) for {share:.0%} of the {n} images: its gaps look small "
             "because it treats every group the same way, not because it is fair"
             + (f" (accuracy {acc:.1%})" if _finite(acc) else "")
             + "."
@@ -114,11 +115,17 @@ def _uncertain_gaps(result: AuditResult) -> AuditWarning | None:
 
 
 def audit_warnings(
-    result: AuditResult, *, min_group: int = MIN_GROUP, min_split: int = MIN_SPLIT, top_share: float = TOP_SHARE
+    result: AuditResult,
+    *,
+    min_group: int = MIN_GROUP,
+    min_split: int = MIN_SPLIT,
+    top_share: float = TOP_SHARE,
+    class_names=None,
 ) -> list[AuditWarning]:
-    """The warnings of an audit (empty when none), in the order of the module's rules."""
+    """The warnings of an audit (empty when none), in the order of the module's rules; ``class_names``
+    name the class of a one-class model (else "class 1")."""
     found = (
-        _one_class(result, top_share),
+        _one_class(result, top_share, class_names),
         _small_groups(result, min_group),
         _small_split(result, min_split),
         _uncertain_gaps(result),

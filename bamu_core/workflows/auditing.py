@@ -194,5 +194,5 @@ def audit(
         }
     )
     out = AuditResult.from_json(result)
-    out.warnings = audit_warnings(out)
+    out.warnings = audit_warnings(out, class_names=subject.scenario.class_names)
     return out
