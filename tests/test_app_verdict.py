@@ -124,3 +124,28 @@ def test_audit_only_data_without_a_checkpoint_says_it_needs_one(app):
     no_exceptions(app)
     errors = " ".join(_texts(app.error))
     assert "training a baseline needs training rows" in errors and "checkpoint" in errors, errors
+
+
+def test_audit_only_data_is_audited_whole_and_the_unlearn_page_says_why_not(app, tmp_path):
+    from bamu_core.models import build_model, save_weights
+
+    path = tmp_path / "cnn.safetensors"
+    save_weights(build_model("small_cnn", num_classes=2, in_channels=3), path)  # the Load page's arch for small images
+    app.radio(key="load_source").set_value("zip").run()
+    app.file_uploader(key="load_zip").upload("audit.zip", _all_test_zip(), "application/zip").run()
+    app.number_input[0].set_value(16).run()
+    app.radio(key="load_model").set_value("checkpoint").run()
+    app.file_uploader(key="load_ckpt").upload("cnn.safetensors", path.read_bytes()).run()
+    app.button(key="load_button").click()
+    settle(app)
+    no_exceptions(app)
+    assert not app.error, _texts(app.error)
+    app.switch_page("pages/audit.py")
+    settle(app)
+    no_exceptions(app)
+    assert sum(app.dataframe[1].value["n"]) == 48  # every row of the CSV
+    app.switch_page("pages/unlearn.py")
+    settle(app)
+    no_exceptions(app)
+    warned = " ".join(_texts(app.warning))
+    assert "Cannot unlearn this data" in warned and "unlearning needs training rows" in warned
