@@ -23,6 +23,8 @@ __all__ = [
     "job_panel",
     "progress_text",
     "show_error",
+    "audit_warnings",
+    "run_verdict",
     "page_failed",
     "sidebar",
     "scenario_variant",
@@ -185,6 +187,44 @@ def job_panel(job: Job, *, title: str, curve: bool = True, phase=None) -> None:
 # ------------------------------------------------------------------------------------------------
 # messages and the sidebar
 # ------------------------------------------------------------------------------------------------
+
+
+def audit_warnings(result, *, after: bool = False) -> None:
+    """One ``st.warning`` line per warning of an audit (:attr:`AuditResult.warnings`); nothing without any."""
+    for w in (result.warnings if result is not None else None) or ():
+        st.warning(f"**Read with care{' (after unlearning)' if after else ''}:** {w.message}", icon=":material/report:")
+
+
+def run_verdict(run) -> None:
+    """The top of the Compare page: the run in plain words, the after audit's warnings, and the
+    headline numbers before and after (each with its glossary tooltip)."""
+    from bamu_core.report import GAP_PLAIN, gap_key, verdict
+
+    from .glossary import GAP_METRIC_LABELS, help_for
+
+    st.markdown(f"##### In plain words\n{verdict(run)}")
+    audit_warnings(run.after, after=True)
+    if run.before is None or run.after is None:
+        return
+    key = gap_key(run)
+    label = GAP_METRIC_LABELS[key]
+    b, a = run.before, run.after
+    cols = st.columns(3)
+    pairs = (
+        ("Accuracy", b.utility.accuracy, a.utility.accuracy, "normal"),
+        ("Worst-group accuracy", b.fairness.worst_group_accuracy, a.fairness.worst_group_accuracy, "normal"),
+        (label, b.fairness.gap(key), a.fairness.gap(key), "inverse"),
+    )
+    for col, (name, before, after, colour) in zip(cols, pairs):
+        if before is None or after is None:
+            continue
+        col.metric(
+            name,
+            f"{after:.3f}",
+            delta=f"{after - before:+.3f} (was {before:.3f})",
+            delta_color=colour,
+            help=help_for(name) or GAP_PLAIN[key][0],
+        )
 
 
 def show_error(exc: BaseException | str, *, doing: str = "", hint: str = "") -> None:

@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboard import charts, state, tables
 from dashboard import widgets as ui
+from dashboard.glossary import help_for, table_help
 
 ui.enter_page()
 st.title("Audit")
@@ -22,6 +23,7 @@ try:
 except Exception as exc:  # shown, never a traceback
     ui.show_error(exc, doing="audit the model")
     st.stop()
+ui.audit_warnings(result)
 
 threshold = st.slider(
     "Flag a fairness gap above",
@@ -35,19 +37,17 @@ threshold = st.slider(
 )
 u, f = result.utility, result.fairness
 c = st.columns(4)
-c[0].metric("Accuracy", f"{u.accuracy:.1%}")
-c[1].metric("Balanced accuracy", f"{u.balanced_accuracy:.1%}")
-c[2].metric("Worst-group accuracy", f"{f.worst_group_accuracy:.1%}")
+c[0].metric("Accuracy", f"{u.accuracy:.1%}", help=help_for("Accuracy"))
+c[1].metric("Balanced accuracy", f"{u.balanced_accuracy:.1%}", help=help_for("Balanced accuracy"))
+c[2].metric("Worst-group accuracy", f"{f.worst_group_accuracy:.1%}", help=help_for("Worst-group accuracy"))
 dp = f.demographic_parity_difference
 c[3].metric(
     "Demographic parity gap",
     f"{dp:.3f}",
     delta="above threshold" if dp > threshold else "within threshold",
     delta_color="inverse" if dp > threshold else "off",
+    help=help_for("Demographic parity gap"),
 )
-cautions = result.cautions()
-for caution in cautions:
-    st.warning(f"**Read with care:** {caution}.", icon=":material/report:")
 flagged = tables.gaps_above(result, threshold=threshold)
 if flagged:
     st.warning(
@@ -55,7 +55,7 @@ if flagged:
         "The Unlearn page can reduce them.",
         icon=":material/warning:",
     )
-elif not cautions:  # small gaps of a degenerate model or a tiny split are no good news
+elif not result.warnings:  # small gaps of a degenerate model or a tiny split are no good news
     st.success(f"All fairness gaps are at most {threshold:.2f}.", icon=":material/check_circle:")
 
 left, right = st.columns(2)
@@ -75,11 +75,13 @@ with right:
     )
 
 st.subheader("Metrics")
+overall = tables.overall_table(result, threshold=threshold)
 st.dataframe(
-    tables.overall_table(result, threshold=threshold),
+    overall,
     hide_index=True,
     width="stretch",
     column_config={
+        "metric": st.column_config.TextColumn("metric", help=table_help(overall["metric"])),
         "value": st.column_config.NumberColumn(format="%.3f"),
         "CI": st.column_config.TextColumn("95 % CI"),
         "above threshold": st.column_config.CheckboxColumn("above your threshold"),

@@ -7,6 +7,7 @@ from bamu_core.execution import ray_available
 from bamu_core.unlearn import status_label
 from dashboard import charts, insight, jobs, membership, state, tables, tasks
 from dashboard import widgets as ui
+from dashboard.glossary import glossary_expander, table_help
 
 ui.enter_page()
 st.title("Compare before and after")
@@ -30,6 +31,7 @@ with tab_run:
         )
         if run.status == "no_change":
             st.warning(f"**No change beyond noise** · {run.message}")
+        ui.run_verdict(run)
         series = {"before": run.radar.before, "after": run.radar.after}
         if oracle and oracle.get("radar"):
             series["oracle (retrain)"] = oracle["radar"]
@@ -57,12 +59,14 @@ with tab_run:
         if run.search:
             st.subheader("What auto tried")
             ui.search_panel(run, key="cmp_search")
+        before_after = tables.before_after_table(run)
         st.dataframe(
-            tables.before_after_table(run),
+            before_after,
             hide_index=True,
             width="stretch",
             height="content",
-            column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("before", "after", "change")},
+            column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("before", "after", "change")}
+            | {"metric": st.column_config.TextColumn("metric", help=table_help(before_after["metric"]))},
         )
         st.caption(
             "What am I looking at: every headline number before and after. Arrows: ↑ higher is better, "
@@ -70,6 +74,7 @@ with tab_run:
             "with test images of the same classes (and groups), except the one marked not class-matched. "
             "Intervals are 95 % bootstrap CIs."
         )
+        glossary_expander(key="cmp_glossary")
         insight.insight_panel(run, key="cmp_insight")
         membership.membership_panel(run, sc, key="cmp_mia")
 

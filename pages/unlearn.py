@@ -12,6 +12,11 @@ subject = ui.require_subject()
 spec = state.current_spec()
 sc = subject.scenario
 attr = sc.test.group_attr
+problem = workflows.training_rows_problem(sc)
+if problem is not None:  # audit-only data: nothing to unlearn on
+    st.warning(f"**Cannot unlearn this data:** {problem}.", icon=":material/block:")
+    st.page_link("pages/audit.py", label="Audit it instead", icon=":material/analytics:")
+    st.stop()
 methods = workflows.unlearning_methods(sc)  # those this data can run
 strategies = workflows.forget_strategies()
 

@@ -398,3 +398,18 @@ def test_an_auto_run_shows_what_it_tried():
     assert 'id="search"' in page and "ga lr 0.001 (chosen)" in page and 'id="search-chart"' in page
     assert "compared on 150 others (orange 74, blue 76)" in page
     assert 'id="search"' not in build_report({"method": "ga", "intensity": 0.5})
+
+
+def test_the_report_opens_with_the_verdict_and_the_warnings_and_explains_its_terms(result):
+    result = copy.deepcopy(result)
+    result["after"]["warnings"] = [{"code": "small_groups", "message": f"1 group(s) have fewer than 30 images {EVIL}"}]
+    page = build_report(result)
+    body = page[page.index("<body") :]
+    assert body.index('id="verdict"') < body.index('id="summary"')  # first on the page
+    verdict_html = body[body.index('id="verdict"') : body.index('id="summary"')]
+    assert "reduced the gap in positive predictions between groups from 40.0 to 10.0 points" in verdict_html
+    assert "Accuracy rose by 5.0 percentage points" in verdict_html
+    assert "Read with care: some groups have fewer than 30 test images." in verdict_html
+    assert "<b>after unlearning:</b> 1 group(s) have fewer than 30 images &lt;script&gt;" in verdict_html
+    assert '<abbr title="How far apart the groups are in how often the model gives the positive answer' in page
+    assert 'id="glossary"' in page and "<dt>admissible checkpoint</dt>" in page and "<dt>oracle</dt>" in page

@@ -155,32 +155,3 @@ def test_a_sweep_result_round_trips_with_typed_rows():
     back = SweepResult.from_json(doc)
     assert back.rows[0].accuracy == 0.9 and back.front == [0] and back.to_json() == doc
     assert list(back.table().columns)[:3] == ["method", "intensity", "status"]
-
-
-def _rows(confusions):
-    return [
-        {"group": g, "n": sum(map(sum, c)), "accuracy": (c[0][0] + c[1][1]) / sum(map(sum, c)), "confusion": c}
-        for g, c in confusions.items()
-    ]
-
-
-def test_an_audit_cautions_about_a_one_class_model_and_small_groups():
-    one_class = AuditResult.from_json(
-        {
-            "utility": {"accuracy": 0.5},
-            "split": "test",
-            "groups": _rows({"a": [[0, 50], [0, 50]], "b": [[0, 50], [0, 50]]}),
-        }
-    )
-    (text,) = one_class.cautions()
-    assert "predicts one class for 100% of the 200 images" in text
-    tiny = AuditResult.from_json(
-        {"utility": {"accuracy": 0.6}, "split": "test", "groups": _rows({"a": [[2, 1], [1, 1]], "b": [[1, 1], [1, 2]]})}
-    )
-    texts = tiny.cautions()
-    assert any("2 group(s) have fewer than 30 images: a (n=5), b (n=5)" in t for t in texts)
-    assert any("the test split has only 10 images" in t for t in texts)
-    healthy = AuditResult.from_json(
-        {"utility": {"accuracy": 0.8}, "groups": _rows({"a": [[40, 10], [10, 40]], "b": [[45, 5], [15, 35]]})}
-    )
-    assert healthy.cautions() == []

@@ -55,6 +55,8 @@ def test_cli_unlearn_prints_before_after_and_saves_the_model(tmp_path, capsys, b
     assert "before" in text and "after" in text and "orange" in text and "blue" in text
     assert "demographic parity diff." in text and f"saved the unlearned model to {out}" in text
     assert "unlearning took" in text
+    assert "in plain words: Unlearning (newton) " in text
+    assert any(p in text for p in ("percentage points of accuracy", "Accuracy did not change", "Accuracy rose by"))
     doc = json.loads(js.read_text())
     assert doc["method"] == "newton" and doc["intensity"] == 0.5 and doc["model_path"] == str(out)
     model = load_weights(build_model("small_cnn", num_classes=2), read_state_dict(out))

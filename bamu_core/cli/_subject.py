@@ -36,6 +36,12 @@ def _add_subject_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--data", help="image folder; paths in --meta are relative to it")
     g.add_argument("--meta", help="metadata CSV with columns path, label and group column(s)")
+    g.add_argument(
+        "--audit-only",
+        action="store_true",
+        help="every row of --meta is a test image, whatever its split column says (audit-only data: needs "
+        "--model; a CSV whose split column is test in every row is audit-only anyway)",
+    )
     g.add_argument("--label-col", default="label", help="label column in --meta (default: label)")
     g.add_argument(
         "--group-col", action="append", help="group column in --meta (repeatable; default: all other columns)"
@@ -145,6 +151,8 @@ def _subject(args):
         options["cifar_root"] = args.cifar_root
 
     dataset, root, dataset_options = _dataset_args(args)
+    if args.audit_only and args.data is None:
+        raise BamuInputError("--audit-only only applies with --data and --meta")
 
     def progress(ev):
         if ev.step == 1 or ev.step % 50 == 0 or ev.step == ev.total:
@@ -171,6 +179,7 @@ def _subject(args):
         seed=args.seed,
         device=args.device,
         progress=progress,
+        audit_only=args.audit_only,
     )
 
 

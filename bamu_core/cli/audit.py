@@ -46,7 +46,12 @@ def _cmd_archs(args) -> dict:
 
 def _add_audit_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("audit")
-    g.add_argument("--split", choices=["train", "val", "test"], default="test", help="split to audit (default: test)")
+    g.add_argument(
+        "--split",
+        choices=["train", "val", "test", "all"],
+        default="test",
+        help="split to audit (default: test; all: every image of the data, train, val and test together)",
+    )
     g.add_argument(
         "--n-boot",
         type=_bounded_int(0, MAX_N_BOOT),
@@ -165,6 +170,12 @@ def _print_audit(result: AuditResult, title: str) -> None:
         print(f"cohorts: {result.cohorts.reading}")
 
 
+def _print_warnings(result: AuditResult, prefix: str = "") -> None:
+    """One line per warning of the audit (nothing when there is none)."""
+    for w in result.warnings or ():
+        print(f"{prefix}warning ({w.code}): {w.message}")
+
+
 def _cmd_audit(args) -> dict:
     from ..insight import InsightOptions
     from ..workflows import audit, dataset_card, model_card
@@ -197,6 +208,5 @@ def _cmd_audit(args) -> dict:
     cards = {"dataset": dataset_card(subject.scenario), "model": model_card(subject)}
     _print_cards(cards["dataset"], cards["model"])
     _print_audit(result, f"{subject.scenario.title} | model: {subject.arch} ({subject.model_source})")
-    for caution in result.cautions():
-        print(f"read with care: {caution}")
+    _print_warnings(result)
     return {**result.to_json(), **cards}

@@ -1,7 +1,7 @@
 """Datasets with subgroup labels: built-in biased scenarios, official datasets (CelebA, CUB,
 Waterbirds) and user image folders."""
 
-from ._base import ImageData, Scenario, batches
+from ._base import ImageData, Scenario, batches, concat
 from ._official import (
     DATASETS,
     dataset_summary,
@@ -34,6 +34,7 @@ __all__ = [
     "ImageData",
     "Scenario",
     "batches",
+    "concat",
     "load_folder",
     "load_dataset",
     "list_datasets",

@@ -10,7 +10,7 @@ import torch
 
 from ..errors import BamuInputError
 
-__all__ = ["ImageData", "Scenario", "batches", "check_normalisation"]
+__all__ = ["ImageData", "Scenario", "batches", "check_normalisation", "concat"]
 
 
 def check_normalisation(mean: Sequence[float], std: Sequence[float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -221,6 +221,27 @@ class ImageData(torch.utils.data.Dataset):
         return table
 
 
+def concat(parts: Sequence[ImageData]) -> ImageData:
+    """One dataset holding the images of ``parts`` in order (same attributes and group names; the
+    counterfactual images are kept only when every part has them)."""
+    parts = [p for p in parts if len(p)] or list(parts[:1])
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    with_cf = all(p.counterfactual_u8 is not None for p in parts)
+    return ImageData(
+        images=torch.cat([p.images_u8 for p in parts]),
+        labels=np.concatenate([p.labels for p in parts]),
+        attrs={k: np.concatenate([p.attrs[k] for p in parts]) for k in first.attrs},
+        group_names=first.group_names,
+        group_attr=first.group_attr,
+        mean=first.mean.flatten().tolist(),
+        std=first.std.flatten().tolist(),
+        counterfactual=torch.cat([p.counterfactual_u8 for p in parts]) if with_cf else None,
+        flips=first.flips if with_cf else (),
+    )
+
+
 def _shallow_copy(data: ImageData) -> ImageData:
     other = ImageData.__new__(ImageData)
     other.__dict__.update(data.__dict__)
@@ -267,6 +288,8 @@ class Scenario:
     """A dataset with a known bias: train / val / test splits and what the bias is.
 
     ``val`` is used for choosing checkpoints during unlearning; ``test`` only for reporting.
+    An ``audit_only`` scenario (a metadata CSV whose every row is a test image) has empty
+    ``train`` and ``val`` splits: its model can be audited, not trained or unlearned.
     """
 
     name: str
@@ -287,9 +310,10 @@ class Scenario:
     # the user's overrides: {"all" or method: {name: value or (low, high)}}
     unlearning: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)  # what the scenario was built with
+    audit_only: bool = False  # every image is a test image: train and val are empty
 
     def __post_init__(self):
-        for split in ("train", "val", "test"):
+        for split in ("test",) if self.audit_only else ("train", "val", "test"):
             if len(getattr(self, split)) == 0:
                 raise BamuInputError(
                     f"scenario {self.name!r}: the {split} split is empty; "
@@ -312,6 +336,24 @@ class Scenario:
     @property
     def group_attrs(self) -> list[str]:
         return list(self.test.attrs)
+
+    def split(self, name: str) -> ImageData:
+        """The split ``name`` (``train``, ``val`` or ``test``), or ``all``: the three together, in that order."""
+        if name == "all":
+            return concat([self.train, self.val, self.test])
+        if name not in ("train", "val", "test"):
+            raise BamuInputError(f"split must be train, val, test or all, got {name!r}")
+        data = getattr(self, name)
+        if len(data) == 0:
+            raise BamuInputError(
+                f"the {name} split of {self.name} is empty"
+                + (
+                    ": every image of this data is a test image (audit-only data); audit split test or all"
+                    if self.audit_only
+                    else ""
+                )
+            )
+        return data
 
     def with_group(self, attr: str) -> Scenario:
         """The same scenario with ``attr`` as the active group attribute on every split."""

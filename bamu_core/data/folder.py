@@ -116,12 +116,18 @@ def load_folder(
     test_fraction: float = 0.25,
     seed: int = 0,
     progress: Progress | None = None,
+    audit_only: bool = False,
 ) -> Scenario:
     """Read an image folder described by a metadata CSV into a :class:`Scenario`.
 
     The CSV has one row per image: ``path`` (relative to ``data_dir``), ``label`` (class name or
     id) and one or more group columns. An optional ``split`` column (train / val / test) fixes
     the splits; otherwise a seeded split stratified by label and first group is made.
+
+    Audit-only data: a split column whose every row is ``test``, or ``audit_only=True`` (every
+    row is a test image, whatever the split column says), gives a scenario with empty ``train``
+    and ``val`` splits (``Scenario.audit_only``): a model checkpoint can be audited on all of it,
+    but no baseline can be trained and nothing unlearned.
 
     Label and group values are compared as written (spaces around them dropped), except integral
     numbers, which are written one way: ``1``, ``1.0`` and ``01`` are the same class. Each image
@@ -218,7 +224,13 @@ def load_folder(
     for col in group_cols:
         group_names[col], attrs[col] = _encode(table[col].map(_canonical))
 
-    split = _assign_splits(table, split_col, labels, attrs[group_cols[0]], val_fraction, test_fraction, seed, content)
+    if audit_only:
+        split = np.full(len(table), "test", dtype=object)
+    else:
+        split = _assign_splits(
+            table, split_col, labels, attrs[group_cols[0]], val_fraction, test_fraction, seed, content
+        )
+    audit_only = not (split != "test").any()
     _refuse_copies_across_splits(split, content, paths, root, split_col)
 
     images = np.zeros((len(paths), 3, image_size, image_size), dtype=np.uint8)
@@ -275,6 +287,7 @@ def load_folder(
         std=tuple(std),
         default_arch="resnet18",
         options={"data_dir": str(data_dir), "meta_csv": str(meta_csv), "image_size": image_size, "seed": seed},
+        audit_only=audit_only,
         **splits,
     )
 
@@ -345,9 +358,18 @@ def _assign_splits(table, split_col, labels, groups, val_fraction, test_fraction
         bad = sorted(set(split) - set(_SPLITS))
         if bad:
             raise BamuInputError(f"column {split_col!r} has value(s) {bad}; use train, val or test")
+        if (split == "test").all():  # audit-only data: every row is a test image
+            return split
         for s in _SPLITS:
             if not (split == s).any():
-                raise BamuInputError(f"column {split_col!r} has no {s!r} rows")
+                raise BamuInputError(
+                    f"column {split_col!r} has no {s!r} rows"
+                    + (
+                        "; give it train, val and test rows, or only test rows to audit a model on all of them"
+                        if s != "test"
+                        else ""
+                    )
+                )
         return split
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise BamuInputError("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")

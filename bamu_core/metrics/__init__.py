@@ -29,9 +29,11 @@ from ._fairness import (
     worst_group_accuracy,
 )
 from ._groups import group_confusion, intersect_groups
+from ._warnings import audit_warnings
 
 __all__ = [
     "audit_metrics",
+    "audit_warnings",
     "group_metrics",
     "bootstrap_intervals",
     "bootstrap_confusion",

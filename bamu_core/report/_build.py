@@ -22,6 +22,7 @@ from ._insight import cka_figure, insight_section
 from ._sections import (
     _data_model_section,
     _gallery_section,
+    _glossary_section,
     _groups_section,
     _metrics_section,
     _privacy_section,
@@ -30,6 +31,7 @@ from ._sections import (
     _settings_section,
     _summary_section,
     _timing_section,
+    _verdict_section,
 )
 from ._template import PAGE
 
@@ -136,6 +138,7 @@ def build_report(
     if result.status:
         sub.append(f'<span class="badge {_e(result.status)}">{_e(result.status)}</span>')
     sections = [
+        ("verdict", "In plain words", _verdict_section(result)),
         ("summary", "Summary", _summary_section(result, run)),
         ("radar", "Scores", _radar_section(result, radar_html)),
         ("metrics", "Utility and fairness", _metrics_section(result)),
@@ -147,6 +150,7 @@ def build_report(
         ("data", "Dataset and model", _data_model_section(result)),
         ("settings", "Settings", _settings_section(result, run)),
         ("env", "Timings and environment", _timing_section(result, run)),
+        ("glossary", "Glossary", _glossary_section()),
     ]
     toc = "".join(f'<a href="#{a}">{_e(label)}</a>' for a, label, body in sections if body)
     generated = time.strftime("%Y-%m-%d %H:%M")

@@ -58,6 +58,14 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
+def _abbr(label: str) -> str:
+    """``label`` escaped, inside ``<abbr title=...>`` with its glossary explanation when it has one."""
+    from ..glossary import explain
+
+    text = explain(label)
+    return f'<abbr title="{_e(text)}">{_e(label)}</abbr>' if text else _e(label)
+
+
 def _num(v) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None

@@ -24,6 +24,7 @@ from ._html import (
     _GROUP,
     _PRIVACY,
     _UTILITY,
+    _abbr,
     _audit_ci,
     _ba_head,
     _change,
@@ -39,6 +40,7 @@ from ._html import (
     _value,
     _with_ci,
 )
+from ._verdict import verdict
 
 
 def _kpis(result: UnlearnReport) -> str:
@@ -101,6 +103,35 @@ def _score_of(result: UnlearnReport) -> float | None:
         return composite_score(present) if _is_relative(result) else legacy_composite_score(present)
     except ValueError:
         return None
+
+
+def _warning_items(result: UnlearnReport) -> list[str]:
+    """The audits' warnings as list items: the after audit's, then the original's not said already."""
+    items, seen = [], set()
+    for audit, when in ((result.after, "after unlearning"), (result.before, "original model")):
+        for w in (audit.warnings if audit is not None else None) or []:
+            if w.message not in seen:
+                seen.add(w.message)
+                items.append(f"<li><b>{_e(when)}:</b> {_e(w.message)}</li>")
+    return items
+
+
+def _verdict_section(result: UnlearnReport) -> str:
+    """The run in plain words (:func:`verdict`) and the audits' warnings, first on the page."""
+    if result.before is None and result.after is None and result.status in ("ok", ""):
+        return ""
+    items = _warning_items(result)
+    warnings = f'<ul class="warnings">{"".join(items)}</ul>' if items else ""
+    return _section("verdict", "In plain words", f'<p class="verdict">{_e(verdict(result))}</p>{warnings}')
+
+
+def _glossary_section() -> str:
+    """Every term of :data:`bamu_core.glossary.GLOSSARY` with its explanation."""
+    from ..glossary import GLOSSARY
+
+    items = "".join(f"<dt>{_e(term)}</dt><dd>{_e(text)}</dd>" for term, text in GLOSSARY.items())
+    note = '<p class="note">Terms with a dotted underline above show their explanation on hover.</p>'
+    return _section("glossary", "Glossary", f'<dl class="glossary">{items}</dl>{note}')
 
 
 def _summary_section(result: UnlearnReport, run: Mapping | None) -> str:
@@ -186,7 +217,7 @@ def _metrics_section(result: UnlearnReport) -> str:
             if vb is None and va is None:
                 continue
             rows.append(
-                [_e(label), _with_ci(vb, _audit_ci(b, key)), _with_ci(va, _audit_ci(a, key)), _change(vb, va, hb)]
+                [_abbr(label), _with_ci(vb, _audit_ci(b, key)), _with_ci(va, _audit_ci(a, key)), _change(vb, va, hb)]
             )
     if not rows:
         return ""
@@ -283,7 +314,7 @@ def _privacy_section(result: UnlearnReport) -> str:
     if forget.accuracy_before is not None or forget.accuracy_after is not None:
         rows.append(
             [
-                "Forget-set accuracy",
+                _abbr("Forget-set accuracy"),
                 _fmt(forget.accuracy_before),
                 _fmt(forget.accuracy_after),
                 _change(forget.accuracy_before, forget.accuracy_after, None),
@@ -295,7 +326,7 @@ def _privacy_section(result: UnlearnReport) -> str:
             continue
         rows.append(
             [
-                _e(label),
+                _abbr(label),
                 _with_ci(vb, _field(pb, f"{key}_ci")),
                 _with_ci(va, _field(pa, f"{key}_ci")),
                 _change(vb, va, hb),

@@ -37,6 +37,12 @@ section.card { background: var(--panel); border: 1px solid var(--line); border-r
 section.card h2 { margin: 0 0 12px; font-size: 18px; font-weight: 650; }
 section.card h3 { margin: 18px 0 8px; font-size: 15px; font-weight: 600; color: #334155; }
 p.note { color: var(--muted); font-size: 13px; margin: 8px 0 0; }
+p.verdict { font-size: 16px; margin: 0 0 10px; }
+ul.warnings { margin: 6px 0 0; padding: 8px 12px 8px 28px; background: #fef9c3; color: #854d0e; border-radius: 8px;
+  font-size: 14px; }
+abbr[title] { text-decoration: underline dotted; cursor: help; }
+dl.glossary dt { font-weight: 600; margin-top: 6px; }
+dl.glossary dd { margin: 0 0 0 12px; color: var(--muted); font-size: 14px; }
 .kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr)); gap: 12px; }
 .kpi { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; background: #f8fafc; }
 .kpi .label { font-size: 12px; color: var(--muted); text-transform: uppercase; letter-spacing: 0.04em; }

@@ -30,6 +30,7 @@ from ._unlearn import (
     RadarPair,
     UnlearnReport,
 )
+from ._warnings import AuditWarning
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -40,6 +41,7 @@ __all__ = [
     "GroupRow",
     "TargetClass",
     "AuditResult",
+    "AuditWarning",
     "MIAResult",
     "MIAScores",
     "PrivacyComparison",

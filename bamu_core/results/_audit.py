@@ -9,8 +9,9 @@ from ..errors import BamuInputError
 from ._insight import Cohorts
 from ._interval import Interval
 from ._record import Record, nested, optional
+from ._warnings import AuditWarning
 
-__all__ = ["Interval", "Utility", "Fairness", "GroupRow", "TargetClass", "AuditResult"]
+__all__ = ["Interval", "Utility", "Fairness", "GroupRow", "TargetClass", "AuditResult", "AuditWarning"]
 
 
 @dataclass
@@ -77,6 +78,8 @@ class AuditResult(Record):
     Undefined numbers are ``None``; the ``*_ci`` entries are empty (``{}`` / ``None``) when the
     audit ran without bootstrap intervals (``n_boot=0``). ``saliency``, ``bootstrap``,
     ``conventions``, ``timing``, ``gallery`` stay JSON objects (their keys are documented there).
+    ``warnings`` are the reasons to read the numbers with care (:func:`bamu_core.metrics.audit_warnings`);
+    documents written before them load with ``None`` (and are written back without the key).
     """
 
     versioned = True
@@ -96,6 +99,7 @@ class AuditResult(Record):
     saliency: dict = field(default_factory=dict)
     gallery: dict | None = optional()
     cohorts: Cohorts | None = nested(Cohorts, default=None, omit_none=True)
+    warnings: list[AuditWarning] | None = nested(AuditWarning, container="list", default=None, omit_none=True)
     group_attr: str = ""
     split: str = ""
     n: int = 0
@@ -122,32 +126,3 @@ class AuditResult(Record):
             if row.group == name:
                 return row
         raise KeyError(f"no group {name!r} in this audit; groups: {', '.join(r.group for r in self.groups)}")
-
-    def cautions(self, *, min_group: int = 30, top_share: float = 0.95) -> list[str]:
-        """Why this audit's numbers may not mean what they seem, one sentence each (empty when none).
-
-        A model that predicts one class for at least ``top_share`` of the images has small parity
-        gaps only because it is the same for everyone; groups or a split under ``min_group``
-        images give wide intervals and gaps that move by chance.
-        """
-        out = []
-        n = sum(row.n for row in self.groups)
-        if n and self.groups and self.groups[0].confusion:
-            k = len(self.groups[0].confusion)
-            predicted = [sum(sum(r[c] for r in row.confusion) for row in self.groups) for c in range(k)]
-            share = max(predicted) / n
-            if share >= top_share:
-                out.append(
-                    f"the model predicts one class for {share:.0%} of the {n} images: its small gaps mean it "
-                    "treats every group the same badly, not fairly (accuracy "
-                    f"{self.utility.accuracy:.1%})"
-                )
-        small = [f"{row.group} (n={row.n})" for row in self.groups if row.n < min_group]
-        if small:
-            out.append(
-                f"{len(small)} group(s) have fewer than {min_group} images: {', '.join(small[:5])}"
-                f"{' ...' if len(small) > 5 else ''}; their rates and the gaps move by chance (see the intervals)"
-            )
-        if 0 < n < min_group:
-            out.append(f"the {self.split or 'audited'} split has only {n} images: treat every number as a rough guess")
-        return out

@@ -51,7 +51,14 @@ from .history import (
 )
 from .inspection import InsightOptions, aligned_images, inspect_unlearning
 from .load_times import LOAD_TIMES, LoadTime, expected_load_time
-from .subject import Subject, dataset_card, load_subject, model_card
+from .subject import (
+    Subject,
+    dataset_card,
+    load_subject,
+    model_card,
+    require_training_rows,
+    training_rows_problem,
+)
 from .subject_spec import SubjectSpec
 from .sweeping import SWEEP_COLUMNS, SweepResult, sweep, sweep_row
 from .unlearning import retrain_recipe, scenario_hyperparameters, unlearn
@@ -66,6 +73,8 @@ __all__ = [
     "load_subject",
     "model_card",
     "dataset_card",
+    "training_rows_problem",
+    "require_training_rows",
     "audit",
     "InsightOptions",
     "inspect_unlearning",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from .._compat import describe_device, on_device, pick_device
 from ..errors import BamuInputError
-from ..metrics import DEFAULT_N_BOOT, audit_metrics, check_bootstrap
+from ..metrics import DEFAULT_N_BOOT, audit_metrics, audit_warnings, check_bootstrap
 from ..results import AuditResult
 from ..training import predict
 from .subject import Subject
@@ -50,8 +50,8 @@ def audit(
     ----------
     subject : Subject
         Data and model (see :func:`load_subject`).
-    split : {"train", "val", "test"}, default "test"
-        Which split to audit.
+    split : {"train", "val", "test", "all"}, default "test"
+        Which split to audit; ``all``: every image of the data (train, val and test together).
     device : str, optional
         Compute device (default: :func:`pick_device`).
     batch_size : int, default 512
@@ -94,7 +94,8 @@ def audit(
         ``target_class`` (DP and recall of the scenario's target class, when it has one),
         ``saliency``, ``gallery`` (when written), ``cohorts`` (the worst slices over the metadata
         columns, :func:`bamu_core.insight.find_cohorts`), ``group_attr``, ``split``, ``n``, ``seconds``,
-        ``timing`` and ``device`` (see ``docs/results.md``). ``saliency`` (see
+        ``timing``, ``device`` and ``warnings`` (why the numbers may mislead, :func:`bamu_core.metrics.audit_warnings`;
+        see ``docs/results.md``). ``saliency`` (see
         :func:`bamu_core.explain.saliency_summary`) reports per group the share of saliency inside
         the bias region when there is one (``region_share`` vs ``region_area``), and for images
         on a black background (the digit scenarios) the share on the strokes (``foreground_share``
@@ -105,8 +106,8 @@ def audit(
 
     insight = insight if insight is not None else InsightOptions()
 
-    if split not in ("train", "val", "test"):
-        raise BamuInputError(f"split must be train, val or test, got {split!r}")
+    if split not in ("train", "val", "test", "all"):
+        raise BamuInputError(f"split must be train, val, test or all, got {split!r}")
     check_bootstrap(n_boot, level)
     if saliency_per_group < 0:
         raise BamuInputError(f"saliency_per_group must be >= 0, got {saliency_per_group}")
@@ -118,7 +119,7 @@ def audit(
         raise BamuInputError("shards only apply with an executor (executor='ray' or 'local')")
     if shards is not None and (not isinstance(shards, int) or shards < 1):
         raise BamuInputError(f"shards must be a whole number >= 1, got {shards!r}")
-    data = getattr(subject.scenario, split)
+    data = subject.scenario.split(split)
     if intersect is not None:
         if len(intersect) != 2:
             raise BamuInputError(f"intersect needs two group attributes, got {list(intersect)}")
@@ -214,4 +215,6 @@ def audit(
             "device": describe_device(dev),
         }
     )
-    return AuditResult.from_json(result)
+    out = AuditResult.from_json(result)
+    out.warnings = audit_warnings(out, class_names=subject.scenario.class_names)
+    return out

@@ -16,7 +16,7 @@ from ..errors import BamuInputError
 from ..models import get_arch, load_model, suggest_baseline, train_baseline
 from ..progress import Progress
 
-__all__ = ["Subject", "load_subject", "model_card", "dataset_card"]
+__all__ = ["Subject", "load_subject", "model_card", "dataset_card", "training_rows_problem", "require_training_rows"]
 
 
 @dataclass
@@ -28,6 +28,28 @@ class Subject:
     arch: str
     model_source: str
     notes: list[str] = field(default_factory=list)
+
+
+def training_rows_problem(scenario: Scenario, *, doing: str = "unlearning") -> str | None:
+    """Why ``doing`` (training or unlearning) cannot run on this data, or ``None`` when it can.
+
+    Audit-only data (every row of the metadata CSV is ``split=test``) has no training or
+    validation images: a model can be audited on it, but not trained or unlearned.
+    """
+    if scenario.audit_only or len(scenario.train) == 0 or len(scenario.val) == 0:
+        return (
+            f"{doing} needs training rows, and every image of {scenario.name} is a test image (audit-only data): "
+            "this data can audit a model checkpoint, but not train or unlearn one; add rows with split=train "
+            "and split=val to the metadata CSV"
+        )
+    return None
+
+
+def require_training_rows(scenario: Scenario, *, doing: str = "unlearning") -> None:
+    """Raise :class:`BamuInputError` with :func:`training_rows_problem`'s reason, if any."""
+    problem = training_rows_problem(scenario, doing=doing)
+    if problem is not None:
+        raise BamuInputError(problem)
 
 
 def load_subject(
@@ -53,6 +75,7 @@ def load_subject(
     seed: int = 0,
     device: str | None = None,
     progress: Progress | None = None,
+    audit_only: bool = False,
 ) -> Subject:
     """Load data and a model (a checkpoint or a baseline).
 
@@ -71,6 +94,9 @@ def load_subject(
     chooses from its size, unless ``arch`` / ``epochs`` are given; why is in the subject's ``notes``.
     ``data_name`` names a folder dataset (its title and name; default: the folder's name), e.g.
     after the uploaded archive it came from.
+    ``audit_only`` makes every row of ``meta_csv`` a test image (see :func:`bamu_core.data.load_folder`;
+    a CSV whose split column says ``test`` everywhere is audit-only anyway): such data needs a
+    ``model_path``, since no baseline can be trained on it.
     """
     if sum(x is not None for x in (scenario, data_dir, dataset)) != 1:
         raise BamuInputError(
@@ -97,7 +123,15 @@ def load_subject(
         elif meta_csv is None:
             raise BamuInputError("a data folder needs a metadata CSV (--meta)")
         else:
-            sc = load_folder(data_dir, meta_csv, label_col=label_col, group_cols=group_cols, seed=seed, **kwargs)
+            sc = load_folder(
+                data_dir,
+                meta_csv,
+                label_col=label_col,
+                group_cols=group_cols,
+                seed=seed,
+                audit_only=audit_only,
+                **kwargs,
+            )
             if data_name:
                 sc = replace(sc, name=f"folder:{data_name}", title=f"Image folder {data_name}")
     if group_attr is not None:
@@ -121,6 +155,12 @@ def load_subject(
         model = load_model(arch, num_classes=sc.num_classes, checkpoint=model_path, in_channels=sc.image_shape[0])
         source = f"checkpoint {Path(model_path).name}"
     else:
+        problem = training_rows_problem(sc, doing="training a baseline")
+        if problem is not None:
+            raise BamuInputError(
+                f"{problem}; to audit it, give the model to audit (--model, or a checkpoint on the dashboard's "
+                "Load page)"
+            )
         model, info = train_baseline(sc, arch=arch, epochs=epochs, seed=seed, device=device, progress=progress)
         source = (
             f"baseline trained on the biased training split ({'cached' if info.cached else f'{info.seconds:.1f} s'})"

@@ -11,7 +11,7 @@ from ..progress import Progress, ProgressEvent
 from ..results import SWEEP_COLUMNS, AuditResult, SweepPoint, SweepResult, SweepRow, UnlearnReport
 from ..training import StopRequested
 from .auditing import audit
-from .subject import Subject
+from .subject import Subject, require_training_rows
 from .unlearning import unlearn
 
 if TYPE_CHECKING:
@@ -119,6 +119,7 @@ def sweep(
     methods = [str(m).strip() for m in methods if str(m).strip()]
     if not methods:
         raise BamuInputError("methods is empty: give at least one unlearning method")
+    require_training_rows(subject.scenario, doing="a sweep of unlearning runs")
     for m in methods:
         get_method(m)  # unknown names raise ValueError listing the available ones
     try:

@@ -16,7 +16,7 @@ from ..training import StopRequested
 from .assessment import assess
 from .auditing import audit
 from .inspection import inspect_unlearning
-from .subject import Subject
+from .subject import Subject, require_training_rows
 
 if TYPE_CHECKING:
     from ..insight import InsightOptions
@@ -202,6 +202,7 @@ def unlearn(
     """
     from ..unlearn import get_method, resolve_hyperparameters
 
+    require_training_rows(subject.scenario)
     runner = get_method(method)
     if not isinstance(intensity, (int, float)) or not 0.0 <= float(intensity) <= 1.0:
         raise BamuInputError(f"intensity must be a number in [0, 1], got {intensity!r}")

@@ -1,0 +1,150 @@
+"""A run's outcome in plain words: :func:`verdict`, two to four sentences for people who do not read metrics.
+
+It says which gap between groups the run worked on, how large it was before, how much it fell
+(with the interval of the value after, when measured), what that cost in accuracy in percentage
+points, and what to keep in mind: the after audit's warnings and what was not measured (the
+retrain comparison, privacy). A run that changed nothing, or did not finish, is said to be so.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..results import UnlearnReport
+
+__all__ = ["verdict", "gap_key", "GAP_PLAIN"]
+
+#: The fairness gaps in words without jargon (binary, multiclass).
+GAP_PLAIN = {
+    "demographic_parity_difference": (
+        "the gap in positive predictions between groups",
+        "the gap between groups in how often each class is predicted",
+    ),
+    "equalized_odds_difference": ("the gap in error rates between groups", "the gap in error rates between groups"),
+    "equal_opportunity_difference": (
+        "the gap between groups in how often true positives are found",
+        "the gap between groups in how often each class is recognised",
+    ),
+    "accuracy_gap": (
+        "the gap in accuracy between the best- and the worst-served group",
+        "the gap in accuracy between the best- and the worst-served group",
+    ),
+}
+
+_FINISHED = ("ok", "stopped_early", "no_change")
+_WARNING_WORDS = {
+    "one_class": "the model gives nearly the same answer for everyone",
+    "small_groups": "some groups have fewer than 30 test images",
+    "small_split": "the test split is small",
+    "uncertain_gap": "some gaps are smaller than their uncertainty",
+}
+
+
+def _num(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def _points(v: float) -> str:
+    """A share as percentage points: 0.243 -> "24.3"."""
+    return f"{abs(v) * 100:.1f}"
+
+
+def gap_key(report: UnlearnReport) -> str:
+    """The gap the run worked on: the selection metric it chose checkpoints by, else the
+    demographic parity difference (the accuracy gap when that is not measured)."""
+    chosen = (report.selection or {}).get("metric")
+    if chosen in GAP_PLAIN:
+        return chosen
+    before = report.before
+    if before is not None and _num(before.fairness.demographic_parity_difference) is None:
+        return "accuracy_gap"
+    return "demographic_parity_difference"
+
+
+def _gap_words(report: UnlearnReport, key: str) -> str:
+    task = ((report.before.conventions if report.before is not None else {}) or {}).get("task")
+    return GAP_PLAIN[key][1 if task == "multiclass" else 0]
+
+
+def _gap_sentence(report: UnlearnReport, key: str) -> str:
+    b, a = report.before, report.after
+    gb = _num(b.fairness.gap(key)) if b is not None else None
+    ga = _num(a.fairness.gap(key)) if a is not None else None
+    words = _gap_words(report, key)
+    who = f"Unlearning ({report.method})" if report.method else "Unlearning"
+    if gb is None or ga is None:
+        return f"{who} ran, but {words} was not measured both before and after."
+    ci = a.ci(key) if a is not None else None
+    lo, hi = (_num(ci.low), _num(ci.high)) if ci is not None else (None, None)
+    interval = f" (95 % interval {_points(lo)} to {_points(hi)} points)" if lo is not None and hi is not None else ""
+    fall = gb - ga
+    if report.status == "no_change":
+        return (
+            f"{who} did not change the model beyond noise: {words} was {_points(gb)} points before and is "
+            f"{_points(ga)} points after{interval}, so the model is no fairer than it was."
+        )
+    if abs(fall) < 0.005:
+        return f"{who} left {words} where it was: {_points(gb)} points before, {_points(ga)} points after{interval}."
+    if fall < 0:
+        return (
+            f"{who} made {words} larger: it rose from {_points(gb)} to {_points(ga)} points{interval}, "
+            "so the model is less fair than before."
+        )
+    share = f" ({fall / gb:.0%} of the original gap)" if gb > 0 else ""
+    return (
+        f"{who} reduced {words} from {_points(gb)} to {_points(ga)} points{interval}: a fall of "
+        f"{_points(fall)} points{share}."
+    )
+
+
+def _cost_sentence(report: UnlearnReport) -> str:
+    b, a = report.before, report.after
+    ab = _num(b.utility.accuracy) if b is not None else None
+    aa = _num(a.utility.accuracy) if a is not None else None
+    if ab is None or aa is None:
+        return "Accuracy was not measured both before and after."
+    d = aa - ab
+    where = f"({ab:.1%} before, {aa:.1%} after)"
+    if abs(d) < 0.0005:
+        return f"Accuracy did not change {where}."
+    if d < 0:
+        return f"It cost {_points(d)} percentage points of accuracy {where}."
+    return f"Accuracy rose by {_points(d)} percentage points {where}."
+
+
+def _caveats(report: UnlearnReport) -> str:
+    warned = [w for w in (report.after.warnings or []) if w.code in _WARNING_WORDS] if report.after else []
+    reasons = list(dict.fromkeys(_WARNING_WORDS[w.code] for w in warned))
+    missing = []
+    if _num(report.forget.reference_accuracy) is None:
+        missing.append("how close the model comes to one retrained without the forgotten images")
+    if report.privacy.mia_after is None:
+        missing.append("privacy (whether the forgotten images can still be told apart)")
+    parts = []
+    if reasons:
+        parts.append(f"Read with care: {'; '.join(reasons)}.")
+    if missing:
+        parts.append(f"Not measured: {' and '.join(missing)}.")
+    return " ".join(parts)
+
+
+def verdict(report: UnlearnReport) -> str:
+    """The run's outcome in two to four plain sentences (see the module's docstring).
+
+    A run that did not finish (``failed``, ``diverged``, ``cancelled``) gets one sentence saying
+    so and that its numbers are no result; ``no_change`` says the model is no fairer.
+    """
+    report = UnlearnReport.from_json(report)
+    if report.status not in _FINISHED:
+        why = f": {report.message.rstrip('.')}" if report.message else ""
+        return (
+            f"The unlearning run did not finish properly ({report.status or 'unknown status'}){why}. Its numbers are "
+            "not a result, and the original model is unchanged."
+        )
+    sentences = [_gap_sentence(report, gap_key(report))]
+    if report.status != "no_change":
+        sentences.append(_cost_sentence(report))
+    caveats = _caveats(report)
+    if caveats:
+        sentences.append(caveats)
+    return " ".join(sentences)
