@@ -143,6 +143,13 @@ def load_subject(
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise BamuInputError(f"epochs must be a whole number >= 1, got {epochs!r}")
     notes = []
+    if model_path is None:
+        problem = training_rows_problem(sc, doing="training a baseline")
+        if problem is not None:
+            raise BamuInputError(
+                f"{problem}; to audit it, give the model to audit (--model, or a checkpoint on the dashboard's "
+                "Load page)"
+            )
     if model_path is None and "arch" not in sc.baseline:  # no recipe of its own: one suited to its size
         choice = suggest_baseline(len(sc.train), sc.image_shape[1], sc.num_classes)
         if arch is None:
@@ -155,12 +162,6 @@ def load_subject(
         model = load_model(arch, num_classes=sc.num_classes, checkpoint=model_path, in_channels=sc.image_shape[0])
         source = f"checkpoint {Path(model_path).name}"
     else:
-        problem = training_rows_problem(sc, doing="training a baseline")
-        if problem is not None:
-            raise BamuInputError(
-                f"{problem}; to audit it, give the model to audit (--model, or a checkpoint on the dashboard's "
-                "Load page)"
-            )
         model, info = train_baseline(sc, arch=arch, epochs=epochs, seed=seed, device=device, progress=progress)
         source = (
             f"baseline trained on the biased training split ({'cached' if info.cached else f'{info.seconds:.1f} s'})"
