@@ -101,7 +101,8 @@ class SubjectSpec:
     :func:`bamu_core.data.scenario_options`), kept the same way without the defaults. Without
     ``checkpoint`` the data's baseline ``arch`` is trained for ``epochs`` (None: the data's recipe,
     or for a folder the choice of :func:`bamu_core.models.suggest_baseline`; cached on disk after
-    the first time). ``name`` names a folder dataset where its folder's name says nothing (an
+    the first time). ``audit_only`` makes every row of a folder's CSV a test image (it then needs a
+    ``checkpoint``). ``name`` names a folder dataset where its folder's name says nothing (an
     uploaded zip unpacked into a private folder: the zip's name).
     """
 
@@ -114,6 +115,7 @@ class SubjectSpec:
     arch: str | None = None
     epochs: int | None = None
     name: str | None = None
+    audit_only: bool = False
     checkpoint: str | None = None
     checkpoint_sha256: str | None = None
     seed: int = 0
@@ -139,6 +141,8 @@ class SubjectSpec:
             raise BamuInputError("epochs only apply to a baseline trained here, not to a checkpoint")
         if self.name is not None and self.data_dir is None:
             raise BamuInputError("name only applies to a data folder (data_dir with meta_csv)")
+        if self.audit_only and self.data_dir is None:
+            raise BamuInputError("audit_only only applies to a data folder (data_dir with meta_csv)")
         if self.scenario is None:
             if self.scenario_options:
                 raise BamuInputError("scenario_options only apply with a built-in scenario (scenario=...)")
@@ -172,6 +176,8 @@ class SubjectSpec:
         for name in ("epochs", "name"):
             if config[name] is None:
                 config.pop(name)
+        if not config["audit_only"]:
+            config.pop("audit_only")
         return config_hash(config)
 
     @property
@@ -267,6 +273,7 @@ class SubjectSpec:
             arch=self.arch,
             epochs=self.epochs,
             data_name=self.name,
+            audit_only=self.audit_only,
             seed=self.seed,
             device=device,
             progress=report,

@@ -12,6 +12,7 @@ from bamu_core.models import suggest_baseline
 from bamu_core.workflows import CHECKPOINT_SUFFIXES, DATASET_TITLES
 from dashboard import jobs, state, tables
 from dashboard import widgets as ui
+from dashboard.audit_data import audit_only_choice, csv_is_audit_only
 from dashboard.baseline_choice import csv_training_size
 from dashboard.errors import USER_ERRORS
 from dashboard.subjects import DEMO_SCENARIO, SubjectSpec, group_attr_choices, group_attr_label
@@ -300,6 +301,8 @@ with st.container(border=True):
             }
             if source == "zip":
                 chosen["name"] = name
+            if "split" not in columns or csv_is_audit_only(meta_csv):
+                chosen["audit_only"] = audit_only_choice(meta_csv)
             if not group_cols:
                 problem = "choose at least one group column"
         elif source == "folder" and not (data_dir and meta_csv):
@@ -310,7 +313,7 @@ with st.container(border=True):
     model_choice = st.radio(
         "Model", list(MODELS), format_func=MODELS.get, horizontal=True, key="load_model", persist_state="session"
     )
-    if model_choice == "baseline" and chosen and source != "builtin":
+    if model_choice == "baseline" and chosen and source != "builtin" and not chosen.get("audit_only"):
         chosen.update(baseline_widgets(chosen))
     if model_choice == "checkpoint":
         archs = workflows.architectures()

@@ -149,3 +149,34 @@ def test_audit_only_data_is_audited_whole_and_the_unlearn_page_says_why_not(app,
     no_exceptions(app)
     warned = " ".join(_texts(app.warning))
     assert "Cannot unlearn this data" in warned and "unlearning needs training rows" in warned
+
+
+def test_a_csv_without_a_split_column_is_audited_whole_when_audit_only_is_ticked(app, tmp_path):
+    from bamu_core.models import build_model, save_weights
+
+    path = tmp_path / "cnn.safetensors"
+    save_weights(build_model("small_cnn", num_classes=2, in_channels=3), path)
+    app.radio(key="load_source").set_value("zip").run()
+    app.file_uploader(key="load_zip").upload("plain.zip", _folder_dataset_zip(), "application/zip").run()
+    no_exceptions(app)
+    box = app.checkbox(key="load_audit_only")
+    assert not box.value and not box.disabled  # no split column: the user decides
+    box.check().run()
+    app.number_input[0].set_value(16).run()
+    app.radio(key="load_model").set_value("checkpoint").run()
+    app.file_uploader(key="load_ckpt").upload("cnn.safetensors", path.read_bytes()).run()
+    app.button(key="load_button").click()
+    settle(app)
+    no_exceptions(app)
+    assert not app.error, _texts(app.error)
+    app.switch_page("pages/audit.py")
+    settle(app)
+    no_exceptions(app)
+    assert sum(app.dataframe[1].value["n"]) == 48  # every row, not the 25 % test split
+
+
+def test_an_all_test_csv_ticks_audit_only_by_itself(app):
+    app.radio(key="load_source").set_value("zip").run()
+    app.file_uploader(key="load_zip").upload("audit.zip", _all_test_zip(), "application/zip").run()
+    box = app.checkbox(key="load_audit_only")
+    assert box.value and box.disabled
