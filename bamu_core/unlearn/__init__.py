@@ -56,10 +56,11 @@ from ._intensity import (
     intensity_table_markdown,
     resolve_hyperparameters,
 )
-from ._select import ACCURACY_BOUND, SelectionRule
+from ._select import ACCURACY_BOUND, SELECTION_KEYS, SelectionRule
 from .auto import AutoSearch, Candidate
 
 __all__ = [
+    "SELECTION_KEYS",
     "get_method",
     "list_methods",
     "method_summary",

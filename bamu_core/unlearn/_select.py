@@ -33,7 +33,19 @@ from ..metrics import confusion_summary
 from ..training import predict
 from ._config import ACCURACY_BOUND, SELECTION_METRICS, CommonConfig
 
-__all__ = ["SelectionRule", "Evaluation", "Verdict", "Judge", "ACCURACY_BOUND", "SELECTION_METRICS"]
+__all__ = ["SelectionRule", "Evaluation", "Verdict", "Judge", "ACCURACY_BOUND", "SELECTION_METRICS", "SELECTION_KEYS"]
+
+#: The hyper-parameters that set the selection rule (:class:`SelectionRule`'s fields by their
+#: hyper-parameter names), as opposed to a method's own loop or update settings.
+SELECTION_KEYS = (
+    "selection_metric",
+    "max_accuracy_drop",
+    "max_recall_drop",
+    "collapse_drop",
+    "patience",
+    "min_evaluations",
+    "noise_factor",
+)
 
 
 @dataclass(frozen=True)

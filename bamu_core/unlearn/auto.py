@@ -66,21 +66,12 @@ from ..progress import ProgressEvent
 from ._api import Outcome, RunContext, UnlearningMethod, get_method, register_method
 from ._calibrate import calibrate_lr
 from ._intensity import resolve_hyperparameters
-from ._select import Judge
+from ._select import SELECTION_KEYS, Judge
 
 __all__ = ["AutoSearch", "Candidate", "split_validation", "prefer_simpler", "AutoMethod"]
 
 #: Selection settings of the auto run passed on to every candidate.
-_RULE_KEYS = (
-    "selection_metric",
-    "max_accuracy_drop",
-    "max_recall_drop",
-    "collapse_drop",
-    "patience",
-    "min_evaluations",
-    "noise_factor",
-    "eval_every",
-)
+_RULE_KEYS = (*SELECTION_KEYS, "eval_every")
 #: Methods whose retain term auto group-balances (``balance="group"``).
 _BALANCED = ("ga", "lora", "distill")
 #: A winner still improving at its end is tried once more with this many times its steps.

@@ -41,18 +41,6 @@ def retrain_recipe(scenario: Scenario, arch: str | None = None) -> dict:
     }
 
 
-#: The selection rule's settings: a scenario's ``"all"`` entry gives these to every method.
-SELECTION_KEYS = (
-    "selection_metric",
-    "max_accuracy_drop",
-    "max_recall_drop",
-    "collapse_drop",
-    "patience",
-    "min_evaluations",
-    "noise_factor",
-)
-
-
 def scenario_hyperparameters(scenario: Scenario, method: str, intensity: float, arch: str | None = None) -> dict:
     """The scenario's defaults for ``method`` at ``intensity``: for ``retrain`` its baseline recipe
     (:func:`retrain_recipe`); for the other methods its ``unlearning`` entries, which were set for
@@ -62,11 +50,11 @@ def scenario_hyperparameters(scenario: Scenario, method: str, intensity: float, 
     scenario's ``"all"`` entry, the scenario's entry for the method, the user's overrides (given
     to :func:`unlearn`). Names the method lacks are left out. A method that does not train by
     gradient steps (no ``lr``: ``dfr``, ``newton``, whose ``steps`` are points of a grid) takes only
-    the selection rule from the ``"all"`` entry (:data:`SELECTION_KEYS`), not its loop settings: the
+    the selection rule from the ``"all"`` entry (:data:`bamu_core.unlearn.SELECTION_KEYS`), not its loop settings: the
     ``steps`` and ``eval_every`` set for SGD on ``patch-cifar10`` made ``dfr`` stop at a fifth of its
     mixing grid.
     """
-    from ..unlearn import at_intensity, resolve_hyperparameters
+    from ..unlearn import SELECTION_KEYS, at_intensity, resolve_hyperparameters
 
     if method == "retrain":
         return retrain_recipe(scenario, arch)
