@@ -119,7 +119,8 @@ def sweep(
     methods = [str(m).strip() for m in methods if str(m).strip()]
     if not methods:
         raise BamuInputError("methods is empty: give at least one unlearning method")
-    require_training_rows(subject.scenario, doing="a sweep of unlearning runs")
+    if isinstance(subject, Subject):  # a factory's subjects are checked by each run as they are built
+        require_training_rows(subject.scenario, doing="a sweep of unlearning runs")
     for m in methods:
         get_method(m)  # unknown names raise ValueError listing the available ones
     try:
