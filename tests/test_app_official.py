@@ -308,7 +308,7 @@ def test_equal_choices_give_equal_specs_and_keys_and_old_keys_stay():
     # a spec without an official dataset, scenario options, epochs or a name keeps the key it had before those
     # fields existed
     demo = SubjectSpec(scenario="binary-colored-digits")
-    new_fields = ("dataset", "dataset_root", "dataset_options", "scenario_options", "epochs", "name")
+    new_fields = ("dataset", "dataset_root", "dataset_options", "scenario_options", "epochs", "name", "audit_only")
     old = {k: v for k, v in asdict(demo).items() if k not in new_fields}
     assert demo.key == config_hash(old) and len(old) == 10
 

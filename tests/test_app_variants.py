@@ -111,7 +111,7 @@ def test_scenario_options_are_checked_frozen_without_defaults_and_keep_old_keys(
     assert a.key != plain.key
     assert a.describe() == "patch-cifar10 (corner=top-left, target_class=cat) · baseline"
     # a spec without scenario options, epochs or a name keeps the key it had before those fields existed
-    fields = ("dataset", "dataset_root", "dataset_options", "scenario_options", "epochs", "name")
+    fields = ("dataset", "dataset_root", "dataset_options", "scenario_options", "epochs", "name", "audit_only")
     old = {k: v for k, v in asdict(plain).items() if k not in fields}
     assert plain.key == config_hash(old) and len(old) == 10
     demo = SubjectSpec(scenario="binary-colored-digits")
