@@ -135,7 +135,7 @@ def _no_traceback(tab) -> None:
 
 def test_the_whole_flow_on_the_built_in_demo(page, artifacts_dir):
     timings = walk_through(page, artifacts_dir)
-    assert timings["unlearning"] < 600
+    assert timings["unlearning"] < 900
 
 
 def walk_through(tab, artifacts_dir: Path, *, method: str | None = None) -> dict:
@@ -175,7 +175,8 @@ def walk_through(tab, artifacts_dir: Path, *, method: str | None = None) -> dict
     _go(tab, "Audit")
     tab.get_by_text("Demographic parity gap").first.wait_for(timeout=60_000)
     _go(tab, "Unlearn")
-    tab.get_by_text("Result:").wait_for(timeout=600_000)
+    # auto's search may use its whole 600 s budget on a loaded machine, and measuring comes after it
+    tab.get_by_text("Result:").wait_for(timeout=900_000)
     timings["unlearning"] = time.time() - t0
     tab.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").first.wait_for(timeout=60_000)
     timings["first_radar"] = time.time() - start
