@@ -35,11 +35,18 @@ SECTIONS = [
         "auto on a CIFAR-10 patch variant (target cat, patch top-left)",
         "benchmarks/auto_bench.py",
     ),
+    (
+        "noise_floor.md",
+        "Noise floor: the headline gaps of never-biased models (3 data seeds)",
+        "benchmarks/noise_floor.py",
+    ),
     ("utkface_bias.md", "The UTKFace scenario's bias, per seed", "benchmarks/utkface_bias.py"),
     ("cifar_patch.md", "CIFAR-10 patch bias, the paper's setting", "benchmarks/cifar_patch.py"),
     ("unlearn_digits.md", "Unlearning on the digit scenarios", "benchmarks/unlearn_digits.py"),
     ("insight_digits.md", "Views inside the model on the digit scenarios", "benchmarks/insight_digits.py"),
     ("audit_speed.md", "Audit throughput and Grad-CAM latency", "benchmarks/audit_speed.py"),
+    ("ray_sweep.md", "A sweep in process and on a local Ray (2 CPUs)", "benchmarks/ray_sweep.py"),
+    ("ray_audit_cifar.md", "A sharded patch-cifar10 audit on a local Ray", "bamu audit --executor ray"),
     (
         "probe_cases/probe_cases.md",
         "Adversarial input and output cases, memory at each bound",
