@@ -119,8 +119,6 @@ def sweep(
     methods = [str(m).strip() for m in methods if str(m).strip()]
     if not methods:
         raise BamuInputError("methods is empty: give at least one unlearning method")
-    if isinstance(subject, Subject):  # a factory's subjects are checked by each run as they are built
-        require_training_rows(subject.scenario, doing="a sweep of unlearning runs")
     for m in methods:
         get_method(m)  # unknown names raise ValueError listing the available ones
     try:
@@ -141,6 +139,9 @@ def sweep(
             "several seeds need a new subject per seed: pass a factory such as SubjectSpec(scenario=...) "
             "instead of one Subject"
         )
+    if isinstance(subject, Subject) and subject.scenario is not None:
+        # a factory's subjects are checked by each run as they are built
+        require_training_rows(subject.scenario, doing="a sweep of unlearning runs")
     if executor is None:
         rows, befores, first = _sweep_here(
             subject, factory, seed_list, methods, levels, forget, device, progress, should_stop, unlearn_options
