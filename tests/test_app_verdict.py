@@ -126,13 +126,19 @@ def test_audit_only_data_without_a_checkpoint_says_it_needs_one(app):
     assert "training a baseline needs training rows" in errors and "checkpoint" in errors, errors
 
 
-def test_audit_only_data_is_audited_whole_and_the_unlearn_page_says_why_not(app, tmp_path):
+def _upload_zip(app, name: str, data: bytes) -> None:
+    app.radio(key="load_source").set_value("zip").run()
+    app.file_uploader(key="load_zip").upload(name, data, "application/zip").run()
+    no_exceptions(app)
+
+
+def _load_with_checkpoint_and_audit(app, tmp_path) -> None:
+    """Load the uploaded zip with an untrained small_cnn checkpoint (the Load page's arch for small
+    images) at 16 px, then open the Audit page."""
     from bamu_core.models import build_model, save_weights
 
     path = tmp_path / "cnn.safetensors"
-    save_weights(build_model("small_cnn", num_classes=2, in_channels=3), path)  # the Load page's arch for small images
-    app.radio(key="load_source").set_value("zip").run()
-    app.file_uploader(key="load_zip").upload("audit.zip", _all_test_zip(), "application/zip").run()
+    save_weights(build_model("small_cnn", num_classes=2, in_channels=3), path)
     app.number_input[0].set_value(16).run()
     app.radio(key="load_model").set_value("checkpoint").run()
     app.file_uploader(key="load_ckpt").upload("cnn.safetensors", path.read_bytes()).run()
@@ -143,6 +149,11 @@ def test_audit_only_data_is_audited_whole_and_the_unlearn_page_says_why_not(app,
     app.switch_page("pages/audit.py")
     settle(app)
     no_exceptions(app)
+
+
+def test_audit_only_data_is_audited_whole_and_the_unlearn_page_says_why_not(app, tmp_path):
+    _upload_zip(app, "audit.zip", _all_test_zip())
+    _load_with_checkpoint_and_audit(app, tmp_path)
     assert sum(app.dataframe[1].value["n"]) == 48  # every row of the CSV
     app.switch_page("pages/unlearn.py")
     settle(app)
@@ -152,31 +163,15 @@ def test_audit_only_data_is_audited_whole_and_the_unlearn_page_says_why_not(app,
 
 
 def test_a_csv_without_a_split_column_is_audited_whole_when_audit_only_is_ticked(app, tmp_path):
-    from bamu_core.models import build_model, save_weights
-
-    path = tmp_path / "cnn.safetensors"
-    save_weights(build_model("small_cnn", num_classes=2, in_channels=3), path)
-    app.radio(key="load_source").set_value("zip").run()
-    app.file_uploader(key="load_zip").upload("plain.zip", _folder_dataset_zip(), "application/zip").run()
-    no_exceptions(app)
+    _upload_zip(app, "plain.zip", _folder_dataset_zip())
     box = app.checkbox(key="load_audit_only")
     assert not box.value and not box.disabled  # no split column: the user decides
     box.check().run()
-    app.number_input[0].set_value(16).run()
-    app.radio(key="load_model").set_value("checkpoint").run()
-    app.file_uploader(key="load_ckpt").upload("cnn.safetensors", path.read_bytes()).run()
-    app.button(key="load_button").click()
-    settle(app)
-    no_exceptions(app)
-    assert not app.error, _texts(app.error)
-    app.switch_page("pages/audit.py")
-    settle(app)
-    no_exceptions(app)
+    _load_with_checkpoint_and_audit(app, tmp_path)
     assert sum(app.dataframe[1].value["n"]) == 48  # every row, not the 25 % test split
 
 
 def test_an_all_test_csv_ticks_audit_only_by_itself(app):
-    app.radio(key="load_source").set_value("zip").run()
-    app.file_uploader(key="load_zip").upload("audit.zip", _all_test_zip(), "application/zip").run()
+    _upload_zip(app, "audit.zip", _all_test_zip())
     box = app.checkbox(key="load_audit_only")
     assert box.value and box.disabled
