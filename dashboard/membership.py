@@ -25,6 +25,8 @@ __all__ = [
     "surest_members",
     "forget_images",
     "membership_panel",
+    "membership_two_runs",
+    "threshold_histograms",
 ]
 
 _MEMBER, _NONMEMBER = "#d62728", "#7f7f7f"
@@ -50,9 +52,9 @@ def score_range(scores: dict[str, MIAScores]) -> tuple[float, float]:
 
 
 def default_threshold(scores: dict[str, MIAScores]) -> float:
-    """The unlearned model's worst-case threshold (the original's when there is no after), in range."""
+    """The worst-case threshold of the unlearned model (``"after"``; else the last entry), in range."""
     lo, hi = score_range(scores)
-    s = scores.get("after") or next(iter(scores.values()))
+    s = scores.get("after") or list(scores.values())[-1]
     t = worst_case(s.member, s.nonmember).threshold
     return float(np.clip(t, lo, hi)) if np.isfinite(t) else hi
 
@@ -141,16 +143,19 @@ def _upscale(img: np.ndarray, size: int = 96) -> np.ndarray:
     return np.repeat(np.repeat(img, f, axis=0), f, axis=1)
 
 
-def membership_panel(run: UnlearnReport, scenario=None, *, key: str = "mia") -> None:
-    """The "Membership inference, interactive" section (a note when the run kept no scores)."""
-    st.subheader("Membership inference, interactive")
-    scores = run_scores(run)
-    if not scores:
-        st.info(
-            "This run kept no per-sample attack scores (it was made before they were stored): run "
-            "unlearning again to explore the attack here."
-        )
-        return
+_CAPTION = (
+    "What am I looking at: a loss-based membership attack. Red: the forget images' scores (-loss; right = "
+    "the model fits them well, as if it trained on them); grey: test images of the same classes (and "
+    "groups) the model never saw. TPR = share of forget images flagged, FPR = share of unseen images "
+    "flagged, advantage = TPR - FPR. After good unlearning the two histograms overlap and the advantage "
+    "is near 0 at every threshold."
+)
+
+
+def threshold_histograms(scores: dict[str, MIAScores], titles: dict[str, str], *, key: str) -> None:
+    """One shared threshold slider over side-by-side histograms of ``scores`` (label -> scores), each
+    with its TPR / FPR / advantage at the threshold and the worst case. The slider starts at the last
+    entry's worst-case threshold."""
     lo, hi = score_range(scores)
     t = st.slider(
         "Attack threshold (flag an image as trained on when its score is at or above it)",
@@ -165,17 +170,36 @@ def membership_panel(run: UnlearnReport, scenario=None, *, key: str = "mia") -> 
     for col, (name, s) in zip(cols, scores.items()):
         point, worst = at_threshold(s.member, s.nonmember, t), worst_case(s.member, s.nonmember)
         with col:
-            label = "Before unlearning" if name == "before" else "After unlearning"
-            charts.plot(histogram(s, threshold=t, title=label, bins=(lo, hi)), key=f"{key}_hist_{name}")
+            fig = histogram(s, threshold=t, title=titles.get(name, name), bins=(lo, hi))
+            charts.plot(fig, key=f"{key}_hist_{name}")
             st.markdown(point_text(point, worst))
             st.markdown(reading(point))
-    st.caption(
-        "What am I looking at: a loss-based membership attack. Red: the forget images' scores (-loss; right = "
-        "the model fits them well, as if it trained on them); grey: test images of the same classes (and "
-        "groups) the model never saw. TPR = share of forget images flagged, FPR = share of unseen images "
-        "flagged, advantage = TPR - FPR. After good unlearning the two histograms overlap and the advantage "
-        "is near 0 at every threshold."
-    )
+    st.caption(_CAPTION)
+
+
+def membership_two_runs(a: UnlearnReport, b: UnlearnReport, titles: tuple[str, str], *, key: str = "mia2") -> None:
+    """The attack against two unlearned models (run A's and run B's after scores) with one threshold."""
+    st.subheader("Membership inference after each run, interactive")
+    scores = {name: run_scores(r).get("after") for name, r in (("A", a), ("B", b))}
+    kept = {name: s for name, s in scores.items() if s is not None}
+    if len(kept) < 2:
+        missing = " and ".join(name for name, s in scores.items() if s is None)
+        st.info(f"Run {missing} kept no per-sample attack scores (made before they were stored): nothing to compare.")
+        return
+    threshold_histograms(kept, {"A": titles[0], "B": titles[1]}, key=key)
+
+
+def membership_panel(run: UnlearnReport, scenario=None, *, key: str = "mia") -> None:
+    """The "Membership inference, interactive" section (a note when the run kept no scores)."""
+    st.subheader("Membership inference, interactive")
+    scores = run_scores(run)
+    if not scores:
+        st.info(
+            "This run kept no per-sample attack scores (it was made before they were stored): run "
+            "unlearning again to explore the attack here."
+        )
+        return
+    threshold_histograms(scores, {"before": "Before unlearning", "after": "After unlearning"}, key=key)
     after = scores.get("after")
     if after is None:
         return

@@ -4,6 +4,7 @@ import streamlit as st
 
 from bamu_core import workflows
 from bamu_core.execution import ray_available
+from bamu_core.report import compare_verdict
 from bamu_core.unlearn import status_label
 from dashboard import charts, insight, jobs, membership, state, tables, tasks
 from dashboard import widgets as ui
@@ -142,6 +143,7 @@ with tab_two:
         b = c2.selectbox("Run B", ids, index=0, format_func=label.get, key="cmp_b")
         both = workflows.compare_runs(a, b, store=store)
         ra, rb = workflows.load_run(a, store=store), workflows.load_run(b, store=store)
+        st.markdown(f"##### In plain words\n{compare_verdict(ra, rb)}")
         left, right = st.columns(2)
         with left:
             charts.chart(
@@ -168,6 +170,7 @@ with tab_two:
             column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("A", "B", "B - A")},
         )
         st.caption("What am I looking at: the headline numbers of the two runs after unlearning, and B minus A.")
+        membership.membership_two_runs(ra, rb, (f"A: {short[a]}", f"B: {short[b]}"), key="cmp_two_mia")
 
 with tab_sweep:
     usable = [m for m in workflows.unlearning_methods() if m != "retrain"]

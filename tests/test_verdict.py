@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bamu_core.report import verdict
+from bamu_core.report import compare_verdict, verdict
 from bamu_core.results import UnlearnReport
 
 
@@ -87,3 +87,49 @@ def test_no_jargon_in_the_verdict():
     text = verdict(_report(_audit(0.9, 0.24), _audit(0.875, 0.05), oracle=False, privacy=False))
     for word in ("demographic parity", "DP", "MIA", "oracle", "AUC", "equalized odds"):
         assert word not in text
+
+
+def _run(acc, dp, *, ci=None, status="ok", method="dfr", intensity=0.5, name="demo", attr="colour"):
+    after = _audit(acc, dp, ci=ci, warnings=[]) | {"group_attr": attr}
+    return UnlearnReport.from_json(
+        {
+            "method": method,
+            "intensity": intensity,
+            "status": status,
+            "dataset": {"name": name},
+            "before": _audit(0.9, 0.24) | {"group_attr": attr},
+            "after": after,
+        }
+    )
+
+
+def test_two_runs_name_the_smaller_gap_its_size_and_the_accuracy_difference():
+    a = _run(0.88, 0.10, ci={"low": 0.08, "high": 0.12}, method="ga")
+    b = _run(0.86, 0.04, ci={"low": 0.02, "high": 0.06}, intensity=0.75)
+    assert compare_verdict(a, b) == (
+        "After unlearning, the gap in positive predictions between groups is 10.0 points (95 % interval 8.0 to "
+        "12.0) with run A (ga at intensity 0.50) and 4.0 points (95 % interval 2.0 to 6.0) with run B (dfr at "
+        "intensity 0.75). Run B's gap is 6.0 points smaller than run A's; their intervals do not overlap. "
+        "Run B's accuracy is 2.0 percentage points lower than run A's (88.0% with A, 86.0% with B)."
+    )
+
+
+def test_two_runs_whose_intervals_overlap_may_differ_by_noise_only():
+    a = _run(0.88, 0.06, ci={"low": 0.03, "high": 0.09})
+    b = _run(0.88, 0.08, ci={"low": 0.05, "high": 0.11})
+    text = compare_verdict(a, b)
+    assert (
+        "Run A's gap is 2.0 points smaller than run B's; their intervals overlap, so the difference may be noise."
+        in text
+    )
+    assert text.endswith("Their accuracy is the same (88.0% with A, 88.0% with B).")
+
+
+def test_two_runs_on_different_data_are_not_compared_and_no_change_is_named():
+    other = compare_verdict(_run(0.9, 0.1), _run(0.9, 0.05, name="faces"))
+    assert "different data or groups" in other and "smaller" not in other
+    text = compare_verdict(_run(0.9, 0.239, status="no_change", method="newton"), _run(0.9, 0.05))
+    assert text.startswith("Run A (newton at intensity 0.50) changed nothing beyond noise.")
+    failed = compare_verdict(_run(0.9, 0.1), _run(0.5, 0.0, status="diverged"))
+    assert "Run B (dfr at intensity 0.50) did not finish properly (diverged)" in failed
+    assert "cannot be compared" in failed

@@ -1,4 +1,5 @@
-"""A run's outcome in plain words: :func:`verdict`, two to four sentences for people who do not read metrics.
+"""A run's outcome in plain words: :func:`verdict`, two to four sentences for people who do not read metrics;
+:func:`compare_verdict` does the same for two runs side by side.
 
 It says which gap between groups the run worked on, how large it was before, how much it fell
 (with the interval of the value after, when measured), what that cost in accuracy in percentage
@@ -12,7 +13,7 @@ import math
 
 from ..results import UnlearnReport
 
-__all__ = ["verdict", "gap_key", "GAP_PLAIN"]
+__all__ = ["verdict", "compare_verdict", "gap_key", "GAP_PLAIN"]
 
 #: The fairness gaps in words without jargon (binary, multiclass).
 GAP_PLAIN = {
@@ -147,4 +148,76 @@ def verdict(report: UnlearnReport) -> str:
     caveats = _caveats(report)
     if caveats:
         sentences.append(caveats)
+    return " ".join(sentences)
+
+
+def _name(report: UnlearnReport) -> str:
+    return f"{report.method or 'unlearning'} at intensity {report.intensity:.2f}"
+
+
+def _after_gap(report: UnlearnReport, key: str) -> tuple[float | None, tuple[float, float] | None]:
+    a = report.after
+    if a is None or report.status not in _FINISHED:
+        return None, None
+    g = _num(a.fairness.gap(key))
+    ci = a.ci(key)
+    lo, hi = (_num(ci.low), _num(ci.high)) if ci is not None else (None, None)
+    return g, (lo, hi) if lo is not None and hi is not None else None
+
+
+def compare_verdict(a: UnlearnReport, b: UnlearnReport) -> str:
+    """Two runs side by side in plain words: each one's gap after unlearning (with its interval), which
+    is smaller and whether the intervals overlap (then the difference may be noise), and the
+    difference in accuracy in percentage points. Runs on different data, or on different group
+    attributes, are said not to be comparable; a run that changed nothing or did not finish is named."""
+    a, b = UnlearnReport.from_json(a), UnlearnReport.from_json(b)
+    names = {"A": a, "B": b}
+    data = [((r.dataset or {}).get("name"), r.after.group_attr if r.after is not None else None) for r in (a, b)]
+    if data[0] != data[1] and all(x is not None for pair in data for x in pair):
+        return (
+            f"Run A ({_name(a)}) and run B ({_name(b)}) were made on different data or groups "
+            f"({data[0][0]} by {data[0][1]}; {data[1][0]} by {data[1][1]}), so their numbers cannot be compared "
+            "directly; read each run's own summary instead."
+        )
+    key = gap_key(a)
+    words = _gap_words(a, key)
+    sentences = []
+    for label, r in names.items():
+        if r.status not in _FINISHED:
+            sentences.append(f"Run {label} ({_name(r)}) did not finish properly ({r.status}): it is no result.")
+        elif r.status == "no_change":
+            sentences.append(f"Run {label} ({_name(r)}) changed nothing beyond noise.")
+    (ga, ca), (gb, cb) = _after_gap(a, key), _after_gap(b, key)
+    if ga is None or gb is None:
+        sentences.append(f"The two runs cannot be compared on {words}: it was not measured after both.")
+        return " ".join(sentences)
+
+    def _with_ci(g: float, ci) -> str:
+        return f"{_points(g)} points" + (f" (95 % interval {_points(ci[0])} to {_points(ci[1])})" if ci else "")
+
+    sentences.append(
+        f"After unlearning, {words} is {_with_ci(ga, ca)} with run A ({_name(a)}) and {_with_ci(gb, cb)} with "
+        f"run B ({_name(b)})."
+    )
+    diff = gb - ga
+    if abs(diff) < 0.005:
+        sentences.append("The two runs leave about the same gap.")
+    else:
+        smaller, larger = ("B", "A") if diff < 0 else ("A", "B")
+        overlap = ca is not None and cb is not None and ca[0] <= cb[1] and cb[0] <= ca[1]
+        tail = (
+            "; their intervals overlap, so the difference may be noise"
+            if overlap
+            else ("; their intervals do not overlap" if ca is not None and cb is not None else "")
+        )
+        sentences.append(f"Run {smaller}'s gap is {_points(diff)} points smaller than run {larger}'s{tail}.")
+    acc = [_num(r.after.utility.accuracy) if r.after is not None else None for r in (a, b)]
+    if acc[0] is not None and acc[1] is not None:
+        d = acc[1] - acc[0]
+        where = f"({acc[0]:.1%} with A, {acc[1]:.1%} with B)"
+        if abs(d) < 0.0005:
+            sentences.append(f"Their accuracy is the same {where}.")
+        else:
+            way = "higher" if d > 0 else "lower"
+            sentences.append(f"Run B's accuracy is {_points(d)} percentage points {way} than run A's {where}.")
     return " ".join(sentences)
