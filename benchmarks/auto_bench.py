@@ -210,6 +210,23 @@ def _mean_ci(values) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
+def _floor_lines(name: str, headline: str, original: float) -> list[str]:
+    """The scenario's noise floor (``noise_floor.json``, when measured) and the largest cut it leaves."""
+    path = HERE / "noise_floor.json"
+    rows = json.loads(path.read_text())["rows"] if path.exists() else []
+    mine = [r[headline] for r in rows if r["scenario"] == name and r.get(headline) is not None]
+    if not mine:
+        return [f"Noise floor of this gap: not measured (`python -m benchmarks.noise_floor --scenarios {name}`).", ""]
+    m, lo, hi = _mean_ci(mine)
+    ci = f" [{lo:.3f}, {hi:.3f}]" if lo == lo else ""
+    best = f"{1 - m / original:.0%}" if original > 0 else "-"
+    return [
+        f"Noise floor (the same gap of a model trained without the bias, `noise_floor.md`, {len(mine)} seeds): "
+        f"{m:.3f}{ci}; a model at the floor would show a cut of about {best}.",
+        "",
+    ]
+
+
 def _cell(values, pct: bool = True, points: bool = False) -> str:
     m, lo, hi = _mean_ci(values)
     if m != m:
@@ -255,6 +272,7 @@ def report(rows: list[dict], meta: dict) -> str:
             f"Original model: {h} {np.mean(base):.3f}, accuracy {np.mean(acc):.3f} (mean over seeds). "
             f"Goal for `auto`: a cut of at least {spec['goal']:.0%} without losing accuracy.",
             "",
+            *_floor_lines(name, spec["headline"], float(np.mean(base))),
             f"| method | {h} cut |{f' {also} cut |' if also else ''} accuracy change |{pcols} seconds | "
             "status per seed | chosen (per seed) |",
             "|---|---|---|---|---|---|" + ("---|" if also else "") + "---|" * len(points),
