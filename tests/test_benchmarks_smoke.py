@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from bamu_core.workflows import Subject, unlearn
@@ -163,3 +164,25 @@ def test_a_run_at_the_limit_of_an_option_stays_under_2_gib(option, tmp_path):
     code, mib, seconds = measure(bound.argv(case), case, timeout=60)
     assert code == 0, (case.dir / "out.log").read_text()[-2000:]
     assert 50 < mib < BUDGET_MIB, mib  # a real measurement (a Python process with torch), under the budget
+
+
+def test_the_validation_budget_keeps_a_share_of_every_group_and_class_cell(binary_digits):
+    from benchmarks.validation_budget import report, stratified_share
+
+    val = binary_digits.val
+    cells = val.groups * (int(val.labels.max()) + 1) + val.labels
+    idx = stratified_share(val, 0.1, seed=0)
+    assert len(np.unique(idx)) == len(idx) and idx.min() >= 0 and idx.max() < len(val)
+    for c, n in zip(*np.unique(cells, return_counts=True)):
+        assert (cells[idx] == c).sum() == max(1, int(np.ceil(0.1 * n)))
+    assert np.array_equal(stratified_share(val, 1.0, seed=3), np.arange(len(val)))
+    assert not np.array_equal(stratified_share(val, 0.25, seed=0), stratified_share(val, 0.25, seed=1))
+    with pytest.raises(ValueError):
+        stratified_share(val, 0.0, seed=0)
+    row = {"scenario": "binary-colored-digits", "seed": 0, "share": 0.1, "method": "dfr", "n_val": len(idx)}
+    text = report(
+        [row | {"status": "ok", "cut": 0.5, "accuracy_change": 0.01}, row | {"seed": 1, "status": "refused"}],
+        {"date": "d", "device": "cpu", "cpus": 2, "torch": "t", "intensity": 0.75, "seeds": [0, 1]},
+    )
+    assert f"10% of validation ({len(idx)} images)" in text
+    assert "| dfr | cut 50 %, accuracy +1.0 pts (ok, refused) |" in text
