@@ -218,6 +218,17 @@ def write_markdown(r: dict, path: Path = RESULT) -> None:
         "",
         f"Goal: B waits at most {GOAL_S:.0f} s; this run {verdict} it. B's run time beside A against alone is"
         " the price of sharing the cores.",
+    ]
+    if old["rows"] and fs["small_run_s_median"] and r["small_alone_run_s_median"]:
+        shared_total = fs["small_wait_s_median"] + fs["small_run_s_median"]
+        old_total = old["small_wait_s_median"] + old["small_run_s_median"]
+        slower = fs["small_run_s_median"] / r["small_alone_run_s_median"]
+        lines.append(
+            f"B's result came {shared_total:.1f} s after it was submitted (median) against {old_total:.1f} s one at"
+            f" a time; beside A it ran {slower:.1f} times slower than alone, the cores being shared by A, B and"
+            " the machine's other work."
+        )
+    lines += [
         "",
         "Rerun: `.venv/bin/python -m benchmarks.job_sharing` (options: `--repeats`, `--old-repeats`, `--delay`,"
         " `--long-method`, `--long-budget`, `--long-scenario`, `--small-method`, `--small-scenario`).",
