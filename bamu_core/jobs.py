@@ -1,4 +1,4 @@
-"""Background jobs: run a workflow in a thread with live progress, cancel and a per-device queue.
+"""Background jobs: run a workflow in a thread with live progress, cancel and fair sharing of a device.
 
 The dashboard submits long computations (training a baseline, unlearning, a sweep) here instead
 of running them in its script thread, so that a page switch or a rerun does not interrupt them.
@@ -6,11 +6,24 @@ of running them in its script thread, so that a page switch or a rerun does not 
 - A job is a function ``fn(progress, should_stop)``. ``progress`` takes a
   :class:`~bamu_core.progress.ProgressEvent`; ``should_stop()`` turns true once :meth:`Job.cancel`
   was called.
-- One job runs at a time per device (``"cpu"``, ``"cuda:0"``, ...); the others wait in FIFO order
-  and know their queue position. Jobs on different devices run side by side.
-- The registry is process-wide (:func:`default_manager`) and every job carries an ``owner`` (the
-  browser session), so a session finds its jobs again after a page switch and never sees another
-  session's jobs unless it asks for them.
+- Fair sharing per device (``"cpu"``, ``"cuda:0"``, ...): every job belongs to a *lane*, its
+  ``owner`` (the browser session) unless :meth:`JobManager.submit` names another. A lane runs one
+  job at a time and keeps its own FIFO queue, so one session cannot flood the machine; jobs of
+  different lanes run side by side, up to ``max_concurrent`` per device (``BAMU_MAX_CONCURRENT_JOBS``,
+  default 4). A job whose lane has nothing running therefore starts at once beside another
+  session's long job while fewer than the cap run.
+- When the cap is reached, a freed slot goes round-robin over the lanes: to the waiting lane that
+  started a job least recently (a lane that has not started one yet first, then by submission
+  order), never to the lane that just finished unless it is the only one waiting.
+- :meth:`JobManager.queue_position` counts in that order: a waiting job is number k when k - 1
+  waiting jobs would start before it (the earlier jobs of its own lane, and per round of the
+  round-robin the lanes whose turn comes first).
+- Jobs on different devices never wait for each other. Jobs side by side on the CPU share its
+  cores; each sets its own torch threads in its own thread (nothing here changes process-wide
+  torch settings).
+- The registry is process-wide (:func:`default_manager`) and every job carries an ``owner``, so a
+  session finds its jobs again after a page switch and never sees another session's jobs unless
+  it asks for them.
 
 Nothing here imports Streamlit.
 """
@@ -20,6 +33,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import os
 import threading
 import time
 import traceback
@@ -29,7 +43,7 @@ from typing import Any, Callable
 from .errors import USER_ERRORS
 from .progress import ProgressEvent
 
-__all__ = ["Job", "JobManager", "JOB_STATES", "default_manager", "device_key"]
+__all__ = ["Job", "JobManager", "JOB_STATES", "DEFAULT_MAX_CONCURRENT", "default_manager", "device_key"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +51,23 @@ log = logging.getLogger(__name__)
 # cancelled: cancel() was called (before or while running).
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 _FINISHED = ("done", "failed", "cancelled")
+
+# Jobs of different lanes running at once per device, unless BAMU_MAX_CONCURRENT_JOBS says otherwise.
+DEFAULT_MAX_CONCURRENT = 4
+_CAP_ENV = "BAMU_MAX_CONCURRENT_JOBS"
+
+
+def _cap_from_env() -> int:
+    raw = os.environ.get(_CAP_ENV, "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value >= 1:
+            return value
+        log.warning("%s=%r is not a positive integer; using %d", _CAP_ENV, raw, DEFAULT_MAX_CONCURRENT)
+    return DEFAULT_MAX_CONCURRENT
 
 
 def device_key(device: Any) -> str:
@@ -68,10 +99,12 @@ class Job:
     error: str | None = None
     detail: str | None = field(default=None, repr=False)  # traceback of an unexpected failure, for logs
     meta: dict = field(default_factory=dict)
+    lane: str = ""  # the fair-sharing lane: runs one job at a time; the owner unless submit names another
     created: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
     max_events: int = 10_000
+    _seq: int = field(default=0, repr=False)  # submission order, for the round-robin's ties
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -142,7 +175,7 @@ class Job:
 
 
 class JobManager:
-    """Runs jobs in background threads, one at a time per device, FIFO.
+    """Runs jobs in background threads, sharing each device fairly between lanes (see the module).
 
     Parameters
     ----------
@@ -150,22 +183,36 @@ class JobManager:
         How many finished jobs to keep for the UI; older ones are forgotten.
     max_events : int
         Progress events kept per job (older ones are thinned beyond that).
+    max_concurrent : int, optional
+        Jobs running at once per device (each of a different lane). None: ``$BAMU_MAX_CONCURRENT_JOBS``,
+        read whenever a slot is handed out, else :data:`DEFAULT_MAX_CONCURRENT`. 1 restores one job at
+        a time per device (then in round-robin order over the lanes).
     """
 
-    def __init__(self, *, max_finished: int = 100, max_events: int = 10_000):
+    def __init__(self, *, max_finished: int = 100, max_events: int = 10_000, max_concurrent: int | None = None):
         if max_finished < 1:
             raise ValueError(f"max_finished must be >= 1, got {max_finished}")
         if max_events < 2:
             raise ValueError(f"max_events must be >= 2, got {max_events}")
+        if max_concurrent is not None and max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be >= 1, got {max_concurrent}")
         self.max_finished = max_finished
         self.max_events = max_events
+        self._max_concurrent = max_concurrent
         self._lock = threading.Condition()
         self._jobs: dict[str, Job] = {}
-        self._queues: dict[str, collections.deque[Job]] = {}
-        self._running: dict[str, Job | None] = {}
-        self._workers: dict[str, threading.Thread] = {}
+        self._waiting: dict[str, dict[str, collections.deque[Job]]] = {}  # device -> lane -> FIFO
+        self._running: dict[str, dict[str, Job]] = {}  # device -> lane -> its running job
+        self._last_start: dict[str, dict[str, int]] = {}  # device -> lane -> tick of its latest start
+        self._threads: set[threading.Thread] = set()
         self._ids = itertools.count(1)
+        self._ticks = itertools.count(1)
         self._closed = False
+
+    @property
+    def max_concurrent(self) -> int:
+        """Jobs that may run at once on one device (each of a different lane)."""
+        return self._max_concurrent if self._max_concurrent is not None else _cap_from_env()
 
     # -- submitting ------------------------------------------------------------------------
     def submit(
@@ -177,8 +224,12 @@ class JobManager:
         owner: str = "",
         device: Any = "cpu",
         meta: dict | None = None,
+        lane: str | None = None,
     ) -> Job:
         """Queue ``fn(progress, should_stop)`` on ``device`` and return its :class:`Job` at once.
+
+        The job starts at once when its lane (``owner`` unless ``lane`` is given) runs nothing on
+        that device and fewer than :attr:`max_concurrent` jobs run there; else it waits.
 
         Raises
         ------
@@ -193,24 +244,22 @@ class JobManager:
         with self._lock:
             if self._closed:
                 raise ValueError("the job manager was shut down; start a new one")
+            n = next(self._ids)
             job = Job(
-                id=f"job-{next(self._ids)}",
+                id=f"job-{n}",
                 kind=kind,
                 label=label or kind,
                 owner=owner,
                 device=key,
                 fn=fn,
                 meta=dict(meta or {}),
+                lane=owner if lane is None else str(lane),
                 max_events=self.max_events,
+                _seq=n,
             )
             self._jobs[job.id] = job
-            self._queues.setdefault(key, collections.deque()).append(job)
-            self._running.setdefault(key, None)
-            worker = self._workers.get(key)
-            if worker is None or not worker.is_alive():
-                worker = threading.Thread(target=self._work, args=(key,), name=f"bamu-jobs-{key}", daemon=True)
-                self._workers[key] = worker
-                worker.start()
+            self._waiting.setdefault(key, {}).setdefault(job.lane, collections.deque()).append(job)
+            self._dispatch(key)
             self._lock.notify_all()
         return job
 
@@ -235,7 +284,8 @@ class JobManager:
         return out
 
     def queue_position(self, job: Job | str) -> int | None:
-        """0 while running, k >= 1 when k - 1 jobs wait before it on its device, None once finished."""
+        """0 while running, k >= 1 when k - 1 waiting jobs would start before it on its device, None
+        once finished."""
         job = self.get(job) if isinstance(job, str) else job
         if job is None:
             return None
@@ -244,18 +294,18 @@ class JobManager:
                 return 0
             if job.state != "queued":
                 return None
-            queue = self._queues.get(job.device, ())
-            for i, other in enumerate(queue):
+            for i, other in enumerate(self._order(job.device)):
                 if other is job:
                     return i + 1
         return None
 
     def queue(self, device: Any = "cpu") -> list[Job]:
-        """The running job (if any) then the waiting ones on ``device``."""
+        """The running jobs on ``device`` (oldest start first), then the waiting ones in the order
+        they would start."""
         key = device_key(device)
         with self._lock:
-            running = self._running.get(key)
-            return ([running] if running is not None else []) + list(self._queues.get(key, ()))
+            running = sorted(self._running.get(key, {}).values(), key=lambda j: (j.started or 0.0, j._seq))
+            return running + self._order(key)
 
     # -- controlling -----------------------------------------------------------------------
     def cancel(self, job_id: str) -> bool:
@@ -269,9 +319,13 @@ class JobManager:
                 return False
             job.cancel()
             if job.state == "queued":
-                queue = self._queues.get(job.device)
+                lanes = self._waiting.get(job.device, {})
+                queue = lanes.get(job.lane)
                 if queue is not None and job in queue:
                     queue.remove(job)
+                    if not queue:
+                        del lanes[job.lane]
+                self._prune(job.device, job.lane)
                 self._finish(job, "cancelled")
             return True
 
@@ -302,40 +356,87 @@ class JobManager:
             return True
 
     def shutdown(self, *, cancel: bool = True, timeout: float | None = 10.0) -> None:
-        """Stop accepting jobs; cancel the active ones (by default) and wait for the workers."""
+        """Stop accepting jobs; cancel the active ones (by default) and wait for the running ones.
+
+        With ``cancel=False`` the waiting jobs still run, in their usual order.
+        """
         with self._lock:
             self._closed = True
             if cancel:
                 for job in list(self._jobs.values()):
                     if job.active:
                         job.cancel()
-                for queue in self._queues.values():
-                    while queue:
-                        self._finish(queue.popleft(), "cancelled")
+                for key, lanes in self._waiting.items():
+                    for lane in list(lanes):
+                        queue = lanes.pop(lane)
+                        while queue:
+                            self._finish(queue.popleft(), "cancelled")
+                        self._prune(key, lane)
             self._lock.notify_all()
-            workers = list(self._workers.values())
-        for w in workers:
-            w.join(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:  # a finishing job may start a waiting one (cancel=False): join until none is left
+            with self._lock:
+                threads = [t for t in self._threads if t.is_alive()]
+            if not threads:
+                return
+            for t in threads:
+                t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if deadline is not None and time.monotonic() >= deadline:
+                return
 
-    # -- internals -------------------------------------------------------------------------
-    def _work(self, key: str) -> None:
-        while True:
-            with self._lock:
-                while not self._queues[key] and not self._closed:
-                    self._lock.wait()
-                if not self._queues[key]:
-                    return  # closed and drained
-                job = self._queues[key].popleft()
-                job.state = "running"
-                job.started = time.time()
-                self._running[key] = job
-            state, result, error, detail = self._execute(job)
-            with self._lock:
-                job.result = result
-                job.error = error
-                job.detail = detail
-                self._running[key] = None
-                self._finish(job, state)
+    # -- internals (the lock is held in every method below but _run and _execute) ---------------
+    def _lane_rank(self, key: str, lane: str) -> tuple:
+        """Whose turn comes first: an idle lane before a busy one, then the lane that started a job
+        least recently (never: first), then the lane whose next job was submitted first."""
+        busy = lane in self._running.get(key, {})
+        return (busy, self._last_start.get(key, {}).get(lane, 0), self._waiting[key][lane][0]._seq)
+
+    def _order(self, key: str) -> list[Job]:
+        """The waiting jobs of ``key`` in the order they would start: round by round, each lane's
+        next job, the lanes in :meth:`_lane_rank` order."""
+        lanes = self._waiting.get(key, {})
+        ranked = sorted((lane for lane, q in lanes.items() if q), key=lambda lane: self._lane_rank(key, lane))
+        order = {lane: i for i, lane in enumerate(ranked)}
+        jobs = [(i, order[lane], job) for lane in ranked for i, job in enumerate(lanes[lane])]
+        return [job for _, _, job in sorted(jobs, key=lambda t: (t[0], t[1]))]
+
+    def _dispatch(self, key: str) -> None:
+        """Start waiting jobs of ``key`` while slots are free: one per idle lane, round-robin."""
+        running = self._running.setdefault(key, {})
+        lanes = self._waiting.setdefault(key, {})
+        while len(running) < self.max_concurrent:
+            idle = [lane for lane, q in lanes.items() if q and lane not in running]
+            if not idle:
+                return
+            lane = min(idle, key=lambda name: self._lane_rank(key, name))
+            job = lanes[lane].popleft()
+            if not lanes[lane]:
+                del lanes[lane]
+            job.state = "running"
+            job.started = time.time()
+            running[lane] = job
+            self._last_start.setdefault(key, {})[lane] = next(self._ticks)
+            thread = threading.Thread(target=self._run, args=(key, job), name=f"bamu-{job.id}-{key}", daemon=True)
+            self._threads.add(thread)
+            thread.start()
+
+    def _prune(self, key: str, lane: str) -> None:
+        """Forget a lane's turn once it has nothing running or waiting (keeps the tables small)."""
+        if lane not in self._running.get(key, {}) and not self._waiting.get(key, {}).get(lane):
+            self._last_start.get(key, {}).pop(lane, None)
+
+    def _run(self, key: str, job: Job) -> None:
+        try:
+            outcome = self._execute(job)
+        except BaseException as exc:  # even SystemExit in a job must free its slot
+            outcome = ("failed", None, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        with self._lock:
+            job.result, job.error, job.detail = outcome[1], outcome[2], outcome[3]
+            self._running.get(key, {}).pop(job.lane, None)
+            self._finish(job, outcome[0])
+            self._dispatch(key)
+            self._prune(key, job.lane)
+            self._threads.discard(threading.current_thread())
 
     @staticmethod
     def _execute(job: Job) -> tuple[str, Any, str | None, str | None]:
@@ -347,14 +448,14 @@ class JobManager:
             return "cancelled", None, None, None
         except USER_ERRORS as exc:
             return ("cancelled" if job.should_stop() else "failed"), None, str(exc), None
-        except Exception as exc:  # any failure must end the job, never the worker thread
+        except Exception as exc:  # any failure must end the job, never the manager
             detail = traceback.format_exc()
             log.error("job %s (%s) failed:\n%s", job.id, job.label, detail)
             return "failed", None, f"{type(exc).__name__}: {exc}", detail
         return ("cancelled" if job.should_stop() else "done"), result, None, None
 
     def _finish(self, job: Job, state: str) -> None:
-        """Mark ``job`` finished (lock held) and forget the oldest finished jobs beyond the limit."""
+        """Mark ``job`` finished and forget the oldest finished jobs beyond the limit."""
         job.state = state
         job.finished = time.time()
         job._done.set()

@@ -54,6 +54,7 @@ SECTIONS = [
     ),
     ("zoo_and_datasets-cuda.md", "Official-format loaders and backbones on a GPU", "benchmarks/zoo_and_datasets.py"),
     ("cold_start.md", "Dashboard cold start to the first radar chart", "benchmarks/cold_start.py"),
+    ("job_sharing.md", "A small job beside another session's long job (fair sharing)", "benchmarks/job_sharing.py"),
 ]
 
 

@@ -76,7 +76,10 @@ def _with_threads(fn: Callable) -> Callable:
 
 
 def submit_job(fn: Callable, *, kind: str, label: str, meta: dict | None = None, shared: bool = False) -> Job:
-    """Queue ``fn(progress, should_stop)`` on this machine's compute device for this session."""
+    """Queue ``fn(progress, should_stop)`` on this machine's compute device for this session.
+
+    The job runs in this session's lane (see :mod:`bamu_core.jobs`): it starts at once unless this
+    session already runs a job there or the device runs its maximum of jobs of other sessions."""
     job = default_manager().submit(
         _with_threads(fn),
         kind=kind,
@@ -84,6 +87,7 @@ def submit_job(fn: Callable, *, kind: str, label: str, meta: dict | None = None,
         owner="" if shared else state.session_id(),
         device=_device_name(),
         meta=meta,
+        lane=state.session_id(),  # a shared job waits in the lane of the session that asked for it
     )
     st.session_state.setdefault(keys.JOB_IDS, {})[kind] = job.id
     return job

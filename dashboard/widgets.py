@@ -119,10 +119,13 @@ def _render_job_body(job_id: str, title: str, curve: bool, phase=None) -> None:
     ev = job.latest
     if job.state == "queued":
         pos = manager.queue_position(job) or 1
-        st.info(
-            f"{title}: waiting for the {job.device} device, which runs one job at a time; "
-            f"this job is number {pos} in its queue."
+        own = any(j.state == "running" and j.lane == job.lane for j in manager.queue(job.device))
+        why = (
+            "this session's earlier job on it runs first (one job at a time per session)"
+            if own
+            else f"it runs at most {_jobs_words(manager.max_concurrent)} at once, shared in turn between sessions"
         )
+        st.info(f"{title}: waiting for the {job.device} device: {why}; this job is number {pos} in its queue.")
     else:
         text = progress_text(title, ev, phase)
         st.progress(job.fraction, text=f"{text} · {job.elapsed:.0f} s on {job.device}{eta_text(job)}")
@@ -138,6 +141,10 @@ def _render_job_body(job_id: str, title: str, curve: bool, phase=None) -> None:
     if st.button("Cancel", key=f"cancel_{job.id}", disabled=job.cancel_requested, type="secondary"):
         manager.cancel(job.id)
         st.rerun()
+
+
+def _jobs_words(n: int) -> str:
+    return "one job" if n == 1 else f"{n} jobs"
 
 
 def time_words(run) -> str:

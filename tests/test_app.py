@@ -257,9 +257,11 @@ def test_the_unlearn_widgets_change_the_settings_and_the_forget_preview(app):
     assert app.error and app.button(key="ul_run").disabled
 
 
-def test_a_queued_run_shows_its_queue_position_and_is_cancelled_from_its_panel(app):
-    """One job at a time per device: a run waits behind another session's job, visibly, and can be cancelled."""
+def test_a_queued_run_shows_its_queue_position_and_is_cancelled_from_its_panel(app, monkeypatch):
+    """A device running its maximum of jobs: a run waits behind another session's job, visibly, and can be cancelled."""
     import threading
+
+    monkeypatch.setenv("BAMU_MAX_CONCURRENT_JOBS", "1")  # the device is full with the other session's job
 
     from bamu_core.jobs import default_manager
     from dashboard.jobs import _device_name

@@ -530,7 +530,7 @@ def test_two_sessions_unlearning_at_once_queue_and_keep_their_own_runs(tmp_path)
     subject = tiny_subject()  # shared by both sessions, as the dashboard's subject store shares it
     original = state_of(subject.model)
     store = RunStore(tmp_path / "runs")
-    manager = JobManager()
+    manager = JobManager(max_concurrent=1)  # one job at a time on the device, as with BAMU_MAX_CONCURRENT_JOBS=1
     gate = threading.Event()
 
     def gated(fn):
