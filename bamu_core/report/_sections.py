@@ -202,7 +202,11 @@ def _radar_section(result: UnlearnReport, plotly_html: str | None) -> str:
     content = (
         f'<div class="grid2"><div>{legend}{chart}</div><div>{_table(_ba_head("Axis"), rows)}'
         f'<div class="formula">{_e(formula)}</div>{note}'
-        + (f"<h3>Axis definitions</h3><table><tbody>{defs}</tbody></table>" if defs else "")
+        + (
+            f'<h3>Axis definitions</h3><div class="table-scroll"><table><tbody>{defs}</tbody></table></div>'
+            if defs
+            else ""
+        )
         + "</div></div>"
     )
     return _section("radar", "Scores: radar and composite", content)
@@ -264,7 +268,7 @@ def _groups_section(result: UnlearnReport, plotly_html: str | None) -> str:
         '<p class="note">Multiclass: TPR is the mean per-class recall within the group, FPR the mean one-vs-rest '
         "false-positive rate.</p>"
     )
-    return _section("groups", title, chart + _table(head, rows) + note)
+    return _section("groups", title, chart + _table(head, rows, wide=True) + note)
 
 
 def _search_section(result: UnlearnReport, plotly_html: str | None) -> str:
