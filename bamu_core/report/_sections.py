@@ -19,6 +19,7 @@ from ..scoring import (
     legacy_composite_score,
 )
 from ..storage import _json_default
+from ._figures import _RADAR_SCALE
 from ._html import (
     _FAIRNESS,
     _GROUP,
@@ -178,7 +179,7 @@ def _radar_section(result: UnlearnReport, plotly_html: str | None) -> str:
         )
         legend = (
             '<p class="legend">Each axis in [0, 1]; 1 is best. The original model is the reference: utility 0.5, '
-            "fairness 0.</p>"
+            f"fairness 0. {_e(_RADAR_SCALE)}</p>"
         )
         formula = SCORE_FORMULA
         note = (
@@ -188,7 +189,7 @@ def _radar_section(result: UnlearnReport, plotly_html: str | None) -> str:
         )
     else:
         defs = ""
-        legend = '<p class="legend">Each axis in [0, 1]; 1 is best (earlier, absolute axes).</p>'
+        legend = f'<p class="legend">Each axis in [0, 1]; 1 is best (earlier, absolute axes). {_e(_RADAR_SCALE)}</p>'
         formula = LEGACY_SCORE_FORMULA
         note = (
             '<p class="note">This run was scored with the earlier definition: absolute axes (fairness 1 - gap, '
