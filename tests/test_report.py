@@ -159,6 +159,41 @@ def test_png_artifacts_become_data_uris(result, tmp_path):
     assert page.index("Grad-CAM before") < page.index("Grad-CAM after")
 
 
+def test_a_script_in_a_runs_data_is_shown_as_text_everywhere(result, tmp_path):
+    """Group, dataset and file names, messages and run ids come from users: the page shows them as
+    text (autoescaped templates, escaped fragments), never as markup."""
+    from PIL import Image
+
+    script = "<script>alert(1)</script>"
+    result = copy.deepcopy(result)
+    for audit in (result["before"], result["after"]):
+        audit["groups"][0]["group"] = script
+        audit["group_attr"] = script
+        audit["warnings"] = [{"code": "small_groups", "message": script}]
+    result["run_id"] = script
+    result["dataset"]["title"] = script
+    result["message"] = script
+    image = tmp_path / "cam.png"
+    Image.new("RGB", (8, 4), (200, 0, 0)).save(image)
+    page = build_report(result, artifacts={f"{script}_before.png": image}, run={"status": script})
+    assert "<script>alert(1)" not in page and "alert(1)</script>" not in page
+    escaped = re.findall(r"&lt;script&gt;alert\(1\)&lt;/script&gt;", page)
+    assert len(escaped) >= 8  # heading, title, groups table and heading, warnings, message, caption, status
+    body = page[page.index("<body") :]
+    groups = body[body.index('id="groups"') : body.index('id="privacy"')]
+    assert "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>" in groups
+    assert "Per-group results (groups: &lt;script&gt;alert(1)&lt;/script&gt;)" in groups
+    head = body[: body.index("<main")]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &middot; run <code>&lt;script&gt;" in head
+    title = page[page.index("<title>") : page.index("</title>")]
+    assert "&lt;script&gt;" in title
+    # no tag was added: the page has the <script> tags of the same run with harmless names (plotly's)
+    plain = build_report(
+        json.loads(json.dumps(result).replace(script, "harmless")), artifacts={"x_before.png": image}, run={}
+    )
+    assert len(re.findall(r"<script\b", page)) == len(re.findall(r"<script\b", plain)) > 0
+
+
 def test_csv_rows_exact(result):
     rows = report_rows(result)
     by = {(r["section"], r["group"], r["metric"]): r for r in rows}
@@ -413,3 +448,27 @@ def test_the_report_opens_with_the_verdict_and_the_warnings_and_explains_its_ter
     assert "<b>after unlearning:</b> 1 group(s) have fewer than 30 images &lt;script&gt;" in verdict_html
     assert '<abbr title="How far apart the groups are in how often the model gives the positive answer' in page
     assert 'id="glossary"' in page and "<dt>admissible checkpoint</dt>" in page and "<dt>oracle</dt>" in page
+
+
+def test_the_radars_keep_their_numbers_off_the_shapes():
+    """Report and dashboard radars: range [0, 1] with rings at 0.25 ... 1 but no tick labels over
+    the filled shapes; the scale is said beside the chart (report) or in a corner (dashboard)."""
+    from bamu_core.report import radar, radar_figure
+    from dashboard import charts
+
+    assert charts.radar is radar  # the dashboard shows this figure
+    before = {"utility": 0.5, "fairness": 0.0, "forgetting": 0.4, "privacy": 0.8}
+    after = {"utility": 0.6, "fairness": 0.9, "forgetting": 0.95, "privacy": 0.7}
+    for fig in (radar_figure(before, after), radar({"before": before, "after": after}, title="t")):
+        axis = fig.layout.polar.radialaxis
+        assert tuple(axis.range) == (0, 1) and tuple(axis.tickvals) == (0.25, 0.5, 0.75, 1.0)
+        assert axis.showticklabels is False and axis.ticks == ""
+    (note,) = radar({"before": before}).layout.annotations
+    assert note.text == "rings: 0.25, 0.5, 0.75, 1" and (note.xref, note.yref, note.x, note.y) == (
+        "paper",
+        "paper",
+        0,
+        0,
+    )
+    page = build_report({"method": "ga", "radar": {"before": before, "after": after, "scoring": "relative-v2"}})
+    assert "Rings at 0.25, 0.5 and 0.75; the outer ring is 1 (best), the centre 0." in page

@@ -154,6 +154,25 @@ def _report_layout(fig, *, height: int, **extra):
     return fig
 
 
+#: The radar's rings (its radial grid); the scale is said in the caption, not drawn over the shapes.
+_RADAR_RINGS = (0.25, 0.5, 0.75, 1.0)
+_RADAR_SCALE = "Rings at 0.25, 0.5 and 0.75; the outer ring is 1 (best), the centre 0."
+
+
+def _radial_axis(gridcolor: str, **extra) -> dict:
+    """The radar's radial axis, report and dashboard alike: range [0, 1], a ring at each of
+    :data:`_RADAR_RINGS`, and no tick labels (numbers on the rings would sit on the filled shapes;
+    :data:`_RADAR_SCALE` explains the rings, and hovering a point shows its value)."""
+    return dict(
+        range=[0, 1],
+        tickvals=list(_RADAR_RINGS),
+        showticklabels=False,
+        ticks="",
+        gridcolor=gridcolor,
+        **extra,
+    )
+
+
 def radar_figure(before: Mapping[str, float] | None, after: Mapping[str, float] | None, *, height: int = 420):
     """Radar chart of the scoring axes (each in [0, 1]) before (grey) and after (blue) unlearning."""
     import plotly.graph_objects as go
@@ -171,16 +190,7 @@ def radar_figure(before: Mapping[str, float] | None, after: Mapping[str, float] 
         legend=dict(orientation="h", yanchor="top", y=-0.08, xanchor="center", x=0.5),
         polar=dict(
             bgcolor="white",
-            # radial ticks at 45 degrees, between the axis labels
-            radialaxis=dict(
-                range=[0, 1],
-                tickvals=[0.25, 0.5, 0.75, 1.0],
-                angle=45,
-                tickangle=45,
-                gridcolor=_GRID,
-                linecolor=_GRID,
-                tickfont=dict(size=10, color=BEFORE_COLOUR),
-            ),
+            radialaxis=_radial_axis(_GRID, linecolor=_GRID),
             angularaxis=dict(gridcolor=_GRID, linecolor="#cbd5e1", tickfont=dict(size=14)),
         ),
     )

@@ -7,6 +7,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 from ..results import AuditResult, Interval
+from ._template import kv_html, section_html, table_html
 
 CSV_COLUMNS = (
     "section",
@@ -143,17 +144,13 @@ def _change(before, after, higher_better: bool | float | None) -> str:
 
 
 def _kv(pairs: Sequence[tuple[str, Any]]) -> str:
-    rows = "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in pairs if v not in (None, ""))
-    return f'<dl class="kv">{rows}</dl>'
+    """``pairs``: (label, HTML escaped by the caller); empty values are left out."""
+    return kv_html(pairs)
 
 
-def _table(head: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]]) -> str:
+def _table(head: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]], *, wide: bool = False) -> str:
     """``head``: (label, css class); cells are HTML already escaped by the caller."""
-    th = "".join(f'<th class="{cls}">{_e(label)}</th>' for label, cls in head)
-    body = "".join(
-        "<tr>" + "".join(f'<td class="{head[i][1]}">{c}</td>' for i, c in enumerate(r)) + "</tr>" for r in rows
-    )
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+    return table_html(head, rows, wide=wide)
 
 
 def _ba_head(first: str) -> list[tuple[str, str]]:
@@ -161,4 +158,5 @@ def _ba_head(first: str) -> list[tuple[str, str]]:
 
 
 def _section(anchor: str, title: str, content: str) -> str:
-    return f'<section class="card" id="{anchor}"><h2>{_e(title)}</h2>{content}</section>'
+    """A card: ``title`` is escaped, ``content`` is HTML the section built from escaped parts."""
+    return section_html(anchor, title, content)

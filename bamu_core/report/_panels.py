@@ -19,6 +19,7 @@ from ._figures import (
     _plain,
     _radar_axes,
     _radar_traces,
+    _radial_axis,
     series_colour,
 )
 
@@ -55,12 +56,19 @@ def radar(series: Mapping[str, Mapping[str, float]], *, title: str | None = None
     fig.update_layout(
         margin=dict(l=90, r=90, t=60 if title else 30, b=80),
         legend=dict(orientation="h", yanchor="top", y=-0.14, xanchor="center", x=0.5),
-        polar=dict(
-            radialaxis=dict(
-                range=[0, 1], tickvals=[0.25, 0.5, 0.75, 1.0], gridcolor=_DASH_GRID, tickfont=dict(size=12), angle=45
-            ),
-            angularaxis=dict(tickfont=dict(size=16), gridcolor=_DASH_GRID),
-        ),
+        polar=dict(radialaxis=_radial_axis(_DASH_GRID), angularaxis=dict(tickfont=dict(size=16), gridcolor=_DASH_GRID)),
+    )
+    # the scale in the lower left corner, small and grey, clear of the shapes (the rings carry no numbers)
+    fig.add_annotation(
+        text="rings: 0.25, 0.5, 0.75, 1",
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=0,
+        xanchor="left",
+        yanchor="top",
+        showarrow=False,
+        font=dict(size=12, color=COLOURS["before"]),
     )
     return fig
 

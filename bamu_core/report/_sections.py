@@ -19,6 +19,7 @@ from ..scoring import (
     legacy_composite_score,
 )
 from ..storage import _json_default
+from ._figures import _RADAR_SCALE
 from ._html import (
     _FAIRNESS,
     _GROUP,
@@ -178,7 +179,7 @@ def _radar_section(result: UnlearnReport, plotly_html: str | None) -> str:
         )
         legend = (
             '<p class="legend">Each axis in [0, 1]; 1 is best. The original model is the reference: utility 0.5, '
-            "fairness 0.</p>"
+            f"fairness 0. {_e(_RADAR_SCALE)}</p>"
         )
         formula = SCORE_FORMULA
         note = (
@@ -188,7 +189,7 @@ def _radar_section(result: UnlearnReport, plotly_html: str | None) -> str:
         )
     else:
         defs = ""
-        legend = '<p class="legend">Each axis in [0, 1]; 1 is best (earlier, absolute axes).</p>'
+        legend = f'<p class="legend">Each axis in [0, 1]; 1 is best (earlier, absolute axes). {_e(_RADAR_SCALE)}</p>'
         formula = LEGACY_SCORE_FORMULA
         note = (
             '<p class="note">This run was scored with the earlier definition: absolute axes (fairness 1 - gap, '
@@ -202,7 +203,11 @@ def _radar_section(result: UnlearnReport, plotly_html: str | None) -> str:
     content = (
         f'<div class="grid2"><div>{legend}{chart}</div><div>{_table(_ba_head("Axis"), rows)}'
         f'<div class="formula">{_e(formula)}</div>{note}'
-        + (f"<h3>Axis definitions</h3><table><tbody>{defs}</tbody></table>" if defs else "")
+        + (
+            f'<h3>Axis definitions</h3><div class="table-scroll"><table><tbody>{defs}</tbody></table></div>'
+            if defs
+            else ""
+        )
         + "</div></div>"
     )
     return _section("radar", "Scores: radar and composite", content)
@@ -264,7 +269,7 @@ def _groups_section(result: UnlearnReport, plotly_html: str | None) -> str:
         '<p class="note">Multiclass: TPR is the mean per-class recall within the group, FPR the mean one-vs-rest '
         "false-positive rate.</p>"
     )
-    return _section("groups", title, chart + _table(head, rows) + note)
+    return _section("groups", title, chart + _table(head, rows, wide=True) + note)
 
 
 def _search_section(result: UnlearnReport, plotly_html: str | None) -> str:
