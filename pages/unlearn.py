@@ -3,6 +3,7 @@
 import streamlit as st
 
 from bamu_core import workflows
+from bamu_core.unlearn import search_overrides
 from dashboard import charts, jobs, state, tables, tasks
 from dashboard import widgets as ui
 
@@ -37,6 +38,18 @@ with st.container(border=True):
         format_func=lambda m: f"{m}: {methods[m].split(';')[0].split('(')[0].strip()}",
     )
     c1.caption(methods[method])
+    depth = None
+    if method == "auto":
+        depth = c1.radio(
+            "Search",
+            ["quick", "thorough"],
+            horizontal=True,
+            key="ul_search_depth",
+            persist_state="session",
+            help="quick: DFR, group-balanced fine-tuning and (where the data can flip its attribute) counterfactual "
+            "augmentation, on one validation split: about a third of the time. thorough: every method at two "
+            "learning rates, each judged on both halves of the validation split.",
+        )
     intensity = c2.slider(
         "Intensity",
         0.0,
@@ -124,7 +137,8 @@ if start:
             intensity=intensity,
             forget=forget_arg,
             forget_options=options,
-            hyperparameters=overrides,
+            # the search depth's presets; values edited in the table win
+            hyperparameters={**search_overrides(depth), **overrides} if depth else overrides,
             seed=seed,
             oracle=oracle,
         ),

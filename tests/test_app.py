@@ -348,12 +348,13 @@ def test_the_demo_flows_from_unlearn_to_compare_and_report(app):
 
 def test_auto_is_the_default_and_shows_what_it_tried(app, monkeypatch):
     from bamu_core.jobs import default_manager
-    from bamu_core.unlearn import INTENSITY_TABLE
+    from bamu_core.unlearn import SEARCH_DEPTHS
 
-    # two cheap candidates keep the test short; the page and the search are the real ones
-    monkeypatch.setitem(INTENSITY_TABLE, "auto", {**INTENSITY_TABLE["auto"], "candidates": ["dfr"]})
+    # two cheap candidates keep the test short; the page and the (quick) search are the real ones
+    monkeypatch.setitem(SEARCH_DEPTHS, "quick", {**SEARCH_DEPTHS["quick"], "candidates": ["dfr"]})
     _unlearn_page(app)
     assert app.selectbox(key="ul_method").value == "auto"
+    assert app.radio(key="ul_search_depth").value == "quick"  # the page's default depth
     app.button(key="ul_run").click().run()
     job = default_manager().get(app.session_state["job_ids"]["unlearn"])
     settle(app, timeout=300)
@@ -361,6 +362,7 @@ def test_auto_is_the_default_and_shows_what_it_tried(app, monkeypatch):
     no_exceptions(app)
     run = app.session_state["last_run"]
     assert run.method == "auto" and [c["label"] for c in run.search["candidates"]] == ["dfr balanced", "dfr all"]
+    assert run.search["folds"] == 1  # quick: one validation split
     tables = [d.value for d in app.dataframe if "candidate" in getattr(d.value, "columns", [])]
     assert (
         tables

@@ -288,3 +288,16 @@ def test_dfr_is_the_method_that_changes_the_last_layer_only():
     from bamu_core.unlearn import get_method, list_methods
 
     assert [m for m in list_methods() if get_method(m).last_layer_only] == ["dfr"]
+
+
+def test_the_quick_search_is_a_preset_of_overrides_and_thorough_changes_nothing():
+    from bamu_core.errors import BamuInputError
+    from bamu_core.unlearn import SEARCH_DEPTHS, search_overrides
+
+    quick = search_overrides("quick")
+    assert quick == {"folds": 1, "lr_scales": [1.0], "candidates": ["dfr", "balanced_finetune", "counterfactual"]}
+    quick["candidates"].append("ga")  # a copy: the preset itself is unchanged
+    assert SEARCH_DEPTHS["quick"]["candidates"] == ["dfr", "balanced_finetune", "counterfactual"]
+    assert search_overrides("thorough") == {}
+    with pytest.raises(BamuInputError, match="quick, thorough"):
+        search_overrides("fast")

@@ -73,6 +73,7 @@ def test_cli_unlearn_prints_before_after_and_saves_the_model(tmp_path, capsys, b
         (["--method", "ga", "--intensity", "0.5", "--forget", "nope"], "unknown forget strategy"),
         (["--method", "ga", "--intensity", "0.5", "--hp", "bogus=1"], "has no hyper-parameter(s) bogus"),
         (["--method", "ga", "--intensity", "0.5", "--out", "m.pt"], "--out must be a .safetensors file"),
+        (["--method", "ga", "--intensity", "0.5", "--search", "quick"], "--search applies to --method auto only"),
     ],
 )
 def test_cli_unlearn_bad_input_exits_2_with_one_line(extra, match, capsys, binary_baseline):
@@ -129,3 +130,14 @@ def test_the_oracle_gap_is_the_fairness_axis_target(binary_digits, binary_baseli
     g1 = run.after.fairness.demographic_parity_difference
     assert run.radar.after.fairness == pytest.approx(min(1.0, max(0.0, (g0 - g1) / (g0 - 0.1))))
     assert run.radar.after.fairness == 1.0  # newton closes the gap past the oracle's 0.1 here
+
+
+def test_cli_quick_search_runs_auto_on_one_split_and_hp_values_win(tmp_path, capsys, monkeypatch, binary_baseline):
+    from bamu_core.unlearn import SEARCH_DEPTHS
+
+    monkeypatch.setitem(SEARCH_DEPTHS, "quick", {**SEARCH_DEPTHS["quick"], "candidates": ["dfr"]})  # short
+    js = tmp_path / "u.json"
+    argv = ["unlearn", "--scenario", "binary-colored-digits", "--method", "auto", "--intensity", "0.5"]
+    assert main([*argv, "--search", "quick", "--hp", "lr_scales=[0.5]", "--json", str(js)]) == 0
+    search = json.loads(js.read_text())["search"]
+    assert search["folds"] == 1 and [c["method"] for c in search["candidates"]] == ["dfr", "dfr"]

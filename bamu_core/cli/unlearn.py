@@ -51,6 +51,13 @@ def _add_unlearn_command(sub) -> None:
         help="--method auto: seconds for the whole search (default 600 on a CPU, 300 on a GPU; it usually ends sooner)",
     )
     g.add_argument(
+        "--search",
+        choices=("quick", "thorough"),
+        help="--method auto: search depth; quick = one validation split, dfr / group-balanced fine-tune / "
+        "counterfactual at the calibrated rate (about a third of the time); thorough (default) = every method, "
+        "two rates, two folds; --hp values override either",
+    )
+    g.add_argument(
         "--oracle",
         action="store_true",
         help="first retrain the model on the retain set (the retrain oracle: the slowest method); the fairness "
@@ -141,7 +148,7 @@ def _cmd_unlearn(args) -> dict:
     from ..insight import InsightOptions
     from ..models import save_weights
     from ..storage import bamu_home
-    from ..unlearn import get_method
+    from ..unlearn import get_method, search_overrides
     from ..workflows import unlearn
 
     get_method(args.method)  # unknown names fail before any data is loaded
@@ -151,6 +158,10 @@ def _cmd_unlearn(args) -> dict:
         raise BamuInputError(f"--out must be a .safetensors file, got {args.out!r}")
     _check_output(args, args.out, "--out", taken=args.outputs_taken)  # before any work
     hyperparameters = _check_hp(args.method, intensity, dict(args.hp or []))
+    if args.search is not None:
+        if args.method != "auto":
+            raise BamuInputError("--search applies to --method auto only")
+        hyperparameters = {**search_overrides(args.search), **hyperparameters}
     if args.budget_s is not None:
         if args.method != "auto":
             raise BamuInputError("--budget-s applies to --method auto only")

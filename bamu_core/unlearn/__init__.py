@@ -57,7 +57,7 @@ from ._intensity import (
     resolve_hyperparameters,
 )
 from ._select import ACCURACY_BOUND, SELECTION_KEYS, SelectionRule
-from .auto import AutoSearch, Candidate
+from .auto import SEARCH_DEPTHS, AutoSearch, Candidate, search_overrides
 
 __all__ = [
     "SELECTION_KEYS",
@@ -102,4 +102,6 @@ __all__ = [
     "AutoConfig",
     "AutoSearch",
     "Candidate",
+    "SEARCH_DEPTHS",
+    "search_overrides",
 ]

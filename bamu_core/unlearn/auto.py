@@ -42,6 +42,11 @@ of a training method kept a checkpoint in the last quarter of its steps it was s
 runs once more with ``EXTEND_STEPS`` (3) times the steps at the same rate, and that longer run
 competes like any candidate (on CIFAR-10, where 65 steps of ``balanced_finetune`` were not enough).
 
+Search depth (:data:`SEARCH_DEPTHS`, :func:`search_overrides`): ``"thorough"`` is the search above
+with its defaults; ``"quick"`` sets ``folds`` 1, ``lr_scales`` [1] and ``candidates`` ``dfr``,
+``balanced_finetune``, ``counterfactual`` (the cheapest strong candidates: about a third of the
+thorough search's time on the digit scenarios). Explicit hyper-parameters override either.
+
 Budget: ``budget_s`` seconds for the whole search (default 600 on a CPU, 300 on a GPU); the
 candidate running when it runs out is stopped (its best checkpoint so far is judged), the ones
 not started are listed as skipped. ``should_stop()`` cancels the search.
@@ -68,7 +73,15 @@ from ._calibrate import calibrate_lr
 from ._intensity import resolve_hyperparameters
 from ._select import SELECTION_KEYS, Judge
 
-__all__ = ["AutoSearch", "Candidate", "split_validation", "prefer_simpler", "AutoMethod"]
+__all__ = [
+    "AutoSearch",
+    "Candidate",
+    "split_validation",
+    "prefer_simpler",
+    "AutoMethod",
+    "SEARCH_DEPTHS",
+    "search_overrides",
+]
 
 #: Selection settings of the auto run passed on to every candidate.
 _RULE_KEYS = (*SELECTION_KEYS, "eval_every")
@@ -76,6 +89,20 @@ _RULE_KEYS = (*SELECTION_KEYS, "eval_every")
 _BALANCED = ("ga", "lora", "distill")
 #: A winner still improving at its end is tried once more with this many times its steps.
 EXTEND_STEPS = 3
+#: Presets of the search (hyper-parameter overrides of ``auto``), cheapest first.
+SEARCH_DEPTHS: dict[str, dict] = {
+    "quick": {"folds": 1, "lr_scales": [1.0], "candidates": ["dfr", "balanced_finetune", "counterfactual"]},
+    "thorough": {},
+}
+
+
+def search_overrides(depth: str) -> dict:
+    """The hyper-parameter overrides of search depth ``depth`` (``"quick"`` or ``"thorough"``), a copy."""
+    if depth not in SEARCH_DEPTHS:
+        raise BamuInputError(f"search depth must be one of {', '.join(SEARCH_DEPTHS)}, got {depth!r}")
+    return {k: list(v) if isinstance(v, list) else v for k, v in SEARCH_DEPTHS[depth].items()}
+
+
 _TRAINING = ("balanced_finetune", "finetune", "ga", "lora", "distill", "counterfactual", "random_label")
 
 
