@@ -53,8 +53,10 @@ def predictions_on_pairs(model: nn.Module, data: ImageData, indices=None, *, dev
     if not data.has_counterfactual:
         raise BamuInputError("this dataset has no counterfactual images")
     with on_device(model, device) as m:
-        original = predict(m, data, indices=indices, device=device).argmax(1).numpy()
-        flipped = predict(m, data, indices=indices, device=device, counterfactual=True).argmax(1).numpy()
+        original, flipped = (
+            predict(m, data, indices=indices, batch_size=256, device=device, counterfactual=cf).argmax(1).numpy()
+            for cf in (False, True)
+        )
     return original, flipped
 
 
