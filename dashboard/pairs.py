@@ -121,7 +121,7 @@ def pairs_panel(run: UnlearnReport, scenario, *, key: str = "pairs") -> None:
             row = st.columns(PER_ROW)
             chunk = zip(row, images[start : start + PER_ROW], pairs.examples[start : start + PER_ROW])
             for c, (original, flipped), pair in chunk:
-                c.image([original, flipped], caption=["original", "flipped"])
+                c.image([original, flipped], caption=["original", "flipped"], output_format="PNG")
                 c.caption(pair_caption(pair, pairs.classes))
     table = group_table(pairs)
     if len(table) > 1:

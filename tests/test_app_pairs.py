@@ -44,7 +44,8 @@ def test_compare_shows_the_pairs_of_the_last_run(app):  # noqa: F811
     assert metrics["Predictions that flip, after"] == f"{100 * run.pairs.after.rate:.0f} %"
     captions = " ".join(_texts(app.caption))
     assert captions.count("true: ") == len(run.pairs.examples) == 8
-    assert len(app.get("imgs")) >= 8  # one image pair per example
+    shown = [[i.caption for i in e.proto.imgs] for e in app.get("image")]
+    assert shown.count(["original", "flipped"]) == 8  # one image pair per example
     frames = {tuple(d.value.columns): d.value for d in app.dataframe}
     groups = frames[("group", "n", "before", "before CI", "after", "after CI")]
     assert list(groups["group"]) == ["orange", "blue"]
