@@ -6,7 +6,7 @@ from bamu_core import workflows
 from bamu_core.execution import ray_available
 from bamu_core.report import compare_verdict
 from bamu_core.unlearn import status_label
-from dashboard import charts, insight, jobs, membership, state, tables, tasks
+from dashboard import charts, insight, jobs, membership, pairs, state, tables, tasks
 from dashboard import widgets as ui
 from dashboard.glossary import glossary_expander, table_help
 
@@ -77,9 +77,11 @@ with tab_run:
         )
         glossary_expander(key="cmp_glossary")
         insight.insight_panel(run, key="cmp_insight")
+        pairs.pairs_panel(run, sc, key="cmp_pairs")
         membership.membership_panel(run, sc, key="cmp_mia")
 
         st.subheader("Where the model looks, before and after (the same test images)")
+        pairs.gradcam_note(sc)
         pictures = workflows.run_gradcam(run.run_id, store=state.run_store())
         if pictures:
             st.image(pictures["gradcam_before.png"], caption="before", width="stretch")

@@ -283,6 +283,7 @@ def test_a_real_run_is_stored_with_the_design_keys(real_run, digits):
         "audit_after.json",
         "gradcam_before.png",
         "gradcam_after.png",
+        "counterfactual_pairs.png",  # the example pairs (the digits can flip their colour)
     }
     # the stored weights are the unlearned model's: they reproduce the "after" accuracy
     from bamu_core.models import load_model

@@ -75,6 +75,11 @@ def _add_unlearn_command(sub) -> None:
     v.add_argument("--no-cohorts", action="store_true", help="skip the worst-slice search in both audits")
     v.add_argument("--no-representation", action="store_true", help="skip CKA per block and the 2-D projection")
     v.add_argument(
+        "--no-pairs",
+        action="store_true",
+        help="skip the counterfactual pairs (the share of predictions that change when only the attribute is flipped)",
+    )
+    v.add_argument(
         "--relearning",
         action="store_true",
         help="run the relearning stress test: fine-tune copies on bias-aligned images (adds seconds per model)",
@@ -127,6 +132,8 @@ def _print_insight(run: UnlearnReport) -> None:
         print(f"representation: {run.representation.reading}")
     if run.relearning is not None:
         print(f"relearning: {run.relearning.reading}")
+    if run.pairs is not None:
+        print(f"counterfactual pairs: {run.pairs.reading}")
 
 
 def _print_search(search: dict) -> None:
@@ -220,6 +227,7 @@ def _cmd_unlearn(args) -> dict:
             leakage=not args.no_leakage,
             cohorts=not args.no_cohorts,
             representation=not args.no_representation,
+            pairs=not args.no_pairs,
             relearning=args.relearning,
             relearning_steps=args.relearning_steps,
             relearning_images=args.relearning_images,

@@ -7,6 +7,8 @@
   pairs), with Fisher p-values and Benjamini-Hochberg q-values;
 - :mod:`.representation`: linear CKA per block between models, and a 2-D projection of the
   embeddings with each point's group and class;
+- :mod:`.counterfactual_pairs`: where the data can flip its attribute, the share of predictions
+  that change with it alone (the flip rate, with a bootstrap interval) and a few example pairs;
 - :mod:`.relearning`: how many fine-tuning steps on bias-aligned images bring the removed gap back.
 
 Every result (:mod:`bamu_core.results`) has a one-sentence ``reading``. :func:`model_views`
@@ -23,6 +25,7 @@ from ..results import Leakage, Representation
 from ._features import Embeddings, embed, pooled
 from ._options import InsightOptions
 from .cohorts import benjamini_hochberg, data_columns, find_cohorts, wilson_interval
+from .counterfactual_pairs import counterfactual_pairs, flip_attribute, flip_rate, pairs_picture, pairs_reading
 from .leakage import leakage, probe_auc, probe_scores, within_class_auc
 from .relearning import relearning, relearning_curve, sample_indices
 from .representation import linear_cka, project, representation
@@ -43,6 +46,11 @@ __all__ = [
     "linear_cka",
     "project",
     "representation",
+    "counterfactual_pairs",
+    "flip_attribute",
+    "flip_rate",
+    "pairs_picture",
+    "pairs_reading",
     "relearning",
     "relearning_curve",
     "sample_indices",

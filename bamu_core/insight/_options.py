@@ -14,7 +14,8 @@ __all__ = ["InsightOptions"]
 class InsightOptions:
     """Switches and sizes of the views of :mod:`bamu_core.insight`.
 
-    The defaults keep the cheap views on (leakage probe, cohorts, representation) and the
+    The defaults keep the cheap views on (leakage probe, cohorts, representation, counterfactual
+    pairs where the data has counterfactual images, ``pair_examples`` of them kept) and the
     relearning stress test, which fine-tunes copies of the models, off. ``oracle`` is a model
     retrained without the forget set (optional): the leakage probe, CKA and relearning test add
     its numbers beside the unlearned model's.
@@ -24,6 +25,8 @@ class InsightOptions:
     cohorts: bool = True
     representation: bool = True
     relearning: bool = False
+    pairs: bool = True
+    pair_examples: int = 8
     folds: int = 5
     n_boot: int = 200
     cohort_min_size: int = 20
@@ -44,6 +47,7 @@ class InsightOptions:
             "n_boot": (self.n_boot, 0),
             "cohort_min_size": (self.cohort_min_size, 1),
             "cohort_k": (self.cohort_k, 1),
+            "pair_examples": (self.pair_examples, 0),
             "projection_points": (self.projection_points, 0),
             "max_images": (self.max_images, 10),
             "relearning_steps": (self.relearning_steps, 1),
@@ -63,4 +67,4 @@ class InsightOptions:
     @classmethod
     def off(cls) -> InsightOptions:
         """Every view switched off."""
-        return cls(leakage=False, cohorts=False, representation=False, relearning=False)
+        return cls(leakage=False, cohorts=False, representation=False, relearning=False, pairs=False)

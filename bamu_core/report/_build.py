@@ -18,7 +18,7 @@ from ..errors import BamuInputError
 from ..results import UnlearnReport
 from ._figures import AFTER_COLOUR, BEFORE_COLOUR, candidates_figure, group_accuracy_figure, radar_figure
 from ._html import _e, _fmt
-from ._insight import cka_figure, insight_section
+from ._insight import cka_figure, insight_section, pairs_section
 from ._sections import (
     _data_model_section,
     _gallery_section,
@@ -124,6 +124,7 @@ def build_report(
             f"result must be a dict (the unlearn JSON) or an UnlearnReport, got {type(result).__name__}"
         )
     result = UnlearnReport.from_json(result)
+    files = {k: Path(v) for k, v in (artifacts or {}).items()}
     radar_html, groups_html, search_html, cka_html = _figures_html(result)
     ds = result.dataset or {}
     run_id = (run or {}).get("run_id") or result.run_id
@@ -146,7 +147,8 @@ def build_report(
         ("privacy", "Forgetting and privacy", _privacy_section(result)),
         ("search", "What auto tried", _search_section(result, search_html)),
         ("insight", "Inside the model", insight_section(result, cka_html)),
-        ("images", "Grad-CAM", _gallery_section({k: Path(v) for k, v in (artifacts or {}).items()}, result.gradcam)),
+        ("pairs", "Counterfactual pairs", pairs_section(result, files)),
+        ("images", "Grad-CAM", _gallery_section(files, result.gradcam)),
         ("data", "Dataset and model", _data_model_section(result)),
         ("settings", "Settings", _settings_section(result, run)),
         ("env", "Timings and environment", _timing_section(result, run)),

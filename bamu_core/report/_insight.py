@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import html
-from typing import Sequence
+from pathlib import Path
+from typing import Mapping, Sequence
 
-from ..results import Cohorts, Leakage, Relearning, Representation, UnlearnReport
+from ..results import PAIRS_PICTURE, Cohorts, CounterfactualPairs, Leakage, Relearning, Representation, UnlearnReport
 from ._figures import AFTER_COLOUR, ORACLE_COLOUR, _report_layout
-from ._html import _e, _fmt, _section, _table
+from ._html import _e, _fmt, _section, _table, _with_ci
 
-__all__ = ["cka_figure", "projection_figure", "insight_section", "leakage_rows", "cohort_rows"]
+__all__ = [
+    "cka_figure",
+    "projection_figure",
+    "insight_section",
+    "pairs_section",
+    "leakage_rows",
+    "cohort_rows",
+]
 
 _GROUP_COLOURS = ["#2563eb", "#d97706", "#059669", "#7c3aed", "#db2777", "#0891b2", "#65a30d", "#dc2626"]
 
@@ -160,3 +169,68 @@ def insight_section(result: UnlearnReport, cka_html: str | None = None) -> str:
         return ""
     note = '<p class="note">On the test split; what each view means: docs/insight.md.</p>'
     return _section("insight", "Inside the model", "".join(parts) + note)
+
+
+def _class(classes: Sequence[str], c: int | None) -> str:
+    if c is None:
+        return ""
+    return classes[c] if 0 <= c < len(classes) else str(c)
+
+
+def _prediction(classes: Sequence[str], original: int | None, flipped: int | None) -> str:
+    if original is None:
+        return "&mdash;"
+    text = f"{_e(_class(classes, original))} &rarr; {_e(_class(classes, flipped))}"
+    return f'<span class="bad">{text} &#10007;</span>' if original != flipped else text
+
+
+def pairs_section(result: UnlearnReport, artifacts: Mapping[str, Path] | None = None) -> str:
+    """The report's counterfactual pairs: the flip rate before and after (overall and per group),
+    the example pairs' picture (the run's ``counterfactual_pairs.png``, when given) and predictions."""
+    pairs: CounterfactualPairs | None = result.pairs
+    if pairs is None or pairs.before is None:
+        return ""
+    parts = [f"<p>{_e(pairs.reading)}</p>"]
+    after = pairs.after
+    head = [("Images", ""), ("n", "num"), ("Before", "num b")] + ([("After", "num a")] if after else [])
+    rows = [["all", _e(pairs.before.n), _with_ci(pairs.before.rate, pairs.before.ci)]]
+    if after is not None:
+        rows[0].append(_with_ci(after.rate, after.ci))
+    by_group = {g.group: g for g in after.groups} if after is not None else {}
+    for g in pairs.before.groups if len(pairs.before.groups) > 1 else []:
+        row = [f"{_e(pairs.group_attr)} {_e(g.group)}", _e(g.n), _with_ci(g.rate, g.ci)]
+        if after is not None:
+            a = by_group.get(g.group)
+            row.append(_with_ci(a.rate, a.ci) if a is not None else "&mdash;")
+        rows.append(row)
+    parts.append("<h3>Flip rate (share of predictions that change with the " + _e(pairs.attr) + ")</h3>")
+    parts.append(_table(head, rows))
+    path = (artifacts or {}).get(PAIRS_PICTURE)
+    data = Path(path).read_bytes() if path is not None and Path(path).is_file() else b""
+    if pairs.examples:
+        parts.append("<h3>Example pairs</h3>")
+        if data.startswith(b"\x89PNG\r\n\x1a\n"):
+            src = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+            caption = (
+                f"Each pair: the test image (left) and the same image with only the {pairs.attr} flipped "
+                "(right), in the order of the table below, four pairs a row."
+            )
+            parts.append(
+                f'<figure class="img"><img alt="{_e(caption)}" src="{src}"><figcaption>{_e(caption)}</figcaption>'
+                "</figure>"
+            )
+        head = [("Test image", "num"), ("True class", ""), (pairs.group_attr or "group", ""), ("Before", "")]
+        head += [("After", "")] if after is not None else []
+        body = []
+        for e in pairs.examples:
+            row = [_e(e.index), _e(_class(pairs.classes, e.label)), _e(e.group)]
+            row.append(_prediction(pairs.classes, e.before_original, e.before_flipped))
+            if after is not None:
+                row.append(_prediction(pairs.classes, e.after_original, e.after_flipped))
+            body.append(row)
+        parts.append(_table(head, body))
+    note = (
+        f'<p class="note">On {pairs.n} {_e(pairs.split)} images; prediction on the original &rarr; on the '
+        f"flipped image (&#10007;: it changed). {_e(pairs.method)}; {pairs.level:.0%} intervals.</p>"
+    )
+    return _section("pairs", "Counterfactual pairs", "".join(parts) + note)

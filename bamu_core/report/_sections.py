@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Mapping
 
-from ..results import UnlearnReport
+from ..results import PAIRS_PICTURE, UnlearnReport
 from ..scoring import (
     AXES,
     AXIS_DEFINITIONS,
@@ -371,7 +371,7 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def _gallery_section(artifacts: Mapping[str, Path] | None, info: Mapping | None = None) -> str:
     info = info or {}
     title = "Grad-CAM and examples (before / after)"
-    pngs = {n: Path(p) for n, p in (artifacts or {}).items() if n.lower().endswith(".png")}
+    pngs = {n: Path(p) for n, p in (artifacts or {}).items() if n.lower().endswith(".png") and n != PAIRS_PICTURE}
     if not pngs:
         return _section("images", title, f'<p class="note">{_e(info["skipped"])}</p>') if info.get("skipped") else ""
     figures = []

@@ -19,6 +19,7 @@ from ._insight import (
     RelearningCurve,
     Representation,
 )
+from ._pairs import PAIRS_PICTURE, CounterfactualPair, CounterfactualPairs, FlipRate, GroupFlipRate
 from ._record import SCHEMA_VERSION, Record
 from ._sweep import SWEEP_COLUMNS, SweepPoint, SweepResult, SweepRow
 from ._unlearn import (
@@ -62,4 +63,9 @@ __all__ = [
     "Representation",
     "RelearningCurve",
     "Relearning",
+    "GroupFlipRate",
+    "FlipRate",
+    "CounterfactualPair",
+    "CounterfactualPairs",
+    "PAIRS_PICTURE",
 ]

@@ -7,6 +7,7 @@ from typing import Any
 
 from ._audit import AuditResult, Interval
 from ._insight import Leakage, Relearning, Representation
+from ._pairs import CounterfactualPairs
 from ._record import Record, nested, optional
 
 __all__ = ["MIAScores", "MIAResult", "PrivacyComparison", "RadarAxes", "RadarPair", "ForgetSummary", "UnlearnReport"]
@@ -185,6 +186,7 @@ class UnlearnReport(Record):
     leakage: Leakage | None = nested(Leakage, default=None, omit_none=True)
     representation: Representation | None = nested(Representation, default=None, omit_none=True)
     relearning: Relearning | None = nested(Relearning, default=None, omit_none=True)
+    pairs: CounterfactualPairs | None = nested(CounterfactualPairs, default=None, omit_none=True)
     model: Any = field(default=None, repr=False, compare=False, metadata={"skip": True})
     result: Any = field(default=None, repr=False, compare=False, metadata={"skip": True})
     forget_set: Any = field(default=None, repr=False, compare=False, metadata={"skip": True})

@@ -11,7 +11,7 @@ from ..data import Scenario
 from ..errors import BamuInputError
 from ..metrics import DEFAULT_N_BOOT
 from ..models import baseline_recipe
-from ..results import AuditResult, ForgetSummary, UnlearnReport
+from ..results import PAIRS_PICTURE, AuditResult, CounterfactualPairs, ForgetSummary, UnlearnReport
 from ..training import StopRequested
 from .assessment import assess
 from .auditing import audit
@@ -69,6 +69,35 @@ def scenario_hyperparameters(scenario: Scenario, method: str, intensity: float, 
         shared = {k: v for k, v in shared.items() if k in SELECTION_KEYS}
     row = {**shared, **scenario.unlearning.get(method, {})}
     return {k: v for k, v in at_intensity(row, float(intensity)).items() if k in known}
+
+
+def _pairs(
+    subject: Subject, unlearned, options: InsightOptions | None, *, device, seed: int, timings: dict
+) -> CounterfactualPairs | None:
+    """The counterfactual pairs view of the run on the test split, where the data can flip its
+    attribute and ``options.pairs`` is on (the default); else ``None``."""
+    from ..insight import InsightOptions, counterfactual_pairs, flip_attribute
+
+    opts = options if options is not None else InsightOptions()
+    sc = subject.scenario
+    if not (opts.pairs and sc.test.has_counterfactual):
+        return None
+    attr, spatial = flip_attribute(sc)
+    pairs = counterfactual_pairs(
+        subject.model,
+        sc.test,
+        unlearned=unlearned,
+        attr=attr,
+        spatial=spatial,
+        class_names=sc.class_names,
+        examples=opts.pair_examples,
+        max_images=opts.max_images,
+        n_boot=opts.n_boot,
+        seed=seed,
+        device=device,
+    )
+    timings["insight_pairs"] = pairs.seconds
+    return pairs
 
 
 def _forget_set(subject: Subject, method: str, forget: str, options: dict | None, device):
@@ -169,8 +198,10 @@ def unlearn(
     insight : InsightOptions, optional
         The views inside the model (:mod:`bamu_core.insight`, ``docs/insight.md``): by default the
         leakage probe (``leakage``), the representation view (``representation``) and the audits'
-        cohorts are added, the relearning stress test (``relearning``) is not; ``oracle`` adds a
-        retrained model's numbers beside the unlearned one's.
+        cohorts are added, and where the data can flip its attribute the counterfactual pairs
+        (``pairs``: the flip rate before and after, a few example pairs); the relearning stress
+        test (``relearning``) is not; ``oracle`` adds a retrained model's numbers beside the
+        unlearned one's.
 
     Returns
     -------
@@ -262,6 +293,7 @@ def unlearn(
         leak, rep, relearn = inspect_unlearning(
             subject, result.model, options=insight, device=device, seed=seed, timings=timings
         )
+        pairs = _pairs(subject, result.model, insight, device=device, seed=seed, timings=timings)
         settings = {
             "forget_strategy": forget,
             "forget_options": forget_options or {},
@@ -305,6 +337,7 @@ def unlearn(
             leakage=leak,
             representation=rep,
             relearning=relearn,
+            pairs=pairs,
             model=result.model,
             result=result,
             forget_set=forget_set,
@@ -315,5 +348,9 @@ def unlearn(
             run.run_id = handle.run_id
             for name, value in parts.store_artifacts(run.model).items():
                 handle.add(name, value)
+            if pairs is not None and pairs.examples:
+                from ..insight import pairs_picture
+
+                handle.add(PAIRS_PICTURE, pairs_picture(sc.test, [e.index for e in pairs.examples]))
             handle.complete(run.to_json())
     return run
