@@ -17,6 +17,7 @@ finite test data and a patch that covers pixels leave in an unbiased model.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -88,6 +89,11 @@ def main(argv=None) -> None:
     p.add_argument("--scenarios", default="binary-colored-digits,colored-digits,patch-cifar10")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--out", default=str(HERE / "noise_floor"), help="path stem of the .md and .json written")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the rows of --out's .json for scenarios this run does not measure (their argv is recorded)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -101,6 +107,13 @@ def main(argv=None) -> None:
     meta = _meta(seeds, None)
     meta["argv"] = " ".join(argv if argv is not None else __import__("sys").argv[1:])
     stem = Path(args.out)
+    if args.merge and stem.with_suffix(".json").exists():
+        old = json.loads(stem.with_suffix(".json").read_text())
+        redone = set(args.scenarios.split(","))
+        kept = [r for r in old["rows"] if r["scenario"] not in redone]
+        if kept:
+            rows = kept + rows
+            meta["argv"] = f"{old['meta'].get('argv', '')}; then {meta['argv']}"
     stem.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(stem.with_suffix(".json"), {"meta": meta, "rows": rows})
     text = report(rows, meta)
