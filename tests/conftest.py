@@ -76,3 +76,16 @@ def resnet20_path() -> Path:
     if path is None:
         pytest.skip("../shared/models/cifar10_resnet20-12fca82f.th is not available (set BAMU_RESNET20)")
     return path
+
+
+@pytest.fixture
+def app(binary_baseline):
+    """The dashboard (Streamlit's AppTest) on its default page, the built-in demo loaded (its baseline
+    is already cached). A test module that needs another start defines its own ``app``."""
+    from streamlit.testing.v1 import AppTest
+    from test_app import APP, no_exceptions, settle
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    settle(at)
+    no_exceptions(at)
+    return at

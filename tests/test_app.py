@@ -40,15 +40,6 @@ def no_exceptions(at: AppTest) -> None:
     assert not unexpected, unexpected
 
 
-@pytest.fixture
-def app(binary_baseline) -> AppTest:
-    """The app on its default page, the built-in demo loaded (its baseline is already cached)."""
-    at = AppTest.from_file(APP, default_timeout=120)
-    settle(at)
-    no_exceptions(at)
-    return at
-
-
 def test_the_app_opens_on_the_loaded_demo(app):
     assert not app.error, _texts(app.error)
     assert "Binary coloured digits" in " ".join(_texts(app.header))

@@ -8,18 +8,7 @@ import pytest
 
 pytest.importorskip("streamlit")
 
-from test_app import APP, _texts, no_exceptions, settle  # noqa: E402
-
-
-@pytest.fixture
-def app(binary_baseline):
-    """The app on its default page, the built-in demo loaded (as in test_app)."""
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=120)
-    settle(at)
-    no_exceptions(at)
-    return at
+from test_app import _texts, no_exceptions, settle  # noqa: E402
 
 
 def test_compare_shows_each_view_of_the_last_run(app):

@@ -8,17 +8,7 @@ import pytest
 
 pytest.importorskip("streamlit")
 
-from test_app import APP, _texts, no_exceptions, settle  # noqa: E402
-
-
-@pytest.fixture
-def app(binary_baseline):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=120)
-    settle(at)
-    no_exceptions(at)
-    return at
+from test_app import _texts, no_exceptions, settle  # noqa: E402
 
 
 def _tpr_lines(app) -> list[str]:

@@ -9,7 +9,6 @@ import pytest
 pytest.importorskip("streamlit")
 
 from test_app import _texts, no_exceptions, settle  # noqa: E402
-from test_app_insight import app  # noqa: E402, F401  (the fixture: the app with the demo loaded)
 
 
 def _run(**options):

@@ -15,16 +15,6 @@ from test_app import APP, _folder_dataset_zip, _texts, no_exceptions, settle  # 
 PAGES = Path(APP).parent / "pages"
 
 
-@pytest.fixture
-def app(binary_baseline):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=120)
-    settle(at)
-    no_exceptions(at)
-    return at
-
-
 def test_the_audit_page_warns_about_a_tiny_subject(app):
     app.radio(key="load_source").set_value("zip").run()
     app.file_uploader(key="load_zip").upload("shapes.zip", _folder_dataset_zip(), "application/zip").run()
