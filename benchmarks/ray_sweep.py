@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from bamu_core.execution import InProcessExecutor, RayExecutor
     from bamu_core.insight import InsightOptions
-    from bamu_core.workflows import SubjectSpec, sweep
+    from bamu_core.workflows import SubjectRecipe, sweep
 
-    spec = SubjectSpec("colored-digits", epochs=1)
+    spec = SubjectRecipe("colored-digits", epochs=1)
     grid = {"methods": ["ga", "finetune"], "intensities": [0.0, 0.5, 1.0], "seeds": [0, 1, 2]}
     quick = {
         "store": None,

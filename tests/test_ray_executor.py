@@ -14,7 +14,7 @@ import torch
 from bamu_core.errors import BamuInputError
 from bamu_core.execution import InProcessExecutor, RayExecutor, get_executor
 from bamu_core.insight import InsightOptions
-from bamu_core.workflows import Subject, SubjectSpec, audit, sweep
+from bamu_core.workflows import Subject, SubjectRecipe, audit, sweep
 
 NUMBERS = (
     "accuracy",
@@ -63,7 +63,7 @@ def _pythonpath() -> str:
 
 @pytest.fixture(scope="module")
 def spec():
-    return SubjectSpec("colored-digits", epochs=1)
+    return SubjectRecipe("colored-digits", epochs=1)
 
 
 def _numbers(rows):
@@ -205,7 +205,7 @@ def test_asking_for_ray_without_ray_says_how_to_install_it(monkeypatch, tmp_path
     with pytest.raises(BamuInputError, match=r"pip install -r requirements-ray.txt"):
         get_executor("ray")
     with pytest.raises(BamuInputError, match=r"pip install -r requirements-ray.txt"):
-        sweep(SubjectSpec("colored-digits"), methods=["ga"], intensities=[0.5], executor="ray")
+        sweep(SubjectRecipe("colored-digits"), methods=["ga"], intensities=[0.5], executor="ray")
     assert main(_sweep_argv(tmp_path, "--executor", "ray")) == 2  # one line, before any work
     assert "pip install -r requirements-ray.txt" in capsys.readouterr().err
     assert not (tmp_path / "sweep" / "sweep.csv").exists()
@@ -315,7 +315,7 @@ def test_shards_cover_the_split_in_order_on_batch_boundaries(n, shards, batch):
 
 
 class _CountingFactory:
-    """A hashable subject factory that counts its calls (stands in for a SubjectSpec)."""
+    """A hashable subject factory that counts its calls (stands in for a SubjectRecipe)."""
 
     calls: list = []
 
@@ -331,7 +331,7 @@ class _CountingFactory:
 
 
 def test_a_process_builds_each_subject_of_a_factory_once():
-    from bamu_core.workflows.subject_spec import _CACHE, subject_for_seed
+    from bamu_core.workflows.subject_recipe import _CACHE, subject_for_seed
 
     _CACHE.clear()
     _CountingFactory.calls = []

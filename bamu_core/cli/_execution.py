@@ -127,7 +127,7 @@ class ArgsSubjects:
         return hash(self._key())
 
     def __call__(self, seed: int):
-        from ..workflows.subject_spec import _bamu_home
+        from ..workflows.subject_recipe import _bamu_home
         from ._subject import _subject
 
         with _bamu_home(self.home):

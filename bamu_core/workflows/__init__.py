@@ -8,7 +8,7 @@
   unlearned model (privacy, radar axes, score);
 - :mod:`.unlearning`: :func:`unlearn` (forget set, method, assessment, run store) and the
   scenario's hyper-parameter defaults;
-- :mod:`.subject_spec`: :class:`SubjectSpec`, a picklable recipe of a subject per seed;
+- :mod:`.subject_recipe`: :class:`SubjectRecipe`, a picklable recipe of a subject per seed;
 - :mod:`.sweeping`: :func:`sweep` over seeds x methods x intensities and its Pareto front, here or
   on an executor (:mod:`bamu_core.execution`); :mod:`.sweep_tasks`, one configuration as a task;
 - :mod:`.catalogue`: what there is to choose from (scenarios, official datasets and their
@@ -59,7 +59,7 @@ from .subject import (
     require_training_rows,
     training_rows_problem,
 )
-from .subject_spec import SubjectSpec
+from .subject_recipe import SubjectRecipe
 from .sweeping import SWEEP_COLUMNS, SweepResult, sweep, sweep_row
 from .unlearning import retrain_recipe, scenario_hyperparameters, unlearn
 
@@ -69,7 +69,7 @@ __all__ = [
     "expected_load_time",
     "dataset_baseline",
     "Subject",
-    "SubjectSpec",
+    "SubjectRecipe",
     "load_subject",
     "model_card",
     "dataset_card",

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..results import AuditResult, SweepRow
-from .subject_spec import subject_for_seed
+from .subject_recipe import subject_for_seed
 
 __all__ = ["SweepTask", "SweepTaskResult", "CollectedRun", "run_sweep_task", "store_collected"]
 
@@ -93,7 +93,7 @@ def seed_everything(seed: int) -> None:
 
 def run_sweep_task(source: Any, task: SweepTask) -> SweepTaskResult:
     """Run one configuration on the subject of ``task.seed`` from ``source`` (see
-    :func:`~bamu_core.workflows.subject_spec.subject_for_seed`) and return its row.
+    :func:`~bamu_core.workflows.subject_recipe.subject_for_seed`) and return its row.
 
     An exception propagates (the executor records it as the task's failure). The same task gives
     the same numbers in any process with the same torch threads.

@@ -76,7 +76,7 @@ def sweep(
     ----------
     subject : Subject or callable
         The original model and its data, or a factory ``subject(seed) -> Subject`` such as a
-        :class:`~bamu_core.workflows.SubjectSpec`, which builds a new subject per seed (its data
+        :class:`~bamu_core.workflows.SubjectRecipe`, which builds a new subject per seed (its data
         split and its baseline, as the CLI's ``--seed`` does). A Ray executor sends the factory
         to its workers, which build (loading the baselines the driver trained and cached) each
         subject once; a :class:`Subject` is sent to them once, by object reference.
@@ -136,7 +136,7 @@ def sweep(
     factory = callable(subject) and not isinstance(subject, Subject)
     if not factory and len(seed_list) > 1:
         raise BamuInputError(
-            "several seeds need a new subject per seed: pass a factory such as SubjectSpec(scenario=...) "
+            "several seeds need a new subject per seed: pass a factory such as SubjectRecipe(scenario=...) "
             "instead of one Subject"
         )
     if isinstance(subject, Subject) and subject.scenario is not None:

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 from .subject import Subject, load_subject
 
-__all__ = ["SubjectSpec", "subject_for_seed"]
+__all__ = ["SubjectRecipe", "subject_for_seed"]
 
 
 def _env_home() -> str | None:
@@ -19,7 +19,7 @@ def _env_home() -> str | None:
 
 
 @dataclass(frozen=True)
-class SubjectSpec:
+class SubjectRecipe:
     """What :func:`load_subject` needs to build a built-in scenario's subject for a seed.
 
     Calling the spec with a seed builds the subject: the seed draws the scenario's data (its
@@ -82,7 +82,7 @@ _CACHE_SIZE = 2
 
 def subject_for_seed(source: Any, seed: int) -> Subject:
     """The subject of ``seed`` from a sweep's source: a ``{seed: Subject}`` mapping, or a factory
-    ``factory(seed) -> Subject`` (e.g. a :class:`SubjectSpec`).
+    ``factory(seed) -> Subject`` (e.g. a :class:`SubjectRecipe`).
 
     A factory's subjects are kept per process (the last two, by factory and seed), so a worker
     builds each subject once however many of its tasks use it. Factories that cannot be hashed
