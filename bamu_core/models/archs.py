@@ -13,6 +13,15 @@ from ._registry import register_arch
 __all__ = ["SmallCNN", "CifarResNet"]
 
 
+def _fast_layout(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in channels-last memory order on the CPU (same values; PyTorch's CPU convolutions and
+    max-pooling run several times faster on it: the small CNN's forward pass about 4x on one thread).
+    Other devices get ``x`` as it is."""
+    if x.dim() == 4 and x.device.type == "cpu":
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 @register_arch(
     "small_cnn",
     description="3-layer CNN with a spatial linear head, for small images such as the digit scenarios",
@@ -31,7 +40,7 @@ class SmallCNN(nn.Module):
         self.fc = nn.Linear(4 * width * 16, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv1(_fast_layout(x))), 2)
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
         x = F.relu(self.conv3(x))
         return self.fc(torch.flatten(self.pool(x), 1))
@@ -87,7 +96,7 @@ class CifarResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn1(self.conv1(_fast_layout(x))))
         out = self.layer3(self.layer2(self.layer1(out)))
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)
         return self.linear(out)
