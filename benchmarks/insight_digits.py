@@ -83,9 +83,17 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=3, help="runs per timing (0: no timing)")
     p.add_argument("--out", type=Path, default=RESULTS, help="the markdown table (the JSON beside it)")
     p.add_argument("--no-relearning", action="store_true", help="skip the relearning stress test (slow on CIFAR)")
+    p.add_argument("--render", action="store_true", help="only rewrite the markdown from --out's JSON")
     args = p.parse_args(argv)
+    if args.render:
+        out = json.loads(args.out.with_suffix(".json").read_text())
+        _write_markdown(out, args.out)
+        return
     torch.set_num_threads(1)
     out: dict = {"threads": 1, "seed": 0, "device": "cpu", "scenarios": {}}
+    out["command"] = (
+        "python -m benchmarks.insight_digits " + " ".join(argv if argv is not None else sys.argv[1:])
+    ).strip()
     for name in args.scenarios:
         subject = load_subject(scenario=name, device="cpu")
         entry = {"cost": _cost(subject, args.repeats) if args.repeats else None, "runs": []}
@@ -98,13 +106,22 @@ def main(argv=None) -> None:
         out["scenarios"][name] = entry
         print(name, json.dumps(entry["cost"]), flush=True)
     out["intensity"] = args.intensity
+    out["repeats"] = args.repeats
     atomic_write_json(args.out.with_suffix(".json"), out)
-    command = "python -m benchmarks.insight_digits " + " ".join(argv if argv is not None else sys.argv[1:])
+    _write_markdown(out, args.out)
+
+
+def _write_markdown(out: dict, path: Path) -> None:
+    command, intensity, repeats = (
+        out.get("command", "python -m benchmarks.insight_digits"),
+        out["intensity"],
+        out.get("repeats", 3),
+    )
     lines = [
-        f"# Views inside the model on {', '.join(args.scenarios)}",
+        f"# Views inside the model on {', '.join(out['scenarios'])}",
         "",
-        f"Made by `{command.strip()}` (CPU, one torch and BLAS thread, seed 0; forget set: bias-aligned "
-        f"images; intensity {args.intensity}; oracle: `retrain` without the forget set; relearning: 50 steps on 64 "
+        f"Made by `{command}` (CPU, one torch and BLAS thread, seed 0; forget set: bias-aligned "
+        f"images; intensity {intensity}; oracle: `retrain` without the forget set; relearning: 50 steps on 64 "
         "bias-aligned images). Leakage: within-class probe AUC (chance 0.5), original / unlearned / oracle. "
         "CKA: lowest over blocks, and of the classifier input. Steps to half: unlearned / original / oracle "
         "(- = not within 50).",
@@ -117,7 +134,7 @@ def main(argv=None) -> None:
             lines += [
                 f"Added time of the default views (leakage, cohorts, representation) on a `newton` run: "
                 f"{c['views_s']:.2f} s measured inside the run; whole run {c['without_s']:.2f} s -> "
-                f"{c['with_views_s']:.2f} s (median of {args.repeats}).",
+                f"{c['with_views_s']:.2f} s (median of {repeats}).",
                 "",
             ]
         lines += [
@@ -135,20 +152,35 @@ def main(argv=None) -> None:
                 f"{r['cka_last']:.3f} | {r['cka_oracle_min']:.3f} | {steps} | {oracle_dp} | "
                 f"{r['worst_slice_after'] or '-'} |"
             )
-        lines += ["", "CKA with the original, per block (unlearned / oracle):", ""]
-        for r in entry["runs"]:
+        with_blocks = [r for r in entry["runs"] if r.get("cka_blocks")]
+        lines += ["", "CKA with the original, per block (unlearned / oracle):", ""] if with_blocks else []
+        for r in with_blocks:
             cells = ", ".join(
                 f"{b['block']} {b['unlearned']:.3f}" + (f" / {b['oracle']:.3f}" if b["oracle"] is not None else "")
                 for b in r.get("cka_blocks", [])
             )
             lines.append(f"- {r['method']}: {cells}")
+        curves = [(r["method"], r["dp_curves"]) for r in entry["runs"] if r.get("dp_curves")]
+        if curves:
+            lines += [
+                "",
+                "Relearning curves: test DP every 5 steps of fine-tuning on 64 bias-aligned images (0 -> 50):",
+                "",
+            ]
+            for i, (method, by_model) in enumerate(curves):
+                for model, dp in by_model.items():
+                    if model == "oracle" and i:  # the same oracle under every method
+                        continue
+                    who = {"unlearned": f"{method}, unlearned", "original": f"{method}'s original", "oracle": "oracle"}
+                    values = " ".join("-" if v is None else f"{v:.2f}" for v in dp)
+                    lines.append(f"- {who.get(model, model)}: {values}")
         lines += ["", "Readings:", ""]
         for r in entry["runs"]:
             lines += [f"- **{r['method']}**"] + [f"  - {k}: {v}" for k, v in r["readings"].items()]
         lines.append("")
     text = "\n".join(lines)
-    atomic_write(args.out, lambda tmp: tmp.write_text(text))
-    print(f"wrote {args.out}")
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
