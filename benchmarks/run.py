@@ -44,6 +44,21 @@ SECTIONS = [
     ("cifar_patch.md", "CIFAR-10 patch bias, the paper's setting", "benchmarks/cifar_patch.py"),
     ("unlearn_digits.md", "Unlearning on the digit scenarios", "benchmarks/unlearn_digits.py"),
     ("insight_digits.md", "Views inside the model on the digit scenarios", "benchmarks/insight_digits.py"),
+    (
+        "insight_digits_methods.md",
+        "Views inside the model after ga, counterfactual and auto (relearning curves)",
+        "benchmarks/insight_digits.py",
+    ),
+    (
+        "insight_cifar.md",
+        "Views inside the model on CIFAR-10 patch bias (leakage, CKA per block)",
+        "benchmarks/insight_digits.py",
+    ),
+    (
+        "validation_budget.md",
+        "Results with 10 / 25 / 100 % of the validation split (3 data seeds)",
+        "benchmarks/validation_budget.py",
+    ),
     ("audit_speed.md", "Audit throughput and Grad-CAM latency", "benchmarks/audit_speed.py"),
     ("ray_sweep.md", "A sweep in process and on a local Ray (2 CPUs)", "benchmarks/ray_sweep.py"),
     ("ray_audit_cifar.md", "A sharded patch-cifar10 audit on a local Ray", "bamu audit --executor ray"),
