@@ -267,7 +267,11 @@ class DFRConfig(CommonConfig):
 
 @dataclass
 class AutoConfig(CommonConfig):
-    """``auto``: a time-budgeted search over methods and learning rates, chosen on a held-out half of validation."""
+    """``auto``: a time-budgeted search over methods and learning rates, chosen on a held-out half of validation.
+
+    The search depth ``quick`` (the dashboard's default) sets ``folds`` 1, ``lr_scales`` [1.0] and
+    ``candidates`` dfr, balanced_finetune, counterfactual; ``thorough`` keeps the defaults below.
+    """
 
     eval_every: int = fixed(
         0,

@@ -150,12 +150,12 @@ def hyperparameters_markdown() -> str:
         "",
         f"## Every method (`{CommonConfig.__name__}`)",
         "",
-        (CommonConfig.__doc__ or "").strip(),
+        inspect.cleandoc(CommonConfig.__doc__ or ""),
         "",
         *_field_lines(list(dataclasses.fields(CommonConfig))),
     ]
     for name, cls in CONFIGS.items():
         own = _row_fields(cls)
-        out += ["", f"## `{name}` (`{cls.__name__}`)", "", (cls.__doc__ or "").strip(), ""]
+        out += ["", f"## `{name}` (`{cls.__name__}`)", "", inspect.cleandoc(cls.__doc__ or ""), ""]
         out += _field_lines(own) if own else ["No hyper-parameters beyond the shared ones."]
     return "\n".join(out) + "\n"
