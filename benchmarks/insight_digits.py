@@ -55,6 +55,11 @@ def _row(run) -> dict:
         "dp_before": run.before.fairness.demographic_parity_difference,
         "dp_after": run.after.fairness.demographic_parity_difference,
         "leakage": {k: getattr(leak, k).auc for k in ("original", "unlearned", "oracle") if getattr(leak, k)},
+        "leakage_outputs": {
+            k: getattr(leak.output, k).auc for k in ("original", "unlearned", "oracle") if getattr(leak.output, k)
+        }
+        if leak.output is not None
+        else {},
         "cka_min": min(b.unlearned for b in rep.blocks),
         "cka_last": rep.blocks[-1].unlearned,
         "cka_oracle_min": min(b.oracle for b in rep.blocks if b.oracle is not None),
@@ -122,7 +127,8 @@ def _write_markdown(out: dict, path: Path) -> None:
         "",
         f"Made by `{command}` (CPU, one torch and BLAS thread, seed 0; forget set: bias-aligned "
         f"images; intensity {intensity}; oracle: `retrain` without the forget set; relearning: 50 steps on 64 "
-        "bias-aligned images). Leakage: within-class probe AUC (chance 0.5), original / unlearned / oracle. "
+        "bias-aligned images). Leakage: within-class probe AUC (chance 0.5), original / unlearned / oracle, on the "
+        "penultimate features and on the logits (outputs). "
         "CKA: lowest over blocks, and of the classifier input. Steps to half: unlearned / original / oracle "
         "(- = not within 50).",
         "",
@@ -138,17 +144,18 @@ def _write_markdown(out: dict, path: Path) -> None:
                 "",
             ]
         lines += [
-            "| method | status | DP before | DP after | leakage | CKA min / last | oracle CKA min | steps to half | "
+            "| method | status | DP before | DP after | leakage | leakage in outputs | CKA min / last | oracle CKA min | steps to half | "
             "oracle DP at 0 -> 50 | worst slice after |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in entry["runs"]:
             leak = " / ".join(f"{v:.2f}" for v in r["leakage"].values())
+            leak_out = " / ".join(f"{v:.2f}" for v in r.get("leakage_outputs", {}).values()) or "-"
             steps = " / ".join("-" if v is None else str(v) for v in r["steps_to_half"].values())
             curve = r["dp_curves"].get("oracle") or []
             oracle_dp = f"{curve[0]:.2f} -> {curve[-1]:.2f}" if curve else "-"
             lines.append(
-                f"| {r['method']} | {r.get('status', '-')} | {r['dp_before']:.3f} | {r['dp_after']:.3f} | {leak} | {r['cka_min']:.3f} / "
+                f"| {r['method']} | {r.get('status', '-')} | {r['dp_before']:.3f} | {r['dp_after']:.3f} | {leak} | {leak_out} | {r['cka_min']:.3f} / "
                 f"{r['cka_last']:.3f} | {r['cka_oracle_min']:.3f} | {steps} | {oracle_dp} | "
                 f"{r['worst_slice_after'] or '-'} |"
             )

@@ -106,6 +106,35 @@ def test_leakage_is_chance_when_the_attribute_is_independent_and_near_one_when_p
     assert back.unlearned.auc == res.unlearned.auc and back.original.auc_ci.low == res.original.auc_ci.low
 
 
+def test_the_output_probe_reads_what_the_logits_carry_beside_the_features():
+    rng = np.random.default_rng(2)
+    n = 400
+    y, g = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    feats = rng.normal(size=(n, 8))
+    feats[:, 0] += 3.0 * g  # both models hold the attribute in their features
+    biased = np.c_[-feats[:, 0], feats[:, 0]]  # the original's outputs follow it
+    fair = np.c_[-(2.0 * y - 1), 2.0 * y - 1] + rng.normal(size=(n, 2)) * 0.1  # the unlearned's do not
+    res = leakage(
+        feats, g, y, unlearned=feats, outputs={"original": biased, "unlearned": fair}, attr="colour", n_boot=50
+    )
+    assert res.original.auc > 0.95 and res.unlearned.auc > 0.95
+    assert res.output.original.auc > 0.95 and abs(res.output.unlearned.auc - 0.5) <= 0.1
+    assert res.output.oracle is None
+    assert f"in its outputs (logits): {res.output.original.auc:.2f} -> {res.output.unlearned.auc:.2f}" in res.reading
+    back = Leakage.from_json(json.loads(json.dumps(res.to_json())))
+    assert back.output.unlearned.auc == res.output.unlearned.auc
+    assert Leakage.from_json({k: v for k, v in res.to_json().items() if k != "output"}).output is None  # older JSON
+    assert leakage(feats, g, y, n_boot=0).output is None  # no outputs given: no output probe
+    from bamu_core.report import leakage_rows
+
+    assert [r["model"] for r in leakage_rows(res)] == [
+        "original",
+        "unlearned",
+        "original (outputs)",
+        "unlearned (outputs)",
+    ]
+
+
 def test_leakage_with_many_groups_is_chance_when_independent():
     rng = np.random.default_rng(1)
     n = 600

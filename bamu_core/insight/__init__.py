@@ -110,6 +110,7 @@ def model_views(
                 classes,
                 unlearned=emb["unlearned"].penultimate,
                 oracle=emb["oracle"].penultimate if "oracle" in emb else None,
+                outputs={k: e.logits for k, e in emb.items()},
                 group_names=names,
                 attr=data.group_attr,
                 layer=emb["original"].layer,

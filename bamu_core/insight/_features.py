@@ -46,12 +46,14 @@ def pooled(t: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Embeddings:
-    """What :func:`embed` kept: ``penultimate`` (n, d) float64, ``blocks`` name -> (n, d_b) float64."""
+    """What :func:`embed` kept: ``penultimate`` (n, d) float64, ``blocks`` name -> (n, d_b) float64,
+    ``logits`` (n, k) float64 (the model's outputs)."""
 
     penultimate: np.ndarray
     layer: str
     blocks: dict[str, np.ndarray] = field(default_factory=dict)
     indices: np.ndarray | None = None
+    logits: np.ndarray | None = None
 
 
 def embed(
@@ -73,6 +75,7 @@ def embed(
         net = copy.deepcopy(shared)
         layer, head = classifier_layer(net)
         penult: list[torch.Tensor] = []
+        logits: list[torch.Tensor] = []
         outs: dict[str, list[torch.Tensor]] = {}
         hooks = [head.register_forward_pre_hook(lambda _m, args: penult.append(args[0].detach().float().flatten(1)))]
         if blocks:
@@ -90,7 +93,9 @@ def embed(
         try:
             with torch.no_grad():
                 for x, *_ in batches(data, batch_size=batch_size, indices=idx, device=dev):
-                    net(x)
+                    out = net(x)
+                    if isinstance(out, torch.Tensor) and out.ndim == 2:
+                        logits.append(out.detach().float().cpu())
         finally:
             for h in hooks:
                 h.remove()
@@ -98,4 +103,5 @@ def embed(
     width = head.in_features
     phi = torch.cat(penult).cpu().double().numpy() if penult else np.zeros((0, width))
     kept = {k: torch.cat(v).double().numpy() for k, v in outs.items() if sum(len(t) for t in v) == len(idx)}
-    return Embeddings(penultimate=phi, layer=layer, blocks=kept, indices=idx)
+    z = torch.cat(logits).double().numpy() if logits and sum(len(t) for t in logits) == len(idx) else None
+    return Embeddings(penultimate=phi, layer=layer, blocks=kept, indices=idx, logits=z)

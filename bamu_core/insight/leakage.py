@@ -10,6 +10,13 @@ probe gets no credit for knowing the class, and 0.5 means the features say nothi
 that the label does not. The interval is a percentile bootstrap over images (resampled within
 each class) of the out-of-fold scores; it covers the evaluation sample, not refits of the probe.
 
+With the models' outputs (``outputs=``) the same probe also runs on their logits
+(:class:`~bamu_core.results.OutputLeakage`): a model can keep the attribute in its features (a
+colour is in every pixel, so the penultimate probe of any convolutional model, a retrained one
+included, reads about 1.0 on the coloured digits) while its outputs no longer depend on it. The
+two together say whether the bias is gone from what the model says, and whether it is still held
+inside, ready to return (see the relearning test).
+
 The measurement runs on the test split: nothing is chosen on it.
 """
 
@@ -21,7 +28,7 @@ import warnings
 import numpy as np
 
 from ..errors import BamuInputError
-from ..results import Interval, Leakage, ProbeScore
+from ..results import Interval, Leakage, OutputLeakage, ProbeScore
 from ._features import small_blas
 
 __all__ = ["within_class_auc", "probe_scores", "probe_auc", "leakage", "leakage_reading"]
@@ -179,12 +186,16 @@ def leakage_reading(result: Leakage) -> str:
     def f(p: ProbeScore | None) -> str:
         return "n/a" if p is None or p.auc is None else f"{p.auc:.2f}"
 
+    def chain_of(r) -> str:
+        text = f(r.original)
+        if r.unlearned is not None:
+            text += f" -> {f(r.unlearned)}"
+        if r.oracle is not None:
+            text += f" (retrained oracle {f(r.oracle)})"
+        return text
+
     o = result.original
-    chain = f(o)
-    if result.unlearned is not None:
-        chain += f" -> {f(result.unlearned)}"
-    if result.oracle is not None:
-        chain += f" (retrained oracle {f(result.oracle)})"
+    chain = chain_of(result)
     after = result.unlearned if result.unlearned is not None else o
     if after is None or after.auc is None:
         verdict = "the probe could not be scored"
@@ -195,7 +206,10 @@ def leakage_reading(result: Leakage) -> str:
     else:
         verdict = f"encodes {result.attr} only weakly within a class (chance {result.chance:.1f})"
     who = "the unlearned model" if result.unlearned is not None else "the model"
-    return f"{who} {verdict}: probe AUC {chain}"
+    text = f"{who} {verdict}: probe AUC {chain}"
+    if result.output is not None and result.output.original is not None:
+        text += f"; in its outputs (logits): {chain_of(result.output)}"
+    return text
 
 
 def leakage(
@@ -205,6 +219,7 @@ def leakage(
     *,
     unlearned=None,
     oracle=None,
+    outputs: dict | None = None,
     group_names: list[str] | None = None,
     attr: str = "group",
     layer: str = "",
@@ -217,8 +232,9 @@ def leakage(
     """The attribute-leakage probe on penultimate features (n, d) of up to three models.
 
     ``original``, ``unlearned``, ``oracle`` are feature arrays of the same images (``groups`` and
-    ``classes`` give each image's group id and true class). See the module docstring for the
-    probe and its AUC; ``reading`` says it in one sentence.
+    ``classes`` give each image's group id and true class). ``outputs`` maps the same names to the
+    models' logits (n, k) of those images: the probe then also runs on them (``Leakage.output``).
+    See the module docstring for the probe and its AUC; ``reading`` says it in one sentence.
     """
     start = time.perf_counter()
     if folds < 2:
@@ -236,6 +252,9 @@ def leakage(
         original=_score(original, g, y, n_groups, **opts),
         unlearned=None if unlearned is None else _score(unlearned, g, y, n_groups, **opts),
         oracle=None if oracle is None else _score(oracle, g, y, n_groups, **opts),
+        output=None
+        if not outputs or outputs.get("original") is None
+        else OutputLeakage(**{k: _score(v, g, y, n_groups, **opts) for k, v in outputs.items() if v is not None}),
         folds=folds,
         n_boot=n_boot,
         seed=seed,

@@ -66,16 +66,24 @@ def projection_figure(rep: Representation, model: str, *, height: int = 360, col
 
 
 def leakage_rows(leak: Leakage) -> list[dict]:
-    """One row per probed model: its AUC and interval."""
+    """One row per probed model (features, then outputs when probed): its AUC and interval."""
+    rows = []
+    layers = [("", leak)] + ([(" (outputs)", leak.output)] if leak.output is not None else [])
+    for suffix, source in layers:
+        rows += _probe_rows(source, suffix)
+    return rows
+
+
+def _probe_rows(source, suffix: str) -> list[dict]:
     rows = []
     for name in ("original", "unlearned", "oracle"):
-        p = getattr(leak, name)
+        p = getattr(source, name)
         if p is None:
             continue
         ci = p.auc_ci
         rows.append(
             {
-                "model": name,
+                "model": name + suffix,
                 "probe AUC": p.auc,
                 "CI low": ci.low if ci is not None else None,
                 "CI high": ci.high if ci is not None else None,

@@ -35,11 +35,22 @@ class ProbeScore(Record):
 
 
 @dataclass
+class OutputLeakage(Record):
+    """The same probe on each model's outputs (its logits) instead of its penultimate features:
+    whether the attribute still moves what the model says within a class, not only what it holds."""
+
+    original: ProbeScore | None = nested(ProbeScore, default=None)
+    unlearned: ProbeScore | None = nested(ProbeScore, default=None, omit_none=True)
+    oracle: ProbeScore | None = nested(ProbeScore, default=None, omit_none=True)
+
+
+@dataclass
 class Leakage(Record):
     """How well a linear probe on a model's penultimate features predicts the group within a class.
 
     ``original``, ``unlearned`` and (when given) ``oracle`` are :class:`ProbeScore`; ``chance`` is
     the AUC of a probe that knows nothing (0.5). ``method`` says how the probe was fitted.
+    ``output`` is the same probe on the models' logits (when they were kept).
     """
 
     attr: str = ""
@@ -51,6 +62,7 @@ class Leakage(Record):
     original: ProbeScore | None = nested(ProbeScore, default=None)
     unlearned: ProbeScore | None = nested(ProbeScore, default=None, omit_none=True)
     oracle: ProbeScore | None = nested(ProbeScore, default=None, omit_none=True)
+    output: OutputLeakage | None = nested(OutputLeakage, default=None, omit_none=True)
     folds: int = 5
     n_boot: int = 0
     seed: int = 0
