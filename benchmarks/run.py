@@ -55,6 +55,11 @@ SECTIONS = [
         "benchmarks/insight_digits.py",
     ),
     (
+        "dfr_validation_noise.md",
+        "DFR settings judged on validation halves of patch-cifar10 (how noisy the choice is)",
+        "benchmarks/dfr_validation_noise.py",
+    ),
+    (
         "validation_budget.md",
         "Results with 10 / 25 / 100 % of the validation split (3 data seeds)",
         "benchmarks/validation_budget.py",
