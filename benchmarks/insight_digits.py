@@ -48,10 +48,10 @@ def _cost(subject, repeats: int) -> dict:
     }
 
 
-def _row(run) -> dict:
+def _row(run, label: str) -> dict:
     leak, rep, rel = run.leakage, run.representation, run.relearning
     return {
-        "method": run.method,
+        "method": label,
         "dp_before": run.before.fairness.demographic_parity_difference,
         "dp_after": run.after.fairness.demographic_parity_difference,
         "leakage": {k: getattr(leak, k).auc for k in ("original", "unlearned", "oracle") if getattr(leak, k)},
@@ -83,7 +83,7 @@ def _row(run) -> dict:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scenarios", nargs="+", default=["binary-colored-digits", "colored-digits"])
-    p.add_argument("--methods", nargs="+", default=list(METHODS))
+    p.add_argument("--methods", nargs="+", default=list(METHODS), help="method or method@intensity, e.g. dfr@0.75")
     p.add_argument("--intensity", type=float, default=0.5)
     p.add_argument("--repeats", type=int, default=3, help="runs per timing (0: no timing)")
     p.add_argument("--out", type=Path, default=RESULTS, help="the markdown table (the JSON beside it)")
@@ -104,9 +104,10 @@ def main(argv=None) -> None:
         entry = {"cost": _cost(subject, args.repeats) if args.repeats else None, "runs": []}
         oracle = unlearn(subject, method="retrain", intensity=1.0, seed=0, insight=InsightOptions.off()).model
         options = InsightOptions(relearning=not args.no_relearning, oracle=oracle)
-        for method in args.methods:
-            run = unlearn(subject, method=method, intensity=args.intensity, seed=0, insight=options)
-            entry["runs"].append({**_row(run), "status": run.status})
+        for spec in args.methods:  # "method" or "method@intensity"
+            method, _, level = spec.partition("@")
+            run = unlearn(subject, method=method, intensity=float(level or args.intensity), seed=0, insight=options)
+            entry["runs"].append({**_row(run, spec), "status": run.status})
             print(name, method, run.status, f"{run.seconds:.0f} s", flush=True)
         out["scenarios"][name] = entry
         print(name, json.dumps(entry["cost"]), flush=True)

@@ -22,11 +22,13 @@ if not records:
 
 st.caption(f"{len(records)} saved run(s) in {store.root}. Select one to download its report or delete it.")
 table = tables.runs_table(records)
+# narrow number columns so that the whole table, message included, fits a 1366 px window
 fmt = {
-    c: st.column_config.NumberColumn(format="%.3f")
+    c: st.column_config.NumberColumn(format="%.3f", width="small")
     for c in ("intensity", "score", "DP before", "DP after", "accuracy before", "accuracy after")
 }
-fmt["seconds"] = st.column_config.NumberColumn(format="%.1f")
+fmt["seconds"] = st.column_config.NumberColumn(format="%.1f", width="small")
+fmt["message"] = st.column_config.TextColumn("message", width="large", help="the run's own message, whole below")
 st.dataframe(table, hide_index=True, width="stretch", column_config=fmt)
 ids = [r.run_id for r in records]
 last = getattr(state.last_run(), "run_id", None)
