@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ from bamu_core.storage import atomic_write, atomic_write_json
 from bamu_core.unlearn import get_method
 from bamu_core.workflows import Subject, unlearn
 
-from .auto_bench import SCENARIOS, _cell, _meta, _scenario_metrics
+from .auto_bench import SCENARIOS, _cell, _meta, _scenario_metrics, as_returned
 
 HERE = Path(__file__).parent / "results"
 
@@ -103,6 +104,7 @@ def run_seed(name: str, seed: int, fractions, methods, intensity: float, log) ->
 
 
 def report(rows: list[dict], meta: dict) -> str:
+    rows = [as_returned(r) for r in rows]
     lines = [
         "# Validation budget: results with a share of the validation split",
         "",
@@ -143,8 +145,8 @@ def report(rows: list[dict], meta: dict) -> str:
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [
-        "A status `no_change` means the method found no setting better than noise on that split and returned the "
-        "original model (a cut of 0); `refused` means the split was too small for it (e.g. a half without two groups).",
+        "A status `no_change` means the method found no setting better than noise on that split: bamu returns the "
+        "original model, so the row counts a cut of 0 (the JSON keeps what the kept checkpoint measured); `refused` means the split was too small for it (e.g. a half without two groups).",
         "",
     ]
     return "\n".join(lines)
@@ -158,7 +160,13 @@ def main(argv=None) -> None:
     p.add_argument("--methods", default="dfr,balanced_finetune,counterfactual")
     p.add_argument("--intensity", type=float, default=0.75)
     p.add_argument("--out", default=str(HERE / "validation_budget"), help="path stem of the .md and .json written")
+    p.add_argument("--report-only", action="store_true", help="rewrite the .md from the .json of --out")
     args = p.parse_args(argv)
+    if args.report_only:
+        stem = Path(args.out)
+        doc = json.loads(stem.with_suffix(".json").read_text())
+        atomic_write(stem.with_suffix(".md"), lambda tmp: tmp.write_text(report(doc["rows"], doc["meta"])))
+        return
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
     fractions = [float(f) for f in args.fractions.split(",")]

@@ -76,6 +76,26 @@ def test_identical_weights_are_no_change_whatever_the_method_says(split, binary_
     assert res.status == "no_change" and "weights are identical" in res.message
 
 
+def test_a_change_within_noise_hands_back_the_original_model(digits, digits_baseline):
+    """dfr on colored-digits by alignment keeps a checkpoint whose validation gain is within noise: the
+    workflow returns the original's weights (not that checkpoint), chosen step 0, and says so."""
+    from bamu_core.workflows import Subject, unlearn
+
+    model, info = digits_baseline
+    subject = Subject(scenario=digits.with_group("alignment"), model=model, arch=info.arch, model_source="baseline")
+    kept = get_method("dfr").run(
+        model, digits.train, digits.train, intensity=0.5, val=subject.scenario.val, seed=0
+    )  # the method alone keeps its (within-noise) checkpoint
+    assert kept.status == "no_change" and kept.chosen_step > 0 and not _same(_state(kept.model), _state(model))
+    run = unlearn(subject, method="dfr", intensity=0.5, n_boot=0, gradcam_images=0)
+    assert run.status == "no_change" and run.chosen_step == 0
+    assert _same(_state(run.model), _state(model)) and run.model is not model
+    assert f"returned the original model, not step {kept.chosen_step}'s checkpoint (within noise)" in run.message
+    assert run.after.utility.accuracy == run.before.utility.accuracy
+    leak = run.leakage  # the views inside the model see the original too
+    assert leak.unlearned.auc == leak.original.auc and leak.output.unlearned.auc == leak.output.original.auc
+
+
 def test_intensity_zero_stays_ok(split, binary_digits):
     model, forget, retain = split
     res = get_method("dfr").run(model, forget, retain, intensity=0.0, val=binary_digits.val)

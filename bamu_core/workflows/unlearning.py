@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
@@ -125,6 +126,22 @@ def _forget_set(subject: Subject, method: str, forget: str, options: dict | None
         fs.description = f"{fs.description} (auto: {forget!r} selected nothing: {why})"
         return fs
     raise BamuInputError(f"no forget strategy selects any training image ({why})")
+
+
+def _no_change_is_the_original(result, original):
+    """A ``no_change`` run whose kept checkpoint differs from the original (its gain was within noise)
+    hands back a copy of the original instead: a change that is no measurable improvement is not
+    given to the user as the unlearned model (its accuracy may even be lower). ``chosen_step`` becomes 0."""
+    if result.status != "no_change" or result.chosen_step == 0:
+        return result
+    model = copy.deepcopy(original).to("cpu").eval()
+    step = result.chosen_step
+    return replace(
+        result,
+        model=model,
+        chosen_step=0,
+        message=f"{result.message}; returned the original model, not step {step}'s checkpoint (within noise)",
+    )
 
 
 def unlearn(
@@ -260,6 +277,7 @@ def unlearn(
         timings["unlearning"] = result.seconds
         if result.status == "cancelled":  # no evaluation of a run the user stopped
             raise StopRequested(f"unlearning was cancelled ({result.message.split(';')[0]}); nothing was saved")
+        result = _no_change_is_the_original(result, subject.model)
 
         t0 = time.perf_counter()
         audit_options = {
