@@ -52,7 +52,9 @@ def insight_panel(run: UnlearnReport, *, key: str = "ins") -> None:
         st.caption(
             "What am I looking at: a linear probe reads the group from the model's penultimate features, among "
             "images of the same class. 0.5 = it cannot tell the groups apart (chance); 1 = the model's features "
-            "still carry the attribute, whether or not the output shows it."
+            "still carry the attribute, whether or not the output shows it. The rows marked (outputs) probe the "
+            "model's outputs (logits) instead: whether the attribute still moves what the model says. Features "
+            "near 1 with outputs near 0.5: the bias is hidden from the output but still held inside."
         )
     table = cohorts_table(run)
     if run.before.cohorts is not None or run.after.cohorts is not None:

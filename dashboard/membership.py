@@ -77,10 +77,11 @@ def histogram(scores: MIAScores, *, threshold: float, title: str, bins: tuple[fl
     fig.update_layout(
         barmode="overlay",
         title=dict(text=title, font=dict(size=16)),
-        height=320,
+        height=360,
         margin=dict(l=10, r=10, t=50, b=10),
         plot_bgcolor="white",
-        legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0),
+        # below the axis title (at y = -0.2 the entries covered it)
+        legend=dict(orientation="h", yanchor="top", y=-0.32, xanchor="left", x=0),
         xaxis=dict(title="attack score (-loss; right = looks trained on)", range=[lo, hi], gridcolor="#eee"),
         yaxis=dict(title="% of images", gridcolor="#eee"),
     )

@@ -250,20 +250,18 @@ def runs_table(records):
                 "message": r.message,
             }
         )
+    # what tells runs apart, narrow enough for a 1366 px window; the selected run's score, time and
+    # message are shown under the table (the run id starts with its date and time)
     columns = [
         "run",
-        "created",
-        "status",
         "data",
         "method",
         "intensity",
-        "score",
+        "status",
         "DP before",
         "DP after",
         "accuracy before",
         "accuracy after",
-        "seconds",
-        "message",
     ]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.dropna(axis=1, how="all") if len(frame) else frame
@@ -284,7 +282,13 @@ def candidates_table(search: dict):
                 "accuracy": c["val_accuracy"],
                 "within bound": "yes" if c["admissible"] else ("-" if c["gain"] is None else "no"),
                 "Pareto": "yes" if c["pareto"] else "",
-                "note": c["message"] if c["status"] in ("skipped", "failed") else "",
+                "note": c["message"]
+                if c["status"] in ("skipped", "failed")
+                else (
+                    f"stopped when it diverged; its last good checkpoint (step {c.get('chosen_step', '?')}) was judged"
+                    if c["status"] == "diverged"
+                    else ""
+                ),
             }
         )
     return pd.DataFrame(rows)

@@ -22,13 +22,10 @@ if not records:
 
 st.caption(f"{len(records)} saved run(s) in {store.root}. Select one to download its report or delete it.")
 table = tables.runs_table(records)
-# narrow number columns so that the whole table, message included, fits a 1366 px window
 fmt = {
-    c: st.column_config.NumberColumn(format="%.3f", width="small")
-    for c in ("intensity", "score", "DP before", "DP after", "accuracy before", "accuracy after")
+    c: st.column_config.NumberColumn(format="%.3f")
+    for c in ("intensity", "DP before", "DP after", "accuracy before", "accuracy after")
 }
-fmt["seconds"] = st.column_config.NumberColumn(format="%.1f", width="small")
-fmt["message"] = st.column_config.TextColumn("message", width="large", help="the run's own message, whole below")
 st.dataframe(table, hide_index=True, width="stretch", column_config=fmt)
 ids = [r.run_id for r in records]
 last = getattr(state.last_run(), "run_id", None)
@@ -43,11 +40,15 @@ run_id = st.selectbox(
 record = next(r for r in records if r.run_id == run_id)
 
 c = st.columns(5)
-c[0].metric("Status", record.status)
+c[0].metric("Status", record.status.replace("_", " "))
 c[1].metric("Method", record.method or "?")
 c[2].metric("Intensity", f"{record.intensity:.2f}" if record.intensity is not None else "n/a")
 c[3].metric("Score", f"{record.score:.3f}" if record.score is not None else "n/a")
-c[4].metric("Time", f"{record.seconds:.1f} s" if record.seconds is not None else "n/a")
+c[4].metric(
+    "Unlearning time",
+    f"{record.seconds:.1f} s" if record.seconds is not None else "n/a",
+    help="the method's own time; the before / after audits add to it (the report's timings list each part)",
+)
 if record.message:
     st.caption(record.message)
 

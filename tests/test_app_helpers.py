@@ -334,3 +334,25 @@ def test_the_time_line_says_how_long_the_user_waited_and_its_parts():
     run = SimpleNamespace(seconds=4.0, timings={"unlearning": 4.0, "audit_before": 3.0, "privacy": 1.5, "note": "x"})
     assert time_words(run) == "8.5 s in all (4.0 s unlearning, 4.5 s measuring before and after)"
     assert time_words(SimpleNamespace(seconds=2.0, timings={})) == "2.0 s of unlearning"
+
+
+def test_the_candidates_table_explains_a_diverged_candidate_and_marks_the_choice():
+    from dashboard.tables import candidates_table
+
+    base = {"seconds": 1.0, "gain": 0.3, "val_accuracy": 0.9, "admissible": True, "pareto": True, "message": "x"}
+    search = {
+        "chosen": "cf",
+        "candidates": [
+            {**base, "label": "cf", "status": "diverged", "chosen_step": 6},
+            {**base, "label": "dfr", "status": "skipped", "message": "not started: budget", "gain": None},
+            {**base, "label": "ga", "status": "stopped_early"},
+        ],
+    }
+    t = candidates_table(search)
+    assert t["candidate"].tolist() == ["cf  ← chosen", "dfr", "ga"]
+    assert t["note"].tolist() == [
+        "stopped when it diverged; its last good checkpoint (step 6) was judged",
+        "not started: budget",
+        "",
+    ]
+    assert t["within bound"].tolist() == ["yes", "yes", "yes"] and t["status"][2] == "stopped early"
