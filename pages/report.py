@@ -22,8 +22,9 @@ if not records:
 
 st.caption(f"{len(records)} saved run(s) in {store.root}. Select one to download its report or delete it.")
 table = tables.runs_table(records)
+short = {"accuracy before": "acc. before", "accuracy after": "acc. after"}  # headers that fit 1366 px
 fmt = {
-    c: st.column_config.NumberColumn(format="%.3f")
+    c: st.column_config.NumberColumn(short.get(c, c), format="%.3f")
     for c in ("intensity", "DP before", "DP after", "accuracy before", "accuracy after")
 }
 st.dataframe(table, hide_index=True, width="stretch", column_config=fmt)

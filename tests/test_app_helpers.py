@@ -226,6 +226,12 @@ def test_gap_bars_colour_what_exceeds_the_threshold():
     assert colours["Demographic parity difference"] == COLOURS["alert"]
     assert colours["Equalized odds difference"] == COLOURS["before"]
     assert list(bar.error_x.array)[0] == pytest.approx(0.05)
+    # the values sit right of each whisker (not inside the bar, where the threshold line crossed them)
+    labels = {a.y: a for a in fig.layout.annotations if a.y in colours}
+    dp = AUDIT.fairness.demographic_parity_difference
+    assert labels["Demographic parity difference"].text == f"{dp:.3f}"
+    assert labels["Demographic parity difference"].x == pytest.approx(dp + 0.05)
+    assert labels["Demographic parity difference"].xanchor == "left" and not bar.text
 
 
 def test_the_radar_closes_its_polygons_in_a_fixed_axis_order():

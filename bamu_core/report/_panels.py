@@ -130,15 +130,22 @@ def gap_bars(fairness: Mapping, *, ci: Mapping | None = None, threshold: float, 
             y=[_GAP_LABELS[k] for k in keys],
             orientation="h",
             marker_color=[COLOURS["alert"] if v > threshold else COLOURS["before"] for v in values],
-            text=[f"{v:.3f}" for v in values],
-            textposition="inside",
-            insidetextanchor="start",
-            textfont=dict(color="white"),
             error_x=dict(type="data", array=hi, arrayminus=lo, visible=True, color=_INK) if has_ci else None,
+            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
             showlegend=False,
         )
     )
     fig.add_vline(x=threshold, line_dash="dash", line_color=_INK)
+    for key, v, h in zip(keys, values, hi):  # each value right of its bar and whisker, clear of the threshold line
+        fig.add_annotation(
+            x=v + h,
+            y=_GAP_LABELS[key],
+            text=f"{v:.3f}",
+            xanchor="left",
+            xshift=6,
+            showarrow=False,
+            font=dict(size=13, color=_INK),
+        )
     fig.add_annotation(
         x=threshold,
         y=1.0,
@@ -151,7 +158,7 @@ def gap_bars(fairness: Mapping, *, ci: Mapping | None = None, threshold: float, 
     _dash_layout(fig, title=title, height=110 + 60 * max(1, len(keys)))
     fig.update_layout(margin=dict(t=80 if title else 40))
     top = max([threshold, *[v + h for v, h in zip(values, hi)]]) if values else 1.0
-    fig.update_xaxes(range=[0, max(0.1, top * 1.25)], gridcolor=_DASH_GRID)
+    fig.update_xaxes(range=[0, max(0.1, top * 1.4)], gridcolor=_DASH_GRID)
     fig.update_yaxes(autorange="reversed")
     return fig
 
