@@ -36,8 +36,14 @@ def test_compare_shows_each_view_of_the_last_run(app):
         assert reading in text
     frames = {tuple(d.value.columns): d.value for d in app.dataframe}
     leak = frames[("model", "probe AUC", "CI low", "CI high")]
-    assert list(leak["model"]) == ["original", "unlearned"]
-    assert leak["probe AUC"].tolist() == [run.leakage.original.auc, run.leakage.unlearned.auc]
+    assert list(leak["model"]) == ["original", "unlearned", "original (outputs)", "unlearned (outputs)"]
+    out = run.leakage.output
+    assert leak["probe AUC"].tolist() == [
+        run.leakage.original.auc,
+        run.leakage.unlearned.auc,
+        out.original.auc,
+        out.unlearned.auc,
+    ]
     cohorts = frames[("model", "slice", "n", "accuracy", "rest", "gap", "q")]
     assert set(cohorts["model"]) <= {"before", "after"}
     assert len(cohorts) == len(run.before.cohorts.slices) + len(run.after.cohorts.slices)
