@@ -136,6 +136,28 @@ def test_a_gain_within_the_bootstrap_noise_is_not_an_improvement():
     assert judge.consider(2, fixed).best and judge.best_gain > judge.gain_noise()
 
 
+def test_the_bootstrap_noise_equals_one_resample_at_a_time_even_when_a_resample_lacks_a_group():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 60).tolist()
+    groups = [0] * 57 + [1] * 3  # a tiny group: some resamples miss it
+    val, empty = _val(labels, groups), _val(labels, groups).subset([])
+    judge = Judge(rule=SelectionRule(), val=val, forget=empty, retain=empty, device=torch.device("cpu"))
+    base = rng.integers(0, 2, 60)
+    judge.start(judge.evaluate_logits(_logits(base.tolist())))
+    other = judge.evaluate_logits(_logits(rng.integers(0, 2, 60).tolist()))
+    draws = np.random.default_rng(judge.seed + 11)
+    gains, missed = [], 0
+    for _ in range(100):  # the reference: one resample at a time, a missing group left out
+        i = draws.integers(0, 60, 60)
+        missed += len(np.unique(val.groups[i])) < 2
+        g0 = judge._summary(judge.base.pred[i], val.labels[i], val.groups[i], 2, 2)[judge.metric]
+        g1 = judge._summary(other.pred[i], val.labels[i], val.groups[i], 2, 2)[judge.metric]
+        if g0 == g0 and g1 == g1:
+            gains.append(g0 - g1)
+    assert missed > 0  # the fallback path ran
+    assert judge.gain_sd(other, n_boot=100) == float(np.std(gains))
+
+
 # -- the baselines -------------------------------------------------------------------------
 # Measured on binary-colored-digits (test DP 0.331 before): dfr at intensity 1 reaches 0.035 in
 # 0.4 s, balanced_finetune 0.025 (aligned forget set) and 0.052 (the whole training set kept).

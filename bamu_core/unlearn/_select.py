@@ -390,16 +390,33 @@ class Judge:
         if self.paired:
             labels, groups = np.tile(labels, 2), np.concatenate([groups, 1 - groups])
         rng = np.random.default_rng(self.seed + 11)
-        gains = []
-        for _ in range(n_boot):
-            i = rng.integers(0, n, n)
-            if self.paired:
-                i = np.concatenate([i, i + n])
-            g0 = self._summary(b.pred[i], labels[i], groups[i], n_groups, k)[self.metric]
-            g1 = self._summary(c.pred[i], labels[i], groups[i], n_groups, k)[self.metric] if c is not None else 0.0
-            if g0 == g0 and g1 == g1:  # a resample may lack a group: no gap
-                gains.append(g0 - g1)
+        idx = rng.integers(0, n, (n_boot, n))  # the same draws as n_boot successive resamples
+        if self.paired:
+            idx = np.concatenate([idx, idx + n], axis=1)
+        g0 = self._boot_gaps(b.pred, labels, groups, idx, n_groups, k)
+        g1 = self._boot_gaps(c.pred, labels, groups, idx, n_groups, k) if c is not None else np.zeros(n_boot)
+        keep = (g0 == g0) & (g1 == g1)  # a resample may lack a group: no gap
+        gains = (g0 - g1)[keep]
         return float(np.std(gains)) if len(gains) > 1 else 0.0
+
+    def _boot_gaps(self, pred, labels, groups, idx: np.ndarray, n_groups: int, k: int) -> np.ndarray:
+        """The selection metric of ``pred`` on every resample (rows of ``idx``), as :meth:`_summary`
+        computes it one resample at a time; all resamples that hold every group at once (a resample
+        lacking a group takes the one-at-a-time path, which leaves that group out)."""
+        cells = (groups[idx] * k + labels[idx]) * k + pred[idx]  # (B, m)
+        size = n_groups * k * k
+        flat = cells + np.arange(len(idx))[:, None] * size
+        conf = np.bincount(flat.ravel(), minlength=len(idx) * size).reshape(len(idx), n_groups, k, k)
+        present = conf.sum(axis=(0, 2, 3)) > 0  # groups absent from the whole split carry no information
+        conf = conf[:, present]
+        full = (conf.sum(axis=(2, 3)) > 0).all(axis=1)
+        out = np.full(len(idx), np.nan)
+        if full.any():
+            out[full] = confusion_summary(conf[full])[self.metric]
+        for r in np.flatnonzero(~full):
+            i = idx[r]
+            out[r] = self._summary(pred[i], labels[i], groups[i], n_groups, k)[self.metric]
+        return out
 
     def summary(self) -> dict:
         """JSON-ready: the rule, the original's and the chosen checkpoint's validation metrics."""
