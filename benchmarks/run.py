@@ -65,6 +65,11 @@ SECTIONS = [
         "benchmarks/validation_budget.py",
     ),
     ("audit_speed.md", "Audit throughput and Grad-CAM latency", "benchmarks/audit_speed.py"),
+    (
+        "speed_digits.md",
+        "Unlearning speed on the digits, one thread, share of validation",
+        "benchmarks/speed_digits.py",
+    ),
     ("ray_sweep.md", "A sweep in process and on a local Ray (2 CPUs)", "benchmarks/ray_sweep.py"),
     ("ray_audit_cifar.md", "A sharded patch-cifar10 audit on a local Ray", "bamu audit --executor ray"),
     (
