@@ -30,6 +30,7 @@ __all__ = [
     "candidates_figure",
     "chart",
     "plot",
+    "selectable",
     "heat_image",
 ]
 
@@ -45,6 +46,11 @@ def chart(fig, caption: str, *, key: str | None = None) -> None:
 def plot(fig, *, key: str | None = None) -> None:
     """A plotly chart without a caption (e.g. one of several side by side)."""
     st.plotly_chart(fig, key=key, config=_CONFIG)
+
+
+def selectable(fig, *, key: str):
+    """A plotly chart whose points can be picked (click, box or lasso); returns the selection event."""
+    return st.plotly_chart(fig, key=key, config=_CONFIG, on_select="rerun", selection_mode=("points", "box", "lasso"))
 
 
 def heat_image(heat):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -10,13 +11,49 @@ from bamu_core.results import UnlearnReport
 
 from . import charts
 
-__all__ = ["has_views", "leakage_table", "cohorts_table", "insight_panel"]
+__all__ = ["has_views", "leakage_table", "cohorts_table", "selected_indices", "test_images", "insight_panel"]
+
+#: Images shown for the points picked on a projection.
+MAX_PICKED = 16
 
 
 def has_views(run: UnlearnReport) -> bool:
     """Whether the run carries any view inside the model (older runs and switched-off views do not)."""
     cohorts = [a.cohorts for a in (run.before, run.after) if a is not None]
     return any(v is not None for v in (run.leakage, run.representation, run.relearning, *cohorts))
+
+
+def selected_indices(*events) -> list[int]:
+    """The test-split indices of the points picked on the projection charts (their ``customdata``),
+    in order, without repeats."""
+    out: list[int] = []
+    for event in events:
+        points = ((event or {}).get("selection") or {}).get("points") or []
+        for p in points:
+            value = p.get("customdata")
+            if isinstance(value, (list, tuple)):
+                value = value[0] if value else None
+            if isinstance(value, (int, float)) and int(value) >= 0 and int(value) not in out:
+                out.append(int(value))
+    return out
+
+
+def test_images(run: UnlearnReport, scenario, indices: list[int]):
+    """The test images at ``indices`` as RGB uint8 arrays, or None when the loaded ``scenario`` is not
+    the one the run was made on (another dataset, or a test split of another size)."""
+    from bamu_core.explain import to_rgb_uint8
+
+    if scenario is None or not indices:
+        return None
+    data, card = scenario.test, run.dataset or {}
+    n_test = ((card.get("splits") or {}).get("test") or {}).get("n")
+    if card.get("name") not in (None, scenario.name) or (n_test is not None and n_test != len(data)):
+        return None
+    idx = np.asarray([i for i in indices if 0 <= i < len(data)], dtype=np.int64)
+    if len(idx) == 0:
+        return None
+    x = data.images(idx)
+    return list(zip(idx.tolist(), to_rgb_uint8(x, mean=data.mean.flatten().tolist(), std=data.std.flatten().tolist())))
 
 
 def leakage_table(run: UnlearnReport) -> pd.DataFrame:
@@ -32,7 +69,7 @@ def cohorts_table(run: UnlearnReport) -> pd.DataFrame:
 _NUM = st.column_config.NumberColumn
 
 
-def insight_panel(run: UnlearnReport, *, key: str = "ins") -> None:
+def insight_panel(run: UnlearnReport, scenario=None, *, key: str = "ins") -> None:
     """Readings, tables and charts of the run's views inside the model (nothing when it has none)."""
     if not has_views(run):
         return
@@ -84,14 +121,41 @@ def insight_panel(run: UnlearnReport, *, key: str = "ins") -> None:
             )
         if rep.projection is not None and rep.projection.coordinates:
             cols = st.columns(len(rep.projection.coordinates))
+            events = []
             for col, model in zip(cols, rep.projection.coordinates):
                 with col:
-                    charts.plot(projection_figure(rep, model), key=f"{key}_proj_{model}")
+                    events.append(charts.selectable(projection_figure(rep, model), key=f"{key}_proj_{model}"))
             st.caption(
                 "What am I looking at: test images placed by their embeddings (2-D "
                 f"{rep.projection.method.upper()}), one colour per group. Groups in separate clusters mean the "
-                "model tells them apart; mixed colours mean it does not."
+                "model tells them apart; mixed colours mean it does not. Hover a point for its image number and "
+                "class; click one, or draw a box or lasso, to see the images below."
             )
+            _picked_images(run, scenario, selected_indices(*events))
     rel = run.relearning
     if rel is not None:
         st.markdown(f"**Relearning stress test.** {rel.reading}")
+
+
+def _picked_images(run: UnlearnReport, scenario, picked: list[int]) -> None:
+    if not picked:
+        return
+    shown = test_images(run, scenario, picked[:MAX_PICKED])
+    more = f" (the first {MAX_PICKED} of {len(picked)})" if len(picked) > MAX_PICKED else ""
+    if shown is None:
+        st.caption(
+            "The picked images cannot be shown: this run was not made on the loaded data. Their test "
+            "numbers: " + ", ".join(f"#{i}" for i in picked[:MAX_PICKED])
+        )
+        return
+    st.markdown(f"**Picked test images{more}**")
+    test = scenario.test
+    names = test.group_names[test.group_attr]
+    per_row = 8
+    for start in range(0, len(shown), per_row):
+        row = st.columns(per_row)
+        for c, (i, img) in zip(row, shown[start : start + per_row]):
+            c.image(
+                np.repeat(np.repeat(img, max(1, 96 // img.shape[0]), 0), max(1, 96 // img.shape[0]), 1),
+                caption=f"#{i} · {names[test.groups[i]]} · {scenario.class_names[test.labels[i]]}",
+            )

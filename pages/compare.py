@@ -76,7 +76,7 @@ with tab_run:
             "Intervals are 95 % bootstrap CIs."
         )
         glossary_expander(key="cmp_glossary")
-        insight.insight_panel(run, key="cmp_insight")
+        insight.insight_panel(run, sc, key="cmp_insight")
         pairs.pairs_panel(run, sc, key="cmp_pairs")
         membership.membership_panel(run, sc, key="cmp_mia")
 

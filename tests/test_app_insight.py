@@ -69,3 +69,30 @@ def test_a_run_without_views_shows_no_panel(app):
     settle(app)
     no_exceptions(app)
     assert "Inside the model" not in _texts(app.subheader)
+
+
+def test_points_picked_on_a_projection_become_test_images_of_the_loaded_data(binary_digits):
+    from types import SimpleNamespace
+
+    from bamu_core.report import projection_figure
+    from bamu_core.results import Projection, Representation
+    from dashboard.insight import selected_indices, test_images
+
+    rep = Representation(
+        projection=Projection(
+            indices=[4, 9, 11],
+            groups=["orange", "blue", "orange"],
+            classes=["a", "b", "a"],
+            coordinates={"original": [[0, 0], [1, 1], [2, 2]]},
+        )
+    )
+    fig = projection_figure(rep, "original")
+    by_trace = {t.name: list(t.customdata) for t in fig.data}
+    assert by_trace == {"blue": [9], "orange": [4, 11]}  # each point carries its test index
+    event = {"selection": {"points": [{"customdata": 11}, {"customdata": [4]}, {"customdata": 11}]}}
+    assert selected_indices(event, None, {"selection": {"points": []}}) == [11, 4]
+    run = SimpleNamespace(dataset={"name": binary_digits.name, "splits": {"test": {"n": len(binary_digits.test)}}})
+    shown = test_images(run, binary_digits, [11, 4])
+    assert [i for i, _ in shown] == [11, 4] and shown[0][1].dtype.name == "uint8" and shown[0][1].shape[-1] == 3
+    other = SimpleNamespace(dataset={"name": "another", "splits": {"test": {"n": 5}}})
+    assert test_images(other, binary_digits, [1]) is None and test_images(run, binary_digits, []) is None

@@ -47,6 +47,8 @@ def projection_figure(rep: Representation, model: str, *, height: int = 360, col
     points = proj.coordinates.get(model, []) if proj is not None else []
     labels = getattr(proj, colour_by, []) if proj is not None else []
     fig = go.Figure()
+    indices = list(proj.indices) if proj is not None else []
+    classes = list(proj.classes) if proj is not None else []
     for i, name in enumerate(sorted(set(labels), key=str)):
         keep = [j for j, v in enumerate(labels) if v == name]
         fig.add_trace(
@@ -56,6 +58,10 @@ def projection_figure(rep: Representation, model: str, *, height: int = 360, col
                 mode="markers",
                 name=html.escape(str(name)),
                 marker=dict(size=5, color=_GROUP_COLOURS[i % len(_GROUP_COLOURS)], opacity=0.7),
+                # each point's test-split index (the dashboard shows the images of selected points)
+                customdata=[indices[j] if j < len(indices) else -1 for j in keep],
+                text=[html.escape(str(classes[j])) if j < len(classes) else "" for j in keep],
+                hovertemplate="test image #%{customdata} · class %{text}<extra>%{fullData.name}</extra>",
             )
         )
     method = (proj.method if proj is not None else "pca").upper()
