@@ -49,7 +49,9 @@ def plot(fig, *, key: str | None = None) -> None:
 
 
 def selectable(fig, *, key: str):
-    """A plotly chart whose points can be picked (click, box or lasso); returns the selection event."""
+    """A plotly chart whose points can be picked (click, box or lasso); returns the selection event.
+    Dragging draws a selection box (zoom stays in the toolbar)."""
+    fig.update_layout(dragmode="select")
     return st.plotly_chart(fig, key=key, config=_CONFIG, on_select="rerun", selection_mode=("points", "box", "lasso"))
 
 

@@ -128,6 +128,29 @@ def _go(tab, label: str) -> None:
     _idle(tab)
 
 
+def _pick_on_projection(tab) -> None:
+    """Drag a box over the left half of the original model's embedding projection: the images of the
+    picked points appear under the charts."""
+    charts = tab.locator("[data-testid='stPlotlyChart']")
+    target = next(
+        (charts.nth(i) for i in range(charts.count()) if "original (PCA)" in charts.nth(i).inner_text()), None
+    )
+    assert target is not None, "no projection chart on the Compare page"
+    target.scroll_into_view_if_needed()
+    tab.wait_for_timeout(800)
+    box = target.locator(".nsewdrag").first.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.05, box["y"] + box["height"] * 0.05
+    x1, y1 = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.95
+    tab.mouse.move(x0, y0)
+    tab.mouse.down()
+    tab.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    tab.mouse.move(x1, y1, steps=5)
+    tab.mouse.up()
+    tab.get_by_text("Picked test images").first.wait_for(timeout=60_000)
+    _idle(tab)
+    _no_traceback(tab)
+
+
 def _no_traceback(tab) -> None:
     assert tab.locator("[data-testid='stException']").count() == 0
     assert tab.get_by_text("unexpected error").count() == 0
@@ -189,6 +212,7 @@ def walk_through(tab, artifacts_dir: Path, *, method: str | None = None) -> dict
     tab.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").nth(1).wait_for(timeout=60_000)
     _no_traceback(tab)
     _shot(tab, artifacts_dir, "4_compare")
+    _pick_on_projection(tab)
 
     # Report / history: the run is listed and its HTML report downloads
     _go(tab, "Report")
