@@ -48,6 +48,18 @@ def _cost(subject, repeats: int) -> dict:
     }
 
 
+def _flips(pairs) -> dict | None:
+    """The counterfactual flip rates before / after with their intervals (None: no pairs view)."""
+    if pairs is None or pairs.before is None:
+        return None
+    out = {"n": pairs.n, "reading": pairs.reading}
+    for k in ("before", "after"):
+        f = getattr(pairs, k)
+        if f is not None:
+            out[k] = {"rate": f.rate, "ci": [f.ci.low, f.ci.high] if f.ci is not None else None}
+    return out
+
+
 def _row(run, label: str) -> dict:
     leak, rep, rel = run.leakage, run.representation, run.relearning
     return {
@@ -69,6 +81,7 @@ def _row(run, label: str) -> dict:
         },
         "dp_curves": {k: getattr(rel, k).dp for k in ("unlearned", "original", "oracle") if rel and getattr(rel, k)},
         "worst_slice_after": run.after.cohorts.slices[0].label if run.after.cohorts.slices else None,
+        "flips": _flips(run.pairs),
         "readings": {
             "leakage": leak.reading,
             "cohorts_before": run.before.cohorts.reading,
@@ -117,6 +130,18 @@ def main(argv=None) -> None:
     _write_markdown(out, args.out)
 
 
+def _flip_cell(row: dict) -> str:
+    f = row.get("flips")
+    if not f or "before" not in f:
+        return "-"
+
+    def one(x):
+        ci = f" [{100 * x['ci'][0]:.0f}, {100 * x['ci'][1]:.0f}]" if x.get("ci") else ""
+        return f"{100 * x['rate']:.0f} %{ci}"
+
+    return one(f["before"]) + (f" -> {one(f['after'])}" if "after" in f else "")
+
+
 def _write_markdown(out: dict, path: Path) -> None:
     command, intensity, repeats = (
         out.get("command", "python -m benchmarks.insight_digits"),
@@ -128,7 +153,8 @@ def _write_markdown(out: dict, path: Path) -> None:
         "",
         f"Made by `{command}` (CPU, one torch and BLAS thread, seed 0; forget set: bias-aligned "
         f"images; intensity {intensity}; oracle: `retrain` without the forget set; relearning: 50 steps on 64 "
-        "bias-aligned images). Leakage: within-class probe AUC (chance 0.5), original / unlearned / oracle, on the "
+        "bias-aligned images). Counterfactual flips: the share of test images whose predicted class changes when only "
+        "the sensitive attribute is flipped (the pairs view), with its 95 % bootstrap interval. Leakage: within-class probe AUC (chance 0.5), original / unlearned / oracle, on the "
         "penultimate features and on the logits (outputs). "
         "CKA: lowest over blocks, and of the classifier input. Steps to half: unlearned / original / oracle "
         "(- = not within 50).",
@@ -145,9 +171,9 @@ def _write_markdown(out: dict, path: Path) -> None:
                 "",
             ]
         lines += [
-            "| method | status | DP before | DP after | leakage | leakage in outputs | CKA min / last | oracle CKA min | steps to half | "
-            "oracle DP at 0 -> 50 | worst slice after |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| method | status | DP before | DP after | counterfactual flips before -> after | leakage | leakage in outputs | "
+            "CKA min / last | oracle CKA min | steps to half | oracle DP at 0 -> 50 | worst slice after |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in entry["runs"]:
             leak = " / ".join(f"{v:.2f}" for v in r["leakage"].values())
@@ -156,7 +182,7 @@ def _write_markdown(out: dict, path: Path) -> None:
             curve = r["dp_curves"].get("oracle") or []
             oracle_dp = f"{curve[0]:.2f} -> {curve[-1]:.2f}" if curve else "-"
             lines.append(
-                f"| {r['method']} | {r.get('status', '-')} | {r['dp_before']:.3f} | {r['dp_after']:.3f} | {leak} | {leak_out} | {r['cka_min']:.3f} / "
+                f"| {r['method']} | {r.get('status', '-')} | {r['dp_before']:.3f} | {r['dp_after']:.3f} | {_flip_cell(r)} | {leak} | {leak_out} | {r['cka_min']:.3f} / "
                 f"{r['cka_last']:.3f} | {r['cka_oracle_min']:.3f} | {steps} | {oracle_dp} | "
                 f"{r['worst_slice_after'] or '-'} |"
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -10,6 +9,7 @@ from bamu_core.report import cka_figure, cohort_rows, leakage_rows, projection_f
 from bamu_core.results import UnlearnReport
 
 from . import charts
+from .run_images import split_images, upscale
 
 __all__ = ["has_views", "leakage_table", "cohorts_table", "selected_indices", "test_images", "insight_panel"]
 
@@ -39,21 +39,9 @@ def selected_indices(*events) -> list[int]:
 
 
 def test_images(run: UnlearnReport, scenario, indices: list[int]):
-    """The test images at ``indices`` as RGB uint8 arrays, or None when the loaded ``scenario`` is not
-    the one the run was made on (another dataset, or a test split of another size)."""
-    from bamu_core.explain import to_rgb_uint8
-
-    if scenario is None or not indices:
-        return None
-    data, card = scenario.test, run.dataset or {}
-    n_test = ((card.get("splits") or {}).get("test") or {}).get("n")
-    if card.get("name") not in (None, scenario.name) or (n_test is not None and n_test != len(data)):
-        return None
-    idx = np.asarray([i for i in indices if 0 <= i < len(data)], dtype=np.int64)
-    if len(idx) == 0:
-        return None
-    x = data.images(idx)
-    return list(zip(idx.tolist(), to_rgb_uint8(x, mean=data.mean.flatten().tolist(), std=data.std.flatten().tolist())))
+    """The test images at ``indices`` as ``(index, RGB uint8)`` pairs (out-of-range indices left
+    out), or None when the loaded ``scenario`` is not the data the run was made on."""
+    return split_images(run, scenario, "test", indices, strict=False)
 
 
 def leakage_table(run: UnlearnReport) -> pd.DataFrame:
@@ -156,6 +144,6 @@ def _picked_images(run: UnlearnReport, scenario, picked: list[int]) -> None:
         row = st.columns(per_row)
         for c, (i, img) in zip(row, shown[start : start + per_row]):
             c.image(
-                np.repeat(np.repeat(img, max(1, 96 // img.shape[0]), 0), max(1, 96 // img.shape[0]), 1),
+                upscale(img),
                 caption=f"#{i} · {names[test.groups[i]]} · {scenario.class_names[test.labels[i]]}",
             )

@@ -14,6 +14,7 @@ from bamu_core.privacy import ThresholdPoint, at_threshold, worst_case
 from bamu_core.results import MIAScores, UnlearnReport
 
 from . import charts
+from .run_images import split_images, upscale
 
 __all__ = [
     "run_scores",
@@ -122,26 +123,8 @@ def surest_members(scores: MIAScores, k: int = N_SUREST) -> list[tuple[int, int 
 def forget_images(run: UnlearnReport, scenario, train_indices) -> list[np.ndarray] | None:
     """The training images at ``train_indices`` as RGB uint8 arrays, or None when they cannot be reached
     (the run was not made on this scenario's training split, or it has no training indices)."""
-    from bamu_core.explain import to_rgb_uint8
-
-    if scenario is None or any(i is None for i in train_indices) or not train_indices:
-        return None
-    data = scenario.train
-    card = run.dataset or {}
-    n_train = ((card.get("splits") or {}).get("train") or {}).get("n")
-    if card.get("name") not in (None, scenario.name) or (n_train is not None and n_train != len(data)):
-        return None
-    idx = np.asarray(train_indices, dtype=np.int64)
-    if idx.min() < 0 or idx.max() >= len(data):
-        return None
-    x = data.images(idx)
-    return list(to_rgb_uint8(x, mean=data.mean.flatten().tolist(), std=data.std.flatten().tolist()))
-
-
-def _upscale(img: np.ndarray, size: int = 96) -> np.ndarray:
-    h = img.shape[0]
-    f = max(1, size // max(1, h))
-    return np.repeat(np.repeat(img, f, axis=0), f, axis=1)
+    got = split_images(run, scenario, "train", list(train_indices), strict=True)
+    return None if got is None else [img for _i, img in got]
 
 
 _CAPTION = (
@@ -218,7 +201,7 @@ def membership_panel(run: UnlearnReport, scenario=None, *, key: str = "mia") -> 
     for start in range(0, len(picks), per_row):
         row = st.columns(per_row)
         for c, (pos, _, score), img in zip(row, picks[start : start + per_row], images[start : start + per_row]):
-            c.image(_upscale(img), caption=f"#{pos} · {score:.3f}")
+            c.image(upscale(img), caption=f"#{pos} · {score:.3f}")
     st.caption(
         "What am I looking at: the forget images with the highest score after unlearning (caption: position "
         "in the forget set · score, -loss; near 0 = the model still fits them perfectly). These are the images "

@@ -14,6 +14,8 @@ import streamlit as st
 from bamu_core.insight import flip_attribute
 from bamu_core.results import CounterfactualPair, CounterfactualPairs, FlipRate, UnlearnReport
 
+from .run_images import made_on, upscale
+
 __all__ = ["ANCHOR", "pair_images", "pair_caption", "group_table", "pairs_panel", "gradcam_note"]
 
 ANCHOR = "counterfactual-pairs"
@@ -26,11 +28,7 @@ def pair_images(pairs: CounterfactualPairs, run: UnlearnReport, scenario) -> lis
     if scenario is None or not pairs.examples:
         return None
     data = scenario.test
-    card = run.dataset or {}
-    n_test = ((card.get("splits") or {}).get("test") or {}).get("n")
-    if not data.has_counterfactual or card.get("name") not in (None, scenario.name):
-        return None
-    if n_test is not None and n_test != len(data):
+    if not data.has_counterfactual or not made_on(run, scenario, "test"):
         return None
     idx = np.array([e.index for e in pairs.examples], dtype=np.int64)
     if idx.min() < 0 or idx.max() >= len(data):
@@ -39,13 +37,8 @@ def pair_images(pairs: CounterfactualPairs, run: UnlearnReport, scenario) -> lis
     for u8 in (data.images_u8[idx].numpy(), data.counterfactual_u8[idx].numpy()):
         if u8.shape[1] == 1:
             u8 = np.repeat(u8, 3, axis=1)
-        out.append([_upscale(img.transpose(1, 2, 0)) for img in u8])
+        out.append([upscale(img.transpose(1, 2, 0), 84) for img in u8])
     return list(zip(*out))
-
-
-def _upscale(img: np.ndarray, size: int = 84) -> np.ndarray:
-    f = max(1, size // max(1, img.shape[0]))
-    return np.repeat(np.repeat(img, f, axis=0), f, axis=1)
 
 
 def _name(classes: list[str], c: int | None) -> str:

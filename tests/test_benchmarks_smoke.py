@@ -43,60 +43,60 @@ def test_cifar_report_is_built_from_rows(tmp_path, monkeypatch):
             "test_accuracy": clean - 0.01,
             "dp_max": dp,
             "dp_target": dp,
+            "dp_paired_target": dp,
+            "dp_paired_max": dp,
             "target_recall_clean": recall,
             "nontarget_patched_called_target": 0.1,
             "nontarget_clean_called_target": 0.01,
         }
 
-    before = metrics(0.10, 0.78, 0.55)
-    rows = [
-        {
-            "method": "ga",
-            "intensity": 0.5,
-            "seed": s,
-            "status": "ok",
+    before, oracle = metrics(0.10, 0.78, 0.55), metrics(0.02, 0.78, 0.55)
+    machine = {"device": "cpu", "cpus": 2, "torch": "x"}
+
+    def row(seed, method, x, status, after, score, val_gain, seconds=5.0):
+        return {
+            "seed": seed,
+            "method": method,
+            "intensity": x,
+            "status": status,
             "before": before,
-            "after": metrics(0.019, 0.775, 0.54),
-            "forget_accuracy": 0.9,
-            "seconds": 5.0,
+            "after": after,
+            "oracle": oracle,
+            "seconds": seconds,
             "retrain_seconds": 50.0,
-            "mia_auc": 0.6,
-            "score": 0.8,
-        }
-        for s in (0, 1)
-    ] + [
-        {
-            "method": "newton",
-            "intensity": 0.5,
-            "seed": 0,
-            "status": "ok",
-            "before": before,
-            "after": metrics(0.05, 0.70, 0.5),
             "forget_accuracy": 0.9,
-            "seconds": 1.0,
-            "retrain_seconds": 50.0,
             "mia_auc": 0.6,
-            "score": 0.7,
+            "score": score,
+            "score_before": 0.3,
+            "val_gain": val_gain,
+            "machine": machine,
         }
-    ]
+
+    rows = []
+    for s in (0, 1):
+        rows += [
+            row(s, "retrain", 1.0, "ok", oracle, None, None, seconds=50.0),
+            # ga 0.5: DP 0.10 -> 0.02 at -0.5 points: 80 % of DP, the whole oracle gap
+            row(s, "ga", 0.5, "ok", metrics(0.02, 0.775, 0.54), 0.8, 0.05),
+            # ga 1.0: a larger validation gain, but test DP only halved
+            row(s, "ga", 1.0, "ok", metrics(0.05, 0.77, 0.54), 0.6, 0.07),
+            row(s, "newton", 0.75, "no_change", before, 0.28, None, seconds=1.0),
+        ]
     monkeypatch.setattr(bench, "HERE", tmp_path)
     monkeypatch.setattr(bench, "ROWS", tmp_path / "rows.jsonl")
-    monkeypatch.setattr(bench, "BASELINE", tmp_path / "baseline.json")
     monkeypatch.setattr(bench, "REPORT", tmp_path / "report.md")
-    monkeypatch.setattr(bench, "CPU_ROWS", tmp_path / "cpu.jsonl")
     (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = bench.part_report()
-    # ga: DP 0.10 -> 0.019 = 81 % improvement at -0.5 points; newton loses 8 points, so it is not admissible
-    assert "| ga | 0.5 | 2 | 0.019 ± 0.000 | 81.0 ± 0.0 |" in text
-    assert "**ga at intensity 0.5** (n = 2): DP improvement 81.0 ± 0.0 %" in text and "meets the goal" in text
-    assert "Fewer seeds than the others: newton." in text and "Time on a CPU" not in text
     assert (tmp_path / "report.md").read_text() == text
+    # ranked by score: ga 0.5 first, newton (returned the original) last; cut, oracle gap, points, x retrain
+    assert "| 1 | ga | 0.5 | 2 | 80 [80, 80] % | 80 [80, 80] % | 80 [80, 80] % | 100 [100, 100] % | -0.5 [-0.5, -0.5] |" in text
+    assert "| 3 | newton | 0.75 | 2 | 0 [0, 0] % |" in text and "| 0.02 | no_change, no_change |" in text
+    # the validation choice is ga 1.0 (larger validation gain), whatever its test numbers
+    assert "- **every method**: DP max cut 50 [50, 50] %" in text and "per seed: ga 1, ga 1; 2 of 2 seeds" in text
+    assert text.count("score at most 0.280, below the best debiasing run ga 0.5 (cut 80%, score 0.800)") == 2
+    assert "- ga: cut 50 [50, 50] %" in text and "goal met on 0 of 2 seeds" in text
     html = (tmp_path / "cifar_patch_pareto.html").read_text()
-    assert '"name":"ga"' in html.replace(" ", "") and "intensity 0.5" in html and "intensity 0" in html
-    cpu = dict(rows[0], seconds=20.0, retrain_seconds=400.0, torch_threads=1)
-    (tmp_path / "cpu.jsonl").write_text(json.dumps(cpu) + "\n")
-    text = bench.part_report()
-    assert "## Time on a CPU" in text and "| ga | 0.5 | 0 | 81.0 | -0.5 | 20 | 0.050 | – | ok |" in text
+    assert '"name":"ga"' in html.replace(" ", "") and "intensity 0.5" in html
 
 
 # ------------------------------------------------------------------------------------------------
