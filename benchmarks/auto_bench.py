@@ -254,6 +254,36 @@ def as_returned(row: dict) -> dict:
     }
 
 
+_CHANGED = ("ok", "stopped_early", "complete")
+
+
+def returned_original_lines(rows: list[dict], *, max_drop: float = 0.01) -> list[str]:
+    """Per seed, whether the rows that returned the original model (``no_change``: a cut of 0) rank
+    below the best debiasing row (the largest cut among rows that changed the model, accuracy at
+    most ``max_drop`` below the original's). ``rows`` as returned (:func:`as_returned`)."""
+    lines = []
+    for seed in sorted({r["seed"] for r in rows}):
+        mine = [r for r in rows if r["seed"] == seed]
+        kept = [r["row"] for r in mine if r["status"] == "no_change"]
+        debiasing = [
+            r for r in mine if r["status"] in _CHANGED and r["accuracy_change"] >= -max_drop and r["cut"] == r["cut"]
+        ]
+        if not kept:
+            continue
+        if not debiasing:
+            lines.append(
+                f"- seed {seed}: {', '.join(kept)} returned the original; no row cut the gap within the bound."
+            )
+            continue
+        best = max(debiasing, key=lambda r: r["cut"])
+        verdict = "below" if best["cut"] > 0 else "**not below**"
+        lines.append(
+            f"- seed {seed}: {', '.join(kept)} returned the original (cut 0), {verdict} the best debiasing row "
+            f"{best['row']} (cut {best['cut']:.0%}, accuracy {100 * best['accuracy_change']:+.1f} pts)."
+        )
+    return (["Rows that returned the original rank below the best debiasing row:", "", *lines]) if lines else []
+
+
 def report(rows: list[dict], meta: dict) -> str:
     rows = [as_returned(r) for r in rows]
     out = [
@@ -320,6 +350,7 @@ def report(rows: list[dict], meta: dict) -> str:
                 )
         vals = {json.dumps(r["validation_per_group"]) for r in first.values()}
         out += ["", f"Validation images per group (per seed): {'; '.join(sorted(vals))}.", ""]
+        out += [*returned_original_lines(mine), ""]
     out += [
         "## How to read this",
         "",

@@ -204,6 +204,38 @@ def nested_choice(seed_result: dict, *, exclude: tuple[str, ...] = ()) -> dict |
     return max(rows, key=lambda w: w["val_gain"]) if rows else None
 
 
+def _returned_original(res: list[dict], attr: str, head: str) -> list[str]:
+    """Per seed: the runs that returned the original model (``no_change``; bamu hands back the
+    original, a cut of 0) against the best debiasing run (the largest test cut among the runs that
+    changed the model with accuracy at most 1 point below the original's)."""
+    lines = []
+    for r in res:
+        o = r["original"][attr]
+        kept = [f"{w['method']} {w['intensity']:g}" for w in r["rows"] if w["status"] == "no_change"]
+        if not kept:
+            continue
+        ok = [
+            w
+            for w in r["rows"]
+            if w["method"] != "retrain"
+            and w["status"] in _CHANGED
+            and w["metrics"][attr]["accuracy"] - o["accuracy"] >= -0.01
+        ]
+        if not ok:
+            lines.append(
+                f"- seed {r['seed']}: {', '.join(kept)} returned the original; no run cut the gap within 1 point."
+            )
+            continue
+        best = max(ok, key=lambda w: (o[head] - w["metrics"][attr][head]) / o[head])
+        cut = (o[head] - best["metrics"][attr][head]) / o[head]
+        verdict = "below" if cut > 0 else "**not below**"
+        lines.append(
+            f"- seed {r['seed']}: {', '.join(kept)} returned the original (cut 0), {verdict} the best debiasing run "
+            f"{best['method']} {best['intensity']:g} (cut {cut:.0%})."
+        )
+    return ["Runs that returned the original rank below the best debiasing run:", "", *lines] if lines else []
+
+
 def report(results: list[dict], plan: dict, forget: str, seeds: list[int], wall: float) -> str:
     lines = [
         "# Unlearning on the digit scenarios",
@@ -249,6 +281,7 @@ def report(results: list[dict], plan: dict, forget: str, seeds: list[int], wall:
                 f"(per seed: {chosen}; {len(got)} of {len(res)} seeds had a run that changed the model).",
                 "",
             ]
+        lines += [*_returned_original(res, attr, head), ""]
         extra = spec.get("extra_attr")
         head_cols = f"| method | intensity | {head.replace('_', ' ')} | cut | accuracy | Δacc (pts) |"
         head_cols += f" gap over {extra} (cut) |" if extra else " accuracy gap |"
