@@ -9,6 +9,10 @@ a rerun of a seed replaces that seed's rows)::
     .venv/bin/python -m benchmarks.cifar_patch runs --seeds 2
     .venv/bin/python -m benchmarks.cifar_patch report       # -> cifar_patch.md and the Pareto plot
 
+A variant of the scenario (another target class and corner, no settings set for it) goes to its own
+files: ``runs --seeds 0 --option target_class=cat --option corner=top-left --out
+benchmarks/results/cifar_patch_cat_top_left`` (and ``report`` with the same options and ``--out``).
+
 Protocol. For every seed the scenario is drawn again (``load_scenario("patch-cifar10", seed=seed)``:
 which training, validation and test images carry the patch, and the split, change) and its biased
 baseline is trained with that seed (the scenario's recipe: the pretrained ResNet-20 from
@@ -80,12 +84,23 @@ GOAL = {"dp_improvement": 0.80, "max_clean_drop": 0.01, "max_recall_drop": 0.05}
 PAPER_METHOD_GOAL = {"dp_improvement": 0.60, "max_clean_drop": 0.015, "max_recall_drop": 0.05}
 _CHANGED = ("ok", "stopped_early", "complete")
 _MIN_TARGET_DP = MIN_TARGET_DP  # --per-class runs (smoke) skip the check
+_OPTIONS: dict = {}  # --option: a variant of the scenario (target class, corner, ...)
 _PER_CLASS: int | None = None  # --per-class: a small subset for smoke runs (not for reported numbers)
 
 
 def _scenario(seed: int):
     options = {} if _PER_CLASS is None else {"per_class": _PER_CLASS, "val_per_class": max(2, _PER_CLASS // 5)}
-    return load_scenario("patch-cifar10", seed=seed, **options).with_group("patch")
+    return load_scenario("patch-cifar10", seed=seed, **_OPTIONS, **options).with_group("patch")
+
+
+def _floor_name(options: dict) -> str:
+    """The noise-floor scenario of a variant (``auto_bench.SCENARIOS``' name with these options)."""
+    from .auto_bench import SCENARIOS
+
+    for name, spec in SCENARIOS.items():
+        if spec.get("load", name) == "patch-cifar10" and spec.get("options", {}) == options:
+            return name
+    return "patch-cifar10 " + json.dumps(options)  # not measured: the floor line says so
 
 
 def _views(model, sc) -> dict:
@@ -176,6 +191,7 @@ def _row(seed, method, intensity, run, before, after, oracle) -> dict:
         "val_gain": (run.selection or {}).get("val_gain"),
         "validation_per_group": (run.selection or {}).get("validation_per_group"),
         "machine": _machine(),
+        "options": dict(_OPTIONS),
     }
 
 
@@ -344,18 +360,33 @@ def part_report() -> str:
     if not rows:
         raise SystemExit(f"no rows in {ROWS}: run the 'runs' part first")
     seeds = sorted({r["seed"] for r in rows})
+    variants = {json.dumps(r.get("options") or {}, sort_keys=True) for r in rows}
+    if len(variants) > 1:
+        raise SystemExit(f"{ROWS} mixes scenario variants {sorted(variants)}: one file (--out) per variant")
+    options = json.loads(variants.pop())
+    floor = _floor_name(options)
     oracles = {r["seed"]: r for r in rows if r["method"] == "retrain"}
     machines = sorted({json.dumps({k: r["machine"][k] for k in ("device", "cpus", "torch")}) for r in rows})
     base = [r["before"] for r in oracles.values()]
     lines = [
-        "# CIFAR-10 patch bias (the paper's setting)",
+        "# CIFAR-10 patch bias (the paper's setting)"
+        + (f": variant {', '.join(f'{k}={v}' for k, v in options.items())}" if options else ""),
         "",
-        "Produced by `python -m benchmarks.cifar_patch runs --seeds S` (one part per seed) and "
-        "`python -m benchmarks.cifar_patch report` from the rows in `cifar_patch.jsonl`; the protocol is "
+        f"Produced by `python -m benchmarks.cifar_patch runs --seeds S{_argv_tail(options)}` (one part per seed) and "
+        f"`python -m benchmarks.cifar_patch report{_argv_tail(options)}` from the rows in `{ROWS.name}`; the protocol is "
         f"the module docstring of `benchmarks/cifar_patch.py`. Seeds {', '.join(map(str, seeds))} (each draws the "
         f"data, the patch assignment and the split again); machine {'; '.join(machines)}, torch on one thread. "
         "Checkpoints and the headline rows are chosen on the validation split; every number is on the test split. "
         "Cells: mean [95 % t-interval] over the seeds (n = 3 is few: wide).",
+        "",
+        "Method settings: "
+        + (
+            "the intensity table with this scenario's hand-set defaults for its network (`PATCH_CIFAR10_UNLEARNING` "
+            "in `bamu_core/data/scenarios.py`, set on seed 0 of this default variant)."
+            if not options
+            else "the generic intensity table (no settings were set for this variant; only the selection metric, "
+            "the parity gap, is the scenario's)."
+        ),
         "",
         "## The biased baselines and the oracle",
         "",
@@ -376,9 +407,9 @@ def part_report() -> str:
     mean_target = float(np.mean([b["dp_target"] for b in base])) if base else float("nan")
     lines += [
         "",
-        "DP max. " + _floor_lines("patch-cifar10", "dp_max", mean_max)[0],
+        "DP max. " + _floor_lines(floor, "dp_max", mean_max)[0],
         "",
-        "Target DP. " + _floor_lines("patch-cifar10", "dp_target", mean_target)[0],
+        "Target DP. " + _floor_lines(floor, "dp_target", mean_target)[0],
         "",
     ]
     # --- nested headline
@@ -498,6 +529,21 @@ def part_report() -> str:
     return text
 
 
+def _value(text: str):
+    """A scenario option's value from the command line: an int or a float when it reads as one."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _argv_tail(options: dict) -> str:
+    out = "".join(f" --option {k}={v}" for k, v in options.items())
+    return out + (f" --out {ROWS.with_suffix('')}" if ROWS != HERE / "cifar_patch.jsonl" else "")
+
+
 def _pareto(groups) -> None:
     series: dict = {}
     for (method, x), rs in groups.items():
@@ -518,18 +564,31 @@ def _pareto(groups) -> None:
         title="patch-cifar10: DP max vs clean accuracy (test split, mean over seeds)",
         xlabel="DP max (lower is fairer)",
         ylabel="clean accuracy",
-        stem=HERE / "cifar_patch_pareto",
+        stem=ROWS.with_name(ROWS.stem + "_pareto"),
     )
 
 
 def main(argv=None) -> None:
-    global _PER_CLASS, _MIN_TARGET_DP
+    global _PER_CLASS, _MIN_TARGET_DP, _OPTIONS, ROWS, REPORT
     p = argparse.ArgumentParser(prog="python -m benchmarks.cifar_patch", description=__doc__.split("\n")[0])
     p.add_argument("part", choices=["runs", "report"])
     p.add_argument("--seeds", default="0")
     p.add_argument("--methods", default=",".join(PLAN), help="comma-separated subset of the plan")
     p.add_argument("--per-class", type=int, help="use N images per class (smoke runs only; rows go to the same file)")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a scenario option, e.g. --option target_class=cat --option corner=top-left (a variant: use its own --out)",
+    )
+    p.add_argument("--out", help="path stem of the rows (.jsonl) and the report (.md); default results/cifar_patch")
     args = p.parse_args(argv)
+    _OPTIONS = {k: _value(v) for k, v in (kv.split("=", 1) for kv in args.option)}
+    if args.out:
+        ROWS, REPORT = Path(args.out).with_suffix(".jsonl"), Path(args.out).with_suffix(".md")
+    elif _OPTIONS:
+        raise SystemExit("a scenario variant (--option) needs its own --out")
     _PER_CLASS = args.per_class
     _MIN_TARGET_DP = MIN_TARGET_DP if args.per_class is None else 0.0
     if args.part == "runs":

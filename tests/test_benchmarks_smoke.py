@@ -95,8 +95,17 @@ def test_cifar_report_is_built_from_rows(tmp_path, monkeypatch):
     assert "- **every method**: DP max cut 50 [50, 50] %" in text and "per seed: ga 1, ga 1; 2 of 2 seeds" in text
     assert text.count("score at most 0.280, below the best debiasing run ga 0.5 (cut 80%, score 0.800)") == 2
     assert "- ga: cut 50 [50, 50] %" in text and "goal met on 0 of 2 seeds" in text
-    html = (tmp_path / "cifar_patch_pareto.html").read_text()
+    html = (tmp_path / "rows_pareto.html").read_text()  # named after the rows file
     assert '"name":"ga"' in html.replace(" ", "") and "intensity 0.5" in html
+    assert "hand-set defaults" in text  # the default variant runs with the scenario's table
+    # a variant's rows say so; one file holds one variant
+    variant = [dict(r, options={"target_class": "cat"}) for r in rows]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in variant))
+    text = bench.part_report()
+    assert "variant target_class=cat" in text and "generic intensity table" in text
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows + variant))
+    with pytest.raises(SystemExit, match="mixes scenario variants"):
+        bench.part_report()
 
 
 # ------------------------------------------------------------------------------------------------
