@@ -574,6 +574,7 @@ def main(argv=None) -> None:
     p.add_argument("part", choices=["runs", "report"])
     p.add_argument("--seeds", default="0")
     p.add_argument("--methods", default=",".join(PLAN), help="comma-separated subset of the plan")
+    p.add_argument("--intensities", help="comma-separated intensities for every method (default: the plan's)")
     p.add_argument("--per-class", type=int, help="use N images per class (smoke runs only; rows go to the same file)")
     p.add_argument(
         "--option",
@@ -596,7 +597,8 @@ def main(argv=None) -> None:
         unknown = [m for m in names if m not in PLAN]
         if unknown:
             raise SystemExit(f"unknown method(s) {unknown}; the plan has {list(PLAN)}")
-        part_runs([int(s) for s in args.seeds.split(",")], {m: PLAN[m] for m in names})
+        levels = tuple(float(x) for x in args.intensities.split(",")) if args.intensities else None
+        part_runs([int(s) for s in args.seeds.split(",")], {m: levels or PLAN[m] for m in names})
     print(part_report())
 
 
