@@ -14,7 +14,8 @@ files: ``runs --seeds 0 --option target_class=cat --option corner=top-left --out
 benchmarks/results/cifar_patch_cat_top_left`` (and ``report`` with the same options and ``--out``).
 
 Protocol. For every seed the scenario is drawn again (``load_scenario("patch-cifar10", seed=seed)``:
-which training, validation and test images carry the patch, and the split, change) and its biased
+which training, validation and test images carry the patch changes; the images of each split are
+fixed by CIFAR-10's file order) and its biased
 baseline is trained with that seed (the scenario's recipe: the pretrained ResNet-20 from
 ``../shared/models``, ``layer3`` and ``linear`` re-initialised, 4 epochs of SGD on the patch-biased
 training subset; cached under ``BAMU_HOME``). A seed whose baseline has a target-class DP under 5
@@ -374,8 +375,8 @@ def part_report() -> str:
         "",
         f"Produced by `python -m benchmarks.cifar_patch runs --seeds S{_argv_tail(options)}` (one part per seed) and "
         f"`python -m benchmarks.cifar_patch report{_argv_tail(options)}` from the rows in `{ROWS.name}`; the protocol is "
-        f"the module docstring of `benchmarks/cifar_patch.py`. Seeds {', '.join(map(str, seeds))} (each draws the "
-        f"data, the patch assignment and the split again); machine {'; '.join(machines)}, torch on one thread. "
+        f"the module docstring of `benchmarks/cifar_patch.py`. Seeds {', '.join(map(str, seeds))} (each draws which "
+        f"images carry the patch again and trains again; the split is fixed by file order); machine {'; '.join(machines)}, torch on one thread. "
         "Checkpoints and the headline rows are chosen on the validation split; every number is on the test split. "
         "Cells: mean [95 % t-interval] over the seeds (n = 3 is few: wide).",
         "",
