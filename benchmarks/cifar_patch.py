@@ -54,6 +54,7 @@ import torch
 
 from bamu_core.data import load_scenario
 from bamu_core.forget import select_forget
+from bamu_core.insight import InsightOptions
 from bamu_core.models import train_baseline
 from bamu_core.storage import atomic_write
 from bamu_core.training import predict
@@ -216,6 +217,8 @@ def _finetune_without_selection(subject, intensity: float, refs: dict, common: d
         seed=seed,
         mia_samples=common["mia_samples"],
         gradcam_images=0,
+        before=common.get("original_audit"),
+        insight=common["insight"],
         **refs,
     )
 
@@ -236,11 +239,21 @@ def part_runs(seeds, plan: dict) -> None:
                 f"seed {seed}: the baseline did not learn the shortcut (target DP {before['dp_target']:.3f})"
             )
         subject = Subject(scenario=sc, model=model, arch=info.arch, model_source="patch-biased baseline")
-        common = dict(forget="aligned", seed=seed, store=None, n_boot=0, gradcam_images=0, mia_samples=1000)
+        # no views inside the model (they are insight_cifar.md's subject and cost minutes per run here)
+        common = dict(
+            forget="aligned",
+            seed=seed,
+            store=None,
+            n_boot=0,
+            gradcam_images=0,
+            mia_samples=1000,
+            insight=InsightOptions.off(),
+        )
         redo = set(plan) | {"retrain"}
         oracle_run = unlearn(subject, method="retrain", intensity=1.0, hyperparameters={"use_cache": False}, **common)
         oracle = {"seconds": oracle_run.seconds, "after": _bias_metrics(oracle_run.model, sc)}
         oracle_gap = oracle_run.after.fairness.demographic_parity_difference
+        common["original_audit"] = oracle_run.before  # the original's audit, once
         mine = [_row(seed, "retrain", 1.0, oracle_run, before, oracle["after"], oracle)]
         mine[0]["baseline_seconds"] = info.seconds
         mine[0]["baseline_cached"] = info.cached
