@@ -59,7 +59,7 @@ from bamu_core.models import train_baseline
 from bamu_core.storage import atomic_write
 from bamu_core.training import predict
 from bamu_core.unlearn import get_method
-from bamu_core.workflows import Subject, evaluate_unlearning, unlearn
+from bamu_core.workflows import Subject, evaluate_unlearning, scenario_hyperparameters, unlearn
 
 from ._pareto import write_pareto
 
@@ -171,8 +171,8 @@ def _save_seed(seed: int, redo: set, mine: list[dict]) -> None:
 
 
 def _row(seed, method, intensity, run, before, after, oracle) -> dict:
-    """One stored row; ``run`` is an :class:`~bamu_core.results.UnlearnReport` (None for the
-    finetune without selection, whose fields come in ``run``-like keyword form)."""
+    """One stored row from ``run`` (an :class:`~bamu_core.results.UnlearnReport`) and the test
+    metrics before / after (:func:`_bias_metrics`)."""
     mia = run.privacy.mia_after if run.privacy is not None else None
     return {
         "seed": seed,
@@ -204,7 +204,10 @@ def _finetune_without_selection(subject, intensity: float, refs: dict, common: d
     fs = select_forget(sc, "aligned")
     forget, retain = fs.split(sc.train, seed=seed)
     t0 = time.perf_counter()
-    res = get_method("finetune").run(subject.model, forget, retain, intensity=intensity, val=None, seed=seed)
+    hp = scenario_hyperparameters(sc, "finetune", intensity, subject.arch)  # as unlearn() would set it
+    res = get_method("finetune").run(
+        subject.model, forget, retain, intensity=intensity, val=None, seed=seed, hyperparameters=hp
+    )
     return evaluate_unlearning(
         subject,
         unlearned=res.model,
