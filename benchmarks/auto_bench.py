@@ -47,7 +47,7 @@ from bamu_core.models import train_baseline
 from bamu_core.storage import atomic_write, atomic_write_json
 from bamu_core.training import predict
 from bamu_core.unlearn import INTENSITY_TABLE, get_method
-from bamu_core.workflows import Subject, unlearn
+from bamu_core.workflows import Subject, scenario_hyperparameters, unlearn
 
 SCENARIOS = {
     "binary-colored-digits": {"attr": "colour", "headline": "demographic_parity_difference", "goal": 0.90},
@@ -125,7 +125,10 @@ def _finetune_without_selection(subject: Subject, intensity: float, seed: int):
     sc = subject.scenario
     forget, retain = select_forget(sc, "aligned").split(sc.train, seed=seed)
     t0 = time.perf_counter()
-    res = get_method("finetune").run(subject.model, forget, retain, intensity=intensity, val=None, seed=seed)
+    hp = scenario_hyperparameters(sc, "finetune", intensity, subject.arch)  # as unlearn() would set it
+    res = get_method("finetune").run(
+        subject.model, forget, retain, intensity=intensity, val=None, seed=seed, hyperparameters=hp
+    )
     return res.model, res.status, time.perf_counter() - t0, res.steps, None
 
 
