@@ -385,6 +385,16 @@ def _meta(seeds, intensity) -> dict:
     }
 
 
+def save_results(stem: Path, rows: list[dict], meta: dict, report_fn) -> str:
+    """Write ``stem``.json (the raw rows and ``meta``, re-rendered by ``--report-only``) and
+    ``stem``.md (``report_fn(rows, meta)``); returns the Markdown."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(stem.with_suffix(".json"), {"meta": meta, "rows": rows})
+    text = report_fn(rows, meta)
+    atomic_write(stem.with_suffix(".md"), lambda tmp: tmp.write_text(text))
+    return text
+
+
 def _save_partial(stem: Path, rows: list[dict], seeds, intensity) -> None:
     """The rows so far (``<stem>.partial.json``), so that a long run interrupted keeps its work."""
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -428,14 +438,7 @@ def main(argv=None) -> None:
         kept = [r for r in old["rows"] if (r["scenario"], r["seed"], r["row"]) not in redone]
         rows = kept + rows
         meta["argv"] = f"{old['meta'].get('argv', '')}; then {meta['argv']} (rows redone: {len(redone)})"
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(stem.with_suffix(".json"), {"meta": meta, "rows": rows})
-    text = report(rows, meta)
-
-    def write(tmp: Path) -> None:
-        tmp.write_text(text)
-
-    atomic_write(stem.with_suffix(".md"), write)
+    text = save_results(stem, rows, meta, report)
     stem.with_suffix(".partial.json").unlink(missing_ok=True)
     print(text)
 

@@ -25,10 +25,9 @@ import torch
 from bamu_core.data import load_scenario
 from bamu_core.forget import select_forget
 from bamu_core.models import train_baseline
-from bamu_core.storage import atomic_write, atomic_write_json
 from bamu_core.unlearn import get_method
 
-from .auto_bench import SCENARIOS, _cell, _meta, _test_metrics
+from .auto_bench import SCENARIOS, _cell, _meta, _test_metrics, save_results
 from .speed_digits import _timed_validation
 
 OUT = Path(__file__).parent / "results" / "eval_every"
@@ -140,11 +139,7 @@ def main(argv=None) -> None:
             rows += run_seed(name, seed, args.intensity, args.methods.split(","))
     meta = _meta(seeds, args.intensity)
     meta["argv"] = " ".join(argv if argv is not None else __import__("sys").argv[1:])
-    stem = Path(args.out)
-    atomic_write_json(stem.with_suffix(".json"), {"meta": meta, "rows": rows})
-    text = report(rows, meta)
-    atomic_write(stem.with_suffix(".md"), lambda tmp: tmp.write_text(text))
-    print(text)
+    print(save_results(Path(args.out), rows, meta, report))
 
 
 if __name__ == "__main__":

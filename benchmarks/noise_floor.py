@@ -26,9 +26,8 @@ import torch
 
 from bamu_core.data import load_scenario
 from bamu_core.models import train_baseline
-from bamu_core.storage import atomic_write, atomic_write_json
 
-from .auto_bench import SCENARIOS, _mean_ci, _meta, _scenario_metrics
+from .auto_bench import SCENARIOS, _mean_ci, _meta, _scenario_metrics, save_results
 
 HERE = Path(__file__).parent / "results"
 #: The options that switch each scenario's bias off.
@@ -119,11 +118,7 @@ def main(argv=None) -> None:
         if kept:
             rows = kept + rows
             meta["argv"] = f"{old['meta'].get('argv', '')}; then {meta['argv']}"
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(stem.with_suffix(".json"), {"meta": meta, "rows": rows})
-    text = report(rows, meta)
-    atomic_write(stem.with_suffix(".md"), lambda tmp: tmp.write_text(text))
-    print(text)
+    print(save_results(stem, rows, meta, report))
 
 
 if __name__ == "__main__":

@@ -29,11 +29,11 @@ import torch
 
 from bamu_core.data import load_scenario
 from bamu_core.models import train_baseline
-from bamu_core.storage import atomic_write, atomic_write_json
+from bamu_core.storage import atomic_write
 from bamu_core.unlearn import get_method
 from bamu_core.workflows import Subject, unlearn
 
-from .auto_bench import SCENARIOS, _cell, _meta, _scenario_metrics, as_returned
+from .auto_bench import SCENARIOS, _cell, _meta, _scenario_metrics, as_returned, save_results
 
 HERE = Path(__file__).parent / "results"
 
@@ -177,9 +177,7 @@ def main(argv=None) -> None:
             rows += run_seed(name, seed, fractions, methods, args.intensity, lambda m: print(m, flush=True))
     meta = {**_meta(seeds, args.intensity), "argv": " ".join(argv if argv is not None else sys.argv[1:])}
     stem = Path(args.out)
-    atomic_write_json(stem.with_suffix(".json"), {"meta": meta, "rows": rows})
-    text = report(rows, meta)
-    atomic_write(stem.with_suffix(".md"), lambda tmp: tmp.write_text(text))
+    save_results(stem, rows, meta, report)
     print(f"wrote {stem.with_suffix('.md')}")
 
 
