@@ -41,7 +41,12 @@ SECTIONS = [
         "benchmarks/noise_floor.py",
     ),
     ("utkface_bias.md", "The UTKFace scenario's bias, per seed", "benchmarks/utkface_bias.py"),
-    ("cifar_patch.md", "CIFAR-10 patch bias, the paper's setting", "benchmarks/cifar_patch.py"),
+    ("cifar_patch.md", "CIFAR-10 patch bias, the paper's setting, every method (3 seeds)", "benchmarks/cifar_patch.py"),
+    (
+        "cifar_patch_cat_top_left.md",
+        "CIFAR-10 patch variant (target cat, patch top-left), the methods without per-variant settings",
+        "benchmarks/cifar_patch.py",
+    ),
     ("unlearn_digits.md", "Unlearning on the digit scenarios", "benchmarks/unlearn_digits.py"),
     ("insight_digits.md", "Views inside the model on the digit scenarios", "benchmarks/insight_digits.py"),
     (
@@ -65,6 +70,11 @@ SECTIONS = [
         "benchmarks/validation_budget.py",
     ),
     ("audit_speed.md", "Audit throughput and Grad-CAM latency", "benchmarks/audit_speed.py"),
+    (
+        "eval_every.md",
+        "Judging every step or a quarter of the time (eval_every 1 vs 0) on the digits",
+        "benchmarks/eval_every.py",
+    ),
     (
         "speed_digits.md",
         "Unlearning speed on the digits, one thread, share of validation",
