@@ -162,9 +162,13 @@ def test_slow_scenarios_state_their_load_time_from_one_table():
     cifar = expected_load_time("patch-cifar10")
     assert cifar is LOAD_TIMES["patch-cifar10"]
     assert cifar.source == "benchmarks/results/cifar_patch.md"
-    assert cifar.words().startswith("about 3.4 min on a 2-core CPU")
+    assert cifar.words().startswith("about 2.9 min on a 2-core CPU")
     assert expected_load_time("binary-colored-digits") is None
     from pathlib import Path
 
     text = (Path(__file__).resolve().parent.parent / cifar.source).read_text()
-    assert f"| retrain | 1 | 0 | 82.4 | +0.4 | {cifar.cpu_seconds:.0f} |" in text  # the measured figure cited
+    import re
+
+    # the figure cited is the median of the measured baseline training times of the table
+    times = [int(t) for t in re.findall(r"\| (\d+)(?: \(cached\))? \| \d+ \|\n", text)]
+    assert len(times) == 3 and sorted(times)[1] == round(cifar.cpu_seconds)
