@@ -89,7 +89,10 @@ def test_cifar_report_is_built_from_rows(tmp_path, monkeypatch):
     text = bench.part_report()
     assert (tmp_path / "report.md").read_text() == text
     # ranked by score: ga 0.5 first, newton (returned the original) last; cut, oracle gap, points, x retrain
-    assert "| 1 | ga | 0.5 | 2 | 80 [80, 80] % | 80 [80, 80] % | 80 [80, 80] % | 100 [100, 100] % | -0.5 [-0.5, -0.5] |" in text
+    assert (
+        "| 1 | ga | 0.5 | 2 | 80 [80, 80] % | 80 [80, 80] % | 80 [80, 80] % | 100 [100, 100] % | -0.5 [-0.5, -0.5] |"
+        in text
+    )
     assert "| 3 | newton | 0.75 | 2 | 0 [0, 0] % |" in text and "| 0.02 | no_change, no_change |" in text
     # the validation choice is ga 1.0 (larger validation gain), whatever its test numbers
     assert "- **every method**: DP max cut 50 [50, 50] %" in text and "per seed: ga 1, ga 1; 2 of 2 seeds" in text
