@@ -530,3 +530,27 @@ def test_retrain_follows_the_recipe_starting_point(resnet20_path, monkeypatch):
     assert again.extras["cached"] and _same(again.model.state_dict(), first.model.state_dict())
     with pytest.raises(FileNotFoundError):  # without a cache it does need the file
         get_method("retrain").run(model10, ten.subset([0]), ten, intensity=1.0, hyperparameters=hp)
+
+
+def test_a_rate_that_collapses_the_model_is_backed_off(binary_digits, binary_baseline):
+    """A rate far too high for the model collapses it at once; the run is tried again at a third of
+    the rate until it no longer collapses early, and says so. With ``lr_backoff`` 0 it stays diverged."""
+    from bamu_core.forget import select_forget
+
+    model = binary_baseline[0]
+    forget, retain = select_forget(binary_digits, "aligned").split(binary_digits.train)
+    hp = {"lr": 0.04, "steps": 12, "batch_size": 32}  # Adam; the table's rate is 100 times smaller
+    kw = dict(intensity=0.75, val=binary_digits.val, device="cpu", seed=0)
+    raw = get_method("finetune").run(model, forget, retain, hyperparameters={**hp, "lr_backoff": 0}, **kw)
+    assert raw.status == "diverged" and raw.steps <= 6 and "lr_backoff" not in raw.extras
+    res = get_method("finetune").run(model, forget, retain, hyperparameters=hp, **kw)
+    tries = res.extras["lr_backoff"]
+    assert [t["lr"] for t in tries] == pytest.approx([hp["lr"] / 3**k for k in range(len(tries))])
+    assert tries[0]["status"] == "diverged" and 1 < len(tries) <= 5
+    best = max(t["val_gain"] for t in tries)
+    assert res.hyperparameters["lr"] == pytest.approx([t["lr"] for t in tries if t["val_gain"] == best][-1])
+    assert res.message.startswith("learning rate backed off: collapsed at 0.04 (step ")
+    last = tries[-1]  # the retries stop at a run that did not collapse early and kept a gain
+    assert last["status"] != "diverged" or (last["steps"] > hp["steps"] // 2 and last["val_gain"] > 0), tries
+    assert res.extras["selection"]["val_gain"] > 0 and res.chosen_step > 0
+    assert all(torch.isfinite(p).all() for p in res.model.parameters())

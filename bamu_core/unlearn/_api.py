@@ -29,6 +29,14 @@ val=None, hyperparameters=None, seed=0) -> UnlearnResult``
   through one :class:`~bamu_core.unlearn._driver.SelectionDriver`). Without ``val`` the last
   step is returned and the message says so.
 - ``hyperparameters``: raw overrides of the table, by name (unknown names raise ``ValueError``).
+- Learning-rate back-off: a training method (one with ``lr`` and ``lr_backoff``) whose run ends
+  ``diverged`` within the first half of its steps, or before it kept a checkpoint whose validation
+  gain is beyond noise, is run again from the original model at a third
+  of the rate (:data:`LR_BACKOFF_FACTOR`), up to ``lr_backoff`` times (default 4), until a run does
+  not; the run with the larger validation gain is kept (the later one on a tie),
+  ``hyperparameters["lr"]`` is its rate, the message starts with the rates that collapsed and
+  ``extras["lr_backoff"]`` lists every try. A rate set on a small CNN collapses a pretrained
+  ResNet in one step; this makes the table's rates an upper end rather than a setting to tune.
 - ``progress(event)``: called after every step with a :class:`ProgressEvent`; the evaluation
   fields are filled on evaluation steps (including step 0, the original model) and ``None``
   otherwise.
@@ -258,23 +266,41 @@ class UnlearningMethod:
                 hyperparameters=hp,
             )
         dev = pick_device(None if device is None else str(device))
-        ctx = RunContext(
-            model=work.to(dev),
-            original=model,
-            forget=forget,
-            retain=retain,
-            val=val,
-            intensity=intensity,
-            hp=hp,
-            rule=SelectionRule.for_intensity(intensity, hp),
-            device=dev,
-            seed=int(seed),
-            progress=progress,
-            should_stop=should_stop,
-        )
-        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-            torch.manual_seed(int(seed))
-            new_model, outcome = self._unlearn(ctx)
+
+        def attempt(hp: dict, work: nn.Module) -> tuple[nn.Module, Outcome]:
+            ctx = RunContext(
+                model=work.to(dev),
+                original=model,
+                forget=forget,
+                retain=retain,
+                val=val,
+                intensity=intensity,
+                hp=hp,
+                rule=SelectionRule.for_intensity(intensity, hp),
+                device=dev,
+                seed=int(seed),
+                progress=progress,
+                should_stop=should_stop,
+            )
+            with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+                torch.manual_seed(int(seed))
+                return self._unlearn(ctx)
+
+        new_model, outcome = attempt(hp, work)
+        tries = [(float(hp["lr"]), outcome)] if "lr" in hp else []
+        while tries and len(tries) <= int(hp.get("lr_backoff", 0)) and _collapsed_early(outcome, hp):
+            retry = {**hp, "lr": float(hp["lr"]) / LR_BACKOFF_FACTOR}
+            again, outcome_again = attempt(retry, _copy_to_cpu(model))
+            tries.append((retry["lr"], outcome_again))
+            if _val_gain(outcome_again) >= _val_gain(outcome):
+                hp, new_model, outcome = retry, again, outcome_again
+            if not _collapsed_early(outcome_again, retry):
+                break
+        if len(tries) > 1:
+            outcome.message = f"{_backoff_note(tries, hp)}; {outcome.message}"
+            outcome.extras["lr_backoff"] = [
+                {"lr": lr, "status": o.status, "steps": o.steps, "val_gain": _val_gain(o)} for lr, o in tries
+            ]
         new_model = new_model.to("cpu").eval()
         for p in new_model.parameters():
             p.requires_grad_(True)
@@ -300,6 +326,35 @@ class UnlearningMethod:
 
     def _unlearn(self, ctx: RunContext) -> tuple[nn.Module, Outcome]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+#: A run that collapses early is retried at its learning rate divided by this (``lr_backoff`` times at most).
+LR_BACKOFF_FACTOR = 3.0
+
+
+def _collapsed_early(outcome: Outcome, hp: dict) -> bool:
+    """Whether a run ended ``diverged`` within the first half of its step budget, or kept nothing
+    beyond noise before it did (its rate was too high for this model: a rate set on another
+    model), so that a lower rate is worth a try."""
+    if outcome.status != "diverged":
+        return False
+    if outcome.steps <= max(1, int(hp.get("steps", 0)) // 2):
+        return True
+    sel = outcome.extras.get("selection") or {}
+    return _val_gain(outcome) <= float(sel.get("val_gain_noise") or 0.0)
+
+
+def _val_gain(outcome: Outcome) -> float:
+    """The validation gain of the chosen checkpoint (0 when nothing was chosen or judged)."""
+    sel = outcome.extras.get("selection") or {}
+    gain = sel.get("val_gain") if sel.get("chosen_step") else 0.0
+    return float(gain) if gain is not None else 0.0
+
+
+def _backoff_note(tries: list[tuple[float, Outcome]], hp: dict) -> str:
+    """One clause on the learning-rate retries: which rates collapsed, which one is kept."""
+    collapsed = ", ".join(f"{lr:.2g} (step {o.steps})" for lr, o in tries if o.status == "diverged")
+    return f"learning rate backed off: collapsed at {collapsed}; kept the run at lr {float(hp['lr']):.2g}"
 
 
 def _same_weights(a: nn.Module, b: nn.Module) -> bool:

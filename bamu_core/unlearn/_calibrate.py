@@ -107,6 +107,7 @@ def calibrate_lr(
         "max_accuracy_drop": 1.0,
         "max_recall_drop": 1.0,
         "collapse_drop": 1.0,
+        "lr_backoff": 0,
     }
     runner = get_method(method)
     for factor in FACTORS:

@@ -151,6 +151,11 @@ class LoopConfig(CommonConfig):
 
     steps: int = ranged(10, 50, "optimisation steps")
     lr: float = ranged(1e-4, 5e-4, "learning rate")
+    lr_backoff: int = fixed(
+        4,
+        "retries at a third of the rate when a run collapses in the first half of its steps or before a gain "
+        "beyond noise (a rate set on another model is too high for this one); 0: never",
+    )
 
 
 @dataclass
