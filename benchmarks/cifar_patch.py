@@ -397,7 +397,8 @@ def part_report() -> str:
         "# CIFAR-10 patch bias (the paper's setting)"
         + (f": variant {', '.join(f'{k}={v}' for k, v in options.items())}" if options else ""),
         "",
-        f"Produced by `python -m benchmarks.cifar_patch runs --seeds S{_argv_tail(options)}` (one part per seed) and "
+        f"Produced by `python -m benchmarks.cifar_patch runs --seeds S{_intensities_arg(rows)}{_argv_tail(options)}` "
+        "(one part per seed) and "
         f"`python -m benchmarks.cifar_patch report{_argv_tail(options)}` from the rows in `{ROWS.name}`; the protocol is "
         f"the module docstring of `benchmarks/cifar_patch.py`. Seeds {', '.join(map(str, seeds))} (each draws which "
         f"images carry the patch again and trains again; the split is fixed by file order); machine {'; '.join(machines)}, torch on one thread. "
@@ -562,6 +563,19 @@ def _value(text: str):
         except ValueError:
             pass
     return text
+
+
+def _intensities_arg(rows: list[dict]) -> str:
+    """`` --intensities ...`` when every method of the rows ran at one set of intensities other than
+    the plan's (the runs command that made them), else ``""``."""
+    used: dict[str, set] = {}
+    for r in rows:
+        if r["method"] in PLAN:
+            used.setdefault(r["method"], set()).add(float(r["intensity"]))
+    levels = {tuple(sorted(v)) for v in used.values()}
+    if len(levels) != 1 or all(set(PLAN[m]) == v for m, v in used.items()):
+        return ""
+    return " --intensities " + ",".join(f"{x:g}" for x in levels.pop())
 
 
 def _argv_tail(options: dict) -> str:

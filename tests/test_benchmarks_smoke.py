@@ -101,6 +101,12 @@ def test_cifar_report_is_built_from_rows(tmp_path, monkeypatch):
     html = (tmp_path / "rows_pareto.html").read_text()  # named after the rows file
     assert '"name":"ga"' in html.replace(" ", "") and "intensity 0.5" in html
     assert "hand-set defaults" in text  # the default variant runs with the scenario's table
+    # ga ran at 0.5 and 1.0, newton at 0.75: no single --intensities made these rows
+    assert "runs --seeds S --out " in text
+    one_level = [r for r in rows if r["method"] != "ga" or r["intensity"] == 1.0]
+    newton_too = [dict(r, intensity=1.0) if r["method"] == "newton" else r for r in one_level]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in newton_too))
+    assert "runs --seeds S --intensities 1 --out " in bench.part_report()
     # a variant's rows say so; one file holds one variant
     variant = [dict(r, options={"target_class": "cat"}) for r in rows]
     (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in variant))

@@ -241,3 +241,31 @@ def _settle(at, *, timeout: float = 120.0):
             break
         time.sleep(0.2)
     at.run()
+
+
+def test_the_small_validation_note_names_the_noise_share_and_the_images_needed():
+    from bamu_core.unlearn._select import small_validation_note
+
+    note = small_validation_note(0.2, 0.3, {"a": 50, "b": 60}, where=" in the held-out half")
+    # 0.2 / 0.3 = 67 %; a quarter of the gap (0.075) needs 50 * (0.2 / 0.075) ** 2 = 355.6 images per group
+    assert "110 images in the held-out half (fewest 50 in a group)" in note
+    assert "noise of ±0.20 on a gap of 0.30" in note and "below 67% of it" in note and "about 356 per group" in note
+    assert small_validation_note(0.14, 0.3, {"a": 50}) == ""  # under half the gap: the split can show a cut
+    assert small_validation_note(0.2, 0.0, {"a": 50}) == "" and small_validation_note(0.2, None, {"a": 50}) == ""
+    assert "below 100% of it" in small_validation_note(0.5, 0.3, {"a": 5})  # the share is capped at the whole gap
+
+
+def test_a_run_on_a_tiny_validation_split_says_it_is_too_small(split, binary_digits):
+    model, forget, retain = split
+    val = binary_digits.val
+    keep = np.concatenate([np.flatnonzero((val.groups == g) & (val.labels == c))[:4] for g in (0, 1) for c in (0, 1)])
+    res = get_method("ga").run(
+        model, forget, retain, intensity=0.5, val=val.subset(keep), hyperparameters={"lr": 1e-9, "batch_size": 32}
+    )
+    assert res.status == "no_change", res.message
+    assert "the validation split is too small to judge this gap: 16 images (fewest 8 in a group)" in res.message
+    assert "label more validation images" in res.message
+    full = get_method("ga").run(
+        model, forget, retain, intensity=0.5, val=val, hyperparameters={"lr": 1e-9, "batch_size": 32}
+    )
+    assert full.status == "no_change" and "too small" not in full.message  # 300 images can show a cut

@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 
 from ._api import Outcome, ProgressEvent, RunContext
-from ._select import Evaluation, Judge
+from ._select import Evaluation, Judge, small_validation_note
 
 __all__ = ["SelectionDriver"]
 
@@ -180,10 +180,12 @@ class SelectionDriver:
         if self.chosen_step != 0 and judge.best_gain > noise:
             return ""
         before = f"stopped early at step {self.steps}: " if self.status == "stopped_early" else ""
+        advice = small_validation_note(noise, b.val_fairness, judge.val.group_sizes()) or (
+            "try a higher intensity, another method or forget set"
+        )
         return (
             f"{before}no setting improved fairness beyond noise within the accuracy bound (validation {metric} "
-            f"{b.val_fairness:.2f} → {c.val_fairness:.2f}, noise ±{noise:.2f}); try a higher intensity, another "
-            "method or forget set"
+            f"{b.val_fairness:.2f} → {c.val_fairness:.2f}, noise ±{noise:.2f}); {advice}"
         )
 
     def outcome(

@@ -16,7 +16,9 @@ The test split never chooses anything.
 Whether that gain is more than noise is :meth:`Judge.gain_noise`: twice the standard error of the
 gain from a paired bootstrap over the validation images (the original and the chosen checkpoint
 are scored on the same resampled images; an image and its counterfactual are resampled together
-where the split is paired). A run whose gain is not above it ends ``no_change``.
+where the split is paired). A run whose gain is not above it ends ``no_change``; when that noise
+is at least half the original gap, the validation split is too small to show a useful cut, and
+the message says so (:func:`small_validation_note`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,44 @@ from ..metrics import confusion_summary
 from ..training import predict
 from ._config import ACCURACY_BOUND, SELECTION_METRICS, CommonConfig
 
-__all__ = ["SelectionRule", "Evaluation", "Verdict", "Judge", "ACCURACY_BOUND", "SELECTION_METRICS", "SELECTION_KEYS"]
+__all__ = [
+    "SelectionRule",
+    "Evaluation",
+    "Verdict",
+    "Judge",
+    "ACCURACY_BOUND",
+    "SELECTION_METRICS",
+    "SELECTION_KEYS",
+    "small_validation_note",
+]
+
+#: A noise at least this share of the original gap means the validation split cannot tell a
+#: useful cut from chance (a cut of half the gap would not clear it).
+SMALL_VALIDATION_SHARE = 0.5
+
+
+def small_validation_note(noise: float, gap: float | None, group_sizes: dict[str, int], where: str = "") -> str:
+    """Why the validation split is too small to judge, or ``""``: when ``noise`` (twice the
+    standard error of a gain) is at least :data:`SMALL_VALIDATION_SHARE` of the original ``gap``,
+    no cut smaller than ``noise / gap`` of it can be told from chance on these
+    ``group_sizes`` (validation images per group; ``where`` says which part of the split they are,
+    e.g. ``" in the held-out half"``)."""
+    if gap is None or not np.isfinite(gap) or gap <= 0 or noise < SMALL_VALIDATION_SHARE * gap:
+        return ""
+    fewest = min(group_sizes.values()) if group_sizes else 0
+    share = min(noise / gap, 1.0)
+    return (
+        f"the validation split is too small to judge this gap: {sum(group_sizes.values())} images{where} "
+        f"(fewest {fewest} in a group) give a noise of ±{noise:.2f} on a gap of {gap:.2f}, so a cut below "
+        f"{share:.0%} of it cannot be told from chance; label more validation images (about "
+        f"{_images_needed(noise, gap, fewest)} per group would halve that share)"
+    )
+
+
+def _images_needed(noise: float, gap: float, fewest: int) -> int:
+    """Images per group that bring the noise to a quarter of ``gap`` (noise falls as 1 / sqrt(n))."""
+    target = SMALL_VALIDATION_SHARE / 2 * gap
+    return int(np.ceil(max(fewest, 1) * (noise / target) ** 2))
 
 #: The hyper-parameters that set the selection rule (:class:`SelectionRule`'s fields by their
 #: hyper-parameter names), as opposed to a method's own loop or update settings.

@@ -71,7 +71,7 @@ from ..progress import ProgressEvent
 from ._api import Outcome, RunContext, UnlearningMethod, get_method, register_method
 from ._calibrate import calibrate_lr
 from ._intensity import resolve_hyperparameters
-from ._select import SELECTION_KEYS, Judge
+from ._select import SELECTION_KEYS, Judge, small_validation_note
 
 __all__ = [
     "AutoSearch",
@@ -458,10 +458,13 @@ class AutoMethod(UnlearningMethod):
                 model, status = ctx.model, "no_change"
                 best = max((c for c in search.candidates if c.admissible), key=lambda c: c.gain or 0, default=None)
                 seen = f"best {best.label}: gain {best.gain:+.3f}" if best is not None else "no admissible candidate"
+                advice = small_validation_note(
+                    noise, search.original_fairness, search.choose_per_group, where=" in the held-out half"
+                ) or ("try a higher intensity, another forget set or more labelled validation images")
                 message = (
                     f"no setting improved fairness beyond noise within the accuracy bound ({tried} candidates, "
                     f"{seen}, noise ±{noise:.3f} on held-out validation images); returned the original model; "
-                    "try a higher intensity, another forget set or more labelled validation images"
+                    f"{advice}"
                 )
                 best_i = 0
             else:
