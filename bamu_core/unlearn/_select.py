@@ -74,6 +74,7 @@ def _images_needed(noise: float, gap: float, fewest: int) -> int:
     target = SMALL_VALIDATION_SHARE / 2 * gap
     return int(np.ceil(max(fewest, 1) * (noise / target) ** 2))
 
+
 #: The hyper-parameters that set the selection rule (:class:`SelectionRule`'s fields by their
 #: hyper-parameter names), as opposed to a method's own loop or update settings.
 SELECTION_KEYS = (
