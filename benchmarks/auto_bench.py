@@ -17,6 +17,9 @@ only; every number below is on the test split, which chooses nothing.
   best-minus-worst group accuracy gap.
 - ``utkface-gender``: gender from faces, groups = race (four groups, balanced test split);
   headline = demographic-parity difference, with the equalized-odds difference beside it.
+  ``utkface-gender-val100`` is the same with 100 validation images per race x gender cell instead
+  of 50 (taken from the training pool, so its baseline differs): ``--scenarios
+  utkface-gender-val100 --out benchmarks/results/auto_utkface_val100``.
 
 Rows: ``auto`` (every candidate, including ``counterfactual``, which needs a bias generator);
 ``auto (no generator)`` (the same search without it); the baselines ``dfr``,
@@ -53,6 +56,16 @@ SCENARIOS = {
     "binary-colored-digits": {"attr": "colour", "headline": "demographic_parity_difference", "goal": 0.90},
     "colored-digits": {"attr": "alignment", "headline": "accuracy_gap", "goal": 0.70},
     "utkface-gender": {
+        "attr": "race",
+        "headline": "demographic_parity_difference",
+        "goal": 0.50,
+        "also": "equalized_odds_difference",
+    },
+    # the same with twice the validation images (100 per race x gender cell instead of 50, taken
+    # from the training pool): does a larger held-out set let auto show what dfr does?
+    "utkface-gender-val100": {
+        "load": "utkface-gender",
+        "options": {"val_per_cell": 100},
         "attr": "race",
         "headline": "demographic_parity_difference",
         "goal": 0.50,

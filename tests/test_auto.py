@@ -119,6 +119,35 @@ def test_the_budget_bounds_the_search(split, binary_digits):
     assert res.status == "no_change"
 
 
+def test_a_cpu_budget_bounds_the_search_too(split, binary_digits):
+    model, forget, retain = split
+    hp = {**QUICK, "budget_s": 1e-6, "budget_clock": "cpu"}
+    res = get_method("auto").run(model, forget, retain, intensity=0.5, val=binary_digits.val, hyperparameters=hp)
+    assert all(c.status == "skipped" and "budget" in c.message for c in res.extras["auto"].candidates)
+    with pytest.raises(BamuInputError, match="budget_clock must be one of wall, cpu"):
+        get_method("auto").run(
+            model, forget, retain, intensity=0.5, val=binary_digits.val, hyperparameters={**QUICK, "budget_clock": "x"}
+        )
+
+
+def test_the_cpu_budget_clock_counts_work_not_waiting():
+    import time
+
+    from bamu_core.unlearn.auto import budget_clock
+
+    cpu_device = torch.device("cpu")
+    wall, cpu = budget_clock("wall", cpu_device), budget_clock("cpu", cpu_device)
+    w0, c0 = wall(), cpu()
+    time.sleep(0.3)  # waiting (as for another job's turn on the cores) is not this search's work
+    assert wall() - w0 >= 0.3 and cpu() - c0 < 0.05
+    c1, t = cpu(), time.process_time()
+    while time.process_time() - t < 0.2:  # work is
+        pass
+    assert cpu() - c1 >= 0.2 / torch.get_num_threads() - 1e-3
+    with pytest.raises(BamuInputError, match="needs a CPU run"):
+        budget_clock("cpu", torch.device("cuda"))
+
+
 def test_a_cancelled_search_is_cancelled(split, binary_digits):
     model, forget, retain = split
     calls = {"n": 0}

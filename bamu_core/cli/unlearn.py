@@ -48,7 +48,8 @@ def _add_unlearn_command(sub) -> None:
         "--budget-s",
         type=float,
         metavar="SECONDS",
-        help="--method auto: seconds for the whole search (default 600 on a CPU, 300 on a GPU; it usually ends sooner)",
+        help="--method auto: seconds for the whole search (default 600 on a CPU, 300 on a GPU; it usually ends "
+        "sooner); elapsed time, or this process's CPU time with --hp budget_clock=cpu (the same under any load)",
     )
     g.add_argument(
         "--search",

@@ -286,6 +286,11 @@ class AutoConfig(CommonConfig):
     budget_s: float | None = fixed(
         None, "seconds for the whole search; None: 600 on a CPU, 300 on a GPU (the search usually ends sooner)"
     )
+    budget_clock: str = fixed(
+        "wall",
+        "what budget_s counts: 'wall', elapsed seconds (a shared machine ends the search sooner); 'cpu' (CPU "
+        "runs), this process's CPU seconds per torch thread, the same under any load",
+    )
     candidates: list[str] = fixed(
         ["dfr", "balanced_finetune", "ga", "lora", "distill", "counterfactual", "finetune"],
         "methods tried in this order, most promising first (counterfactual only where the data has "
