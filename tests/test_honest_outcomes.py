@@ -96,6 +96,22 @@ def test_a_change_within_noise_hands_back_the_original_model(digits, digits_base
     assert leak.unlearned.auc == leak.original.auc and leak.output.unlearned.auc == leak.output.original.auc
 
 
+def test_newton_ends_its_grid_at_a_collapsing_scale_without_calling_the_run_diverged(digits, digits_baseline):
+    """On colored-digits the Newton step's retain accuracy collapses at about 0.3 |theta|: the grid
+    stops there and the verdict is the selection's (here nothing beyond noise), not ``diverged``."""
+    from bamu_core.forget import select_forget
+
+    model, _ = digits_baseline
+    forget, retain = select_forget(digits, "aligned").split(digits.train, seed=0)
+    res = get_method("newton").run(model, forget, retain, intensity=0.75, val=digits.val, seed=0)
+    assert res.status in ("no_change", "stopped_early"), res.message
+    assert res.steps < res.hyperparameters["steps"]  # the grid did end early
+    assert res.message.startswith(f"the step-scale grid ended at step {res.steps} of {res.hyperparameters['steps']}")
+    assert "retain accuracy fell" in res.message and "larger steps are not tried" in res.message
+    if res.status == "no_change":
+        assert "no setting improved fairness beyond noise" in res.message
+
+
 def test_intensity_zero_stays_ok(split, binary_digits):
     model, forget, retain = split
     res = get_method("dfr").run(model, forget, retain, intensity=0.0, val=binary_digits.val)

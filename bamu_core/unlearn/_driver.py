@@ -179,7 +179,9 @@ class SelectionDriver:
         noise = judge.gain_noise()
         if self.chosen_step != 0 and judge.best_gain > noise:
             return ""
-        before = f"stopped early at step {self.steps}: " if self.status == "stopped_early" else ""
+        before = ""
+        if self.status == "stopped_early":  # why it stopped (patience, the end of a grid), then the verdict
+            before = f"{self.message or f'stopped early at step {self.steps}'}; "
         advice = small_validation_note(noise, b.val_fairness, judge.val.group_sizes()) or (
             "try a higher intensity, another method or forget set"
         )

@@ -10,7 +10,11 @@ with ``H`` the damped Hessian of the mean training loss over retain + forget. Wi
 counterfactual images the forget images are removed instead (``grad loss(z_i')`` is dropped).
 ``H^{-1}`` is applied by conjugate gradients. The step is scaled, ``theta + eta * delta``, over a
 grid of ``steps`` values of ``eta`` up to ``max_scale``; each is judged on the validation split
-(from cached features: no backpropagation at all) and the selection rule picks one. The
+(from cached features: no backpropagation at all) and the selection rule picks one. A scale
+whose model collapses (the selection rule's collapse guard) ends the grid: the larger ones would
+move further the same way, so the run is ``stopped_early`` with the best smaller scale, or
+``no_change`` when none improved beyond noise (it never ``diverged``: the model is not trained,
+each scale is a candidate). The
 ``loss`` of each progress event is the last layer's mean cross-entropy on the retain set at that
 scale (step 0: none, as for every method).
 """
@@ -83,6 +87,12 @@ class NewtonLastLayer(UnlearningMethod):
             ev = evaluate(theta)
             retain_loss = torch.nn.functional.cross_entropy(layer.logits(phi_r, theta).float(), y_r)
             if driver.consider(step, float(retain_loss), ev, lambda: theta):  # noqa: B023 (called at once)
+                if driver.status == "diverged":  # a scale that collapses the model ends the grid
+                    driver.end(
+                        "stopped_early",
+                        f"the step-scale grid ended at step {step} of {total} (scale {eta:.3g} of |theta|): "
+                        f"{driver.message.split(': ', 1)[-1]}, so larger steps are not tried",
+                    )
                 break
         best_theta = driver.best
         with torch.no_grad():
