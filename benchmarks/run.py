@@ -26,6 +26,11 @@ SECTIONS = [
         "benchmarks/auto_bench.py",
     ),
     (
+        "auto_utkface_val100.md",
+        "auto and dfr on UTKFace with twice the validation images (100 per race x gender cell)",
+        "benchmarks/auto_bench.py",
+    ),
+    (
         "auto_cifar.md",
         "auto without the generator on CIFAR-10 patch bias, no hand table (3 data seeds)",
         "benchmarks/auto_bench.py",
