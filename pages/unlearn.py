@@ -3,6 +3,7 @@
 import streamlit as st
 
 from bamu_core import workflows
+from bamu_core.report import validation_words
 from bamu_core.unlearn import search_overrides
 from dashboard import charts, jobs, state, tables, tasks
 from dashboard import widgets as ui
@@ -212,5 +213,8 @@ with right:
 if run.search:
     st.markdown("**What auto tried**")
     ui.search_table(run, key="ul_search")
-st.caption(f"Run {run.run_id or '(not saved)'} · {ui.time_words(run)} · forget set: {run.forget.description or ''}")
+st.caption(
+    f"Run {run.run_id or '(not saved)'} · {ui.time_words(run)} · forget set: {run.forget.description or ''}"
+    + (f" · {validation_words(run)}" if validation_words(run) else "")
+)
 st.page_link("pages/compare.py", label="Compare before and after in detail", icon=":material/balance:")

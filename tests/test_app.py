@@ -302,6 +302,10 @@ def test_the_demo_flows_from_unlearn_to_compare_and_report(app):
     run = app.session_state["last_run"]
     assert run.run_id and run.method == "newton"
     assert run.run_id in " ".join(_texts(app.sidebar.markdown))  # the sidebar shows the run
+    sizes = run.selection["validation_per_group"]
+    groups = ", ".join(f"{g} {n}" for g, n in sizes.items())
+    words = f"checkpoints judged on {sum(sizes.values())} labelled validation images ({groups})"
+    assert any(words in c for c in _texts(app.caption)), _texts(app.caption)  # what chose the checkpoint
 
     app.switch_page("pages/compare.py")
     settle(app)

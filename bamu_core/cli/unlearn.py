@@ -265,16 +265,14 @@ def _cmd_unlearn(args) -> dict:
             )
         )
     print(f"status {run.status} ({status_label(run.status)}): {run.message}")
-    from ..report import verdict
+    from ..report import validation_words, verdict
     from .audit import _print_warnings
 
     print(f"in plain words: {verdict(run)}")
     if run.after is not None:
         _print_warnings(run.after, prefix="after unlearning, ")
-    sel = run.selection or {}
-    if sel.get("validation_per_group"):
-        groups = ", ".join(f"{g} {n}" for g, n in sel["validation_per_group"].items())
-        print(f"checkpoints judged on {sel['validation_images']} labelled validation images ({groups})")
+    if validation_words(run):
+        print(validation_words(run))
     print(
         f"unlearning took {run.seconds:.2f} s ({run.steps} steps, chose step {run.chosen_step}); test split evaluated "
         "once per model"

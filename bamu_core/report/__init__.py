@@ -18,11 +18,12 @@ from ._html import CSV_COLUMNS
 from ._insight import cka_figure, cohort_rows, leakage_rows, projection_figure
 from ._panels import confusion_heatmap, gap_bars, group_bars, loss_curve, radar
 from ._sweep import SWEEP_FILES, sweep_figure, write_sweep
-from ._verdict import GAP_PLAIN, compare_verdict, gap_key, verdict
+from ._verdict import GAP_PLAIN, compare_verdict, gap_key, validation_words, verdict
 
 __all__ = [
     "build_report",
     "verdict",
+    "validation_words",
     "compare_verdict",
     "gap_key",
     "GAP_PLAIN",

@@ -13,7 +13,7 @@ import math
 
 from ..results import UnlearnReport
 
-__all__ = ["verdict", "compare_verdict", "gap_key", "GAP_PLAIN"]
+__all__ = ["verdict", "compare_verdict", "gap_key", "GAP_PLAIN", "validation_words"]
 
 #: The fairness gaps in words without jargon (binary, multiclass).
 GAP_PLAIN = {
@@ -127,6 +127,18 @@ def _caveats(report: UnlearnReport) -> str:
     if missing:
         parts.append(f"Not measured: {' and '.join(missing)}.")
     return " ".join(parts)
+
+
+def validation_words(report: UnlearnReport) -> str:
+    """ "checkpoints judged on 300 labelled validation images (orange 148, blue 152)": what the run's
+    selection (or fit) used, from its selection summary; ``""`` when it used no validation split."""
+    sel = report.selection or {}
+    per_group = sel.get("validation_per_group") or {}
+    if not per_group:
+        return ""
+    groups = ", ".join(f"{g} {n}" for g, n in per_group.items())
+    n = sel.get("validation_images", sum(per_group.values()))
+    return f"checkpoints judged on {n} labelled validation images ({groups})"
 
 
 def verdict(report: UnlearnReport) -> str:
