@@ -119,6 +119,24 @@ def test_the_budget_bounds_the_search(split, binary_digits):
     assert res.status == "no_change"
 
 
+def test_candidates_run_without_the_learning_rate_back_off(split, binary_digits, monkeypatch):
+    """auto explores rates itself: a collapsing candidate is not rerun inside the search."""
+    from bamu_core.unlearn._api import UnlearningMethod
+
+    seen, original_run = [], UnlearningMethod.run
+
+    def spy(self, *args, hyperparameters=None, **kwargs):
+        seen.append((self.name, dict(hyperparameters or {})))
+        return original_run(self, *args, hyperparameters=hyperparameters, **kwargs)
+
+    monkeypatch.setattr(UnlearningMethod, "run", spy)
+    model, forget, retain = split
+    get_method("auto").run(model, forget, retain, intensity=0.5, val=binary_digits.val, hyperparameters=QUICK)
+    trained = [hp for name, hp in seen if name == "finetune"]
+    assert trained and all(hp.get("lr_backoff") == 0 for hp in trained)
+    assert all("lr_backoff" not in hp for name, hp in seen if name == "dfr")
+
+
 def test_a_cpu_budget_bounds_the_search_too(split, binary_digits):
     model, forget, retain = split
     hp = {**QUICK, "budget_s": 1e-6, "budget_clock": "cpu"}

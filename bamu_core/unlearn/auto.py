@@ -36,6 +36,9 @@ within the bound) and multiplied by each of ``lr_scales``. Scenario tables are n
 search is the same on any model and data. Every candidate runs at the run's intensity and
 accuracy bound.
 
+Candidates run without the learning-rate back-off (``lr_backoff`` 0): the calibration and
+``lr_scales`` already try lower rates, and a retry inside a candidate would multiply its time.
+
 Each candidate evaluates every ``eval_every`` steps (0, the default: as often as keeps validation
 at about a quarter of its time, :func:`~bamu_core.unlearn._loop.auto_eval_every`). When the winner
 of a training method kept a checkpoint in the last quarter of its steps it was still improving: it
@@ -336,7 +339,8 @@ class AutoMethod(UnlearningMethod):
                 progress=relay,
                 should_stop=stop_or_late,
                 val=val,
-                hyperparameters={**rule, **cand.overrides},
+                # auto explores the rate itself (calibration, lr_scales): no back-off inside a candidate
+                hyperparameters={**rule, **({"lr_backoff": 0} if cand.method in _TRAINING else {}), **cand.overrides},
                 seed=ctx.seed,
             )
 
