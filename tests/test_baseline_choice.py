@@ -162,7 +162,7 @@ def test_slow_scenarios_state_their_load_time_from_one_table():
     cifar = expected_load_time("patch-cifar10")
     assert cifar is LOAD_TIMES["patch-cifar10"]
     assert cifar.source == "benchmarks/results/cifar_patch.md"
-    assert cifar.words().startswith("about 2.9 min on a 2-core CPU")
+    assert cifar.words().startswith("about 2.4 min on a 2-core CPU")
     assert expected_load_time("binary-colored-digits") is None
     from pathlib import Path
 

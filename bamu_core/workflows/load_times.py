@@ -35,12 +35,12 @@ def _duration(seconds: float) -> str:
 
 #: First-load times by scenario. ``patch-cifar10`` trains a ResNet-20 for 4 epochs from the
 #: shared pretrained weights (layer3 and the classifier re-initialised). The CPU figure is the
-#: median of the "baseline train s" column of benchmarks/results/cifar_patch.md (137, 179 and
-#: 173 s on a 2-core CPU, one torch thread, the cores shared with other benchmark parts). The GPU
+#: median of the "baseline train s" column of benchmarks/results/cifar_patch.md (143, 157 and
+#: 136 s on a 2-core CPU, one torch thread, the cores shared with other benchmark parts). The GPU
 #: figure is the earlier H100 run of the same benchmark (9 and 10 s; in that file's history).
 LOAD_TIMES: dict[str, LoadTime] = {
     "patch-cifar10": LoadTime(
-        cpu_seconds=173.0,
+        cpu_seconds=143.0,
         gpu_seconds=10.0,
         cpu_machine="a 2-core CPU",
         source="benchmarks/results/cifar_patch.md",
