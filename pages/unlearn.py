@@ -213,8 +213,9 @@ with right:
 if run.search:
     st.markdown("**What auto tried**")
     ui.search_table(run, key="ul_search")
+used = validation_words(run)
 st.caption(
     f"Run {run.run_id or '(not saved)'} · {ui.time_words(run)} · forget set: {run.forget.description or ''}"
-    + (f" · {validation_words(run)}" if validation_words(run) else "")
+    + (f" · {used}" if used else "")
 )
 st.page_link("pages/compare.py", label="Compare before and after in detail", icon=":material/balance:")

@@ -271,8 +271,9 @@ def _cmd_unlearn(args) -> dict:
     print(f"in plain words: {verdict(run)}")
     if run.after is not None:
         _print_warnings(run.after, prefix="after unlearning, ")
-    if validation_words(run):
-        print(validation_words(run))
+    used = validation_words(run)
+    if used:
+        print(used)
     print(
         f"unlearning took {run.seconds:.2f} s ({run.steps} steps, chose step {run.chosen_step}); test split evaluated "
         "once per model"

@@ -65,7 +65,7 @@ def small_validation_note(noise: float, gap: float | None, group_sizes: dict[str
         f"the validation split is too small to judge this gap: {sum(group_sizes.values())} images{where} "
         f"(fewest {fewest} in a group) give a noise of ±{noise:.2f} on a gap of {gap:.2f}, so a cut below "
         f"{share:.0%} of it cannot be told from chance; label more validation images (about "
-        f"{_images_needed(noise, gap, fewest)} per group would halve that share)"
+        f"{_images_needed(noise, gap, fewest)} per group would bring the noise to a quarter of the gap)"
     )
 
 
